@@ -1,0 +1,56 @@
+"""The `sote-risk` command line: thin commands that parse options and call the library.
+
+Each area registers its own commands from sote_risk/commands/<area>.py, so the areas do not
+edit one shared file. Imports of heavy libraries happen inside commands, not here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from sote_risk.commands import data as data_commands
+from sote_risk.commands import features as features_commands
+from sote_risk.commands import training as training_commands
+from sote_risk.commands import serving as serving_commands
+from sote_risk.commands import alerts as alerts_commands
+from sote_risk.commands import demo as demo_commands
+from sote_risk.config import quiet_third_parties
+from sote_risk.errors import SoteRiskError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="sote-risk: early risk alerts for integrated social and health care (Eksote).",
+)
+
+for module in (data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands):
+    module.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the sote-risk version."""
+    from sote_risk import __version__
+
+    typer.echo(__version__)
+
+
+@app.callback()
+def _root() -> None:
+    """sote-risk: early risk alerts for integrated social and health care (Eksote)."""
+
+
+def main() -> None:
+    """Console entry point: a SoteRiskError becomes one line on stderr and a non-zero exit.
+
+    Usage errors (unknown options, bad values) are click's own one-line messages (exit 2).
+    """
+    quiet_third_parties()
+    try:
+        app()
+    except SoteRiskError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
