@@ -11,6 +11,7 @@ import sys
 import typer
 
 from sote_risk.commands import data as data_commands
+from sote_risk.commands import simulate as simulate_commands
 from sote_risk.commands import features as features_commands
 from sote_risk.commands import training as training_commands
 from sote_risk.commands import serving as serving_commands
@@ -26,7 +27,7 @@ app = typer.Typer(
     help="sote-risk: early risk alerts for integrated social and health care (Eksote).",
 )
 
-for module in (data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands):
+for module in (simulate_commands, data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands):
     module.register(app)
 
 
