@@ -1,9 +1,165 @@
-"""CLI commands for the alerts area (registered on the main app by sote_risk.cli)."""
+"""CLI commands for the alerts area (registered on the main app by sote_risk.cli).
+
+    sote-risk alerts list [--status S] [--limit N]
+    sote-risk alerts show ID | retry ID | dead | report
+    sote-risk alerts dispatch [--once] [--base-delay ... --max-attempts ...]
+    sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
+
+Library imports happen inside the commands, so `sote-risk --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from sote_risk.errors import SoteRiskError
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: the CRM outbox, its delivery and feedback.")
+
+DbOption = typer.Option(None, "--db", help="Outbox database (default: the home folder's outbox.db).")
+
+
+def _connect(db: Optional[Path]):  # noqa: ANN202
+    from serving import outbox
+
+    try:
+        return outbox.connect(db)
+    except Exception as error:  # sqlite3 errors name the file; keep the CLI one line
+        raise SoteRiskError(f"cannot open outbox {db or 'in the home folder'}: {error}") from None
+
+
+@alerts_app.command("list")
+def list_alerts(
+    status: Optional[str] = typer.Option(None, help="queued, pending, delivered, dead, superseded or expired."),
+    limit: int = typer.Option(50, min=1),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """List alerts, newest first."""
+    from serving import outbox
+
+    rows = outbox.list_alerts(_connect(db), status=status, limit=limit)
+    _print_rows(rows)
+
+
+@alerts_app.command("dead")
+def dead(limit: int = typer.Option(50, min=1), db: Optional[Path] = DbOption) -> None:
+    """List dead letters (alerts the dispatcher gave up on), with their last error."""
+    from serving import outbox
+
+    _print_rows(outbox.list_alerts(_connect(db), status="dead", limit=limit))
+
+
+@alerts_app.command("show")
+def show(alert_id: str, db: Optional[Path] = DbOption) -> None:
+    """One alert with its card, as JSON."""
+    from serving import outbox
+
+    typer.echo(json.dumps(outbox.get_alert(_connect(db), alert_id), indent=2, ensure_ascii=False))
+
+
+@alerts_app.command("retry")
+def retry(alert_id: str, db: Optional[Path] = DbOption) -> None:
+    """Send a dead alert again now, with a fresh attempt budget."""
+    import time
+
+    from serving import outbox
+
+    previous = outbox.retry_alert(_connect(db), alert_id, now=time.time())
+    typer.echo(f"alert {alert_id}: {previous} -> pending")
+
+
+@alerts_app.command("dispatch")
+def dispatch(
+    once: bool = typer.Option(False, "--once", help="Deliver what is due now, print counts, exit."),
+    webhook: Optional[str] = typer.Option(None, envvar="SOTE_RISK_CRM_WEBHOOK_URL", help="CRM webhook URL."),
+    base_delay: Optional[float] = typer.Option(None, help="Backoff base in seconds (default 2)."),
+    cap_delay: Optional[float] = typer.Option(None, help="Backoff cap in seconds (default 600)."),
+    max_attempts: Optional[int] = typer.Option(None, help="Attempts before dead letter (default 10)."),
+    max_age: Optional[float] = typer.Option(None, help="Seconds of retrying before dead letter (default 86400)."),
+    lease: Optional[float] = typer.Option(None, help="Lease on a claimed alert in seconds (default 60)."),
+    timeout: Optional[float] = typer.Option(None, help="HTTP request timeout in seconds (default 10)."),
+    poll_interval: Optional[float] = typer.Option(None, help="Idle wait between passes in seconds (default 2)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Deliver pending alerts to the CRM webhook (loop until Ctrl-C / SIGTERM, or --once)."""
+    import logging
+    import signal
+    import threading
+
+    from serving import dispatcher
+
+    config = dispatcher.config_from_env(
+        webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay, max_attempts=max_attempts,
+        max_age_s=max_age, lease_s=lease, request_timeout_s=timeout, poll_interval_s=poll_interval,
+    )
+    conn = _connect(db)
+    if once:
+        typer.echo(json.dumps(dispatcher.run_once(conn, config).as_dict()))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines would repeat the URL per alert
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    total = dispatcher.run_loop(conn, config, stop=stop)
+    typer.echo(json.dumps(total.as_dict()))
+
+
+@alerts_app.command("report")
+def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per problem: alerts sent, delivered, dead, and CRM acceptance with top override reasons."""
+    from dataclasses import asdict
+
+    from serving import feedback
+
+    reports = feedback.report(_connect(db))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) | {"acceptance_rate": r.acceptance_rate} for r in reports], indent=2))
+        return
+    if not reports:
+        typer.echo("no alerts yet")
+    for r in reports:
+        rate = "n/a" if r.acceptance_rate is None else f"{r.acceptance_rate:.0%}"
+        typer.echo(
+            f"{r.problem}: sent {r.sent}, delivered {r.delivered}, dead {r.dead}, queued {r.queued}; "
+            f"feedback on {r.with_feedback}: accepted {r.accepted}, overridden {r.overridden} (acceptance {rate})"
+        )
+        for code, display, n in r.top_override_reasons:
+            typer.echo(f"    override {code}{f' ({display})' if display else ''}: {n}")
+
+
+def crm_receiver(
+    port: int = typer.Option(..., "--port", min=1, max=65535),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    store: Optional[Path] = typer.Option(None, "--store", help="SQLite file (default: home folder's crm_receiver.db)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="ok, fail500, down or delay (default ok)."),
+) -> None:
+    """Run a local stand-in for the CRM webhook (POST /alerts, GET /received, POST /admin/mode)."""
+    from serving import crm_receiver as receiver
+
+    if mode is not None and mode not in receiver.MODES:
+        raise SoteRiskError(f"unknown receiver mode {mode!r}; expected one of {', '.join(receiver.MODES)}")
+    typer.echo(f"CRM receiver on http://{host}:{port}/alerts", err=True)
+    receiver.serve(host=host, port=port, store_path=store, mode=mode)
+
+
+def _print_rows(rows: list[dict]) -> None:
+    if not rows:
+        typer.echo("no alerts")
+        return
+    for r in rows:
+        error = f"  last_error={r['last_error']}" if r.get("last_error") else ""
+        typer.echo(
+            f"{r['alert_id']}  {r['status']:<10} {r['problem']:<28} as_of={r['as_of']}  "
+            f"p={r['probability']:.3f} {r['band']:<9} attempts={r['attempts']}{error}"
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(alerts_app, name="alerts")
+    app.command("crm-receiver")(crm_receiver)

@@ -1,0 +1,87 @@
+"""The alert policy of one problem, as typed data (an experiment spec's `alert_policy` section).
+
+Risk bands are cut from the calibrated probability by three ascending thresholds. The same
+`band_for` is used by the scoring service (for its responses) and by the alert rules, so a
+customer's band never differs between what the CRM shows and what triggered an alert.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Band = Literal["low", "moderate", "high", "very_high"]
+BANDS: tuple[Band, ...] = ("low", "moderate", "high", "very_high")
+
+
+def band_rank(band: str) -> int:
+    """Order of a band (low=0 .. very_high=3); an unknown band is a programming error."""
+    try:
+        return BANDS.index(band)  # type: ignore[arg-type]
+    except ValueError:
+        raise ValueError(f"unknown risk band {band!r}; expected one of {', '.join(BANDS)}") from None
+
+
+class BandThresholds(BaseModel):
+    """Lower edges (inclusive) of the moderate, high and very high bands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    moderate: float = Field(0.10, gt=0.0, lt=1.0)
+    high: float = Field(0.25, gt=0.0, lt=1.0)
+    very_high: float = Field(0.50, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "BandThresholds":
+        if not self.moderate < self.high < self.very_high:
+            raise ValueError(
+                "bands: thresholds must ascend (moderate < high < very_high), got "
+                f"{self.moderate}, {self.high}, {self.very_high}"
+            )
+        return self
+
+
+def band_for(probability: float, bands: BandThresholds) -> Band:
+    """The risk band of one calibrated probability."""
+    if probability >= bands.very_high:
+        return "very_high"
+    if probability >= bands.high:
+        return "high"
+    if probability >= bands.moderate:
+        return "moderate"
+    return "low"
+
+
+class AlertPolicy(BaseModel):
+    """When a score becomes an alert, and how many alerts a team can take a day.
+
+    - `threshold` and/or `min_band`: the level that triggers an alert (both given: both must
+      hold). At least one of them, or `alert_on_band_rise`, must be set.
+    - `alert_on_band_rise`: a band higher than at the customer's previous score also triggers.
+    - `cooldown_days`: no repeat alert within this many days of the last sent alert (counted
+      between index times), unless the band is higher than the band of that alert.
+    - `capacity_per_municipality_per_day`: how many alerts the coordinators of one municipality
+      can take per day; None means no budget. Over budget, the highest risks go first and the
+      rest wait in the queue (see serving/alert_rules.py for what waiting means).
+    - `queue_max_days`: a waiting alert older than this expires unsent.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    min_band: Band | None = None
+    bands: BandThresholds = BandThresholds()
+    cooldown_days: int = Field(30, ge=0)
+    capacity_per_municipality_per_day: int | None = Field(None, ge=1)
+    alert_on_band_rise: bool = False
+    queue_max_days: int = Field(7, ge=0)
+
+    @model_validator(mode="after")
+    def _has_a_trigger(self) -> "AlertPolicy":
+        if self.threshold is None and self.min_band is None and not self.alert_on_band_rise:
+            raise ValueError(
+                "alert_policy: set threshold, min_band or alert_on_band_rise; "
+                "otherwise no score could ever alert"
+            )
+        return self

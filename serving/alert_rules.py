@@ -1,0 +1,150 @@
+"""Alert rules: pure functions from new scores and previous state to alert decisions.
+
+Nothing here reads or writes the outbox; serving/alerting.py does the I/O around these.
+
+Order of the rules for one new score (one problem at a time):
+1. suppressed  - the customer is already in the outcome state (e.g. already in 24-hour care):
+                 an alert could not change anything.
+2. below_level - neither the level (threshold / min_band) nor, if enabled, a band rise since
+                 the customer's previous score triggers.
+3. cooldown    - an alert was sent for this customer and problem less than `cooldown_days`
+                 before (between index times) and the band is not higher than that alert's.
+4. alert       - a candidate; the capacity budget then decides whether it goes out today.
+
+What "wait" means (capacity): each municipality's coordinators take at most
+`capacity_per_municipality_per_day` alerts per problem per calendar day. The day's candidates
+and the alerts still waiting from earlier days compete together, highest probability first
+(ties: the one waiting longest, then the lower subject id, so the order is deterministic).
+Those over the budget are recorded as `queued`: not sent, not counted for cool-down, and
+re-ranked on each later day (the dispatcher does this every pass, so the queue drains the next
+day even without new scores). A queued alert leaves the queue when it is released (becomes
+`pending` and is delivered), when a newer score of the same customer and problem arrives
+(`superseded`: that score is judged on its own), or after `queue_max_days` (`expired`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from serving.alert_policy import BANDS, AlertPolicy, band_for, band_rank
+
+SCORE_COLUMNS = ("subject_id", "problem", "as_of", "probability", "municipality")
+STATE_COLUMNS = ("subject_id", "problem", "last_band", "last_alert_as_of", "last_alert_band")
+DECISIONS = ("alert", "suppressed", "below_level", "cooldown")
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {', '.join(missing)}")
+
+
+def empty_state() -> pd.DataFrame:
+    """Previous state with no customers (first run of a problem)."""
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in STATE_COLUMNS})
+
+
+def decide_alerts(scores: pd.DataFrame, state: pd.DataFrame, policy: AlertPolicy) -> pd.DataFrame:
+    """One decision per new score of a single problem (does not apply the capacity budget).
+
+    scores: subject_id, problem, as_of (timestamp), probability, municipality and optionally
+        in_outcome_state (bool; missing means False).
+    state: per (subject_id, problem), as it was before each score: last_band (of the previous
+        score), last_alert_as_of and last_alert_band (of the last alert actually sent or being
+        sent); customers without history may be absent.
+    Returns a new frame: the score columns plus band, previous_band, band_rose, trigger
+    ("level" | "band_rise" | None) and decision (one of DECISIONS). The input is not modified.
+    """
+    _require(scores, SCORE_COLUMNS, "scores")
+    _require(state, STATE_COLUMNS, "state")
+    if scores["problem"].nunique() > 1:
+        raise ValueError("scores: decide_alerts takes one problem at a time (one policy per problem)")
+    out = scores.copy()
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    if "in_outcome_state" not in out.columns:
+        out["in_outcome_state"] = False
+    out["in_outcome_state"] = out["in_outcome_state"].fillna(False).astype(bool)
+
+    prior = state.loc[:, list(STATE_COLUMNS)].drop_duplicates(["subject_id", "problem"], keep="last")
+    out = out.merge(prior, on=["subject_id", "problem"], how="left", validate="many_to_one")
+
+    out["band"] = [band_for(float(p), policy.bands) for p in out["probability"]]
+    rank = out["band"].map(BANDS.index)
+    prev_rank = out["last_band"].map(lambda b: band_rank(b) if isinstance(b, str) else np.nan)
+    alert_rank = out["last_alert_band"].map(lambda b: band_rank(b) if isinstance(b, str) else np.nan)
+    out["previous_band"] = out["last_band"]
+    out["band_rose"] = (rank > prev_rank).fillna(False).astype(bool)
+
+    meets = pd.Series(True, index=out.index)
+    if policy.threshold is not None:
+        meets &= out["probability"] >= policy.threshold
+    if policy.min_band is not None:
+        meets &= rank >= BANDS.index(policy.min_band)
+    if policy.threshold is None and policy.min_band is None:
+        meets[:] = False  # only band rises trigger under this policy
+    rise = out["band_rose"] & policy.alert_on_band_rise
+    out["trigger"] = np.where(meets, "level", np.where(rise, "band_rise", None))
+
+    last_alert = pd.to_datetime(out["last_alert_as_of"])
+    days_since = (out["as_of"] - last_alert).dt.days
+    in_cooldown = (days_since < policy.cooldown_days).fillna(False).astype(bool)
+    higher_than_alerted = (rank > alert_rank).fillna(True).astype(bool)
+
+    decision = np.select(
+        [out["in_outcome_state"], out["trigger"].isna(), in_cooldown & ~higher_than_alerted],
+        ["suppressed", "below_level", "cooldown"],
+        default="alert",
+    )
+    out["decision"] = decision
+    return out.drop(columns=["last_band", "last_alert_band"])
+
+
+def allocate_capacity(
+    candidates: pd.DataFrame,
+    capacity: int | None,
+    used_today: Mapping[str, int],
+) -> pd.DataFrame:
+    """Which candidates go out today under the per-municipality daily budget.
+
+    candidates: subject_id, as_of, probability, municipality (new candidates and waiting ones
+        together). used_today: alerts of this problem already released today per municipality.
+    Returns a new frame with `released` (bool) and `rank` (1 = first in its municipality).
+    """
+    _require(candidates, ("subject_id", "as_of", "probability", "municipality"), "candidates")
+    out = candidates.copy()
+    if capacity is not None and out["municipality"].isna().any():
+        raise ValueError("candidates: municipality is required when a capacity budget is set")
+    ordered = out.sort_values(
+        ["probability", "as_of", "subject_id"], ascending=[False, True, True], kind="stable"
+    )
+    rank = ordered.groupby("municipality", dropna=False, sort=False).cumcount() + 1
+    out["rank"] = rank.reindex(out.index).astype("int64")
+    if capacity is None:
+        out["released"] = True
+        return out
+    left = out["municipality"].map(lambda m: max(capacity - int(used_today.get(m, 0)), 0))
+    out["released"] = out["rank"] <= left
+    return out
+
+
+def stale_queue(queued: pd.DataFrame, scores: pd.DataFrame, policy: AlertPolicy, today: date) -> pd.DataFrame:
+    """Waiting alerts that leave the queue unsent: superseded by a newer score, or expired.
+
+    queued: alert_id, subject_id, problem, as_of, queued_on (date). scores: the new scores.
+    Returns queued rows with a `reason` column ("superseded" | "expired").
+    """
+    _require(queued, ("alert_id", "subject_id", "problem", "as_of", "queued_on"), "queued")
+    if queued.empty:
+        return queued.assign(reason=pd.Series(dtype="object"))
+    newest = scores.assign(as_of=pd.to_datetime(scores["as_of"])).groupby(["subject_id", "problem"])["as_of"].max()
+    newest = newest.rename("newest_as_of").reset_index()
+    q = queued.assign(as_of=pd.to_datetime(queued["as_of"])).merge(newest, on=["subject_id", "problem"], how="left")
+    superseded = (q["newest_as_of"] > q["as_of"]).fillna(False).astype(bool)
+    age = q["queued_on"].map(lambda d: (today - d).days)
+    expired = age > policy.queue_max_days
+    q["reason"] = np.where(superseded, "superseded", np.where(expired, "expired", None))
+    return q.loc[q["reason"].notna(), [*queued.columns, "reason"]].reset_index(drop=True)

@@ -1,0 +1,186 @@
+"""The alert body: a CDS Hooks card (https://cds-hooks.hl7.org, Card) plus our extension.
+
+Card members used: uuid, summary (< 140 characters), indicator, detail (markdown), source
+{label, url?, topic}, suggestions + selectionBehavior, overrideReasons, links. Our own fields
+sit in the card's `extension` object, as CDS Hooks asks for non-standard members:
+subject_pseudonym, problem, as_of, probability, band, model_version, fhir_risk_assessment.
+
+The uuid is the outbox alert id, so the card, the Idempotency-Key and CRM feedback all name
+the same thing. No personal identity is in a card: the subject is the pseudonym only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from serving.alert_policy import band_rank
+from serving.outbox import alert_id_for, as_of_key
+
+SOURCE_LABEL = "sote-risk (Eksote)"
+TOPIC_SYSTEM = "https://eksote.fi/sote-risk/problem"
+OVERRIDE_SYSTEM = "https://eksote.fi/sote-risk/override-reason"
+SUMMARY_MAX = 139
+MAX_REASONS = 5
+
+INDICATOR_BY_BAND = {"low": "info", "moderate": "info", "high": "warning", "very_high": "critical"}
+
+# Outcome of a problem id (<segment>-<outcome>) in words, with its horizon (docs/INTERFACES.md).
+OUTCOME_TEXT = {
+    "hospitalisation": {"en": "unplanned hospitalisation within 90 days",
+                        "fi": "suunnittelematon sairaalahoito 90 päivän sisällä"},
+    "homecare_failure": {"en": "moving to 24-hour care within 180 days",
+                         "fi": "siirtyminen ympärivuorokautiseen hoitoon 180 päivän sisällä"},
+}
+BAND_TEXT = {
+    "low": {"en": "Low", "fi": "Matala"},
+    "moderate": {"en": "Moderate", "fi": "Kohtalainen"},
+    "high": {"en": "High", "fi": "Korkea"},
+    "very_high": {"en": "Very high", "fi": "Erittäin korkea"},
+}
+
+# Service chains suggested by the reasons that raise the risk: (substrings of the feature
+# name, case-insensitive) -> chain. Data, not code paths: extend the table, not the function.
+SERVICE_CHAINS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("medrobot", "missed_dose", "medication"), "medication_robot", "Medication robot"),
+    (("fall",), "home_rehabilitation", "Home rehabilitation"),
+    (("emergency", "er_visit", "enc_er", "admit_unplanned"), "care_coordinator_review", "Care coordinator review"),
+    (("phq9", "depression", "mood", "f32", "f33"), "mental_health_nurse", "Mental health nurse contact"),
+    (("homecare", "adl", "rai"), "home_care_plan_review", "Home care plan review"),
+    (("childwelfare",), "family_social_work", "Family social work assessment"),
+)
+
+# Offered to the CRM so its feedback uses codes we can count (alerts report).
+OVERRIDE_REASONS = (
+    ("already-known", "Situation already known to the team"),
+    ("already-in-service", "Customer already has a suitable service"),
+    ("not-relevant", "Not relevant to this customer"),
+    ("customer-declined", "Customer declined"),
+    ("data-wrong", "The data behind the alert is wrong"),
+)
+
+_RAISES = {"up": True, "increases": True, "+": True, "down": False, "decreases": False, "-": False}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One plain-language reason (from explain/): which way it pushes the risk, and why."""
+
+    text_en: str
+    text_fi: str
+    direction: str  # "up" | "down" (also "increases"/"decreases", "+"/"-")
+    feature: str
+
+    @property
+    def raises_risk(self) -> bool:
+        try:
+            return _RAISES[self.direction]
+        except KeyError:
+            raise ValueError(f"reason {self.feature!r}: direction {self.direction!r} is not one of up, down") from None
+
+
+@dataclass(frozen=True)
+class CardInput:
+    subject_id: int
+    problem: str
+    as_of: datetime
+    probability: float
+    band: str
+    model_version: str
+    reasons: Sequence[Reason | Mapping[str, Any]] = field(default_factory=tuple)
+    # Chain labels, or {"chain", "label_en", "label_fi"} (explain.chains.SuggestedChain dumps);
+    # None: derived from the risk-raising reasons with SERVICE_CHAINS.
+    suggestions: Sequence[str | Mapping[str, Any]] | None = None
+    page_url: str | None = None
+    fhir: dict[str, Any] | None = None  # a FHIR RiskAssessment built by the service
+
+
+def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict[str, Any]:
+    """The webhook body for one alert (a JSON-ready dict)."""
+    band_rank(item.band)  # unknown bands fail here, not in the CRM
+    if not 0.0 <= item.probability <= 1.0:
+        raise ValueError(f"card: probability {item.probability} is outside 0..1")
+    reasons = [r if isinstance(r, Reason) else Reason(**r) for r in item.reasons]
+    card_id = alert_id_for(item.subject_id, item.problem, item.as_of)
+    chains = _suggestions(reasons) if item.suggestions is None else [_given(s, language) for s in item.suggestions]
+
+    card: dict[str, Any] = {
+        "uuid": card_id,
+        "summary": _summary(item, language),
+        "indicator": INDICATOR_BY_BAND[item.band],
+        "detail": _detail(item, reasons, language),
+        "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": item.problem,
+                                                    "display": _outcome_text(item.problem, "en")}},
+        "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": c, "display": d} for c, d in OVERRIDE_REASONS],
+        "links": [],
+        "extension": {
+            "subject_pseudonym": int(item.subject_id),
+            "problem": item.problem,
+            "as_of": as_of_key(item.as_of),
+            "probability": round(float(item.probability), 4),
+            "band": item.band,
+            "model_version": item.model_version,
+            "fhir_risk_assessment": item.fhir,
+        },
+    }
+    if chains:
+        card["suggestions"] = [
+            {"label": label, "uuid": str(uuid.uuid5(uuid.UUID(card_id), code or label)), "isRecommended": i == 0}
+            for i, (code, label) in enumerate(chains)
+        ]
+        card["selectionBehavior"] = "any"
+    if item.page_url:
+        card["links"].append({"label": "Why this customer was flagged" if language == "en" else "Miksi asiakas nousi esiin",
+                              "url": item.page_url, "type": "absolute"})
+    return card
+
+
+def suggest_service_chains(features: Sequence[str]) -> list[tuple[str, str]]:
+    """(code, label) of the chains suggested by these risk-raising features, in table order."""
+    names = [f.lower() for f in features]
+    return [(code, label) for patterns, code, label in SERVICE_CHAINS
+            if any(p in name for p in patterns for name in names)]
+
+
+def _suggestions(reasons: Sequence[Reason]) -> list[tuple[str | None, str]]:
+    return list(suggest_service_chains([r.feature for r in reasons if r.raises_risk]))
+
+
+def _given(suggestion: str | Mapping[str, Any], language: str) -> tuple[str | None, str]:
+    if isinstance(suggestion, str):
+        return None, suggestion
+    label = suggestion.get(f"label_{language}") or suggestion.get("label_en") or suggestion.get("label")
+    if not label:
+        raise ValueError(f"card: suggestion {suggestion.get('chain')!r} has no label")
+    return suggestion.get("chain"), str(label)
+
+
+def _outcome_text(problem: str, language: str) -> str:
+    outcome = problem.split("-", 1)[-1]
+    text = OUTCOME_TEXT.get(outcome)
+    return text[language] if text else outcome.replace("_", " ")
+
+
+def _summary(item: CardInput, language: str) -> str:
+    band = BAND_TEXT[item.band][language]
+    risk = "risk of" if language == "en" else "riski:"
+    text = f"{band} {risk} {_outcome_text(item.problem, language)} ({item.probability:.0%})"
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
+
+
+def _detail(item: CardInput, reasons: Sequence[Reason], language: str) -> str:
+    heading = "**Main reasons**" if language == "en" else "**Tärkeimmät syyt**"
+    lines = [heading, ""]
+    for r in reasons[:MAX_REASONS]:
+        text = r.text_en if language == "en" else r.text_fi
+        arrow = "↑" if r.raises_risk else "↓"
+        lines.append(f"- {arrow} {text}")
+    if not reasons:
+        lines.append("- (no reasons available)" if language == "en" else "- (syitä ei saatavilla)")
+    note = ("Model estimate, not a diagnosis; model version " if language == "en"
+            else "Mallin arvio, ei diagnoosi; mallin versio ")
+    lines += ["", f"_{note}{item.model_version}._"]
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""`sote-risk alerts ...` and `sote-risk crm-receiver`: thin commands, one-line errors."""
+
+import json
+
+import pytest
+
+from serving import feedback, outbox
+from _alerts_helpers import record
+
+
+@pytest.fixture()
+def run_cli(monkeypatch, capsys):
+    """The real entry point (sote_risk.cli.main) in-process: fast, same one-line error path."""
+    from types import SimpleNamespace
+
+    from sote_risk.cli import main
+
+    def run(*args):
+        monkeypatch.setattr("sys.argv", ["sote-risk", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path))
+    conn = outbox.connect()  # the home folder's outbox.db, as the CLI opens it
+    record(conn, [1, 2])
+    claimed = outbox.claim_next(conn, owner="t", now=1e12, lease_seconds=10)
+    outbox.mark_failed(conn, claimed.alert_id, owner="t", error="HTTP 400", next_attempt_at=None)
+    other = next(a["alert_id"] for a in outbox.list_alerts(conn) if a["alert_id"] != claimed.alert_id)
+    outbox.mark_delivered(conn, other)
+    feedback.record_feedback(conn, other, {"outcome": "overridden", "overrideReason": {"code": "already-known"},
+                                           "outcomeTimestamp": "2025-03-02T08:00:00Z"})
+    yield {"dead": claimed.alert_id, "delivered": other}
+    conn.close()
+
+
+def test_list_show_dead_retry_report(home, run_cli):
+    listed = run_cli("alerts", "list")
+    assert listed.returncode == 0 and home["dead"] in listed.stdout and home["delivered"] in listed.stdout
+    dead = run_cli("alerts", "dead")
+    assert home["dead"] in dead.stdout and "HTTP 400" in dead.stdout and home["delivered"] not in dead.stdout
+    shown = json.loads(run_cli("alerts", "show", home["delivered"]).stdout)
+    assert shown["status"] == "delivered" and shown["payload"]["uuid"] == home["delivered"]
+    retried = run_cli("alerts", "retry", home["dead"])
+    assert retried.returncode == 0 and "dead -> pending" in retried.stdout
+    report = run_cli("alerts", "report")
+    assert "elderly-hospitalisation: sent 2, delivered 1" in report.stdout and "already-known: 1" in report.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("alerts", "show", "no-such-id"), "error: no alert with id no-such-id"),
+        (("alerts", "list", "--status", "lost"), "error: unknown alert status 'lost'"),
+        (("alerts", "dispatch", "--once", "--webhook", "http://127.0.0.1:9/a", "--lease", "1", "--timeout", "5"),
+         "error: dispatch config: "),
+        (("crm-receiver", "--port", "9", "--mode", "sideways"), "error: unknown receiver mode"),
+    ],
+)
+def test_errors_are_one_line(home, run_cli, args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_dispatch_without_a_webhook_says_which_variable(home, run_cli, monkeypatch):
+    monkeypatch.delenv("SOTE_RISK_CRM_WEBHOOK_URL", raising=False)
+    result = run_cli("alerts", "dispatch", "--once")
+    assert result.returncode == 2 and "SOTE_RISK_CRM_WEBHOOK_URL" in result.stderr

@@ -1,0 +1,72 @@
+"""The local CRM receiver in-process: dedup by Idempotency-Key, 400s, failure modes."""
+
+from datetime import datetime
+
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # starlette nags about its httpx-based test client; it works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from serving.cards import CardInput, build_card
+from serving.crm_receiver import create_app
+from _alerts_helpers import PROBLEM, REASONS
+
+
+@pytest.fixture()
+def client(tmp_path):
+    with TestClient(create_app(tmp_path / "crm.db")) as c:
+        yield c
+
+
+def a_card(subject_id=1):
+    return build_card(CardInput(subject_id, PROBLEM, datetime(2025, 3, 1), 0.4, "high", "m", REASONS))
+
+
+def post(client, card, key=None):
+    headers = {} if key is False else {"Idempotency-Key": key or card["uuid"]}
+    return client.post("/alerts", json=card, headers=headers)
+
+
+def test_a_repeated_key_returns_the_original_receipt_and_is_stored_once(client):
+    card = a_card()
+    first = post(client, card)
+    second = post(client, card)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["receipt_id"] == first.json()["receipt_id"] and second.json()["duplicate"]
+    items = client.get("/received").json()["items"]
+    assert len(items) == 1 and items[0]["deliveries"] == 2 and items[0]["body"] == card
+
+
+@pytest.mark.parametrize(
+    "body, key, message",
+    [
+        (a_card(), False, "Idempotency-Key"),
+        ({"summary": "x"}, "k1", "uuid"),
+        ({**a_card(), "indicator": "urgent"}, "k2", "indicator"),
+        ({**a_card(), "summary": "x" * 140}, "k3", "summary"),
+    ],
+)
+def test_bad_requests_get_400_and_are_not_stored(client, body, key, message):
+    response = post(client, body, key)
+    assert response.status_code == 400 and message in response.json()["error"]
+    assert client.get("/received").json()["count"] == 0
+
+
+def test_invalid_json_is_400(client):
+    response = client.post("/alerts", content=b"{not json", headers={"Idempotency-Key": "k"})
+    assert response.status_code == 400
+
+
+def test_failure_modes_and_fail_count(client):
+    card = a_card()
+    assert client.post("/admin/mode", json={"mode": "fail500"}).status_code == 200
+    assert post(client, card).status_code == 500
+    client.post("/admin/mode", json={"mode": "down"})
+    assert post(client, card).status_code == 503
+    client.post("/admin/mode", json={"mode": "fail500", "fail_count": 2})
+    assert [post(client, card).status_code for _ in range(3)] == [500, 500, 201]
+    assert client.get("/health").json()["mode"] == "ok"
+    assert client.post("/admin/mode", json={"mode": "sideways"}).status_code == 400

@@ -1,0 +1,150 @@
+"""The dispatcher in-process (httpx MockTransport, fake clock): headers, retry, backoff, dead letters."""
+
+import json
+import random
+import time
+from datetime import date
+
+import httpx
+import pytest
+
+from serving import dispatcher, outbox
+from serving.dispatcher import DispatchConfig, backoff_delay, run_once
+from sote_risk.errors import SoteRiskError
+from _alerts_helpers import record
+
+
+class Clock:
+    """Starts just after the alerts were recorded (record() uses the real time)."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 1
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def conn(tmp_path):
+    c = outbox.connect(tmp_path / "outbox.db")
+    yield c
+    c.close()
+
+
+def config(**overrides):
+    values = dict(webhook_url="http://crm.invalid/alerts", base_delay_s=1.0, cap_delay_s=8.0, max_attempts=4,
+                  max_age_s=3600.0, lease_s=20.0, request_timeout_s=5.0)
+    return DispatchConfig(**(values | overrides))
+
+
+def client(handler):
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def run(conn, cfg, handler, clock):
+    return run_once(conn, cfg, client=client(handler), clock=clock, today=lambda: date(2025, 3, 1), rng=random.Random(1))
+
+
+def test_delivers_card_json_with_the_alert_id_as_idempotency_key(conn):
+    record(conn, [1, 2])
+    seen = []
+
+    def handler(request):
+        seen.append((request.headers["Idempotency-Key"], json.loads(request.content)))
+        return httpx.Response(201)
+
+    counts = run(conn, config(), handler, Clock())
+    assert counts.as_dict() == {"delivered": 2, "retrying": 0, "dead": 0, "released": 0}
+    assert {key for key, _ in seen} == {a["alert_id"] for a in outbox.list_alerts(conn)}
+    assert all(body["uuid"] == key for key, body in seen)
+    assert outbox.status_counts(conn) == {"delivered": 2}
+    assert run(conn, config(), handler, Clock()).delivered == 0  # nothing twice
+
+
+def test_failures_back_off_then_succeed(conn):
+    record(conn, [1])
+    clock = Clock()
+    answers = iter([httpx.Response(500), httpx.Response(503), httpx.Response(200)])
+    counts = run(conn, config(), lambda r: next(answers), clock)
+    assert counts.retrying == 1
+    alert = outbox.list_alerts(conn)[0]
+    assert alert["last_error"] == "HTTP 500" and alert["next_attempt_at"] >= clock.now
+    assert run(conn, config(), lambda r: next(answers), clock).delivered == 0  # not due yet
+    clock.now += 8.0
+    assert run(conn, config(), lambda r: next(answers), clock).retrying == 1
+    clock.now += 8.0
+    assert run(conn, config(), lambda r: next(answers), clock).delivered == 1
+
+
+def test_connection_errors_retry_and_dead_letter_after_max_attempts(conn):
+    record(conn, [1])
+    clock = Clock()
+
+    def refused(request):
+        raise httpx.ConnectError("connection refused", request=request)
+
+    for _ in range(3):
+        assert run(conn, config(), refused, clock).retrying == 1
+        clock.now += 10
+    assert run(conn, config(), refused, clock).dead == 1
+    [dead] = outbox.list_alerts(conn, status="dead")
+    assert dead["attempts"] == 4 and "ConnectError" in dead["last_error"]
+
+
+def test_dead_letter_after_max_age(conn):
+    record(conn, [1])
+    clock = Clock()
+    cfg = config(max_attempts=100, max_age_s=25)
+    assert run(conn, cfg, lambda r: httpx.Response(500), clock).retrying == 1
+    clock.now += 30
+    assert run(conn, cfg, lambda r: httpx.Response(500), clock).dead == 1
+
+
+def test_a_rejected_body_is_dead_at_once_but_429_retries(conn):
+    record(conn, [1, 2])
+    answers = {}
+
+    def handler(request):
+        key = request.headers["Idempotency-Key"]
+        answers.setdefault(key, 400 if not answers else 429)
+        return httpx.Response(answers[key], headers={"Retry-After": "5"})
+
+    clock = Clock()
+    counts = run(conn, config(), handler, clock)
+    assert (counts.dead, counts.retrying) == (1, 1)
+    retrying = outbox.list_alerts(conn, status="pending")[0]
+    assert retrying["next_attempt_at"] >= clock.now + 5  # Retry-After respected
+
+
+def test_full_jitter_stays_within_the_capped_exponential():
+    rng = random.Random(7)
+    for attempt in range(1, 12):
+        ceiling = min(30.0, 0.5 * 2 ** (attempt - 1))
+        delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling / 2  # spread over the whole range, not a fixed delay
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="lease_s must exceed"):
+        config(lease_s=5.0, request_timeout_s=10.0)
+    with pytest.raises(ValueError, match="extra"):
+        DispatchConfig(webhook_url="http://x", retries=3)
+
+
+def test_config_needs_a_webhook(monkeypatch):
+    monkeypatch.delenv(dispatcher.WEBHOOK_ENV, raising=False)
+    with pytest.raises(SoteRiskError, match="SOTE_RISK_CRM_WEBHOOK_URL"):
+        dispatcher.config_from_env()
+    monkeypatch.setenv(dispatcher.WEBHOOK_ENV, "http://127.0.0.1:9/alerts")
+    assert dispatcher.config_from_env(max_attempts=3).max_attempts == 3
+
+
+def test_each_pass_releases_alerts_waiting_for_capacity_on_a_later_day(conn):
+    from serving.alert_policy import AlertPolicy
+
+    record(conn, [1, 2, 3], policy=AlertPolicy(threshold=0.2, capacity_per_municipality_per_day=2))
+    ok = lambda r: httpx.Response(200)  # noqa: E731
+    assert run(conn, config(), ok, Clock()).as_dict() == {"delivered": 2, "retrying": 0, "dead": 0, "released": 0}
+    next_day = run_once(conn, config(), client=client(ok), clock=Clock(), today=lambda: date(2025, 3, 2))
+    assert (next_day.released, next_day.delivered) == (1, 1)
