@@ -48,27 +48,7 @@ class RiskModel:
         Extra columns are ignored (ids, labels); missing ones are an error naming them.
         Never mutates the caller's frame.
         """
-        missing = [name for name in self.feature_names if name not in frame.columns]
-        if missing:
-            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            raise FeatureMismatchError(
-                f"model {self.problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}"
-            )
-        prepared = frame.loc[:, self.feature_names].copy()
-        for name, allowed in self.categories.items():
-            column = prepared[name]
-            values = column.astype("string")
-            unknown = sorted(set(values.dropna().unique()) - set(allowed))
-            if unknown:
-                raise FeatureMismatchError(
-                    f"model {self.problem}: feature {name!r} has unknown categories {unknown[:5]}; "
-                    f"allowed: {allowed}"
-                )
-            prepared[name] = pd.Categorical(values, categories=allowed)
-        for name in self.feature_names:
-            if name not in self.categories:
-                prepared[name] = pd.to_numeric(prepared[name], errors="raise").astype("float64")
-        return prepared
+        return prepare_features(frame, self.feature_names, self.categories, self.problem)
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds, before calibration."""
@@ -83,3 +63,34 @@ class RiskModel:
         feature plus `bias` (the expected raw score); each row sums to raw_score."""
         values = self.booster.predict(self.prepare(frame), pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.feature_names, BIAS_COLUMN], index=frame.index)
+
+
+def prepare_features(
+    frame: pd.DataFrame, feature_names: list[str], categories: dict[str, list[str]], problem: str = "model"
+) -> pd.DataFrame:
+    """The one input preparation shared by training (before a booster exists) and RiskModel.
+
+    Selects and orders `feature_names`, coerces categoricals to the fixed category lists and the
+    rest to float64; missing columns and unknown categories are errors naming them.
+    """
+    missing = [name for name in feature_names if name not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise FeatureMismatchError(
+            f"model {problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}"
+        )
+    prepared = frame.loc[:, feature_names].copy()
+    for name, allowed in categories.items():
+        column = prepared[name]
+        values = column.astype("string")
+        unknown = sorted(set(values.dropna().unique()) - set(allowed))
+        if unknown:
+            raise FeatureMismatchError(
+                f"model {problem}: feature {name!r} has unknown categories {unknown[:5]}; "
+                f"allowed: {allowed}"
+            )
+        prepared[name] = pd.Categorical(values, categories=allowed)
+    for name in feature_names:
+        if name not in categories:
+            prepared[name] = pd.to_numeric(prepared[name], errors="raise").astype("float64")
+    return prepared

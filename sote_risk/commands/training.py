@@ -1,9 +1,140 @@
-"""CLI commands for the training area (registered on the main app by sote_risk.cli)."""
+"""CLI commands for the training area (registered on the main app by sote_risk.cli).
+
+Thin: parse options, call training/ and models/, print. Heavy imports happen inside commands.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from sote_risk.errors import SoteRiskError
+
+models_app = typer.Typer(no_args_is_help=True, help="Registered models (MLflow registry).")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _problems(problem: list[str] | None, all_problems: bool, experiments: Path | None) -> list[str]:
+    from training.spec import list_problems
+
+    if bool(problem) == all_problems:
+        raise SoteRiskError("give --problem P (one or more) or --all, not both and not neither")
+    return list_problems(experiments) if all_problems else list(problem)
+
+
+def train(
+    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id, e.g. elderly-hospitalisation (repeatable)."),
+    all_problems: bool = typer.Option(False, "--all", help="Train every spec in experiments/."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ for oracle metrics (default: home data)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec)."),
+    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
+) -> None:
+    """Tune, calibrate, evaluate and register models (alias `challenger`)."""
+    from sote_risk.config import home
+    from training.pipeline import train_problem
+    from training.spec import load_spec
+
+    names = _problems(problem, all_problems, experiments)
+    specs = [load_spec(name, experiments).with_trials(trials) for name in names]  # all specs checked before any work
+    features_dir = data or home().features
+    dataset_dir = dataset or home().data
+    console = _console()
+    for spec in specs:
+        with console.status(f"{spec.problem}: starting") as status:
+            def progress(message: str) -> None:
+                status.update(message)
+                if "trial" not in message:
+                    console.log(message)
+
+            result = train_problem(spec, features_dir, dataset_dir=dataset_dir, progress=progress)
+        m = result.metrics
+        typer.echo(
+            f"{spec.problem}: version {result.model_version} (challenger) test_auroc {m['test_auroc']:.3f} "
+            f"[{m['test_auroc_ci_low']:.3f}, {m['test_auroc_ci_high']:.3f}] baseline {m['baseline_auroc']:.3f} "
+            f"oracle {m.get('oracle_auroc', float('nan')):.3f} ece {m['test_ece']:.4f}"
+        )
+
+
+def evaluate(
+    problem: str = typer.Option(..., "--problem", "-p", help="Problem id."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias to evaluate."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ (default: home data)."),
+) -> None:
+    """Evaluate a registered model on the test period of the current features."""
+    from sote_risk.config import home
+    from training.pipeline import evaluate_registered
+    from training.spec import load_spec
+
+    load_spec(problem)  # unknown problem -> one-line error before touching MLflow
+    console = _console()
+    with console.status(f"{problem}: evaluating"):
+        report = evaluate_registered(problem, data or home().features, alias=alias, dataset_dir=dataset or home().data,
+                                     progress=console.log)
+    keys = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece", "baseline_auroc",
+            "oracle_auroc", "test_ppv", "test_sensitivity", "test_alert_rate", "test_median_lead_days", "test_customer_auroc")
+    for key in keys:
+        if key in report.metrics:
+            typer.echo(f"{key}\t{report.metrics[key]:.4f}")
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+
+
+def promote(
+    problem: str = typer.Option(..., "--problem", "-p", help="Problem id."),
+    force: bool = typer.Option(False, "--force", help="Promote even if gates fail (recorded on the model version)."),
+) -> None:
+    """Move alias `champion` to the challenger if it passes the gates."""
+    from training.promotion import promote as run_promotion
+    from training.spec import load_spec
+
+    load_spec(problem)
+    decision = run_promotion(problem, force=force)
+    typer.echo(decision.message())
+    for note in decision.notes:
+        typer.echo(f"note: {note}")
+    if not decision.promoted:
+        raise typer.Exit(code=1)
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Problems, versions, aliases and key metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.promotion import list_models as registry_rows
+
+    def short(value: str | None) -> str:
+        return f"{float(value):.3f}" if value else ""
+
+    table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force")
+    table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
+    for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
+        table.add_column(column)
+    for row in registry_rows():
+        aliases = row["aliases"] or {"-": {"version": "-"}}
+        for alias, info in aliases.items():
+            shown_alias = f"{alias}!" if info.get("promotion_forced") else alias  # ! = forced past gates
+            table.add_row(row["problem"], str(row["versions"]), shown_alias, info["version"],
+                          *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")))
+    console = Console()
+    if not console.is_terminal:  # piped: no terminal width to respect, never crop the table
+        console = Console(width=120)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(promote)
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,121 @@
+"""Loading registered models by alias (never by "latest"), with a feature-pipeline check.
+
+A model trained on features from one pipeline version gives wrong answers on another, so
+loading refuses a mismatch. The expected version is injectable: a string, a callable, or the
+default resolver that asks features/ (once it exposes `pipeline_version()` or
+`PIPELINE_VERSION`); when nothing can be resolved the check is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Union
+
+from models.risk_model import RiskModel
+from sote_risk.config import home
+from sote_risk.errors import SoteRiskError
+
+log = logging.getLogger(__name__)
+
+MODEL_PREFIX = "sote-risk-"
+
+VersionSource = Union[str, Callable[[], Union[str, None]], None]
+
+
+class ModelNotFoundError(SoteRiskError):
+    """No registered model / alias for a problem."""
+
+
+class PipelineVersionMismatch(SoteRiskError):
+    """The model was trained on features from another feature-pipeline version."""
+
+
+def model_name(problem: str) -> str:
+    return f"{MODEL_PREFIX}{problem}"
+
+
+def configure_tracking(tracking_uri: str | None = None) -> str:
+    """Point MLflow (tracking and registry) at the home folder's SQLite unless told otherwise.
+
+    Called by every entry point that talks to MLflow, never at import. MLFLOW_TRACKING_URI wins
+    over the home folder (see sote_risk.config).
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    uri = tracking_uri or home().mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # mlflow.set_*_uri also exports MLFLOW_*_URI to the environment; undo that, or the next call
+    # would mistake our own choice for the user's and ignore a changed SOTE_RISK_HOME
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return uri
+
+
+def current_pipeline_version() -> str | None:
+    """The feature pipeline version of the installed code, if features/ exposes one."""
+    try:
+        features = importlib.import_module("features")
+    except ImportError:
+        return None
+    source = getattr(features, "pipeline_version", None) or getattr(features, "PIPELINE_VERSION", None)
+    if callable(source):
+        return str(source())
+    return str(source) if source is not None else None
+
+
+def check_pipeline_version(model: RiskModel, expected: VersionSource = current_pipeline_version) -> None:
+    version = expected() if callable(expected) else expected
+    if version is None:
+        log.warning("feature pipeline version unknown; not checked for model %s (trained on %s)", model.problem, model.pipeline_version)
+        return
+    if str(version) != str(model.pipeline_version):
+        raise PipelineVersionMismatch(
+            f"model {model.problem} was trained on feature pipeline {model.pipeline_version!r} but the "
+            f"features are {version!r}; retrain (sote-risk train --problem {model.problem}) or rebuild the features"
+        )
+
+
+def resolve_version(problem: str, alias: str):
+    """The ModelVersion behind `alias`, or a clear error."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    name = model_name(problem)
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise ModelNotFoundError(
+            f"no version of {name} has alias {alias!r} (train with `sote-risk train --problem {problem}`, "
+            f"promote with `sote-risk promote --problem {problem}`)"
+        ) from None
+
+
+def load_model(
+    problem: str,
+    alias: str = "champion",
+    expected_pipeline_version: VersionSource = current_pipeline_version,
+    tracking_uri: str | None = None,
+) -> RiskModel:
+    """The RiskModel registered as `sote-risk-<problem>@<alias>`, checked against the pipeline."""
+    import mlflow
+
+    configure_tracking(tracking_uri)
+    version = resolve_version(problem, alias)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name(problem)}@{alias}")
+    model: RiskModel = pyfunc.unwrap_python_model().risk_model
+    model.metadata = {**model.metadata, "model_version": str(version.version), "alias": alias}
+    check_pipeline_version(model, expected_pipeline_version)
+    return model

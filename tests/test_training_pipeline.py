@@ -1,0 +1,181 @@
+"""Training end to end on a small synthetic table: MLflow metrics, reproducibility, behaviour,
+the pyfunc by alias, pipeline-version checks, promotion gates and the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _training_data import PIPELINE_VERSION, fast_spec_dict, feature_tables, write_tables  # noqa: F401 (fixture)
+from training.spec import parse_spec
+
+pytestmark = pytest.mark.slow
+
+REQUIRED_METRICS = {
+    "test_auroc", "test_auprc", "test_brier", "test_ece", "oracle_auroc", "baseline_auroc",
+    "test_ppv", "test_sensitivity", "test_alert_rate", "test_median_lead_days",
+    "test_customer_auroc", "test_customer_ppv", "test_customer_sensitivity", "test_customer_alert_rate",
+    "test_auroc_ci_low", "test_auroc_ci_high", "subgroup_flags_auroc", "subgroup_flags_calibration",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(feature_tables, tmp_path_factory):
+    """One trained and registered model in its own home (module-scoped: training takes seconds)."""
+    from training.pipeline import train_problem
+
+    features_dir, dataset_dir = feature_tables
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOTE_RISK_HOME", str(home))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        result = train_problem(parse_spec(fast_spec_dict()), features_dir, dataset_dir=dataset_dir)
+        yield result, features_dir, dataset_dir, home
+
+
+@pytest.fixture()
+def in_home(trained, monkeypatch):
+    monkeypatch.setenv("SOTE_RISK_HOME", str(trained[3]))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return trained
+
+
+def test_metrics_are_logged_under_the_exact_names(in_home):
+    from mlflow import MlflowClient
+
+    result = in_home[0]
+    logged = MlflowClient().get_run(result.run_id).data.metrics
+    assert REQUIRED_METRICS <= set(logged), REQUIRED_METRICS - set(logged)
+    assert 0.5 < logged["test_auroc"] <= 1 and logged["test_auroc_ci_low"] <= logged["test_auroc"] <= logged["test_auroc_ci_high"]
+    assert logged["oracle_auroc"] > 0.6  # the simulator's truth on the same rows
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id)}
+    assert {"model_card.md", "model_card.html", "subgroups.csv", "plots"} <= artifacts
+    plots = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
+    assert plots == {"plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/shap_summary.png"}
+
+
+def test_trials_are_nested_runs(in_home):
+    import mlflow
+
+    result = in_home[0]
+    children = mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 2 and set(children["tags.optuna.state"]) <= {"COMPLETE", "PRUNED"}
+
+
+def test_same_seed_gives_same_metrics(trained, tmp_path, monkeypatch):
+    from training.pipeline import train_problem
+
+    result, features_dir, dataset_dir, _ = trained
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path / "other-home"))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    again = train_problem(parse_spec(fast_spec_dict()), features_dir, dataset_dir=dataset_dir)
+    for key in ("test_auroc", "test_brier", "test_ece", "baseline_auroc", "test_ppv", "test_auroc_ci_low"):
+        assert again.metrics[key] == pytest.approx(result.metrics[key], abs=1e-12), key
+    assert again.model.metadata["threshold"] == result.model.metadata["threshold"]
+
+
+def test_risk_does_not_fall_when_er_visits_rise(trained):
+    model = trained[0].model
+    rows = pd.read_parquet(trained[1] / "elderly.parquet").head(300)
+    base = model.predict_proba(rows)
+    for column in ("er_visits_90d", "er_visits_180d", "er_visits_365d", "unplanned_admissions_365d"):
+        more = rows.assign(**{column: rows[column] + 3})
+        assert (model.raw_score(more) >= model.raw_score(rows) - 1e-12).all(), column
+        assert (model.predict_proba(more) >= base - 1e-12).all(), column
+
+
+def test_risk_ignores_pseudonym_and_row_order(trained):
+    model = trained[0].model
+    rows = pd.read_parquet(trained[1] / "elderly.parquet").head(500)
+    base = model.predict_proba(rows)
+    renamed = rows.assign(subject_id=rows["subject_id"] * 13 + 5)
+    np.testing.assert_array_equal(model.predict_proba(renamed), base)
+    order = np.random.default_rng(0).permutation(len(rows))
+    np.testing.assert_array_equal(model.predict_proba(rows.iloc[order]), base[order])
+
+
+def test_pyfunc_by_alias_matches_the_in_memory_model(in_home):
+    import mlflow
+
+    from models.pyfunc import wire_frame
+    from models.registry import load_model
+
+    result, features_dir = in_home[0], in_home[1]
+    rows = pd.read_parquet(features_dir / "elderly.parquet").tail(400)
+    expected = result.model.predict_proba(rows)
+    pyfunc = mlflow.pyfunc.load_model("models:/sote-risk-elderly-hospitalisation@challenger")
+    # the pyfunc's wire format: categoricals as strings (its signature), as a REST client sends them
+    wire = wire_frame(result.model, rows)
+    np.testing.assert_allclose(pyfunc.predict(wire)["probability"], expected, rtol=0, atol=1e-12)
+    loaded = load_model("elderly-hospitalisation", alias="challenger", expected_pipeline_version=PIPELINE_VERSION)
+    np.testing.assert_allclose(loaded.predict_proba(rows), expected, rtol=0, atol=1e-12)
+    assert loaded.metadata["threshold"] == result.model.metadata["threshold"] and loaded.spec["problem"] == "elderly-hospitalisation"
+
+
+def test_loading_refuses_another_pipeline_version(in_home):
+    from models.registry import PipelineVersionMismatch, load_model
+
+    with pytest.raises(PipelineVersionMismatch, match="trained on feature pipeline 'test-pipeline-1'.*'features-9'"):
+        load_model("elderly-hospitalisation", alias="challenger", expected_pipeline_version=lambda: "features-9")
+
+
+def test_promotion_refuses_a_worse_model_and_force_overrides(trained, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from training.pipeline import train_problem
+    from training.promotion import list_models, promote
+
+    _, features_dir, dataset_dir, _ = trained
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    good = train_problem(parse_spec(fast_spec_dict()), features_dir, dataset_dir=dataset_dir)
+    first = promote("elderly-hospitalisation")
+    assert first.promoted and not first.forced and first.challenger == good.model_version
+    # a model that sees only noise: clearly worse on test_auroc
+    worse_spec = parse_spec(fast_spec_dict(feature_families=["cost"], extra_features=["noise_feature"], monotone_increasing=[]))
+    worse = train_problem(worse_spec, features_dir, dataset_dir=dataset_dir)
+    assert worse.metrics["test_auroc"] < good.metrics["test_auroc"]
+    refused = promote("elderly-hospitalisation")
+    assert not refused.promoted and "worse than the champion" in refused.message()
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("sote-risk-elderly-hospitalisation", "champion").version) == good.model_version
+    forced = promote("elderly-hospitalisation", force=True)
+    assert forced.promoted and forced.forced and forced.message().startswith("FORCED")
+    version = client.get_model_version_by_alias("sote-risk-elderly-hospitalisation", "champion")
+    assert str(version.version) == worse.model_version and version.tags["promotion_forced"] == "true"
+    [row] = list_models()
+    assert row["versions"] == 2 and row["aliases"]["champion"]["version"] == worse.model_version
+
+
+def run_cli(*args: str, home) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "SOTE_RISK_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env)
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    result = run_cli("train", "--problem", "nope", "--data", str(tmp_path), home=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: unknown problem 'nope'") and "Traceback" not in result.stderr
+    result = run_cli("train", "--problem", "elderly-hospitalisation", "--data", str(tmp_path / "missing"), home=tmp_path)
+    assert result.returncode == 2 and "features directory" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("train", "--data", str(tmp_path), home=tmp_path)
+    assert result.returncode == 2 and "--problem P" in result.stderr
+
+
+def test_cli_train_promote_list(tmp_path):
+    features_dir, dataset_dir = write_tables(tmp_path / "data")
+    result = run_cli("train", "--problem", "elderly-hospitalisation", "--data", str(features_dir),
+                     "--dataset", str(dataset_dir), "--trials", "1", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "version 1 (challenger) test_auroc" in result.stdout
+    listed = run_cli("models", "list", home=tmp_path / "home")
+    assert listed.returncode == 0 and "challenger" in listed.stdout
+    assert "elderly-hospitalisation" in listed.stdout.replace("│", "").replace(" ", "").replace("\n", "")

@@ -1,0 +1,120 @@
+"""Experiment specs and the pure parts of training: splits, metrics, thresholds, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.base import clone
+
+from _training_data import fast_spec_dict, synthetic_feature_table
+from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
+from models.risk_model import FeatureMismatchError
+from training.evaluate import bootstrap_auroc_ci, expected_calibration_error, threshold_for_policy
+from training.spec import AlertPolicy, SpecError, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec
+from training.splits import select_features, split_table
+
+PROBLEMS = ["acute-hospitalisation", "children-hospitalisation", "depression-hospitalisation",
+            "elderly-homecare_failure", "elderly-hospitalisation"]
+
+
+def write_spec(tmp_path, data: dict, name: str = "elderly-hospitalisation"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_every_problem_has_a_valid_spec():
+    assert list_problems() == PROBLEMS
+    horizons = {p: load_spec(p).horizon_days for p in PROBLEMS}
+    assert horizons["elderly-hospitalisation"] == 90 and horizons["elderly-homecare_failure"] == 180
+
+
+def test_overlapping_periods_are_refused_naming_file_and_field(tmp_path):
+    data = fast_spec_dict()
+    data["split"]["validation"] = {"start": -22, "end": -10}  # starts before train ends (-20)
+    path = write_spec(tmp_path, data)
+    with pytest.raises(SpecError, match=r"elderly-hospitalisation\.yaml: split: .*overlap"):
+        load_spec_file(path)
+
+
+def test_gap_shorter_than_horizon_is_refused(tmp_path):
+    data = fast_spec_dict()
+    data["split"]["test"] = {"start": -7, "end": 0}  # 3 months after validation: can be 89 days < 90
+    with pytest.raises(SpecError, match="less than the horizon"):
+        load_spec_file(write_spec(tmp_path, data))
+    assert min_days_in_months(3) == 89 and min_days_in_months(6) >= 180
+
+
+def test_unknown_field_and_bad_value_are_named(tmp_path):
+    data = fast_spec_dict()
+    data["search"]["trails"] = 3
+    with pytest.raises(SpecError, match=r"search\.trails: Extra inputs are not permitted"):
+        load_spec_file(write_spec(tmp_path, data))
+    data = fast_spec_dict(horizon_days=-5)
+    with pytest.raises(SpecError, match="horizon_days"):
+        parse_spec(data, "x.yaml")
+
+
+def test_unknown_problem_lists_known_ones():
+    with pytest.raises(SpecError, match="unknown problem 'nope'.*elderly-hospitalisation"):
+        load_spec("nope")
+
+
+def test_relative_split_uses_complete_label_windows_only():
+    frame, _ = synthetic_feature_table(subjects=120)
+    spec = parse_spec(fast_spec_dict())
+    split = split_table(frame, spec)
+    assert split.anchor == pd.Timestamp("2023-02-01")  # last 3 of 40 months are censored extract_end
+    train, valid, test = split.periods
+    assert train.start is None and train.end == pd.Timestamp("2021-06-01")
+    assert (valid.start - train.end).days >= 90 and (test.start - valid.end).days >= 90
+    assert split.train["prediction_time"].max() < train.end <= valid.start <= split.validation["prediction_time"].min()
+    for part in (split.train, split.validation, split.test):  # eligible, uncensored, labelled only
+        assert part["label_hospitalisation"].notna().all() and part["censor_hospitalisation"].isna().all()
+
+
+def test_feature_selection_uses_catalogue_families_and_extra_globs():
+    frame, _ = synthetic_feature_table(subjects=20, months=5)
+    spec = parse_spec(fast_spec_dict(feature_families=["emergency"], extra_features=["noise_*"]))
+    assert select_features(list(frame.columns), spec) == ["er_visits_180d", "noise_feature"]
+
+
+def test_threshold_respects_alert_budget_and_target_ppv():
+    rng = np.random.default_rng(0)
+    p = rng.random(10_000)
+    y = rng.random(10_000) < p
+    threshold = threshold_for_policy(y, p, AlertPolicy(max_alerts_per_1000_per_month=20))
+    assert (p >= threshold).sum() <= 200 and (p >= threshold).sum() >= 195
+    threshold = threshold_for_policy(y, p, AlertPolicy(target_ppv=0.8))
+    assert y[p >= threshold].mean() >= 0.8
+
+
+def test_ece_and_bootstrap_interval():
+    rng = np.random.default_rng(1)
+    p = rng.random(5000) * 0.3
+    y = rng.random(5000) < p
+    assert expected_calibration_error(y, p) < 0.02
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.15
+    ids = np.repeat(np.arange(1000), 5)
+    low, high = bootstrap_auroc_ci(ids, y, p, samples=100, seed=3)
+    from sklearn.metrics import roc_auc_score
+
+    assert low < roc_auc_score(y, p) < high
+
+
+def test_baselines_follow_sklearn_conventions():
+    frame, _ = synthetic_feature_table(subjects=200, months=6)
+    frame = frame.loc[frame["label_hospitalisation"].notna()]
+    y = frame["label_hospitalisation"].astype(bool)
+    logistic = LogisticBaseline(features=["age_years", "er_visits_90d"])
+    assert clone(logistic).get_params() == {"features": ["age_years", "er_visits_90d"], "C": 1.0}
+    assert logistic.fit(frame, y).predict_proba(frame).shape == (len(frame), 2)
+    lace = LaceLikeScore(columns={"length_of_stay": "bed_days_365d", "acuity": "unplanned_admissions_365d",
+                                  "comorbidity": "chronic_conditions", "emergency": "er_visits_180d"}).fit(frame, y)
+    assert lace.points(frame).min() >= 0 and lace.points(frame).max() <= 19
+    maple = MapleLikeScore(columns={"maple": "rai_maple_last", "cps": "rai_cps_last", "adl": "rai_adlh_last", "falls": "fall_alarms_90d"})
+    assert np.isfinite(maple.fit(frame, y).predict_proba(frame)).all()
+    with pytest.raises(FeatureMismatchError, match="er_visits_90d"):
+        logistic.predict_proba(frame.drop(columns=["er_visits_90d"]))

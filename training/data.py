@@ -1,0 +1,76 @@
+"""Reading the inputs of training (the I/O edge): feature tables and the simulator's truth."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from sote_risk.errors import SoteRiskError
+from training.spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
+
+
+class FeatureTableError(SoteRiskError):
+    """The feature table is missing or lacks the columns a problem needs."""
+
+
+def feature_table_path(features_dir: Path, segment: str) -> Path:
+    return Path(features_dir) / f"{segment}.parquet"
+
+
+def check_feature_table(frame: pd.DataFrame, spec: ExperimentSpec, source: str) -> None:
+    required = ["subject_id", "prediction_time", "pipeline_version", spec.label_column, spec.censor_column, spec.eligible_column]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise FeatureTableError(f"{source}: missing column(s) {', '.join(missing)} needed by {spec.problem}")
+    versions = frame["pipeline_version"].dropna().unique()
+    if len(versions) != 1:
+        raise FeatureTableError(f"{source}: expected one pipeline_version, found {list(versions)[:5]}")
+    if frame.duplicated(["subject_id", "prediction_time"]).any():
+        raise FeatureTableError(f"{source}: duplicate (subject_id, prediction_time) rows")
+
+
+def read_feature_table(features_dir: Path, spec: ExperimentSpec) -> pd.DataFrame:
+    features_dir = Path(features_dir)
+    if not features_dir.is_dir():
+        raise FeatureTableError(f"features directory {features_dir} does not exist (run `sote-risk features build`)")
+    path = feature_table_path(features_dir, spec.segment)
+    if not path.exists():
+        raise FeatureTableError(f"{path}: feature table for segment {spec.segment!r} not found")
+    frame = pd.read_parquet(path)
+    check_feature_table(frame, spec, str(path))
+    return frame
+
+
+def pipeline_version_of(frame: pd.DataFrame) -> str:
+    return str(frame["pipeline_version"].iloc[0])
+
+
+def fingerprint(frame: pd.DataFrame, spec: ExperimentSpec) -> str:
+    """A content hash of the rows and labels a problem trains on (names studies; hashlib, stable)."""
+    keys = frame[["subject_id", "prediction_time", spec.label_column]].copy()
+    keys[spec.label_column] = keys[spec.label_column].astype("boolean").astype("Int8")
+    digest = hashlib.sha256(pd.util.hash_pandas_object(keys, index=False).values.tobytes())
+    digest.update(pipeline_version_of(frame).encode())
+    return digest.hexdigest()
+
+
+def read_truth(dataset_dir: Path | None, spec: ExperimentSpec) -> pd.DataFrame | None:
+    """The simulator's true probabilities for this outcome and horizon, or None (logged) if absent."""
+    if dataset_dir is None:
+        log.info("oracle metrics skipped: no dataset folder given")
+        return None
+    path = Path(dataset_dir) / "truth" / "risk.parquet"
+    if not path.exists():
+        log.info("oracle metrics skipped: %s not found", path)
+        return None
+    truth = pd.read_parquet(path, columns=["subject_id", "prediction_time", "outcome", "horizon_days", "true_probability"])
+    truth = truth.loc[(truth["outcome"] == spec.outcome) & (truth["horizon_days"] == spec.horizon_days)]
+    if truth.empty:
+        log.info("oracle metrics skipped: %s has no rows for %s at %d days", path, spec.outcome, spec.horizon_days)
+        return None
+    return truth[["subject_id", "prediction_time", "true_probability"]]

@@ -1,0 +1,104 @@
+"""Model cards (markdown and HTML) with the TRIPOD+AI items that apply to a trained model.
+
+`card_context` gathers plain data from the spec, metrics and subgroup table (pure);
+`render_card` fills the jinja2 templates beside this module. Both formats come from the same
+context, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def card_context(
+    *,
+    spec: dict[str, Any],
+    metrics: dict[str, float],
+    metadata: dict[str, Any],
+    feature_names: list[str],
+    subgroup_table: pd.DataFrame,
+    periods: list[str],
+    notes: list[str],
+) -> dict[str, Any]:
+    m = lambda key: _fmt(metrics.get(key))  # noqa: E731
+    performance = [
+        ("AUROC (rows)", f"{m('test_auroc')} (95 % CI {m('test_auroc_ci_low')} to {m('test_auroc_ci_high')}, bootstrap by customer)"),
+        ("AUPRC", m("test_auprc")),
+        ("Brier score", m("test_brier")),
+        ("Expected calibration error", m("test_ece")),
+        ("AUROC per customer (max risk over the test period)", m("test_customer_auroc")),
+        ("Best baseline AUROC", m("baseline_auroc")),
+        ("Logistic baseline AUROC", m("baseline_logistic_auroc")),
+        ("Clinical score AUROC", m("baseline_clinical_auroc")),
+        ("Oracle AUROC (simulator's true risk)", m("oracle_auroc")),
+        ("Outcome rate (test rows)", m("test_outcome_rate")),
+    ]
+    alerting = [
+        ("Threshold (chosen on validation)", _fmt(metadata.get("threshold"), 4)),
+        ("Alert rate (rows)", m("test_alert_rate")),
+        ("Alerts per 1,000 customers per month", _fmt(metrics.get("test_alerts_per_1000_per_month"), 1)),
+        ("PPV", m("test_ppv")),
+        ("Sensitivity", m("test_sensitivity")),
+        ("Customer-level PPV / sensitivity", f"{m('test_customer_ppv')} / {m('test_customer_sensitivity')}"),
+        ("Median lead time of true alerts (days)", _fmt(metrics.get("test_median_lead_days"), 0)),
+    ]
+    groups = []
+    for row in subgroup_table.itertuples():
+        flags = [n for n, f in (("AUROC", row.flag_auroc), ("calibration", row.flag_calibration), ("alert rate", row.flag_alert_rate)) if f]
+        groups.append({
+            "attribute": row.attribute, "value": row.value, "rows": row.rows, "events": row.events,
+            "auroc": _fmt(row.auroc), "o_e": _fmt(row.o_e, 2), "alert_rate": _fmt(row.alert_rate),
+            "flags": ", ".join(flags) if flags else ("" if row.judged else "too small to judge"),
+        })
+    return {
+        "problem": spec["problem"],
+        "description": spec.get("description", ""),
+        "intended_use": spec.get("intended_use", ""),
+        "segment": spec["segment"],
+        "outcome": spec["outcome"],
+        "horizon_days": spec["horizon_days"],
+        "periods": periods,
+        "pipeline_version": metadata.get("pipeline_version", "n/a"),
+        "data_fingerprint": metadata.get("data_fingerprint", "n/a"),
+        "calibration_method": metadata.get("calibration_method", "n/a"),
+        "params": metadata.get("params", {}),
+        "feature_families": spec.get("feature_families", []),
+        "extra_features": spec.get("extra_features", []),
+        "feature_names": feature_names,
+        "monotone": spec.get("monotone_increasing", []),
+        "alert_policy": spec.get("alert_policy", {}),
+        "gates": spec.get("gates", {}),
+        "rows": {k: int(metrics.get(f"{k}_rows", 0)) for k in ("train", "validation", "test")},
+        "events": {k: int(metrics.get(f"{k}_events", 0)) for k in ("train", "validation", "test")},
+        "performance": performance,
+        "alerting": alerting,
+        "subgroups": groups,
+        "notes": notes,
+    }
+
+
+def render_card(context: dict[str, Any]) -> tuple[str, str]:
+    """(markdown, html) from the two templates."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("model_card.md.j2").render(**context), env.get_template("model_card.html.j2").render(**context)

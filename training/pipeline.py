@@ -1,0 +1,181 @@
+"""Train or re-evaluate one problem end to end, recorded in MLflow (the I/O edge of training).
+
+train_problem: read the feature table -> split once by index date -> tune (nested trial runs)
+-> calibrate on validation -> threshold on validation -> evaluate on test beside baselines and
+the oracle -> log metrics, plots, model card and the pyfunc model -> register the version with
+alias `challenger`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from models.pyfunc import log_risk_model
+from models.registry import VersionSource, current_pipeline_version, load_model, model_name
+from models.risk_model import RiskModel
+from sote_risk.config import home
+from training import tracking
+from training.calibrate import choose_calibrator
+from training.data import fingerprint, pipeline_version_of, read_feature_table, read_truth
+from training.evaluate import threshold_for_policy
+from training.report import Report, evaluation_report
+from training.spec import ExperimentSpec, parse_spec
+from training.splits import select_features, split_table
+from training.tuning import training_data, tune
+
+Progress = Callable[[str], None]
+
+# version tags make `models list` and promotion cheap (no artifact downloads)
+TAGGED_METRICS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_ece", "test_brier", "baseline_auroc",
+                  "oracle_auroc", "test_ppv", "test_alert_rate", "subgroup_flags_auroc", "subgroup_flags_calibration")
+
+
+@dataclass
+class TrainResult:
+    problem: str
+    run_id: str
+    model_version: str
+    metrics: dict[str, float]
+    model: RiskModel
+    report: Report
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def flagged_subgroups(table: pd.DataFrame) -> str:
+    parts = []
+    for row in table.itertuples():
+        kinds = [k for k, f in (("auroc", row.flag_auroc), ("calibration", row.flag_calibration)) if f]
+        if kinds:
+            parts.append(f"{row.attribute}={row.value}:{'+'.join(kinds)}")
+    return "; ".join(parts)
+
+
+def train_problem(
+    spec: ExperimentSpec,
+    features_dir: Path,
+    *,
+    dataset_dir: Path | None = None,
+    tracking_uri: str | None = None,
+    progress: Progress = _silent,
+) -> TrainResult:
+    import mlflow
+    from mlflow import MlflowClient
+
+    frame = read_feature_table(features_dir, spec)
+    version = pipeline_version_of(frame)
+    data_hash = fingerprint(frame, spec)
+    split = split_table(frame, spec)
+    feature_names = select_features(list(frame.columns), spec)
+    data = training_data(split.train, split.validation, spec, feature_names)
+    truth = read_truth(dataset_dir, spec)
+    progress(f"{spec.problem}: {len(split.train)} train / {len(split.validation)} validation / {len(split.test)} test rows, "
+             f"{len(feature_names)} features")
+
+    tracking.configure(tracking_uri)
+    experiment = tracking.experiment_id(spec.problem)
+    study_name = f"{spec.problem}-{spec.digest()[:10]}-{data_hash[:10]}"
+    storage = f"sqlite:///{home().optuna_db.resolve()}"
+    home().optuna_db.parent.mkdir(parents=True, exist_ok=True)
+
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.problem}") as run:
+        mlflow.set_tags({"problem": spec.problem, "kind": "train", "pipeline_version": version,
+                         "data_fingerprint": data_hash, "spec_digest": spec.digest(), "optuna_study": study_name})
+        mlflow.log_params({"segment": spec.segment, "outcome": spec.outcome, "horizon_days": spec.horizon_days,
+                           "trials": spec.search.trials, "n_features": len(feature_names), "seed": spec.seed,
+                           **{f"period_{p.name}": p.describe() for p in split.periods}})
+        mlflow.log_dict(spec.as_dict(), "spec.json")
+        mlflow.log_dict({"features": feature_names, "categories": data.categories}, "features.json")
+
+        result = tune(
+            spec, data, storage=storage, study_name=study_name,
+            on_trial=tracking.trial_logger(experiment, run.info.run_id),
+            progress=lambda done, total: progress(f"{spec.problem}: trial {done}/{total}"),
+        )
+        progress(f"{spec.problem}: best validation AUROC {result.best_value:.4f} at {result.best_iteration} rounds")
+        mlflow.log_params({f"lgb_{k}": v for k, v in result.params.items() if k != "monotone_constraints"})
+
+        raw_valid = result.booster.predict(data.valid_x, raw_score=True)
+        choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed)
+        threshold = threshold_for_policy(data.valid_y, choice.out_of_fold, spec.alert_policy)
+        model = RiskModel(
+            problem=spec.problem,
+            booster=result.booster,
+            calibrator=choice.calibrator,
+            feature_names=feature_names,
+            categories=data.categories,
+            pipeline_version=version,
+            spec=spec.as_dict(),
+            metadata={"threshold": threshold, "calibration_method": choice.method, "data_fingerprint": data_hash,
+                      "best_iteration": result.best_iteration, "validation_auroc": result.best_value,
+                      "params": {k: v for k, v in result.params.items() if k != "monotone_constraints"},
+                      "periods": [p.describe() for p in split.periods], "optuna_study": study_name},
+        )
+        mlflow.log_param("calibration_method", choice.method)
+        mlflow.log_metrics({**choice.scores, "validation_auroc": result.best_value, "alert_threshold": threshold,
+                            "trials_completed": result.trials_completed, "trials_pruned": result.trials_pruned})
+
+        progress(f"{spec.problem}: evaluating on the test period")
+        with tempfile.TemporaryDirectory() as tmp:
+            report = evaluation_report(model, spec, split, truth, Path(tmp), threshold)
+            mlflow.log_metrics(tracking.clean_metrics(report.metrics))
+            for path in report.files:
+                mlflow.log_artifact(str(path), artifact_path="plots" if path.parent.name == "plots" else None)
+        model.metadata["metrics"] = tracking.clean_metrics(report.metrics)
+        if report.notes:
+            mlflow.set_tag("notes", " | ".join(report.notes)[:4900])
+
+        progress(f"{spec.problem}: logging and registering the model")
+        info = log_risk_model(model, split.test, registered_model_name=model_name(spec.problem))
+        client = MlflowClient()
+        registered = str(info.registered_model_version)
+        client.set_registered_model_alias(model_name(spec.problem), "challenger", registered)
+        tags = {k: f"{report.metrics[k]:.6g}" for k in TAGGED_METRICS if k in report.metrics and not np.isnan(report.metrics[k])}
+        tags.update({"problem": spec.problem, "pipeline_version": version, "data_fingerprint": data_hash,
+                     "run_id": run.info.run_id, "gates": json.dumps(spec.gates.model_dump()),
+                     "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none"})
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name(spec.problem), registered, key, value)
+    progress(f"{spec.problem}: registered {model_name(spec.problem)} version {registered} as challenger "
+             f"(test_auroc {report.metrics['test_auroc']:.3f})")
+    return TrainResult(spec.problem, run.info.run_id, registered, report.metrics, model, report)
+
+
+def evaluate_registered(
+    problem: str,
+    features_dir: Path,
+    *,
+    alias: str = "champion",
+    dataset_dir: Path | None = None,
+    tracking_uri: str | None = None,
+    expected_pipeline_version: VersionSource = current_pipeline_version,
+    progress: Progress = _silent,
+) -> Report:
+    """Re-evaluate a registered model on the test period of the current feature table, with the
+    model's own spec and threshold; logged as an `evaluate` run."""
+    import mlflow
+
+    model = load_model(problem, alias, expected_pipeline_version, tracking_uri)
+    spec = parse_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
+    frame = read_feature_table(features_dir, spec)
+    split = split_table(frame, spec)
+    truth = read_truth(dataset_dir, spec)
+    progress(f"{problem}: evaluating version {model.metadata['model_version']} ({alias}) on {len(split.test)} test rows")
+    with mlflow.start_run(experiment_id=tracking.experiment_id(problem), run_name=f"evaluate-{problem}-{alias}"):
+        mlflow.set_tags({"problem": problem, "kind": "evaluate", "alias": alias,
+                         "model_version": model.metadata["model_version"], "data_fingerprint": fingerprint(frame, spec)})
+        with tempfile.TemporaryDirectory() as tmp:
+            report = evaluation_report(model, spec, split, truth, Path(tmp), float(model.metadata["threshold"]))
+            mlflow.log_metrics(tracking.clean_metrics(report.metrics))
+            for path in report.files:
+                mlflow.log_artifact(str(path), artifact_path="plots" if path.parent.name == "plots" else None)
+    return report

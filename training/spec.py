@@ -1,0 +1,321 @@
+"""Experiment specs: one YAML file per problem in experiments/, loaded into typed models.
+
+A spec says what to predict (segment x outcome x horizon), how to split by index date, which
+feature families to use, the Optuna search space and budget, the alert policy and the gates a
+model must pass before promotion. Loading refuses a bad spec with a message naming the file and
+the field, so a typo never silently changes an experiment.
+
+Periods. Each of train / validation / test is `{start, end}` over index dates, start inclusive,
+end exclusive. Either all bounds are integers (months relative to the *anchor*, the month after
+the last index date whose label windows are complete in the feature table; `end: 0` means "up
+to the anchor") or all are ISO dates. `train.start` may be null (from the first index date).
+Relative periods make one spec work on any simulated span.
+
+Gap rule (checked at load time). Between train end and validation start, and between
+validation end and test start, there must be at least `horizon_days`, so no period's index dates
+fall inside an earlier period's label windows. For relative specs the check uses the fewest days
+that N consecutive calendar months can have (3 months can be 89 days, so a 90-day horizon needs
+a 4-month gap); the resolved dates are checked again in splits.py.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sote_risk.errors import SoteRiskError
+
+SEGMENTS = ("elderly", "children", "acute", "depression")
+OUTCOMES = ("hospitalisation", "homecare_failure")
+
+
+class SpecError(SoteRiskError):
+    """An experiment spec is missing, malformed or inconsistent."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Bound = Union[int, dt.date, None]
+
+
+class Period(_Strict):
+    start: Bound = None
+    end: Bound
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Period":
+        if self.start is not None and type(self.start) is not type(self.end):
+            raise ValueError("start and end must both be month offsets (integers) or both ISO dates")
+        if self.start is not None and self.start >= self.end:
+            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        return self
+
+
+class Split(_Strict):
+    train: Period
+    validation: Period
+    test: Period
+
+    @property
+    def relative(self) -> bool:
+        return isinstance(self.test.end, int)
+
+    @model_validator(mode="after")
+    def _same_kind(self) -> "Split":
+        kinds = {type(p.end) for p in (self.train, self.validation, self.test)}
+        if len(kinds) != 1:
+            raise ValueError("train, validation and test must all be relative (months) or all be ISO dates")
+        if self.validation.start is None or self.test.start is None:
+            raise ValueError("validation.start and test.start are required (only train.start may be null)")
+        return self
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Any]
+
+
+SearchParam = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+
+
+class Search(_Strict):
+    trials: int = Field(30, ge=1)
+    num_boost_round: int = Field(500, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    # the pruner sees validation AUROC every `report_every` boosting rounds
+    report_every: int = Field(10, ge=1)
+    params: dict[str, SearchParam]
+    fixed: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _ranges(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for name, p in params.items():
+            if isinstance(p, (FloatParam, IntParam)) and p.low > p.high:
+                raise ValueError(f"{name}: low ({p.low}) is above high ({p.high})")
+            if isinstance(p, (FloatParam, IntParam)) and p.log and p.low <= 0:
+                raise ValueError(f"{name}: a log-scaled range needs low > 0")
+        return params
+
+
+class AlertPolicy(_Strict):
+    """Threshold chosen on validation. With both limits the stricter (higher) threshold wins."""
+
+    max_alerts_per_1000_per_month: float | None = Field(None, gt=0, le=1000)
+    target_ppv: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_given(self) -> "AlertPolicy":
+        if self.max_alerts_per_1000_per_month is None and self.target_ppv is None:
+            raise ValueError("give max_alerts_per_1000_per_month and/or target_ppv")
+        return self
+
+
+class Gates(_Strict):
+    max_test_ece: float = Field(0.05, gt=0)
+    # challenger may be at most this much below the champion's test_auroc
+    auroc_tolerance: float = Field(0.0, ge=0)
+    subgroup_auroc_tolerance: float = Field(0.10, gt=0)
+    subgroup_oe_tolerance: float = Field(0.25, gt=0)  # |observed/expected - 1|
+    subgroup_alert_rate_ratio: float = Field(3.0, gt=1)  # flagged, not gated (risk differs by group)
+    min_subgroup_rows: int = Field(200, ge=1)
+    min_subgroup_events: int = Field(20, ge=1)
+
+
+class Subgroups(_Strict):
+    columns: list[str] = Field(default_factory=lambda: ["sex", "municipality", "language"])
+    age_column: str | None = "age_years"
+    age_bands: list[float] = Field(default_factory=lambda: [18, 65, 75, 85])
+
+
+class LogisticBaselineSpec(_Strict):
+    features: list[str] = Field(min_length=1)
+
+
+class ClinicalScoreSpec(_Strict):
+    kind: Literal["lace_like", "maple_like"]
+    # score inputs: role -> feature column (roles are the score's, see models/baselines.py)
+    columns: dict[str, str]
+
+
+class Baselines(_Strict):
+    logistic: LogisticBaselineSpec
+    clinical_score: ClinicalScoreSpec
+
+
+class Evaluation(_Strict):
+    bootstrap_samples: int = Field(200, ge=10)
+    calibration_bins: int = Field(10, ge=2)
+    shap_sample: int = Field(1000, ge=10)
+
+
+class ExperimentSpec(_Strict):
+    problem: str
+    description: str = ""
+    intended_use: str = ""
+    segment: Literal["elderly", "children", "acute", "depression"]
+    outcome: Literal["hospitalisation", "homecare_failure"]
+    horizon_days: int = Field(gt=0, le=730)
+    seed: int = 20240101
+    split: Split
+    # feature-catalogue families (features.catalogue(): FeatureInfo.family) the model may use,
+    # plus extra column globs (fnmatch) and exclusions; see splits.select_features
+    feature_families: list[str] = Field(min_length=1)
+    extra_features: list[str] = Field(default_factory=list)
+    exclude_features: list[str] = Field(default_factory=list)
+    # globs of features whose risk must not fall when they rise (LightGBM monotone constraints)
+    monotone_increasing: list[str] = Field(default_factory=list)
+    search: Search
+    alert_policy: AlertPolicy
+    gates: Gates = Field(default_factory=Gates)
+    subgroups: Subgroups = Field(default_factory=Subgroups)
+    baselines: Baselines
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentSpec":
+        expected = f"{self.segment}-{self.outcome}"
+        if self.problem != expected:
+            raise ValueError(f"problem must be '<segment>-<outcome>' = {expected!r}, got {self.problem!r}")
+        if self.outcome == "homecare_failure" and self.segment != "elderly":
+            raise ValueError("homecare_failure is defined for the elderly segment only")
+        _check_gaps(self.split, self.horizon_days)
+        return self
+
+    @property
+    def label_column(self) -> str:
+        return f"label_{self.outcome}"
+
+    @property
+    def censor_column(self) -> str:
+        return f"censor_{self.outcome}"
+
+    @property
+    def eligible_column(self) -> str:
+        return f"eligible_{self.outcome}"
+
+    @property
+    def outcome_time_column(self) -> str:
+        return f"outcome_time_{self.outcome}"
+
+    def with_trials(self, trials: int | None) -> "ExperimentSpec":
+        if trials is None:
+            return self
+        return self.model_copy(update={"search": self.search.model_copy(update={"trials": trials})})
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """Stable content hash (hashlib, not hash()) naming studies and runs."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def min_days_in_months(months: int) -> int:
+    """The fewest days that `months` consecutive calendar months can span (leap cycle checked)."""
+    if months <= 0:
+        return 0
+    best = None
+    for year in range(2000, 2004):
+        for month in range(1, 13):
+            start = dt.date(year, month, 1)
+            y, m = divmod(month - 1 + months, 12)
+            days = (dt.date(year + y, m + 1, 1) - start).days
+            best = days if best is None else min(best, days)
+    return best
+
+
+def gap_days(earlier_end: Bound, later_start: Bound) -> int:
+    if isinstance(earlier_end, int):
+        return min_days_in_months(later_start - earlier_end)
+    return (later_start - earlier_end).days
+
+
+def _check_gaps(split: Split, horizon_days: int) -> None:
+    for (a_name, a), (b_name, b) in (
+        (("train", split.train), ("validation", split.validation)),
+        (("validation", split.validation), ("test", split.test)),
+    ):
+        if b.start < a.end:
+            raise ValueError(f"split: {b_name} starts ({b.start}) before {a_name} ends ({a.end}); periods overlap")
+        gap = gap_days(a.end, b.start)
+        if gap < horizon_days:
+            raise ValueError(
+                f"split: gap between {a_name}.end ({a.end}) and {b_name}.start ({b.start}) can be {gap} days, "
+                f"less than the horizon ({horizon_days} days); {b_name} would overlap {a_name}'s label windows"
+            )
+
+
+def experiments_dir() -> Path:
+    """experiments/ at the repository root (specs are data, not a Python package)."""
+    return Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _format_errors(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> ExperimentSpec:
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a spec must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(f"{source}: {_format_errors(error)}") from None
+
+
+def load_spec_file(path: Path) -> ExperimentSpec:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    spec = parse_spec(data, str(path))
+    if Path(path).stem != spec.problem:
+        raise SpecError(f"{path}: file name must match problem {spec.problem!r} ({spec.problem}.yaml)")
+    return spec
+
+
+def list_problems(directory: Path | None = None) -> list[str]:
+    directory = directory or experiments_dir()
+    return sorted(p.stem for p in Path(directory).glob("*.yaml"))
+
+
+def load_spec(problem: str, directory: Path | None = None) -> ExperimentSpec:
+    directory = directory or experiments_dir()
+    path = Path(directory) / f"{problem}.yaml"
+    if not path.exists():
+        known = ", ".join(list_problems(directory)) or "none"
+        raise SpecError(f"unknown problem {problem!r}; specs in {directory}: {known}")
+    return load_spec_file(path)

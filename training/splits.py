@@ -1,0 +1,160 @@
+"""Temporal splits and training rows: pure functions from a feature table and a spec.
+
+The data are split once per problem, by index date, before tuning; the Optuna objective only
+ever sees the resulting frames (never re-splits).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import pandas as pd
+
+from training.spec import ExperimentSpec, Period, SpecError
+
+ID_COLUMNS = ("subject_id", "prediction_time")
+RESERVED_PREFIXES = ("label_", "censor_", "eligible_", "outcome_time_")
+RESERVED_COLUMNS = ("subject_id", "prediction_time", "pipeline_version")
+# an index month counts as label-complete when fewer than this share of its eligible rows are
+# censored by the end of the extract (see anchor_time)
+EXTRACT_END_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ResolvedPeriod:
+    name: str
+    start: pd.Timestamp | None  # inclusive; None = from the first index date
+    end: pd.Timestamp  # exclusive
+
+    def mask(self, times: pd.Series) -> pd.Series:
+        inside = times < self.end
+        if self.start is not None:
+            inside &= times >= self.start
+        return inside
+
+    def describe(self) -> str:
+        start = self.start.date().isoformat() if self.start is not None else "first"
+        return f"{self.name} [{start}, {self.end.date().isoformat()})"
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    periods: tuple[ResolvedPeriod, ResolvedPeriod, ResolvedPeriod]
+    anchor: pd.Timestamp
+
+
+def is_feature_column(name: str) -> bool:
+    return name not in RESERVED_COLUMNS and not name.startswith(RESERVED_PREFIXES)
+
+
+FamilyOf = Callable[[str], "str | None"]
+
+
+def catalogue_family(name: str) -> str | None:
+    """The feature catalogue's family of a column (None when the catalogue does not know it)."""
+    return _catalogue_families().get(name)
+
+
+@lru_cache(maxsize=1)
+def _catalogue_families() -> dict[str, str]:
+    from features.catalogue import catalogue
+
+    return {info.name: info.family for info in catalogue()}
+
+
+def select_features(columns: list[str], spec: ExperimentSpec, family_of: FamilyOf = catalogue_family) -> list[str]:
+    """Columns of the spec's catalogue families or extra globs, minus exclusions, in table order.
+
+    Table order (not family order) keeps the booster's input order stable across specs.
+    `family_of` is injectable (tests, or a catalogue other than features/).
+    """
+    candidates = [c for c in columns if is_feature_column(c)]
+    families = set(spec.feature_families)
+    chosen = [
+        c for c in candidates
+        if family_of(c) in families or any(fnmatch.fnmatchcase(c, p) for p in spec.extra_features)
+    ]
+    chosen = [c for c in chosen if not any(fnmatch.fnmatchcase(c, p) for p in spec.exclude_features)]
+    if not chosen:
+        raise SpecError(
+            f"{spec.problem}: feature_families {sorted(families)} and extra_features match no column of the "
+            f"feature table (candidates: {', '.join(candidates[:15])})"
+        )
+    return chosen
+
+
+def usable_rows(frame: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
+    """Rows that may train or evaluate: eligible, not censored, label known."""
+    eligible = frame[spec.eligible_column].fillna(False).astype(bool)
+    uncensored = frame[spec.censor_column].isna()
+    labelled = frame[spec.label_column].notna()
+    return frame.loc[eligible & uncensored & labelled]
+
+
+def anchor_time(frame: pd.DataFrame, spec: ExperimentSpec) -> pd.Timestamp:
+    """The month after the last index date whose label windows are complete.
+
+    Near the end of the extract most eligible rows are censored `extract_end` (the window runs
+    past the data), whichever way the feature builder labels early events there; the last month
+    where that share is below EXTRACT_END_SHARE is the last complete one.
+    """
+    eligible = frame.loc[frame[spec.eligible_column].fillna(False).astype(bool)]
+    if eligible.empty:
+        raise SpecError(f"{spec.problem}: no eligible rows in the feature table")
+    at_end = eligible[spec.censor_column].eq("extract_end").fillna(False)
+    share = at_end.groupby(eligible["prediction_time"]).mean()
+    complete = share.index[share < EXTRACT_END_SHARE]
+    if len(complete) == 0:
+        raise SpecError(f"{spec.problem}: no index month has complete label windows")
+    return pd.Timestamp(complete.max()) + pd.DateOffset(months=1)
+
+
+def _bound(value, anchor: pd.Timestamp) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return anchor + pd.DateOffset(months=value)
+    return pd.Timestamp(value)
+
+
+def resolve_periods(spec: ExperimentSpec, anchor: pd.Timestamp) -> tuple[ResolvedPeriod, ...]:
+    periods = []
+    for name in ("train", "validation", "test"):
+        period: Period = getattr(spec.split, name)
+        periods.append(ResolvedPeriod(name, _bound(period.start, anchor), _bound(period.end, anchor)))
+    # belt and braces: the load-time check is conservative, this one is on the actual dates
+    for earlier, later in zip(periods, periods[1:]):
+        if (later.start - earlier.end) < pd.Timedelta(days=spec.horizon_days):
+            raise SpecError(
+                f"{spec.problem}: {later.describe()} starts less than {spec.horizon_days} days after "
+                f"{earlier.describe()} ends"
+            )
+    return tuple(periods)
+
+
+def split_table(frame: pd.DataFrame, spec: ExperimentSpec) -> Split:
+    """Usable rows of each period; refuses an empty period with the dates it tried."""
+    if spec.split.relative:
+        anchor = anchor_time(frame, spec)
+    else:  # absolute dates do not need an anchor; record where the table ends
+        anchor = pd.Timestamp(frame["prediction_time"].max()) + pd.DateOffset(months=1)
+    periods = resolve_periods(spec, anchor)
+    rows = usable_rows(frame, spec)
+    parts = []
+    for period in periods:
+        part = rows.loc[period.mask(rows["prediction_time"])]
+        label = part[spec.label_column].astype(bool)
+        if part.empty or label.nunique() < 2:
+            span = f"{frame['prediction_time'].min().date()}..{frame['prediction_time'].max().date()}"
+            raise SpecError(
+                f"{spec.problem}: {period.describe()} has {len(part)} usable rows and "
+                f"{int(label.sum())} outcomes; need both classes (index dates in the table: {span})"
+            )
+        parts.append(part.reset_index(drop=True))
+    return Split(parts[0], parts[1], parts[2], periods, anchor)

@@ -1,0 +1,93 @@
+"""Subgroup audit: AUROC, calibration (observed / expected) and alert rate per group, with gaps
+beyond the spec's tolerances flagged.
+
+AUROC and O/E gaps are gates for promotion; alert-rate gaps are flagged for the record only,
+because alert rates should differ where true risk differs (older people get more alerts).
+Groups too small to judge (rows or events below the spec's minimum) are reported, never flagged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from training.evaluate import auroc
+from training.spec import Gates, Subgroups
+
+AGE_ATTRIBUTE = "age_band"
+
+
+def age_bands(age: pd.Series, edges: list[float]) -> pd.Series:
+    """Labels like `<75`, `75-84`, `85+` from ascending edges."""
+    edges = sorted(edges)
+    labels = [f"<{edges[0]:g}"] + [f"{a:g}-{b - 1:g}" for a, b in zip(edges, edges[1:])] + [f"{edges[-1]:g}+"]
+    bins = [-np.inf, *edges, np.inf]
+    return pd.cut(age, bins=bins, labels=labels, right=False).astype("string")
+
+
+def attributes(frame: pd.DataFrame, spec: Subgroups) -> pd.DataFrame:
+    """The subgroup attributes that exist in the frame (missing ones are skipped, not invented)."""
+    out = {}
+    for name in spec.columns:
+        if name in frame.columns:
+            out[name] = frame[name].astype("string").fillna("missing").to_numpy()
+    if spec.age_column and spec.age_column in frame.columns:
+        out[AGE_ATTRIBUTE] = age_bands(frame[spec.age_column], spec.age_bands).fillna("missing").to_numpy()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def audit(groups: pd.DataFrame, y, p, threshold: float, gates: Gates) -> pd.DataFrame:
+    """One row per (attribute, value): size, events, auroc, o_e, alert_rate and flags."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    overall_auroc = auroc(y, p)
+    overall_alert = float(np.mean(p >= threshold))
+    rows = []
+    for attribute in groups.columns:
+        values = groups[attribute].to_numpy()
+        for value in sorted(pd.unique(values)):
+            m = values == value
+            n, events = int(m.sum()), int(y[m].sum())
+            expected = float(p[m].sum())
+            alert_rate = float(np.mean(p[m] >= threshold))
+            row = {
+                "attribute": attribute,
+                "value": str(value),
+                "rows": n,
+                "events": events,
+                "auroc": auroc(y[m], p[m]),
+                "o_e": events / expected if expected > 0 else np.nan,
+                "alert_rate": alert_rate,
+            }
+            judged = n >= gates.min_subgroup_rows and events >= gates.min_subgroup_events
+            row["judged"] = judged
+            row["flag_auroc"] = bool(judged and row["auroc"] < overall_auroc - gates.subgroup_auroc_tolerance)
+            row["flag_calibration"] = bool(judged and abs(row["o_e"] - 1) > gates.subgroup_oe_tolerance)
+            ratio = alert_rate / overall_alert if overall_alert > 0 else np.nan
+            r = gates.subgroup_alert_rate_ratio
+            row["flag_alert_rate"] = bool(judged and overall_alert > 0 and (ratio > r or ratio < 1 / r))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def slug(text: str) -> str:
+    """ASCII metric-name-safe form (Luumäki -> Luumaki, `75-84` kept)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9.\-]+", "_", ascii_text).strip("_") or "blank"
+
+
+def audit_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """Flattened for MLflow: subgroup_<attr>_<value>_{auroc,o_e,alert_rate} and flag counts."""
+    metrics: dict[str, float] = {}
+    for row in table.itertuples():
+        base = f"subgroup_{slug(row.attribute)}_{slug(row.value)}"
+        metrics[f"{base}_auroc"] = float(row.auroc)
+        metrics[f"{base}_o_e"] = float(row.o_e)
+        metrics[f"{base}_alert_rate"] = float(row.alert_rate)
+    metrics["subgroup_flags_auroc"] = float(table["flag_auroc"].sum()) if len(table) else 0.0
+    metrics["subgroup_flags_calibration"] = float(table["flag_calibration"].sum()) if len(table) else 0.0
+    metrics["subgroup_flags_alert_rate"] = float(table["flag_alert_rate"].sum()) if len(table) else 0.0
+    return metrics
