@@ -1,0 +1,285 @@
+"""Every parameter of the simulator, typed and frozen, with its source where it claims one.
+
+A parameter that claims a public figure is a `Sourced` (value, year, source); everything else is
+a plain number whose description says it is a modelling assumption. Rates are per person-year
+unless the name says otherwise. Change a parameter with `config.model_copy(update=...)` or the
+helpers at the bottom (never by mutation: the models are frozen).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MUNICIPALITY_NAMES: tuple[str, ...] = (
+    "Lappeenranta",
+    "Imatra",
+    "Lemi",
+    "Luumäki",
+    "Parikkala",
+    "Rautjärvi",
+    "Ruokolahti",
+    "Savitaipale",
+    "Taipalsaari",
+)
+LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(_Frozen):
+    """A number that claims a public figure: keep value, year and source together."""
+
+    value: float
+    year: str
+    source: str
+
+
+def src(value: float, year: str, source: str) -> Sourced:
+    return Sourced(value=value, year=year, source=source)
+
+
+STATFIN = "Statistics Finland, population structure (approximate, rounded)"
+
+
+class PopulationConfig(_Frozen):
+    """Who lives in the region at the extract start, and how people arrive and leave."""
+
+    municipality_sizes: tuple[tuple[str, Sourced], ...] = (
+        ("Lappeenranta", src(73_000, "2022", STATFIN)),
+        ("Imatra", src(25_000, "2022", STATFIN)),
+        ("Lemi", src(3_000, "2022", STATFIN)),
+        ("Luumäki", src(4_500, "2022", STATFIN)),
+        ("Parikkala", src(4_500, "2022", STATFIN)),
+        ("Rautjärvi", src(3_000, "2022", STATFIN)),
+        ("Ruokolahti", src(5_000, "2022", STATFIN)),
+        ("Savitaipale", src(3_200, "2022", STATFIN)),
+        ("Taipalsaari", src(4_800, "2022", STATFIN)),
+    )
+    language_shares: tuple[tuple[str, Sourced], ...] = (
+        ("fi", src(0.957, "2022", STATFIN + ", South Karelia by language")),
+        ("sv", src(0.003, "2022", STATFIN + ", South Karelia by language")),
+        ("other", src(0.040, "2022", STATFIN + ", South Karelia by language")),
+    )
+    # Relative size of the five-year age bands 0-4, 5-9, ..., 95-99, 100+ (South Karelia).
+    age_band_weights: tuple[float, ...] = (
+        3.9, 4.5, 5.0, 5.0, 5.3, 5.4, 5.3, 5.4, 5.5, 5.4,
+        6.0, 6.8, 7.6, 7.7, 8.0, 6.0, 4.0, 2.5, 1.1, 0.25, 0.02,
+    )
+    age_band_source: Sourced = src(0.138, "2022", STATFIN + ", South Karelia: share aged 75+ ~13-14 %")
+    female_share_by_band: tuple[float, ...] = Field(
+        default=(0.49,) * 13 + (0.51, 0.51, 0.55, 0.58, 0.64, 0.72, 0.80, 0.85),
+        description="assumption shaped like the Finnish sex ratio by age",
+    )
+    births_per_1000: Sourced = src(6.9, "2022", "Statistics Finland, live births per 1,000, South Karelia (approx.)")
+    # Yearly probability of moving out of the region by age (knots, linear in between).
+    move_out_age_knots: tuple[float, ...] = (0, 17, 19, 24, 30, 40, 65, 110)
+    move_out_yearly: tuple[float, ...] = Field(
+        default=(0.025, 0.025, 0.09, 0.10, 0.06, 0.02, 0.008, 0.006),
+        description="assumption (young adults leave for study and work; Lappeenranta is a university town)",
+    )
+    move_in_balance: float = Field(1.0, description="in-movers per expected out-mover (assumption)")
+
+
+class HealthConfig(_Frozen):
+    """Latent health states: frailty, cognition, chronic conditions, acute instability."""
+
+    frailty_logit_at_40: float = -3.2
+    frailty_logit_per_year: float = Field(0.045, description="slope of mean frailty logit with age above 40")
+    frailty_logit_sd: float = 0.9
+    frailty_monthly_sd: float = Field(0.05, description="monthly random-walk noise of the frailty logit")
+    frailty_reversion: float = Field(0.01, description="monthly pull of frailty back to the age mean")
+    frailty_jump_admission: float = 0.25
+    frailty_jump_hip_fracture: float = 0.6
+    frailty_jump_fall: float = 0.08
+    acute_autocorrelation: float = Field(0.5, description="AR(1) coefficient of monthly health instability")
+    acute_jump_fall: float = 0.5
+    dementia_yearly_at_80: float = Field(0.035, description="dementia incidence at 80 (assumption, ~3-4 %/year)")
+    dementia_growth_per_year: float = 0.12
+    cognition_decline_per_month: float = Field(0.05, description="CPS points per month once demented (~0.6/year)")
+    heart_failure_yearly_at_80: float = 0.012
+    copd_yearly_at_70: float = 0.004
+    diabetes_yearly_at_60: float = 0.008
+    hypertension_yearly_at_60: float = 0.025
+    fall_monthly_base: float = 0.004
+    fall_monthly_frailty: float = Field(0.25, description="falls per month = base + this * frailty^2 (x1.5 dementia)")
+    individual_frailty_sd: float = Field(0.7, description="SD of the static individual log hazard (unobserved)")
+
+
+class MentalConfig(_Frozen):
+    """Depression episodes and their care."""
+
+    onset_monthly: float = Field(0.003, description="base monthly onset of a depressive episode (assumption)")
+    remission_monthly: float = 0.09
+    remission_bonus_treated: float = 0.04
+    diagnosis_monthly: float = 0.30
+    antidepressant_start_share: float = 0.7
+    antidepressant_continue_months: int = Field(6, description="continue 6 months after remission (Käypä hoito)")
+    yearly_prevalence_target: Sourced = src(0.06, "2024", "Käypä hoito: depression, 5-7 % a year")
+
+
+class ChildConfig(_Frozen):
+    """Family situation of children and child welfare."""
+
+    crisis_onset_monthly: float = 0.004
+    crisis_exit_monthly: float = 0.15
+    notification_share_target: Sourced = src(0.102, "2023", "THL child welfare: 10.2 % of 0-17 notified a year")
+    notification_share_13_15: Sourced = src(0.158, "2023", "THL child welfare: 15.8 % of 13-15 notified a year")
+    open_care_start_after_notification: float = 0.08
+    open_care_exit_monthly: float = 0.055
+    open_care_clients_target: Sourced = src(0.036, "2023-24", "THL: open care clients 3.4-3.8 % of under-18s")
+    placement_monthly_in_crisis: float = 0.02
+    placed_share_target: Sourced = src(0.010, "2023", "THL: ~1.0 % of children placed outside the home")
+
+
+class CareConfig(_Frozen):
+    """Elderly care: assessments, home care, 24-hour care, and the hospital."""
+
+    er_per_1000py: tuple[tuple[float, float], ...] = Field(
+        default=(
+            (0, 200.0), (18, 187.0), (25, 178.0), (65, 289.0), (80, 520.0), (85, 700.0), (90, 900.0),
+        ),
+        description="(age from, ER visits per 1,000 PY): 18-24, 25-64, 65-79 from Vähä et al.; "
+        "0-17 assumed; 80-84/85-89/90+ chosen so 80+ averages the published 594 (Ukkonen: 768 at 80-89, "
+        "1,007 at 90+ in Tampere)",
+    )
+    er_80plus_target: Sourced = src(594.0, "2019", "Vähä et al., Suom Lääkäril 2024: ER visits per 1,000 PY, 80+")
+    er_all_target: Sourced = src(231.0, "2019", "Vähä et al., Suom Lääkäril 2024: ER visits per 1,000 PY, all")
+    er_65_79_target: Sourced = src(289.0, "2019", "Vähä et al., Suom Lääkäril 2024: ER visits per 1,000 PY, 65-79")
+    er_25_64_target: Sourced = src(178.0, "2019", "Vähä et al., Suom Lääkäril 2024: ER visits per 1,000 PY, 25-64")
+    admitted_share_of_er: tuple[tuple[float, float], ...] = Field(
+        default=((0, 0.08), (18, 0.14), (65, 0.28), (80, 0.35)),
+        description="share of ER visits that end in an unplanned admission, by age (assumption)",
+    )
+    readmission_multiplier: float = Field(4.0, description="admission hazard multiplier in the month of and after a discharge")
+    readmission_target: Sourced = src(0.23, "2012-14", "Nordic home care clients: 30-day readmission ~20-26 % (BMC Geriatr; Klinge 2020)")
+    planned_admissions_yearly: tuple[tuple[float, float], ...] = ((0, 0.01), (40, 0.03), (65, 0.07), (80, 0.06))
+    hc_visits_per_inhabitant: Sourced = src(6.2, "2022", "THL: health centre visits ~6.2 per inhabitant a year")
+    hc_doctor_per_inhabitant: Sourced = src(1.2, "2022", "THL: health centre doctor visits ~1.2 per inhabitant a year")
+    hc_remote_share: Sourced = src(0.288, "2022", "THL: 28.8 % of health centre contacts remote")
+    missed_appointment_share: float = Field(0.04, description="share of booked visits missed (assumption)")
+    # Yearly death probability by age (knots), close to Finnish life tables.
+    death_age_knots: tuple[float, ...] = (0, 5, 15, 25, 35, 45, 55, 60, 70, 75, 80, 85, 90, 95, 100)
+    death_yearly: tuple[float, ...] = Field(
+        default=(0.0005, 0.0001, 0.0003, 0.0006, 0.0010, 0.0022, 0.0050, 0.008, 0.016, 0.027,
+                 0.045, 0.085, 0.16, 0.28, 0.42),
+        description="approximates Statistics Finland life tables 2022 (both sexes)",
+    )
+    need_threshold_homecare: float = Field(0.45, description="need (frailty + 0.06 x cognition) above which a PTA leads to home care")
+    homecare_share_75_target: Sourced = src(0.11, "2018", "THL: 11.0 % of 75+ in regular home care (regions 7.5-14.4 %)")
+    homecare_visits_per_client_month: Sourced = src(17.0, "2019", "THL (derived): ~16 visits/month per client, ~18 for 75+")
+    homecare_visits_median: float = Field(12.0, description="median home care visits per client-month at threshold need")
+    care24h_monthly_at_need_065: float = Field(0.03, description="monthly hazard of 24-hour care for a home care client at need 0.65")
+    care24h_share_75_target: Sourced = src(0.092, "2015", "THL: 9.2 % of 75+ in 24-hour care")
+    rai_interval_months: float = Field(6.0, description="interRAI re-assessment interval for home care clients")
+    rai_completion: float = Field(0.85, description="share of due interRAI assessments done")
+    iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")
+    frequent_er_75_target: Sourced = src(0.036, "2017", "Väisänen et al., Suom Lääkäril 2023: >= 4 ER visits/yr, 75+")
+
+
+class InterventionConfig(_Frozen):
+    """Who gets an intervention, and what it does to hazards (multipliers on ER and admission)."""
+
+    remote_start_monthly: float = Field(0.012, description="monthly start among eligible home care clients (CPS < 3)")
+    remote_video_share: float = Field(0.35, description="share of a remote client's home care contacts made by video")
+    remote_video_share_target: Sourced = src(0.092, "2022", "LAB UAS citing Jääskeläinen & Tarvainen: video 9.2 % of home care contacts")
+    remote_multiplier: Sourced = src(102 / 107, "n.d.", "Eksote presentation: ER visits 90 days before vs after remote visits, 107 -> 102 (253 users)")
+    medrobot_start_monthly: float = Field(0.04, description="monthly start among home care clients at missed-dose risk")
+    medrobot_share_target: Sourced = src(0.36, "n.d.", "Eksote presentation: medication robot suits ~36 % of home care customers")
+    medrobot_multiplier: Sourced = src(0.90, "n.d.", "Eksote presentation: ER visits 90 days before vs after a medication robot, 10 -> 9")
+    rehab_after_discharge: float = Field(0.30, description="chance of home rehabilitation after an unplanned discharge, 65+")
+    rehab_after_fall: float = Field(0.20, description="chance of home rehabilitation after a fall, 65+")
+    rehab_months: int = 3
+    rehab_multiplier: float = Field(0.92, description="hazard multiplier while in home rehabilitation (assumption)")
+    rehab_frailty_gain: float = Field(0.07, description="monthly fall of the frailty logit while in rehabilitation (assumption)")
+    homecare_multiplier: float = Field(1.0, description="home care itself changes ER/admission hazard by (assumption: none)")
+    care24h_multiplier: float = Field(0.8, description="ER/admission hazard in 24-hour care (on-site nursing; assumption)")
+
+
+class TruthConfig(_Frozen):
+    """How the ground truth is computed (Monte Carlo over the future, Rao-Blackwellised)."""
+
+    hospitalisation_paths: int = Field(4, ge=1, le=256, description="paths per person (relative MC SD ~14 % at 4)")
+    homecare_failure_paths: int = Field(48, ge=1, le=1024)
+    chunk_rows: int = Field(60_000, ge=1000, description="customers per vectorised block")
+    hospitalisation_days: int = 90
+    homecare_failure_days: int = 180
+
+
+class SimulatorConfig(_Frozen):
+    """One simulation: size, calendar, seed and every model parameter."""
+
+    customers: int = Field(20_000, description="residents at the extract start")
+    years: int = 3
+    seed: int = 42
+    start: dt.date = dt.date(2022, 1, 1)
+    burn_in_months: int = Field(24, ge=0, le=120)
+    population: PopulationConfig = PopulationConfig()
+    health: HealthConfig = HealthConfig()
+    mental: MentalConfig = MentalConfig()
+    child: ChildConfig = ChildConfig()
+    care: CareConfig = CareConfig()
+    interventions: InterventionConfig = InterventionConfig()
+    truth: TruthConfig = TruthConfig()
+    compute_truth: bool = True
+
+    @field_validator("customers")
+    @classmethod
+    def _positive_customers(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("customers must be >= 1")
+        return value
+
+    @field_validator("years")
+    @classmethod
+    def _positive_years(cls, value: int) -> int:
+        if not 1 <= value <= 30:
+            raise ValueError("years must be between 1 and 30")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        if value.day != 1:
+            raise ValueError("start must be the first day of a month")
+        return value
+
+    def without_effect(self, *names: str) -> "SimulatorConfig":
+        """The same config with intervention effects switched off (multiplier 1, no frailty gain)."""
+        update: dict[str, object] = {}
+        iv = self.interventions
+        for name in names:
+            if name == "remote":
+                update["remote_multiplier"] = iv.remote_multiplier.model_copy(update={"value": 1.0})
+            elif name == "medrobot":
+                update["medrobot_multiplier"] = iv.medrobot_multiplier.model_copy(update={"value": 1.0})
+            elif name == "rehab":
+                update["rehab_multiplier"] = 1.0
+                update["rehab_frailty_gain"] = 0.0
+            elif name == "homecare":
+                update["homecare_multiplier"] = 1.0
+            else:
+                raise ValueError(f"unknown intervention {name!r}")
+        return self.model_copy(update={"interventions": iv.model_copy(update=update)})
+
+
+def sourced_parameters(config: SimulatorConfig) -> list[dict[str, object]]:
+    """Every Sourced value in the config as rows (path, value, year, source), for docs and reports."""
+    rows: list[dict[str, object]] = []
+
+    def walk(obj: object, path: str) -> None:
+        if isinstance(obj, Sourced):
+            rows.append({"parameter": path, "value": obj.value, "year": obj.year, "source": obj.source})
+        elif isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                walk(getattr(obj, name), f"{path}.{name}" if path else name)
+        elif isinstance(obj, tuple):
+            for item in obj:
+                if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                    walk(item[1], f"{path}[{item[0]}]")
+
+    walk(config, "")
+    return rows

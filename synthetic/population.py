@@ -1,0 +1,104 @@
+"""Who is in the region: the residents at the extract start, plus births and in-movers later.
+
+Static attributes only (birth month, sex, municipality, language, entry time). Everything that
+changes lives in latent.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthetic.config import LANGUAGES, MUNICIPALITY_NAMES, SimulatorConfig
+from synthetic.timeline import Calendar, month_start_days
+
+NOT_ENTERING = -(10**6)  # entry month of residents present from the start
+
+
+@dataclass(frozen=True)
+class Population:
+    """Static attributes, one row per person in the pool (residents first, then entrants)."""
+
+    birth_mi: np.ndarray  # int64 month index of birth
+    female: np.ndarray  # bool
+    municipality: np.ndarray  # int8 index into MUNICIPALITY_NAMES
+    language: np.ndarray  # int8 index into LANGUAGES
+    entry_mi: np.ndarray  # int64 month index of entry (NOT_ENTERING for residents)
+    entry_t: np.ndarray  # float days of entry (-inf for residents)
+    moved_in: np.ndarray  # bool: entered by moving in (MOVE/IN event); births have no event
+
+    def __len__(self) -> int:
+        return len(self.birth_mi)
+
+
+def _band_weights(config: SimulatorConfig) -> np.ndarray:
+    w = np.asarray(config.population.age_band_weights, dtype="float64")
+    return w / w.sum()
+
+
+def _draw_age_months(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
+    band = rng.choice(len(weights), size=n, p=weights)
+    width = np.where(band == len(weights) - 1, 72, 60)
+    return band * 60 + np.floor(rng.random(n) * width).astype("int64")
+
+
+def _female(rng: np.random.Generator, age_months: np.ndarray, config: SimulatorConfig) -> np.ndarray:
+    shares = np.asarray(config.population.female_share_by_band)
+    band = np.minimum(age_months // 60, len(shares) - 1)
+    return rng.random(len(age_months)) < shares[band]
+
+
+def move_out_yearly(config: SimulatorConfig, age_years: np.ndarray) -> np.ndarray:
+    p = config.population
+    return np.interp(age_years, p.move_out_age_knots, p.move_out_yearly)
+
+
+def build_population(config: SimulatorConfig, calendar: Calendar, rng: np.random.Generator) -> Population:
+    n = config.customers
+    weights = _band_weights(config)
+    mun_w = np.array([s.value for _, s in config.population.municipality_sizes], dtype="float64")
+    mun_names = [name for name, _ in config.population.municipality_sizes]
+    mun_index = np.array([MUNICIPALITY_NAMES.index(name) for name in mun_names], dtype="int8")
+    lang_w = np.array([s.value for _, s in config.population.language_shares], dtype="float64")
+    lang_index = np.array([LANGUAGES.index(name) for name, _ in config.population.language_shares], dtype="int8")
+
+    # Residents at the extract start.
+    age_m = _draw_age_months(rng, n, weights)
+    birth_mi = calendar.first_extract_mi - age_m
+    female = _female(rng, age_m, config)
+
+    # Expected flows per month, from the residents' age structure.
+    band_mid_years = (np.arange(len(weights)) * 5 + 2.5)
+    out_rate_by_band = move_out_yearly(config, band_mid_years)
+    yearly_out = n * float(np.sum(weights * out_rate_by_band)) * config.population.move_in_balance
+    yearly_births = n * config.population.births_per_1000.value / 1000.0
+    months = calendar.n_extract
+    n_in = rng.poisson(yearly_out / 12.0, size=months)
+    n_birth = rng.poisson(yearly_births / 12.0, size=months)
+
+    # In-movers: age structure of the movers (population weight x moving rate).
+    mover_w = weights * out_rate_by_band
+    mover_w = mover_w / mover_w.sum()
+    in_month = np.repeat(np.arange(months), n_in)
+    in_age = _draw_age_months(rng, len(in_month), mover_w)
+    birth_month = np.repeat(np.arange(months), n_birth)
+
+    entry_m = np.concatenate([in_month, birth_month])
+    entry_mi = calendar.first_extract_mi + entry_m
+    entrant_birth_mi = np.concatenate([entry_mi[: len(in_month)] - in_age, entry_mi[len(in_month):]])
+    entrant_age = entry_mi - entrant_birth_mi
+    starts = month_start_days(entry_mi)
+    lengths = month_start_days(entry_mi + 1) - starts
+    entry_t = starts + rng.random(len(entry_mi)) * lengths
+
+    total = n + len(entry_mi)
+    return Population(
+        birth_mi=np.concatenate([birth_mi, entrant_birth_mi]).astype("int64"),
+        female=np.concatenate([female, _female(rng, entrant_age, config)]),
+        municipality=mun_index[rng.choice(len(mun_w), size=total, p=mun_w / mun_w.sum())],
+        language=lang_index[rng.choice(len(lang_w), size=total, p=lang_w / lang_w.sum())],
+        entry_mi=np.concatenate([np.full(n, NOT_ENTERING, dtype="int64"), entry_mi]).astype("int64"),
+        entry_t=np.concatenate([np.full(n, -np.inf), entry_t]),
+        moved_in=np.concatenate([np.zeros(n, bool), np.ones(len(in_month), bool), np.zeros(len(birth_month), bool)]),
+    )

@@ -1,0 +1,123 @@
+"""Ground truth: the true probability of each outcome within its horizon, given the state at the
+index time (first day of a month, 00:00).
+
+P(outcome within the horizon before death or moving away) is computed by Monte Carlo over the
+future of the latent state, Rao-Blackwellised: along each simulated path the outcome itself is
+never sampled; instead, with hazards constant within a month, the probability that the outcome
+is the first of {outcome, death, moving away} within each month's exposure is added in closed
+form,
+
+    P = sum_k S_k * lam_o / (lam_o + lam_x) * exp(-lam_x * f_k) * (1 - exp(-(lam_o + lam_x) * (e_k - f_k)))
+
+where lam_o is the outcome hazard, lam_x = death + moving away, f_k the part of month k still
+spent in a hospital stay that is running at the index time (no unplanned admission can start
+then; zero for 24-hour care), e_k the days of month k inside the horizon, and S_k the
+probability of reaching month k with neither the outcome nor an exit. The path's state for
+month k+1 is drawn with latent.advance() given that neither happened in month k (so for
+hospitalisation: no admission; for home-care failure: admissions are sampled, since they change
+the 24-hour care hazard). Month 0 uses the exact state at the index time and needs no paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthetic.config import SimulatorConfig
+from synthetic.latent import N_U, N_Z, Indicators, Norms, Rates, State, advance, post_discharge_multiplier, rates
+from synthetic.timed import first_time, length_of_stay
+from synthetic.timeline import Calendar
+
+
+def _competing(lam_o: np.ndarray, lam_x: np.ndarray, blocked: np.ndarray, exposure: float) -> np.ndarray:
+    """P(outcome first within [blocked, exposure]) when the exit hazard runs from 0."""
+    total = lam_o + lam_x
+    span = np.maximum(exposure - blocked, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, lam_o / total, 0.0)
+    return share * np.exp(-lam_x * np.minimum(blocked, exposure)) * -np.expm1(-total * span)
+
+
+def _hosp_month(s: State, r: Rates, ms: float, length: float, exposure: float, config: SimulatorConfig):
+    blocked = np.clip(s.busy - ms, 0.0, None)
+    lam_a = r.adm_d * post_discharge_multiplier(s, ms, config)
+    lam_x = r.death_d + r.move_d
+    term = _competing(lam_a, lam_x, blocked, exposure)
+    survive = np.exp(-lam_x * length - lam_a * np.maximum(length - blocked, 0.0))
+    return term, survive
+
+
+def _c24_month(r: Rates, length: float, exposure: float):
+    lam_c = r.c24_d
+    lam_x = r.death_d + r.move_d
+    term = _competing(lam_c, lam_x, np.zeros_like(lam_c), exposure)
+    return term, np.exp(-(lam_c + lam_x) * length)
+
+
+def _path_step(s: State, r: Rates, mi: int, ms: float, me: float, rng: np.random.Generator,
+               config: SimulatorConfig, sample_admissions: bool) -> State:
+    """One month of a truth path, given no outcome and no exit in it."""
+    n = len(s)
+    U = rng.random((N_U, n), dtype=np.float32)
+    Z = rng.standard_normal((N_Z, n), dtype=np.float32)
+    extra = rng.random((3, n), dtype=np.float32)
+    pre_discharge = (s.busy >= ms) & (s.busy < me)
+    busy = s.busy
+    if sample_admissions:
+        free = np.maximum(ms, s.busy)
+        t = first_time(free, extra[0], r.adm_d * post_discharge_multiplier(s, ms, config))
+        admitted = t < me
+        hip = admitted & (extra[1] < r.p_hip)
+        dc = t + length_of_stay(r, rng.standard_normal(n, dtype=np.float32))
+        busy = np.where(admitted, dc, s.busy)
+        discharged = pre_discharge | (admitted & (dc < me))
+        c24_now = np.zeros(n, bool)
+    else:
+        admitted = np.zeros(n, bool)
+        hip = admitted
+        discharged = pre_discharge
+        c24_now = extra[2] < -np.expm1(-r.c24_d * (me - ms))
+    ind = Indicators(admitted=admitted, hip=hip, discharged=discharged, c24_now=c24_now)
+    new, _ = advance(s, mi, r, U, Z, ind, config)
+    if sample_admissions:
+        new = new.replace(busy=busy)
+    return new
+
+
+def outcome_probability(s: State, r: Rates, m: int, calendar: Calendar, config: SimulatorConfig,
+                        norms: Norms, rng: np.random.Generator, outcome: str) -> np.ndarray:
+    """True probability of `outcome` for every person in s (state and rates at month m's start)."""
+    if outcome == "hospitalisation":
+        horizon, paths = config.truth.hospitalisation_days, config.truth.hospitalisation_paths
+    elif outcome == "homecare_failure":
+        horizon, paths = config.truth.homecare_failure_days, config.truth.homecare_failure_paths
+    else:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    exposure = calendar.exposure(m, horizon)
+    mi0 = calendar.first_extract_mi + m
+
+    def month(state: State, rr: Rates, k: int):
+        ms, length = calendar.start(m + k), calendar.length(m + k)
+        if outcome == "hospitalisation":
+            return _hosp_month(state, rr, ms, length, exposure[k], config)
+        return _c24_month(rr, length, exposure[k])
+
+    term0, survive0 = month(s, r, 0)
+    result = term0.copy()
+    if len(exposure) == 1 or len(s) == 0:
+        return result
+    block = max(1, config.truth.chunk_rows // paths)
+    for lo in range(0, len(s), block):
+        idx = np.arange(lo, min(lo + block, len(s)))
+        rep = np.repeat(idx, paths)
+        state, rr = s.take(rep), r.take(rep)
+        alive = np.repeat(survive0[idx], paths)
+        acc = np.zeros(len(rep))
+        for k in range(1, len(exposure)):
+            ms, me = calendar.start(m + k - 1), calendar.start(m + k)
+            state = _path_step(state, rr, mi0 + k - 1, ms, me, rng, config, outcome == "homecare_failure")
+            rr = rates(state, mi0 + k, config, norms)
+            term, survive = month(state, rr, k)
+            acc += alive * term
+            alive = alive * survive
+        result[idx] += acc.reshape(len(idx), paths).mean(axis=1)
+    return result

@@ -1,0 +1,126 @@
+"""The simulator's ground truth: calibrated against its own simulated future, realistic
+discrimination, independent of the events, and interventions move hazards the stated way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binom, norm
+
+from synthetic.config import SimulatorConfig
+from synthetic.simulate import simulate
+
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return simulate(SimulatorConfig(customers=3000, seed=SEED))
+
+
+def _observed(ds, outcome: str, code: str, days: int) -> pd.DataFrame:
+    """Truth rows whose horizon lies inside the extract, with the outcome read from the events."""
+    risk = ds.risk[ds.risk["outcome"] == outcome].reset_index(drop=True)
+    end = pd.Timestamp(ds.metadata["extract_end"])
+    risk = risk[risk["prediction_time"] + pd.Timedelta(days=days) <= end].reset_index(drop=True)
+    ev = ds.events[ds.events["code"] == code][["subject_id", "time"]]
+    pairs = risk[["subject_id", "prediction_time"]].reset_index().merge(ev, on="subject_id")
+    window = (pairs["time"] > pairs["prediction_time"]) & (pairs["time"] <= pairs["prediction_time"] + pd.Timedelta(days=days))
+    hit = np.zeros(len(risk), bool)
+    hit[pairs.loc[window, "index"].to_numpy()] = True
+    return risk.assign(y=hit)
+
+
+def _non_overlapping(frame: pd.DataFrame, every: int) -> pd.DataFrame:
+    """One index date every `every` months, so one customer's windows do not overlap: then the
+    residuals y - p are martingale differences and a binomial interval is valid per bin."""
+    months = frame["prediction_time"].dt.year * 12 + frame["prediction_time"].dt.month - 1
+    return frame[(months - months.min()) % every == 0]
+
+
+def test_hospitalisation_truth_is_calibrated_per_decile(ds):
+    rows = _non_overlapping(_observed(ds, "hospitalisation", "ADMIT/UNPLANNED", 90), 3)
+    rows = rows.assign(decile=pd.qcut(rows["true_probability"].rank(method="first"), 10, labels=False))
+    alpha = 0.01 / 10  # 99 % family-wise over the ten deciles (Bonferroni)
+    report = []
+    for decile, group in rows.groupby("decile"):
+        n, p, k = len(group), group["true_probability"].mean(), int(group["y"].sum())
+        lo, hi = binom.ppf(alpha / 2, n, p), binom.ppf(1 - alpha / 2, n, p)
+        report.append((decile, n, round(p, 5), k / n, lo <= k <= hi))
+    assert all(ok for *_, ok in report), report
+    # And overall, at the plain 99 % level.
+    n, p, k = len(rows), rows["true_probability"].mean(), int(rows["y"].sum())
+    assert binom.ppf(0.005, n, p) <= k <= binom.ppf(0.995, n, p)
+
+
+def test_homecare_failure_truth_is_calibrated(ds):
+    rows = _non_overlapping(_observed(ds, "homecare_failure", "CARE24H/START", 180), 6)
+    expected = rows["true_probability"].sum()
+    sd = np.sqrt((rows["true_probability"] * (1 - rows["true_probability"])).sum())
+    k = rows["y"].sum()
+    assert len(rows) > 150
+    assert abs(k - expected) <= norm.ppf(0.995) * sd, (k, expected, sd)
+    # Higher true risk, more failures: the top half fails more often than the bottom half.
+    high = rows["true_probability"] > rows["true_probability"].median()
+    assert rows.loc[high, "y"].mean() > rows.loc[~high, "y"].mean()
+
+
+def test_oracle_discrimination_is_realistic_not_perfect(ds):
+    from sklearn.metrics import roc_auc_score
+
+    rows = _observed(ds, "hospitalisation", "ADMIT/UNPLANNED", 90)
+    lat = ds.latent[["subject_id", "month", "age", "home_care"]]
+    rows = rows.merge(lat, left_on=["subject_id", "prediction_time"], right_on=["subject_id", "month"])
+    elderly = rows[(rows["age"] >= 75) | rows["home_care"]]
+    auc = roc_auc_score(elderly["y"], elderly["true_probability"])
+    assert 0.72 <= auc <= 0.88, auc  # published models reach 0.72-0.80; the oracle should not be 0.95
+
+
+def test_truth_does_not_change_the_events():
+    config = SimulatorConfig(customers=800, years=1, seed=SEED)
+    with_truth = simulate(config)
+    without = simulate(config.model_copy(update={"compute_truth": False}))
+    pd.testing.assert_frame_equal(with_truth.events, without.events)
+    assert without.risk.empty
+
+
+@pytest.mark.parametrize(
+    "effect, column, multiplier",
+    [("medrobot", "medication_robot", 0.90), ("remote", "remote_visits", 102 / 107), ("rehab", "rehabilitation", 0.92)],
+)
+def test_intervention_lowers_true_risk_of_the_treated_by_its_multiplier(ds, effect, column, multiplier):
+    off = simulate(SimulatorConfig(customers=3000, seed=SEED).without_effect(effect))
+
+    def treated(dataset):
+        lat = dataset.latent
+        mask = lat[column].to_numpy() & (lat["home_care"].to_numpy() if effect == "remote" else True)
+        keys = lat.loc[mask, ["subject_id", "month"]].rename(columns={"month": "prediction_time"})
+        risk = dataset.risk[dataset.risk["outcome"] == "hospitalisation"]
+        return risk.merge(keys, on=["subject_id", "prediction_time"])
+
+    both = treated(ds).merge(treated(off), on=["subject_id", "prediction_time"], suffixes=("_on", "_off"))
+    assert len(both) > 200
+    ratio = both["true_probability_on"].mean() / both["true_probability_off"].mean()
+    # Rehabilitation also slows frailty, so its ratio may fall a little below the multiplier.
+    assert multiplier - 0.06 <= ratio <= multiplier + 0.02, ratio
+
+
+@pytest.mark.slow
+def test_medication_robot_lowers_observed_admissions_same_seed():
+    """Common random numbers: with the effect on, the same robot users in the same months are
+    admitted less often than with it off (observed events, not the truth)."""
+    base = SimulatorConfig(customers=20_000, seed=5, compute_truth=False)
+
+    def counts(dataset):
+        lat = dataset.latent
+        months = lat.loc[lat["medication_robot"].to_numpy(), ["subject_id", "month"]]
+        ev = dataset.events[dataset.events["code"] == "ADMIT/UNPLANNED"]
+        ev = ev.assign(month=ev["time"].dt.to_period("M").dt.to_timestamp().astype("datetime64[us]"))
+        per = ev.groupby(["subject_id", "month"]).size().rename("n").reset_index()
+        return months.merge(per, on=["subject_id", "month"], how="left").fillna({"n": 0})
+
+    on, off = counts(simulate(base)), counts(simulate(base.without_effect("medrobot")))
+    paired = on.merge(off, on=["subject_id", "month"], suffixes=("_on", "_off"))
+    assert len(paired) > 3000
+    assert paired["n_on"].sum() < paired["n_off"].sum()
