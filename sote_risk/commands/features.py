@@ -2,8 +2,89 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+features_app = typer.Typer(no_args_is_help=True, help="Build feature tables and describe the feature catalogue.")
+
+
+@features_app.command("build")
+def build(
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: the home folder's data)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the home folder's features)."),
+    segment: Optional[list[str]] = typer.Option(None, "--segment", help="Only these segments (repeatable)."),
+    warmup_days: int = typer.Option(365, "--warmup-days", min=0, help="First index date at least this long after the extract start."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Threads for the feature computation."),
+    validate: bool = typer.Option(True, "--validate/--no-validate", help="Validate the dataset against the contracts first."),
+) -> None:
+    """Write OUT/<segment>.parquet (features + labels + pipeline version), OUT/labels.parquet (MEDS)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from features import io
+    from features.build import build_tables
+    from features.spec import segment_spec
+    from sote_risk.config import home
+
+    data = data or home().data
+    out = out or home().features
+    console = Console(stderr=True)
+    segments = list(segment) if segment else list(segment_spec().segments)
+    for name in segments:
+        segment_spec().segment(name)  # an unknown segment fails before any reading
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"reading {data}", total=3 + 2 * len(segments))
+        loaded = io.load(data, validate=validate)
+        progress.update(task, advance=1, description="cohorts")
+
+        def tick(what: str, n: int) -> None:
+            progress.update(task, advance=n, description=what)
+
+        tables = build_tables(loaded.history, loaded.extract_start, loaded.extract_end, segments=segments,
+                              warmup_days=warmup_days, workers=workers, progress=tick)
+        source = {"data": str(data), "name": loaded.metadata.get("name"), "extract_start": str(loaded.extract_start),
+                  "extract_end": str(loaded.extract_end), "warmup_days": warmup_days}
+        manifest = io.write_tables(out, tables, source=source)
+        progress.update(task, advance=1, description="written")
+    for name, info in manifest["segments"].items():
+        console.print(f"{name}: {info['rows']:,} rows, {info['customers']:,} customers -> {out / (name + '.parquet')}")
+    console.print(f"pipeline version {manifest['pipeline_version'][:16]}")
+
+
+@features_app.command("describe")
+def describe(
+    lang: str = typer.Option("en", "--lang", help="fi or en."),
+    segment: Optional[str] = typer.Option(None, "--segment", help="Only this segment's features."),
+) -> None:
+    """Print the feature catalogue: name, family, unit, direction, description, template."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.catalogue import catalogue
+    from features.pipeline import feature_names
+    from features.version import pipeline_version
+    from sote_risk.errors import SoteRiskError
+
+    if lang not in ("fi", "en"):
+        raise SoteRiskError(f"--lang must be fi or en, not {lang!r}")
+    names = set(feature_names(segment)) if segment else None
+    arrows = {1: "↑ +1", -1: "↓ -1", 0: "0"}
+    title = f"Feature catalogue{f' ({segment})' if segment else ''} - pipeline {pipeline_version()[:12]}"
+    table = Table(title=title, show_lines=False)
+    for column in ("feature", "family", "unit", "dir", "description", "template"):
+        table.add_column(column, overflow="fold")
+    for e in catalogue():
+        if names is not None and e.name not in names:
+            continue
+        en = lang == "en"
+        table.add_row(e.name, e.family, e.unit_en if en else e.unit_fi, arrows[e.direction],
+                      e.description_en if en else e.description_fi, e.template_en if en else e.template_fi)
+    Console(width=200).print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(features_app, name="features")

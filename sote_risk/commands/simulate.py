@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from sote_risk.errors import SoteRiskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from synthetic.config import SimulatorConfig
+    from synthetic.simulate import SimulatedDataset
 
 
 def register(app: typer.Typer) -> None:
@@ -28,22 +33,30 @@ def register(app: typer.Typer) -> None:
         if seed < 0:
             raise SoteRiskError(f"--seed must be >= 0 (got {seed})")
 
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
         from synthetic.config import SimulatorConfig
-        from synthetic.io import check_output, write_simulated
-        from synthetic.simulate import simulate
+        from synthetic.io import check_output
 
         check_output(out)  # fail before spending minutes on the simulation
         config = SimulatorConfig(customers=customers, years=years, seed=seed, compute_truth=truth)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} months"),
-                      TimeElapsedColumn(), transient=True) as progress:
-            task = progress.add_task("simulating", total=config.burn_in_months + 12 * years)
-            dataset = simulate(config, progress=lambda done, total: progress.update(task, completed=done))
-            progress.update(task, description="writing")
-            write_simulated(dataset, out)
+        dataset = simulate_to(config, out)
         typer.echo(
             f"wrote {out}: {len(dataset.customers):,} customers, {len(dataset.events):,} events, "
             f"{len(dataset.risk):,} truth rows ({dataset.metadata['extract_start'][:10]} .. "
             f"{dataset.metadata['extract_end'][:10]})"
         )
+
+
+def simulate_to(config: "SimulatorConfig", out: Path) -> "SimulatedDataset":
+    """Simulate with a progress bar and write the dataset folder atomically (shared with demo)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from synthetic.io import write_simulated
+    from synthetic.simulate import simulate
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} months"),
+                  TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task("simulating", total=config.burn_in_months + 12 * config.years)
+        dataset = simulate(config, progress=lambda done, total: progress.update(task, completed=done))
+        progress.update(task, description="writing")
+        write_simulated(dataset, out)
+    return dataset
