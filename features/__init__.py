@@ -1,0 +1,28 @@
+"""Features: cohorts (segments), index dates, labels, point-in-time features, feature catalogue.
+
+Public API (import from here):
+    compute_features(events, customers, subject_ids, times, segment, *, history=None, span=None)
+    compute_cohorts(...), compute_labels(..., extract_end=...), feature_names(segment)
+    History.from_frames(events, customers)   the precomputed state for repeated calls
+    pipeline_version(), catalogue(), segment_names()
+Nothing is computed or read at import time.
+"""
+
+from features.catalogue import FeatureInfo, catalogue, feature_info
+from features.history import History
+from features.pipeline import compute_cohorts, compute_features, compute_labels, feature_names
+from features.spec import segment_names
+from features.version import pipeline_version
+
+__all__ = [
+    "FeatureInfo",
+    "History",
+    "catalogue",
+    "compute_cohorts",
+    "compute_features",
+    "compute_labels",
+    "feature_info",
+    "feature_names",
+    "pipeline_version",
+    "segment_names",
+]

@@ -1,0 +1,423 @@
+"""The feature catalogue: every feature's meaning, unit, expected direction and plain language.
+
+Explanations read it to turn SHAP values into sentences ("5 emergency department visits in the
+last 90 days"), `sote-risk features describe` prints it, and a test fails if a produced feature
+has no entry. Entries are declared as data below; the utilisation family is expanded from one
+row per service category (its codes, service area and nouns) times the windows, so the wording
+of 95 similar features stays consistent.
+
+Missing values. `NaN` means "never / not applicable" (no such event on record before the index
+time, fewer than two measurements for a change, no denominator for a share). LightGBM routes NaN
+to the learned side of every split, so "never" is a value of its own instead of a fake large
+number. Every feature that can be NaN has a `never_en` / `never_fi` sentence for explanations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+WINDOWS_DAYS: tuple[int, ...] = (30, 90, 365)
+TREND_DAYS = 90  # trend = count in (t-90, t] minus count in (t-180, t-90]
+
+SEXES: tuple[str, ...] = ("F", "M")
+LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
+# Same list as data_contracts.catalogue.MUNICIPALITIES (checked by a test); repeated here so the
+# catalogue is importable and hashable without loading the contracts package.
+MUNICIPALITIES: tuple[str, ...] = (
+    "Lappeenranta", "Imatra", "Lemi", "Luumäki", "Parikkala",
+    "Rautjärvi", "Ruokolahti", "Savitaipale", "Taipalsaari",
+)
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature. `direction`: +1 risk expected to rise with the value, -1 to fall, 0 unknown.
+
+    `kind`: numeric (float64), flag (float64 0/1) or categorical (pandas category with
+    `categories` fixed here). Templates contain `{value}`; `decimals` says how to round it.
+    """
+
+    name: str
+    family: str
+    kind: Literal["numeric", "flag", "categorical"]
+    unit_en: str
+    unit_fi: str
+    direction: int
+    description_en: str
+    description_fi: str
+    template_en: str
+    template_fi: str
+    never_en: str | None = None
+    never_fi: str | None = None
+    decimals: int = 0
+    categories: tuple[str, ...] | None = None
+    codes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ServiceCategory:
+    """A utilisation category: key codes of one catalogue service area, with its nouns."""
+
+    name: str
+    service_area: str
+    codes: tuple[str, ...]
+    plural_en: str  # "emergency department visits"
+    partitive_fi: str  # "päivystyskäyntejä" (Finnish partitive plural, used after numbers)
+    direction: int
+
+
+SERVICE_CATEGORIES: tuple[ServiceCategory, ...] = (
+    ServiceCategory("er_visits", "EMERGENCY", ("ENC/EMERGENCY",), "emergency department visits", "päivystyskäyntejä", 1),
+    ServiceCategory("paramedic_contacts", "EMERGENCY", ("ENC/PARAMEDIC",), "paramedic contacts without transport", "ensihoidon kohtaamisia ilman kuljetusta", 1),
+    ServiceCategory("primary_visits", "PRIMARY", ("ENC/HC_DOCTOR", "ENC/HC_NURSE", "ENC/HC_REMOTE"), "health centre contacts", "terveyskeskuskäyntejä tai -yhteydenottoja", 1),
+    ServiceCategory("missed_appointments", "PRIMARY", ("ENC/MISSED_APPOINTMENT",), "missed appointments", "käyttämättä jääneitä vastaanottoaikoja", 1),
+    ServiceCategory("psychiatry_visits", "MENTAL", ("ENC/PSYCHIATRY",), "psychiatric outpatient visits", "psykiatrian avohoitokäyntejä", 1),
+    ServiceCategory("crisis_contacts", "MENTAL", ("ENC/CRISIS",), "mental health crisis contacts", "mielenterveyden kriisikäyntejä", 1),
+    ServiceCategory("child_health_visits", "CHILDHEALTH", ("ENC/CHILD_HEALTH",), "child health clinic visits", "lastenneuvolakäyntejä", 0),
+    ServiceCategory("school_health_visits", "CHILDHEALTH", ("ENC/SCHOOL_HEALTH",), "school health care visits", "kouluterveydenhuollon käyntejä", 0),
+    ServiceCategory("unplanned_admissions", "HOSPITAL", ("ADMIT/UNPLANNED",), "unplanned hospital admissions", "päivystyksellisiä sairaalajaksoja", 1),
+    ServiceCategory("planned_admissions", "HOSPITAL", ("ADMIT/PLANNED",), "planned hospital admissions", "suunniteltuja sairaalajaksoja", 1),
+    ServiceCategory("homecare_visits", "HOMECARE", ("HOMECARE/VISIT",), "home care visits", "kotihoidon käyntejä", 1),
+    ServiceCategory("remote_visits", "REMOTE", ("REMOTE/VIDEO_VISIT",), "remote (video) home care visits", "kotihoidon etäkäyntejä", 0),
+    ServiceCategory("rehab_visits", "REHAB", ("REHAB/VISIT",), "home rehabilitation visits", "kotikuntoutuskäyntejä", 0),
+    ServiceCategory("fall_alarms", "IOT", ("IOT/FALL_ALARM",), "fall alarms", "kaatumishälytyksiä", 1),
+    ServiceCategory("inactivity_alarms", "IOT", ("IOT/INACTIVITY_ALARM",), "inactivity alarms", "liikkumattomuushälytyksiä", 1),
+    ServiceCategory("missed_doses", "MEDROBOT", ("MEDROBOT/MISSED_DOSE",), "missed medication robot doses", "lääkerobotin ottamatta jääneitä annoksia", 1),
+    ServiceCategory("assessments", "ASSESSMENT", ("ASSESS/PTA", "ASSESS/HTA"), "service or care need assessments", "palvelu- tai hoidon tarpeen arviointeja", 1),
+    ServiceCategory("childwelfare_notifications", "CHILDWELFARE", ("CHILDWELFARE/NOTIFICATION",), "child welfare notifications", "lastensuojeluilmoituksia", 1),
+    ServiceCategory("antidepressant_dispensings", "MEDICATION", ("MED/ANTIDEPRESSANT",), "antidepressant dispensings", "masennuslääketoimituksia", 0),
+)
+
+# Chronic condition groups counted by `chronic_conditions` (ever on record before the index time).
+CHRONIC_CONDITIONS: dict[str, tuple[str, ...]] = {
+    "dementia": ("ICD10/F03", "ICD10/G30"),
+    "heart_failure": ("ICD10/I50.9",),
+    "copd": ("ICD10/J44.1",),
+    "diabetes": ("ICPC2/T90",),
+    "hypertension": ("ICPC2/K86",),
+}
+_CHRONIC_WORDS = {  # en, fi
+    "dementia": ("dementia", "Muistisairaus (dementia)"),
+    "heart_failure": ("heart failure", "Sydämen vajaatoiminta"),
+    "copd": ("COPD", "Keuhkoahtaumatauti"),
+    "diabetes": ("diabetes", "Diabetes"),
+    "hypertension": ("hypertension", "Verenpainetauti"),
+}
+RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnish
+    "maple": ("RAI/MAPLE", "MAPLe priority level (1-5)", "MAPLe-palvelutarveluokka (1-5)"),
+    "cps": ("RAI/CPS", "Cognitive Performance Scale CPS (0-6)", "kognitiivisen suoriutumisen mittari CPS (0-6)"),
+    "adlh": ("RAI/ADLH", "ADL hierarchy ADL-H (0-6)", "päivittäisten toimintojen hierarkia ADL-H (0-6)"),
+    "chess": ("RAI/CHESS", "health instability CHESS (0-5)", "terveydentilan epävakaus CHESS (0-5)"),
+}
+DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
+ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
+READMISSION_DAYS = 30
+FREQUENT_ATTENDER_ER_365D = 4
+
+
+def _num(name, family, unit, direction, en, fi, t_en, t_fi, never=None, decimals=0, codes=()):
+    never_en, never_fi = never if never else (None, None)
+    return FeatureInfo(name, family, "numeric", unit[0], unit[1], direction, en, fi, t_en, t_fi,
+                       never_en, never_fi, decimals, None, tuple(codes))
+
+
+def _flag(name, family, direction, en, fi, t_en, t_fi, codes=()):
+    return FeatureInfo(name, family, "flag", "yes/no (1/0)", "kyllä/ei (1/0)", direction, en, fi, t_en, t_fi,
+                       codes=tuple(codes))
+
+
+COUNT = ("count", "lukumäärä")
+DAYS = ("days", "päivää")
+SCORE = ("score", "pistettä")
+
+
+def _demographics() -> list[FeatureInfo]:
+    return [
+        FeatureInfo("sex", "demographics", "categorical", "category", "luokka", 0, "Sex", "Sukupuoli",
+                    "Sex: {value}", "Sukupuoli: {value}", categories=SEXES),
+        FeatureInfo("municipality", "demographics", "categorical", "category", "luokka", 0,
+                    "Municipality of residence", "Kotikunta", "Municipality: {value}", "Kotikunta: {value}",
+                    categories=MUNICIPALITIES),
+        FeatureInfo("language", "demographics", "categorical", "category", "luokka", 0,
+                    "Language of service (fi, sv, other)", "Asiointikieli (fi, sv, muu)",
+                    "Language of service: {value}", "Asiointikieli: {value}", categories=LANGUAGES),
+        _num("age_years", "demographics", ("years", "vuotta"), 1,
+             "Age on the index date in completed years (birth month precision)",
+             "Ikä indeksipäivänä täysinä vuosina (syntymäkuukauden tarkkuudella)",
+             "Age {value} years", "Ikä {value} vuotta"),
+    ]
+
+
+def _utilisation() -> list[FeatureInfo]:
+    rows = []
+    for c in SERVICE_CATEGORIES:
+        fi_cap = c.partitive_fi[0].upper() + c.partitive_fi[1:]
+        for w in WINDOWS_DAYS:
+            rows.append(_num(
+                f"{c.name}_{w}d", "utilisation", COUNT, c.direction,
+                f"Number of {c.plural_en} in the {w} days up to the index time",
+                f"{fi_cap} indeksihetkeä edeltävän {w} päivän aikana (lukumäärä)",
+                f"{{value}} {c.plural_en} in the last {w} days",
+                f"{fi_cap} viimeisen {w} päivän aikana: {{value}}", codes=c.codes))
+        rows.append(_num(
+            f"{c.name}_days_since", "utilisation", DAYS, -c.direction,
+            f"Days from the last of the {c.plural_en} to the index time (NaN: none on record)",
+            f"Päiviä viimeisimmästä tapahtumasta ({c.partitive_fi}) indeksihetkeen (NaN: ei yhtään)",
+            f"Last of the {c.plural_en} {{value}} days ago",
+            f"{fi_cap}: viimeisin {{value}} päivää sitten",
+            never=(f"No {c.plural_en} on record", f"Ei {c.partitive_fi} tiedoissa"), codes=c.codes))
+        rows.append(_num(
+            f"{c.name}_trend", "utilisation", ("count difference", "lukumäärän muutos"), c.direction,
+            f"Trend in {c.plural_en}: count in the last {TREND_DAYS} days minus the {TREND_DAYS} days before",
+            f"{fi_cap}: viimeisen {TREND_DAYS} päivän määrä miinus sitä edeltävän {TREND_DAYS} päivän määrä",
+            f"Change in {c.plural_en}, last {TREND_DAYS} days vs the {TREND_DAYS} days before: {{value}}",
+            f"{fi_cap}: muutos viimeiset {TREND_DAYS} päivää vs. edeltävät {TREND_DAYS} päivää {{value}}",
+            codes=c.codes))
+    return rows
+
+
+def _cost() -> list[FeatureInfo]:
+    return [
+        _num("cost_eur_365d", "cost", ("EUR", "euroa"), 1,
+             "Cost of all services in the 365 days up to the index time (events' cost_eur)",
+             "Kaikkien palvelujen kustannukset indeksihetkeä edeltävän 365 päivän aikana",
+             "Services costing {value} EUR in the last 365 days",
+             "Palvelujen kustannukset viimeisen 365 päivän aikana: {value} euroa"),
+        _num("units_distinct_365d", "cost", ("units", "yksikköä"), 1,
+             "Care fragmentation: distinct organisational units with events in the last 365 days",
+             "Hoidon pirstaleisuus: eri toimintayksiköiden määrä viimeisen 365 päivän aikana",
+             "Care from {value} different units in the last 365 days",
+             "Palveluja {value} eri yksiköstä viimeisen 365 päivän aikana"),
+    ]
+
+
+def _diagnoses() -> list[FeatureInfo]:
+    all_codes = tuple(code for codes in CHRONIC_CONDITIONS.values() for code in codes)
+    rows = [_num("chronic_conditions", "diagnoses", ("conditions", "sairautta"), 1,
+                 "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension)",
+                 "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, diabetes, verenpainetauti)",
+                 "{value} chronic conditions on record", "Pitkäaikaissairauksia tiedoissa: {value}", codes=all_codes)]
+    for name, codes in CHRONIC_CONDITIONS.items():
+        en, fi = _CHRONIC_WORDS[name]
+        rows.append(_flag(f"dx_{name}", "diagnoses", 1,
+                          f"A {en} diagnosis on record before the index time",
+                          f"{fi}: diagnoosi kirjattu ennen indeksihetkeä",
+                          f"{en[0].upper() + en[1:]} diagnosis on record: {{value}}",
+                          f"{fi}: diagnoosi kirjattu {{value}}", codes=codes))
+    rows.append(_num("hip_fracture_365d", "diagnoses", COUNT, 1,
+                     "Hip fracture diagnoses in the last 365 days", "Lonkkamurtumadiagnoosit viimeisen 365 päivän aikana",
+                     "{value} hip fracture diagnoses in the last 365 days",
+                     "Lonkkamurtumadiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICD10/S72.0",)))
+    rows.append(_num("dx_weakness_365d", "diagnoses", COUNT, 1,
+                     "Weakness or tiredness diagnoses (ICPC2 A04) in the last 365 days",
+                     "Heikotus- tai väsymysdiagnoosit (ICPC2 A04) viimeisen 365 päivän aikana",
+                     "{value} weakness or tiredness diagnoses in the last 365 days",
+                     "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICPC2/A04",)))
+    return rows
+
+
+def _hospital() -> list[FeatureInfo]:
+    return [
+        _num("bed_days_365d", "hospital", ("days", "hoitopäivää"), 1,
+             "Hospital bed days of stays discharged in the last 365 days", "Viimeisen 365 päivän aikana päättyneiden sairaalajaksojen hoitopäivät",
+             "{value} days in hospital in the last 365 days", "Sairaalahoitopäiviä viimeisen 365 päivän aikana: {value}",
+             decimals=1, codes=("DISCHARGE",)),
+        _num("bed_days_last_stay", "hospital", DAYS, 1,
+             "Length of the last completed hospital stay (NaN: no stay on record)", "Viimeisimmän päättyneen sairaalajakson pituus (NaN: ei jaksoja)",
+             "The last hospital stay lasted {value} days", "Viimeisin sairaalajakso kesti {value} päivää",
+             never=("No hospital stays on record", "Ei sairaalajaksoja tiedoissa"), decimals=1, codes=("DISCHARGE",)),
+        _num("discharge_days_since", "hospital", DAYS, -1,
+             "Days since the last hospital discharge (NaN: none on record)", "Päiviä viimeisimmästä sairaalasta kotiutuksesta (NaN: ei yhtään)",
+             "Discharged from hospital {value} days ago", "Kotiutunut sairaalasta {value} päivää sitten",
+             never=("No hospital discharges on record", "Ei sairaalasta kotiutuksia tiedoissa"), codes=("DISCHARGE",)),
+        _flag("discharged_30d", "hospital", 1,
+              "Discharged from hospital in the last 30 days", "Kotiutunut sairaalasta viimeisen 30 päivän aikana",
+              "Discharged from hospital in the last 30 days: {value}", "Kotiutunut sairaalasta viimeisen 30 päivän aikana: {value}",
+              codes=("DISCHARGE",)),
+        _num("unplanned_readmissions_365d", "hospital", COUNT, 1,
+             f"Unplanned admissions in the last 365 days within {READMISSION_DAYS} days of a previous discharge",
+             f"Päivystykselliset sairaalajaksot viimeisen 365 päivän aikana, jotka alkoivat {READMISSION_DAYS} päivän sisällä edellisestä kotiutuksesta",
+             f"{{value}} readmissions within {READMISSION_DAYS} days of discharge in the last 365 days",
+             f"Uusintajaksoja ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana: {{value}}",
+             codes=("ADMIT/UNPLANNED", "DISCHARGE")),
+    ]
+
+
+def _emergency() -> list[FeatureInfo]:
+    return [
+        _num("er_visits_180d", "emergency", COUNT, 1,
+             "Number of emergency department visits in the 180 days up to the index time",
+             "Päivystyskäynnit indeksihetkeä edeltävän 180 päivän aikana (lukumäärä)",
+             "{value} emergency department visits in the last 180 days",
+             "Päivystyskäyntejä viimeisen 180 päivän aikana: {value}", codes=("ENC/EMERGENCY",)),
+        _flag("er_frequent_attender", "emergency", 1,
+              f"Frequent attender: at least {FREQUENT_ATTENDER_ER_365D} emergency department visits in the last 365 days",
+              f"Päivystyksen suurkäyttäjä: vähintään {FREQUENT_ATTENDER_ER_365D} päivystyskäyntiä viimeisen 365 päivän aikana",
+              "Frequent emergency department attender: {value}", "Päivystyksen suurkäyttäjä: {value}",
+              codes=("ENC/EMERGENCY",)),
+    ]
+
+
+def _homecare() -> list[FeatureInfo]:
+    return [
+        _flag("homecare_active", "homecare", 1, "Regular home care running at the index time",
+              "Säännöllinen kotihoito käynnissä indeksihetkellä", "Regular home care running: {value}",
+              "Säännöllinen kotihoito käynnissä: {value}", codes=("HOMECARE/START", "HOMECARE/END")),
+        _num("homecare_days_in_service", "homecare", DAYS, 0,
+             "Days since the running home care started (NaN: no home care running)",
+             "Päiviä käynnissä olevan kotihoidon alkamisesta (NaN: ei kotihoitoa)",
+             "In regular home care for {value} days", "Säännöllisessä kotihoidossa {value} päivää",
+             never=("Not in regular home care", "Ei säännöllisessä kotihoidossa"), codes=("HOMECARE/START", "HOMECARE/END")),
+        _num("homecare_visits_per_month", "homecare", ("visits per 30 days", "käyntiä / 30 päivää"), 1,
+             "Home care visits per 30 days, averaged over the last 90 days", "Kotihoidon käynnit 30 päivää kohden viimeisen 90 päivän keskiarvona",
+             "{value} home care visits per month", "Kotihoidon käyntejä kuukaudessa: {value}",
+             decimals=1, codes=("HOMECARE/VISIT",)),
+        _num("homecare_visits_per_month_trend", "homecare", ("visits per 30 days", "käyntiä / 30 päivää"), 1,
+             "Change in home care visits per 30 days: last 90 days vs the 90 days before",
+             "Kotihoidon käyntien muutos 30 päivää kohden: viimeiset 90 päivää vs. edeltävät 90 päivää",
+             "Home care visits per month changed by {value}", "Kotihoidon käyntimäärä kuukaudessa muuttui: {value}",
+             decimals=1, codes=("HOMECARE/VISIT",)),
+        _num("homecare_minutes_30d", "homecare", ("minutes", "minuuttia"), 1,
+             "Total length of home care visits in the last 30 days", "Kotihoidon käyntien yhteiskesto viimeisen 30 päivän aikana",
+             "{value} minutes of home care in the last 30 days", "Kotihoitoa viimeisen 30 päivän aikana: {value} minuuttia",
+             codes=("HOMECARE/VISIT",)),
+        _flag("remote_active", "homecare", 0, "Remote (video) home care visits in use", "Kotihoidon etäkäynnit käytössä",
+              "Remote home care visits in use: {value}", "Kotihoidon etäkäynnit käytössä: {value}", codes=("REMOTE/START",)),
+        _num("remote_visit_share_90d", "homecare", ("share 0-1", "osuus 0-1"), 0,
+             "Share of remote visits among all home care visits in the last 90 days (NaN: no visits)",
+             "Etäkäyntien osuus kaikista kotihoidon käynneistä viimeisen 90 päivän aikana (NaN: ei käyntejä)",
+             "{value} of home care visits were remote in the last 90 days", "Etäkäyntien osuus kotihoidon käynneistä viimeisen 90 päivän aikana: {value}",
+             never=("No home care visits in the last 90 days", "Ei kotihoidon käyntejä viimeisen 90 päivän aikana"),
+             decimals=2, codes=("REMOTE/VIDEO_VISIT", "HOMECARE/VISIT")),
+        _flag("medrobot_active", "homecare", 0, "Medication robot in use", "Lääkerobotti käytössä",
+              "Medication robot in use: {value}", "Lääkerobotti käytössä: {value}", codes=("MEDROBOT/START",)),
+        _num("medrobot_missed_dose_rate_30d", "homecare", ("share 0-1", "osuus 0-1"), 1,
+             "Missed medication robot doses / all due doses in the last 30 days (NaN: no robot events)",
+             "Lääkerobotin ottamatta jääneet annokset / kaikki annokset viimeisen 30 päivän aikana (NaN: ei tapahtumia)",
+             "{value} of medication robot doses missed in the last 30 days", "Lääkerobotin annoksista jäi ottamatta viimeisen 30 päivän aikana: {value}",
+             never=("No medication robot doses in the last 30 days", "Ei lääkerobotin annoksia viimeisen 30 päivän aikana"),
+             decimals=2, codes=("MEDROBOT/MISSED_DOSE", "MEDROBOT/DISPENSE")),
+        _flag("rehab_active", "homecare", 0, "Home rehabilitation running at the index time",
+              "Kotikuntoutus käynnissä indeksihetkellä", "Home rehabilitation running: {value}",
+              "Kotikuntoutus käynnissä: {value}", codes=("REHAB/START", "REHAB/END")),
+    ]
+
+
+def _assessments() -> list[FeatureInfo]:
+    rows = []
+    for name, (code, en, fi) in RAI_SCALES.items():
+        rows.append(_num(f"rai_{name}_last", "assessments", SCORE, 1,
+                         f"Last interRAI {en} (NaN: never assessed)", f"Viimeisin interRAI {fi} (NaN: ei arviota)",
+                         f"Last interRAI {en}: {{value}}", f"Viimeisin interRAI {fi}: {{value}}",
+                         never=(f"No interRAI {en} on record", f"Ei interRAI-arviota ({fi})"), codes=(code,)))
+        rows.append(_num(f"rai_{name}_change", "assessments", SCORE, 1,
+                         f"Change in interRAI {en} between the last two assessments (NaN: fewer than two)",
+                         f"Muutos interRAI {fi} kahden viimeisimmän arvion välillä (NaN: alle kaksi arviota)",
+                         f"interRAI {en} changed by {{value}} since the previous assessment",
+                         f"interRAI {fi} muuttui edellisestä arviosta: {{value}}",
+                         never=(f"Fewer than two interRAI {en} assessments", f"Alle kaksi interRAI-arviota ({fi})"), codes=(code,)))
+    rows.append(_num("rai_days_since", "assessments", DAYS, 0,
+                     "Days since the last interRAI assessment (MAPLe, CPS, ADL-H or CHESS; NaN: none)",
+                     "Päiviä viimeisimmästä interRAI-arviosta (MAPLe, CPS, ADL-H tai CHESS; NaN: ei arviota)",
+                     "Last interRAI assessment {value} days ago", "Viimeisin interRAI-arvio {value} päivää sitten",
+                     never=("No interRAI assessment on record", "Ei interRAI-arviota tiedoissa"),
+                     codes=tuple(code for code, _, _ in RAI_SCALES.values())))
+    return rows
+
+
+def _child_welfare() -> list[FeatureInfo]:
+    return [
+        _flag("childwelfare_open_care_active", "child_welfare", 1, "Child welfare open care running at the index time",
+              "Lastensuojelun avohuolto käynnissä indeksihetkellä", "Child welfare open care running: {value}",
+              "Lastensuojelun avohuolto käynnissä: {value}",
+              codes=("CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END")),
+        _num("childwelfare_placements_365d", "child_welfare", COUNT, 1, "Placements outside the home in the last 365 days",
+             "Kodin ulkopuoliset sijoitukset viimeisen 365 päivän aikana", "{value} placements outside the home in the last 365 days",
+             "Kodin ulkopuolisia sijoituksia viimeisen 365 päivän aikana: {value}", codes=("CHILDWELFARE/PLACEMENT",)),
+        _flag("childwelfare_placed_ever", "child_welfare", 1, "Ever placed outside the home (on record)",
+              "Sijoitettu kodin ulkopuolelle joskus (tiedoissa)", "Ever placed outside the home: {value}",
+              "Sijoitettu joskus kodin ulkopuolelle: {value}", codes=("CHILDWELFARE/PLACEMENT",)),
+    ]
+
+
+def _mental_health() -> list[FeatureInfo]:
+    return [
+        _num("phq9_last", "mental_health", SCORE, 1, "Last PHQ-9 score (0-27; NaN: never measured)",
+             "Viimeisin PHQ-9-pistemäärä (0-27; NaN: ei mittausta)", "Last PHQ-9 score {value}", "Viimeisin PHQ-9-pistemäärä {value}",
+             never=("No PHQ-9 on record", "Ei PHQ-9-mittausta tiedoissa"), codes=("PHQ9",)),
+        _num("phq9_change", "mental_health", SCORE, 1, "PHQ-9 change between the last two measurements (NaN: fewer than two)",
+             "PHQ-9-muutos kahden viimeisimmän mittauksen välillä (NaN: alle kaksi)", "PHQ-9 changed by {value} points",
+             "PHQ-9 muuttui {value} pistettä", never=("Fewer than two PHQ-9 measurements", "Alle kaksi PHQ-9-mittausta"),
+             codes=("PHQ9",)),
+        _num("phq9_slope_per_30d", "mental_health", ("points per 30 days", "pistettä / 30 päivää"), 1,
+             "PHQ-9 slope between the last two measurements, points per 30 days (NaN: fewer than two)",
+             "PHQ-9:n muutosnopeus kahden viimeisimmän mittauksen välillä, pistettä 30 päivässä (NaN: alle kaksi)",
+             "PHQ-9 changing by {value} points per month", "PHQ-9 muuttuu {value} pistettä kuukaudessa",
+             never=("Fewer than two PHQ-9 measurements", "Alle kaksi PHQ-9-mittausta"), decimals=1, codes=("PHQ9",)),
+        _num("phq9_days_since", "mental_health", DAYS, 0, "Days since the last PHQ-9 (NaN: never measured)",
+             "Päiviä viimeisimmästä PHQ-9-mittauksesta (NaN: ei mittausta)", "Last PHQ-9 {value} days ago",
+             "Viimeisin PHQ-9 {value} päivää sitten", never=("No PHQ-9 on record", "Ei PHQ-9-mittausta tiedoissa"),
+             codes=("PHQ9",)),
+        _num("depression_dx_days_since", "mental_health", DAYS, -1,
+             "Days since the last depression diagnosis (F32.1, F33, P76; NaN: none on record)",
+             "Päiviä viimeisimmästä masennusdiagnoosista (F32.1, F33, P76; NaN: ei diagnoosia)",
+             "Last depression diagnosis {value} days ago", "Viimeisin masennusdiagnoosi {value} päivää sitten",
+             never=("No depression diagnosis on record", "Ei masennusdiagnoosia tiedoissa"), codes=DEPRESSION_CODES),
+        _num("antidepressant_gap_days", "mental_health", DAYS, 1,
+             "Days without antidepressant supply: index time minus the end of the last dispensed supply, 0 if covered (NaN: never dispensed)",
+             "Päiviä ilman masennuslääkettä: indeksihetki miinus viimeisimmän toimituksen riittävyyden loppu, 0 jos riittää (NaN: ei toimituksia)",
+             "Out of antidepressants for {value} days", "Masennuslääke loppunut {value} päivää sitten",
+             never=("No antidepressants dispensed on record", "Ei masennuslääketoimituksia tiedoissa"), decimals=0,
+             codes=("MED/ANTIDEPRESSANT",)),
+        _num("antidepressant_late_refills_365d", "mental_health", COUNT, 1,
+             f"Antidepressant dispensings in the last 365 days that came more than {ANTIDEPRESSANT_GRACE_DAYS} days after the previous supply ran out",
+             f"Viimeisen 365 päivän masennuslääketoimitukset, jotka tulivat yli {ANTIDEPRESSANT_GRACE_DAYS} päivää edellisen toimituksen loppumisen jälkeen",
+             "{value} gaps in antidepressant dispensing in the last 365 days",
+             "Katkoksia masennuslääkkeen toimituksissa viimeisen 365 päivän aikana: {value}",
+             codes=("MED/ANTIDEPRESSANT",)),
+    ]
+
+
+_BUILDERS = {
+    "demographics": _demographics,
+    "utilisation": _utilisation,
+    "cost": _cost,
+    "diagnoses": _diagnoses,
+    "hospital": _hospital,
+    "emergency": _emergency,
+    "homecare": _homecare,
+    "assessments": _assessments,
+    "child_welfare": _child_welfare,
+    "mental_health": _mental_health,
+}
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> tuple[FeatureInfo, ...]:
+    """Every feature, grouped by family in a fixed order (the order of feature columns)."""
+    entries = tuple(entry for build in _BUILDERS.values() for entry in build())
+    names = [e.name for e in entries]
+    if len(names) != len(set(names)):
+        raise RuntimeError("feature catalogue has duplicate names")
+    return entries
+
+
+def feature_info(name: str) -> FeatureInfo:
+    return _by_name()[name]
+
+
+@lru_cache(maxsize=1)
+def _by_name() -> dict[str, FeatureInfo]:
+    return {e.name: e for e in catalogue()}
+
+
+def family_features(family: str) -> tuple[str, ...]:
+    return tuple(e.name for e in catalogue() if e.family == family)
+
+
+def catalogue_json() -> str:
+    """Canonical JSON of the catalogue (sorted keys, no whitespace variance): hashed into the version."""
+    return json.dumps([asdict(e) for e in catalogue()], sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,17 @@
+"""Cost over 365 days and care fragmentation (distinct organisational units in 365 days)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.families._common import as_float
+from features.history import code_list
+from features.windows import Timeline, group
+
+
+def compute(tl: Timeline) -> dict[str, np.ndarray]:
+    every_code = group(*code_list())
+    return {
+        "cost_eur_365d": tl.sum(every_code, "cost", 365),
+        "units_distinct_365d": as_float(tl.distinct_units(365)),
+    }

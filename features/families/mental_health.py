@@ -1,0 +1,52 @@
+"""Depression care: PHQ-9 level and slope, diagnoses, gaps in antidepressant dispensing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.catalogue import ANTIDEPRESSANT_GRACE_DAYS, DEPRESSION_CODES
+from features.families._common import as_float, days_since_last
+from features.windows import Timeline, days_between, group
+
+PHQ9 = group("PHQ9")
+ANTIDEPRESSANT = group("MED/ANTIDEPRESSANT")
+
+
+def late_refill_flags(tl: Timeline) -> np.ndarray:
+    """Per dispensing of the block: it came more than the grace period after the customer's
+    previous dispensing ran out (previous time + days supplied)."""
+    ge = tl.events(ANTIDEPRESSANT)
+    rows = ge.rows
+    flags = np.zeros(len(rows), dtype=bool)
+    if len(rows) > 1:
+        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
+        supplied = tl.history.value[tl.s0 + rows[:-1]]
+        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
+        flags[1:] = same & (gap_days > ANTIDEPRESSANT_GRACE_DAYS)
+    return flags
+
+
+def compute(tl: Timeline) -> dict[str, np.ndarray]:
+    i1, v1 = tl.last(PHQ9)
+    i2, v2 = tl.last(PHQ9, 2)
+    last, previous = tl.take(PHQ9, "value", i1, v1), tl.take(PHQ9, "value", i2, v2)
+    t1, t2 = tl.take(PHQ9, "time", i1, v1, fill=0), tl.take(PHQ9, "time", i2, v2, fill=0)
+    change = last - previous
+    elapsed = days_between(t1, t2)
+    slope = np.full(tl.n, np.nan)
+    ok = v2 & (elapsed > 0)
+    slope[ok] = change[ok] / elapsed[ok] * 30
+
+    di, dv = tl.last(ANTIDEPRESSANT)
+    supplied = tl.take(ANTIDEPRESSANT, "value", di, dv)
+    dispensed = tl.take(ANTIDEPRESSANT, "time", di, dv, fill=0)
+    gap = np.where(dv, np.maximum(days_between(tl.times, dispensed) - supplied, 0.0), np.nan)
+    return {
+        "phq9_last": last,
+        "phq9_change": change,
+        "phq9_slope_per_30d": slope,
+        "phq9_days_since": days_since_last(tl, PHQ9),
+        "depression_dx_days_since": days_since_last(tl, group(*DEPRESSION_CODES)),
+        "antidepressant_gap_days": gap,
+        "antidepressant_late_refills_365d": as_float(tl.flagged_count(ANTIDEPRESSANT, late_refill_flags(tl), 365)),
+    }

@@ -1,0 +1,41 @@
+"""Labels: did the outcome happen in (t, t + horizon]? Events at t belong to features, never labels.
+
+Per (customer, t): positive if the outcome's first event after t comes within the horizon and
+not after the customer died or moved away. Otherwise censored, with the reason, if DEATH or
+MOVE/OUT comes within the horizon ("death" / "moved_away"), or if the horizon runs past the
+extract end ("extract_end"); otherwise negative. Never a silent negative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.history import code_ids
+from features.spec import segment_spec
+from features.windows import DAY, Timeline, group
+
+TERMINAL = group("DEATH", "MOVE/OUT")
+NEGATIVE, POSITIVE, CENSORED = 0, 1, 2
+CENSOR_NONE, CENSOR_DEATH, CENSOR_MOVED, CENSOR_EXTRACT_END = 0, 1, 2, 3
+CENSOR_NAMES = {CENSOR_DEATH: "death", CENSOR_MOVED: "moved_away", CENSOR_EXTRACT_END: "extract_end"}
+
+
+def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(status: NEGATIVE/POSITIVE/CENSORED, censor reason code) per query."""
+    spec = segment_spec().outcomes[outcome]
+    horizon_end = tl.times + spec.horizon_days * DAY
+    target = group(spec.code)
+    idx, found = tl.next(target)
+    outcome_time = tl.take(target, "time", idx, found, fill=np.iinfo(np.int64).max)
+    tidx, terminal = tl.next(TERMINAL)
+    terminal_time = tl.take(TERMINAL, "time", tidx, terminal, fill=np.iinfo(np.int64).max)
+    terminal_code = tl.take(TERMINAL, "code", tidx, terminal, fill=-1)
+
+    positive = found & (outcome_time <= horizon_end) & (outcome_time <= terminal_time)
+    ended = ~positive & terminal & (terminal_time <= horizon_end)
+    past_extract = ~positive & ~ended & (horizon_end > extract_end)
+    status = np.where(positive, POSITIVE, np.where(ended | past_extract, CENSORED, NEGATIVE))
+    death = int(code_ids(["DEATH"])[0])
+    reason = np.where(ended, np.where(terminal_code == death, CENSOR_DEATH, CENSOR_MOVED), CENSOR_NONE)
+    reason = np.where(past_extract, CENSOR_EXTRACT_END, reason)
+    return status.astype(np.int8), reason.astype(np.int8)

@@ -1,0 +1,241 @@
+"""The one feature function, plus cohorts and labels, for given customers at given times.
+
+Training (via `features build`), batch scoring and the service all call compute_features; the
+service passes a prebuilt `history` (features.history.History) so an online call does no pandas
+work on the region's events. Every output carries the feature-pipeline version.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features import cohorts, labels
+from features.catalogue import FeatureInfo, catalogue, feature_info
+from features.engine import run
+from features.families import FAMILIES
+from features.history import History, to_micros
+from features.spec import segment_spec
+from features.version import pipeline_version
+from features.windows import Timeline
+from sote_risk.errors import SoteRiskError
+
+ID_COLUMNS = ("subject_id", "prediction_time")
+VERSION_COLUMN = "pipeline_version"
+
+
+class TimeOutsideDataError(SoteRiskError):
+    """A prediction time outside the span the data covers."""
+
+
+def feature_names(segment: str) -> list[str]:
+    """The segment's feature columns, in catalogue order (= column order of every output)."""
+    return list(_feature_names(segment))
+
+
+@lru_cache(maxsize=None)
+def _feature_names(segment: str) -> tuple[str, ...]:
+    families = set(segment_spec().segment(segment).families)
+    return tuple(e.name for e in catalogue() if e.family in families)
+
+
+def compute_features(
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    subject_ids: Sequence[int] | np.ndarray,
+    times: Sequence | np.ndarray | pd.Series,
+    segment: str,
+    *,
+    history: History | None = None,
+    span: tuple | None = None,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Features of `segment` for the pairs (subject_ids[i], times[i]), from events at or before times[i].
+
+    Returns subject_id, prediction_time, the segment's feature columns (float64; categoricals
+    with the catalogue's fixed categories) and pipeline_version, one row per pair, in the order
+    given. `history` replaces events/customers when already built (the precomputed state).
+    `span=(start, end)` (either may be None) bounds the allowed times; by default times may not
+    precede the first event of the data (an open upper end lets the service score "now").
+    """
+    names = feature_names(segment)  # validates the segment first
+    history, customer, micros = _prepare(events, customers, subject_ids, times, history, span)
+    families = [FAMILIES[f] for f in segment_spec().segment(segment).families]
+
+    def computation(tl: Timeline) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for family in families:
+            out.update(family(tl))
+        return out
+
+    columns = run(history, customer, micros, computation, workers=workers)
+    return _frame(history.subject_ids[customer], micros, {name: columns[name] for name in names})
+
+
+def compute_cohorts(
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    subject_ids: Sequence[int] | np.ndarray,
+    times: Sequence | np.ndarray | pd.Series,
+    *,
+    history: History | None = None,
+    span: tuple | None = None,
+) -> pd.DataFrame:
+    """Segment membership and eligibility per pair: in_<segment> and eligible_<segment>-<outcome>."""
+    history, customer, micros = _prepare(events, customers, subject_ids, times, history, span)
+    cols = run(history, customer, micros, cohorts.compute)
+    frame = _ids(history.subject_ids[customer], micros)
+    for segment in segment_spec().segments:
+        frame[f"in_{segment}"] = cols[f"in_{segment}"]
+        for name, values in cohorts.eligibility(cols, segment).items():
+            frame[f"{name.replace('eligible_', f'eligible_{segment}-')}"] = values
+    frame[VERSION_COLUMN] = pipeline_version()
+    return frame
+
+
+def compute_labels(
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    subject_ids: Sequence[int] | np.ndarray,
+    times: Sequence | np.ndarray | pd.Series,
+    segment: str,
+    *,
+    extract_end,
+    history: History | None = None,
+) -> pd.DataFrame:
+    """label_/censor_/eligible_<outcome> for every outcome of the segment (shape of the feature table)."""
+    segment_spec().segment(segment)
+    history, customer, micros = _prepare(events, customers, subject_ids, times, history, None)
+    end = int(to_micros([extract_end])[0])
+
+    def computation(tl: Timeline) -> dict[str, np.ndarray]:
+        return label_columns(tl, segment, end)
+
+    cols = run(history, customer, micros, computation)
+    frame = _ids(history.subject_ids[customer], micros)
+    return pd.concat([frame, label_frame(cols, segment)], axis=1)
+
+
+def label_columns(tl: Timeline, segment: str, extract_end: int) -> dict[str, np.ndarray]:
+    """Raw label arrays (status, reason, eligible) per outcome of the segment for a Timeline."""
+    out = {}
+    eligible = cohorts.eligibility(cohorts.compute(tl), segment)
+    for outcome in segment_spec().segment(segment).outcomes:
+        status, reason = labels.compute(tl, outcome, extract_end)
+        out[f"status_{outcome}"], out[f"reason_{outcome}"] = status, reason
+        out[f"eligible_{outcome}"] = eligible[f"eligible_{outcome}"]
+    return out
+
+
+def label_frame(cols: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
+    """label_<o> (nullable boolean), censor_<o> (string or null), eligible_<o> per outcome."""
+    frame = {}
+    reasons = np.array([None, *labels.CENSOR_NAMES.values()], dtype=object)
+    for outcome in segment_spec().segment(segment).outcomes:
+        status, reason, eligible = cols[f"status_{outcome}"], cols[f"reason_{outcome}"], cols[f"eligible_{outcome}"]
+        known = eligible & (status != labels.CENSORED)
+        value = pd.array(status == labels.POSITIVE, dtype="boolean")
+        value[~known] = pd.NA
+        frame[f"label_{outcome}"] = value
+        censor = np.where(eligible & (status == labels.CENSORED), reasons[reason], None)
+        frame[f"censor_{outcome}"] = pd.array(censor, dtype="string")
+        frame[f"eligible_{outcome}"] = np.asarray(eligible, dtype=bool)
+    return pd.DataFrame(frame)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _prepare(events, customers, subject_ids, times, history, span):
+    if history is None:
+        if events is None or customers is None:
+            raise SoteRiskError("compute_features needs events and customers, or a prebuilt history")
+        history = History.from_frames(events, customers)
+    ids = np.asarray(subject_ids, dtype=np.int64).reshape(-1)
+    micros = to_micros(times)
+    if len(ids) != len(micros):
+        raise SoteRiskError(f"{len(ids)} subject ids but {len(micros)} prediction times; give one time per id")
+    _check_span(micros, history, span)
+    return history, history.customer_index(ids), micros
+
+
+def _check_span(micros: np.ndarray, history: History, span) -> None:
+    if not len(micros):
+        return
+    start, end = span if span is not None else (None, None)
+    low = int(to_micros([start])[0]) if start is not None else (history.time_min if span is None and history.n_events else None)
+    high = int(to_micros([end])[0]) if end is not None else None
+    for limit, bad, word in ((low, micros.min(), "before"), (high, micros.max(), "after")):
+        if limit is None or (word == "before" and bad >= limit) or (word == "after" and bad <= limit):
+            continue
+        shown = pd.Timestamp(np.datetime64(int(bad), "us"))
+        raise TimeOutsideDataError(
+            f"prediction time {shown} is {word} the data's span "
+            f"({'start' if word == 'before' else 'end'} {pd.Timestamp(np.datetime64(limit, 'us'))})"
+        )
+
+
+def _ids(subject_ids: np.ndarray, micros: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({
+        "subject_id": np.asarray(subject_ids, dtype=np.int64),
+        "prediction_time": micros.astype("datetime64[us]"),
+    })
+
+
+def _frame(subject_ids: np.ndarray, micros: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Assemble the feature frame: ids, float64 features, categoricals from positions, version.
+
+    Consecutive float columns become one 2-D block (one pandas block instead of one per
+    column), and the column indexes are cached per layout: building a 135-column frame column
+    by column cost ~1 ms per online call.
+    """
+    n = len(micros)
+    head: dict[str, object] = {
+        "subject_id": np.asarray(subject_ids, dtype=np.int64),
+        "prediction_time": micros.astype("datetime64[us]"),
+    }
+    layout = _layout(tuple(columns))
+    while layout and layout[0][2] is not None:  # leading categoricals join the id columns' frame
+        name, dtype = layout[0][0][0], layout[0][2]
+        head[name] = pd.Categorical.from_codes(np.asarray(columns[name], dtype=np.int8), dtype=dtype)
+        layout = layout[1:]
+    pieces = [pd.DataFrame(head)]
+    for names, index, dtype in layout:
+        if dtype is None:
+            block = np.empty((len(names), n), dtype=np.float64)  # pandas' own block layout: no copy
+            for j, name in enumerate(names):
+                block[j] = columns[name]
+            pieces.append(pd.DataFrame(block.T, columns=index, copy=False))
+        else:
+            codes = np.asarray(columns[names[0]], dtype=np.int8)
+            pieces.append(pd.DataFrame({names[0]: pd.Categorical.from_codes(codes, dtype=dtype)}))
+    pieces.append(pd.DataFrame({VERSION_COLUMN: np.full(n, pipeline_version(), dtype=object)}))
+    frame = pd.concat(pieces, axis=1)
+    frame.attrs[VERSION_COLUMN] = pipeline_version()
+    return frame
+
+
+@lru_cache(maxsize=64)
+def _layout(names: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], pd.Index | None, pd.CategoricalDtype | None], ...]:
+    """Runs of consecutive float columns (with a prebuilt Index) and single categorical columns."""
+    runs: list = []
+    current: list[str] = []
+    for name in names:
+        dtype = _categorical_dtype(name)
+        if dtype is None:
+            current.append(name)
+            continue
+        if current:
+            runs.append((tuple(current), pd.Index(current), None))
+            current = []
+        runs.append(((name,), None, dtype))
+    if current:
+        runs.append((tuple(current), pd.Index(current), None))
+    return tuple(runs)
+
+
+@lru_cache(maxsize=None)
+def _categorical_dtype(name: str) -> pd.CategoricalDtype | None:
+    info: FeatureInfo = feature_info(name)
+    return pd.CategoricalDtype(list(info.categories)) if info.kind == "categorical" else None

@@ -1,0 +1,157 @@
+"""Labels and cohort rules on crafted timelines (one customer each, times chosen at the edges)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from _feature_data import timeline
+from features import compute_cohorts, compute_features, compute_labels
+
+T = pd.Timestamp("2023-03-01")  # the index time
+END = pd.Timestamp("2024-01-01")  # extract end
+EARLY = (pd.Timestamp("2021-01-01"), "ENC/HC_NURSE")  # every history starts before T
+
+
+def label(*items, segment="acute", outcome="hospitalisation", t=T, birth_year=1940):
+    customers, events = timeline(1, EARLY, *items, birth_year=birth_year)
+    row = compute_labels(events, customers, [1], [t], segment, extract_end=END).iloc[0]
+    value, censor = row[f"label_{outcome}"], row[f"censor_{outcome}"]
+    return (None if pd.isna(value) else bool(value)), (None if pd.isna(censor) else censor), bool(row[f"eligible_{outcome}"])
+
+
+ER_BEFORE = (T - pd.Timedelta(days=10), "ENC/EMERGENCY")  # puts the customer in the acute segment
+
+
+def test_admission_at_index_time_is_a_feature_not_a_label():
+    at_t = [(T, "ADMIT/UNPLANNED"), (T, "DISCHARGE", 0)]  # a zero-length stay exactly at 00:00
+    assert label(ER_BEFORE, *at_t) == (False, None, True)
+    customers, events = timeline(1, EARLY, ER_BEFORE, *at_t)
+    features = compute_features(events, customers, [1], [T], "acute")
+    assert features.loc[0, "unplanned_admissions_30d"] == 1
+
+
+def test_admission_later_on_the_index_day_is_a_label():
+    later = T + pd.Timedelta(hours=1)
+    assert label(ER_BEFORE, (later, "ADMIT/UNPLANNED")) == (True, None, True)
+    customers, events = timeline(1, EARLY, ER_BEFORE, (later, "ADMIT/UNPLANNED"))
+    assert compute_features(events, customers, [1], [T], "acute").loc[0, "unplanned_admissions_30d"] == 0
+
+
+@pytest.mark.parametrize(
+    "offset, expected",
+    [
+        (pd.Timedelta(days=89, hours=12), True),  # during day 90
+        (pd.Timedelta(days=90), True),  # the last instant of the window (t, t + 90 d]
+        (pd.Timedelta(days=90, minutes=1), False),  # day 91
+    ],
+)
+def test_horizon_edges(offset, expected):
+    value, censor, eligible = label(ER_BEFORE, (T + offset, "ADMIT/UNPLANNED"))
+    assert (value, censor, eligible) == (expected, None, True)
+
+
+def test_death_before_the_horizon_is_censored_not_negative():
+    value, censor, eligible = label(ER_BEFORE, (T + pd.Timedelta(days=30), "DEATH"))
+    assert eligible and pd.isna(value) and censor == "death"
+
+
+def test_admission_before_death_is_positive():
+    value, censor, _ = label(ER_BEFORE, (T + pd.Timedelta(days=5), "ADMIT/UNPLANNED"), (T + pd.Timedelta(days=30), "DEATH"))
+    assert value is True and pd.isna(censor)
+
+
+def test_moving_away_is_censored():
+    value, censor, eligible = label(ER_BEFORE, (T + pd.Timedelta(days=20), "MOVE/OUT"))
+    assert eligible and pd.isna(value) and censor == "moved_away"
+
+
+def test_horizon_past_extract_end_is_censored_unless_positive():
+    late = pd.Timestamp("2023-12-01")
+    er = (late - pd.Timedelta(days=3), "ENC/EMERGENCY")
+    assert label(er, t=late) == (None, "extract_end", True)
+    value, censor, _ = label(er, (late + pd.Timedelta(days=14), "ADMIT/UNPLANNED"), t=late)
+    assert value is True and pd.isna(censor)
+
+
+def test_planned_admission_is_not_a_positive():
+    value, censor, eligible = label(ER_BEFORE, (T + pd.Timedelta(days=20), "ADMIT/PLANNED"), (T + pd.Timedelta(days=22), "DISCHARGE", 2))
+    assert eligible and value is False and pd.isna(censor)
+
+
+def test_open_stay_on_index_date_is_not_eligible():
+    value, censor, eligible = label(ER_BEFORE, (T - pd.Timedelta(days=5), "ADMIT/PLANNED"), (T + pd.Timedelta(days=3), "DISCHARGE", 8),
+                                    (T + pd.Timedelta(days=40), "ADMIT/UNPLANNED"))
+    assert not eligible and pd.isna(value) and pd.isna(censor)
+
+
+def test_discharge_at_index_time_is_eligible():
+    _, _, eligible = label(ER_BEFORE, (T - pd.Timedelta(days=5), "ADMIT/UNPLANNED"), (T, "DISCHARGE", 5))
+    assert eligible
+
+
+HOMECARE = (T - pd.Timedelta(days=200), "HOMECARE/START")
+
+
+def test_homecare_failure_positive_within_180_days_only():
+    assert label(HOMECARE, (T + pd.Timedelta(days=100), "CARE24H/START"), segment="elderly", outcome="homecare_failure")[0] is True
+    assert label(HOMECARE, (T + pd.Timedelta(days=181), "CARE24H/START"), segment="elderly", outcome="homecare_failure")[0] is False
+
+
+def test_already_in_24h_care_is_not_eligible_for_homecare_failure():
+    value, censor, eligible = label(HOMECARE, (T - pd.Timedelta(days=30), "CARE24H/START"), segment="elderly", outcome="homecare_failure")
+    assert not eligible and pd.isna(value) and pd.isna(censor)
+
+
+def test_homecare_failure_needs_a_home_care_customer():
+    value, _, eligible = label(segment="elderly", outcome="homecare_failure", birth_year=1930)  # 93, no home care
+    assert not eligible and pd.isna(value)
+    assert label(segment="elderly", outcome="hospitalisation", birth_year=1930)[2]  # but eligible for admissions
+
+
+# -- cohorts ---------------------------------------------------------------------------------------
+def cohort(*items, t=T, birth_year=1940, birth_month=1):
+    customers, events = timeline(1, EARLY, *items, birth_year=birth_year, birth_month=birth_month)
+    return compute_cohorts(events, customers, [1], [t]).iloc[0]
+
+
+def test_elderly_turns_75_in_the_birth_month():
+    assert not cohort(birth_year=1948, birth_month=3, t=pd.Timestamp("2023-02-01"))["in_elderly"]  # 74
+    assert cohort(birth_year=1948, birth_month=3, t=pd.Timestamp("2023-03-01"))["in_elderly"]  # 75
+
+
+def test_home_care_customer_is_elderly_at_any_age_while_home_care_runs():
+    assert cohort(HOMECARE, birth_year=1963)["in_elderly"]
+    ended = (T - pd.Timedelta(days=1), "HOMECARE/END")
+    assert not cohort(HOMECARE, ended, birth_year=1963)["in_elderly"]
+
+
+def test_children_are_0_to_17():
+    assert cohort(birth_year=2005, birth_month=3, t=pd.Timestamp("2023-02-01"))["in_children"]  # 17
+    assert not cohort(birth_year=2005, birth_month=3, t=pd.Timestamp("2023-03-01"))["in_children"]  # 18
+    assert cohort(birth_year=2023, birth_month=3)["in_children"]  # born this month: 0
+    assert not cohort(birth_year=2023, birth_month=4)["in_children"]  # not born yet
+
+
+def test_acute_is_an_er_visit_or_unplanned_admission_in_90_days():
+    assert cohort((T - pd.Timedelta(days=89), "ENC/EMERGENCY"))["in_acute"]
+    assert not cohort((T - pd.Timedelta(days=91), "ENC/EMERGENCY"))["in_acute"]
+    assert cohort((T - pd.Timedelta(days=60), "ADMIT/UNPLANNED"), (T - pd.Timedelta(days=50), "DISCHARGE", 10))["in_acute"]
+    assert not cohort((T - pd.Timedelta(days=60), "ADMIT/PLANNED"), (T - pd.Timedelta(days=50), "DISCHARGE", 10))["in_acute"]
+    assert not cohort((T + pd.Timedelta(hours=1), "ENC/EMERGENCY"))["in_acute"]  # after t: not yet
+
+
+def test_depression_is_a_diagnosis_or_phq9_of_10_in_two_years():
+    assert cohort((T - pd.Timedelta(days=700), "PHQ9", 10))["in_depression"]
+    assert not cohort((T - pd.Timedelta(days=700), "PHQ9", 9))["in_depression"]
+    assert cohort((T - pd.Timedelta(days=100), "ICPC2/P76"))["in_depression"]
+    assert not cohort((T - pd.Timedelta(days=731), "ICD10/F33"))["in_depression"]
+
+
+def test_dead_or_moved_away_customers_are_in_no_segment():
+    for items in ([(T - pd.Timedelta(days=1), "DEATH")], [(T - pd.Timedelta(days=1), "MOVE/OUT")]):
+        row = cohort(*items, birth_year=1930)
+        assert not any(row[f"in_{s}"] for s in ("elderly", "children", "acute", "depression"))
+    back = [(T - pd.Timedelta(days=100), "MOVE/OUT"), (T - pd.Timedelta(days=10), "MOVE/IN")]
+    assert cohort(*back, birth_year=1930)["in_elderly"]
+    assert not cohort((T + pd.Timedelta(days=10), "MOVE/IN"), birth_year=1930)["in_elderly"]  # arrives later

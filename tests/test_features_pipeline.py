@@ -1,0 +1,264 @@
+"""The feature function's contract: no leakage, batch = online, catalogue coverage, versions,
+bad input as one clear error, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _feature_data import EXTRACT_END, EXTRACT_START, random_population, timeline
+from features import catalogue, compute_features, feature_names, pipeline_version, segment_names
+from features.build import build_tables, index_dates, meds_labels
+from features.catalogue import MUNICIPALITIES, SERVICE_CATEGORIES
+from features.history import History, HistoryError
+from features.spec import UnknownSegmentError
+from features.pipeline import TimeOutsideDataError
+from sote_risk.errors import SoteRiskError
+
+
+@pytest.fixture(scope="module")
+def population():
+    return random_population(120, seed=5)
+
+
+def _assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
+
+
+# -- leakage --------------------------------------------------------------------------------------
+CODES = ["ENC/EMERGENCY", "ADMIT/UNPLANNED", "DISCHARGE", "HOMECARE/VISIT", "HOMECARE/END", "PHQ9", "MED/ANTIDEPRESSANT",
+         "RAI/MAPLE", "DEATH", "MOVE/OUT", "CARE24H/START", "ICD10/F33", "MEDROBOT/DISPENSE", "CHILDWELFARE/PLACEMENT"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    customer=st.integers(0, 119),
+    month=st.integers(6, 30),
+    extra=st.lists(st.tuples(st.sampled_from(CODES), st.integers(1, 10**7), st.floats(0, 27)), min_size=1, max_size=8),
+    segment=st.sampled_from(["elderly", "children", "acute", "depression"]),
+)
+def test_events_after_t_change_no_feature_at_t(population, customer, month, extra, segment):
+    customers, events = population
+    sid = int(customers["subject_id"].iloc[customer])
+    t = EXTRACT_START + pd.DateOffset(months=month)
+    base = compute_features(events, customers, [sid], [t], segment)
+    # adding events after t (1 second .. ~4 months later, including 1 microsecond after t)
+    added = pd.DataFrame({
+        "subject_id": sid,
+        "time": [t + pd.Timedelta(seconds=s) for _, s, _ in extra] + [t + pd.Timedelta(microseconds=1)],
+        "code": [c for c, _, _ in extra] + [extra[0][0]],
+        "numeric_value": [v for _, _, v in extra] + [1.0],
+        "service_area": "X", "unit": "NEW/UNIT", "cost_eur": 999.0,
+    })
+    added["time"] = added["time"].astype("datetime64[us]")
+    more = pd.concat([events, added], ignore_index=True)
+    _assert_same(base, compute_features(more, customers, [sid], [t], segment))
+    # removing every event after t
+    fewer = events[~((events["subject_id"] == sid) & (events["time"] > t))]
+    _assert_same(base, compute_features(fewer, customers, [sid], [t], segment))
+
+
+# -- batch = online --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_online_row_equals_batch_row(population):
+    customers, events = population
+    history = History.from_frames(events, customers)
+    for segment, table in build_tables(history, EXTRACT_START, EXTRACT_END, warmup_days=365):
+        assert len(table) > 0
+        rows = table.sample(min(8, len(table)), random_state=1)
+        for _, row in rows.iterrows():
+            sid, t = int(row["subject_id"]), row["prediction_time"]
+            one = events[events["subject_id"] == sid]  # the history the service holds for this customer
+            online = compute_features(one, customers[customers["subject_id"] == sid], [sid], [t], segment, span=(None, None))
+            batch = table.loc[[row.name], online.columns]
+            _assert_same(online, batch)
+            # and through a prebuilt region-wide History (the service's precomputed state)
+            _assert_same(compute_features(None, None, [sid], [t], segment, history=history), batch)
+
+
+def test_row_order_and_pseudonym_do_not_matter(population):
+    customers, events = population
+    ids = customers["subject_id"].to_numpy()[:30]
+    times = [pd.Timestamp("2022-06-01")] * 30
+    forward = compute_features(events, customers, ids, times, "elderly")
+    backward = compute_features(events.iloc[::-1], customers.iloc[::-1], ids[::-1], times[::-1], "elderly")
+    _assert_same(forward, backward.iloc[::-1])
+    shifted_c, shifted_e = customers.assign(subject_id=customers["subject_id"] + 10**9), events.assign(subject_id=events["subject_id"] + 10**9)
+    renamed = compute_features(shifted_e, shifted_c, ids + 10**9, times, "elderly")
+    _assert_same(forward.drop(columns="subject_id"), renamed.drop(columns="subject_id"))
+
+
+# -- catalogue and version ------------------------------------------------------------------------
+def test_every_produced_feature_has_a_complete_catalogue_entry(population):
+    customers, events = population
+    entries = {e.name: e for e in catalogue()}
+    ids = np.repeat(customers["subject_id"].to_numpy(), 3)
+    times = np.tile(np.array(["2021-06-01", "2022-06-01", "2023-06-01"], dtype="datetime64[us]"), len(customers))
+    for segment in segment_names():
+        frame = compute_features(events, customers, ids, times, segment)
+        produced = [c for c in frame.columns if c not in ("subject_id", "prediction_time", "pipeline_version")]
+        assert produced == feature_names(segment)
+        missing = [c for c in produced if c not in entries]
+        assert not missing, f"features without a catalogue entry: {missing}"
+        for name in produced:
+            e = entries[name]
+            assert e.direction in (-1, 0, 1)
+            assert e.description_en and e.description_fi and e.unit_en and e.unit_fi
+            assert "{value}" in e.template_en and "{value}" in e.template_fi, name
+            if e.kind == "categorical":
+                assert list(frame[name].cat.categories) == list(e.categories)
+            else:
+                assert frame[name].dtype == np.float64
+                if frame[name].isna().any():
+                    assert e.never_en and e.never_fi, f"{name} can be NaN but has no 'never' sentence"
+
+
+def test_catalogue_matches_the_code_catalogue():
+    from data_contracts.catalogue import MUNICIPALITIES as CONTRACT_MUNICIPALITIES
+    from data_contracts.catalogue import load_code_catalogue
+
+    codes = load_code_catalogue().set_index("code")
+    assert tuple(MUNICIPALITIES) == tuple(CONTRACT_MUNICIPALITIES)
+    for category in SERVICE_CATEGORIES:
+        assert set(codes.loc[list(category.codes), "service_area"]) == {category.service_area}, category.name
+    for e in catalogue():
+        assert set(e.codes) <= set(codes.index), e.name
+
+
+def test_pipeline_version_is_sha256_and_stamped(population):
+    customers, events = population
+    version = pipeline_version()
+    assert len(version) == 64 and int(version, 16) >= 0
+    frame = compute_features(events, customers, [customers["subject_id"].iloc[0]], ["2022-01-01"], "acute")
+    assert (frame["pipeline_version"] == version).all() and frame.attrs["pipeline_version"] == version
+
+
+def test_spec_declares_families_as_data():
+    from features.spec import segment_spec
+
+    spec = segment_spec()
+    for name, segment in spec.segments.items():
+        assert segment.families[:4] == ("demographics", "utilisation", "cost", "diagnoses")
+    assert spec.segment("elderly").outcomes == ("hospitalisation", "homecare_failure")
+
+
+# -- bad input --------------------------------------------------------------------------------------
+def test_index_time_outside_the_data_is_an_error(population):
+    customers, events = population
+    sid = customers["subject_id"].iloc[0]
+    with pytest.raises(TimeOutsideDataError, match="before the data's span"):
+        compute_features(events, customers, [sid], ["2015-01-01"], "elderly")
+    with pytest.raises(TimeOutsideDataError, match="after the data's span"):
+        compute_features(events, customers, [sid], ["2030-01-01"], "elderly", span=(EXTRACT_START, EXTRACT_END))
+    with pytest.raises(TimeOutsideDataError):
+        next(build_tables(History.from_frames(events, customers), EXTRACT_START, EXTRACT_END, times=[pd.Timestamp("2030-01-01")]))
+
+
+def test_unknown_segment_is_an_error_naming_it(population):
+    customers, events = population
+    with pytest.raises(UnknownSegmentError, match="'teens'"):
+        compute_features(events, customers, [customers["subject_id"].iloc[0]], ["2022-01-01"], "teens")
+
+
+@pytest.mark.parametrize("table, column", [("events", "code"), ("events", "time"), ("customers", "birth_year")])
+def test_missing_column_is_an_error_naming_it(population, table, column):
+    customers, events = population
+    frames = {"events": events, "customers": customers}
+    frames[table] = frames[table].drop(columns=column)
+    with pytest.raises(HistoryError, match=f"{table}: missing column.*{column}"):
+        compute_features(frames["events"], frames["customers"], [customers["subject_id"].iloc[0]], ["2022-01-01"], "elderly")
+
+
+def test_unknown_code_or_subject_is_an_error(population):
+    customers, events = population
+    bad = events.copy()
+    bad.loc[0, "code"] = "ENC/NOPE"
+    with pytest.raises(SoteRiskError, match="ENC/NOPE"):
+        compute_features(bad, customers, [customers["subject_id"].iloc[0]], ["2022-01-01"], "elderly")
+    with pytest.raises(SoteRiskError, match="999999"):
+        compute_features(events, customers, [999999], ["2022-01-01"], "elderly")
+
+
+def test_customer_without_events_gets_zeros_and_never():
+    customers, events = timeline(42, birth_year=1930)
+    frame = compute_features(events, customers, [42], ["2023-01-01"], "elderly")
+    assert frame.loc[0, "age_years"] == 93
+    assert frame.loc[0, "er_visits_365d"] == 0 and frame.loc[0, "cost_eur_365d"] == 0
+    assert np.isnan(frame.loc[0, "er_visits_days_since"]) and np.isnan(frame.loc[0, "rai_maple_last"])
+
+
+def test_callers_frames_are_not_mutated(population):
+    customers, events = population
+    before_e, before_c = events.copy(), customers.copy()
+    compute_features(events, customers, customers["subject_id"].to_numpy()[:5], ["2022-01-01"] * 5, "depression")
+    pd.testing.assert_frame_equal(events, before_e)
+    pd.testing.assert_frame_equal(customers, before_c)
+
+
+# -- batch tables and CLI --------------------------------------------------------------------------
+def test_index_dates_are_month_starts_after_the_warmup():
+    dates = index_dates("2021-01-01", "2024-01-01", warmup_days=365)
+    assert dates[0] == pd.Timestamp("2022-01-01") and dates[-1] == pd.Timestamp("2023-12-01") and len(dates) == 24
+    assert index_dates("2021-01-15 08:00", "2021-04-01", warmup_days=0) == [pd.Timestamp("2021-02-01"), pd.Timestamp("2021-03-01")]
+
+
+@pytest.mark.slow
+def test_cli_build_writes_tables_with_labels_and_version(population, tmp_path):
+    customers, events = population
+    data = tmp_path / "data"
+    data.mkdir()
+    events.to_parquet(data / "events.parquet", index=False)
+    customers.to_parquet(data / "customers.parquet", index=False)
+    (data / "dataset.json").write_text(json.dumps({
+        "name": "t", "source": "synthetic", "seed": 5, "customers": len(customers), "extract_start": str(EXTRACT_START),
+        "extract_end": str(EXTRACT_END), "simulator_version": "test", "created": "2024-01-01T00:00:00"}))
+    out = tmp_path / "features"
+    # the random population is rough on purpose (e.g. events after death), so skip contract validation
+    result = subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", "build", "--data", str(data),
+                             "--out", str(out), "--no-validate"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import pyarrow.parquet as pq
+    from features.io import read_version
+
+    for segment in segment_names():
+        table = pd.read_parquet(out / f"{segment}.parquet")
+        assert read_version(out / f"{segment}.parquet") == pipeline_version()
+        assert list(table.columns[:2]) == ["subject_id", "prediction_time"] and table.columns[-1] == "pipeline_version"
+        assert str(table["prediction_time"].dtype) == "datetime64[us]"
+        assert table["municipality"].dtype == "category"
+        for outcome in ("hospitalisation",):
+            assert str(table[f"label_{outcome}"].dtype) == "boolean"
+            assert not (table[f"label_{outcome}"].isna() & table[f"censor_{outcome}"].isna() & table[f"eligible_{outcome}"]).any()
+    labels = pd.read_parquet(out / "labels.parquet")
+    assert list(labels.columns) == ["subject_id", "prediction_time", "boolean_value", "problem", "censor"]
+    assert set(labels["problem"]) == {"elderly-hospitalisation", "elderly-homecare_failure", "children-hospitalisation",
+                                      "acute-hospitalisation", "depression-hospitalisation"}
+    manifest = json.loads((out / "features.json").read_text())
+    assert manifest["pipeline_version"] == pipeline_version()
+    assert not list(tmp_path.glob("features.tmp-*"))
+
+
+def test_meds_labels_satisfy_the_labels_contract(population):
+    from data_contracts.schemas import labels_schema
+
+    customers, events = population
+    history = History.from_frames(events, customers)
+    for segment, table in build_tables(history, EXTRACT_START, EXTRACT_END, segments=["elderly"]):
+        labels_schema().validate(meds_labels(table, segment))
+
+
+@pytest.mark.slow
+def test_cli_describe_and_bad_segment():
+    run = lambda *a: subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", *a],
+                                    capture_output=True, text=True)
+    result = run("describe", "--lang", "fi", "--segment", "children")
+    assert result.returncode == 0 and "childwelfare_placements_365d" in result.stdout and "Kodin ulkopuoliset" in result.stdout
+    bad = run("describe", "--segment", "teens")
+    assert bad.returncode != 0 and "unknown segment 'teens'" in bad.stderr and "Traceback" not in bad.stderr
