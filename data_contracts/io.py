@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 
 from data_contracts.errors import ContractError
 from data_contracts.schemas import CUSTOMER_COLUMNS, EVENT_COLUMNS, TIME_DTYPE
 from data_contracts.validate import validate_dataset
+from sote_risk.atomic import atomic_directory
 
 EVENTS_FILE = "events"
 CUSTOMERS_FILE = "customers"
@@ -162,32 +159,3 @@ def write_json(path: Path, content: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
-def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
-
-
-@contextmanager
-def atomic_directory(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling folder; rename it to target only if the block succeeds.
-
-    target must not exist, or be an empty folder, or overwrite must be True. The temporary
-    folder lives in target's parent so the final rename stays on one file system (atomic).
-    """
-    target = Path(target)
-    if target.exists() and not (_is_empty_dir(target) or (overwrite and target.is_dir())):
-        raise ContractError(f"{target}: already exists and is not empty (choose a new folder)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            # Move the old folder aside first: a rename onto a non-empty folder fails.
-            old = target.with_name(f"{target.name}.old-{uuid.uuid4().hex[:8]}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

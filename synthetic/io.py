@@ -10,58 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sote_risk.errors import SoteRiskError
+from sote_risk.atomic import OutputError, atomic_directory, check_output  # noqa: F401 (re-exported for the CLI)
 from synthetic.simulate import SimulatedDataset
-
-
-class OutputError(SoteRiskError):
-    """The output folder cannot be used."""
-
-
-def check_output(out: str | os.PathLike[str]) -> Path:
-    """Refuse an output folder that exists and is not empty, or whose parent is not writable."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        raise OutputError(f"{path}: already exists and is not empty (choose a new folder)")
-    parent = path.resolve().parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: cannot write there ({probe} is not writable)")
-    return path
-
-
-@contextmanager
-def atomic_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary sibling folder; it becomes `out` only if the block completes."""
-    path = check_output(out)
-    try:
-        path.resolve().parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
-        tmp.chmod(0o755)
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write there ({error.strerror})") from None
-    try:
-        yield tmp
-        if path.is_dir():
-            path.rmdir()  # empty (checked above); a rename onto a folder needs it gone
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _table(frame: pd.DataFrame) -> pa.Table:
@@ -75,7 +31,7 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def write_simulated(dataset: SimulatedDataset, out: str | os.PathLike[str]) -> Path:
     """Write the dataset folder and its truth/ atomically; returns the folder."""
-    with atomic_folder(out) as tmp:
+    with atomic_directory(out) as tmp:
         _write(dataset.events_table.replace_schema_metadata(None), tmp / "events.parquet")
         _write(_table(dataset.customers), tmp / "customers.parquet")
         (tmp / "dataset.json").write_text(json.dumps(dataset.metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

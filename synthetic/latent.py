@@ -301,7 +301,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     h, m, ch, c, iv = config.health, config.mental, config.child, config.care, config.interventions
     age = r.age
     act = np.ones(len(s), bool) if active is None else active
-    adult = age >= 18
 
     falls = np.where(act, poisson_from_uniform(U[U_FALL], r.fall_m), 0)
     notif = np.where(act & (age < 18), poisson_from_uniform(U[U_NOTIF], r.notif_m), 0)

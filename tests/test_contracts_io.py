@@ -7,6 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from sote_risk.atomic import OutputError
+
 import _contract_frames as tf
 from data_contracts import ContractError, Dataset, read_dataset, write_dataset
 
@@ -35,7 +37,7 @@ def test_write_refuses_invalid_data_and_writes_nothing(tmp_path):
 def test_write_refuses_a_non_empty_folder_and_leaves_it_alone(tmp_path):
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "keep.txt").write_text("x")
-    with pytest.raises(ContractError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         write_dataset(dataset(), tmp_path / "ds")
     assert [p.name for p in (tmp_path / "ds").iterdir()] == ["keep.txt"]
 

@@ -1,0 +1,69 @@
+"""Write a whole output folder or nothing: a temporary sibling folder renamed into place.
+
+Every command that writes a folder (simulate, meds export/import, features build) goes through
+here, so bad output paths get the same one-line errors and a failure never leaves a
+half-written folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sote_risk.errors import SoteRiskError
+
+
+class OutputError(SoteRiskError):
+    """The output folder cannot be used."""
+
+
+def check_output(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Refuse a folder that exists and is not empty (unless overwrite), is a file, or cannot be written.
+
+    Cheap, so commands call it before spending minutes on the work.
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder")
+    if path.is_dir() and not overwrite and any(path.iterdir()):
+        raise OutputError(f"{path}: already exists and is not empty (choose a new folder)")
+    probe = path.resolve().parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write there ({probe} is not writable)")
+    return path
+
+
+@contextmanager
+def atomic_directory(out: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder; it replaces `out` only if the block completes.
+
+    The temporary folder lives in out's parent so the final rename stays on one file system.
+    """
+    target = check_output(out, overwrite=overwrite)
+    parent = target.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+        tmp.chmod(0o755)
+    except OSError as error:
+        raise OutputError(f"{target}: cannot write there ({error.strerror})") from None
+    try:
+        yield tmp
+        if target.exists():
+            # A rename onto a non-empty folder fails: move the old one aside first.
+            old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
