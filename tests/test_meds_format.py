@@ -102,7 +102,7 @@ def test_export_refuses_invalid_data_and_a_non_empty_target(tmp_path):
     assert not (tmp_path / "meds").exists()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    with pytest.raises(ContractError, match="not empty"):
+    with pytest.raises(OutputError, match="not empty"):
         export_meds(dataset(), tmp_path / "full")
 
 
