@@ -1,0 +1,221 @@
+"""Request and response types of the service: what the OpenAPI document shows.
+
+Requests subclass bentoml.IODescriptor so BentoML uses them as they are (its wrapper would rename
+them `...IODescriptor` in error messages) and forbid unknown fields, so a misspelt field is a 400
+naming it rather than silently ignored. Limits are declared here, once, and show in the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from explain.chains import SuggestedChain
+from explain.reasons import FeatureContribution, Reason
+from serving import alert_policy
+
+MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
+MAX_EVENTS = 20_000  # a long-term home care customer has a few thousand events a year
+MAX_ROW_FEATURES = 2_000
+EARLIEST = dt.datetime(1900, 1, 1)
+LATEST = dt.datetime(2100, 1, 1)
+MUNICIPALITIES = (
+    "Lappeenranta", "Imatra", "Lemi", "Luumäki", "Parikkala",
+    "Rautjärvi", "Ruokolahti", "Savitaipale", "Taipalsaari",
+)
+
+CustomerId = Annotated[int, Field(ge=1, le=2**63 - 1, description="The customer's pseudonym (subject_id)")]
+TopK = Annotated[int, Field(ge=0, le=20, description="How many reasons per problem; 0 = probability only (no SHAP)")]
+ProblemId = Annotated[
+    str, Field(min_length=3, max_length=64, pattern=r"^[a-z_]+-[a-z_]+$", description="e.g. elderly-hospitalisation")
+]
+Band = alert_policy.Band  # one band vocabulary with the alert rules
+AsOf = Annotated[
+    dt.date | None,
+    Field(description="Score as of this date (00:00 local time, like the monthly index times); default: the end of the data"),
+]
+
+
+def openapi30(schema: dict[str, Any]) -> None:
+    """Rewrite pydantic's `anyOf: [X, {type: null}]` as OpenAPI 3.0's `X + nullable: true`, in place.
+
+    BentoML publishes an OpenAPI 3.0 document, where `type: null` does not exist; without this,
+    schema-driven clients and fuzzers (schemathesis) reject every optional field.
+    """
+    for key, value in list(schema.items()):
+        if isinstance(value, dict):
+            openapi30(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    openapi30(item)
+    options = schema.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del schema["anyOf"]
+        if len(rest) == 1:
+            schema.update(rest[0])
+        else:
+            schema["anyOf"] = rest
+        schema["nullable"] = True
+
+
+class Request(bentoml.IODescriptor):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=openapi30)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class ScoreRequest(Request):
+    customer_id: CustomerId
+    as_of: AsOf = None
+    top_k: TopK = 5
+
+
+class BatchRequest(Request):
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH)
+    as_of: AsOf = None
+    top_k: TopK = 5
+
+
+class CustomerRecord(BaseModel):
+    """A customer's static attributes, as in customers.parquet (docs/INTERFACES.md)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+
+    subject_id: CustomerId
+    birth_year: int = Field(ge=1900, le=2100)
+    birth_month: int = Field(ge=1, le=12)
+    sex: Literal["F", "M"]
+    municipality: Literal[MUNICIPALITIES]  # type: ignore[valid-type]
+    language: Literal["fi", "sv", "other"]
+
+
+class EventRecord(BaseModel):
+    """One event of a posted history; service_area and cost default from the code catalogue."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+
+    time: dt.datetime = Field(description="Local time (Europe/Helsinki); an offset is converted to local time")
+    code: str = Field(min_length=1, max_length=64)
+    numeric_value: float | None = None
+    service_area: str | None = Field(default=None, max_length=64)
+    unit: str | None = Field(default=None, max_length=128)
+    cost_eur: float | None = Field(default=None, ge=0, le=10_000_000)
+
+    @field_validator("time")
+    @classmethod
+    def _local_and_plausible(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is not None:
+            from zoneinfo import ZoneInfo
+
+            value = value.astimezone(ZoneInfo("Europe/Helsinki")).replace(tzinfo=None)
+        if not EARLIEST <= value < LATEST:
+            raise ValueError(f"time must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value
+
+
+class HistoryRequest(Request):
+    customer: CustomerRecord
+    events: list[EventRecord] = Field(max_length=MAX_EVENTS)
+    as_of: AsOf = None
+    top_k: TopK = 5
+
+
+class ExplainRequest(Request):
+    customer_id: CustomerId
+    problem: ProblemId
+    as_of: AsOf = None
+
+
+class FhirRequest(Request):
+    customer_id: CustomerId
+    problem: ProblemId
+    as_of: AsOf = None
+    top_k: TopK = 5
+
+
+class PredictRowRequest(Request):
+    problem: ProblemId
+    features: dict[Annotated[str, Field(max_length=128)], float | str | None] = Field(
+        max_length=MAX_ROW_FEATURES, description="One feature row: feature name -> value (null = missing)"
+    )
+
+
+class ReloadRequest(Request):
+    """Empty body: reload the histories from the home folder's data."""
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class ProblemRisk(Response):
+    problem: str
+    label_en: str
+    label_fi: str
+    probability: float
+    band: Band
+    model_version: str
+    pipeline_version: str
+    reasons: list[Reason]
+
+
+class ScoreResponse(Response):
+    customer_id: int
+    as_of: dt.date
+    risks: list[ProblemRisk]
+    note: str | None = Field(default=None, description="Why the list is empty, when it is")
+
+
+class BatchItem(ScoreResponse):
+    error: str | None = Field(default=None, description="e.g. an unknown customer; the rest of the batch is scored")
+
+
+class BatchResponse(Response):
+    as_of: dt.date
+    results: list[BatchItem]
+
+
+class ExplainResponse(Response):
+    customer_id: int
+    problem: str
+    as_of: dt.date
+    model_version: str
+    pipeline_version: str
+    probability: float
+    band: Band
+    base_value: float = Field(description="Expected raw score (log-odds); base_value + sum(contributions) = raw_score")
+    raw_score: float
+    contributions: list[FeatureContribution]
+    reasons: list[Reason]
+    suggested_chains: list[SuggestedChain]
+
+
+class PredictRowResponse(Response):
+    problem: str
+    probability: float
+    band: Band
+    model_version: str
+
+
+class ReloadResponse(Response):
+    customers: int
+    events: int
+    generation: int
+    seconds: float
+
+
+class ErrorResponse(Response):
+    error: str
+    field: str | None = None
+
+
+FhirResource = dict[str, Any]

@@ -1,0 +1,75 @@
+"""A score as an HL7 FHIR R4 RiskAssessment (validated with fhir.resources' R4B models, whose
+RiskAssessment is the R4 resource unchanged).
+
+The subject is the pseudonym (Patient/<subject_id>); the CRM maps it to its own patient. Bands
+map to HL7's risk-probability codes (very high -> high, with our band in the text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from explain.reasons import Reason
+from serving.labels import band_label
+
+RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
+PROBLEM_SYSTEM = "https://eksote.fi/sote-risk/problem"
+MODEL_SYSTEM = "https://eksote.fi/sote-risk/model"
+HL7_CODE = {"low": "low", "moderate": "moderate", "high": "high", "very_high": "high"}
+HELSINKI = "Europe/Helsinki"
+
+
+def local_iso(time: pd.Timestamp) -> str:
+    """FHIR dateTime with a time needs an offset: our times are naive local (Finnish) time."""
+    return time.tz_localize(HELSINKI, ambiguous=True, nonexistent="shift_forward").isoformat()
+
+
+def risk_assessment(
+    *,
+    subject_id: int,
+    problem: str,
+    outcome_label: str,
+    time: pd.Timestamp,
+    horizon_days: int,
+    probability: float,
+    band: str,
+    model_version: str,
+    pipeline_version: str,
+    reasons: list[Reason],
+    lang: str = "en",
+) -> dict[str, Any]:
+    """The RiskAssessment as a JSON-ready dict, validated by fhir.resources (raises if invalid)."""
+    from fhir.resources.R4B.riskassessment import RiskAssessment
+
+    end = (time + pd.Timedelta(days=horizon_days)).date()
+    text_of = (lambda r: r.text_fi) if lang == "fi" else (lambda r: r.text_en)
+    direction = {"up": "+", "down": "-"}
+    resource = {
+        "resourceType": "RiskAssessment",
+        "id": f"{subject_id}-{problem}-{time:%Y%m%d}",
+        "status": "final",
+        "subject": {"reference": f"Patient/{subject_id}"},
+        "occurrenceDateTime": local_iso(time),
+        "code": {"coding": [{"system": PROBLEM_SYSTEM, "code": problem}], "text": outcome_label},
+        "method": {
+            "coding": [{"system": MODEL_SYSTEM, "code": f"{problem}/{model_version}",
+                        "display": f"sote-risk {problem} model version {model_version}"}],
+            "text": f"LightGBM model {problem} v{model_version}, feature pipeline {pipeline_version}, calibrated",
+        },
+        "prediction": [{
+            "outcome": {"coding": [{"system": PROBLEM_SYSTEM, "code": problem.partition("-")[2]}], "text": outcome_label},
+            "probabilityDecimal": round(float(probability), 6),
+            "qualitativeRisk": {
+                "coding": [{"system": RISK_PROBABILITY, "code": HL7_CODE[band]}],
+                "text": band_label(band, lang),
+            },
+            "whenPeriod": {"start": local_iso(time), "end": end.isoformat()},
+        }],
+    }
+    if reasons:
+        resource["note"] = [{"text": f"({direction[r.direction]}) {text_of(r)}"} for r in reasons]
+    validated = RiskAssessment.model_validate(resource)
+    return validated.model_dump(mode="json", exclude_none=True)
+

@@ -1,0 +1,101 @@
+"""ASGI middleware in front of every route: API keys and roles, and request media types.
+
+Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds and never buffers bodies. It runs
+before BentoML parses a body, which is also where the media-type guard belongs: BentoML would
+parse `multipart/form-data` without a boundary (or urlencoded, or its pickle format) and answer
+500; here such requests get a 415 that says what to send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from serving.auth import KeyRing, allowed
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+# Route -> action (serving/auth.PERMISSIONS). Prefix routes end with "/".
+ACTIONS = {
+    "/score": "score",
+    "/score_history": "score_history",
+    "/score_batch": "score_batch",
+    "/predict_row": "predict_row",
+    "/explain": "explain",
+    "/fhir_risk_assessment": "fhir",
+    "/reload": "reload",
+    "/ui/customers/": "page",
+    "/ui/model_card/": "model_card",
+}
+# BentoML's own infrastructure routes and the API docs: no key (probes and scrapers have none).
+PUBLIC = {"/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics"}
+PUBLIC_PREFIXES = ("/static_content/",)
+JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/")}
+MAX_BODY_BYTES = 16 * 1024 * 1024
+IDENTITY = "sote_identity"
+
+
+def action_for(path: str) -> str | None:
+    if path in ACTIONS:
+        return ACTIONS[path]
+    for route, action in ACTIONS.items():
+        if route.endswith("/") and path.startswith(route):
+            return action
+    return None
+
+
+async def _reply(send: Callable[[dict], Awaitable[None]], status: int, body: dict, headers: list | None = None) -> None:
+    payload = json.dumps(body).encode("utf-8")
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class GuardMiddleware:
+    """401 without a valid key, 403 for a role that may not, 415/413 for bodies we do not take."""
+
+    def __init__(self, app: ASGIApp, keys_path: Callable[[], Any] | None = None) -> None:
+        self.app = app
+        self._keys_path = keys_path
+        self._keys: KeyRing | None = None
+
+    def keys(self) -> KeyRing:
+        if self._keys is None:  # lazily: the home folder is resolved in the worker, not at import
+            from sote_risk.config import home
+
+            self._keys = KeyRing(self._keys_path() if self._keys_path else home().keys_file)
+        return self._keys
+
+    async def __call__(self, scope: Scope, receive, send) -> None:  # noqa: ANN001 (ASGI)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path in PUBLIC or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        identity = self.keys().identify(headers.get("authorization"))
+        if identity is None:
+            await _reply(send, 401, {"error": "a valid API key is required: send 'Authorization: Bearer <key>'", "field": "Authorization"},
+                         [(b"www-authenticate", b'Bearer realm="sote-risk"')])
+            return
+        action = action_for(path)
+        if action is not None and not allowed(identity.role, action):
+            await _reply(send, 403, {"error": f"role {identity.role!r} may not use {path}", "field": "Authorization"})
+            return
+        if path in JSON_BODY_ROUTES:
+            media = headers.get("content-type", "").split(";")[0].strip().lower() or "application/json"
+            if media != "application/json":
+                await _reply(send, 415, {"error": f"Content-Type must be application/json, not {media!r}", "field": "Content-Type"})
+                return
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                await _reply(send, 413, {"error": f"request body is larger than {MAX_BODY_BYTES} bytes", "field": "body"})
+                return
+        scope.setdefault("state", {})[IDENTITY] = identity
+        await self.app(scope, receive, send)

@@ -1,0 +1,143 @@
+"""Clinician pages (HTML, Finnish or English): one per customer, one model card per problem.
+
+Everything a page shows is computed by Scorer; this module only arranges it and renders the
+Jinja templates in serving/templates/. Charts are inline SVG, so a page is one self-contained
+file (it can be saved, printed or embedded in the CRM) and needs no JavaScript.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any, Literal
+
+import pandas as pd
+from markupsafe import Markup
+
+from explain.chains import suggest_chains
+from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
+from explain.reasons import Explanation
+from serving.labels import band_label, problem_label
+from serving.scoring import Scorer
+
+Language = Literal["fi", "en"]
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Risk summary for customer", "other_language": "Suomeksi", "as_of": "Situation on",
+        "decision_support": "Decision support: the professional's judgement decides.",
+        "no_cohort": "The customer is in none of the groups that are scored on this date.",
+        "reasons": "Main reasons", "raises": "raises the risk", "lowers": "lowers the risk",
+        "chains": "Suggested service chains", "trend": "Risk over the past 12 months",
+        "waterfall": "How the reasons add up", "model": "Model", "pipeline": "feature pipeline",
+        "model_card": "Model card", "problem": "Problem", "horizon": "Horizon (days)",
+        "bands": "Risk bands (lower edges)", "intended_use": "Intended use", "metrics": "Test metrics",
+        "importance": "What the model relies on", "feature": "Feature", "description": "Description",
+        "importance_note": "Mean absolute SHAP value over {n} scored customers (log-odds).",
+    },
+    "fi": {
+        "title": "Riskiyhteenveto asiakkaalle", "other_language": "In English", "as_of": "Tilanne",
+        "decision_support": "Päätöksenteon tuki: ammattilaisen harkinta ratkaisee.",
+        "no_cohort": "Asiakas ei kuulu tänä päivänä mihinkään arvioitavaan ryhmään.",
+        "reasons": "Tärkeimmät syyt", "raises": "nostaa riskiä", "lowers": "laskee riskiä",
+        "chains": "Ehdotetut palveluketjut", "trend": "Riski viimeisen 12 kuukauden aikana",
+        "waterfall": "Miten syyt muodostavat riskin", "model": "Malli", "pipeline": "piirreputki",
+        "model_card": "Mallikortti", "problem": "Ennusteongelma", "horizon": "Aikaikkuna (päivää)",
+        "bands": "Riskiluokat (alarajat)", "intended_use": "Käyttötarkoitus", "metrics": "Testitulokset",
+        "importance": "Mihin malli nojaa", "feature": "Piirre", "description": "Kuvaus",
+        "importance_note": "Keskimääräinen itseisarvoinen SHAP-arvo {n} pisteytetyllä asiakkaalla (log-odds).",
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def environment():  # noqa: ANN201 (jinja2 type)
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("serving", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def percent(probability: float, lang: Language) -> str:
+    text = f"{probability * 100:.1f} %" if lang == "fi" else f"{probability * 100:.1f}%"
+    return text.replace(".", ",") if lang == "fi" else text
+
+
+def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5) -> tuple[str, list[Any]]:
+    """The page's HTML and the risks shown on it (for the audit log)."""
+    time = scorer.resolve_time(as_of)
+    score = scorer.score_customer(subject_id, as_of, 0)
+    trends = scorer.trend(subject_id, time) if score.risks else {}
+    sections = []
+    for risk in score.risks:
+        champion = scorer.champion(risk.problem)
+        explained = scorer.explain(subject_id, risk.problem, as_of)
+        explanation = Explanation(
+            base_value=explained.base_value, raw_score=explained.raw_score,
+            contributions=explained.contributions, reasons=explained.reasons,
+        )
+        bands = champion.bands
+        points = [(f"{day:%m/%y}", value) for day, value in trends.get(risk.problem, [])]
+        label = problem_label(champion.segment, champion.outcome, champion.horizon_days, lang)
+        sections.append({
+            "problem": risk.problem, "label": label, "percent": percent(risk.probability, lang),
+            "band": risk.band, "band_label": band_label(risk.band, lang),
+            "reasons": [
+                {"direction": r.direction, "label": r.label_fi if lang == "fi" else r.label_en,
+                 "text": r.text_fi if lang == "fi" else r.text_en}
+                for r in explained.reasons[:top_k]
+            ],
+            "chains": [
+                {"chain": c.chain, "label": c.label_fi if lang == "fi" else c.label_en, "why": c.why_fi if lang == "fi" else c.why_en}
+                for c in suggest_chains(explained.reasons[:top_k])
+            ],
+            "trend_svg": Markup(trend_svg(points, (bands.moderate, bands.high, bands.very_high), label)),
+            "waterfall_svg": Markup(waterfall_svg(explanation, lang)),
+            "model_version": risk.model_version, "pipeline_version": risk.pipeline_version,
+            "model_card_url": f"/ui/model_card/{risk.problem}?lang={lang}",
+        })
+    html = environment().get_template("customer.html.j2").render(
+        lang=lang, other_lang="en" if lang == "fi" else "fi", t=TEXT[lang], customer_id=subject_id,
+        as_of=time.date().isoformat(), as_of_param=as_of.isoformat() if as_of else "", risks=sections, note=score.note,
+    )
+    return html, score.risks
+
+
+def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.DataFrame, pd.DataFrame] | None) -> str:
+    """The model card: what the model is for, its versions, bands, metrics and global importance.
+
+    sample: (contributions, feature rows) of scored customers, or None (importance then from the
+    booster's gain, so a card never fails for lack of data).
+    """
+    champion = scorer.champion(problem)
+    model = champion.model
+    catalogue = scorer.backend.catalogue
+    summary = None
+    if sample is not None and len(sample[0]):
+        contributions, rows = sample
+        importance = mean_abs_importance(contributions)
+        summary = Markup(shap_summary_svg(contributions, rows))
+        size = len(contributions)
+    else:
+        gain = model.booster.feature_importance(importance_type="gain")
+        importance = pd.Series(gain, index=model.feature_names).sort_values(ascending=False)
+        size = 0
+    describe = (lambda f: (catalogue[f].description_fi if lang == "fi" else catalogue[f].description_en) if f in catalogue else "")
+    metrics = [
+        (name, f"{value:.3f}") for name, value in sorted((model.metadata.get("metrics") or {}).items())
+        if isinstance(value, (int, float))
+    ]
+    spec = model.spec or {}
+    bands = champion.bands
+    return environment().get_template("model_card.html.j2").render(
+        lang=lang, other_lang="en" if lang == "fi" else "fi", t=TEXT[lang], problem=problem,
+        label=problem_label(champion.segment, champion.outcome, champion.horizon_days, lang),
+        model_version=champion.version, pipeline_version=model.pipeline_version, horizon_days=champion.horizon_days,
+        bands=f"{bands.moderate:.0%} / {bands.high:.0%} / {bands.very_high:.0%}",
+        intended_use=spec.get("intended_use") or spec.get("description"), metrics=metrics,
+        importance=[{"name": n, "description": describe(n) or "", "value": f"{v:.3f}"} for n, v in importance.head(20).items()],
+        summary_svg=summary, sample_size=size,
+    )

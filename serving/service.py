@@ -1,0 +1,243 @@
+"""The BentoML service: `bentoml serve serving.service:RiskService` (or `sote-risk serve`).
+
+Declaring the service is this module's only import-time work (BentoML needs the class at module
+level); models and histories load in `RiskService.__init__`, once per worker. JSON APIs are
+`@bentoml.api` methods with the typed requests of serving/api_types.py; the HTML pages are a
+small FastAPI app mounted at /ui (BentoML merges its routes into the OpenAPI document). Keys and
+roles are checked by serving/middleware.py before any route runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time as clock
+from typing import Any, Literal
+
+import bentoml
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.api_types import (
+    BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FhirRequest, FhirResource,
+    HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
+    ScoreRequest, ScoreResponse,
+)
+from serving.backend import BACKEND_ENV, import_factory
+from serving.middleware import IDENTITY, GuardMiddleware
+from sote_risk.errors import SoteRiskError
+
+THREADS = 8  # sync APIs run in a thread pool of this size (BentoML's default of 1 serialises them)
+
+
+class ServingConfig(BaseModel):
+    """Read from the environment in the worker (never at import)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field("serving.backend:load_backend", description="module:function returning a Backend")
+    cache_size: int = Field(8192, ge=0)
+    card_sample: int = Field(200, ge=0)
+
+    @classmethod
+    def from_env(cls) -> "ServingConfig":
+        values: dict[str, Any] = {}
+        if os.environ.get(BACKEND_ENV):
+            values["backend"] = os.environ[BACKEND_ENV]
+        if os.environ.get("SOTE_RISK_CACHE_SIZE"):
+            values["cache_size"] = int(os.environ["SOTE_RISK_CACHE_SIZE"])
+        return cls.model_validate(values)
+
+
+ui = FastAPI(title="sote-risk pages", description="Clinician pages and model cards (HTML)")
+
+
+def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
+    """A one-line JSON error naming the field; the status comes from the error type."""
+    status = getattr(error, "status", 422)
+    if ctx is not None:
+        ctx.response.status_code = status
+    return JSONResponse({"error": str(error).splitlines()[0] if status != 422 else str(error), "field": getattr(error, "field", None)},
+                        status_code=status)
+
+
+@bentoml.asgi_app(ui, path="/ui")
+@bentoml.service(
+    name="sote_risk",
+    threads=THREADS,
+    workers=1,
+    traffic={"timeout": 120},
+    metrics={"enabled": True, "namespace": "sote_risk"},
+    logging={"access": {"enabled": True, "request_content_length": True, "response_content_length": True}},
+)
+class RiskService:
+    """Risk scores, explanations, FHIR RiskAssessments and clinician pages for Eksote's customers."""
+
+    def __init__(self) -> None:
+        from sote_risk.config import home, quiet_third_parties
+        from serving.audit import AuditLog
+        from serving.logs import install_log_redaction
+        from serving.scoring import Scorer
+
+        quiet_third_parties()
+        install_log_redaction()
+        self.config = ServingConfig.from_env()
+        backend = import_factory(self.config.backend)()  # refuses with a clear message: no champion, stale pipeline
+        self.scorer = Scorer(backend, cache_size=self.config.cache_size)
+        self.audit = AuditLog(home().audit_db)
+        self._card_samples: dict[tuple[str, int], Any] = {}
+
+    def __is_ready__(self) -> bool:
+        return self.scorer.backend.history is not None
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _record(self, request: Any, endpoint: str, reads: list[tuple[int, list[Any]]]) -> None:
+        """Audit every read of a customer's risk: one row per customer."""
+        from serving.audit import AuditEntry, now
+
+        identity = getattr(request.state, IDENTITY, None)
+        if identity is None:
+            return
+        stamp = now()
+        self.audit.append(
+            AuditEntry(
+                time=stamp, key_id=identity.key_id, role=identity.role, endpoint=endpoint, customer=int(customer),
+                problems=[r.problem for r in risks], model_versions=[f"{r.problem}:{r.model_version}" for r in risks],
+            )
+            for customer, risks in reads
+        )
+
+    # --- JSON APIs ------------------------------------------------------------------------------
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest)
+    def score(self, customer_id: int, as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
+        """Risk of one customer (by pseudonym) for every problem whose cohort holds them at as_of,
+        with the top reasons; a customer in no cohort gets an empty list and a note; unknown: 404."""
+        try:
+            response = self.scorer.score_customer(customer_id, as_of, top_k)
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        self._record(ctx.request, "score", [(customer_id, response.risks)])
+        return response
+
+    @bentoml.api(route="/score_history", input_spec=HistoryRequest)
+    def score_history(self, customer: Any, events: list[Any], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
+        """Risk for a history the caller posts (customer + events), checked by the data contracts."""
+        from serving.backend import posted_frames
+
+        try:
+            frames = posted_frames(customer.model_dump(), [e.model_dump() for e in events])
+            self.scorer.backend.validate_history(*frames)
+            response = self.scorer.score_posted(*frames, as_of, top_k)
+        except SoteRiskError as error:
+            if not hasattr(error, "field"):
+                error.field = "events"  # type: ignore[attr-defined]  (a contract rule on the posted history)
+            return _error(ctx, error)
+        self._record(ctx.request, "score_history", [(customer.subject_id, response.risks)])
+        return response
+
+    @bentoml.api(route="/score_batch", input_spec=BatchRequest)
+    def score_batch(self, customer_ids: list[int], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> BatchResponse:
+        """Many customers at once (at most api_types.MAX_BATCH); unknown ids come back with an error."""
+        try:
+            time, results = self.scorer.score_customers(customer_ids, as_of, top_k)
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        self._record(ctx.request, "score_batch", [(r.customer_id, r.risks) for r in results if r.error is None])
+        return BatchResponse(as_of=time.date(), results=results)
+
+    @bentoml.api(route="/explain", input_spec=ExplainRequest)
+    def explain(self, customer_id: int, problem: str, as_of: dt.date | None, ctx: bentoml.Context) -> ExplainResponse:
+        """Every feature's contribution (log-odds) for one customer and problem, with plain-language
+        text; base_value + sum(contributions) = raw_score."""
+        try:
+            response = self.scorer.explain(customer_id, problem, as_of)
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        self._record(ctx.request, "explain", [(customer_id, [response])])
+        return response
+
+    @bentoml.api(route="/fhir_risk_assessment", input_spec=FhirRequest)
+    def fhir_risk_assessment(
+        self, customer_id: int, problem: str, as_of: dt.date | None, top_k: int, ctx: bentoml.Context
+    ) -> FhirResource:
+        """An HL7 FHIR R4 RiskAssessment for one customer and problem."""
+        from serving.fhir import risk_assessment
+        from serving.labels import problem_label
+        from serving.scoring import ServingError
+
+        try:
+            champion = self.scorer.champion(problem)
+            response = self.scorer.score_customer(customer_id, as_of, top_k)
+            risk = next((r for r in response.risks if r.problem == problem), None)
+            if risk is None:
+                raise ServingError(f"customer {customer_id} is not in the cohort of {problem} on {response.as_of}", field="problem")
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        self._record(ctx.request, "fhir", [(customer_id, [risk])])
+        import pandas as pd
+
+        return risk_assessment(
+            subject_id=customer_id, problem=problem, time=pd.Timestamp(response.as_of),
+            outcome_label=problem_label(champion.segment, champion.outcome, champion.horizon_days, "en"),
+            horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
+            model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
+        )
+
+    @bentoml.api(route="/predict_row", input_spec=PredictRowRequest)
+    async def predict_row(self, problem: str, features: dict[str, Any], ctx: bentoml.Context) -> PredictRowResponse:
+        """Probability only for a feature row the caller computed (no history, no SHAP, no audit:
+        there is no customer in it). Async: one row takes ~0.2 ms, less than a thread hop."""
+        try:
+            return self.scorer.predict_row(problem, features)
+        except SoteRiskError as error:
+            return _error(ctx, error)
+
+    @bentoml.api(route="/reload", input_spec=ReloadRequest)
+    def reload(self, ctx: bentoml.Context) -> ReloadResponse:
+        """Re-read the histories from the home folder's data without a restart (admin)."""
+        try:
+            store, generation, seconds = self.scorer.backend.reload()
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        self.scorer.clear_caches()
+        self._card_samples.clear()
+        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation, seconds=seconds)
+
+    # --- HTML pages (FastAPI, mounted at /ui) ------------------------------------------------------
+
+    @ui.get("/customers/{customer_id}", response_class=HTMLResponse, summary="Clinician page for one customer")
+    def customer_page(
+        self, request: Request, customer_id: int = Path(ge=1, le=2**63 - 1, description="the customer's pseudonym"),
+        lang: Literal["fi", "en"] = "fi",
+        as_of: dt.date = Query(None, description="default: the end of the data"),  # not `| None`: OpenAPI 3.0 has no null type
+    ) -> HTMLResponse:
+        from serving.pages import customer_page
+
+        try:
+            html, risks = customer_page(self.scorer, customer_id, as_of, lang)
+        except SoteRiskError as error:
+            return _error(None, error)
+        self._record(request, "page", [(customer_id, risks)])
+        return HTMLResponse(html)
+
+    @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
+    def model_card_page(self, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
+        from serving.pages import model_card
+        from serving.scoring import card_sample
+
+        try:
+            self.scorer.champion(problem)
+            key = (problem, self.scorer.backend.generation)
+            if key not in self._card_samples:
+                started = clock.perf_counter()
+                self._card_samples[key] = card_sample(self.scorer, problem, self.config.card_sample) if self.config.card_sample else None
+                self._card_seconds = clock.perf_counter() - started
+            return HTMLResponse(model_card(self.scorer, problem, lang, self._card_samples[key]))
+        except SoteRiskError as error:
+            return _error(None, error)
+
+
+RiskService.add_asgi_middleware(GuardMiddleware)

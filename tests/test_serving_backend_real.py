@@ -1,0 +1,63 @@
+"""The production adapter (serving/backend.py FeaturesPackage) on the real features/ package:
+cohorts, the one feature function and the catalogue, with a tiny model trained on its output
+(MLflow's registry is left out: models/registry is tested by its owners)."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.calibration import ScoreCalibrator
+from models.risk_model import RiskModel
+from serving.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+from serving.scoring import Scorer
+from tests.serving_fixture import END, START, shared_fixture
+
+PROBLEM = "elderly-hospitalisation"
+
+
+@pytest.fixture(scope="module")
+def real():
+    features_pkg = pytest.importorskip("features")
+    events, customers, _ = shared_fixture()
+    source = FeaturesPackage()
+    store = HistoryStore.from_frames(events, customers, START, END, features=source)
+    ids = customers["subject_id"].tolist()
+    times = [pd.Timestamp("2023-06-01")] * len(ids) + [pd.Timestamp("2023-10-01")] * len(ids)
+    rows = source.compute(store, ids + ids, times, "elderly")
+    names = features_pkg.feature_names("elderly")
+    categories = {n: list(rows[n].cat.categories) for n in names if isinstance(rows[n].dtype, pd.CategoricalDtype)}
+    rng = np.random.default_rng(0)
+    outcome = rng.random(len(rows)) < 0.2
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 7, "num_threads": 1, "min_data_in_leaf": 5},
+                        lgb.Dataset(rows[names], label=outcome.astype(int)), num_boost_round=15)
+    calibrator = ScoreCalibrator("platt").fit(booster.predict(rows[names], raw_score=True), outcome)
+    model = RiskModel(PROBLEM, booster, calibrator, list(names), categories, source.pipeline_version,
+                      spec={"segment": "elderly", "outcome": "hospitalisation", "horizon_days": 90}, metadata={"model_version": "1"})
+    backend = Backend({PROBLEM: champion_from_model(PROBLEM, model)}, source, lambda: store)
+    return Scorer(backend), model, source, store
+
+
+def test_real_features_score_with_parity_and_additivity(real):
+    scorer, model, source, store = real
+    ids = store.customers.index.tolist()[:80]
+    _, results = scorer.score_customers(ids, None, 3)
+    scored = [(item.customer_id, item.risks[0]) for item in results if item.risks]
+    assert scored, "no elderly member in the fixture"
+    subjects = [s for s, _ in scored]
+    direct = model.predict_proba(source.compute(store, subjects, [END] * len(subjects), "elderly"))
+    np.testing.assert_array_equal([r.probability for _, r in scored], direct)
+    explained = scorer.explain(subjects[0], PROBLEM, None)
+    assert explained.base_value + sum(c.contribution for c in explained.contributions) == pytest.approx(explained.raw_score, abs=1e-6)
+    assert all(c.text_en and c.text_fi for c in explained.contributions)
+    assert all("{value}" not in c.text_en for c in explained.contributions)
+    outside = [item for item in results if not item.risks]
+    assert all(item.note for item in outside)
+
+
+def test_real_catalogue_covers_the_model_features(real):
+    scorer, model, _, _ = real
+    missing = [name for name in model.feature_names if name not in scorer.backend.catalogue]
+    assert missing == []
