@@ -50,9 +50,19 @@ class RiskModel:
         """
         return prepare_features(frame, self.feature_names, self.categories, self.problem)
 
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's inputs as a float64 matrix (categoricals as their category codes, NaN when
+        missing): the same checks and values as prepare(), without building a pandas frame.
+
+        Scoring goes through here because pandas conversion of a one-row, 130-column frame costs
+        far more than the booster itself (measured: ~25 ms against ~0.1 ms).
+        """
+        return feature_matrix(frame, self.feature_names, self.categories, self.problem)
+
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds, before calibration."""
-        return self.booster.predict(self.prepare(frame), raw_score=True)
+        matrix = self.matrix(frame)
+        return self.booster.predict(matrix, raw_score=True, **_threads_for(matrix))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the outcome within the horizon, one per row."""
@@ -61,8 +71,15 @@ class RiskModel:
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP contributions in log-odds (LightGBM's pred_contrib), one column per
         feature plus `bias` (the expected raw score); each row sums to raw_score."""
-        values = self.booster.predict(self.prepare(frame), pred_contrib=True)
+        matrix = self.matrix(frame)
+        values = self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
         return pd.DataFrame(values, columns=[*self.feature_names, BIAS_COLUMN], index=frame.index)
+
+
+def _threads_for(matrix: np.ndarray) -> dict[str, int]:
+    """One thread for a few rows: waking OpenMP's pool costs milliseconds on a busy machine,
+    far more than scoring a row (the service runs many requests in parallel anyway)."""
+    return {"num_threads": 1} if len(matrix) <= 64 else {}
 
 
 def prepare_features(
@@ -73,24 +90,69 @@ def prepare_features(
     Selects and orders `feature_names`, coerces categoricals to the fixed category lists and the
     rest to float64; missing columns and unknown categories are errors naming them.
     """
+    _require_columns(frame, feature_names, problem)
+    prepared = frame.loc[:, feature_names].copy()
+    for name, allowed in categories.items():
+        prepared[name] = pd.Categorical(_category_strings(frame[name], name, allowed, problem), categories=allowed)
+    for name in feature_names:
+        if name not in categories:
+            prepared[name] = pd.to_numeric(prepared[name], errors="raise").astype("float64")
+    return prepared
+
+
+def feature_matrix(
+    frame: pd.DataFrame, feature_names: list[str], categories: dict[str, list[str]], problem: str = "model"
+) -> np.ndarray:
+    """prepare_features() as a float64 matrix in feature order, categoricals as category codes.
+
+    LightGBM treats a categorical column given as numbers by its integer value, which is exactly
+    the pandas category code it was trained on; a missing value is NaN either way.
+    """
+    _require_columns(frame, feature_names, problem)
+    numeric = [name for name in feature_names if name not in categories]
+    matrix = np.empty((len(frame), len(feature_names)), dtype=np.float64)
+    positions = {name: index for index, name in enumerate(feature_names)}
+    try:
+        matrix[:, [positions[name] for name in numeric]] = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        bad = next(name for name in numeric if pd.to_numeric(frame[name], errors="coerce").isna().sum() > frame[name].isna().sum())
+        raise FeatureMismatchError(f"model {problem}: feature {bad!r} must be numeric") from None
+    for name, allowed in categories.items():
+        matrix[:, positions[name]] = _category_codes(frame[name], name, allowed, problem)
+    return matrix
+
+
+def _category_codes(column: pd.Series, name: str, allowed: list[str], problem: str) -> np.ndarray:
+    """Category codes as float (NaN for missing); a dict lookup, because building a pandas
+    Categorical costs ~1 ms however few rows there are."""
+    code_of = {value: float(code) for code, value in enumerate(allowed)}
+    codes = np.empty(len(column), dtype=np.float64)
+    for row, value in enumerate(column.tolist()):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            codes[row] = np.nan
+            continue
+        code = code_of.get(str(value))
+        if code is None:
+            _category_strings(column, name, allowed, problem)  # raises, naming every unknown value
+        codes[row] = code
+    return codes
+
+
+def _require_columns(frame: pd.DataFrame, feature_names: list[str], problem: str) -> None:
     missing = [name for name in feature_names if name not in frame.columns]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise FeatureMismatchError(
             f"model {problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}"
         )
-    prepared = frame.loc[:, feature_names].copy()
-    for name, allowed in categories.items():
-        column = prepared[name]
-        values = column.astype("string")
-        unknown = sorted(set(values.dropna().unique()) - set(allowed))
-        if unknown:
-            raise FeatureMismatchError(
-                f"model {problem}: feature {name!r} has unknown categories {unknown[:5]}; "
-                f"allowed: {allowed}"
-            )
-        prepared[name] = pd.Categorical(values, categories=allowed)
-    for name in feature_names:
-        if name not in categories:
-            prepared[name] = pd.to_numeric(prepared[name], errors="raise").astype("float64")
-    return prepared
+
+
+def _category_strings(column: pd.Series, name: str, allowed: list[str], problem: str) -> pd.Series:
+    """The column as strings, refusing values outside the training categories (naming them)."""
+    values = column.astype("string")
+    unknown = sorted(set(values.dropna().unique()) - set(allowed))
+    if unknown:
+        raise FeatureMismatchError(
+            f"model {problem}: feature {name!r} has unknown categories {unknown[:5]}; allowed: {allowed}"
+        )
+    return values

@@ -87,3 +87,25 @@ def test_calibrator_matches_observed_rate_on_its_fit_data(method):
 def test_unknown_calibration_method_is_refused():
     with pytest.raises(ValueError, match="unknown calibration method"):
         ScoreCalibrator("magic").fit(np.zeros(3), np.zeros(3))
+
+
+def test_matrix_path_equals_booster_on_prepared_frame_with_missing_values(small_model):
+    model, frame = small_model
+    rows = frame.head(300).copy()
+    rows.loc[rows.index[:20], "er_visits_90d"] = np.nan
+    rows["sex"] = rows["sex"].astype(object)
+    rows.loc[rows.index[10:30], "sex"] = None
+    oracle = model.booster.predict(model.prepare(rows), raw_score=True)  # pandas path, LightGBM's own coding
+    np.testing.assert_array_equal(model.raw_score(rows), oracle)
+    for size in (1, 5, 300):  # single rows run on one thread, larger batches on the pool
+        np.testing.assert_array_equal(model.raw_score(rows.head(size)), oracle[:size])
+    contributions = model.contributions(rows)
+    np.testing.assert_allclose(contributions.sum(axis=1), oracle, atol=1e-9)
+
+
+def test_non_numeric_value_in_a_numeric_feature_is_named(small_model):
+    model, frame = small_model
+    bad = frame.head(3).astype({"age": object})
+    bad.loc[bad.index[1], "age"] = "old"
+    with pytest.raises(FeatureMismatchError, match="'age' must be numeric"):
+        model.predict_proba(bad)
