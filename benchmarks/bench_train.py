@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/bench_train.py --data HOME/features [--trials 30] [--dataset HOME/data]
     .venv/bin/python benchmarks/bench_train.py --synthetic 20000 [--trials 30]
+    .venv/bin/python benchmarks/bench_train.py --data F --dataset D --home /tmp/keep   # keep the registry
+
+Prints the 1-minute load average before and after each problem: the machine is shared, so a
+figure means little without it.
 
 Target: all problems at region size (~130,000 residents) with 30 trials each in <= 15 minutes on
 2 cores. With --data it trains on real feature tables (features/ output); with --synthetic N it
 writes an elderly-segment table of N customers x 48 months (the test generator scaled up) and
 trains elderly-hospitalisation only, to time the training loop before features exist.
-Runs in a throw-away SOTE_RISK_HOME so no real registry is touched.
+Runs in a throw-away SOTE_RISK_HOME (or --home, which must not be a real one) so no real registry is touched.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, help="customers in a generated elderly table")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--problem", action="append", help="limit to these problems")
+    parser.add_argument("--home", type=Path, help="keep MLflow/Optuna here instead of a throw-away folder")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SOTE_RISK_HOME"] = str(Path(tmp) / "home")
+        os.environ["SOTE_RISK_HOME"] = str(args.home or Path(tmp) / "home")
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from training.pipeline import train_problem
         from training.spec import list_problems, load_spec
@@ -55,11 +60,15 @@ def main() -> None:
 
         total = time.perf_counter()
         for problem in problems:
-            started = time.perf_counter()
+            started, load = time.perf_counter(), os.getloadavg()[0]
             result = train_problem(load_spec(problem).with_trials(args.trials), features_dir, dataset_dir=dataset_dir)
-            print(f"{problem}: {time.perf_counter() - started:.1f} s, {int(result.metrics['train_rows']):,} train rows, "
-                  f"test_auroc {result.metrics['test_auroc']:.3f}")
-        print(f"total: {time.perf_counter() - total:.1f} s for {len(problems)} problem(s) x {args.trials} trials")
+            m = result.metrics
+            print(f"{problem}: {time.perf_counter() - started:.1f} s (load {load:.2f} -> {os.getloadavg()[0]:.2f}), "
+                  f"{int(m['train_rows']):,} train rows, test_auroc {m['test_auroc']:.3f} "
+                  f"(baseline {m['baseline_auroc']:.3f}, oracle {m.get('oracle_auroc', float('nan')):.3f}), "
+                  f"ece {m['test_ece']:.4f}", flush=True)
+        print(f"total: {time.perf_counter() - total:.1f} s for {len(problems)} problem(s) x {args.trials} trials "
+              f"(load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
 
 if __name__ == "__main__":

@@ -48,8 +48,8 @@ def build_tables(
     workers: int = 2,
     progress: Progress | None = None,
 ) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Yield (segment, table) with subject_id, prediction_time, features, label_/censor_/eligible_
-    per outcome and pipeline_version; rows sorted by (subject_id, prediction_time)."""
+    """Yield (segment, table) with subject_id, prediction_time, features, label_/censor_/eligible_/
+    outcome_time_ per outcome and pipeline_version; rows sorted by (subject_id, prediction_time)."""
     spec = segment_spec()
     segments = list(segments or spec.segments)
     for s in segments:
@@ -80,7 +80,7 @@ def build_tables(
         def label_pass(tl: Timeline) -> dict[str, np.ndarray]:
             out = {}
             for outcome in outcomes:
-                out[f"status_{outcome}"], out[f"reason_{outcome}"] = labels.compute(tl, outcome, end)
+                out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = labels.compute(tl, outcome, end)
             return out
 
         cols = run(history, c, t, label_pass, workers=workers)

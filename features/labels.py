@@ -3,7 +3,8 @@
 Per (customer, t): positive if the outcome's first event after t comes within the horizon and
 not after the customer died or moved away. Otherwise censored, with the reason, if DEATH or
 MOVE/OUT comes within the horizon ("death" / "moved_away"), or if the horizon runs past the
-extract end ("extract_end"); otherwise negative. Never a silent negative.
+extract end ("extract_end"); otherwise negative. Never a silent negative. For a positive the
+time of that first outcome event is kept too (training reports the lead time of alerts from it).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from features.windows import DAY, Timeline, group
 
 TERMINAL = group("DEATH", "MOVE/OUT")
 NEGATIVE, POSITIVE, CENSORED = 0, 1, 2
+NO_TIME = np.iinfo(np.int64).min  # outcome time of a row that is not positive (NaT as int64)
 CENSOR_NONE, CENSOR_DEATH, CENSOR_MOVED, CENSOR_EXTRACT_END = 0, 1, 2, 3
 CENSOR_NAMES = {CENSOR_DEATH: "death", CENSOR_MOVED: "moved_away", CENSOR_EXTRACT_END: "extract_end"}
 
 
-def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray]:
-    """(status: NEGATIVE/POSITIVE/CENSORED, censor reason code) per query."""
+def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(status: NEGATIVE/POSITIVE/CENSORED, censor reason code, outcome time in microseconds:
+    the first outcome event's time for a positive, NO_TIME otherwise) per query."""
     spec = segment_spec().outcomes[outcome]
     horizon_end = tl.times + spec.horizon_days * DAY
     target = group(spec.code)
@@ -38,4 +41,5 @@ def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, n
     death = int(code_ids(["DEATH"])[0])
     reason = np.where(ended, np.where(terminal_code == death, CENSOR_DEATH, CENSOR_MOVED), CENSOR_NONE)
     reason = np.where(past_extract, CENSOR_EXTRACT_END, reason)
-    return status.astype(np.int8), reason.astype(np.int8)
+    when = np.where(positive, outcome_time, NO_TIME).astype(np.int64)
+    return status.astype(np.int8), reason.astype(np.int8), when

@@ -120,18 +120,20 @@ def compute_labels(
 
 
 def label_columns(tl: Timeline, segment: str, extract_end: int) -> dict[str, np.ndarray]:
-    """Raw label arrays (status, reason, eligible) per outcome of the segment for a Timeline."""
+    """Raw label arrays (status, reason, outcome time, eligible) per outcome of the segment for a Timeline."""
     out = {}
     eligible = cohorts.eligibility(cohorts.compute(tl), segment)
     for outcome in segment_spec().segment(segment).outcomes:
-        status, reason = labels.compute(tl, outcome, extract_end)
-        out[f"status_{outcome}"], out[f"reason_{outcome}"] = status, reason
+        status, reason, when = labels.compute(tl, outcome, extract_end)
+        out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = status, reason, when
         out[f"eligible_{outcome}"] = eligible[f"eligible_{outcome}"]
     return out
 
 
 def label_frame(cols: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
-    """label_<o> (nullable boolean), censor_<o> (string or null), eligible_<o> per outcome."""
+    """label_<o> (nullable boolean), censor_<o> (string or null), eligible_<o> and outcome_time_<o>
+    (datetime64[us]: the first outcome event in the label window when label_<o> is true, else NaT)
+    per outcome."""
     frame = {}
     reasons = np.array([None, *labels.CENSOR_NAMES.values()], dtype=object)
     for outcome in segment_spec().segment(segment).outcomes:
@@ -143,6 +145,8 @@ def label_frame(cols: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
         censor = np.where(eligible & (status == labels.CENSORED), reasons[reason], None)
         frame[f"censor_{outcome}"] = pd.array(censor, dtype="string")
         frame[f"eligible_{outcome}"] = np.asarray(eligible, dtype=bool)
+        when = np.where(known & (status == labels.POSITIVE), cols[f"time_{outcome}"], labels.NO_TIME)
+        frame[f"outcome_time_{outcome}"] = when.astype(np.int64).view("datetime64[us]")
     return pd.DataFrame(frame)
 
 

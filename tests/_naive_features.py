@@ -236,19 +236,19 @@ class Naive:
             "care24h": bool(self.of(("CARE24H/START",))),
         }
 
-    def label(self, code: str, horizon_days: int, extract_end) -> tuple[str, object]:
-        """('positive'|'negative'|'censored', reason or None)."""
+    def label(self, code: str, horizon_days: int, extract_end) -> tuple[str, object, object]:
+        """('positive'|'negative'|'censored', reason or None, outcome time (Timestamp) or None)."""
         end = self.t + horizon_days * DAY
         after = [e for e in self.all if e.time > self.t]
         outcome = next((e for e in after if e.code == code), None)
         terminal = next((e for e in after if e.code in ("DEATH", "MOVE/OUT")), None)
         if outcome and outcome.time <= end and (terminal is None or outcome.time <= terminal.time):
-            return "positive", None
+            return "positive", None, pd.Timestamp(outcome.time, unit="us")
         if terminal and terminal.time <= end:
-            return "censored", "death" if terminal.code == "DEATH" else "moved_away"
+            return "censored", "death" if terminal.code == "DEATH" else "moved_away", None
         if end > micros(extract_end):
-            return "censored", "extract_end"
-        return "negative", None
+            return "censored", "extract_end", None
+        return "negative", None, None
 
 
 CATEGORIES = {"sex": SEXES, "municipality": MUNICIPALITIES, "language": LANGUAGES}

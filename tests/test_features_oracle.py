@@ -88,15 +88,21 @@ def test_labels_equal_naive_oracle(population, naive_rows, segment):
         o = spec.outcomes[outcome]
         statuses = []
         for i, (sid, t) in enumerate(zip(ids, times)):
-            status, reason = naive_rows[(sid, pd.Timestamp(t))].label(o.code, o.horizon_days, EXTRACT_END)
+            status, reason, when = naive_rows[(sid, pd.Timestamp(t))].label(o.code, o.horizon_days, EXTRACT_END)
             eligible = bool(fast[f"eligible_{outcome}"].iloc[i])
             label, censor = fast[f"label_{outcome}"].iloc[i], fast[f"censor_{outcome}"].iloc[i]
+            outcome_time = fast[f"outcome_time_{outcome}"].iloc[i]
             if not eligible:
-                assert pd.isna(label) and pd.isna(censor)
+                assert pd.isna(label) and pd.isna(censor) and pd.isna(outcome_time)
                 continue
             statuses.append(status)
             if status == "censored":
-                assert pd.isna(label) and censor == reason, (sid, t)
+                assert pd.isna(label) and censor == reason and pd.isna(outcome_time), (sid, t)
             else:
                 assert label == (status == "positive") and pd.isna(censor), (sid, t, status, label)
+                # the first outcome event in (t, t + horizon] for a positive, NaT otherwise
+                assert (pd.isna(outcome_time) and when is None) or outcome_time == when, (sid, t, outcome_time, when)
         assert {"positive", "negative", "censored"} <= set(statuses), outcome
+        assert fast[f"outcome_time_{outcome}"].dtype == "datetime64[us]"
+        positive = fast[f"label_{outcome}"].fillna(False).to_numpy(dtype=bool)
+        assert fast[f"outcome_time_{outcome}"].notna().to_numpy().tolist() == positive.tolist(), outcome

@@ -13,7 +13,7 @@ from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
 from models.risk_model import FeatureMismatchError
 from training.evaluate import bootstrap_auroc_ci, expected_calibration_error, threshold_for_policy
 from training.spec import AlertPolicy, SpecError, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec
-from training.splits import select_features, split_table
+from training.splits import select_features, split_table, unaccounted_features
 
 PROBLEMS = ["acute-hospitalisation", "children-hospitalisation", "depression-hospitalisation",
             "elderly-homecare_failure", "elderly-hospitalisation"]
@@ -62,9 +62,12 @@ def test_unknown_problem_lists_known_ones():
         load_spec("nope")
 
 
+TEMPORAL = {"train": {"start": None, "end": -20}, "validation": {"start": -16, "end": -10}, "test": {"start": -6, "end": 0}}
+
+
 def test_relative_split_uses_complete_label_windows_only():
     frame, _ = synthetic_feature_table(subjects=120)
-    spec = parse_spec(fast_spec_dict())
+    spec = parse_spec(fast_spec_dict(split=TEMPORAL))
     split = split_table(frame, spec)
     assert split.anchor == pd.Timestamp("2023-02-01")  # last 3 of 40 months are censored extract_end
     train, valid, test = split.periods
@@ -75,10 +78,59 @@ def test_relative_split_uses_complete_label_windows_only():
         assert part["label_hospitalisation"].notna().all() and part["censor_hospitalisation"].isna().all()
 
 
+def test_customer_holdout_validation_shares_train_dates_not_customers():
+    frame, _ = synthetic_feature_table(subjects=120)
+    spec = parse_spec(fast_spec_dict())  # the shipped layout: train end -10, 25% customers held out, test -6..0
+    assert spec.split.holdout
+    split = split_table(frame, spec)
+    train, valid, test = split.periods
+    assert (train.start, train.end) == (valid.start, valid.end) and (test.start - train.end).days >= 90
+    train_ids, valid_ids = set(split.train["subject_id"]), set(split.validation["subject_id"])
+    assert not train_ids & valid_ids and 0.1 < len(valid_ids) / (len(train_ids) + len(valid_ids)) < 0.4
+    assert split.validation["prediction_time"].max() < train.end <= test.start <= split.test["prediction_time"].min()
+    # stable per customer: a smaller table keeps every remaining customer on its side
+    again = split_table(frame.loc[frame["subject_id"] % 3 != 0], spec)
+    assert set(again.validation["subject_id"]) == {s for s in valid_ids if s % 3 != 0}
+    assert "held-out customers" in valid.describe()
+
+
+def test_holdout_split_still_needs_a_horizon_gap_before_test():
+    bad = {"train": {"start": None, "end": -4}, "validation": {"customers": 0.2}, "test": {"start": -2, "end": 0}}
+    with pytest.raises(SpecError, match="gap between train.end .* and test.start"):
+        parse_spec(fast_spec_dict(split=bad))
+    with pytest.raises(SpecError, match="customers"):
+        parse_spec(fast_spec_dict(split={**bad, "validation": {"customers": 1.5}}))
+
+
 def test_feature_selection_uses_catalogue_families_and_extra_globs():
     frame, _ = synthetic_feature_table(subjects=20, months=5)
     spec = parse_spec(fast_spec_dict(feature_families=["emergency"], extra_features=["noise_*"]))
-    assert select_features(list(frame.columns), spec) == ["er_visits_180d", "noise_feature"]
+    assert select_features(list(frame.columns), spec, strict=False) == ["er_visits_180d", "noise_feature"]
+
+
+def test_feature_neither_selected_nor_excluded_is_an_error():
+    frame, _ = synthetic_feature_table(subjects=20, months=5)
+    spec = parse_spec(fast_spec_dict(feature_families=["emergency"], extra_features=["noise_*"]))
+    with pytest.raises(SpecError, match="neither selected .* age_years"):
+        select_features(list(frame.columns), spec)
+    columns = list(frame.columns) + ["brand_new_feature"]
+    with pytest.raises(SpecError, match="brand_new_feature"):
+        select_features(columns, parse_spec(fast_spec_dict()))
+    assert "brand_new_feature" not in select_features(
+        columns, parse_spec(fast_spec_dict(exclude_features=["brand_new_*"])))
+
+
+@pytest.mark.parametrize("problem", list_problems())
+def test_every_feature_of_the_segment_is_selected_or_excluded(problem):
+    """Each real spec accounts for every feature the feature pipeline produces for its segment."""
+    from features import feature_names
+
+    spec = load_spec(problem)
+    produced = feature_names(spec.segment)
+    assert unaccounted_features(produced, spec) == [], problem
+    chosen = select_features(produced, spec)
+    assert set(chosen) | {c for c in produced if c not in chosen} == set(produced)
+    assert {"discharge_days_since", "discharged_30d"} <= set(chosen) or spec.segment in ("children", "depression")
 
 
 def test_threshold_respects_alert_budget_and_target_ppv():
@@ -118,3 +170,17 @@ def test_baselines_follow_sklearn_conventions():
     assert np.isfinite(maple.fit(frame, y).predict_proba(frame)).all()
     with pytest.raises(FeatureMismatchError, match="er_visits_90d"):
         logistic.predict_proba(frame.drop(columns=["er_visits_90d"]))
+
+
+@pytest.mark.parametrize("problem", list_problems())
+def test_baseline_columns_exist_in_the_segment(problem):
+    """A baseline naming a column its segment never produces would be silently weakened or skipped."""
+    from features import feature_names
+
+    spec = load_spec(problem)
+    produced = set(feature_names(spec.segment))
+    wanted = set(spec.baselines.logistic.features) | set(spec.baselines.clinical_score.columns.values())
+    assert wanted <= produced, sorted(wanted - produced)
+    if spec.subgroups.age_column:
+        assert spec.subgroups.age_column in produced
+    assert set(spec.subgroups.columns) <= produced

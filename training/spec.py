@@ -11,8 +11,12 @@ the last index date whose label windows are complete in the feature table; `end:
 to the anchor") or all are ISO dates. `train.start` may be null (from the first index date).
 Relative periods make one spec work on any simulated span.
 
+Validation is either a period like the others, or `{customers: share}`: that share of customers
+held out of the train period (see CustomerHoldout; for extracts too short for three periods).
+
 Gap rule (checked at load time). Between train end and validation start, and between
-validation end and test start, there must be at least `horizon_days`, so no period's index dates
+validation end and test start (with a customer hold-out: between train end and test start),
+there must be at least `horizon_days`, so no period's index dates
 fall inside an earlier period's label windows. For relative specs the check uses the fewest days
 that N consecutive calendar months can have (3 months can be 89 days, so a 90-day horizon needs
 a 4-month gap); the resolved dates are checked again in splits.py.
@@ -20,7 +24,6 @@ a 4-month gap); the resolved dates are checked again in splits.py.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import hashlib
 import json
@@ -61,21 +64,35 @@ class Period(_Strict):
         return self
 
 
+class CustomerHoldout(_Strict):
+    """Validation = a share of customers held out of the train period (all their rows), chosen by
+    a stable hash of the pseudonym. Used when the extract is too short for a temporal validation
+    period plus two horizon-long gaps (3 years of data, a 180-day horizon); the test period stays
+    temporal, after a horizon-long gap."""
+
+    customers: float = Field(gt=0, lt=1)
+
+
 class Split(_Strict):
     train: Period
-    validation: Period
+    validation: Union[Period, CustomerHoldout]
     test: Period
 
     @property
     def relative(self) -> bool:
         return isinstance(self.test.end, int)
 
+    @property
+    def holdout(self) -> bool:
+        return isinstance(self.validation, CustomerHoldout)
+
     @model_validator(mode="after")
     def _same_kind(self) -> "Split":
-        kinds = {type(p.end) for p in (self.train, self.validation, self.test)}
+        periods = (self.train, self.test) if self.holdout else (self.train, self.validation, self.test)
+        kinds = {type(p.end) for p in periods}
         if len(kinds) != 1:
             raise ValueError("train, validation and test must all be relative (months) or all be ISO dates")
-        if self.validation.start is None or self.test.start is None:
+        if (not self.holdout and self.validation.start is None) or self.test.start is None:
             raise ValueError("validation.start and test.start are required (only train.start may be null)")
         return self
 
@@ -257,10 +274,13 @@ def gap_days(earlier_end: Bound, later_start: Bound) -> int:
 
 
 def _check_gaps(split: Split, horizon_days: int) -> None:
-    for (a_name, a), (b_name, b) in (
-        (("train", split.train), ("validation", split.validation)),
-        (("validation", split.validation), ("test", split.test)),
-    ):
+    pairs = (
+        ((("train", split.train), ("test", split.test)),) if split.holdout else (
+            (("train", split.train), ("validation", split.validation)),
+            (("validation", split.validation), ("test", split.test)),
+        )
+    )
+    for (a_name, a), (b_name, b) in pairs:
         if b.start < a.end:
             raise ValueError(f"split: {b_name} starts ({b.start}) before {a_name} ends ({a.end}); periods overlap")
         gap = gap_days(a.end, b.start)

@@ -7,13 +7,15 @@ ever sees the resulting frames (never re-splits).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
-from training.spec import ExperimentSpec, Period, SpecError
+from training.spec import CustomerHoldout, ExperimentSpec, Period, SpecError
 
 ID_COLUMNS = ("subject_id", "prediction_time")
 RESERVED_PREFIXES = ("label_", "censor_", "eligible_", "outcome_time_")
@@ -28,16 +30,40 @@ class ResolvedPeriod:
     name: str
     start: pd.Timestamp | None  # inclusive; None = from the first index date
     end: pd.Timestamp  # exclusive
+    # customer hold-out: (share, seed, True = the held-out customers / False = the others)
+    customers: tuple[float, int, bool] | None = None
 
-    def mask(self, times: pd.Series) -> pd.Series:
+    def mask(self, times: pd.Series, subject_ids: pd.Series | None = None) -> pd.Series:
         inside = times < self.end
         if self.start is not None:
             inside &= times >= self.start
+        if self.customers is not None:
+            share, seed, held = self.customers
+            inside &= pd.Series(held_out(subject_ids.to_numpy(), share, seed) == held, index=times.index)
         return inside
 
     def describe(self) -> str:
         start = self.start.date().isoformat() if self.start is not None else "first"
-        return f"{self.name} [{start}, {self.end.date().isoformat()})"
+        who = ""
+        if self.customers is not None:
+            share, _, held = self.customers
+            who = f" {share:.0%} held-out customers" if held else f" other {1 - share:.0%} of customers"
+        return f"{self.name} [{start}, {self.end.date().isoformat()}){who}"
+
+
+def held_out(subject_ids: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Stable customer hold-out: sha256(seed, pseudonym) below `share` of the hash range.
+
+    hashlib, not hash() or a permutation: a customer stays on the same side when rows or
+    customers are added (a retrain on a newer extract keeps its validation customers)."""
+    ids = np.asarray(subject_ids, dtype=np.int64)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    prefix = f"{seed}:".encode()
+    values = np.fromiter(
+        (int.from_bytes(hashlib.sha256(prefix + str(int(u)).encode()).digest()[:8], "big") for u in unique),
+        dtype=np.uint64, count=len(unique),
+    )
+    return (values < np.uint64(int(share * 2**64)))[inverse]
 
 
 @dataclass(frozen=True)
@@ -68,12 +94,32 @@ def _catalogue_families() -> dict[str, str]:
     return {info.name: info.family for info in catalogue()}
 
 
-def select_features(columns: list[str], spec: ExperimentSpec, family_of: FamilyOf = catalogue_family) -> list[str]:
+def unaccounted_features(columns: list[str], spec: ExperimentSpec, family_of: FamilyOf = catalogue_family) -> list[str]:
+    """Feature columns that the spec neither selects (family or extra glob) nor excludes."""
+    families = set(spec.feature_families)
+    return [
+        c for c in columns
+        if is_feature_column(c)
+        and family_of(c) not in families
+        and not any(fnmatch.fnmatchcase(c, p) for p in (*spec.extra_features, *spec.exclude_features))
+    ]
+
+
+def select_features(
+    columns: list[str], spec: ExperimentSpec, family_of: FamilyOf = catalogue_family, *, strict: bool = True
+) -> list[str]:
     """Columns of the spec's catalogue families or extra globs, minus exclusions, in table order.
 
     Table order (not family order) keeps the booster's input order stable across specs.
-    `family_of` is injectable (tests, or a catalogue other than features/).
+    `family_of` is injectable (tests, or a catalogue other than features/). With `strict`, a
+    feature column the spec neither selects nor excludes is an error: a new or renamed feature
+    never drops out of a model silently (list it in exclude_features to leave it out on purpose).
     """
+    if strict and (missing := unaccounted_features(columns, spec, family_of)):
+        raise SpecError(
+            f"{spec.problem}: {len(missing)} feature column(s) of the table are neither selected by "
+            f"feature_families/extra_features nor listed in exclude_features: {', '.join(missing[:15])}"
+        )
     candidates = [c for c in columns if is_feature_column(c)]
     families = set(spec.feature_families)
     chosen = [
@@ -127,9 +173,21 @@ def resolve_periods(spec: ExperimentSpec, anchor: pd.Timestamp) -> tuple[Resolve
     periods = []
     for name in ("train", "validation", "test"):
         period: Period = getattr(spec.split, name)
+        if isinstance(period, CustomerHoldout):
+            continue
         periods.append(ResolvedPeriod(name, _bound(period.start, anchor), _bound(period.end, anchor)))
+    if isinstance(spec.split.validation, CustomerHoldout):  # validation = held-out customers of train
+        train, test = periods
+        share = spec.split.validation.customers
+        periods = [
+            ResolvedPeriod("train", train.start, train.end, (share, spec.seed, False)),
+            ResolvedPeriod("validation", train.start, train.end, (share, spec.seed, True)),
+            test,
+        ]
     # belt and braces: the load-time check is conservative, this one is on the actual dates
     for earlier, later in zip(periods, periods[1:]):
+        if earlier.customers is not None and later.customers is not None:
+            continue  # the two sides of a customer hold-out share their dates, not their customers
         if (later.start - earlier.end) < pd.Timedelta(days=spec.horizon_days):
             raise SpecError(
                 f"{spec.problem}: {later.describe()} starts less than {spec.horizon_days} days after "
@@ -148,7 +206,7 @@ def split_table(frame: pd.DataFrame, spec: ExperimentSpec) -> Split:
     rows = usable_rows(frame, spec)
     parts = []
     for period in periods:
-        part = rows.loc[period.mask(rows["prediction_time"])]
+        part = rows.loc[period.mask(rows["prediction_time"], rows["subject_id"])]
         label = part[spec.label_column].astype(bool)
         if part.empty or label.nunique() < 2:
             span = f"{frame['prediction_time'].min().date()}..{frame['prediction_time'].max().date()}"
