@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-CODE_VERSION = "features-1"
+CODE_VERSION = "features-2"  # 2: a service ending and restarting at one instant stays open
 
 
 @lru_cache(maxsize=1)

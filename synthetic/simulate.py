@@ -44,10 +44,12 @@ from synthetic.truth import outcome_probability
 SIMULATOR_VERSION = "1.0.0"
 SECOND = 1.0 / 86_400.0
 
-# Order of simultaneous events of one customer (lower first); everything else is 5.
+# Order of simultaneous events of one customer (lower first); everything else is 5. A service
+# that ends and restarts at the same instant writes its END first (6 before 7), as the contracts
+# and the features' tie order (codes.csv order) read it.
 _PRIORITY = {
-    "ENC/EMERGENCY": 2, "ADMIT/UNPLANNED": 3, "ADMIT/PLANNED": 3, "DISCHARGE": 6, "HOMECARE/END": 7,
-    "REHAB/END": 7, "CHILDWELFARE/OPEN_CARE_END": 7, "CARE24H/START": 8, "DEATH": 9, "MOVE/OUT": 9, "MOVE/IN": 0,
+    "ENC/EMERGENCY": 2, "ADMIT/UNPLANNED": 3, "ADMIT/PLANNED": 3, "DISCHARGE": 6, "HOMECARE/END": 6,
+    "REHAB/END": 6, "CHILDWELFARE/OPEN_CARE_END": 6, "CARE24H/START": 8, "DEATH": 9, "MOVE/OUT": 9, "MOVE/IN": 0,
     "HOMECARE/START": 7, "REHAB/START": 7, "REMOTE/START": 7, "MEDROBOT/START": 7,
     "CHILDWELFARE/OPEN_CARE_START": 7, "CHILDWELFARE/PLACEMENT": 7,
 }

@@ -155,3 +155,20 @@ def test_dead_or_moved_away_customers_are_in_no_segment():
     back = [(T - pd.Timedelta(days=100), "MOVE/OUT"), (T - pd.Timedelta(days=10), "MOVE/IN")]
     assert cohort(*back, birth_year=1930)["in_elderly"]
     assert not cohort((T + pd.Timedelta(days=10), "MOVE/IN"), birth_year=1930)["in_elderly"]  # arrives later
+
+
+@pytest.mark.parametrize("code", ["REHAB", "HOMECARE"])
+def test_service_ending_and_restarting_at_one_instant_stays_running(code):
+    """The simulator writes END before START at one instant; the contracts accept it and the
+    features must read the service as running (not ended) after the restart."""
+    from data_contracts.validate import validate_events
+
+    switch = T - pd.Timedelta(days=20)
+    items = [(T - pd.Timedelta(days=60), f"{code}/START"), (switch, f"{code}/END"), (switch, f"{code}/START")]
+    customers, events = timeline(1, EARLY, *items, birth_year=1930)
+    validate_events(events)  # raises if the contract reads it as a second START while running
+    row = compute_features(events, customers, [1], [T], "elderly").iloc[0]
+    assert row[f"{code.lower()}_active"] == 1
+    # given in the other row order, the catalogue's tie order still reads END first
+    row_reversed = compute_features(events.iloc[::-1], customers, [1], [T], "elderly").iloc[0]
+    assert row_reversed[f"{code.lower()}_active"] == 1
