@@ -303,15 +303,22 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
     keep &= (sec >= entry_sec[subject]) & (sec <= exit_sec[subject])
     inside, stay_end = _inside_stays(subject, sec, st_subject, st_a, st_d)
     shift = inside & np.isin(code, [C.of(c) for c in _SHIFT_TO_DISCHARGE])
+    original_sec = sec
     sec = np.where(shift, stay_end, sec)
     keep &= ~(inside & ~shift) & (sec <= round(end * 86_400))
     subject, sec, code, value, unit = subject[keep], sec[keep], code[keep], value[keep], unit[keep]
+    original_sec = original_sec[keep]
     del time, keep
     sid = sid_of_pool[subject]
     priority = np.full(len(cat.codes), 5, dtype="int8")
     for name, p in _PRIORITY.items():
         priority[cat.index(name)] = p
-    order = np.lexsort((unit, value, code, priority[code], sec, sid))
+    # Service starts and ends moved to one discharge instant keep the order they happened in
+    # (a rehab that began and ended during the stay stays START, END); truly simultaneous ones
+    # fall back to the priority (END before START: a restart).
+    band = priority.copy()
+    band[[cat.index(name) for name in _SHIFT_TO_DISCHARGE]] = 7
+    order = np.lexsort((unit, value, code, priority[code], original_sec, band[code], sec, sid))
     sid, sec, code, value, unit = sid[order], sec[order], code[order], value[order], unit[order]
     del order, subject
 
