@@ -53,6 +53,7 @@ def run_alert_cycle(
     *,
     today: date,
     now: float | None = None,
+    prepare_cards: Callable[[pd.DataFrame], None] | None = None,
 ) -> CycleResult:
     """Record new scores of one problem and the alerts the policy raises, atomically.
 
@@ -62,6 +63,8 @@ def run_alert_cycle(
         problem, as_of, probability, band, trigger, municipality); called only for alerts,
         inside the transaction, so keep it fast. Its `uuid` must be the alert id.
     today: the region's calendar day the capacity budget is counted on.
+    prepare_cards: called once with all alert rows before card_for is called on each, so a
+        caller can explain the alerted customers in one batch (SHAP costs per call, not per row).
     A re-run with the same scores writes nothing and raises no alert twice.
     """
     now = time.time() if now is None else now
@@ -99,7 +102,10 @@ def run_alert_cycle(
             for r in decisions.itertuples()
         ]
         alert_records = []
-        for index, row in decisions.loc[decisions["decision"] == "alert"].iterrows():
+        alerted = decisions.loc[decisions["decision"] == "alert"]
+        if prepare_cards is not None and not alerted.empty:
+            prepare_cards(alerted)
+        for index, row in alerted.iterrows():
             alert_id = outbox.alert_id_for(row["subject_id"], problem, row["as_of"])
             payload = card_for(row)
             if payload.get("uuid") != alert_id:

@@ -11,11 +11,12 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
 from serving import alert_policy
+from serving.feedback import OverrideReason, SuggestionRef
 
 MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
 MAX_EVENTS = 20_000  # a long-term home care customer has a few thousand events a year
@@ -154,6 +155,18 @@ class ReloadRequest(Request):
     """Empty body: reload the histories from the home folder's data."""
 
 
+class FeedbackRequest(Request):
+    """The CRM's verdict on one alert card (a CDS Hooks feedback item). The nested types are the
+    ones serving/feedback.py validates with, so the schema and the check cannot drift apart."""
+
+    card: str = Field(min_length=1, max_length=64, description="The card's uuid (= the outbox alert id)")
+    outcome: Literal["accepted", "overridden"]
+    overrideReason: OverrideReason | None = None  # noqa: N815 (CDS Hooks spelling)
+    acceptedSuggestions: list[SuggestionRef] | None = Field(None, max_length=50)  # noqa: N815
+    outcomeTimestamp: AwareDatetime = Field(description="When the professional decided (with a UTC offset)")  # noqa: N815
+    extension: dict[str, Any] | None = None
+
+
 # --- responses -----------------------------------------------------------------------------
 
 
@@ -211,6 +224,13 @@ class ReloadResponse(Response):
     events: int
     generation: int
     seconds: float
+
+
+class FeedbackResponse(Response):
+    alert_id: str
+    outcome: str
+    feedback_id: int
+    duplicate: bool = Field(description="The same verdict (alert, outcome, time) was already stored")
 
 
 class ErrorResponse(Response):

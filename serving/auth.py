@@ -38,6 +38,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "page": frozenset({"clinician", "admin"}),
     "model_card": frozenset({"crm", "clinician", "admin"}),
     "reload": frozenset({"admin"}),
+    "feedback": frozenset({"crm", "admin"}),  # the CRM's verdicts on alerts
 }
 
 

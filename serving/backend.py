@@ -26,6 +26,9 @@ from sote_risk.errors import SoteRiskError
 
 
 BACKEND_ENV = "SOTE_RISK_BACKEND"  # module:function returning a Backend (tests point it at a fake)
+# Comma-separated problem ids to serve (default: every spec in experiments/), for a region that
+# runs only some problems, or data too small to train them all (the demo at a few thousand).
+PROBLEMS_ENV = "SOTE_RISK_PROBLEMS"
 
 
 class BackendError(SoteRiskError):
@@ -290,6 +293,19 @@ class FeaturesPackage:
     def catalogue(self) -> Mapping[str, FeatureText]:
         return {info.name: catalogue_entry(info) for info in self._features.catalogue()}
 
+    def eligibility(self, data: Histories, subject_ids, time, champions) -> dict[str, np.ndarray]:  # noqa: ANN001
+        """problem -> boolean array over subject_ids: in the cohort and eligible at `time`.
+        Vectorised (one cohort pass over everyone), for the population run."""
+        history = data.prepared if data.prepared is not None else self.prepare(data.events, data.customers.reset_index(drop=True))
+        ids = np.asarray(subject_ids, dtype=np.int64)
+        frame = self._features.compute_cohorts(None, None, ids, np.repeat(np.datetime64(pd.Timestamp(time), "us"), len(ids)),
+                                               history=history)
+        return {
+            c.problem: frame[f"eligible_{c.segment}-{c.outcome}"].to_numpy(dtype=bool)
+            if f"eligible_{c.segment}-{c.outcome}" in frame else np.zeros(len(ids), dtype=bool)
+            for c in champions.values()
+        }
+
 
 def _why_not(row: pd.Series, champions: Mapping[str, Champion]) -> str:
     segments = sorted({c.segment for c in champions.values()})
@@ -318,13 +334,12 @@ def validate_with_contracts(events: pd.DataFrame, customers: pd.DataFrame) -> No
     validate_events(events)
 
 
-def load_champions(pipeline_version: str) -> dict[str, Champion]:
-    """The champion of every problem declared in experiments/; all problems' errors in one message."""
+def load_champions(pipeline_version: str, refusal: str = "serving refuses to start") -> dict[str, Champion]:
+    """The champion of every problem declared in experiments/; all problems' errors in one message
+    (prefixed with `refusal`: what cannot go ahead)."""
     list_problems = _require("training.spec", "list_problems")
     load_model = _require("models.registry", "load_model")
-    problems = list_problems()
-    if not problems:
-        raise BackendError("no problems declared in experiments/")
+    problems = served_problems(list_problems())
     champions, errors = {}, []
     for problem in problems:
         try:
@@ -334,14 +349,27 @@ def load_champions(pipeline_version: str) -> dict[str, Champion]:
             continue
         champions[problem] = champion_from_model(problem, model)
     if errors:
-        raise BackendError("serving refuses to start: " + "; ".join(errors))
+        raise BackendError(f"{refusal}: " + "; ".join(errors))
     return champions
 
 
-def load_backend() -> Backend:
+def served_problems(declared: Sequence[str]) -> list[str]:
+    """The problems to serve: SOTE_RISK_PROBLEMS if set (each must be declared), else all declared."""
+    import os
+
+    if not declared:
+        raise BackendError("no problems declared in experiments/")
+    chosen = [p.strip() for p in os.environ.get(PROBLEMS_ENV, "").split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in declared]
+    if unknown:
+        raise BackendError(f"{PROBLEMS_ENV}: unknown problem(s) {', '.join(unknown)}; declared: {', '.join(declared)}")
+    return chosen or list(declared)
+
+
+def load_backend(refusal: str = "serving refuses to start") -> Backend:
     """The production backend: champions by alias, features/ and the home folder's data."""
     features = FeaturesPackage()
-    champions = load_champions(features.pipeline_version)
+    champions = load_champions(features.pipeline_version, refusal)
     return Backend(champions, features, lambda: load_history_from_home(features), validate_with_contracts)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from explain.chains import chains_for_features
 from serving.alert_policy import band_rank
 from serving.outbox import alert_id_for, as_of_key
 
@@ -41,17 +42,6 @@ BAND_TEXT = {
     "high": {"en": "High", "fi": "Korkea"},
     "very_high": {"en": "Very high", "fi": "Erittäin korkea"},
 }
-
-# Service chains suggested by the reasons that raise the risk: (substrings of the feature
-# name, case-insensitive) -> chain. Data, not code paths: extend the table, not the function.
-SERVICE_CHAINS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("medrobot", "missed_dose", "medication"), "medication_robot", "Medication robot"),
-    (("fall",), "home_rehabilitation", "Home rehabilitation"),
-    (("emergency", "er_visit", "enc_er", "admit_unplanned"), "care_coordinator_review", "Care coordinator review"),
-    (("phq9", "depression", "mood", "f32", "f33"), "mental_health_nurse", "Mental health nurse contact"),
-    (("homecare", "adl", "rai"), "home_care_plan_review", "Home care plan review"),
-    (("childwelfare",), "family_social_work", "Family social work assessment"),
-)
 
 # Offered to the CRM so its feedback uses codes we can count (alerts report).
 OVERRIDE_REASONS = (
@@ -92,7 +82,7 @@ class CardInput:
     model_version: str
     reasons: Sequence[Reason | Mapping[str, Any]] = field(default_factory=tuple)
     # Chain labels, or {"chain", "label_en", "label_fi"} (explain.chains.SuggestedChain dumps);
-    # None: derived from the risk-raising reasons with SERVICE_CHAINS.
+    # None: derived from the risk-raising reasons with explain/chains.py's table.
     suggestions: Sequence[str | Mapping[str, Any]] | None = None
     page_url: str | None = None
     fhir: dict[str, Any] | None = None  # a FHIR RiskAssessment built by the service
@@ -105,7 +95,7 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
         raise ValueError(f"card: probability {item.probability} is outside 0..1")
     reasons = [r if isinstance(r, Reason) else Reason(**r) for r in item.reasons]
     card_id = alert_id_for(item.subject_id, item.problem, item.as_of)
-    chains = _suggestions(reasons) if item.suggestions is None else [_given(s, language) for s in item.suggestions]
+    chains = _suggestions(reasons, language) if item.suggestions is None else [_given(s, language) for s in item.suggestions]
 
     card: dict[str, Any] = {
         "uuid": card_id,
@@ -138,15 +128,10 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
     return card
 
 
-def suggest_service_chains(features: Sequence[str]) -> list[tuple[str, str]]:
-    """(code, label) of the chains suggested by these risk-raising features, in table order."""
-    names = [f.lower() for f in features]
-    return [(code, label) for patterns, code, label in SERVICE_CHAINS
-            if any(p in name for p in patterns for name in names)]
-
-
-def _suggestions(reasons: Sequence[Reason]) -> list[tuple[str | None, str]]:
-    return list(suggest_service_chains([r.feature for r in reasons if r.raises_risk]))
+def _suggestions(reasons: Sequence[Reason], language: str) -> list[tuple[str | None, str]]:
+    """(code, label) of the chains the risk-raising reasons suggest (explain/chains.py owns the table)."""
+    rules = chains_for_features([r.feature for r in reasons if r.raises_risk])
+    return [(rule.chain, rule.label_fi if language == "fi" else rule.label_en) for rule in rules]
 
 
 def _given(suggestion: str | Mapping[str, Any], language: str) -> tuple[str | None, str]:

@@ -26,6 +26,11 @@ def local_iso(time: pd.Timestamp) -> str:
     return time.tz_localize(HELSINKI, ambiguous=True, nonexistent="shift_forward").isoformat()
 
 
+def resource_id(subject_id: int, problem: str, time: pd.Timestamp) -> str:
+    """A FHIR id ([A-Za-z0-9-.], at most 64): problem ids hold underscores (homecare_failure)."""
+    return f"{subject_id}-{problem}-{time:%Y%m%d}".replace("_", "-")[:64]
+
+
 def risk_assessment(
     *,
     subject_id: int,
@@ -48,7 +53,7 @@ def risk_assessment(
     direction = {"up": "+", "down": "-"}
     resource = {
         "resourceType": "RiskAssessment",
-        "id": f"{subject_id}-{problem}-{time:%Y%m%d}",
+        "id": resource_id(subject_id, problem, time),
         "status": "final",
         "subject": {"reference": f"Patient/{subject_id}"},
         "occurrenceDateTime": local_iso(time),

@@ -26,6 +26,7 @@ ACTIONS = {
     "/explain": "explain",
     "/fhir_risk_assessment": "fhir",
     "/reload": "reload",
+    "/feedback": "feedback",
     "/ui/customers/": "page",
     "/ui/model_card/": "model_card",
 }

@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api_types import (
-    BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FhirRequest, FhirResource,
-    HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
+    BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FeedbackRequest, FeedbackResponse,
+    FhirRequest, FhirResource, HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
     ScoreRequest, ScoreResponse,
 )
 from serving.backend import BACKEND_ENV, import_factory
@@ -62,6 +62,30 @@ def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
                         status_code=status)
 
 
+def _freeze_loaded(reloaded: bool = False) -> None:
+    """Move what is loaded now (models, histories: ~360k objects at the region's size) out of the
+    cyclic GC's reach: each full collection would walk them again for nothing, and under load
+    those pauses showed as latency spikes. After a reload, unfreeze first so the old store's
+    objects can be collected."""
+    import gc
+
+    if reloaded:
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def _with_status(error: SoteRiskError, status: int, field: str | None) -> SoteRiskError:
+    error.status, error.field = status, field  # type: ignore[attr-defined]  (read by _error)
+    return error
+
+
+def _field_of(message: str) -> str | None:
+    """The field a feedback message names: 'feedback for alert X: outcome: ...' -> 'outcome'."""
+    parts = message.split(": ")
+    return parts[1].split(".")[0] if len(parts) > 2 else None
+
+
 @bentoml.asgi_app(ui, path="/ui")
 @bentoml.service(
     name="sote_risk",
@@ -85,7 +109,9 @@ class RiskService:
         self.config = ServingConfig.from_env()
         backend = import_factory(self.config.backend)()  # refuses with a clear message: no champion, stale pipeline
         self.scorer = Scorer(backend, cache_size=self.config.cache_size)
+        _freeze_loaded()
         self.audit = AuditLog(home().audit_db)
+        self.outbox_path = home().outbox_db
         self._card_samples: dict[tuple[str, int], Any] = {}
 
     def __is_ready__(self) -> bool:
@@ -204,7 +230,37 @@ class RiskService:
             return _error(ctx, error)
         self.scorer.clear_caches()
         self._card_samples.clear()
+        _freeze_loaded(reloaded=True)
         return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation, seconds=seconds)
+
+    @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
+    def feedback(
+        self, card: str, outcome: str, overrideReason: Any, acceptedSuggestions: Any,  # noqa: N803 (CDS Hooks names)
+        outcomeTimestamp: dt.datetime, extension: Any, ctx: bentoml.Context,  # noqa: N803
+    ) -> FeedbackResponse:
+        """The CRM's verdict on an alert (accepted, or overridden with a reason): stored in the
+        outbox for the acceptance report. Unknown alert: 404; an invalid verdict: 400 naming the field.
+        Repeating the same verdict is harmless (duplicate: true)."""
+        from serving import feedback, outbox
+
+        body = {"card": card, "outcome": outcome, "outcomeTimestamp": outcomeTimestamp.isoformat()}
+        if overrideReason is not None:
+            body["overrideReason"] = overrideReason.model_dump(exclude_none=True)
+        if acceptedSuggestions is not None:
+            body["acceptedSuggestions"] = [s.model_dump() for s in acceptedSuggestions]
+        if extension is not None:
+            body["extension"] = extension
+        conn = outbox.connect(self.outbox_path)  # per request: feedback is rare, a shared sqlite connection is not thread-safe
+        try:
+            result = feedback.record_feedback(conn, card, body)
+        except feedback.NotFound as error:
+            return _error(ctx, _with_status(error, 404, "card"))
+        except feedback.FeedbackInvalid as error:
+            return _error(ctx, _with_status(error, 400, _field_of(str(error))))
+        finally:
+            conn.close()
+        return FeedbackResponse(alert_id=result.alert_id, outcome=result.outcome, feedback_id=result.feedback_id,
+                                duplicate=result.duplicate)
 
     # --- HTML pages (FastAPI, mounted at /ui) ------------------------------------------------------
 

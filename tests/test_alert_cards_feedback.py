@@ -47,6 +47,19 @@ def test_card_in_finnish_and_with_given_suggestions():
     assert fi["summary"].startswith("Korkea") and "3 päivystyskäyntiä" in fi["detail"]
 
 
+def test_card_chains_come_from_the_one_chain_table():
+    """explain/chains.py owns the chain codes and labels; the card reads them (fi and en)."""
+    from explain.chains import default_rules
+
+    labels = {rule.chain: rule for rule in default_rules()}
+    en, fi = card(), build_card(CardInput(42, PROBLEM, datetime(2025, 3, 1), 0.3, "high", "m", REASONS), language="fi")
+    assert [s["label"] for s in en["suggestions"]] == [labels["care_coordinator_review"].label_en]
+    assert [s["label"] for s in fi["suggestions"]] == [labels["care_coordinator_review"].label_fi]
+    import serving.cards as cards
+
+    assert not hasattr(cards, "SERVICE_CHAINS")
+
+
 def test_card_rejects_nonsense():
     with pytest.raises(ValueError, match="band"):
         card(band="extreme")

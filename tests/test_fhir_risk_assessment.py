@@ -46,3 +46,13 @@ def test_resource_without_reasons_has_no_note(scored):
         probability=0.5, band="high", model_version="1", pipeline_version="p", reasons=[],
     )
     assert "note" not in resource and resource["occurrenceDateTime"].endswith("+03:00")  # summer time in Finland
+
+
+def test_every_problem_id_makes_a_valid_resource_id():
+    """Problem ids hold underscores (elderly-homecare_failure); a FHIR id may not."""
+    resource = risk_assessment(
+        subject_id=7, problem="elderly-homecare_failure", outcome_label="x", time=pd.Timestamp("2023-07-01"),
+        horizon_days=180, probability=0.5, band="high", model_version="1", pipeline_version="p", reasons=[],
+    )
+    assert resource["id"] == "7-elderly-homecare-failure-20230701"
+    assert resource["code"]["coding"][0]["code"] == "elderly-homecare_failure"  # the code keeps the real id

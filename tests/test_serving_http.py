@@ -15,9 +15,11 @@ from fhir.resources.R4B.riskassessment import RiskAssessment
 
 from serving.api_types import MAX_BATCH
 from serving.audit import read_audit
+from serving import outbox
 from serving.auth import create_key
 from tests.serving_fixture import END, FEATURES, make_dataset, toy_rows, write_fixture_home
 from tests.serving_server import ServiceProcess, start_service
+from _alerts_helpers import PROBLEM as ALERT_PROBLEM, record
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +51,9 @@ def live(tmp_path_factory):
     home = tmp_path_factory.mktemp("serving-home")
     models = write_fixture_home(home)
     keys = {role: create_key(home / "keys.json", role)[0] for role in ("crm", "clinician", "admin")}
+    conn = outbox.connect(home / "outbox.db")
+    record(conn, [1, 2, 3])  # alerts the CRM can give feedback on
+    conn.close()
     service = start_service(home)
     client = httpx.Client(base_url=service.url, timeout=30)
     try:
@@ -71,6 +76,9 @@ HISTORY = {
     "events": [{"time": "2023-05-01T10:00:00", "code": "ENC/EMERGENCY"}, {"time": "2023-05-03T10:00:00+03:00", "code": "IOT/FALL_ALARM"}],
     "as_of": "2023-06-01",
 }
+ALERT = outbox.alert_id_for(1, ALERT_PROBLEM, "2025-03-01")
+VERDICT = {"card": ALERT, "outcome": "overridden", "overrideReason": {"reason": {"code": "already-known"}},
+           "outcomeTimestamp": "2025-03-02T09:30:00+02:00"}
 ROW = {"age_years": 82, "sex": "F", "er_visits_90d": 3, "missed_doses_30d": 2, "fall_alarms_180d": 1, "homecare_visits_30d": 10}
 # (method, path, body, roles that may call it)
 ENDPOINTS = [
@@ -81,6 +89,7 @@ ENDPOINTS = [
     ("POST", "/explain", {"customer_id": 5, "problem": ELDERLY}, {"clinician", "admin"}),
     ("POST", "/fhir_risk_assessment", {"customer_id": 5, "problem": ELDERLY}, {"crm", "admin"}),
     ("POST", "/reload", {}, {"admin"}),
+    ("POST", "/feedback", VERDICT, {"crm", "admin"}),
     ("GET", "/ui/customers/5?lang=en", None, {"clinician", "admin"}),
     ("GET", f"/ui/model_card/{ELDERLY}", None, {"crm", "clinician", "admin"}),
 ]
@@ -175,6 +184,13 @@ def test_page_over_http_is_html_with_band(live):
     ("/score_history", {**HISTORY, "events": [{"time": "1850-05-01T10:00:00", "code": "ENC/EMERGENCY"}]}, 400, "time"),
     ("/score_history", {**HISTORY, "customer": {**HISTORY["customer"], "municipality": "Helsinki"}}, 400, "municipality"),
     ("/score_history", {**HISTORY, "extra": 1}, 400, "extra"),
+    ("/feedback", {**VERDICT, "card": "00000000-0000-0000-0000-000000000000"}, 404, "card"),
+    ("/feedback", {**VERDICT, "outcome": "maybe"}, 400, "outcome"),
+    ("/feedback", {k: v for k, v in VERDICT.items() if k != "outcomeTimestamp"}, 400, "outcomeTimestamp"),
+    ("/feedback", {**VERDICT, "outcomeTimestamp": "2025-03-02T09:30:00"}, 400, "outcomeTimestamp"),
+    ("/feedback", {**VERDICT, "outcome": "accepted"}, 400, "overrideReason"),
+    ("/feedback", {**VERDICT, "overrideReason": {"reason": {"code": ""}}}, 400, "overrideReason"),
+    ("/feedback", {**VERDICT, "verdict": "yes"}, 400, "verdict"),
 ])
 def test_bad_input_gets_a_4xx_naming_the_field(live, path, body, status, field):
     response = live.post(path, body)
@@ -210,6 +226,25 @@ def test_reads_are_audited_without_keys_in_logs(live):
         assert key.split(".")[1].encode() not in (live.home / "audit.db").read_bytes()
     live.post("/score_history", {**HISTORY, "customer": {**HISTORY["customer"], "birth_year": 1777}})
     assert "1777" not in live.service.log.read_text()  # rejected input values stay out of the log
+
+
+def test_feedback_is_stored_once_and_reported(live):
+    from serving.feedback import report
+
+    alert = outbox.alert_id_for(2, ALERT_PROBLEM, "2025-03-01")
+    body = {"card": alert, "outcome": "accepted", "outcomeTimestamp": "2025-03-03T08:00:00Z",
+            "acceptedSuggestions": [{"id": "x"}]}
+    first = live.post("/feedback", body, role="crm")
+    assert first.status_code == 200 and first.json()["alert_id"] == alert and first.json()["duplicate"] is False
+    again = live.post("/feedback", body, role="crm").json()
+    assert again["duplicate"] is True and again["feedback_id"] == first.json()["feedback_id"]
+    flat = live.post("/feedback", {**VERDICT, "card": outbox.alert_id_for(3, ALERT_PROBLEM, "2025-03-01"),
+                                   "overrideReason": {"code": "not-relevant", "display": "Not relevant"}}, role="crm")
+    assert flat.status_code == 200, flat.text
+    conn = outbox.connect(live.home / "outbox.db")
+    problem = next(r for r in report(conn) if r.problem == ALERT_PROBLEM)
+    assert problem.accepted >= 1 and problem.overridden >= 1
+    conn.close()
 
 
 def test_infrastructure_endpoints_need_no_key(live):

@@ -4,6 +4,7 @@
     sote-risk alerts show ID | retry ID | dead | report
     sote-risk alerts dispatch [--once] [--base-delay ... --max-attempts ...]
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
+    sote-risk run --as-of DATE [--service-url URL]   the population run (serving/population.py)
 
 Library imports happen inside the commands, so `sote-risk --help` stays fast.
 """
@@ -11,6 +12,7 @@ Library imports happen inside the commands, so `sote-risk --help` stays fast.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Optional
 
@@ -147,6 +149,70 @@ def crm_receiver(
     receiver.serve(host=host, port=port, store_path=store, mode=mode)
 
 
+SERVICE_URL_ENV = "SOTE_RISK_SERVICE_URL"
+
+
+def run(
+    as_of: datetime = typer.Option(..., "--as-of", formats=["%Y-%m-%d"], help="Index date (YYYY-MM-DD), e.g. the first of the month."),
+    service_url: str = typer.Option("http://127.0.0.1:3000", "--service-url", envvar=SERVICE_URL_ENV,
+                                    help="Base URL of the scoring service, for the clinician-page links in the cards."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Score every customer for every problem whose cohort holds them at DATE, record the scores,
+    raise and explain alerts, and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
+    summary = run_population_command(as_of.date(), service_url=service_url, db=db)
+    typer.echo(json.dumps(summary))
+
+
+def run_population_command(as_of: date, *, service_url: str, db: Optional[Path] = None) -> dict:
+    """The `run` command's work (also called by the demo): load, score, alert, deliver, with progress.
+    Returns a JSON-ready summary."""
+    import os
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from serving import dispatcher
+    from serving.backend import BACKEND_ENV, import_factory, load_backend
+    from serving.population import Links, deliver, run_population, steps
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    webhook = os.environ.get(dispatcher.WEBHOOK_ENV)
+    config = dispatcher.config_from_env() if webhook else None  # a bad URL fails before any work
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("loading champions and histories", total=None)
+        factory = os.environ.get(BACKEND_ENV)  # the same switch as `serve` (tests point it at a fixture)
+        backend = import_factory(factory)() if factory else load_backend(refusal="cannot run the population")
+        loaded = time.perf_counter() - started
+        progress.update(task, total=1 + steps(backend) + (1 if config else 0), completed=1,
+                        description=f"{len(backend.history.customers):,} customers loaded")
+        conn = _connect(db)
+        result = run_population(backend, conn, as_of, links=Links(service_url=service_url),
+                                progress=lambda what, n: progress.update(task, advance=n, description=what))
+        delivered = None
+        if config is not None:
+            progress.update(task, description="delivering alerts to the CRM")
+            delivered = deliver(conn, config)
+            progress.update(task, advance=1, description=f"delivered {delivered['delivered']:,} alerts")
+    for p in result.problems:
+        console.print(f"{p.problem}: {p.eligible:,} scored ({p.already_recorded:,} already recorded), "
+                      f"{p.alerts_sent:,} alerts sent, {p.alerts_queued:,} queued, {p.explained:,} explained")
+    if config is None:
+        console.print(f"{dispatcher.WEBHOOK_ENV} is not set: alerts wait in the outbox for `sote-risk alerts dispatch`")
+    return {
+        "as_of": result.as_of.date().isoformat(), "run_id": result.run_id, "customers": result.customers,
+        "scored": result.scored, "load_seconds": round(loaded, 2), "seconds": round(time.perf_counter() - started, 2),
+        "stage_seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+        "problems": {p.problem: {"scored": p.eligible, "new_scores": p.scores_written, "already_recorded": p.already_recorded,
+                                 "alerts_sent": p.alerts_sent, "alerts_queued": p.alerts_queued, "explained": p.explained}
+                     for p in result.problems},
+        "delivered": delivered,
+    }
+
+
 def _print_rows(rows: list[dict]) -> None:
     if not rows:
         typer.echo("no alerts")
@@ -163,3 +229,4 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.add_typer(alerts_app, name="alerts")
     app.command("crm-receiver")(crm_receiver)
+    app.command("run")(run)

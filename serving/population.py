@@ -1,0 +1,252 @@
+"""The population run: every customer, every problem whose cohort holds them, at one index date.
+
+This is the nightly/monthly job behind `sote-risk run --as-of DATE`. It uses the service's own
+objects (serving/backend.py `Backend`: the champions and the history held in memory) and the one
+feature function, but in batch: cohorts for everyone in one pass, then one compute_features and
+one predict_proba per segment and problem, instead of the service's per-customer calls.
+
+Every score is recorded; only the scores that become alerts are explained (SHAP is the expensive
+part and a card is the only reader), in one batch per problem through run_alert_cycle's
+`prepare_cards` hook. Cards carry a link to the clinician page and the FHIR RiskAssessment.
+
+Re-running the same date is safe: the outbox is keyed on (subject_id, problem, as_of), so the
+scores are found already recorded, nothing is written and no alert is raised twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time as clock
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explain.chains import suggest_chains
+from explain.reasons import card_reason, explain_row, top_reasons
+from serving.alert_policy import AlertPolicy
+from serving.alerting import RunInfo, run_alert_cycle
+from serving.backend import Backend, Champion, Histories
+from serving.cards import CardInput, build_card
+from serving.labels import problem_label
+from serving.scoring import Scorer
+from sote_risk.errors import SoteRiskError
+
+Progress = Callable[[str, int], None]  # (what is happening, steps completed) for a progress bar
+TOP_REASONS = 5
+# The capacity of a threshold: a probability can reach 1.0 exactly, a policy threshold may not.
+THRESHOLD_RANGE = (1e-6, 1.0 - 1e-9)
+
+
+class PopulationError(SoteRiskError):
+    """The population run cannot go ahead: says which problem or input, and why."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a card's reader finds more: the service's clinician page (and language)."""
+
+    service_url: str = "http://127.0.0.1:3000"
+    language: str = "fi"
+
+    def page(self, subject_id: int, as_of: pd.Timestamp) -> str:
+        return f"{self.service_url.rstrip('/')}/ui/customers/{int(subject_id)}?as_of={as_of.date().isoformat()}&lang={self.language}"
+
+
+@dataclass(frozen=True)
+class ProblemRun:
+    problem: str
+    model_version: str
+    eligible: int  # customers in the problem's cohort and eligible at as_of
+    scores_written: int
+    already_recorded: int  # scores of an earlier run of the same date (re-run: all of them)
+    alerts_sent: int
+    alerts_queued: int
+    explained: int  # customers whose SHAP contributions were computed (= new alerts)
+    threshold: float | None
+
+
+@dataclass(frozen=True)
+class PopulationResult:
+    as_of: pd.Timestamp
+    run_id: str
+    customers: int  # everyone in the data
+    scored: int  # distinct customers with at least one score this run (new or already recorded)
+    problems: list[ProblemRun] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+    @property
+    def alerts(self) -> int:
+        return sum(p.alerts_sent + p.alerts_queued for p in self.problems)
+
+
+def alert_policy_for(champion: Champion) -> AlertPolicy:
+    """The serving AlertPolicy of a problem, from the `alert_policy` of the experiment spec that
+    travels with the model. Fields the serving policy knows (threshold, min_band, cooldown_days,
+    capacity...) are taken as given; a spec that states only a budget (alerts per 1,000 per
+    month, or a target PPV) gets the threshold training chose on validation for that budget
+    (model.metadata['threshold']), so the run alerts at the rate the model card reports."""
+    given = dict((champion.model.spec or {}).get("alert_policy") or {})
+    values: dict[str, Any] = {k: v for k, v in given.items() if k in AlertPolicy.model_fields}
+    values.setdefault("bands", champion.bands.model_dump())
+    if values.get("threshold") is None and values.get("min_band") is None and not values.get("alert_on_band_rise"):
+        threshold = champion.model.metadata.get("threshold")
+        if threshold is None:
+            raise PopulationError(
+                f"{champion.problem}: no alert threshold: the spec's alert_policy sets none and model "
+                f"version {champion.version} carries none; retrain it"
+            )
+        values["threshold"] = float(np.clip(float(threshold), *THRESHOLD_RANGE))
+    try:
+        return AlertPolicy.model_validate(values)
+    except ValueError as error:
+        raise PopulationError(f"{champion.problem}: alert_policy: {str(error).splitlines()[0]}") from None
+
+
+def eligibility(backend: Backend, data: Histories, subject_ids: np.ndarray, time: pd.Timestamp) -> dict[str, np.ndarray]:
+    """problem -> boolean mask over subject_ids. A feature source may offer a vectorised
+    `eligibility` (features/ does: one cohort pass); otherwise its per-customer membership."""
+    source = backend.features
+    if hasattr(source, "eligibility"):
+        return source.eligibility(data, subject_ids, time, backend.champions)
+    members = source.membership(data, [int(s) for s in subject_ids], time, backend.champions)
+    return {p: np.array([p in members[int(s)].problems for s in subject_ids], dtype=bool) for p in backend.champions}
+
+
+class _Cards:
+    """Cards of one problem's alerts: explained in one batch when the alerts are known."""
+
+    def __init__(self, champion: Champion, rows: pd.DataFrame, catalogue: Mapping[str, Any], links: Links,
+                 time: pd.Timestamp, top_k: int) -> None:
+        self.champion, self.rows, self.catalogue, self.links, self.time, self.top_k = champion, rows, catalogue, links, time, top_k
+        self.position = {int(s): i for i, s in enumerate(rows["subject_id"].to_numpy())}
+        self.reasons: dict[int, list] = {}
+
+    def prepare(self, alerted: pd.DataFrame) -> None:
+        subjects = [int(s) for s in alerted["subject_id"]]
+        frame = self.rows.iloc[[self.position[s] for s in subjects]]
+        contributions = self.champion.model.contributions(frame)
+        for i, subject in enumerate(subjects):
+            explanation = explain_row(contributions.iloc[i], frame.iloc[i], self.catalogue)
+            self.reasons[subject] = top_reasons(explanation, self.top_k)
+
+    def card(self, row: pd.Series) -> dict[str, Any]:
+        from serving.fhir import risk_assessment
+
+        subject = int(row["subject_id"])
+        if subject not in self.reasons:  # called without prepare (not by run_alert_cycle)
+            self.prepare(pd.DataFrame({"subject_id": [subject]}))
+        reasons = self.reasons[subject]
+        c = self.champion
+        fhir = risk_assessment(
+            subject_id=subject, problem=c.problem, time=self.time,
+            outcome_label=problem_label(c.segment, c.outcome, c.horizon_days, "en"), horizon_days=c.horizon_days,
+            probability=float(row["probability"]), band=str(row["band"]), model_version=c.version,
+            pipeline_version=c.model.pipeline_version, reasons=reasons,
+        )
+        return build_card(CardInput(
+            subject_id=subject, problem=c.problem, as_of=self.time, probability=float(row["probability"]),
+            band=str(row["band"]), model_version=c.version, reasons=[card_reason(r) for r in reasons],
+            suggestions=[s.model_dump(include={"chain", "label_en", "label_fi"}) for s in suggest_chains(reasons)],
+            page_url=self.links.page(subject, self.time), fhir=fhir,
+        ))
+
+
+def run_population(
+    backend: Backend,
+    conn: sqlite3.Connection,
+    as_of: dt.date,
+    *,
+    links: Links = Links(),
+    today: dt.date | None = None,
+    run_id: str | None = None,
+    top_k: int = TOP_REASONS,
+    progress: Progress | None = None,
+) -> PopulationResult:
+    """Score everyone at `as_of` (00:00), record every score, alert and explain per policy.
+
+    as_of outside the data raises a one-line error (nothing is written); so does a problem
+    without a usable alert policy (checked for every problem before any work).
+    """
+    tick = progress or (lambda what, n: None)
+    run_id = run_id or f"population-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
+    today = today or dt.date.today()
+    store = backend.history
+    time = Scorer(backend, cache_size=0).resolve_time(as_of, store)
+    policies = {p: alert_policy_for(c) for p, c in backend.champions.items()}
+    seconds: dict[str, float] = {}
+
+    started = clock.perf_counter()
+    ids = store.customers.index.to_numpy(dtype=np.int64)
+    municipality = store.customers["municipality"].astype(str).to_numpy()
+    masks = eligibility(backend, store, ids, time)
+    seconds["cohorts"] = clock.perf_counter() - started
+    tick("cohorts", 1)
+
+    by_segment: dict[str, list[Champion]] = {}
+    for champion in backend.champions.values():
+        by_segment.setdefault(champion.segment, []).append(champion)
+
+    results, scored = [], np.zeros(len(ids), dtype=bool)
+    for segment, champions in by_segment.items():
+        started = clock.perf_counter()
+        members = np.logical_or.reduce([masks[c.problem] for c in champions])
+        positions = np.flatnonzero(members)
+        rows = backend.features.compute(store, ids[positions], [time] * len(positions), segment)
+        rows.index = pd.RangeIndex(len(rows))
+        seconds[f"features {segment}"] = clock.perf_counter() - started
+        tick(f"{segment}: features for {len(positions):,} customers", 1)
+        for champion in champions:
+            started = clock.perf_counter()
+            inside = masks[champion.problem][positions]
+            frame = rows.loc[inside].reset_index(drop=True)
+            subset = positions[inside]
+            scored[subset] = True
+            probability = champion.model.predict_proba(frame) if len(frame) else np.array([])
+            scores = pd.DataFrame({
+                "subject_id": ids[subset], "problem": champion.problem, "as_of": time,
+                "probability": np.asarray(probability, dtype=float), "municipality": municipality[subset],
+            })
+            cards = _Cards(champion, frame.assign(subject_id=ids[subset]), backend.catalogue, links, time, top_k)
+            cycle = run_alert_cycle(
+                conn, scores, policies[champion.problem],
+                RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id),
+                cards.card, today=today, prepare_cards=cards.prepare,
+            )
+            results.append(ProblemRun(
+                problem=champion.problem, model_version=champion.version, eligible=len(frame),
+                scores_written=cycle.scores_written, already_recorded=cycle.already_recorded,
+                alerts_sent=cycle.alerts_sent, alerts_queued=cycle.alerts_queued, explained=len(cards.reasons),
+                threshold=policies[champion.problem].threshold,
+            ))
+            seconds[f"score {champion.problem}"] = clock.perf_counter() - started
+            tick(f"{champion.problem}: {len(frame):,} scored, {cycle.alerts_sent + cycle.alerts_queued:,} new alerts", 1)
+    return PopulationResult(as_of=time, run_id=run_id, customers=len(ids), scored=int(scored.sum()),
+                            problems=sorted(results, key=lambda r: r.problem), seconds=seconds)
+
+
+def steps(backend: Backend) -> int:
+    """How many progress steps run_population reports (for a progress bar's total)."""
+    return 1 + len({c.segment for c in backend.champions.values()}) + len(backend.champions)
+
+
+def deliver(conn: sqlite3.Connection, config: Any, *, max_passes: int = 100) -> dict[str, int]:
+    """Dispatch what is due now until a pass delivers nothing (failures stay pending with their
+    backoff, for `sote-risk alerts dispatch`). Bounded: at most max_passes passes."""
+    import httpx
+
+    from serving.dispatcher import DispatchCounts, run_once
+
+    total = DispatchCounts()
+    with httpx.Client(timeout=config.request_timeout_s) as client:
+        for _ in range(max_passes):
+            counts = run_once(conn, config, client=client)
+            for key, value in counts.as_dict().items():
+                setattr(total, key, getattr(total, key) + value)
+            if not (counts.delivered or counts.released):
+                break
+    return total.as_dict()

@@ -1,0 +1,196 @@
+"""The demo's stages that decide whether earlier work in the home folder can be reused.
+
+Reuse rules (so a second `sote-risk demo` is quick and never serves something stale):
+- features: the manifest's pipeline version is the code's, and it was built from this very
+  dataset (its name and creation time, recorded in the manifest's source);
+- a problem's champion: trained on the current pipeline, on the same rows and labels (the
+  training data fingerprint), with the same experiment spec apart from the trial budget.
+Everything else calls the same library functions as the individual commands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+Say = Callable[[str], None]
+
+
+def dataset_identity(data: Path) -> dict[str, Any]:
+    meta = json.loads((data / "dataset.json").read_text())
+    return {"name": meta.get("name"), "dataset_created": meta.get("created"),
+            "extract_start": meta.get("extract_start"), "extract_end": meta.get("extract_end")}
+
+
+def features_current(features: Path, data: Path) -> bool:
+    from features.io import MANIFEST
+    from features.version import pipeline_version
+
+    manifest_path = features / MANIFEST
+    if not manifest_path.exists():
+        return False
+    manifest = json.loads(manifest_path.read_text())
+    source = manifest.get("source") or {}
+    identity = dataset_identity(data)
+    return manifest.get("pipeline_version") == pipeline_version() and all(
+        source.get(key) == identity[key] for key in ("name", "dataset_created")
+    )
+
+
+def ensure_features(features: Path, data: Path, *, say: Say, tick: Callable[[str], None], workers: int = 2) -> bool:
+    """Build the feature tables unless current ones exist; True when it built them."""
+    from features import io
+    from features.build import build_tables
+    from features.spec import segment_spec
+
+    if features_current(features, data):
+        say(f"reusing the feature tables in {features} (same data, same pipeline version)")
+        return False
+    loaded = io.load(data, validate=False)  # validated by the stage before
+    segments = list(segment_spec().segments)
+    tables = build_tables(loaded.history, loaded.extract_start, loaded.extract_end, segments=segments,
+                          workers=workers, progress=lambda what, n: tick(what))
+    source = {"data": str(data), **dataset_identity(data), "warmup_days": 365}
+    manifest = io.write_tables(features, tables, source=source)
+    for name, info in manifest["segments"].items():
+        say(f"{name}: {info['rows']:,} feature rows, {info['customers']:,} customers")
+    return True
+
+
+@dataclass(frozen=True)
+class ChampionState:
+    problem: str
+    version: str | None
+    current: bool
+    why: str  # why it cannot be reused (empty when current)
+
+
+def _spec_without_trials(spec: dict) -> dict:
+    spec = json.loads(json.dumps(spec))
+    spec.get("search", {}).pop("trials", None)
+    return spec
+
+
+def champion_state(problem: str, spec: Any, features: Path) -> ChampionState:
+    """Whether the registered champion of `problem` fits the current data, spec and pipeline."""
+    import mlflow
+
+    from features.version import pipeline_version
+    from models.registry import ModelNotFoundError, configure_tracking, resolve_version
+    from training.data import fingerprint, read_feature_table
+
+    configure_tracking()
+    try:
+        version = resolve_version(problem, "champion")
+    except ModelNotFoundError:
+        return ChampionState(problem, None, False, "no champion yet")
+    tags = version.tags
+    if tags.get("pipeline_version") != pipeline_version():
+        return ChampionState(problem, str(version.version), False, "trained on another feature pipeline")
+    if tags.get("data_fingerprint") != fingerprint(read_feature_table(features, spec), spec):
+        return ChampionState(problem, str(version.version), False, "trained on other data")
+    try:
+        trained = mlflow.artifacts.load_dict(f"runs:/{tags['run_id']}/spec.json")
+    except Exception:  # noqa: BLE001 (MLflow raises several types; any means "cannot tell")
+        return ChampionState(problem, str(version.version), False, "its experiment spec cannot be read")
+    if _spec_without_trials(trained) != _spec_without_trials(spec.as_dict()):
+        return ChampionState(problem, str(version.version), False, "the experiment spec changed")
+    return ChampionState(problem, str(version.version), True, "")
+
+
+def ensure_champions(features: Path, data: Path, *, trials: int, say: Say, tick: Callable[[str], None]) -> dict[str, str]:
+    """Train and promote every problem whose champion cannot be reused; problem -> what happened,
+    for the problems that have a usable champion now (a problem the data cannot support, such as
+    one without outcomes in a period of a small region, is left out and said so).
+
+    A fresh challenger goes through the promotion gates; when it fails them and there is no
+    usable champion, the demo promotes it anyway (forced, recorded on the model version), because
+    a demo with a few trials needs a model for every problem. Real promotions use `sote-risk promote`.
+    """
+    from training.pipeline import train_problem
+    from training.promotion import promote
+    from training.spec import SpecError, list_problems, load_spec
+
+    outcome = {}
+    for problem in list_problems():
+        spec = load_spec(problem).with_trials(trials)
+        state = champion_state(problem, spec, features)
+        if state.current:
+            say(f"{problem}: reusing champion version {state.version}")
+            outcome[problem] = f"reused v{state.version}"
+            continue
+        tick(f"{problem}: training ({state.why}), {trials} trials")
+        try:
+            result = train_problem(spec, features, dataset_dir=data, progress=lambda message: tick(message))
+        except (SpecError, ValueError) as error:
+            # The data cannot support this problem: no outcomes in a period (SpecError), or in a
+            # calibration fold (scikit-learn's ValueError) when the region is a few thousand.
+            say(f"[yellow]{problem}: not trained, left out of this demo[/yellow]: {str(error).splitlines()[0]}")
+            continue
+        decision = promote(problem)
+        if not decision.promoted:
+            decision = promote(problem, force=True)
+            say(f"{problem}: v{result.model_version} promoted for the demo past its gates ({'; '.join(decision.reasons)[:160]})")
+        else:
+            say(f"{problem}: v{result.model_version} promoted (test AUROC {result.metrics['test_auroc']:.3f})")
+        outcome[problem] = f"trained v{result.model_version}"
+    return outcome
+
+
+def last_index_date(data: Path) -> pd.Timestamp:
+    """The last monthly index date of the data (the month the demo scores)."""
+    from features.build import index_dates
+
+    meta = dataset_identity(data)
+    dates = index_dates(meta["extract_start"], meta["extract_end"], warmup_days=0)
+    return dates[-1]
+
+
+def top_customers(outbox_db: Path, as_of: pd.Timestamp, n: int = 5) -> list[tuple[int, float]]:
+    """The n customers with the highest alerted probability at as_of, (pseudonym, probability)."""
+    from serving import outbox
+
+    conn = outbox.connect(outbox_db)
+    try:
+        rows = conn.execute(
+            "SELECT subject_id, MAX(probability) AS p FROM alerts WHERE as_of=? GROUP BY subject_id"
+            " ORDER BY p DESC, subject_id LIMIT ?", (outbox.as_of_key(as_of), n),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(int(r["subject_id"]), float(r["p"])) for r in rows]
+
+
+def alerts_at(outbox_db: Path, as_of: pd.Timestamp) -> dict[str, int]:
+    """Alerts of each problem for the month as_of (whichever run raised them)."""
+    from serving import outbox
+
+    conn = outbox.connect(outbox_db)
+    try:
+        rows = conn.execute("SELECT problem, COUNT(*) AS n FROM alerts WHERE as_of=? GROUP BY problem",
+                            (outbox.as_of_key(as_of),)).fetchall()
+    finally:
+        conn.close()
+    return {r["problem"]: int(r["n"]) for r in rows}
+
+
+def write_pages(service_url: str, key: str, customers: list[int], as_of: pd.Timestamp, pages: Path,
+                lang: str = "fi") -> list[Path]:
+    """Fetch each customer's clinician page from the running service and save it (pseudonym names)."""
+    import httpx
+
+    pages.mkdir(parents=True, exist_ok=True)
+    written = []
+    with httpx.Client(base_url=service_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        for subject in customers:
+            response = client.get(f"/ui/customers/{subject}", params={"as_of": as_of.date().isoformat(), "lang": lang})
+            response.raise_for_status()
+            path = pages / f"customer-{subject}-{as_of.date().isoformat()}.html"
+            path.write_text(response.text, encoding="utf-8")
+            written.append(path)
+    return written

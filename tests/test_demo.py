@@ -1,0 +1,71 @@
+"""Smoke test of the whole demo, as a user runs it: `sote-risk demo` in a fresh home folder.
+
+Small region and two trials to stay near a minute; checks what the demo promises: it exits 0,
+every alert in the outbox marked delivered reached the CRM stand-in, clinician pages exist with a
+band and reasons, and no process it started is still running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sote_risk.processes import group_alive
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_demo_end_to_end(tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "SOTE_RISK_HOME": str(home), "BENTOML_HOME": str(tmp_path / "bentoml")}
+    env.pop("SOTE_RISK_CRM_WEBHOOK_URL", None)
+    env.pop("SOTE_RISK_BACKEND", None)
+    result = subprocess.run(
+        [sys.executable, "-c", "from sote_risk.cli import main; main()", "demo", "--customers", "1500", "--trials", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=360,
+    )
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    summary = json.loads((home / "demo-summary.json").read_text())
+
+    # alerts: what the outbox says was delivered is exactly what the CRM holds, each once
+    with sqlite3.connect(home / "outbox.db") as outbox:
+        delivered = outbox.execute("SELECT COUNT(*) FROM alerts WHERE status='delivered'").fetchone()[0]
+        pending = outbox.execute("SELECT COUNT(*) FROM alerts WHERE status='pending'").fetchone()[0]
+        scores = outbox.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    with sqlite3.connect(home / "crm_receiver.db") as crm:
+        received = crm.execute("SELECT COUNT(*), COALESCE(MAX(deliveries), 0) FROM received").fetchone()
+    assert delivered > 0 and pending == 0
+    assert received == (delivered, 1)
+    assert summary["delivered"] == summary["received"] == delivered
+    assert scores >= summary["scored"] > 0
+
+    # clinician pages of the top customers, with a band and reasons
+    pages = sorted((home / "pages").glob("customer-*.html"))
+    assert pages and [str(p) for p in pages] == sorted(summary["pages"])
+    for page in pages:
+        html = page.read_text()
+        assert 'data-band="' in html and "Tärkeimmät syyt" in html
+
+    # nothing the demo started is left: neither the pids nor anything in their process groups
+    assert len(summary["pids"]["service"]) >= 2  # BentoML's arbiter and its worker (a group of its own)
+    for name, pids in summary["pids"].items():
+        for pid in pids:
+            assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"{name} (pid {pid}) still running"
+            assert not group_alive(pid), f"a process of the {name}'s groups is still running"
+    assert json.loads((home / "keys.json").read_text())["keys"] == []  # the demo's keys are revoked
+    assert "where to look" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
