@@ -184,7 +184,10 @@ def main() -> None:
             from serving.scoring import Scorer
 
             scorer = Scorer(load_backend())
-            rows = pd.concat([scorer.stored_rows([s], scorer.resolve_time(None))[s].rows[model.spec["segment"]] for s in members[:200]])
+            segment, as_of = model.spec["segment"], scorer.resolve_time(None)
+            stored = scorer.stored_rows(members, as_of)
+            # only customers in this problem's segment have a row for it
+            rows = pd.concat([stored[s].rows[segment] for s in members if segment in stored[s].rows][:200])
         records = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in r.items()}
                    for r in rows[model.feature_names].astype(object).to_dict("records")]
         row_bodies = [{"problem": args.problem, "features": rec} for rec in records]

@@ -104,7 +104,7 @@ def month_starts_before(time: pd.Timestamp, months: int) -> list[pd.Timestamp]:
 
 
 class Scorer:
-    def __init__(self, backend: Backend, cache_size: int = 8192) -> None:
+    def __init__(self, backend: Backend, cache_size: int = 512) -> None:
         self.backend = backend
         self._rows_cache = LRU(cache_size)
         self._explain_cache = LRU(cache_size)
