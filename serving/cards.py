@@ -20,6 +20,8 @@ from typing import Any, Literal
 from explain.chains import chains_for_features
 from serving.alert_policy import band_rank
 from serving.outbox import alert_id_for, as_of_key
+from serving.labels import OUTCOME_TEXT, band_label
+from features.spec import segment_spec
 
 SOURCE_LABEL = "sote-risk (Eksote)"
 TOPIC_SYSTEM = "https://eksote.fi/sote-risk/problem"
@@ -29,19 +31,6 @@ MAX_REASONS = 5
 
 INDICATOR_BY_BAND = {"low": "info", "moderate": "info", "high": "warning", "very_high": "critical"}
 
-# Outcome of a problem id (<segment>-<outcome>) in words, with its horizon (docs/INTERFACES.md).
-OUTCOME_TEXT = {
-    "hospitalisation": {"en": "unplanned hospitalisation within 90 days",
-                        "fi": "suunnittelematon sairaalahoito 90 päivän sisällä"},
-    "homecare_failure": {"en": "moving to 24-hour care within 180 days",
-                         "fi": "siirtyminen ympärivuorokautiseen hoitoon 180 päivän sisällä"},
-}
-BAND_TEXT = {
-    "low": {"en": "Low", "fi": "Matala"},
-    "moderate": {"en": "Moderate", "fi": "Kohtalainen"},
-    "high": {"en": "High", "fi": "Korkea"},
-    "very_high": {"en": "Very high", "fi": "Erittäin korkea"},
-}
 
 # Offered to the CRM so its feedback uses codes we can count (alerts report).
 OVERRIDE_REASONS = (
@@ -144,13 +133,18 @@ def _given(suggestion: str | Mapping[str, Any], language: str) -> tuple[str | No
 
 
 def _outcome_text(problem: str, language: str) -> str:
-    outcome = problem.split("-", 1)[-1]
-    text = OUTCOME_TEXT.get(outcome)
-    return text[language] if text else outcome.replace("_", " ")
+    """The outcome in words with its horizon, from the same texts the service and pages use."""
+    outcome_name = problem.split("-", 1)[-1]
+    outcome = segment_spec().outcomes.get(outcome_name)
+    template = OUTCOME_TEXT.get(outcome_name, {}).get(language)
+    if outcome is None or template is None:
+        return outcome_name.replace("_", " ")
+    text = template.format(days=outcome.horizon_days)
+    return text[0].lower() + text[1:]
 
 
 def _summary(item: CardInput, language: str) -> str:
-    band = BAND_TEXT[item.band][language]
+    band = band_label(item.band, language)
     risk = "risk of" if language == "en" else "riski:"
     text = f"{band} {risk} {_outcome_text(item.problem, language)} ({item.probability:.0%})"
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"

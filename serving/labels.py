@@ -11,7 +11,7 @@ SEGMENT_TEXT = {
 OUTCOME_TEXT = {
     "hospitalisation": {"en": "Unplanned hospitalisation within {days} days",
                         "fi": "Suunnittelematon sairaalahoito {days} päivän sisällä"},
-    "homecare_failure": {"en": "Move to 24-hour care within {days} days",
+    "homecare_failure": {"en": "Moving to 24-hour care within {days} days",
                          "fi": "Siirtyminen ympärivuorokautiseen hoitoon {days} päivän sisällä"},
 }
 BAND_TEXT = {

@@ -12,18 +12,10 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MUNICIPALITY_NAMES: tuple[str, ...] = (
-    "Lappeenranta",
-    "Imatra",
-    "Lemi",
-    "Luumäki",
-    "Parikkala",
-    "Rautjärvi",
-    "Ruokolahti",
-    "Savitaipale",
-    "Taipalsaari",
-)
-LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
+from data_contracts.catalogue import LANGUAGES, MUNICIPALITIES
+
+# The region's municipalities and languages are the contracts' lists (one source of truth).
+MUNICIPALITY_NAMES: tuple[str, ...] = MUNICIPALITIES
 
 
 class _Frozen(BaseModel):
