@@ -166,11 +166,7 @@ def labels_schema() -> pa.DataFrameSchema:
             "problem": pa.Column(
                 str, pa.Check.str_matches(PROBLEM_PATTERN, error="problem must be <segment>-<outcome>"), required=False
             ),
-            "censor": pa.Column(
-                str, pa.Check.isin(CENSOR_REASONS, error=f"censor must be one of {', '.join(CENSOR_REASONS)}"),
-                nullable=True,
-                required=False,
-            ),
+            "censor": _censor_column(),
         },
         checks=[
             pa.Check(
@@ -180,6 +176,15 @@ def labels_schema() -> pa.DataFrameSchema:
         ],
         strict=True,
         name="labels",
+    )
+
+
+def _censor_column() -> pa.Column:
+    """Why a label is missing (optional in labels and predictions alike)."""
+    return pa.Column(
+        str, pa.Check.isin(CENSOR_REASONS, error=f"censor must be one of {', '.join(CENSOR_REASONS)}"),
+        nullable=True,
+        required=False,
     )
 
 
@@ -203,11 +208,7 @@ def predictions_schema() -> pa.DataFrameSchema:
                 "float64", pa.Check.in_range(0.0, 1.0, error="probability must be in 0..1"), nullable=False
             ),
             "boolean_value": pa.Column("boolean", nullable=True, required=False),
-            "censor": pa.Column(
-                str, pa.Check.isin(CENSOR_REASONS, error=f"censor must be one of {', '.join(CENSOR_REASONS)}"),
-                nullable=True,
-                required=False,
-            ),
+            "censor": _censor_column(),
         },
         checks=[
             pa.Check(

@@ -19,17 +19,12 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+# The fixed category lists of the demographic features are the contracts' lists (one source).
+from data_contracts.catalogue import LANGUAGES, MUNICIPALITIES, SEXES  # noqa: F401 (re-exported)
+
 WINDOWS_DAYS: tuple[int, ...] = (30, 90, 365)
 TREND_DAYS = 90  # trend = count in (t-90, t] minus count in (t-180, t-90]
 
-SEXES: tuple[str, ...] = ("F", "M")
-LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
-# Same list as data_contracts.catalogue.MUNICIPALITIES (checked by a test); repeated here so the
-# catalogue is importable and hashable without loading the contracts package.
-MUNICIPALITIES: tuple[str, ...] = (
-    "Lappeenranta", "Imatra", "Lemi", "Luumäki", "Parikkala",
-    "Rautjärvi", "Ruokolahti", "Savitaipale", "Taipalsaari",
-)
 
 
 @dataclass(frozen=True)
