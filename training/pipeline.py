@@ -105,7 +105,8 @@ def train_problem(
         mlflow.log_params({f"lgb_{k}": v for k, v in result.params.items() if k != "monotone_constraints"})
 
         raw_valid = result.booster.predict(data.valid_x, raw_score=True)
-        choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed)
+        choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed,
+                                   what=f"{spec.problem} ({split.periods[1].describe()})")
         threshold = threshold_for_policy(data.valid_y, choice.out_of_fold, spec.alert_policy)
         model = RiskModel(
             problem=spec.problem,
