@@ -63,10 +63,14 @@ def main() -> None:
             started, load = time.perf_counter(), os.getloadavg()[0]
             result = train_problem(load_spec(problem).with_trials(args.trials), features_dir, dataset_dir=dataset_dir)
             m = result.metrics
+            oracle = m.get("oracle_auroc", float("nan"))
             print(f"{problem}: {time.perf_counter() - started:.1f} s (load {load:.2f} -> {os.getloadavg()[0]:.2f}), "
                   f"{int(m['train_rows']):,} train rows, test_auroc {m['test_auroc']:.3f} "
-                  f"(baseline {m['baseline_auroc']:.3f}, oracle {m.get('oracle_auroc', float('nan')):.3f}), "
-                  f"ece {m['test_ece']:.4f}", flush=True)
+                  f"(baseline {m['baseline_auroc']:.3f}, +{m['test_auroc'] - m['baseline_auroc']:.3f}; oracle {oracle:.3f}, "
+                  f"ratio {m['test_auroc'] / oracle:.3f}, above-chance ratio {(m['test_auroc'] - 0.5) / (oracle - 0.5):.3f}), "
+                  f"ece {m['test_ece']:.4f}, at threshold: ppv {m['test_ppv']:.3f} sensitivity {m['test_sensitivity']:.3f} "
+                  f"alert rate {m['test_alert_rate']:.4f}; calibration {result.model.metadata['calibration_method']}, "
+                  f"{result.model.metadata['best_iteration']} rounds", flush=True)
         print(f"total: {time.perf_counter() - total:.1f} s for {len(problems)} problem(s) x {args.trials} trials "
               f"(load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 

@@ -4,6 +4,18 @@ beyond the spec's tolerances flagged.
 AUROC and O/E gaps are gates for promotion; alert-rate gaps are flagged for the record only,
 because alert rates should differ where true risk differs (older people get more alerts).
 Groups too small to judge (rows or events below the spec's minimum) are reported, never flagged.
+
+Two rules keep the gates about the model rather than about arithmetic:
+- A subgroup's AUROC is compared with the model's *within-attribute* AUROC (the pair-weighted
+  mean of the AUROCs inside each group of that attribute), not with the overall AUROC. The
+  overall AUROC also ranks the easy pairs across groups (a 90-year-old against a 20-year-old),
+  so every age band's own AUROC is below it even for a perfect model; measured at region size,
+  the overall reference flagged every age band of acute-hospitalisation.
+- A gap is flagged only when it is both beyond the tolerance and beyond sampling noise (two-sided
+  95 %: |O - E| > 1.96 sqrt(E) for calibration, Poisson; the AUROC gap > 1.96 times the
+  Hanley-McNeil standard error of the subgroup's AUROC). With a few dozen events, as in a
+  20,000-customer demo, O/E moves by more than the 0.25 tolerance by chance alone
+  (standard error ~ 1/sqrt(events) = 0.22 at 20 events).
 """
 
 from __future__ import annotations
@@ -39,15 +51,41 @@ def attributes(frame: pd.DataFrame, spec: Subgroups) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+Z95 = 1.96
+
+
+def auroc_standard_error(a: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982) standard error of an AUROC estimate."""
+    if not np.isfinite(a) or positives == 0 or negatives == 0:
+        return np.nan
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def within_auroc(values: np.ndarray, y: np.ndarray, p: np.ndarray) -> float:
+    """AUROC over the (outcome, no outcome) pairs inside one group: the pair-weighted mean of the
+    groups' AUROCs. The reference for a subgroup's AUROC (module doc)."""
+    total, weight = 0.0, 0.0
+    for value in pd.unique(values):
+        m = values == value
+        pos = float(y[m].sum())
+        pairs = pos * (m.sum() - pos)
+        if pairs:
+            total += auroc(y[m], p[m]) * pairs
+            weight += pairs
+    return total / weight if weight else np.nan
+
+
 def audit(groups: pd.DataFrame, y, p, threshold: float, gates: Gates) -> pd.DataFrame:
-    """One row per (attribute, value): size, events, auroc, o_e, alert_rate and flags."""
+    """One row per (attribute, value): size, events, auroc (and its reference), o_e, alert_rate and flags."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    overall_auroc = auroc(y, p)
     overall_alert = float(np.mean(p >= threshold))
     rows = []
     for attribute in groups.columns:
         values = groups[attribute].to_numpy()
+        reference = within_auroc(values, y, p)
         for value in sorted(pd.unique(values)):
             m = values == value
             n, events = int(m.sum()), int(y[m].sum())
@@ -64,8 +102,12 @@ def audit(groups: pd.DataFrame, y, p, threshold: float, gates: Gates) -> pd.Data
             }
             judged = n >= gates.min_subgroup_rows and events >= gates.min_subgroup_events
             row["judged"] = judged
-            row["flag_auroc"] = bool(judged and row["auroc"] < overall_auroc - gates.subgroup_auroc_tolerance)
-            row["flag_calibration"] = bool(judged and abs(row["o_e"] - 1) > gates.subgroup_oe_tolerance)
+            row["auroc_reference"] = reference
+            gap = reference - row["auroc"]
+            noise = Z95 * auroc_standard_error(row["auroc"], events, n - events)
+            row["flag_auroc"] = bool(judged and gap > gates.subgroup_auroc_tolerance and gap > noise)
+            row["flag_calibration"] = bool(judged and abs(row["o_e"] - 1) > gates.subgroup_oe_tolerance
+                                           and abs(events - expected) > Z95 * np.sqrt(expected))
             ratio = alert_rate / overall_alert if overall_alert > 0 else np.nan
             r = gates.subgroup_alert_rate_ratio
             row["flag_alert_rate"] = bool(judged and overall_alert > 0 and (ratio > r or ratio < 1 / r))
