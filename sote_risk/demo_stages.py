@@ -119,11 +119,12 @@ def ensure_champions(features: Path, data: Path, *, trials: int, say: Say, tick:
 
     A fresh challenger goes through the promotion gates. When it fails them and there is no
     usable champion, the demo promotes it anyway (forced, recorded on the model version and said
-    here with every overridden reason), because a demo needs a model for every problem. At demo
-    size the gates mostly fail on subgroups: a municipality or age band of a 20,000-customer
-    region has a few dozen outcomes in the test period, so its O/E ratio and AUROC move by more
-    than the tolerances on sampling noise alone (O/E's standard error is about 1/sqrt(events):
-    0.22 at 20 events against a 0.25 tolerance). Real promotions use `sote-risk promote`.
+    here with every overridden reason), because a demo needs a model for every problem. Real
+    promotions use `sote-risk promote`. Why they fail at demo size (measured 2026-11-26, 20,000
+    customers, 4 trials): subgroup calibration, e.g. acute-hospitalisation men O/E 0.73 on 97 test
+    outcomes, beyond both the 0.25 tolerance and sampling noise. A model fitted on a sixth of the
+    region picks up spurious sex and age-band effects that one global calibrator cannot undo; at
+    region size the same problems show no such gap for sex (training/subgroups.py: gate rules).
     A problem the data cannot support (no outcomes in a period, too few to calibrate on) is left
     out and said so.
     """

@@ -75,3 +75,24 @@ def test_hanley_mcneil_standard_error_matches_a_simulation():
         draws.append(auroc(y, s))
     predicted = auroc_standard_error(float(np.mean(draws)), 40, 400)
     assert abs(np.std(draws) - predicted) / predicted < 0.2
+
+
+def test_noise_counts_customers_not_rows():
+    """One outcome labels ~3 monthly rows of a customer (90-day horizon): a calibrated model in
+    groups of that shape is (almost) never flagged by the customer-clustered, family-wise rule,
+    where a row-level Poisson rule at 95 % would flag one group in five."""
+    rng = np.random.default_rng(6)
+    groups_n, customers_each, rows_each = 120, 300, 3
+    customer = np.repeat(np.arange(groups_n * customers_each), rows_each)
+    y = np.repeat(rng.random(groups_n * customers_each) < 0.05, rows_each).astype(float)
+    p = np.full(len(y), 0.05)  # the true probability: perfectly calibrated
+    group = pd.DataFrame({"municipality": (customer // customers_each).astype(str)})
+    table = audit(group, y, p, threshold=0.5, gates=GATES, subject_ids=customer)
+    judged = table[table["judged"]]
+    assert len(judged) > 100
+    expected = judged["events"] / judged["o_e"]
+    poisson_flags = ((judged["o_e"] - 1).abs().gt(GATES.subgroup_oe_tolerance)
+                     & (judged["events"] - expected).abs().gt(1.96 * np.sqrt(expected))).sum()
+    assert poisson_flags > 0.15 * len(judged)  # the row-level rule flags noise
+    assert judged["flag_calibration"].sum() <= 2  # family-wise 5 %: at most a rare false flag
+    assert (judged["customers"] == customers_each).all()
