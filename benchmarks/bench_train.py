@@ -11,6 +11,8 @@ Target: all problems at region size (~130,000 residents) with 30 trials each in 
 2 cores. With --data it trains on real feature tables (features/ output); with --synthetic N it
 writes an elderly-segment table of N customers x 48 months (the test generator scaled up) and
 trains elderly-hospitalisation only, to time the training loop before features exist.
+Measured 2026-11-26 (5-year extract, temporal train / validation / test, 130,000 residents ->
+150,939 customers): 427.7 s for all five problems x 30 trials, load average 2.0-2.8.
 Runs in a throw-away SOTE_RISK_HOME (or --home, which must not be a real one) so no real registry is touched.
 """
 
