@@ -233,3 +233,15 @@ def test_baseline_columns_exist_in_the_segment(problem):
     if spec.subgroups.age_column:
         assert spec.subgroups.age_column in produced
     assert set(spec.subgroups.columns) <= produced
+
+
+def test_gates_refuse_a_model_that_does_not_beat_its_baseline():
+    from training.promotion import gate_reasons
+    from training.spec import Gates
+
+    tags = {"test_auroc": "0.557", "baseline_auroc": "0.558", "test_ece": "0.0015"}
+    assert gate_reasons(tags, None, Gates()) == ["test_auroc 0.5570 does not beat the baseline's 0.5580"]
+    assert gate_reasons({**tags, "test_auroc": "0.743", "baseline_auroc": "0.701"}, None, Gates()) == []
+    strict = Gates(min_auroc_over_baseline=0.03)
+    assert gate_reasons({**tags, "test_auroc": "0.829", "baseline_auroc": "0.815"}, None, strict) == [
+        "test_auroc 0.8290 does not beat the baseline's 0.8150 by 0.03"]

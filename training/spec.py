@@ -164,6 +164,9 @@ class Gates(_Strict):
     max_test_ece: float = Field(0.05, gt=0)
     # challenger may be at most this much below the champion's test_auroc
     auroc_tolerance: float = Field(0.0, ge=0)
+    # challenger's test_auroc must be at least the best baseline's plus this: a model that does not
+    # beat logistic regression or the clinical score on the same rows is not worth serving
+    min_auroc_over_baseline: float = Field(0.0, ge=-0.1, le=0.5)
     subgroup_auroc_tolerance: float = Field(0.10, gt=0)
     subgroup_oe_tolerance: float = Field(0.25, gt=0)  # |observed/expected - 1|
     subgroup_alert_rate_ratio: float = Field(3.0, gt=1)  # flagged, not gated (risk differs by group)
