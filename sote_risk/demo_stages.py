@@ -68,6 +68,7 @@ class ChampionState:
     version: str | None
     current: bool
     why: str  # why it cannot be reused (empty when current)
+    forced_reasons: str = ""  # the gates it was forced past, when it was promoted with force
 
 
 def _spec_without_trials(spec: dict) -> dict:
@@ -100,46 +101,76 @@ def champion_state(problem: str, spec: Any, features: Path) -> ChampionState:
         return ChampionState(problem, str(version.version), False, "its experiment spec cannot be read")
     if _spec_without_trials(trained) != _spec_without_trials(spec.as_dict()):
         return ChampionState(problem, str(version.version), False, "the experiment spec changed")
-    return ChampionState(problem, str(version.version), True, "")
+    forced = tags.get("promotion_forced_reasons", "") if tags.get("promotion_forced") == "true" else ""
+    return ChampionState(problem, str(version.version), True, "", forced)
 
 
-def ensure_champions(features: Path, data: Path, *, trials: int, say: Say, tick: Callable[[str], None]) -> dict[str, str]:
-    """Train and promote every problem whose champion cannot be reused; problem -> what happened,
-    for the problems that have a usable champion now (a problem the data cannot support, such as
-    one without outcomes in a period of a small region, is left out and said so).
+@dataclass
+class Champions:
+    """What stage 4 did per problem: served (problem -> how), forced past gates, left out."""
 
-    A fresh challenger goes through the promotion gates; when it fails them and there is no
-    usable champion, the demo promotes it anyway (forced, recorded on the model version), because
-    a demo with a few trials needs a model for every problem. Real promotions use `sote-risk promote`.
+    served: dict[str, str]
+    forced: dict[str, str]  # problem -> the gate reasons the demo overrode
+    left_out: dict[str, str]  # problem -> why it could not be trained
+
+
+def ensure_champions(features: Path, data: Path, *, trials: int, say: Say, tick: Callable[[str], None]) -> Champions:
+    """Train and promote every problem whose champion cannot be reused.
+
+    A fresh challenger goes through the promotion gates. When it fails them and there is no
+    usable champion, the demo promotes it anyway (forced, recorded on the model version and said
+    here with every overridden reason), because a demo needs a model for every problem. Real
+    promotions use `sote-risk promote`. The demo used to force nearly every problem: its subgroup
+    gates compared age bands with the overall AUROC (which a band can never reach) and flagged
+    O/E gaps of a few dozen row-level outcomes that were sampling noise (one admission labels
+    ~3 monthly rows). training/subgroups.py now judges against the within-attribute AUROC and
+    counts noise per customer, family-wise; measured 2026-11-26 (20,000 customers, seed 42,
+    4 trials), the remaining flags were acute men O/E 0.73 on 97 outcomes and the like, within
+    that noise. What still fails at demo size is the baseline gate: with 4 trials on a sixth of the
+    region, children (0.539 vs 0.625), depression (0.775 vs 0.775) and homecare_failure (0.611 vs
+    0.615) do not beat their baseline's test AUROC. They are forced here and said, never silently.
+    A problem the data cannot support (no outcomes in a period, too few to calibrate on) is left
+    out and said so.
     """
+    from sote_risk.errors import SoteRiskError
     from training.pipeline import train_problem
     from training.promotion import promote
-    from training.spec import SpecError, list_problems, load_spec
+    from training.spec import list_problems, load_spec
 
-    outcome = {}
+    result_of = Champions({}, {}, {})
     for problem in list_problems():
         spec = load_spec(problem).with_trials(trials)
         state = champion_state(problem, spec, features)
         if state.current:
-            say(f"{problem}: reusing champion version {state.version}")
-            outcome[problem] = f"reused v{state.version}"
+            if state.forced_reasons:
+                say(f"[yellow]{problem}: reusing champion version {state.version}, forced past its gates by an "
+                    f"earlier demo[/yellow]: {state.forced_reasons}")
+                result_of.forced[problem] = state.forced_reasons
+                result_of.served[problem] = f"reused v{state.version}, forced past its gates"
+            else:
+                say(f"{problem}: reusing champion version {state.version}")
+                result_of.served[problem] = f"reused v{state.version}"
             continue
         tick(f"{problem}: training ({state.why}), {trials} trials")
         try:
             result = train_problem(spec, features, dataset_dir=data, progress=lambda message: tick(message))
-        except (SpecError, ValueError) as error:
-            # The data cannot support this problem: no outcomes in a period (SpecError), or in a
-            # calibration fold (scikit-learn's ValueError) when the region is a few thousand.
-            say(f"[yellow]{problem}: not trained, left out of this demo[/yellow]: {str(error).splitlines()[0]}")
+        except SoteRiskError as error:  # too few outcomes in a period or to calibrate on (small regions)
+            reason = " ".join(str(error).split())
+            say(f"[yellow]{problem}: not trained, left out of this demo[/yellow]: {reason}")
+            result_of.left_out[problem] = reason
             continue
         decision = promote(problem)
         if not decision.promoted:
             decision = promote(problem, force=True)
-            say(f"{problem}: v{result.model_version} promoted for the demo past its gates ({'; '.join(decision.reasons)[:160]})")
+            reasons = "; ".join(decision.reasons)
+            say(f"[yellow]{problem}: v{result.model_version} FORCED to champion for the demo[/yellow] "
+                f"(test AUROC {result.metrics['test_auroc']:.3f}); it fails the promotion gates: {reasons}")
+            result_of.forced[problem] = reasons
+            result_of.served[problem] = f"trained v{result.model_version}, forced past its gates"
         else:
             say(f"{problem}: v{result.model_version} promoted (test AUROC {result.metrics['test_auroc']:.3f})")
-        outcome[problem] = f"trained v{result.model_version}"
-    return outcome
+            result_of.served[problem] = f"trained v{result.model_version}, passed its gates"
+    return result_of
 
 
 def last_index_date(data: Path) -> pd.Timestamp:

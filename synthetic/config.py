@@ -205,7 +205,7 @@ class SimulatorConfig(_Frozen):
     """One simulation: size, calendar, seed and every model parameter."""
 
     customers: int = Field(20_000, description="residents at the extract start")
-    years: int = 3
+    years: int = 5  # warm-up 12 mo + train >= 12 + gap 6 + validation 6 + gap 6 + test 6 + 180-day labels 6 (experiments/)
     seed: int = 42
     start: dt.date = dt.date(2022, 1, 1)
     burn_in_months: int = Field(24, ge=0, le=120)

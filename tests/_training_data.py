@@ -92,7 +92,10 @@ def fast_spec_dict(**overrides) -> dict:
     spec["search"]["fixed"].update({"max_bin": 31, "num_threads": 1})
     spec["evaluation"] = {"bootstrap_samples": 20, "calibration_bins": 10, "shap_sample": 200}
     spec["extra_features"] = ["noise_feature"]  # not in the catalogue: exercises the glob path
-    spec["gates"].update({"max_test_ece": 0.5, "subgroup_auroc_tolerance": 0.5, "subgroup_oe_tolerance": 5.0})
+    # the table's labels come from a logistic model of its columns, so the logistic baseline is
+    # as good as a model can be here: the baseline gate is relaxed like the others
+    spec["gates"].update({"max_test_ece": 0.5, "subgroup_auroc_tolerance": 0.5, "subgroup_oe_tolerance": 5.0,
+                          "min_auroc_over_baseline": -0.1})
     spec.update(overrides)
     return spec
 

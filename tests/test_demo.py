@@ -47,6 +47,19 @@ def test_demo_end_to_end(tmp_path):
     assert summary["delivered"] == summary["received"] == delivered
     assert scores >= summary["scored"] > 0
 
+    # honest about the models: every problem is either served or left out with a reason, and
+    # each one promoted past failing gates is named with the gates it failed
+    from training.spec import list_problems
+
+    assert set(summary["models"]) | set(summary["left_out"]) == set(list_problems())
+    assert not set(summary["models"]) & set(summary["left_out"])
+    said = " ".join(result.stdout.split())  # rich wraps long lines
+    for problem, reasons in summary["forced"].items():
+        assert "forced past its gates" in summary["models"][problem] and reasons
+        assert f"{problem}: v" in said and "FORCED to champion for the demo" in said
+    for problem, reason in summary["left_out"].items():
+        assert problem in reason and f"left out: {problem}" in said
+
     # clinician pages of the top customers, with a band and reasons
     pages = sorted((home / "pages").glob("customer-*.html"))
     assert pages and [str(p) for p in pages] == sorted(summary["pages"])

@@ -185,3 +185,26 @@ def test_cli_train_promote_list(tmp_path):
     listed = run_cli("models", "list", home=tmp_path / "home")
     assert listed.returncode == 0 and "challenger" in listed.stdout
     assert "elderly-hospitalisation" in listed.stdout.replace("│", "").replace(" ", "").replace("\n", "")
+
+
+def test_cli_train_all_goes_on_after_a_failing_problem(tmp_path):
+    """`train --all`: a problem the data cannot support fails with its reason on its own line, the
+    next problem still trains, and the exit code says that something failed."""
+    import yaml
+
+    features_dir, dataset_dir = write_tables(tmp_path / "data")
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    good = fast_spec_dict()
+    good["search"]["trials"] = 1
+    (experiments / "elderly-hospitalisation.yaml").write_text(yaml.safe_dump(good, allow_unicode=True), encoding="utf-8")
+    # sorts first; the fixture has no depression table, so this one fails before any training
+    failing = {**good, "problem": "depression-hospitalisation", "segment": "depression"}
+    (experiments / "depression-hospitalisation.yaml").write_text(yaml.safe_dump(failing, allow_unicode=True), encoding="utf-8")
+    result = run_cli("train", "--all", "--experiments", str(experiments), "--data", str(features_dir),
+                     "--dataset", str(dataset_dir), home=tmp_path / "home")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("depression-hospitalisation: failed: ") and "segment 'depression' not found" in lines[0]
+    assert lines[1].startswith("elderly-hospitalisation: trained version 1 (challenger) test_auroc")
+    assert "1 of 2 problem(s) failed: depression-hospitalisation" in result.stderr and "Traceback" not in result.stderr

@@ -78,28 +78,77 @@ def test_relative_split_uses_complete_label_windows_only():
         assert part["label_hospitalisation"].notna().all() and part["censor_hospitalisation"].isna().all()
 
 
-def test_customer_holdout_validation_shares_train_dates_not_customers():
+def test_shipped_specs_are_temporal_with_horizon_gaps():
+    """The shipped layout on a table long enough for it: three periods in order, each later one
+    starting after every label window (t, t + horizon] of the earlier one has closed."""
+    frame, _ = synthetic_feature_table(subjects=150, months=48)
+    for problem in PROBLEMS:
+        spec = load_spec(problem)
+        horizon = pd.Timedelta(days=spec.horizon_days)
+        spec = parse_spec({**fast_spec_dict(), **{k: v for k, v in spec.as_dict().items() if k in ("split", "horizon_days")}})
+        split = split_table(frame, spec)
+        parts = (split.train, split.validation, split.test)
+        for earlier, later in zip(parts, parts[1:]):
+            # oracle: the latest label window of the earlier period ends before the later period's first index date
+            assert earlier["prediction_time"].max() + horizon < later["prediction_time"].min(), problem
+        assert split.train["prediction_time"].nunique() >= 12, problem  # at least a year of seasons to learn from
+
+
+@pytest.mark.parametrize("horizon, gap_days, ok", [(90, 90, True), (90, 89, False), (180, 180, True), (180, 179, False)])
+def test_gap_rule_is_exactly_the_horizon_for_iso_dates(horizon, gap_days, ok):
+    """Index dates are < end and label windows are (t, t + horizon]: a later start exactly `horizon`
+    days after the earlier end is the tightest gap that keeps it out of every label window."""
+    train_end = pd.Timestamp("2021-01-01")
+    valid_start = train_end + pd.Timedelta(days=gap_days)
+    valid_end = valid_start + pd.Timedelta(days=120)
+    test_start = valid_end + pd.Timedelta(days=horizon)  # the second gap is always fine here
+    split = {"train": {"start": None, "end": train_end.date()},
+             "validation": {"start": valid_start.date(), "end": valid_end.date()},
+             "test": {"start": test_start.date(), "end": (test_start + pd.Timedelta(days=90)).date()}}
+    if ok:
+        parse_spec(fast_spec_dict(split=split, horizon_days=horizon))
+    else:
+        with pytest.raises(SpecError, match=r"gap between train\.end .* and validation\.start .* less than the horizon"):
+            parse_spec(fast_spec_dict(split=split, horizon_days=horizon))
+
+
+def test_relative_gap_counts_the_shortest_months():
+    """A relative gap is checked for the shortest run of calendar months it can resolve to."""
+    months = {"train": {"start": None, "end": -20}, "validation": {"start": -16, "end": -10}, "test": {"start": -6, "end": 0}}
+    parse_spec(fast_spec_dict(split=months, horizon_days=120))  # 4 months are never fewer than 120 days
+    with pytest.raises(SpecError, match=r"train\.end \(-20\) and validation\.start \(-16\) can be 120 days"):
+        parse_spec(fast_spec_dict(split=months, horizon_days=121))
+    wide_first = {**months, "train": {"start": None, "end": -22}}  # the second gap alone is too short
+    with pytest.raises(SpecError, match=r"validation\.end \(-10\) and test\.start \(-6\) can be 120 days"):
+        parse_spec(fast_spec_dict(split=wide_first, horizon_days=121))
+    assert min_days_in_months(4) == 120 and min_days_in_months(6) == 181 and min_days_in_months(12) == 365
+
+
+def test_customer_holdout_validation_is_refused_with_the_reason():
+    legacy = {"train": {"start": None, "end": -10}, "validation": {"customers": 0.25}, "test": {"start": -6, "end": 0}}
+    with pytest.raises(SpecError, match=r"x\.yaml: split: validation: \{customers: share\} .* no longer supported"):
+        parse_spec(fast_spec_dict(split=legacy), "x.yaml")
+
+
+def test_train_every_months_keeps_every_kth_month_counted_back_from_the_last():
     frame, _ = synthetic_feature_table(subjects=120)
-    spec = parse_spec(fast_spec_dict())  # the shipped layout: train end -10, 25% customers held out, test -6..0
-    assert spec.split.holdout
-    split = split_table(frame, spec)
-    train, valid, test = split.periods
-    assert (train.start, train.end) == (valid.start, valid.end) and (test.start - train.end).days >= 90
-    train_ids, valid_ids = set(split.train["subject_id"]), set(split.validation["subject_id"])
-    assert not train_ids & valid_ids and 0.1 < len(valid_ids) / (len(train_ids) + len(valid_ids)) < 0.4
-    assert split.validation["prediction_time"].max() < train.end <= test.start <= split.test["prediction_time"].min()
-    # stable per customer: a smaller table keeps every remaining customer on its side
-    again = split_table(frame.loc[frame["subject_id"] % 3 != 0], spec)
-    assert set(again.validation["subject_id"]) == {s for s in valid_ids if s % 3 != 0}
-    assert "held-out customers" in valid.describe()
+    every = {**TEMPORAL, "train": {"start": None, "end": -20, "every_months": 3}}
+    full = split_table(frame, parse_spec(fast_spec_dict(split=TEMPORAL)))
+    thin = split_table(frame, parse_spec(fast_spec_dict(split=every)))
+    months = sorted(thin.train["prediction_time"].unique())
+    assert months[-1] == full.train["prediction_time"].max()  # the most recent train month is kept
+    assert all((b.year * 12 + b.month) - (a.year * 12 + a.month) == 3 for a, b in zip(months, months[1:]))
+    assert len(months) == -(-full.train["prediction_time"].nunique() // 3)
+    assert thin.validation.equals(full.validation) and thin.test.equals(full.test)
+    assert "every 3 months" in thin.periods[0].describe()
+    with pytest.raises(SpecError, match="train period only"):
+        parse_spec(fast_spec_dict(split={**TEMPORAL, "test": {"start": -6, "end": 0, "every_months": 2}}))
 
 
-def test_holdout_split_still_needs_a_horizon_gap_before_test():
-    bad = {"train": {"start": None, "end": -4}, "validation": {"customers": 0.2}, "test": {"start": -2, "end": 0}}
-    with pytest.raises(SpecError, match="gap between train.end .* and test.start"):
-        parse_spec(fast_spec_dict(split=bad))
-    with pytest.raises(SpecError, match="customers"):
-        parse_spec(fast_spec_dict(split={**bad, "validation": {"customers": 1.5}}))
+def test_too_short_extract_says_so():
+    frame, _ = synthetic_feature_table(subjects=60, months=20)  # anchor 2021-06: train would end 2019-10
+    with pytest.raises(SpecError, match=r"train \[first, 2019-10-01\) has 0 usable rows .* extract is too short"):
+        split_table(frame, parse_spec(fast_spec_dict(split=TEMPORAL)))
 
 
 def test_feature_selection_uses_catalogue_families_and_extra_globs():
@@ -184,3 +233,15 @@ def test_baseline_columns_exist_in_the_segment(problem):
     if spec.subgroups.age_column:
         assert spec.subgroups.age_column in produced
     assert set(spec.subgroups.columns) <= produced
+
+
+def test_gates_refuse_a_model_that_does_not_beat_its_baseline():
+    from training.promotion import gate_reasons
+    from training.spec import Gates
+
+    tags = {"test_auroc": "0.557", "baseline_auroc": "0.558", "test_ece": "0.0015"}
+    assert gate_reasons(tags, None, Gates()) == ["test_auroc 0.5570 does not beat the baseline's 0.5580"]
+    assert gate_reasons({**tags, "test_auroc": "0.743", "baseline_auroc": "0.701"}, None, Gates()) == []
+    strict = Gates(min_auroc_over_baseline=0.03)
+    assert gate_reasons({**tags, "test_auroc": "0.829", "baseline_auroc": "0.815"}, None, strict) == [
+        "test_auroc 0.8290 does not beat the baseline's 0.8150 by 0.03"]

@@ -52,11 +52,14 @@ def _silent(_: str) -> None:
 
 
 def flagged_subgroups(table: pd.DataFrame) -> str:
+    """`attr=value:kind (measure, rows, events)` per flagged subgroup: the counts show at a glance
+    whether a gap is a large group's real problem or a small group's sampling noise."""
     parts = []
     for row in table.itertuples():
         kinds = [k for k, f in (("auroc", row.flag_auroc), ("calibration", row.flag_calibration)) if f]
         if kinds:
-            parts.append(f"{row.attribute}={row.value}:{'+'.join(kinds)}")
+            measures = ", ".join(f"auroc {row.auroc:.3f}" if k == "auroc" else f"O/E {row.o_e:.2f}" for k in kinds)
+            parts.append(f"{row.attribute}={row.value}:{'+'.join(kinds)} ({measures}; {row.rows:,} rows, {row.events:,} events)")
     return "; ".join(parts)
 
 
@@ -105,7 +108,8 @@ def train_problem(
         mlflow.log_params({f"lgb_{k}": v for k, v in result.params.items() if k != "monotone_constraints"})
 
         raw_valid = result.booster.predict(data.valid_x, raw_score=True)
-        choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed)
+        choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed,
+                                   what=f"{spec.problem} ({split.periods[1].describe()})")
         threshold = threshold_for_policy(data.valid_y, choice.out_of_fold, spec.alert_policy)
         model = RiskModel(
             problem=spec.problem,

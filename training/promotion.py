@@ -1,8 +1,9 @@
 """Promotion: move alias `champion` to the challenger only when it passes the gates.
 
 Gates (from the challenger's spec, stored as a version tag at training): test_auroc not below
-the champion's minus `auroc_tolerance`; test_ece <= `max_test_ece`; no subgroup flagged for
-AUROC or calibration. `force` promotes anyway and says so: a line in the output and tags on the
+the champion's minus `auroc_tolerance`; test_auroc at least the best baseline's plus
+`min_auroc_over_baseline`; test_ece <= `max_test_ece`; no subgroup flagged for AUROC or
+calibration. `force` promotes anyway and says so: a line in the output and tags on the
 model version (who forced is not known here; the time and the overridden reasons are).
 """
 
@@ -53,6 +54,10 @@ def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, ga
     flags = (_metric(challenger, "subgroup_flags_auroc") or 0) + (_metric(challenger, "subgroup_flags_calibration") or 0)
     if flags:
         reasons.append(f"{int(flags)} subgroup gap(s) beyond tolerance: {challenger.get('subgroup_flagged', '?')}")
+    baseline = _metric(challenger, "baseline_auroc")
+    if auroc is not None and baseline is not None and auroc < baseline + gates.min_auroc_over_baseline:
+        reasons.append(f"test_auroc {auroc:.4f} does not beat the baseline's {baseline:.4f}"
+                       + (f" by {gates.min_auroc_over_baseline}" if gates.min_auroc_over_baseline else ""))
     champion_auroc = _metric(champion, "test_auroc") if champion else None
     if auroc is not None and champion_auroc is not None and auroc < champion_auroc - gates.auroc_tolerance:
         reasons.append(f"test_auroc {auroc:.4f} is worse than the champion's {champion_auroc:.4f}")

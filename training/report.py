@@ -115,7 +115,7 @@ def evaluation_report(
                 curves["oracle (true risk)"] = oracle
 
     groups = attributes(test, spec.subgroups)
-    table = audit(groups, y, p, threshold, spec.gates)
+    table = audit(groups, y, p, threshold, spec.gates, test["subject_id"].to_numpy())
     metrics.update(audit_metrics(table))
 
     outdir = Path(outdir)

@@ -11,15 +11,23 @@ the last index date whose label windows are complete in the feature table; `end:
 to the anchor") or all are ISO dates. `train.start` may be null (from the first index date).
 Relative periods make one spec work on any simulated span.
 
-Validation is either a period like the others, or `{customers: share}`: that share of customers
-held out of the train period (see CustomerHoldout; for extracts too short for three periods).
+Train, validation and test are all temporal, in that order: early stopping, the calibrator and
+the alert threshold are fitted on a later period than the trees, and judged on a later one still,
+as in production (a model trained on the past scores the future).
 
-Gap rule (checked at load time). Between train end and validation start, and between
-validation end and test start (with a customer hold-out: between train end and test start),
-there must be at least `horizon_days`, so no period's index dates
-fall inside an earlier period's label windows. For relative specs the check uses the fewest days
-that N consecutive calendar months can have (3 months can be 89 days, so a 90-day horizon needs
-a 4-month gap); the resolved dates are checked again in splits.py.
+Gap rule (checked at load time). A row at index date t has the label window (t, t + horizon]
+(features/labels.py). No index date of a later period may fall inside the label window of a row
+of an earlier period, so nothing the model or its calibrator learns from has seen the later
+period's outcomes. Index dates of a period are < its end, so the rule is exactly
+`later.start - earlier.end >= horizon_days` for train -> validation and validation -> test
+(train -> test follows). For relative specs the check uses the fewest days that N consecutive
+calendar months can have (3 months can be 89 days, so a 90-day horizon needs a 4-month gap); the
+resolved dates are checked again in splits.py.
+
+Subsampling (spec-driven, for training time at region size): `train.every_months: k` keeps
+every k-th index month of the train period, counted back from its last month. Consecutive
+monthly rows of one customer are highly correlated, so this costs little signal; validation and
+test always use every month.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ Bound = Union[int, dt.date, None]
 class Period(_Strict):
     start: Bound = None
     end: Bound
+    every_months: int = Field(1, ge=1, le=12)  # train only: keep every k-th index month (see above)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Period":
@@ -64,36 +73,35 @@ class Period(_Strict):
         return self
 
 
-class CustomerHoldout(_Strict):
-    """Validation = a share of customers held out of the train period (all their rows), chosen by
-    a stable hash of the pseudonym. Used when the extract is too short for a temporal validation
-    period plus two horizon-long gaps (3 years of data, a 180-day horizon); the test period stays
-    temporal, after a horizon-long gap."""
-
-    customers: float = Field(gt=0, lt=1)
-
-
 class Split(_Strict):
     train: Period
-    validation: Union[Period, CustomerHoldout]
+    validation: Period
     test: Period
 
     @property
     def relative(self) -> bool:
         return isinstance(self.test.end, int)
 
-    @property
-    def holdout(self) -> bool:
-        return isinstance(self.validation, CustomerHoldout)
+    @model_validator(mode="before")
+    @classmethod
+    def _no_customer_holdout(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("validation"), dict) and "customers" in data["validation"]:
+            raise ValueError(
+                "validation: {customers: share} (a customer hold-out of the train period) is no longer supported; "
+                "give a temporal period {start, end} between train and test, a horizon-long gap on each side"
+            )
+        return data
 
     @model_validator(mode="after")
     def _same_kind(self) -> "Split":
-        periods = (self.train, self.test) if self.holdout else (self.train, self.validation, self.test)
+        periods = (self.train, self.validation, self.test)
         kinds = {type(p.end) for p in periods}
         if len(kinds) != 1:
             raise ValueError("train, validation and test must all be relative (months) or all be ISO dates")
-        if (not self.holdout and self.validation.start is None) or self.test.start is None:
+        if self.validation.start is None or self.test.start is None:
             raise ValueError("validation.start and test.start are required (only train.start may be null)")
+        if self.validation.every_months != 1 or self.test.every_months != 1:
+            raise ValueError("every_months subsamples the train period only; validation and test use every month")
         return self
 
 
@@ -156,6 +164,9 @@ class Gates(_Strict):
     max_test_ece: float = Field(0.05, gt=0)
     # challenger may be at most this much below the champion's test_auroc
     auroc_tolerance: float = Field(0.0, ge=0)
+    # challenger's test_auroc must be at least the best baseline's plus this: a model that does not
+    # beat logistic regression or the clinical score on the same rows is not worth serving
+    min_auroc_over_baseline: float = Field(0.0, ge=-0.1, le=0.5)
     subgroup_auroc_tolerance: float = Field(0.10, gt=0)
     subgroup_oe_tolerance: float = Field(0.25, gt=0)  # |observed/expected - 1|
     subgroup_alert_rate_ratio: float = Field(3.0, gt=1)  # flagged, not gated (risk differs by group)
@@ -274,12 +285,9 @@ def gap_days(earlier_end: Bound, later_start: Bound) -> int:
 
 
 def _check_gaps(split: Split, horizon_days: int) -> None:
-    pairs = (
-        ((("train", split.train), ("test", split.test)),) if split.holdout else (
-            (("train", split.train), ("validation", split.validation)),
-            (("validation", split.validation), ("test", split.test)),
-        )
-    )
+    """Each later period starts at least `horizon_days` after the earlier one ends (module doc)."""
+    pairs = ((("train", split.train), ("validation", split.validation)),
+             (("validation", split.validation), ("test", split.test)))
     for (a_name, a), (b_name, b) in pairs:
         if b.start < a.end:
             raise ValueError(f"split: {b_name} starts ({b.start}) before {a_name} ends ({a.end}); periods overlap")

@@ -7,15 +7,13 @@ ever sees the resulting frames (never re-splits).
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
-from training.spec import CustomerHoldout, ExperimentSpec, Period, SpecError
+from training.spec import ExperimentSpec, Period, SpecError
 
 ID_COLUMNS = ("subject_id", "prediction_time")
 RESERVED_PREFIXES = ("label_", "censor_", "eligible_", "outcome_time_")
@@ -30,40 +28,22 @@ class ResolvedPeriod:
     name: str
     start: pd.Timestamp | None  # inclusive; None = from the first index date
     end: pd.Timestamp  # exclusive
-    # customer hold-out: (share, seed, True = the held-out customers / False = the others)
-    customers: tuple[float, int, bool] | None = None
+    every_months: int = 1  # keep index months whose distance back from the last month is a multiple
 
-    def mask(self, times: pd.Series, subject_ids: pd.Series | None = None) -> pd.Series:
+    def mask(self, times: pd.Series) -> pd.Series:
         inside = times < self.end
         if self.start is not None:
             inside &= times >= self.start
-        if self.customers is not None:
-            share, seed, held = self.customers
-            inside &= pd.Series(held_out(subject_ids.to_numpy(), share, seed) == held, index=times.index)
+        if self.every_months > 1:
+            last = self.end - pd.DateOffset(months=1)
+            back = (last.year * 12 + last.month) - (times.dt.year * 12 + times.dt.month)
+            inside &= (back % self.every_months) == 0
         return inside
 
     def describe(self) -> str:
         start = self.start.date().isoformat() if self.start is not None else "first"
-        who = ""
-        if self.customers is not None:
-            share, _, held = self.customers
-            who = f" {share:.0%} held-out customers" if held else f" other {1 - share:.0%} of customers"
-        return f"{self.name} [{start}, {self.end.date().isoformat()}){who}"
-
-
-def held_out(subject_ids: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Stable customer hold-out: sha256(seed, pseudonym) below `share` of the hash range.
-
-    hashlib, not hash() or a permutation: a customer stays on the same side when rows or
-    customers are added (a retrain on a newer extract keeps its validation customers)."""
-    ids = np.asarray(subject_ids, dtype=np.int64)
-    unique, inverse = np.unique(ids, return_inverse=True)
-    prefix = f"{seed}:".encode()
-    values = np.fromiter(
-        (int.from_bytes(hashlib.sha256(prefix + str(int(u)).encode()).digest()[:8], "big") for u in unique),
-        dtype=np.uint64, count=len(unique),
-    )
-    return (values < np.uint64(int(share * 2**64)))[inverse]
+        every = f" every {self.every_months} months" if self.every_months > 1 else ""
+        return f"{self.name} [{start}, {self.end.date().isoformat()}){every}"
 
 
 @dataclass(frozen=True)
@@ -173,21 +153,9 @@ def resolve_periods(spec: ExperimentSpec, anchor: pd.Timestamp) -> tuple[Resolve
     periods = []
     for name in ("train", "validation", "test"):
         period: Period = getattr(spec.split, name)
-        if isinstance(period, CustomerHoldout):
-            continue
-        periods.append(ResolvedPeriod(name, _bound(period.start, anchor), _bound(period.end, anchor)))
-    if isinstance(spec.split.validation, CustomerHoldout):  # validation = held-out customers of train
-        train, test = periods
-        share = spec.split.validation.customers
-        periods = [
-            ResolvedPeriod("train", train.start, train.end, (share, spec.seed, False)),
-            ResolvedPeriod("validation", train.start, train.end, (share, spec.seed, True)),
-            test,
-        ]
+        periods.append(ResolvedPeriod(name, _bound(period.start, anchor), _bound(period.end, anchor), period.every_months))
     # belt and braces: the load-time check is conservative, this one is on the actual dates
     for earlier, later in zip(periods, periods[1:]):
-        if earlier.customers is not None and later.customers is not None:
-            continue  # the two sides of a customer hold-out share their dates, not their customers
         if (later.start - earlier.end) < pd.Timedelta(days=spec.horizon_days):
             raise SpecError(
                 f"{spec.problem}: {later.describe()} starts less than {spec.horizon_days} days after "
@@ -206,13 +174,16 @@ def split_table(frame: pd.DataFrame, spec: ExperimentSpec) -> Split:
     rows = usable_rows(frame, spec)
     parts = []
     for period in periods:
-        part = rows.loc[period.mask(rows["prediction_time"], rows["subject_id"])]
+        part = rows.loc[period.mask(rows["prediction_time"])]
         label = part[spec.label_column].astype(bool)
         if part.empty or label.nunique() < 2:
             span = f"{frame['prediction_time'].min().date()}..{frame['prediction_time'].max().date()}"
+            hint = ("the extract is too short for this split: simulate at least the default 5 years" if part.empty
+                    else "too few customers or outcomes in this period for a model: use a larger region")
             raise SpecError(
                 f"{spec.problem}: {period.describe()} has {len(part)} usable rows and "
-                f"{int(label.sum())} outcomes; need both classes (index dates in the table: {span})"
+                f"{int(label.sum())} outcomes; need both classes (index dates in the table: {span}, "
+                f"anchor {anchor.date()}; {hint})"
             )
         parts.append(part.reset_index(drop=True))
     return Split(parts[0], parts[1], parts[2], periods, anchor)

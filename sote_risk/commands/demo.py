@@ -81,8 +81,9 @@ def run_demo(*, customers: int, seed: int, fresh: bool, trials: int = 4, pages: 
 
     stage(4, f"train and promote every problem ({trials} trials each)")
     with console.status("training") as status:
-        served = demo_stages.ensure_champions(layout.features, layout.data, trials=trials, say=console.print,
-                                              tick=lambda message: status.update(message))
+        champions = demo_stages.ensure_champions(layout.features, layout.data, trials=trials, say=console.print,
+                                                 tick=lambda message: status.update(message))
+    served = champions.served
     if not served:
         raise SoteRiskError("no problem could be trained on this data; try more --customers")
 
@@ -92,6 +93,9 @@ def run_demo(*, customers: int, seed: int, fresh: bool, trials: int = 4, pages: 
         summary = serve_and_run(layout, problems=sorted(served), pages=pages, console=console, stage=stage)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    summary["models"] = served
+    summary["forced"] = champions.forced
+    summary["left_out"] = champions.left_out
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["stage_seconds"] = _durations(stamps, time.monotonic())
     (layout.root / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
@@ -189,12 +193,19 @@ def print_summary(summary: dict, layout, console) -> None:  # noqa: ANN001
     table = Table(title=f"Latest month {summary['as_of']}: {summary['scored']:,} of {summary['customers']:,} customers scored")
     table.add_column("problem")
     table.add_column("alerts", justify="right")
-    for problem, n in sorted(summary["alerts"].items()):
-        table.add_row(problem, f"{n:,}")
+    table.add_column("model")
+    models = summary.get("models", {})
+    for problem in sorted(set(summary["alerts"]) | set(models)):
+        table.add_row(problem, f"{summary['alerts'].get(problem, 0):,}", models.get(problem, ""))
     if not summary["new_alerts"]:
         table.caption = "all recorded by an earlier run of this month (a re-run raises nothing twice)"
     console.print(table)
     console.print(f"delivered to the CRM: {summary['delivered']:,} in the outbox, {summary['received']:,} received by the CRM")
+    if summary.get("forced"):  # say it again at the end: the scores above came from models that failed their gates
+        console.print(f"[yellow]forced past the promotion gates (demo only; see stage 4 for every reason):[/yellow] "
+                      f"{', '.join(sorted(summary['forced']))}")
+    for problem, reason in sorted(summary.get("left_out", {}).items()):
+        console.print(f"[yellow]left out:[/yellow] {problem}: {reason}")
     root = layout.root.resolve()
     console.print("where to look:")
     looks = [  # soft_wrap: commands and paths stay on one line, so they can be copied

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate_command(
         customers: int = typer.Option(20_000, "--customers", help="Residents at the extract start (130,000 = the region)."),
-        years: int = typer.Option(3, "--years", help="Years of service history."),
+        years: int = typer.Option(5, "--years", help="Years of service history (5: enough for temporal train / validation / test splits)."),
         seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same data)."),
         out: Path = typer.Option(..., "--out", help="Dataset folder to create (must not exist or be empty)."),
         truth: bool = typer.Option(True, "--truth/--no-truth", help="Compute the true outcome probabilities."),

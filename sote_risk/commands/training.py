@@ -37,8 +37,12 @@ def train(
     trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec)."),
     experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
 ) -> None:
-    """Tune, calibrate, evaluate and register models (alias `challenger`)."""
+    """Tune, calibrate, evaluate and register models (alias `challenger`).
+
+    Every problem is tried even when an earlier one fails; one line per problem says trained or
+    failed (with the reason), and the exit code is 1 when any failed."""
     from sote_risk.config import home
+    from training.data import FeatureTableError
     from training.pipeline import train_problem
     from training.spec import load_spec
 
@@ -46,21 +50,56 @@ def train(
     specs = [load_spec(name, experiments).with_trials(trials) for name in names]  # all specs checked before any work
     features_dir = data or home().features
     dataset_dir = dataset or home().data
+    if not features_dir.is_dir():  # common to every problem: one error, not one per problem
+        raise FeatureTableError(f"features directory {features_dir} does not exist (run `sote-risk features build`)")
     console = _console()
+    failed: list[str] = []
     for spec in specs:
-        with console.status(f"{spec.problem}: starting") as status:
-            def progress(message: str) -> None:
-                status.update(message)
-                if "trial" not in message:
-                    console.log(message)
+        try:
+            with console.status(f"{spec.problem}: starting") as status:
+                def progress(message: str) -> None:
+                    status.update(message)
+                    if "trial" not in message:
+                        console.log(message)
 
-            result = train_problem(spec, features_dir, dataset_dir=dataset_dir, progress=progress)
+                result = train_problem(spec, features_dir, dataset_dir=dataset_dir, progress=progress)
+        except SoteRiskError as error:  # the data or spec cannot support this problem: say why, go on
+            failed.append(spec.problem)
+            typer.echo(f"{spec.problem}: failed: {_one_line(str(error))}")
+            continue
+        except Exception as error:  # noqa: BLE001 (a bug in one problem must not stop the others)
+            failed.append(spec.problem)
+            log = _write_traceback(spec.problem)
+            typer.echo(f"{spec.problem}: failed: {type(error).__name__}: {_one_line(str(error))} (traceback in {log})")
+            continue
         m = result.metrics
         typer.echo(
-            f"{spec.problem}: version {result.model_version} (challenger) test_auroc {m['test_auroc']:.3f} "
+            f"{spec.problem}: trained version {result.model_version} (challenger) test_auroc {m['test_auroc']:.3f} "
             f"[{m['test_auroc_ci_low']:.3f}, {m['test_auroc_ci_high']:.3f}] baseline {m['baseline_auroc']:.3f} "
             f"oracle {m.get('oracle_auroc', float('nan')):.3f} ece {m['test_ece']:.4f}"
         )
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(specs)} problem(s) failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(code=1)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _write_traceback(problem: str) -> Path:
+    """The traceback of an unexpected failure, kept in the home folder's logs (not on the terminal)."""
+    import os
+    import traceback
+
+    from sote_risk.config import home
+
+    path = home().root / "logs" / f"train-{problem}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".log.tmp")
+    tmp.write_text(traceback.format_exc(), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader never sees half a traceback
+    return path
 
 
 def evaluate(
