@@ -106,6 +106,11 @@ RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnis
     "cps": ("RAI/CPS", "Cognitive Performance Scale CPS (0-6)", "kognitiivisen suoriutumisen mittari CPS (0-6)"),
     "adlh": ("RAI/ADLH", "ADL hierarchy ADL-H (0-6)", "päivittäisten toimintojen hierarkia ADL-H (0-6)"),
     "chess": ("RAI/CHESS", "health instability CHESS (0-5)", "terveydentilan epävakaus CHESS (0-5)"),
+    # IADL reaches the milder end of disability that ADL-H (floor 0) does not; DRS is the only
+    # depression measure most home care clients have (few see psychiatry). Both are in every
+    # assessment the simulator and the contracts carry.
+    "iadl": ("RAI/IADL", "IADL capacity (0-6)", "asioiden hoitamisen kyky IADL (0-6)"),
+    "drs": ("RAI/DRS", "Depression Rating Scale DRS (0-14)", "masennusoireasteikko DRS (0-14)"),
 }
 DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
@@ -315,8 +320,8 @@ def _assessments() -> list[FeatureInfo]:
                          f"interRAI {fi} muuttui edellisestä arviosta: {{value}}",
                          never=(f"Fewer than two interRAI {en} assessments", f"Alle kaksi interRAI-arviota ({fi})"), codes=(code,)))
     rows.append(_num("rai_days_since", "assessments", DAYS, 0,
-                     "Days since the last interRAI assessment (MAPLe, CPS, ADL-H or CHESS; NaN: none)",
-                     "Päiviä viimeisimmästä interRAI-arviosta (MAPLe, CPS, ADL-H tai CHESS; NaN: ei arviota)",
+                     "Days since the last interRAI assessment (any of its scales; NaN: none)",
+                     "Päiviä viimeisimmästä interRAI-arviosta (mikä tahansa asteikko; NaN: ei arviota)",
                      "Last interRAI assessment {value} days ago", "Viimeisin interRAI-arvio {value} päivää sitten",
                      never=("No interRAI assessment on record", "Ei interRAI-arviota tiedoissa"),
                      codes=tuple(code for code, _, _ in RAI_SCALES.values())))

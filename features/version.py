@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-CODE_VERSION = "features-2"  # 2: a service ending and restarting at one instant stays open
+CODE_VERSION = "features-3"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS
 
 
 @lru_cache(maxsize=1)

@@ -166,6 +166,14 @@ class CareConfig(_Frozen):
     homecare_visits_median: float = Field(12.0, description="median home care visits per client-month at threshold need")
     care24h_monthly_at_need_065: float = Field(0.03, description="monthly hazard of 24-hour care for a home care client at need 0.65")
     care24h_share_75_target: Sourced = src(0.092, "2015", "THL: 9.2 % of 75+ in 24-hour care")
+    # Beyond need and dementia, placement risk is spread over further predictors (reviews: Luppa
+    # et al., Age Ageing 2010; Gaugler et al., BMC Geriatr 2007); sizes are assumptions, each
+    # smaller than the reported association because part of it already runs through frailty.
+    care24h_fall_log_hazard: float = Field(0.4, description="log hazard per recent fall (decaying history, capped at 2; "
+                                           "Tinetti & Williams, NEJM 1997: HR 1.9 after one non-injurious fall, 3.1 after two)")
+    care24h_fall_memory: float = Field(0.85, description="monthly decay of the fall history (half-life ~4 months; assumption)")
+    care24h_depression_multiplier: float = Field(1.4, description="24-hour care hazard while depressed (assumption)")
+    care24h_instability_log_hazard: float = Field(0.3, description="log hazard per SD of acute health instability (assumption)")
     rai_interval_months: float = Field(6.0, description="interRAI re-assessment interval for home care clients")
     rai_completion: float = Field(0.85, description="share of due interRAI assessments done")
     iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")

@@ -39,7 +39,7 @@ DYNAMIC = (
     "frail_z", "acute", "cog", "dem", "dem_dx", "hf", "copd", "dm", "htn",
     "dep", "dep_sev", "dep_dx", "dep_n", "ad_on", "ad_stop", "adh_noise",
     "fam_r", "crisis", "cw_open", "placed",
-    "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc",
+    "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
 )
 
 
@@ -79,6 +79,7 @@ class Norms:
     er: np.ndarray
     death: np.ndarray
     notif: np.ndarray
+    c24: float = 1.0  # divides the 24-hour care hazard: the mean of its extra factors among 65+ home care clients
 
 
 def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
@@ -128,7 +129,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         ad_on=ad_on, ad_stop=np.full(n, 10**6, dtype="int64"), adh_noise=rng.standard_normal(n),
         fam_r=fam_r, crisis=crisis, cw_open=cw_open, placed=placed,
         hc=hc, remote=remote, robot=robot, rehab_left=np.zeros(n, dtype="int8"), c24=c24,
-        busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool),
+        busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
     )
 
 
@@ -199,7 +200,21 @@ def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray
         count = np.bincount(band, minlength=N_BANDS)
         mean = np.where(count > 0, total / np.maximum(count, 1), 1.0)
         out[key] = targets[key] / mean
-    return Norms(**out)
+    # The extra 24-hour care factors redistribute the risk among home care clients, they do not add
+    # to it: their mean over the 65+ clients is divided out (so the 24-hour care share stays where
+    # need, dementia and discharges put it).
+    clients = active & (age >= 65) & s.hc & ~s.c24
+    extra = _c24_extra(s, config)[clients]
+    return Norms(**out, c24=float(extra.mean()) if len(extra) else 1.0)
+
+
+def _c24_extra(s: State, config: SimulatorConfig) -> np.ndarray:
+    """24-hour care hazard factors beyond need, home care, discharge and dementia: recent falls,
+    depression and acute health instability."""
+    c = config.care
+    return (np.exp(c.care24h_fall_log_hazard * np.minimum(s.fall_hist, 2.0)
+                   + c.care24h_instability_log_hazard * s.acute)
+            * np.where(s.dep, c.care24h_depression_multiplier, 1.0))
 
 
 def adherence(s: State) -> np.ndarray:
@@ -241,7 +256,8 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
     c24_d = np.where(
         old & ~s.c24,
         c.care24h_monthly_at_need_065 / DAYS_PER_MONTH * np.exp(8.0 * (need - 0.65))
-        * np.where(s.hc, 1.0, 0.3) * np.where(s.recent_dc, 2.0, 1.0) * np.where(s.dem, 1.6, 1.0),
+        * np.where(s.hc, 1.0, 0.3) * np.where(s.recent_dc, 2.0, 1.0) * np.where(s.dem, 1.6, 1.0)
+        * _c24_extra(s, config) / norms.c24,
         0.0,
     )
     h = config.health
@@ -393,6 +409,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         fam_r=fam_r, crisis=crisis, cw_open=cw_open, placed=placed,
         hc=hc, remote=remote, robot=robot, rehab_left=rehab_left, c24=c24, busy=busy,
         recent_dc=ind.discharged.copy(),
+        fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
     )
     if active is not None:
         frozen = ~act

@@ -39,9 +39,9 @@ from synthetic.services import (
 )
 from synthetic.timed import N_TIMED_U, N_TIMED_Z, draw_timed
 from synthetic.timeline import Calendar, days_to_datetime, month_index
-from synthetic.truth import outcome_probability
+from synthetic.truth import label_probability, outcome_probability
 
-SIMULATOR_VERSION = "1.0.0"
+SIMULATOR_VERSION = "1.1.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors
 SECOND = 1.0 / 86_400.0
 
 # Order of simultaneous events of one customer (lower first); everything else is 5. A service
@@ -234,14 +234,16 @@ def _replace(config: SimulatorConfig, s: State, who: np.ndarray, mi: int, rng: n
 def _truth(s: State, r: Rates, idx: np.ndarray, m: int, cal: Calendar, config: SimulatorConfig, norms) -> pd.DataFrame:
     rng = _generator(config.seed, 3, m)
     sub, rsub = s.take(idx), r.take(idx)
-    p_h = outcome_probability(sub, rsub, m, cal, config, norms, rng, "hospitalisation")
+    i_h, x_h = outcome_probability(sub, rsub, m, cal, config, norms, rng, "hospitalisation")
     hc = np.flatnonzero(sub.hc)
-    p_f = outcome_probability(sub.take(hc), rsub.take(hc), m, cal, config, norms, rng, "homecare_failure")
+    i_f, x_f = outcome_probability(sub.take(hc), rsub.take(hc), m, cal, config, norms, rng, "homecare_failure")
+    incidence = np.concatenate([i_h, i_f])
     return pd.DataFrame({
         "pool": np.concatenate([idx, idx[hc]]),
         "m": np.full(len(idx) + len(hc), m, dtype="int16"),
         "outcome": np.repeat(np.array([0, 1], dtype="int8"), [len(idx), len(hc)]),
-        "true_probability": np.concatenate([p_h, p_f]),
+        "true_probability": label_probability(incidence, np.concatenate([x_h, x_f])),
+        "true_incidence": incidence,
     })
 
 
@@ -413,7 +415,7 @@ def _first_after(ev_sid: np.ndarray, ev_t: np.ndarray, ev_code: np.ndarray, code
 
 def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid: np.ndarray, ev_t: np.ndarray,
                 ev_code: np.ndarray) -> pd.DataFrame:
-    columns = ["subject_id", "prediction_time", "outcome", "horizon_days", "true_probability", "observed"]
+    columns = ["subject_id", "prediction_time", "outcome", "horizon_days", "true_probability", "true_incidence", "observed"]
     if not truth_rows:
         return pd.DataFrame({c: [] for c in columns})
     t = pd.concat(truth_rows, ignore_index=True)
@@ -426,12 +428,15 @@ def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid
     end_us = days_to_datetime(np.array([cal.extract_end]))[0].astype("int64")
     limit = t_us + horizon.astype("int64") * 86_400_000_000
     observed = pd.array(np.zeros(len(t), bool), dtype="boolean")
+    # As features/labels.py reads it: death or moving away before the outcome censors the row.
+    exit_first = np.minimum(_first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us),
+                            _first_after(ev_sid, ev_t, ev_code, "MOVE/OUT", sid, t_us))
     for k, code in ((0, "ADMIT/UNPLANNED"), (1, "CARE24H/START")):
         rows = which == k
         first = _first_after(ev_sid, ev_t, ev_code, code, sid[rows], t_us[rows])
-        hit = first <= limit[rows]
+        hit = (first <= limit[rows]) & (first <= exit_first[rows])
         value = pd.array(hit, dtype="boolean")
-        value[~hit & (limit[rows] > end_us)] = pd.NA
+        value[~hit & ((limit[rows] > end_us) | (exit_first[rows] <= limit[rows]))] = pd.NA
         observed[np.flatnonzero(rows)] = value
     frame = pd.DataFrame({
         "subject_id": sid,
@@ -439,6 +444,7 @@ def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid
         "outcome": pd.array(np.where(which == 0, "hospitalisation", "homecare_failure"), dtype="str"),
         "horizon_days": horizon.astype("int16"),
         "true_probability": t["true_probability"].to_numpy(),
+        "true_incidence": t["true_incidence"].to_numpy(),
         "observed": observed,
     })
     return frame  # ordered by prediction_time, outcome (hospitalisation first), subject_id

@@ -234,3 +234,35 @@ def test_calibration_targets_at_default_size():
     assert len(table) >= 15
     bad = table[~table["ok"]]
     assert bad.empty, bad[["quantity", "target", "measured", "tolerance"]].to_string()
+
+
+def test_care24h_spread_factors_scale_the_hazard_and_average_one_among_clients():
+    """Falls, depression and acute instability multiply the 24-hour care hazard by their stated
+    sizes, and the norm divides their mean out over the 65+ home care clients (they redistribute
+    the risk, the 24-hour care share stays calibrated)."""
+    from synthetic.latent import _c24_extra, compute_norms, initial_state, rates
+
+    config = SimulatorConfig(customers=2000, seed=3)
+    rng = np.random.default_rng(0)
+    n = 20_000
+    age = rng.uniform(60, 100, n)
+    mi = 2022 * 12
+    s = initial_state(config, age, rng.random(n) < 0.6, (mi - age * 12).astype("int64"), rng)
+    s = s.replace(fall_hist=rng.exponential(0.3, n))
+    active = np.ones(n, bool)
+    norms = compute_norms(config, s, mi, active)
+    clients = (age >= 65) & s.hc & ~s.c24
+    assert clients.sum() > 1000
+    assert np.isclose((_c24_extra(s, config)[clients] / norms.c24).mean(), 1.0)
+    r = rates(s, mi, config, norms)
+    c = config.care
+    calm = s.replace(fall_hist=np.zeros(n), acute=np.zeros(n), dep=np.zeros(n, bool))
+    ref = rates(calm, mi, config, norms).c24_d
+    fell = rates(calm.replace(fall_hist=np.full(n, 1.0)), mi, config, norms).c24_d
+    sad = rates(calm.replace(dep=np.ones(n, bool)), mi, config, norms).c24_d
+    on = clients & (ref > 0)
+    assert np.allclose(fell[on] / ref[on], np.exp(c.care24h_fall_log_hazard))
+    assert np.allclose(sad[on] / ref[on], c.care24h_depression_multiplier)
+    capped = rates(calm.replace(fall_hist=np.full(n, 5.0)), mi, config, norms).c24_d
+    assert np.allclose(capped[on] / ref[on], np.exp(2 * c.care24h_fall_log_hazard))
+    assert (r.c24_d[r.age < 65] == 0).all() and (r.c24_d[s.c24] == 0).all()

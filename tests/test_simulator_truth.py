@@ -39,31 +39,85 @@ def _non_overlapping(frame: pd.DataFrame, every: int) -> pd.DataFrame:
     return frame[(months - months.min()) % every == 0]
 
 
-def test_hospitalisation_truth_is_calibrated_per_decile(ds):
+def test_hospitalisation_incidence_is_calibrated_per_decile(ds):
+    """true_incidence = P(admission within 90 days before death or moving away): y counts
+    every row, whoever dies first is a 0."""
     rows = _non_overlapping(_observed(ds, "hospitalisation", "ADMIT/UNPLANNED", 90), 3)
-    rows = rows.assign(decile=pd.qcut(rows["true_probability"].rank(method="first"), 10, labels=False))
+    rows = rows.assign(decile=pd.qcut(rows["true_incidence"].rank(method="first"), 10, labels=False))
     alpha = 0.01 / 10  # 99 % family-wise over the ten deciles (Bonferroni)
     report = []
     for decile, group in rows.groupby("decile"):
-        n, p, k = len(group), group["true_probability"].mean(), int(group["y"].sum())
+        n, p, k = len(group), group["true_incidence"].mean(), int(group["y"].sum())
         lo, hi = binom.ppf(alpha / 2, n, p), binom.ppf(1 - alpha / 2, n, p)
         report.append((decile, n, round(p, 5), k / n, lo <= k <= hi))
     assert all(ok for *_, ok in report), report
     # And overall, at the plain 99 % level.
-    n, p, k = len(rows), rows["true_probability"].mean(), int(rows["y"].sum())
+    n, p, k = len(rows), rows["true_incidence"].mean(), int(rows["y"].sum())
     assert binom.ppf(0.005, n, p) <= k <= binom.ppf(0.995, n, p)
 
 
-def test_homecare_failure_truth_is_calibrated(ds):
+def test_homecare_failure_incidence_is_calibrated(ds):
     rows = _non_overlapping(_observed(ds, "homecare_failure", "CARE24H/START", 180), 6)
-    expected = rows["true_probability"].sum()
-    sd = np.sqrt((rows["true_probability"] * (1 - rows["true_probability"])).sum())
+    expected = rows["true_incidence"].sum()
+    sd = np.sqrt((rows["true_incidence"] * (1 - rows["true_incidence"])).sum())
     k = rows["y"].sum()
     assert len(rows) > 150
     assert abs(k - expected) <= norm.ppf(0.995) * sd, (k, expected, sd)
     # Higher true risk, more failures: the top half fails more often than the bottom half.
-    high = rows["true_probability"] > rows["true_probability"].median()
+    high = rows["true_incidence"] > rows["true_incidence"].median()
     assert rows.loc[high, "y"].mean() > rows.loc[~high, "y"].mean()
+
+
+def _cluster_z(y: np.ndarray, p: np.ndarray, subject: np.ndarray) -> float:
+    """(observed - expected) / SD, with the variance summed per customer (monthly index rows of
+    one customer overlap and are correlated; different customers are independent)."""
+    per_customer = pd.Series(y - p).groupby(subject).sum()
+    return float((y.sum() - p.sum()) / np.sqrt((per_customer**2).sum()))
+
+
+def _label_rows(dataset, outcome: str, days: int) -> pd.DataFrame:
+    """Truth rows with the whole horizon inside the extract; `observed` as features/labels.py
+    reads it (null = censored: death or moving away before the outcome)."""
+    end = pd.Timestamp(dataset.metadata["extract_end"])
+    risk = dataset.risk
+    return risk[(risk["outcome"] == outcome) & (risk["prediction_time"] + pd.Timedelta(days=days) <= end)]
+
+
+def test_observed_follows_the_label_definition(ds):
+    """observed is null exactly where death or moving away comes first within the horizon."""
+    rows = _label_rows(ds, "homecare_failure", 180).reset_index(drop=True)
+    ev = ds.events[ds.events["code"].isin(["DEATH", "MOVE/OUT", "CARE24H/START"])]
+    pairs = rows[["subject_id", "prediction_time"]].reset_index().merge(ev, on="subject_id")
+    pairs = pairs[(pairs["time"] > pairs["prediction_time"]) & (pairs["time"] <= pairs["prediction_time"] + pd.Timedelta(days=180))]
+    first = pairs.sort_values(["index", "time", "code"]).drop_duplicates("index").set_index("index")["code"]
+    first = first.reindex(rows.index)
+    assert (rows["observed"].isna() == first.isin(["DEATH", "MOVE/OUT"])).all()
+    assert (rows["observed"].fillna(False) == (first == "CARE24H/START")).all()
+    assert first.isin(["DEATH", "MOVE/OUT"]).sum() > 20
+
+
+@pytest.mark.slow
+def test_truth_is_calibrated_on_the_label_definition_when_death_is_common():
+    """Training drops censored rows, so a model estimates P(outcome | not censored); the oracle
+    must be that same quantity. With mortality tripled (so the censoring matters: for home care
+    clients ~20 % of 180-day windows end in death), true_probability must match the outcome
+    rate among uncensored rows and the implied exit probability the censoring rate. The
+    competing-risks incidence (the truth before simulator 1.1) fails this at 40,000 customers:
+    z = 4.6 / 4.2 (home-care failure) and 5.1 / 3.5 (hospitalisation) for seeds 11 / 12."""
+    base = SimulatorConfig(customers=40_000, seed=SEED)
+    care = base.care.model_copy(update={"death_yearly": tuple(min(0.9, 3 * p) for p in base.care.death_yearly)})
+    dataset = simulate(base.model_copy(update={"care": care}))
+    for outcome, days in (("homecare_failure", 180), ("hospitalisation", 90)):
+        rows = _label_rows(dataset, outcome, days)
+        kept = rows[rows["observed"].notna()]
+        z = _cluster_z(kept["observed"].astype(float).to_numpy(), kept["true_probability"].to_numpy(),
+                       kept["subject_id"].to_numpy())
+        assert abs(z) <= 3.0, (outcome, z, int(kept["observed"].sum()), kept["true_probability"].sum())
+        exit_first = 1 - rows["true_incidence"] / rows["true_probability"].where(rows["true_probability"] > 0, 1.0)
+        z_exit = _cluster_z(rows["observed"].isna().astype(float).to_numpy(), exit_first.to_numpy(),
+                            rows["subject_id"].to_numpy())
+        assert abs(z_exit) <= 3.0, (outcome, "censoring", z_exit)
+        assert (rows["true_probability"] >= rows["true_incidence"]).all()
 
 
 def test_oracle_discrimination_is_realistic_not_perfect(ds):
@@ -73,7 +127,7 @@ def test_oracle_discrimination_is_realistic_not_perfect(ds):
     lat = ds.latent[["subject_id", "month", "age", "home_care"]]
     rows = rows.merge(lat, left_on=["subject_id", "prediction_time"], right_on=["subject_id", "month"])
     elderly = rows[(rows["age"] >= 75) | rows["home_care"]]
-    auc = roc_auc_score(elderly["y"], elderly["true_probability"])
+    auc = roc_auc_score(elderly["y"], elderly["true_incidence"])
     assert 0.72 <= auc <= 0.88, auc  # published models reach 0.72-0.80; the oracle should not be 0.95
 
 
@@ -101,7 +155,7 @@ def test_intervention_lowers_true_risk_of_the_treated_by_its_multiplier(ds, effe
 
     both = treated(ds).merge(treated(off), on=["subject_id", "prediction_time"], suffixes=("_on", "_off"))
     assert len(both) > 200
-    ratio = both["true_probability_on"].mean() / both["true_probability_off"].mean()
+    ratio = both["true_incidence_on"].mean() / both["true_incidence_off"].mean()
     # Rehabilitation also slows frailty, so its ratio may fall a little below the multiplier.
     assert multiplier - 0.06 <= ratio <= multiplier + 0.02, ratio
 

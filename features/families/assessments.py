@@ -1,4 +1,4 @@
-"""interRAI: last value and change since the previous assessment of MAPLe, CPS, ADL-H, CHESS."""
+"""interRAI: last value and change since the previous assessment of MAPLe, CPS, ADL-H, CHESS, IADL, DRS."""
 
 from __future__ import annotations
 
