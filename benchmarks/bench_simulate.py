@@ -1,6 +1,6 @@
-"""Benchmark: simulate the whole region (130,000 residents x 3 years) with ground truth and write it.
+"""Benchmark: simulate the whole region (130,000 residents x 5 years, the default extract) with ground truth and write it.
 
-    .venv/bin/python benchmarks/bench_simulate.py [--customers 130000] [--years 3] [--no-write]
+    .venv/bin/python benchmarks/bench_simulate.py [--customers 130000] [--years 5] [--no-write]
 
 Prints seconds (simulation, writing, total), event and truth row counts, and peak RSS of this
 process (resource.getrusage). Budget: <= 120 s and <= 4 GB on a 2-core machine. The machine may be
@@ -19,7 +19,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=130_000)
-    parser.add_argument("--years", type=int, default=3)
+    parser.add_argument("--years", type=int, default=5)  # SimulatorConfig().years
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

@@ -157,7 +157,11 @@ def test_intervention_lowers_true_risk_of_the_treated_by_its_multiplier(ds, effe
     assert len(both) > 200
     ratio = both["true_incidence_on"].mean() / both["true_incidence_off"].mean()
     # Rehabilitation also slows frailty, so its ratio may fall a little below the multiplier.
-    assert multiplier - 0.06 <= ratio <= multiplier + 0.02, ratio
+    # Above it by up to ~0.04: base hazards are re-normalised to each age band's target
+    # (latent.compute_norms), so switching an effect off also lowers everyone's base hazard a
+    # little, more so the larger the treated share (5-year extract, seeds 1/2/7: medrobot
+    # 0.914-0.936 for 0.90). A missing effect (ratio ~1.0) still fails.
+    assert multiplier - 0.06 <= ratio <= multiplier + 0.045, ratio
 
 
 @pytest.mark.slow
