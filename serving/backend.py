@@ -30,6 +30,8 @@ BACKEND_ENV = "SOTE_RISK_BACKEND"  # module:function returning a Backend (tests 
 # Comma-separated problem ids to serve (default: every spec in experiments/), for a region that
 # runs only some problems, or data too small to train them all (the demo at a few thousand).
 PROBLEMS_ENV = "SOTE_RISK_PROBLEMS"
+# Worker processes of the service (`sote-risk serve --workers`); serving/service.py reads it.
+WORKERS_ENV = "SOTE_RISK_WORKERS"
 
 
 class BackendError(SoteRiskError):
