@@ -33,7 +33,7 @@ from serving.api_types import (
 )
 from serving.backend import Backend, Champion, Histories, HistoryStore, Membership
 from serving.labels import problem_label
-from serving.rows import FeatureBlock, InputPlan, input_plan, model_input
+from serving.rows import FeatureBlock, InputPlan, input_plan, model_input, row_input
 from sote_risk.errors import SoteRiskError
 
 T = TypeVar("T")
@@ -358,26 +358,30 @@ class Scorer:
 
     def predict_row(self, problem: str, features: Mapping[str, Any]) -> PredictRowResponse:
         """Probability only (no SHAP, no history): the CRM's own feature row through the same model."""
-        champion = self.champion(problem)
-        frame = pd.DataFrame([features])
-        try:
-            probability = float(champion.model.predict_proba(frame)[0])
-        except FeatureMismatchError as error:
-            raise ServingError(str(error), field="features") from None
-        except (ValueError, TypeError) as error:
-            raise ServingError(f"features: a value is not a number where the model needs one ({error})", field="features") from None
-        if not np.isfinite(probability):
-            raise ServingError("features: the model returned no probability for this row", field="features")
-        return PredictRowResponse(
-            problem=problem, probability=probability, band=band_for(probability, champion.bands),
-            model_version=champion.version,
-        )
+        return predict_row(self.champion(problem), features)
 
     def clear_caches(self) -> None:
         self._rows_cache.clear()
         self._explain_cache.clear()
         self._probability_cache.clear()
         self._plans.clear()
+
+
+def predict_row(champion: Champion, features: Mapping[str, Any]) -> PredictRowResponse:
+    """Scorer.predict_row for one champion (also what the benchmark's bare FastAPI app runs, so
+    the comparison is of the frameworks, not of the work)."""
+    try:
+        probability = float(champion.model.predict_proba_matrix(row_input(champion.model, features))[0])
+    except FeatureMismatchError as error:
+        raise ServingError(str(error), field="features") from None
+    except (ValueError, TypeError) as error:
+        raise ServingError(f"features: a value is not a number where the model needs one ({error})", field="features") from None
+    if not np.isfinite(probability):
+        raise ServingError("features: the model returned no probability for this row", field="features")
+    return PredictRowResponse(
+        problem=champion.problem, probability=probability, band=band_for(probability, champion.bands),
+        model_version=champion.version,
+    )
 
 
 def card_sample(scorer: Scorer, problem: str, size: int = 200) -> tuple[pd.DataFrame, pd.DataFrame] | None:

@@ -171,3 +171,30 @@ def test_predict_row_names_missing_features(scorer, fixture):
     row = {"age_years": 80.0, "sex": "F", "er_visits_90d": 2.0, "missed_doses_30d": 0.0, "fall_alarms_180d": 1.0, "homecare_visits_30d": 3.0}
     got = scorer.predict_row("elderly-hospitalisation", row)
     assert got.probability == float(models["elderly-hospitalisation"].predict_proba(pd.DataFrame([row]))[0])
+
+
+def test_predict_row_equals_the_frame_path_and_refuses_the_same_rows(scorer, fixture):
+    """The posted row goes to the booster without pandas: same probability as
+    predict_proba(pd.DataFrame([row])) for numbers, missing values, numbers sent as text; the
+    same refusals for unknown categories and text that is no number."""
+    from models.risk_model import FeatureMismatchError
+
+    events, customers, models = fixture
+    model = models["elderly-hospitalisation"]
+    rows = toy_rows(events, customers, list(range(1, 60)), [pd.Timestamp(END)] * 59)
+    posted = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in r.items()}
+              for r in rows[model.feature_names].astype(object).to_dict("records")]
+    posted += [
+        {**posted[0], "er_visits_90d": None, "sex": None},
+        {**posted[1], "fall_alarms_180d": "3.5", "extra": "ignored"},
+        {**posted[2], "missed_doses_30d": float("nan")},
+    ]
+    for row in posted:
+        got = scorer.predict_row("elderly-hospitalisation", row)
+        assert got.probability == float(model.predict_proba(pd.DataFrame([row]))[0])
+    for bad, words in (({**posted[0], "sex": "X"}, "unknown categories"), ({**posted[0], "age_years": "old"}, "must be numeric")):
+        with pytest.raises(FeatureMismatchError, match=words):
+            model.predict_proba(pd.DataFrame([bad]))
+        with pytest.raises(ServingError, match=words) as error:
+            scorer.predict_row("elderly-hospitalisation", bad)
+        assert error.value.field == "features"
