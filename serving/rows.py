@@ -154,21 +154,21 @@ def row_input(model: RiskModel, features: Mapping[str, Any]) -> np.ndarray:
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise FeatureMismatchError(f"model {model.problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}")
-    matrix = np.empty((1, len(model.feature_names)), dtype=np.float64)
-    for column, name in enumerate(model.feature_names):
+    values = []
+    for name in model.feature_names:
         value = features[name]
         allowed = model.categories.get(name)
         if value is None or (isinstance(value, float) and value != value):
-            matrix[0, column] = np.nan
+            values.append(np.nan)
         elif allowed is not None:
             try:
-                matrix[0, column] = allowed.index(str(value))
+                values.append(float(allowed.index(str(value))))
             except ValueError:
                 raise FeatureMismatchError(
                     f"model {model.problem}: feature {name!r} has unknown categories {[str(value)]}; allowed: {allowed}") from None
         else:
             try:
-                matrix[0, column] = float(value)  # as numpy converts a frame's column (strings like "3.5" too)
+                values.append(float(value))  # as numpy converts a frame's column (strings like "3.5" too)
             except (TypeError, ValueError):
                 raise FeatureMismatchError(f"model {model.problem}: feature {name!r} must be numeric") from None
-    return matrix
+    return np.array([values], dtype=np.float64)
