@@ -6,7 +6,14 @@ bare FastAPI endpoint and `mlflow models serve` of the same model, all measured 
 
 With --home the service loads the real champions (models/registry) and histories; the
 predict_row comparison uses the elderly-hospitalisation champion (or --problem). Prints one JSON
-object with every figure. Servers run on 127.0.0.1, free ports, each in its own process group.
+object with every figure. Servers run on 127.0.0.1, free ports, each in its own process group,
+all with --workers worker processes (default 2, the target machine's cores).
+
+Cold means a customer no worker has seen: members of a cohort are found in this process (the
+feature package's cohorts on the held histories), never through the service, and every
+measured set of customers is new to the service. The load generator is a minimal asyncio
+HTTP/1.1 client (keep-alive connections, no httpx) so it takes little of the 2 cores; its CPU
+share and the servers' are reported next to each throughput.
 """
 
 from __future__ import annotations
@@ -30,23 +37,22 @@ sys.path.insert(0, str(REPO))
 
 from tests.serving_server import ServiceProcess, free_port, start_service  # noqa: E402  (shared with the tests)
 
+# The same work per request as the service's /predict_row (serving.scoring.predict_row: the same
+# function, request and response types), without BentoML: no auth, metrics or access log.
 BARE_APP = '''
 import os, pickle
-import pandas as pd
 from fastapi import FastAPI
 from serving.api_types import PredictRowRequest, PredictRowResponse
-from serving.alert_policy import band_for
 from serving.backend import champion_from_model
+from serving.scoring import predict_row
 
 with open(os.environ["BENCH_MODEL"], "rb") as handle:
     champion = champion_from_model(os.environ["BENCH_PROBLEM"], pickle.load(handle))
 app = FastAPI()
 
 @app.post("/predict_row")
-async def predict_row(request: PredictRowRequest) -> PredictRowResponse:
-    probability = float(champion.model.predict_proba(pd.DataFrame([request.features]))[0])
-    return PredictRowResponse(problem=request.problem, probability=probability,
-                              band=band_for(probability, champion.bands), model_version=champion.version)
+async def predict(request: PredictRowRequest) -> PredictRowResponse:
+    return predict_row(champion, request.features)
 '''
 
 
@@ -66,30 +72,159 @@ def sequential(client: httpx.Client, path: str, bodies: list[dict]) -> dict:
             "mean_ms": round(statistics.mean(times), 2)}
 
 
-async def _concurrent(url: str, path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
-        queue: asyncio.Queue = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
-        errors = 0
+# --- a lean load generator ---------------------------------------------------------------------
 
-        async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                body = queue.get_nowait()
-                response = await client.post(path, json=body)
-                errors += response.status_code >= 400
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> int:
+    """One request on a keep-alive connection; returns the status (the body is read and dropped)."""
+    writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+    headers = await reader.readuntil(b"\r\n\r\n")
+    status = int(headers[9:12])
+    lines = headers.lower().split(b"\r\n")
+    length = next((int(line[15:]) for line in lines if line.startswith(b"content-length:")), None)
+    if length is not None:
+        await reader.readexactly(length)
+    elif any(line.startswith(b"transfer-encoding: chunked") for line in lines):
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        raise RuntimeError("a response without a length")
+    return status
+
+
+async def _load(url: str, path: str, bodies: list[bytes], concurrency: int, headers: dict) -> tuple[float, int, list[float]]:
+    host, port = url.removeprefix("http://").split(":")
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "Content-Length: ").encode()
+    queue = list(reversed(bodies))
+    errors, latencies = 0, []
+    # Connections are opened one at a time before the clock starts, as a client's pool grows:
+    # opened in one burst, they all land in whichever worker process accepts first (BentoML's
+    # and uvicorn's workers share one listening socket), and one core would do all the work.
+    connections = []
+    for _ in range(concurrency):
+        connections.append(await asyncio.open_connection(host, int(port)))
+        await asyncio.sleep(0.003)
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors
+        try:
+            while queue:
+                body = queue.pop()
+                started = time.perf_counter()
+                try:
+                    status = await _post(reader, writer, head, body)
+                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += status >= 400
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(reader, writer) for reader, writer in connections))
+    return time.perf_counter() - started, errors, latencies
+
+
+def concurrent(url: str, path: str, bodies: list[dict], concurrency: int, headers: dict | None = None,
+               server_pids: list[int] | None = None) -> dict:
+    """Throughput at `concurrency` connections; the client's CPU share of the machine and the
+    servers' (their processes' CPU seconds over the run's wall seconds times the cores)."""
+    encoded = [json.dumps(b).encode() for b in bodies]
+    cpu0, servers0 = time.process_time(), cpu_seconds(server_pids or [])
+    seconds, errors, latencies = asyncio.run(_load(url, path, encoded, concurrency, headers or {}))
+    client_cpu, server_cpu = time.process_time() - cpu0, cpu_seconds(server_pids or []) - servers0
+    cores = os.cpu_count() or 1
     return {"n": len(bodies), "concurrency": concurrency, "seconds": round(seconds, 2),
-            "requests_per_s": round(len(bodies) / seconds, 1), "errors": errors}
+            "requests_per_s": round(len(bodies) / seconds, 1), "errors": errors,
+            "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+            "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+            "client_cpu_share": round(client_cpu / (seconds * cores), 3),
+            "server_cpu_share": round(server_cpu / (seconds * cores), 3) if server_pids else None}
 
 
-def concurrent(url: str, path: str, bodies: list[dict], concurrency: int, headers: dict | None = None) -> dict:
-    return asyncio.run(_concurrent(url, path, bodies, concurrency, headers or {}))
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def descendants(root: int) -> list[int]:
+    """root and every process under it (BentoML's arbiter starts the workers; uvicorn too)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def worker_rss(root: int) -> dict[str, float | None]:
+    """Resident memory of each process under root, by pid and what it runs (arbiter, workers)."""
+    out = {}
+    for pid in descendants(root):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        role = "worker" if ("worker" in command.split(" -m ", 1)[-1] or "--worker-id" in command) and pid != root else (
+            "main" if pid == root else "other")
+        out[f"{role} {pid}"] = rss_mb(pid)
+    return out
+
+
+def requests_per_worker(log: Path) -> dict[str, dict[str, int]]:
+    """Route -> worker -> requests answered, from BentoML's access log (is the load spread?)."""
+    counts: dict[str, dict[str, int]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if "[entry_service:" not in line or "path=" not in line:
+            continue
+        worker = line.split("[entry_service:", 1)[1].split("]", 1)[0].rsplit(":", 1)[-1]
+        route = line.split("path=", 1)[1].split(",", 1)[0]
+        counts.setdefault(route, {}).setdefault(f"worker {worker}", 0)
+        counts[route][f"worker {worker}"] += 1
+    return counts
+
+
+def wait_for_workers(service: ServiceProcess, workers: int, timeout: float = 300) -> None:
+    """Until every worker logged its start (readyz answers as soon as one is up)."""
+    deadline = time.monotonic() + timeout
+    while service.log.read_text(errors="replace").count("Service sote_risk initialized") < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers not up after {timeout} s:\n{service.log.read_text()[-2000:]}")
+        time.sleep(0.5)
 
 
 def spawn(command: list[str], env: dict, log: Path, ready_url: str, timeout: float = 120) -> subprocess.Popen:
@@ -120,9 +255,14 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a home folder with data and champion models (default: a fixture home)")
     parser.add_argument("--problem", default="elderly-hospitalisation")
     parser.add_argument("--customers", type=int, default=2000, help="fixture size (ignored with --home)")
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=600, help="sequential /score requests (each a new customer)")
+    parser.add_argument("--concurrent-requests", type=int, default=3000, help="/score requests at --concurrency (each a new customer)")
+    parser.add_argument("--row-requests", type=int, default=3000, help="/predict_row requests per server (mlflow: a sixth)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of every server measured")
     args = parser.parse_args()
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for every server measured
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     extra_env: dict[str, str] = {}
@@ -133,65 +273,65 @@ def main() -> None:
         from tests.serving_fixture import write_fixture_home
 
         home = work / "home"
-        models = write_fixture_home(home, n_customers=args.customers)
-        model = models[args.problem]
+        write_fixture_home(home, n_customers=args.customers)
+        os.environ["SOTE_RISK_HOME"] = str(home)
+        from tests.serving_fixture import backend_from_home as make_backend
+
         served = "fixture (toy features, tiny LightGBM)"
     else:
         home = args.home
         extra_env["SOTE_RISK_BACKEND"] = ""
-        from models.registry import load_model
+        from serving.backend import load_backend as make_backend
         from sote_risk.config import home as home_layout
 
         os.environ["SOTE_RISK_HOME"] = str(home)
-        model = load_model(args.problem, alias="champion")
         served = f"{home_layout().root} champions"
     key = create_key(home / "keys.json", "admin")[0]
     auth = {"Authorization": f"Bearer {key}"}
-    results: dict = {"served": served, "cpus": os.cpu_count()}
+    results: dict = {"served": served, "cpus": os.cpu_count(), "workers": args.workers, "load_before": os.getloadavg()}
 
-    service: ServiceProcess = start_service(home, **extra_env)
+    # Members of a cohort, found here (not through the service: its caches stay empty), and their
+    # feature rows for the predict_row comparison.
+    import pandas as pd
+
+    from serving.scoring import Scorer
+
+    scorer = Scorer(make_backend(), cache_size=0)
+    model = scorer.champion(args.problem).model
+    store, time_ = scorer.backend.history, scorer.resolve_time(None)
+    ids = [int(s) for s in store.customers.index]
+    membership = scorer.backend.features.membership(store, ids, time_, scorer.backend.champions)
+    members = [s for s in ids if membership[s].problems]
+    step = max(1, len(members) // (args.requests + args.concurrent_requests))  # spread over the id range
+    members = members[::step]
+    sequential_set, concurrent_set = members[: args.requests], members[args.requests: args.requests + args.concurrent_requests]
+    segment = scorer.champion(args.problem).segment
+    in_segment = [s for s in members if args.problem in membership[s].problems][:200]
+    stored = scorer.stored_rows(in_segment, time_)
+    rows = pd.concat([stored[s].rows[segment].to_frame() for s in in_segment], ignore_index=True)
+    del scorer, store, membership, stored
+
+    service: ServiceProcess = start_service(home, timeout=300, workers=args.workers, **extra_env)
     processes: list[subprocess.Popen] = []
     try:
+        wait_for_workers(service, args.workers)
+        pids = descendants(service.process.pid)
+        results["rss_mb_after_start"] = worker_rss(service.process.pid)
         client = httpx.Client(base_url=service.url, headers=auth, timeout=60)
-        import pandas as pd
-
-        known = pd.read_parquet(home / "data" / "customers.parquet", columns=["subject_id"])["subject_id"].tolist()
-        members = []
-        for start in range(0, len(known), 500):  # customers in at least one cohort (the ones /score explains)
-            batch = client.post("/score_batch", json={"customer_ids": known[start:start + 500], "top_k": 0}).json()
-            members += [r["customer_id"] for r in batch["results"] if r["risks"]]
-            if len(members) >= args.requests:
-                break
-        members = members[: args.requests]
-        client.post("/reload", json={}).raise_for_status()  # empty the caches the search filled
-        bodies = [{"customer_id": s, "top_k": 5} for s in members]
-        results["score_top5_sequential_cold"] = sequential(client, "/score", bodies)  # features + SHAP computed
-        results["score_top5_sequential_warm"] = sequential(client, "/score", bodies)  # cached rows and reasons
-        client.post("/reload", json={}).raise_for_status()  # empty the caches
-        many = (bodies * (1 + 2000 // max(len(bodies), 1)))[:2000]
-        results["score_top5_concurrency32_first_pass"] = concurrent(service.url, "/score", many[: len(bodies)], 32, auth)
-        results["score_top5_concurrency32_mixed"] = concurrent(service.url, "/score", many, 32, auth)
+        bodies = [{"customer_id": s, "top_k": 5} for s in sequential_set]
+        # one keep-alive connection: one worker sees each customer first, then again (cached: the
+        # last 400, which its LRU of 512 rows still holds; earlier ones were evicted by the later)
+        results["score_top5_sequential_cold"] = sequential(client, "/score", bodies)
+        results["score_top5_sequential_cached"] = sequential(client, "/score", bodies[-400:])
+        results[f"score_top5_concurrency{args.concurrency}_cold"] = concurrent(
+            service.url, "/score", [{"customer_id": s, "top_k": 5} for s in concurrent_set], args.concurrency, auth, pids)
+        results["rss_mb_after_score"] = worker_rss(service.process.pid)
 
         # probability-only on a posted feature row: BentoML vs bare FastAPI vs mlflow models serve
-        from tests.serving_fixture import toy_rows
-
-        events = pd.read_parquet(home / "data" / "events.parquet") if args.home is None else None
-        if events is not None:
-            customers = pd.read_parquet(home / "data" / "customers.parquet")
-            rows = toy_rows(events, customers, members[:200], [pd.Timestamp("2024-01-01")] * len(members[:200]))
-        else:
-            from serving.backend import load_backend
-            from serving.scoring import Scorer
-
-            scorer = Scorer(load_backend())
-            segment, as_of = model.spec["segment"], scorer.resolve_time(None)
-            stored = scorer.stored_rows(members, as_of)
-            # only customers in this problem's segment have a row for it
-            rows = pd.concat([stored[s].rows[segment] for s in members if segment in stored[s].rows][:200])
         records = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in r.items()}
                    for r in rows[model.feature_names].astype(object).to_dict("records")]
         row_bodies = [{"problem": args.problem, "features": rec} for rec in records]
-        row_bodies = (row_bodies * (1 + args.requests // len(row_bodies)))[: args.requests]
+        row_bodies = (row_bodies * (1 + args.row_requests // len(row_bodies)))[: args.row_requests]
 
         import pickle
 
@@ -203,8 +343,10 @@ def main() -> None:
         env = {**os.environ, "BENCH_MODEL": str(model_file), "BENCH_PROBLEM": args.problem,
                "PYTHONPATH": os.pathsep.join([str(REPO), str(work)]),
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}  # mlflow execs `uvicorn`
-        processes.append(spawn([sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(bare_port),
-                                "--log-level", "warning", "--no-access-log"], env, work / "bare.log", f"http://127.0.0.1:{bare_port}/docs"))
+        bare = spawn([sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(bare_port),
+                      "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
+                     env, work / "bare.log", f"http://127.0.0.1:{bare_port}/docs")
+        processes.append(bare)
 
         import mlflow.pyfunc
         from mlflow.models import infer_signature
@@ -218,25 +360,31 @@ def main() -> None:
             signature=infer_signature(example, pd.DataFrame({"probability": model.predict_proba(example)})),
         )
         mlflow_port = free_port()
-        processes.append(spawn([str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", str(mlflow_dir), "--env-manager", "local",
-                                "--host", "127.0.0.1", "--port", str(mlflow_port)], env, work / "mlflow.log",
-                               f"http://127.0.0.1:{mlflow_port}/ping", timeout=180))
-        mlflow_bodies = [{"dataframe_records": [b["features"]]} for b in row_bodies]
+        mlflow_server = spawn([str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", str(mlflow_dir),
+                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(mlflow_port),
+                               "--workers", str(args.workers)],
+                              env, work / "mlflow.log", f"http://127.0.0.1:{mlflow_port}/ping", timeout=180)
+        processes.append(mlflow_server)
+        mlflow_bodies = [{"dataframe_records": [b["features"]]} for b in row_bodies[: max(len(row_bodies) // 6, 100)]]
+        time.sleep(3)  # uvicorn's other workers come up after the first answers
 
-        for name, url, path, payload, headers in (
-            ("bentoml_predict_row", service.url, "/predict_row", row_bodies, auth),
-            ("bare_fastapi_predict_row", f"http://127.0.0.1:{bare_port}", "/predict_row", row_bodies, {}),
-            ("mlflow_models_serve", f"http://127.0.0.1:{mlflow_port}", "/invocations", mlflow_bodies, {}),
+        for name, url, path, payload, headers, root in (
+            ("bentoml_predict_row", service.url, "/predict_row", row_bodies, auth, service.process.pid),
+            ("bare_fastapi_predict_row", f"http://127.0.0.1:{bare_port}", "/predict_row", row_bodies, {}, bare.pid),
+            ("mlflow_models_serve", f"http://127.0.0.1:{mlflow_port}", "/invocations", mlflow_bodies, {}, mlflow_server.pid),
         ):
-            concurrent(url, path, payload[:100], 8, headers)  # warm-up
-            results[name] = concurrent(url, path, payload, 8, headers)
+            concurrent(url, path, payload[:200], args.concurrency, headers)  # warm-up
+            results[name] = concurrent(url, path, payload, args.concurrency, headers, descendants(root))
         b, f, m = (results[k]["requests_per_s"] for k in ("bentoml_predict_row", "bare_fastapi_predict_row", "mlflow_models_serve"))
         results["predict_row_ratio_vs_fastapi"] = round(b / f, 2)
         results["predict_row_ratio_vs_mlflow"] = round(b / m, 1)
+        results["rss_mb_end"] = worker_rss(service.process.pid)
+        results["requests_per_worker"] = requests_per_worker(service.log)
     finally:
         for process in processes:
             stop(process)
         service.stop()
+    results["load_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
 
 

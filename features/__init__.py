@@ -3,6 +3,8 @@
 Public API (import from here):
     compute_features(events, customers, subject_ids, times, segment, *, history=None, span=None)
     compute_cohorts(...), compute_labels(..., extract_end=...), feature_names(segment)
+    feature_columns(history, ids, times, segment), cohort_columns(history, ids, times)
+                                             the same values as arrays (no frame; for the service)
     History.from_frames(events, customers)   the precomputed state for repeated calls
     pipeline_version(), catalogue(), segment_names()
 Nothing is computed or read at import time.
@@ -10,7 +12,7 @@ Nothing is computed or read at import time.
 
 from features.catalogue import FeatureInfo, catalogue, feature_info
 from features.history import History
-from features.pipeline import compute_cohorts, compute_features, compute_labels, feature_names
+from features.pipeline import cohort_columns, compute_cohorts, compute_features, compute_labels, feature_columns, feature_names
 from features.spec import segment_names
 from features.version import pipeline_version
 
@@ -18,9 +20,11 @@ __all__ = [
     "FeatureInfo",
     "History",
     "catalogue",
+    "cohort_columns",
     "compute_cohorts",
     "compute_features",
     "compute_labels",
+    "feature_columns",
     "feature_info",
     "feature_names",
     "pipeline_version",

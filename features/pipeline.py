@@ -61,8 +61,24 @@ def compute_features(
     `span=(start, end)` (either may be None) bounds the allowed times; by default times may not
     precede the first event of the data (an open upper end lets the service score "now").
     """
-    names = feature_names(segment)  # validates the segment first
     history, customer, micros = _prepare(events, customers, subject_ids, times, history, span)
+    columns = _feature_columns(history, customer, micros, segment, workers)
+    return _frame(history.subject_ids[customer], micros, columns)
+
+
+def feature_columns(history: History, subject_ids: Sequence[int] | np.ndarray, times: Sequence | np.ndarray,
+                    segment: str) -> dict[str, np.ndarray]:
+    """compute_features' values without the frame: name -> array in feature_names(segment) order,
+    floats as float64 and categoricals as their int8 codes in the catalogue's categories (-1 =
+    missing). For the service, where building a 135-column pandas frame for one row costs more
+    than computing it; compute_features is this plus _frame, so both give the same values."""
+    _, customer, micros = _prepare(None, None, subject_ids, times, history, None)
+    return _feature_columns(history, customer, micros, segment, 1)
+
+
+def _feature_columns(history: History, customer: np.ndarray, micros: np.ndarray, segment: str,
+                     workers: int) -> dict[str, np.ndarray]:
+    names = feature_names(segment)  # validates the segment first
     families = [FAMILIES[f] for f in segment_spec().segment(segment).families]
 
     def computation(tl: Timeline) -> dict[str, np.ndarray]:
@@ -72,7 +88,7 @@ def compute_features(
         return out
 
     columns = run(history, customer, micros, computation, workers=workers)
-    return _frame(history.subject_ids[customer], micros, {name: columns[name] for name in names})
+    return {name: columns[name] for name in names}
 
 
 def compute_cohorts(
@@ -86,14 +102,28 @@ def compute_cohorts(
 ) -> pd.DataFrame:
     """Segment membership and eligibility per pair: in_<segment> and eligible_<segment>-<outcome>."""
     history, customer, micros = _prepare(events, customers, subject_ids, times, history, span)
-    cols = run(history, customer, micros, cohorts.compute)
     frame = _ids(history.subject_ids[customer], micros)
-    for segment in segment_spec().segments:
-        frame[f"in_{segment}"] = cols[f"in_{segment}"]
-        for name, values in cohorts.eligibility(cols, segment).items():
-            frame[f"{name.replace('eligible_', f'eligible_{segment}-')}"] = values
+    columns = pd.DataFrame(_cohort_columns(history, customer, micros))
+    frame = pd.concat([frame, columns], axis=1)
     frame[VERSION_COLUMN] = pipeline_version()
     return frame
+
+
+def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, times: Sequence | np.ndarray) -> dict[str, np.ndarray]:
+    """compute_cohorts' in_<segment> and eligible_<segment>-<outcome> columns as boolean arrays
+    (no frame: the service asks for one customer at a time)."""
+    _, customer, micros = _prepare(None, None, subject_ids, times, history, None)
+    return _cohort_columns(history, customer, micros)
+
+
+def _cohort_columns(history: History, customer: np.ndarray, micros: np.ndarray) -> dict[str, np.ndarray]:
+    cols = run(history, customer, micros, cohorts.compute)
+    out: dict[str, np.ndarray] = {}
+    for segment in segment_spec().segments:
+        out[f"in_{segment}"] = cols[f"in_{segment}"]
+        for name, values in cohorts.eligibility(cols, segment).items():
+            out[f"{name.replace('eligible_', f'eligible_{segment}-')}"] = values
+    return out
 
 
 def compute_labels(

@@ -61,19 +61,30 @@ class RiskModel:
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds, before calibration."""
-        matrix = self.matrix(frame)
-        return self.booster.predict(matrix, raw_score=True, **_threads_for(matrix))
+        return self.raw_score_matrix(self.matrix(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the outcome within the horizon, one per row."""
-        return self.calibrator.transform(self.raw_score(frame))
+        return self.predict_proba_matrix(self.matrix(frame))
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP contributions in log-odds (LightGBM's pred_contrib), one column per
         feature plus `bias` (the expected raw score); each row sums to raw_score."""
-        matrix = self.matrix(frame)
-        values = self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
+        values = self.contributions_matrix(self.matrix(frame))
         return pd.DataFrame(values, columns=[*self.feature_names, BIAS_COLUMN], index=frame.index)
+
+    # The same three on a matrix from matrix() (or serving.rows.model_input, which builds the
+    # same float64s without pandas): the frame methods above are these after matrix().
+
+    def raw_score_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        return self.booster.predict(matrix, raw_score=True, **_threads_for(matrix))
+
+    def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        return self.calibrator.transform(self.raw_score_matrix(matrix))
+
+    def contributions_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """pred_contrib as an array: one row per input row, the features then the bias."""
+        return self.booster.predict(matrix, pred_contrib=True, **_threads_for(matrix))
 
 
 def _threads_for(matrix: np.ndarray) -> dict[str, int]:

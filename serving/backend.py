@@ -9,6 +9,7 @@ from a tiny real LightGBM model and a toy feature source (tests/serving_fixture.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time
@@ -29,6 +30,8 @@ BACKEND_ENV = "SOTE_RISK_BACKEND"  # module:function returning a Backend (tests 
 # Comma-separated problem ids to serve (default: every spec in experiments/), for a region that
 # runs only some problems, or data too small to train them all (the demo at a few thousand).
 PROBLEMS_ENV = "SOTE_RISK_PROBLEMS"
+# Worker processes of the service (`sote-risk serve --workers`); serving/service.py reads it.
+WORKERS_ENV = "SOTE_RISK_WORKERS"
 
 
 class BackendError(SoteRiskError):
@@ -276,16 +279,26 @@ class FeaturesPackage:
         frame = self._features.compute_features(None, None, list(subject_ids), list(times), segment, history=history)
         return frame.reset_index(drop=True)
 
+    def compute_block(self, data: Histories, subject_ids, times, segment):  # noqa: ANN001 (optional FeatureSource method)
+        """compute() as a FeatureBlock (serving/rows.py), without the pandas frame: the same
+        values (features.feature_columns is compute_features before its frame is built)."""
+        from serving.rows import FeatureBlock
+
+        history = data.prepared if data.prepared is not None else self.prepare(data.events, data.customers.reset_index(drop=True))
+        columns = self._features.feature_columns(history, list(subject_ids), list(times), segment)
+        names = list(columns)
+        return FeatureBlock.from_columns(names, columns, _categories_of(tuple(names)))
+
     def membership(self, data: Histories, subject_ids, time, champions):  # noqa: ANN001 (Protocol)
         history = data.prepared if data.prepared is not None else self.prepare(data.events, data.customers.reset_index(drop=True))
         ids = [int(s) for s in subject_ids]
-        frame = self._features.compute_cohorts(None, None, ids, [time] * len(ids), history=history)
+        columns = self._features.cohort_columns(history, ids, [time] * len(ids))
         result = {}
         for position, subject in enumerate(ids):
-            row = frame.iloc[position]
+            row = {name: bool(values[position]) for name, values in columns.items()}
             problems = tuple(
                 c.problem for c in champions.values()
-                if bool(row.get(f"eligible_{c.segment}-{c.outcome}", False))
+                if row.get(f"eligible_{c.segment}-{c.outcome}", False)
             )
             result[subject] = Membership(problems, None if problems else _why_not(row, champions))
         return result
@@ -307,7 +320,15 @@ class FeaturesPackage:
         }
 
 
-def _why_not(row: pd.Series, champions: Mapping[str, Champion]) -> str:
+@functools.lru_cache(maxsize=16)
+def _categories_of(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The catalogue's fixed category list of every categorical feature among names."""
+    from features import feature_info
+
+    return {name: tuple(info.categories) for name in names if (info := feature_info(name)).kind == "categorical"}
+
+
+def _why_not(row: Mapping[str, bool], champions: Mapping[str, Champion]) -> str:
     segments = sorted({c.segment for c in champions.values()})
     inside = [s for s in segments if bool(row.get(f"in_{s}", False))]
     if inside:

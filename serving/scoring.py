@@ -6,6 +6,10 @@ directly for parity and additivity, and over HTTP for everything else.
 SHAP is computed only where it is read (top_k > 0, /explain, pages) and cached per
 (problem, model version, customer, time, data generation); feature rows are cached per
 (customer, time, data generation), so a reload never serves stale rows.
+
+Rows travel as numpy (serving/rows.py FeatureBlock), not pandas: for one customer, frame
+construction cost more than features, booster and TreeSHAP together. Several customers' pairs of
+one problem go through one predict and one pred_contrib call.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from explain.chains import suggest_chains
-from explain.reasons import Explanation, explain_row, top_reasons
+from explain.reasons import Explanation, explain_vector, top_reasons_vector
 from models.risk_model import FeatureMismatchError
 from serving.alert_policy import band_for
 from serving.api_types import (
@@ -29,6 +33,7 @@ from serving.api_types import (
 )
 from serving.backend import Backend, Champion, Histories, HistoryStore, Membership
 from serving.labels import problem_label
+from serving.rows import FeatureBlock, InputPlan, input_plan, model_input, row_input
 from sote_risk.errors import SoteRiskError
 
 T = TypeVar("T")
@@ -87,10 +92,10 @@ class LRU:
 
 @dataclass(frozen=True)
 class CustomerRows:
-    """One customer at one time: the problems they are in and a 1-row feature frame per segment."""
+    """One customer at one time: the problems they are in and a 1-row feature block per segment."""
 
     membership: Membership
-    rows: Mapping[str, pd.DataFrame]
+    rows: Mapping[str, FeatureBlock]
 
 
 def day_ceiling(ts: pd.Timestamp) -> pd.Timestamp:
@@ -109,6 +114,7 @@ class Scorer:
         self._rows_cache = LRU(cache_size)
         self._explain_cache = LRU(cache_size)
         self._probability_cache = LRU(cache_size * 4)
+        self._plans: dict[tuple[int, tuple[str, ...]], InputPlan] = {}
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -137,12 +143,27 @@ class Scorer:
                 segment = backend.champions[problem].segment
                 if subject not in by_segment.setdefault(segment, []):
                     by_segment[segment].append(int(subject))
-        rows: dict[int, dict[str, pd.DataFrame]] = {int(s): {} for s in subject_ids}
+        rows: dict[int, dict[str, FeatureBlock]] = {int(s): {} for s in subject_ids}
         for segment, ids in by_segment.items():
-            frame = backend.features.compute(data, ids, [time] * len(ids), segment)
+            block = self._block(data, ids, [time] * len(ids), segment)
             for position, subject in enumerate(ids):
-                rows[subject][segment] = frame.iloc[[position]]
+                rows[subject][segment] = block.take([position])
         return {int(s): CustomerRows(members[int(s)], rows[int(s)]) for s in subject_ids}
+
+    def _block(self, data: Histories, ids: Sequence[int], times: Sequence[pd.Timestamp], segment: str) -> FeatureBlock:
+        """Feature rows from the source's numpy path if it has one, else from its frame."""
+        features = self.backend.features
+        if hasattr(features, "compute_block"):
+            return features.compute_block(data, ids, times, segment)
+        return FeatureBlock.from_frame(features.compute(data, ids, times, segment))
+
+    def model_input(self, champion: Champion, block: FeatureBlock) -> np.ndarray:
+        """The champion's input matrix for these rows (the plan cached per model and layout)."""
+        key = (id(champion.model), block.names)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = input_plan(champion.model, block)
+        return model_input(champion.model, block, plan)
 
     def stored_rows(self, subject_ids: Sequence[int], time: pd.Timestamp) -> dict[int, CustomerRows]:
         """Rows of known customers from the held histories, cached per (generation, id, time)."""
@@ -162,20 +183,44 @@ class Scorer:
 
     # --- scoring ------------------------------------------------------------------------------
 
-    def _explanation(self, champion: Champion, row: pd.DataFrame, cache_key: Hashable | None) -> Explanation:
-        def compute() -> Explanation:
-            contributions = champion.model.contributions(row)
-            return explain_row(contributions.iloc[0], row.iloc[0], self.backend.catalogue)
+    def _contributions(
+        self, champion: Champion, items: Mapping[int, CustomerRows], subjects: Sequence[int], cache_keys: Mapping[int, Hashable] | None,
+    ) -> dict[int, np.ndarray]:
+        """TreeSHAP rows (features then bias) of these customers: cached ones from the cache, the
+        rest in one pred_contrib call."""
+        found: dict[int, np.ndarray] = {}
+        if cache_keys is not None:
+            for subject in subjects:
+                value = self._explain_cache.peek((champion.problem, champion.version, *cache_keys[subject]))
+                if value is not None:
+                    found[subject] = value
+        todo = [s for s in subjects if s not in found]
+        if todo:
+            block = FeatureBlock.stack([items[s].rows[champion.segment] for s in todo])
+            values = champion.model.contributions_matrix(self.model_input(champion, block))
+            for subject, row in zip(todo, values):
+                row = row.copy()  # one row owned by the cache, not a view of the batch
+                if cache_keys is not None:
+                    row = self._explain_cache.get_or_compute((champion.problem, champion.version, *cache_keys[subject]), lambda r=row: r)
+                found[subject] = row
+        return found
 
-        if cache_key is None:
-            return compute()
-        return self._explain_cache.get_or_compute((champion.problem, champion.version, *cache_key), compute)
+    def _explanation(self, champion: Champion, item: CustomerRows, cache_key: Hashable | None) -> Explanation:
+        row = item.rows[champion.segment]
+        keys = {0: cache_key} if cache_key is not None else None
+        contributions = self._contributions(champion, {0: item}, [0], keys)[0]
+        return explain_vector(champion.model.feature_names, contributions, self._values(champion, row), self.backend.catalogue)
+
+    def _values(self, champion: Champion, row: FeatureBlock) -> list[Any]:
+        """The customer's value of each of the model's features, as explanations show them."""
+        plain = dict(zip(row.names, row.plain_values(0)))
+        return [plain.get(name) for name in champion.model.feature_names]
 
     def _risks(
         self, items: Mapping[int, CustomerRows], time: pd.Timestamp, top_k: int, cached: bool
     ) -> dict[int, list[ProblemRisk]]:
-        """Score every (customer, problem) pair: one predict_proba per problem for the pairs not
-        cached yet (a one-row predict costs ~3 ms in RiskModel's pandas path), SHAP only if top_k."""
+        """Score every (customer, problem) pair: one predict per problem for the pairs not cached
+        yet, and SHAP (one pred_contrib per problem) only if top_k."""
         risks: dict[int, list[ProblemRisk]] = {subject: [] for subject in items}
         generation = self.backend.generation
         for problem, champion in self.backend.champions.items():
@@ -186,17 +231,21 @@ class Scorer:
             known = {s: self._probability_cache.peek(keys[s]) for s in subjects} if cached else {}
             todo = [s for s in subjects if known.get(s) is None]
             if todo:
-                frame = pd.concat([items[s].rows[champion.segment] for s in todo])
-                for subject, probability in zip(todo, champion.model.predict_proba(frame)):
+                block = FeatureBlock.stack([items[s].rows[champion.segment] for s in todo])
+                for subject, probability in zip(todo, champion.model.predict_proba_matrix(self.model_input(champion, block))):
                     known[subject] = float(probability)
                     if cached:
                         self._probability_cache.get_or_compute(keys[subject], lambda p=float(probability): p)
+            contributions = {}
+            if top_k > 0:
+                shap_keys = {s: (generation, s, time) for s in subjects} if cached else None
+                contributions = self._contributions(champion, items, subjects, shap_keys)
             for subject in subjects:
                 reasons = []
                 if top_k > 0:
-                    key = (generation, subject, time) if cached else None
                     row = items[subject].rows[champion.segment]
-                    reasons = top_reasons(self._explanation(champion, row, key), top_k)
+                    reasons = top_reasons_vector(champion.model.feature_names, contributions[subject],
+                                                 self._values(champion, row), self.backend.catalogue, top_k)
                 risks[subject].append(self._risk(champion, known[subject], reasons))
         return risks
 
@@ -278,8 +327,8 @@ class Scorer:
                 field="problem",
             )
         row = item.rows[champion.segment]
-        explanation = self._explanation(champion, row, (self.backend.generation, subject_id, time))
-        probability = float(champion.model.predict_proba(row)[0])
+        explanation = self._explanation(champion, item, (self.backend.generation, subject_id, time))
+        probability = float(champion.model.predict_proba_matrix(self.model_input(champion, row))[0])
         return ExplainResponse(
             customer_id=subject_id, problem=problem, as_of=time.date(), model_version=champion.version,
             pipeline_version=champion.model.pipeline_version, probability=probability,
@@ -301,7 +350,7 @@ class Scorer:
             for problem, champion in self.backend.champions.items():
                 value = None
                 if problem in item.membership.problems:
-                    value = float(champion.model.predict_proba(item.rows[champion.segment])[0])
+                    value = float(champion.model.predict_proba_matrix(self.model_input(champion, item.rows[champion.segment]))[0])
                 series[problem].append((point.date(), value))
         return series
 
@@ -309,25 +358,30 @@ class Scorer:
 
     def predict_row(self, problem: str, features: Mapping[str, Any]) -> PredictRowResponse:
         """Probability only (no SHAP, no history): the CRM's own feature row through the same model."""
-        champion = self.champion(problem)
-        frame = pd.DataFrame([features])
-        try:
-            probability = float(champion.model.predict_proba(frame)[0])
-        except FeatureMismatchError as error:
-            raise ServingError(str(error), field="features") from None
-        except (ValueError, TypeError) as error:
-            raise ServingError(f"features: a value is not a number where the model needs one ({error})", field="features") from None
-        if not np.isfinite(probability):
-            raise ServingError("features: the model returned no probability for this row", field="features")
-        return PredictRowResponse(
-            problem=problem, probability=probability, band=band_for(probability, champion.bands),
-            model_version=champion.version,
-        )
+        return predict_row(self.champion(problem), features)
 
     def clear_caches(self) -> None:
         self._rows_cache.clear()
         self._explain_cache.clear()
         self._probability_cache.clear()
+        self._plans.clear()
+
+
+def predict_row(champion: Champion, features: Mapping[str, Any]) -> PredictRowResponse:
+    """Scorer.predict_row for one champion (also what the benchmark's bare FastAPI app runs, so
+    the comparison is of the frameworks, not of the work)."""
+    try:
+        probability = float(champion.model.predict_proba_matrix(row_input(champion.model, features))[0])
+    except FeatureMismatchError as error:
+        raise ServingError(str(error), field="features") from None
+    except (ValueError, TypeError) as error:
+        raise ServingError(f"features: a value is not a number where the model needs one ({error})", field="features") from None
+    if not np.isfinite(probability):
+        raise ServingError("features: the model returned no probability for this row", field="features")
+    return PredictRowResponse(
+        problem=champion.problem, probability=probability, band=band_for(probability, champion.bands),
+        model_version=champion.version,
+    )
 
 
 def card_sample(scorer: Scorer, problem: str, size: int = 200) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -345,5 +399,5 @@ def card_sample(scorer: Scorer, problem: str, size: int = 200) -> tuple[pd.DataF
     members = [s for s, item in items.items() if problem in item.membership.problems][:size]
     if not members:
         return None
-    rows = pd.concat([items[s].rows[champion.segment] for s in members], ignore_index=True)
+    rows = FeatureBlock.stack([items[s].rows[champion.segment] for s in members]).to_frame()
     return champion.model.contributions(rows), rows

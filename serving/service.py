@@ -24,11 +24,24 @@ from serving.api_types import (
     FhirRequest, FhirResource, HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
     ScoreRequest, ScoreResponse,
 )
-from serving.backend import BACKEND_ENV, import_factory
+from serving.backend import BACKEND_ENV, WORKERS_ENV, import_factory
 from serving.middleware import IDENTITY, GuardMiddleware
 from sote_risk.errors import SoteRiskError
 
 THREADS = 8  # sync APIs run in a thread pool of this size (BentoML's default of 1 serialises them)
+# WORKERS_ENV (processes, `sote-risk serve --workers`) is read at import, the one setting that is:
+# BentoML takes the count from the decorator, in the server process and in each worker.
+
+
+def worker_count() -> int:
+    value = os.environ.get(WORKERS_ENV, "1")
+    try:
+        count = int(value)
+    except ValueError:
+        raise SystemExit(f"{WORKERS_ENV} must be a whole number of worker processes, not {value!r}") from None
+    if count < 1:
+        raise SystemExit(f"{WORKERS_ENV} must be at least 1, not {count}")
+    return count
 
 
 class ServingConfig(BaseModel):
@@ -93,7 +106,7 @@ def _field_of(message: str) -> str | None:
 @bentoml.service(
     name="sote_risk",
     threads=THREADS,
-    workers=1,
+    workers=worker_count(),
     traffic={"timeout": 120},
     metrics={"enabled": True, "namespace": "sote_risk"},
     logging={"access": {"enabled": True, "request_content_length": True, "response_content_length": True}},
@@ -105,6 +118,7 @@ class RiskService:
         from sote_risk.config import home, quiet_third_parties
         from serving.audit import AuditLog
         from serving.logs import install_log_redaction
+        from serving.generation import Watcher, generation_file
         from serving.scoring import Scorer
 
         quiet_third_parties()
@@ -116,6 +130,8 @@ class RiskService:
         self.audit = AuditLog(home().audit_db)
         self.outbox_path = home().outbox_db
         self._card_samples: dict[tuple[str, int], Any] = {}
+        # Another worker's /reload reaches this one through the generation file (serving/generation.py).
+        self.watcher = Watcher(generation_file(home().root), lambda _: self._reload_local()).start()
 
     def __is_ready__(self) -> bool:
         return self.scorer.backend.history is not None
@@ -226,15 +242,21 @@ class RiskService:
 
     @bentoml.api(route="/reload", input_spec=ReloadRequest)
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:
-        """Re-read the histories from the home folder's data without a restart (admin)."""
+        """Re-read the histories from the home folder's data without a restart (admin). Every
+        worker reloads: this one now, the others within a second (they watch a generation file)."""
         try:
-            store, generation, seconds = self.scorer.backend.reload()
+            self.watcher.bump()
+            store, generation, seconds = self._reload_local()
         except SoteRiskError as error:
             return _error(ctx, error)
+        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation, seconds=seconds)
+
+    def _reload_local(self) -> tuple[Any, int, float]:
+        store, generation, seconds = self.scorer.backend.reload()
         self.scorer.clear_caches()
         self._card_samples.clear()
         _freeze_loaded(reloaded=True)
-        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation, seconds=seconds)
+        return store, generation, seconds
 
     @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
     def feedback(

@@ -48,12 +48,13 @@ def service_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_service(home: Path, timeout: float = 90.0, **extra_env: str) -> ServiceProcess:
-    """`sote-risk serve` on 127.0.0.1 and a free port, in its own process group; waits for /readyz."""
+def start_service(home: Path, timeout: float = 90.0, workers: int = 1, **extra_env: str) -> ServiceProcess:
+    """`sote-risk serve` on 127.0.0.1 and a free port, in its own process group; waits for /readyz.
+    One worker unless asked (tests read the server's state; the benchmark asks for 2)."""
     port = free_port()
     log = home / f"serve-{port}.log"
     command = [sys.executable, "-c", "from sote_risk.cli import main; main()",
-               "serve", "--host", "127.0.0.1", "--port", str(port)]
+               "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     handle = open(log, "wb")
     process = subprocess.Popen(command, cwd=REPO, env=service_env(home, **extra_env), stdout=handle,
                                stderr=subprocess.STDOUT, start_new_session=True)

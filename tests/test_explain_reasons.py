@@ -12,7 +12,9 @@ import pytest
 from explain.catalogue import FeatureText
 from explain.chains import suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
-from explain.reasons import card_reason, explain_row, feature_sentence, format_value, top_reasons
+from explain.reasons import (
+    card_reason, explain_row, explain_vector, feature_sentence, format_value, top_reasons, top_reasons_vector,
+)
 from tests.serving_fixture import CATALOGUE, FEATURES, shared_fixture, toy_rows
 
 
@@ -118,3 +120,33 @@ def test_global_importance_and_shap_summary(explained):
     assert "bias" not in importance.index and list(importance) == sorted(importance, reverse=True)
     svg = shap_summary_svg(contributions, rows)
     assert svg.startswith("<svg") and "er_visits_90d" in svg
+
+
+def test_vector_explanations_equal_the_row_path(explained):
+    """The service's shortcut (top reasons from a pred_contrib row, sentences only for shown
+    members) gives exactly top_reasons(explain_row(...), k), for every k."""
+    model, rows, contributions = explained
+    names = model.feature_names
+    for i in range(len(rows)):
+        long = explain_row(contributions.iloc[i], rows.iloc[i], CATALOGUE)
+        vector, values = contributions.iloc[i].to_numpy(), [rows.iloc[i][n] for n in names]
+        assert explain_vector(names, vector, values, CATALOGUE) == long
+        for k in (0, 1, 2, 3, 5, 10):
+            assert top_reasons_vector(names, vector, values, CATALOGUE, k) == top_reasons(long, k)
+
+
+def test_vector_reasons_keep_ties_zero_and_opposite_members_as_the_row_path():
+    """Equal family sums keep catalogue order, an all-zero family shows every member, members
+    pushing against their family are left out but still count in its sum."""
+    texts = {f"f{i}": FeatureText(name=f"f{i}", family=family) for i, family in enumerate("aabbccdd")}
+    names = list(texts)
+    cases = [
+        [0.5, -0.2, 0.1, 0.2, -0.3, 0.0, 0.0, 0.0, 0.1],  # a=0.3, b=0.3 (tie), c=-0.3 (tie), d=0
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0],  # every family zero
+        [1.0, -3.0, 2.0, 0.0, 0.0, 0.0, 0.5, -0.5, 0.0],
+    ]
+    for contributions in cases:
+        values = [float(i) for i in range(len(names))]
+        long = explain_row(pd.Series(contributions, index=[*names, "bias"]), pd.Series(values, index=names), texts)
+        for k in range(0, 6):
+            assert top_reasons_vector(names, np.array(contributions), values, texts, k) == top_reasons(long, k)

@@ -109,3 +109,17 @@ def test_non_numeric_value_in_a_numeric_feature_is_named(small_model):
     bad.loc[bad.index[1], "age"] = "old"
     with pytest.raises(FeatureMismatchError, match="'age' must be numeric"):
         model.predict_proba(bad)
+
+
+def test_platt_fast_path_equals_sklearn_predict_proba():
+    """ScoreCalibrator's Platt shortcut gives sklearn's predict_proba bit for bit (the service's
+    probabilities must equal batch scoring's, and both go through it)."""
+    from models.calibration import ScoreCalibrator
+
+    rng = np.random.default_rng(5)
+    raw = rng.normal(-2, 1.5, 3000)
+    outcome = rng.random(3000) < 1 / (1 + np.exp(-(raw * 0.8 + 0.3)))
+    calibrator = ScoreCalibrator("platt").fit(raw, outcome)
+    probe = np.concatenate([rng.normal(-2, 3, 5000), [0.0, -0.0, 1e-300, -745.0, 745.0, 40.0, -40.0]])
+    for chunk in (probe, probe[:1], probe[7:72]):
+        np.testing.assert_array_equal(calibrator.transform(chunk), calibrator.model_.predict_proba(chunk.reshape(-1, 1))[:, 1])

@@ -61,3 +61,35 @@ def test_real_catalogue_covers_the_model_features(real):
     scorer, model, _, _ = real
     missing = [name for name in model.feature_names if name not in scorer.backend.catalogue]
     assert missing == []
+
+
+def test_numpy_rows_and_reasons_equal_the_frame_path(real):
+    """The service's numpy path (compute_block, model_input, top_reasons_vector, cohort arrays)
+    gives the same matrix, probabilities, reasons and cohorts as the pandas path batch scoring uses."""
+    from explain.reasons import explain_row, top_reasons
+
+    scorer, model, source, store = real
+    ids = store.customers.index.tolist()
+    times = [pd.Timestamp("2023-06-01")] * len(ids)
+    frame = source.compute(store, ids, times, "elderly")
+    block = source.compute_block(store, ids, times, "elderly")
+    champion = scorer.backend.champions[PROBLEM]
+    assert block.names == tuple(c for c in frame.columns if c not in ("subject_id", "prediction_time", "pipeline_version"))
+    np.testing.assert_array_equal(scorer.model_input(champion, block), model.matrix(frame))
+    pd.testing.assert_frame_equal(block.to_frame(), frame[list(block.names)].reset_index(drop=True), check_categorical=True)
+
+    import features
+
+    cohorts = features.compute_cohorts(None, None, ids, [END] * len(ids), history=store.prepared)
+    members = source.membership(store, ids, END, scorer.backend.champions)
+    assert [PROBLEM in members[s].problems for s in ids] == cohorts["eligible_elderly-hospitalisation"].tolist()
+
+    inside = [s for s in ids if members[s].problems][:40]
+    assert inside, "no elderly member in the fixture"
+    rows = source.compute(store, inside, [END] * len(inside), "elderly")
+    contributions = model.contributions(rows)
+    _, results = scorer.score_customers(inside, None, 5)
+    for i, item in enumerate(results):
+        (risk,) = item.risks
+        assert risk.probability == float(model.predict_proba(rows.iloc[[i]])[0])
+        assert risk.reasons == top_reasons(explain_row(contributions.iloc[i], rows.iloc[i], scorer.backend.catalogue), 5)

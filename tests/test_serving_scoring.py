@@ -44,6 +44,16 @@ def test_probabilities_equal_the_in_memory_model(scorer, fixture):
         np.testing.assert_array_equal(got, expected)
 
 
+def test_one_at_a_time_equals_many_at_once(fixture):
+    """Batching customers into one predict / pred_contrib call changes no probability or reason."""
+    events, customers, models = fixture
+    ids = list(range(1, 80))
+    together = Scorer(make_backend(events, customers, models)).score_customers(ids, None, 5)[1]
+    alone = Scorer(make_backend(events, customers, models))
+    for item in together:
+        assert alone.score_customers([item.customer_id], None, 5)[1][0] == item
+
+
 def test_explanations_sum_to_the_raw_score(scorer, fixture):
     _, _, models = fixture
     for problem in models:
@@ -51,15 +61,15 @@ def test_explanations_sum_to_the_raw_score(scorer, fixture):
             explained = scorer.explain(subject, problem, None)
             total = explained.base_value + sum(c.contribution for c in explained.contributions)
             assert total == pytest.approx(explained.raw_score, abs=1e-6)
-            row = scorer.stored_rows([subject], pd.Timestamp(END))[subject].rows[models[problem].spec["segment"]]
+            row = scorer.stored_rows([subject], pd.Timestamp(END))[subject].rows[models[problem].spec["segment"]].to_frame()
             assert explained.raw_score == pytest.approx(float(models[problem].raw_score(row)[0]), abs=1e-6)
 
 
 def test_probability_only_scoring_computes_no_shap(scorer, monkeypatch):
     calls = []
     for champion in scorer.backend.champions.values():
-        original = champion.model.contributions
-        monkeypatch.setattr(champion.model, "contributions", lambda frame, original=original: calls.append(1) or original(frame))
+        original = champion.model.contributions_matrix
+        monkeypatch.setattr(champion.model, "contributions_matrix", lambda matrix, original=original: calls.append(1) or original(matrix))
     _, results = scorer.score_customers(list(range(1, 40)), None, 0)
     assert any(item.risks for item in results) and calls == []
     scorer.score_customer(results[0].customer_id, None, 3)
@@ -70,8 +80,8 @@ def test_explanations_are_cached_per_customer_and_time(scorer, monkeypatch):
     subject = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
     model = scorer.backend.champions["elderly-hospitalisation"].model
     calls = []
-    original = model.contributions
-    monkeypatch.setattr(model, "contributions", lambda frame: calls.append(1) or original(frame))
+    original = model.contributions_matrix
+    monkeypatch.setattr(model, "contributions_matrix", lambda matrix: calls.append(1) or original(matrix))
     first = scorer.score_customer(subject, None, 5)
     again = scorer.score_customer(subject, None, 5)
     scorer.explain(subject, "elderly-hospitalisation", None)
@@ -161,3 +171,30 @@ def test_predict_row_names_missing_features(scorer, fixture):
     row = {"age_years": 80.0, "sex": "F", "er_visits_90d": 2.0, "missed_doses_30d": 0.0, "fall_alarms_180d": 1.0, "homecare_visits_30d": 3.0}
     got = scorer.predict_row("elderly-hospitalisation", row)
     assert got.probability == float(models["elderly-hospitalisation"].predict_proba(pd.DataFrame([row]))[0])
+
+
+def test_predict_row_equals_the_frame_path_and_refuses_the_same_rows(scorer, fixture):
+    """The posted row goes to the booster without pandas: same probability as
+    predict_proba(pd.DataFrame([row])) for numbers, missing values, numbers sent as text; the
+    same refusals for unknown categories and text that is no number."""
+    from models.risk_model import FeatureMismatchError
+
+    events, customers, models = fixture
+    model = models["elderly-hospitalisation"]
+    rows = toy_rows(events, customers, list(range(1, 60)), [pd.Timestamp(END)] * 59)
+    posted = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in r.items()}
+              for r in rows[model.feature_names].astype(object).to_dict("records")]
+    posted += [
+        {**posted[0], "er_visits_90d": None, "sex": None},
+        {**posted[1], "fall_alarms_180d": "3.5", "extra": "ignored"},
+        {**posted[2], "missed_doses_30d": float("nan")},
+    ]
+    for row in posted:
+        got = scorer.predict_row("elderly-hospitalisation", row)
+        assert got.probability == float(model.predict_proba(pd.DataFrame([row]))[0])
+    for bad, words in (({**posted[0], "sex": "X"}, "unknown categories"), ({**posted[0], "age_years": "old"}, "must be numeric")):
+        with pytest.raises(FeatureMismatchError, match=words):
+            model.predict_proba(pd.DataFrame([bad]))
+        with pytest.raises(ServingError, match=words) as error:
+            scorer.predict_row("elderly-hospitalisation", bad)
+        assert error.value.field == "features"

@@ -41,6 +41,8 @@ def keys_revoke(key_id: str = typer.Argument(..., help="the key id shown by `key
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
     port: int = typer.Option(3000, "--port", min=1, max=65535),
+    workers: int = typer.Option(None, "--workers", min=1, max=64, show_default="2, or SOTE_RISK_WORKERS",
+                                help="worker processes; each holds the models and histories (use the number of cores)"),
 ) -> None:
     """Start the scoring service (BentoML) on the home folder's data and champion models."""
     import os
@@ -48,7 +50,7 @@ def serve(
     from pathlib import Path
 
     import serving
-    from serving.backend import BACKEND_ENV, import_factory
+    from serving.backend import BACKEND_ENV, WORKERS_ENV, import_factory
 
     # Fail here, in one line, if a champion is missing or stale: a BentoML worker whose __init__
     # raises only logs a traceback and the server never becomes ready.
@@ -65,6 +67,9 @@ def serve(
     # One OpenMP thread per LightGBM call: requests are single rows, parallel across the API's
     # threads; OpenMP teams per call would only contend for the same cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if workers is not None:
+        os.environ[WORKERS_ENV] = str(workers)
+    os.environ.setdefault(WORKERS_ENV, "2")  # the target machine has 2 cores; one worker is GIL-bound on one
     argv = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService",
             "--host", host, "--port", str(port), "--working-dir", str(root)]
     os.execv(sys.executable, argv)  # the server replaces this process: signals reach it directly
