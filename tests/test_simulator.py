@@ -266,3 +266,4 @@ def test_care24h_spread_factors_scale_the_hazard_and_average_one_among_clients()
     capped = rates(calm.replace(fall_hist=np.full(n, 5.0)), mi, config, norms).c24_d
     assert np.allclose(capped[on] / ref[on], np.exp(2 * c.care24h_fall_log_hazard))
     assert (r.c24_d[r.age < 65] == 0).all() and (r.c24_d[s.c24] == 0).all()
+
