@@ -14,6 +14,7 @@ access-log line and a tracing span (serving/service.py skips both for it by conf
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -56,9 +57,7 @@ def error_body(error: SoteRiskError) -> tuple[int, dict[str, Any]]:
 
 
 def answer(body: bytes) -> tuple[int, bytes]:
-    """Status and JSON body for one posted request body: pure, so tests can call it directly."""
-    import json
-
+    """Status and JSON body for one posted request body (tests call it directly)."""
     try:
         request = PredictRowRequest.model_validate_json(body or b"{}")  # BentoML reads an empty body as {}
     except ValidationError as error:
