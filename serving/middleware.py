@@ -1,6 +1,7 @@
 """ASGI middleware in front of every route: API keys and roles, and request media types.
 
-Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds and never buffers bodies. It runs
+Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds and never buffers bodies. POST
+/predict_row, once checked, is answered here (serving/row_endpoint.py says why). It runs
 before BentoML parses a body, which is also where the media-type guard belongs: BentoML would
 parse `multipart/form-data` without a boundary (or urlencoded, or its pickle format) and answer
 500; here such requests get a 415 that says what to send.
@@ -12,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from serving import row_endpoint
 from serving.auth import KeyRing, allowed
 
 Scope = MutableMapping[str, Any]
@@ -98,5 +100,9 @@ class GuardMiddleware:
             if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
                 await _reply(send, 413, {"error": f"request body is larger than {MAX_BODY_BYTES} bytes", "field": "body"})
                 return
+        if path == row_endpoint.PATH and scope.get("method") == "POST" and row_endpoint.active():
+            # Probability-only scoring is answered here, not by BentoML's handler: see serving/row_endpoint.py.
+            await row_endpoint.handle(scope, receive, send, MAX_BODY_BYTES)
+            return
         scope.setdefault("state", {})[IDENTITY] = identity
         await self.app(scope, receive, send)

@@ -132,6 +132,36 @@ def test_score_matches_the_in_memory_model(live):
     assert checked > 10
 
 
+def test_predict_row_over_http_equals_the_in_memory_model(live):
+    """The route the guard answers itself (serving/row_endpoint.py): the model's probability for
+    crm and admin keys, 401/403 without a key or with a clinician's, 4xx naming the field; counted
+    in BentoML's Prometheus metrics, left out of the access log (the other routes stay in it)."""
+    events = pd.read_parquet(live.home / "data" / "events.parquet")
+    customers = pd.read_parquet(live.home / "data" / "customers.parquet")
+    model = live.models[ELDERLY]
+    rows = toy_rows(events, customers, list(range(1, 21)), [END])[model.feature_names]
+    for i, (_, row) in enumerate(rows.iterrows()):
+        features = {k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in row.items()}
+        response = live.post("/predict_row", {"problem": ELDERLY, "features": features}, role=("crm", "admin")[i % 2])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["probability"] == float(model.predict_proba(row.to_frame().T.infer_objects())[0])
+        assert body["problem"] == ELDERLY and body["band"] and body["model_version"]
+    posted = {"problem": ELDERLY, "features": ROW}
+    assert live.post("/predict_row", posted, role=None).status_code == 401
+    assert live.post("/predict_row", posted, headers={"Authorization": "Bearer sr_deadbeef.nope"}, role=None).status_code == 401
+    assert live.post("/predict_row", posted, role="clinician").status_code == 403
+    extra = live.post("/predict_row", {**posted, "colour": "red"}, role="crm")
+    assert extra.status_code == 400 and extra.json()["detail"][0]["loc"] == ["colour"]
+    assert live.post("/predict_row", {"problem": "nope-nope", "features": ROW}, role="crm").json()["field"] == "problem"
+    assert live.client.get("/predict_row", headers={"Authorization": f"Bearer {live.keys['crm']}"}).status_code == 405
+    metrics = live.client.get("/metrics").text
+    assert any('endpoint="/predict_row"' in line and 'http_response_code="200"' in line
+               for line in metrics.splitlines() if line.startswith("sote_risk_request_total"))
+    log = live.service.log.read_text()
+    assert "path=/score," in log and "path=/predict_row" not in log
+
+
 def test_explain_is_additive_and_in_plain_words(live):
     subject = elderly_member(live)
     body = live.post("/explain", {"customer_id": subject, "problem": ELDERLY}, role="clinician").json()
