@@ -358,6 +358,7 @@ def main() -> None:
             str(mlflow_dir), python_model=RiskModelPyfunc(),
             artifacts={ARTIFACT_KEY: str(save_risk_model(model, work / "risk_model"))},
             signature=infer_signature(example, pd.DataFrame({"probability": model.predict_proba(example)})),
+            input_example=example,  # as the registered model is logged (models/pyfunc.py)
         )
         mlflow_port = free_port()
         mlflow_server = spawn([str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", str(mlflow_dir),
