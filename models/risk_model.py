@@ -6,6 +6,7 @@ path gives the same probability for the same row.
 
 from __future__ import annotations
 
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,7 @@ def prepare_features(
     Selects and orders `feature_names`, coerces categoricals to the fixed category lists and the
     rest to float64; missing columns and unknown categories are errors naming them.
     """
-    _require_columns(frame, feature_names, problem)
+    require_features(frame.columns, feature_names, problem)
     prepared = frame.loc[:, feature_names].copy()
     for name, allowed in categories.items():
         prepared[name] = pd.Categorical(_category_strings(frame[name], name, allowed, problem), categories=allowed)
@@ -119,7 +120,7 @@ def feature_matrix(
     LightGBM treats a categorical column given as numbers by its integer value, which is exactly
     the pandas category code it was trained on; a missing value is NaN either way.
     """
-    _require_columns(frame, feature_names, problem)
+    require_features(frame.columns, feature_names, problem)
     numeric = [name for name in feature_names if name not in categories]
     matrix = np.empty((len(frame), len(feature_names)), dtype=np.float64)
     positions = {name: index for index, name in enumerate(feature_names)}
@@ -149,8 +150,10 @@ def _category_codes(column: pd.Series, name: str, allowed: list[str], problem: s
     return codes
 
 
-def _require_columns(frame: pd.DataFrame, feature_names: list[str], problem: str) -> None:
-    missing = [name for name in feature_names if name not in frame.columns]
+def require_features(present: Container[str], feature_names: Sequence[str], problem: str) -> None:
+    """Refuse an input that lacks any of the model's features, naming up to 10 (frames pass their
+    columns, the service's numpy path its column names or the posted row)."""
+    missing = [name for name in feature_names if name not in present]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise FeatureMismatchError(

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from sote_risk.atomic import atomic_write_text
 from sote_risk.errors import SoteRiskError
 
 Role = Literal["crm", "clinician", "admin"]
@@ -98,11 +98,7 @@ def read_keys(path: Path) -> KeyFile:
 
 def write_keys(path: Path, keys: KeyFile) -> None:
     """Atomic write (tmp + rename), readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(keys.model_dump_json(indent=2), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    atomic_write_text(path, keys.model_dump_json(indent=2), mode=0o600)
 
 
 def create_key(path: Path, role: str) -> tuple[str, KeyRecord]:

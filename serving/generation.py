@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from sote_risk.atomic import atomic_write_text
+
 FILE_NAME = "serving.generation"
 POLL_SECONDS = 0.5
 
@@ -40,9 +42,7 @@ def bump_generation(path: Path) -> int:
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers reloading at once must not both write n+1
         value = read_generation(path) + 1
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(f"{value}\n")
-        os.replace(temporary, path)
+        atomic_write_text(path, f"{value}\n")
         return value
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.risk_model import FeatureMismatchError, RiskModel
+from models.risk_model import FeatureMismatchError, RiskModel, require_features
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,7 @@ _UNKNOWN = -2.0  # a block category the model was not trained on (refused when m
 
 def input_plan(model: RiskModel, block: FeatureBlock) -> InputPlan:
     positions = {name: j for j, name in enumerate(block.names)}
-    missing = [name for name in model.feature_names if name not in positions]
-    if missing:
-        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise FeatureMismatchError(f"model {model.problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}")
+    require_features(positions, model.feature_names, model.problem)
     remaps = []
     for column, name in enumerate(model.feature_names):
         if name in model.categories:
@@ -150,10 +147,7 @@ def model_input(model: RiskModel, block: FeatureBlock, plan: InputPlan | None = 
 def row_input(model: RiskModel, features: Mapping[str, Any]) -> np.ndarray:
     """One posted feature row (name -> float, string or None) -> the model's 1-row input: what
     RiskModel.matrix(pd.DataFrame([features])) gives, with the same errors, without the frame."""
-    missing = [name for name in model.feature_names if name not in features]
-    if missing:
-        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise FeatureMismatchError(f"model {model.problem}: input lacks {len(missing)} feature(s) it was trained on: {shown}")
+    require_features(features, model.feature_names, model.problem)
     values = []
     for name in model.feature_names:
         value = features[name]

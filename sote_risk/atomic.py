@@ -1,8 +1,9 @@
-"""Write a whole output folder or nothing: a temporary sibling folder renamed into place.
+"""Write a whole output folder or file, or nothing: a temporary sibling renamed into place.
 
 Every command that writes a folder (simulate, meds export/import, features build) goes through
 here, so bad output paths get the same one-line errors and a failure never leaves a
-half-written folder behind.
+half-written folder behind; small files (keys, the serving generation, logs) go through
+atomic_write_text.
 """
 
 from __future__ import annotations
@@ -67,3 +68,20 @@ def atomic_directory(out: str | os.PathLike[str], *, overwrite: bool = False) ->
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> Path:
+    """Write `text` to a temporary sibling (this process's own name), set `mode` if given, then
+    rename it over `path`: a reader sees the old file or the new one, never half of one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -35,3 +35,23 @@ def test_unwritable_place_is_named_with_one_line_error():
     with pytest.raises(OutputError, match="cannot write there"):
         with atomic_directory("/proc/sote-risk-out"):
             pass
+
+
+def test_atomic_write_text_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import os
+
+    from sote_risk.atomic import atomic_write_text
+
+    target = tmp_path / "nested" / "keys.json"
+    atomic_write_text(target, "old", mode=0o600)
+    assert target.read_text() == "old"
+    assert target.stat().st_mode & 0o777 == 0o600
+
+    def rename_fails(*args):  # the crash between writing the temporary file and the rename
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", rename_fails)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"  # the old file survives a failed write
+    assert sorted(p.name for p in target.parent.iterdir()) == ["keys.json"]

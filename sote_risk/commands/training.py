@@ -89,17 +89,12 @@ def _one_line(text: str) -> str:
 
 def _write_traceback(problem: str) -> Path:
     """The traceback of an unexpected failure, kept in the home folder's logs (not on the terminal)."""
-    import os
     import traceback
 
+    from sote_risk.atomic import atomic_write_text
     from sote_risk.config import home
 
-    path = home().root / "logs" / f"train-{problem}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".log.tmp")
-    tmp.write_text(traceback.format_exc(), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a reader never sees half a traceback
-    return path
+    return atomic_write_text(home().root / "logs" / f"train-{problem}.log", traceback.format_exc())
 
 
 def evaluate(
