@@ -50,6 +50,17 @@ class Timed:
     hip: np.ndarray
 
 
+def end_stays_at(admit: np.ndarray, discharge: np.ndarray, *moments: np.ndarray) -> np.ndarray:
+    """Discharges ended early by each moment that falls during the stay (a move to 24-hour care,
+    death or moving away). Each moment is checked on its own: a stay that begins after the move to
+    24-hour care (admitted from the care home) still ends at a death during it; checking only the
+    earliest moment missed that, and the stay ran on past the death."""
+    for moment in moments:
+        inside = (admit <= moment) & (moment < discharge)
+        discharge = np.where(inside, moment, discharge)
+    return discharge
+
+
 def draw_timed(s: State, r: Rates, ms: float, me: float, lo: np.ndarray, active: np.ndarray,
                U: np.ndarray, Z: np.ndarray, config: SimulatorConfig) -> Timed:
     """Event times of the month for everyone active; `lo` is where exposure starts (entry or ms)."""
@@ -98,8 +109,5 @@ def draw_timed(s: State, r: Rates, ms: float, me: float, lo: np.ndarray, active:
         order=np.concatenate(order) if order else np.zeros(0, "int8"),
         hip=np.concatenate(hips) if hips else np.zeros(0, bool),
     )
-    # A stay ends at death, moving away, or a move to 24-hour care that happens during it.
-    cut = np.minimum(exit_t, c24_t)[stays.subject]
-    inside = (stays.admit <= cut) & (cut < stays.discharge)
-    stays.discharge = np.where(inside, cut, stays.discharge)
+    stays.discharge = end_stays_at(stays.admit, stays.discharge, c24_t[stays.subject], exit_t[stays.subject])
     return Timed(exit_t=exit_t, exit_kind=exit_kind, c24_t=c24_t, stays=stays, admitted=admitted, hip=hip_first)

@@ -267,3 +267,17 @@ def test_care24h_spread_factors_scale_the_hazard_and_average_one_among_clients()
     assert np.allclose(capped[on] / ref[on], np.exp(2 * c.care24h_fall_log_hazard))
     assert (r.c24_d[r.age < 65] == 0).all() and (r.c24_d[s.c24] == 0).all()
 
+
+
+def test_a_stay_begun_after_the_move_to_24_hour_care_still_ends_at_death():
+    """The region run (130,000, seed 42) had a customer admitted from 24-hour care who died during
+    the stay; only the earlier moment (the move) was checked, so the stay ran past the death and,
+    in the burn-in, into the newcomer who took the slot (an orphan DISCHARGE the contracts refuse)."""
+    from synthetic.timed import end_stays_at
+
+    admit = np.array([-21.8, 0.0, 5.0, 0.0])
+    discharge = np.array([6.6, 10.0, 8.0, 3.0])
+    c24 = np.array([-25.4, 4.0, np.inf, np.inf])  # before the stay / during it / none / none
+    death = np.array([-20.8, 6.0, 7.0, np.inf])  # during / after the move / during / none
+    ended = end_stays_at(admit, discharge, c24, death)
+    np.testing.assert_array_equal(ended, [-20.8, 4.0, 7.0, 3.0])
