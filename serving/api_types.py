@@ -224,6 +224,7 @@ class ReloadResponse(Response):
     events: int
     generation: int
     seconds: float
+    champions: dict[str, str] = Field(description="problem -> champion model version now served")
 
 
 class FeedbackResponse(Response):

@@ -141,6 +141,7 @@ class Backend:
         features: FeatureSource,
         load_history: Callable[[], HistoryStore],
         validate_history: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
+        load_champions: Callable[[], Mapping[str, Champion]] | None = None,
     ) -> None:
         check_champions(champions, features.pipeline_version)
         self.champions = dict(champions)
@@ -148,6 +149,7 @@ class Backend:
         self.catalogue = dict(features.catalogue())
         self._load_history = load_history
         self._validate_history = validate_history
+        self._load_champions = load_champions
         self._lock = threading.Lock()
         self._history = load_history()
         self.generation = 1
@@ -161,11 +163,21 @@ class Backend:
         return self._history
 
     def reload(self) -> tuple[HistoryStore, int, float]:
-        """Read the histories again; requests keep using the old store until the new one is in."""
+        """Read the histories (and, with a champion loader, the champions: a promotion reaches a
+        running service this way) again; requests keep using the old ones until both new ones are
+        in. A champion that cannot be loaded refuses the whole reload (BackendError), so the
+        service never mixes old data with a half-loaded set of models."""
         started = time.perf_counter()
         with self._lock:
             fresh = self._load_history()
-            self._history = fresh
+            champions = self.champions
+            if self._load_champions is not None:
+                loaded = dict(self._load_champions())
+                check_champions(loaded, self.features.pipeline_version)
+                # The same version keeps its loaded object (and the scorer's plans for it).
+                champions = {p: self.champions[p] if p in self.champions and self.champions[p].version == c.version else c
+                             for p, c in loaded.items()}
+            self._history, self.champions = fresh, champions
             self.generation += 1
             return fresh, self.generation, time.perf_counter() - started
 
@@ -391,7 +403,8 @@ def load_backend(refusal: str = "serving refuses to start") -> Backend:
     """The production backend: champions by alias, features/ and the home folder's data."""
     features = FeaturesPackage()
     champions = load_champions(features.pipeline_version, refusal)
-    return Backend(champions, features, lambda: load_history_from_home(features), validate_with_contracts)
+    return Backend(champions, features, lambda: load_history_from_home(features), validate_with_contracts,
+                   load_champions=lambda: load_champions(features.pipeline_version, "reload refused"))
 
 
 def check_ready() -> list[str]:

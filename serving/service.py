@@ -253,14 +253,17 @@ class RiskService:
 
     @bentoml.api(route="/reload", input_spec=ReloadRequest)
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:
-        """Re-read the histories from the home folder's data without a restart (admin). Every
-        worker reloads: this one now, the others within a second (they watch a generation file)."""
+        """Re-read the histories from the home folder's data and the champions from the registry
+        without a restart (admin). Every worker reloads: this one now, the others within a second
+        (they watch a generation file, which `sote-risk promote` bumps too)."""
         try:
             self.watcher.bump()
             store, generation, seconds = self._reload_local()
         except SoteRiskError as error:
             return _error(ctx, error)
-        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation, seconds=seconds)
+        champions = {problem: c.version for problem, c in self.scorer.backend.champions.items()}
+        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation,
+                              seconds=seconds, champions=champions)
 
     def _reload_local(self) -> tuple[Any, int, float]:
         store, generation, seconds = self.scorer.backend.reload()

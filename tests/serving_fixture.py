@@ -252,9 +252,11 @@ def backend_from_home() -> Backend:
     from sote_risk.config import home
 
     root = home().root
-    with open(root / MODELS_FILE, "rb") as handle:
-        models = pickle.load(handle)
-    champions = {p: champion_from_model(p, m) for p, m in models.items()}
+
+    def champions() -> dict[str, Champion]:  # re-read on reload, as the registry is
+        with open(root / MODELS_FILE, "rb") as handle:
+            models = pickle.load(handle)
+        return {p: champion_from_model(p, m) for p, m in models.items()}
 
     def load() -> HistoryStore:
         events = pd.read_parquet(root / "data" / "events.parquet")
@@ -264,7 +266,7 @@ def backend_from_home() -> Backend:
     features = ToyFeatures()
     if os.environ.get("SOTE_RISK_FIXTURE_PIPELINE"):  # lets a test start a service with stale models
         features.pipeline_version = os.environ["SOTE_RISK_FIXTURE_PIPELINE"]
-    return Backend(champions, features, load, validate_with_contracts)
+    return Backend(champions(), features, load, validate_with_contracts, load_champions=champions)
 
 
 @lru_cache(maxsize=1)

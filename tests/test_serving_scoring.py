@@ -152,6 +152,33 @@ def test_reload_swaps_the_histories_and_the_caches(fixture):
     assert scorer.backend.generation == 2
 
 
+def test_reload_swaps_champions_and_refuses_a_broken_set_whole(fixture):
+    """A promotion reaches a running service through reload(): the new version is served; a set
+    the service cannot use (here a stale pipeline) refuses the reload and keeps data and models."""
+    import dataclasses
+
+    events, customers, models = fixture
+    store = HistoryStore.from_frames(events, customers, START, END)
+    champions = {p: champion_from_model(p, m) for p, m in models.items()}
+    promoted = {**champions, "elderly-hospitalisation": dataclasses.replace(champions["elderly-hospitalisation"], version="99")}
+    loads = iter([promoted, {}])
+    backend = Backend(champions, ToyFeatures(), lambda: store, load_champions=lambda: next(loads))
+    scorer = Scorer(backend)
+    member = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
+
+    def served_version() -> str:
+        return {r.problem: r.model_version for r in scorer.score_customer(member, None, 0).risks}["elderly-hospitalisation"]
+
+    assert served_version() == champions["elderly-hospitalisation"].version
+    backend.reload()
+    scorer.clear_caches()
+    assert served_version() == "99"
+    assert backend.champions["elderly-homecare_failure"] is champions["elderly-homecare_failure"]  # same version: same object
+    with pytest.raises(BackendError, match="no champion"):
+        backend.reload()
+    assert backend.champions["elderly-hospitalisation"].version == "99" and backend.generation == 2
+
+
 def test_refuses_to_start_on_a_stale_pipeline_or_without_champions(fixture):
     events, customers, models = fixture
     stale = ToyFeatures()

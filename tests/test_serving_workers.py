@@ -3,6 +3,8 @@ two workers gives the batch path's probabilities and reasons."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from explain.reasons import explain_row, top_reasons
 from serving.auth import create_key
 from serving.generation import Watcher, bump_generation, generation_file, read_generation
-from tests.serving_fixture import CATALOGUE, END, make_dataset, toy_rows, write_fixture_home
+from tests.serving_fixture import CATALOGUE, END, MODELS_FILE, make_dataset, toy_rows, write_fixture_home
 from tests.serving_server import start_service
 
 
@@ -67,9 +69,10 @@ def test_reload_reaches_every_worker_and_two_workers_keep_parity(tmp_path):
         # parity in whichever worker answers: probabilities and top reasons of the batch path
         events = pd.read_parquet(home / "data" / "events.parquet")
         customers = pd.read_parquet(home / "data" / "customers.parquet")
-        checked = 0
+        checked, scored = 0, None
         for subject in range(1, 41):
             body = fresh(service.url, "/score", {"customer_id": subject, "top_k": 3}, key).json()
+            scored = subject if body["risks"] else scored
             for risk in body["risks"]:
                 model = models[risk["problem"]]
                 row = toy_rows(events, customers, [subject], [END])
@@ -95,5 +98,18 @@ def test_reload_reaches_every_worker_and_two_workers_keep_parity(tmp_path):
         assert len(answered) == 2, f"only {sorted(answered)} serve the new data after /reload"
         for _ in range(20):  # and no worker falls back to the old data
             assert fresh(service.url, "/score", {"customer_id": 500}, key).status_code == 200
+
+        # a promotion (`sote-risk promote` bumps the same file) reaches every worker's champions
+        promoted = {p: dataclasses.replace(m, metadata={**m.metadata, "model_version": "77"}) for p, m in models.items()}
+        with open(home / MODELS_FILE, "wb") as handle:
+            pickle.dump(promoted, handle)
+        assert bump_generation(generation_file(home)) == 2
+        deadline, answered = time.monotonic() + 60, {}
+        while len(answered) < 2 and time.monotonic() < deadline:
+            response = fresh(service.url, "/score", {"customer_id": scored}, key)
+            if {r["model_version"] for r in response.json()["risks"]} == {"77"}:
+                answered[worker_of(service.log, response)] = True
+            time.sleep(0.05)
+        assert len(answered) == 2, f"only {sorted(answered)} serve the promoted models"
     finally:
         service.stop()

@@ -185,6 +185,16 @@ def test_cli_train_promote_list(tmp_path):
     listed = run_cli("models", "list", home=tmp_path / "home")
     assert listed.returncode == 0 and "challenger" in listed.stdout
     assert "elderly-hospitalisation" in listed.stdout.replace("│", "").replace(" ", "").replace("\n", "")
+    # a promotion bumps the serving generation file, so running services load the new champion
+    from serving.generation import generation_file, read_generation
+
+    assert read_generation(generation_file(tmp_path / "home")) == 0
+    promoted = run_cli("promote", "--problem", "elderly-hospitalisation", "--force", home=tmp_path / "home")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "reload their champions" in promoted.stdout
+    assert read_generation(generation_file(tmp_path / "home")) == 1
+    again = run_cli("promote", "--problem", "elderly-hospitalisation", home=tmp_path / "home")  # already champion: refused
+    assert again.returncode == 1 and read_generation(generation_file(tmp_path / "home")) == 1
 
 
 def test_cli_train_all_goes_on_after_a_failing_problem(tmp_path):

@@ -137,6 +137,12 @@ def promote(
         typer.echo(f"note: {note}")
     if not decision.promoted:
         raise typer.Exit(code=1)
+    # Services on this home watch the generation file: they load the new champion within a second.
+    from serving.generation import bump_generation, generation_file
+    from sote_risk.config import home
+
+    bump_generation(generation_file(home().root))
+    typer.echo("running services on this home reload their champions within a second")
 
 
 @models_app.command("list")
