@@ -224,15 +224,24 @@ class CareConfig(_Frozen):
     partner_loss_yearly_at_80: float = Field(0.04, description="yearly chance at 80 that the co-resident partner dies or "
                                              "moves to care (x exp(0.08 per year of age), x1.6 for women, who outlive "
                                              "older husbands; assumption shaped like widowhood rates)")
-    care24h_alone_log_hazard: float = Field(0.4, description="24-hour care log hazard when living alone, HR 1.5 "
+    care24h_alone_log_hazard: float = Field(0.5, description="24-hour care log hazard when living alone, HR 1.65 "
                                             "(Am J Manag Care 2014;20(12), Connecticut Home Care Program for Elders: "
-                                            "OR 1.53 for nursing home placement within a year)")
+                                            "OR 1.53 within a year; Wolff et al., J Am Geriatr Soc 2018, weigh it above "
+                                            "dementia: between the two)")
+    care24h_partner_loss_log_hazard: float = Field(0.7, description="extra 24-hour care log hazard right after losing "
+                                                   "the co-resident partner, HR 2 (decaying history, capped at 1; "
+                                                   "Nihtilä & Martikainen, Am J Public Health 2008, Finnish registers: "
+                                                   "institutionalisation risk highest in the first months after a "
+                                                   "spouse's death; assumption below their first-month figures)")
+    partner_loss_memory: float = Field(0.8, description="monthly decay of the partner-loss history (half-life ~3 months; assumption)")
+    pta_after_partner_loss: float = Field(0.6, description="chance that a home care client's loss of the co-resident "
+                                          "partner brings a new service need assessment (PTA) that month (assumption)")
     cg_distress_onset_monthly: float = Field(0.012, description="monthly onset of caregiver distress of a co-resident carer "
                                              "at need 0.5 (x exp(4 per need unit), x2 with behavioural symptoms; "
                                              "assumption: ~20-30 % of carers of home care clients distressed in interRAI HC)")
     cg_distress_remission_monthly: float = Field(0.04, description="monthly end of caregiver distress (respite, support; assumption)")
-    care24h_cg_distress_log_hazard: float = Field(0.5, description="24-hour care log hazard with a distressed carer, "
-                                                  "HR 1.65 (Wolff et al., J Am Geriatr Soc 2018: high carer strain "
+    care24h_cg_distress_log_hazard: float = Field(0.6, description="24-hour care log hazard with a distressed carer, "
+                                                  "HR 1.8 (Wolff et al., J Am Geriatr Soc 2018: high carer strain "
                                                   "weighted 4/5 of living alone in their placement score; assumption)")
     cg_distress_recorded: float = Field(0.8, description="share of distressed carers an interRAI assessment records (assumption)")
     bpsd_onset_monthly: float = Field(0.02, description="monthly onset of behavioural symptoms of dementia at CPS 3 "

@@ -41,7 +41,7 @@ DYNAMIC = (
     "fam_r", "crisis", "cw_open", "placed",
     "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
     # living situation and informal care (home-care failure); self-harm history (depression)
-    "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist",
+    "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist", "loss_hist",
 )
 
 
@@ -141,6 +141,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         hc=hc, remote=remote, robot=robot, rehab_left=np.zeros(n, dtype="int8"), c24=c24,
         busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
         sud=sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=np.zeros(n),
+        loss_hist=np.zeros(n),
     )
 
 
@@ -256,7 +257,8 @@ def _c24_extra(s: State, config: SimulatorConfig) -> np.ndarray:
                    + c.care24h_instability_log_hazard * s.acute
                    + c.care24h_alone_log_hazard * s.alone
                    + c.care24h_cg_distress_log_hazard * (s.cg_distress & ~s.alone)
-                   + c.care24h_bpsd_log_hazard * s.bpsd)
+                   + c.care24h_bpsd_log_hazard * s.bpsd
+                   + c.care24h_partner_loss_log_hazard * np.minimum(s.loss_hist, 1.0))
             * np.where(s.dep, c.care24h_depression_multiplier, 1.0))
 
 
@@ -476,6 +478,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         recent_dc=ind.discharged.copy(),
         fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
         sud=s.sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=sh_hist,
+        loss_hist=c.partner_loss_memory * s.loss_hist + (alone & ~s.alone),
     )
     if active is not None:
         frozen = ~act

@@ -350,6 +350,11 @@ def elderly_care(mo: Month, buf: EventBuffer) -> None:
     t_pta = np.floor(mo.lo[pta] + 0.6 * rng.random(len(pta)) * (mo.hi[pta] - mo.lo[pta])) + (9 + 6 * rng.random(len(pta))) / 24
     t_pta = np.maximum(t_pta, mo.lo[pta])
     buf.add(pta, t_pta, C.of("ASSESS/PTA"), unit=social[pta])
+    # A home care client who loses the co-resident partner gets a new service need assessment.
+    lost = np.flatnonzero(ch["partner_loss"] & mo.active & s.hc & ~ch["pta"])
+    lost = lost[rng.random(len(lost)) < cfg.care.pta_after_partner_loss]
+    t_lost = mo.lo[lost] + (0.3 + 0.7 * rng.random(len(lost))) * (np.minimum(mo.hi[lost], tm.c24_t[lost]) - mo.lo[lost])
+    buf.add(lost, t_lost, C.of("ASSESS/PTA"), unit=social[lost])
     starts = ch["hc_start"][pta]
     who = pta[starts]
     t_start = np.minimum(t_pta[starts] + 1 + 8 * rng.random(len(who)), 0.5 * (t_pta[starts] + mo.hi[who]))

@@ -282,6 +282,7 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "informal_care_allowance": s.ic_fee[idx],
         "alcohol_use_disorder": s.sud[idx] & (r.age[idx] >= 15),
         "self_harm_history": f32(s.sh_hist[idx]),
+        "partner_loss_history": f32(s.loss_hist[idx]),
     }
 
 

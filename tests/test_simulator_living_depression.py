@@ -47,7 +47,7 @@ def test_living_situation_scales_the_24_hour_care_hazard_by_its_stated_sizes():
     assert np.isclose((_c24_extra(s, config)[clients] / norms.c24).mean(), 1.0)
     n = len(s)
     no, yes = np.zeros(n, bool), np.ones(n, bool)
-    calm = s.replace(alone=no, cg_distress=no, bpsd=no)
+    calm = s.replace(alone=no, cg_distress=no, bpsd=no, loss_hist=np.zeros(n))
     ref = rates(calm, MI, config, norms).c24_d
     on = clients & (ref > 0)
     ratio = lambda **kw: rates(calm.replace(**kw), MI, config, norms).c24_d[on] / ref[on]  # noqa: E731
@@ -56,14 +56,18 @@ def test_living_situation_scales_the_24_hour_care_hazard_by_its_stated_sizes():
     assert np.allclose(ratio(bpsd=yes), np.exp(c.care24h_bpsd_log_hazard))
     # A distressed carer acts only where there is a co-resident carer.
     assert np.allclose(ratio(alone=yes, cg_distress=yes), np.exp(c.care24h_alone_log_hazard))
+    # A recent loss of the partner adds its own factor (history capped at 1).
+    assert np.allclose(ratio(loss_hist=np.full(n, 0.5)), np.exp(0.5 * c.care24h_partner_loss_log_hazard))
+    assert np.allclose(ratio(loss_hist=np.full(n, 3.0)), np.exp(c.care24h_partner_loss_log_hazard))
 
 
 def test_switching_the_living_situation_off_removes_its_effect():
     base = SimulatorConfig()
     off = base.model_copy(update={"care": base.care.model_copy(update={
-        "care24h_alone_log_hazard": 0.0, "care24h_cg_distress_log_hazard": 0.0, "care24h_bpsd_log_hazard": 0.0})})
+        "care24h_alone_log_hazard": 0.0, "care24h_cg_distress_log_hazard": 0.0, "care24h_bpsd_log_hazard": 0.0,
+        "care24h_partner_loss_log_hazard": 0.0})})
     s, norms = _people(off, 5000, 65, 100)
-    alone = rates(s.replace(alone=np.ones(len(s), bool)), MI, off, norms).c24_d
+    alone = rates(s.replace(alone=np.ones(len(s), bool), loss_hist=np.ones(len(s))), MI, off, norms).c24_d
     assert np.allclose(alone, rates(s.replace(alone=np.zeros(len(s), bool)), MI, off, norms).c24_d)
 
 
@@ -174,3 +178,23 @@ def test_self_harm_is_an_er_visit_coded_x84_and_follows_depression(ds):
     events_dep = lat["depressed"].eq(True).sum()
     events_other = lat["depressed"].eq(False).sum()
     assert events_dep / months_dep > 5 * max(events_other, 1) / months_other
+
+
+def test_partner_loss_makes_the_client_live_alone_and_often_brings_a_new_assessment(ds):
+    lat = ds.latent.sort_values(["subject_id", "month"])
+    same = lat["subject_id"].eq(lat["subject_id"].shift())
+    was_alone = lat["living_alone"].shift().eq(True)
+    lost = same & ~was_alone & lat["living_alone"] & lat["age"].ge(65)
+    assert lost.sum() > 20
+    # living alone never ends (no new co-resident partner in the model); the history jumps by 1
+    assert not (same & was_alone & ~lat["living_alone"]).any()
+    assert (lat.loc[lost, "partner_loss_history"] >= 1.0 - 1e-6).all()
+    # clients who lose the partner get a PTA in the month of the loss more often than other clients
+    ev = ds.events
+    pta = ev[ev["code"] == "ASSESS/PTA"]
+    month = pd.to_datetime(pta["time"]).dt.to_period("M").dt.to_timestamp() + pd.DateOffset(months=1)
+    had = set(zip(pta["subject_id"], month))
+    clients = lat[same & lat["home_care"].shift().eq(True)]
+    flag = np.array([(sid, m) in had for sid, m in zip(clients["subject_id"], clients["month"])])
+    lost_c = lost[clients.index].to_numpy()
+    assert flag[lost_c].mean() > 3 * flag[~lost_c].mean()
