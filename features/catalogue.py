@@ -84,6 +84,10 @@ SERVICE_CATEGORIES: tuple[ServiceCategory, ...] = (
     ServiceCategory("assessments", "ASSESSMENT", ("ASSESS/PTA", "ASSESS/HTA"), "service or care need assessments", "palvelu- tai hoidon tarpeen arviointeja", 1),
     ServiceCategory("childwelfare_notifications", "CHILDWELFARE", ("CHILDWELFARE/NOTIFICATION",), "child welfare notifications", "lastensuojeluilmoituksia", 1),
     ServiceCategory("antidepressant_dispensings", "MEDICATION", ("MED/ANTIDEPRESSANT",), "antidepressant dispensings", "masennuslääketoimituksia", 0),
+    # A fee that stops means the co-resident carer stopped (died, moved to care, gave up).
+    ServiceCategory("informal_care_fees", "SOCIAL", ("SOCIAL/INFORMAL_CARE_FEE",), "informal care allowance fees", "omaishoidon tuen hoitopalkkioita", 0),
+    ServiceCategory("alcohol_diagnoses", "DIAGNOSIS", ("ICD10/F10.0", "ICD10/F10.2"), "alcohol use disorder or intoxication diagnoses", "alkoholihäiriö- tai alkoholimyrkytysdiagnooseja", 1),
+    ServiceCategory("self_harm_presentations", "DIAGNOSIS", ("ICD10/X84",), "self-harm presentations", "itsensä vahingoittamisen vuoksi tehtyjä käyntejä", 1),
 )
 
 # Chronic condition groups counted by `chronic_conditions` (ever on record before the index time).
@@ -111,6 +115,11 @@ RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnis
     # assessment the simulator and the contracts carry.
     "iadl": ("RAI/IADL", "IADL capacity (0-6)", "asioiden hoitamisen kyky IADL (0-6)"),
     "drs": ("RAI/DRS", "Depression Rating Scale DRS (0-14)", "masennusoireasteikko DRS (0-14)"),
+    # Living arrangement, caregiver distress and behaviour: what interRAI HC records about the
+    # informal support that keeps a client at home (placement predictors beyond need).
+    "lives_alone": ("RAI/LIVES_ALONE", "lives alone (0/1)", "asuu yksin (0/1)"),
+    "cg_distress": ("RAI/CG_DISTRESS", "caregiver distress (0/1)", "omaishoitajan uupumus (0/1)"),
+    "abs": ("RAI/ABS", "Aggressive Behaviour Scale ABS (0-12)", "aggressiivisen käyttäytymisen asteikko ABS (0-12)"),
 }
 DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap

@@ -111,6 +111,43 @@ class MentalConfig(_Frozen):
     antidepressant_start_share: float = 0.7
     antidepressant_continue_months: int = Field(6, description="continue 6 months after remission (Käypä hoito)")
     yearly_prevalence_target: Sourced = src(0.06, "2024", "Käypä hoito: depression, 5-7 % a year")
+    # Comorbid alcohol use disorder, self-harm history, severity and antidepressant adherence: the
+    # published predictors of hospitalisation in depression that the records carry (F10 codes,
+    # X60-X84 at the emergency department, PHQ-9, refill gaps). Sizes are kept below the reported
+    # associations because part of each runs through frailty, ER use and depression itself.
+    sud_share_men: float = Field(0.07, description="static share of men 15+ with an alcohol use disorder (Pirkola et al., "
+                                 "Soc Psychiatry Psychiatr Epidemiol 2005, Health 2000: 12-month AUD ~7 % of men, ~2 % of women; "
+                                 "halved at 70+; assumption rounded)")
+    sud_share_women: float = Field(0.02, description="static share of women 15+ with an alcohol use disorder (as above)")
+    sud_depression_onset_multiplier: float = Field(1.8, description="depression onset multiplier with an alcohol use "
+                                                   "disorder (Boden & Fergusson, Addiction 2011: AUD-depression OR ~2 in "
+                                                   "prospective studies; assumption below it)")
+    sud_admission_log_hazard: float = Field(0.45, description="log hazard of unplanned admission with an alcohol use "
+                                            "disorder, HR ~1.6 (Tait & Hulse, Br J Psychiatry 2006: dependent drinkers "
+                                            "with psychiatric morbidity had shorter time to all-cause admission; assumption)")
+    sud_er_log_hazard: float = Field(0.5, description="log hazard of ER visits with an alcohol use disorder, HR ~1.65 "
+                                     "(intoxication and injury visits; assumption)")
+    sud_dx_per_doctor_visit: float = Field(0.12, description="chance a health centre doctor visit of a customer with AUD "
+                                           "records F10.2 (under-recorded: in a Swedish self-harm cohort, Front Psychiatry 2024, "
+                                           "~2/3 of AUD found by interview had no clinical diagnosis; assumption)")
+    sud_dx_per_er_visit: float = Field(0.25, description="chance an ER visit of a customer with AUD records F10.0 "
+                                       "(acute intoxication; assumption)")
+    severity_admission_log_hazard: float = Field(0.05, description="log hazard of unplanned admission per PHQ-9-scale "
+                                                 "point of latent severity above 13 while depressed (severity predicts "
+                                                 "psychiatric admission; assumption: +0.35 at 20)")
+    self_harm_monthly_depressed: float = Field(0.0015, description="monthly self-harm presentation at severity 15 while "
+                                               "depressed (x exp(0.15 per point), x sud multiplier; ~2 %/year: "
+                                               "assumption; Holma et al., J Affect Disord 2020: more suicide attempts in MDD with AUD)")
+    self_harm_monthly_base: float = Field(0.00003, description="monthly self-harm presentation of others aged 12+ (assumption)")
+    self_harm_sud_multiplier: float = Field(1.6, description="self-harm multiplier with an alcohol use disorder (Swedish "
+                                            "self-harm cohort, Front Psychiatry 2024: OR 1.60 for repeat suicidal behaviour with AUD)")
+    self_harm_admission_log_hazard: float = Field(0.4, description="log hazard of unplanned admission per recent self-harm "
+                                                  "presentation (decaying history, capped at 2; prior attempt predicts "
+                                                  "readmission; assumption, HR 1.5 per episode)")
+    self_harm_memory: float = Field(0.95, description="monthly decay of the self-harm history (half-life ~14 months; assumption)")
+    adherence_reference: float = Field(0.85, description="adherence at which antidepressants give their full effect on "
+                                       "severity and remission; lower adherence gives proportionally less (non-adherence "
+                                       "and relapse: Käypä hoito depression; assumption)")
 
 
 class ChildConfig(_Frozen):
@@ -176,6 +213,47 @@ class CareConfig(_Frozen):
     care24h_fall_memory: float = Field(0.85, description="monthly decay of the fall history (half-life ~4 months; assumption)")
     care24h_depression_multiplier: float = Field(1.4, description="24-hour care hazard while depressed (assumption)")
     care24h_instability_log_hazard: float = Field(0.3, description="log hazard per SD of acute health instability (assumption)")
+    # Living situation and informal care (Luppa et al., Age Ageing 2010; Gaugler et al., BMC Geriatr
+    # 2007; Wolff et al., J Am Geriatr Soc 2018): living alone, caregiver distress and behavioural
+    # symptoms of dementia raise placement risk beyond need. interRAI HC records all three; the
+    # municipality records the informal care allowance (omaishoidon tuki) while a carer provides it.
+    alone_share_women_at_65: float = Field(0.33, description="share of women living alone at 65, +1.5 points a year, "
+                                           "capped at 0.85 (assumption shaped like Statistics Finland household data: "
+                                           "most women 80+ live alone)")
+    alone_share_men_at_65: float = Field(0.20, description="share of men living alone at 65, +0.8 points a year, capped at 0.6 (as above)")
+    partner_loss_yearly_at_80: float = Field(0.04, description="yearly chance at 80 that the co-resident partner dies or "
+                                             "moves to care (x exp(0.08 per year of age), x1.6 for women, who outlive "
+                                             "older husbands; assumption shaped like widowhood rates)")
+    care24h_alone_log_hazard: float = Field(0.5, description="24-hour care log hazard when living alone, HR 1.65 "
+                                            "(Am J Manag Care 2014;20(12), Connecticut Home Care Program for Elders: "
+                                            "OR 1.53 within a year; Wolff et al., J Am Geriatr Soc 2018, weigh it above "
+                                            "dementia: between the two)")
+    care24h_partner_loss_log_hazard: float = Field(0.7, description="extra 24-hour care log hazard right after losing "
+                                                   "the co-resident partner, HR 2 (decaying history, capped at 1; "
+                                                   "Nihtilä & Martikainen, Am J Public Health 2008, Finnish registers: "
+                                                   "institutionalisation risk highest in the first months after a "
+                                                   "spouse's death; assumption below their first-month figures)")
+    partner_loss_memory: float = Field(0.8, description="monthly decay of the partner-loss history (half-life ~3 months; assumption)")
+    pta_after_partner_loss: float = Field(0.6, description="chance that a home care client's loss of the co-resident "
+                                          "partner brings a new service need assessment (PTA) that month (assumption)")
+    cg_distress_onset_monthly: float = Field(0.012, description="monthly onset of caregiver distress of a co-resident carer "
+                                             "at need 0.5 (x exp(4 per need unit), x2 with behavioural symptoms; "
+                                             "assumption: ~20-30 % of carers of home care clients distressed in interRAI HC)")
+    cg_distress_remission_monthly: float = Field(0.04, description="monthly end of caregiver distress (respite, support; assumption)")
+    care24h_cg_distress_log_hazard: float = Field(0.6, description="24-hour care log hazard with a distressed carer, "
+                                                  "HR 1.8 (Wolff et al., J Am Geriatr Soc 2018: high carer strain "
+                                                  "weighted 4/5 of living alone in their placement score; assumption)")
+    cg_distress_recorded: float = Field(0.8, description="share of distressed carers an interRAI assessment records (assumption)")
+    bpsd_onset_monthly: float = Field(0.02, description="monthly onset of behavioural symptoms of dementia at CPS 3 "
+                                      "(proportional to CPS; assumption: ~20 % of community dementia at a time)")
+    bpsd_remission_monthly: float = Field(0.08, description="monthly end of behavioural symptoms (they fluctuate; assumption)")
+    care24h_bpsd_log_hazard: float = Field(0.4, description="24-hour care log hazard with behavioural symptoms of dementia, "
+                                           "HR 1.5 (Toot et al., Int Psychogeriatr 2017; Gaugler et al., Med Care 2009: "
+                                           "behavioural problems among the main predictors of placement in dementia)")
+    informal_care_start_monthly: float = Field(0.01, description="monthly start of the informal care allowance for a "
+                                               "home care client with a co-resident carer above the home care threshold "
+                                               "(assumption)")
+    informal_care_fee_eur: Sourced = src(476.0, "2024", "STM: minimum informal care allowance fee, EUR per month (approx.)")
     rai_interval_months: float = Field(6.0, description="interRAI re-assessment interval for home care clients")
     rai_completion: float = Field(0.85, description="share of due interRAI assessments done")
     iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")

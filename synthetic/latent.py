@@ -29,17 +29,19 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 # Rows of the uniform matrix U and the normal matrix Z consumed by advance().
 (U_DEM, U_HF, U_COPD, U_DM, U_HTN, U_DEP, U_DEPDX, U_AD, U_PTA, U_HC, U_REMOTE, U_ROBOT, U_REHAB,
- U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX) = range(19)
-N_U = 19
+ U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ALONE, U_CGD, U_BPSD, U_ICF, U_SH) = range(24)
+N_U = 24
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
-STATIC = ("birth_mi", "female", "u", "hc_int", "adh_ind", "iot")
+STATIC = ("birth_mi", "female", "u", "hc_int", "adh_ind", "iot", "sud")
 DYNAMIC = (
     "frail_z", "acute", "cog", "dem", "dem_dx", "hf", "copd", "dm", "htn",
     "dep", "dep_sev", "dep_dx", "dep_n", "ad_on", "ad_stop", "adh_noise",
     "fam_r", "crisis", "cw_open", "placed",
     "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
+    # living situation and informal care (home-care failure); self-harm history (depression)
+    "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist", "loss_hist",
 )
 
 
@@ -91,9 +93,10 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
                   rng: np.random.Generator) -> State:
     """Draw each person's state at the age they have when they first appear."""
     n = len(age)
-    h = config.health
+    h, m, c = config.health, config.mental, config.care
     U = rng.random((20, n))
     Z = rng.standard_normal((8, n))
+    U2 = rng.random((5, n))  # living situation, carer, behaviour, informal care, alcohol use disorder
     frail_z = mean_frailty_logit(config, age) + h.frailty_logit_sd * Z[0]
     f = sigmoid(frail_z)
     dem = (age >= 60) & (U[0] < np.clip(0.12 * np.exp(0.1 * (age - 82)), 0, 0.6))
@@ -105,7 +108,9 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     copd = (age >= 40) & (U[2] < np.clip(0.03 + 0.0015 * (age - 50), 0, 0.12) * np.where(male, 1.4, 1.0))
     dm = (age >= 30) & (U[3] < np.clip(0.1 + 0.004 * (age - 60), 0.01, 0.25))
     htn = (age >= 30) & (U[4] < np.clip(0.3 + 0.012 * (age - 60), 0.02, 0.7))
-    dep = U[5] < np.where(age >= 15, 0.035, np.where(age >= 10, 0.01, 0.0))
+    sud = U2[4] < sud_share(config, age, female)
+    dep = U[5] < (np.where(age >= 15, 0.035, np.where(age >= 10, 0.01, 0.0))
+                  * np.where(sud & (age >= 15), m.sud_depression_onset_multiplier, 1.0))
     dep_sev = np.where(dep, np.clip(13 + 4 * np.abs(Z[2]), 5, 27), np.clip(3 + 2 * np.abs(Z[2]), 0, 9))
     dep_dx = dep & (U[6] < 0.6)
     ad_on = dep_dx & (U[7] < config.mental.antidepressant_start_share)
@@ -120,6 +125,11 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     hc = (age >= 65) & ~c24 & (U[12] < 0.9 * sigmoid((need - thr) / 0.04))
     remote = hc & (cog < 3) & (U[13] < 0.2)
     robot = hc & (U[14] < 0.3)
+    alone = U2[0] < alone_share(config, age, female)
+    bpsd = dem & (U2[1] < np.clip(c.bpsd_onset_monthly / (c.bpsd_onset_monthly + c.bpsd_remission_monthly) * cog / 3, 0, 0.5))
+    onset = cg_distress_onset(config, need, bpsd)
+    cg_distress = (age >= 65) & ~alone & (U2[2] < onset / (onset + c.cg_distress_remission_monthly))
+    ic_fee = hc & ~alone & (need > thr) & (U2[3] < 0.25)
     return State(
         birth_mi=birth_mi, female=female,
         u=h.individual_frailty_sd * Z[4] - h.individual_frailty_sd**2 / 2,
@@ -130,7 +140,33 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         fam_r=fam_r, crisis=crisis, cw_open=cw_open, placed=placed,
         hc=hc, remote=remote, robot=robot, rehab_left=np.zeros(n, dtype="int8"), c24=c24,
         busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
+        sud=sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=np.zeros(n),
+        loss_hist=np.zeros(n),
     )
+
+
+def sud_share(config: SimulatorConfig, age: np.ndarray, female: np.ndarray) -> np.ndarray:
+    """Chance of a (static) alcohol use disorder liability; it acts from age 15 (sud_on)."""
+    m = config.mental
+    return np.where(female, m.sud_share_women, m.sud_share_men) * np.where(age >= 70, 0.5, 1.0)
+
+
+def sud_on(s: State, age: np.ndarray) -> np.ndarray:
+    return s.sud & (age >= 15)
+
+
+def alone_share(config: SimulatorConfig, age: np.ndarray, female: np.ndarray) -> np.ndarray:
+    """Share living alone by age and sex at the first draw (below 65 the 65 level; it only acts 65+)."""
+    c = config.care
+    years = np.maximum(age - 65.0, 0.0)
+    return np.where(female, np.minimum(c.alone_share_women_at_65 + 0.015 * years, 0.85),
+                    np.minimum(c.alone_share_men_at_65 + 0.008 * years, 0.6))
+
+
+def cg_distress_onset(config: SimulatorConfig, need: np.ndarray, bpsd: np.ndarray) -> np.ndarray:
+    """Monthly onset of caregiver distress: heavier care (need) and behavioural symptoms wear carers out."""
+    c = config.care
+    return np.clip(c.cg_distress_onset_monthly * np.exp(4.0 * (need - 0.5)) * np.where(bpsd, 2.0, 1.0), 0.0, 0.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,10 +211,15 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
     )
     child_crisis = np.where((age < 18) & s.crisis, 0.35, 0.0)
     old = age >= 65
+    m = config.mental
+    alcohol = sud_on(s, age)
     adm = (3.2 * f + 0.55 * s.acute + s.u + 0.7 * s.hf + 0.6 * s.copd + 0.25 * s.dm + 0.3 * s.dem
-           + 0.35 * s.dep + child_crisis + np.where(old, 0.8 * (1 - adh), 0.0) + log_mult)
+           + 0.35 * s.dep + child_crisis + np.where(old, 0.8 * (1 - adh), 0.0) + log_mult
+           + m.sud_admission_log_hazard * alcohol
+           + m.severity_admission_log_hazard * (s.dep_sev - 13.0) * s.dep
+           + m.self_harm_admission_log_hazard * np.minimum(s.sh_hist, 2.0))
     er = (3.5 * f + 0.6 * s.acute + 1.8 * s.u + 0.6 * s.hf + 0.6 * s.copd + 0.2 * s.dm + 0.5 * s.dep
-          + 0.4 * child_crisis + log_mult)
+          + 0.4 * child_crisis + log_mult + m.sud_er_log_hazard * alcohol)
     death = (3.0 * f + 0.6 * s.hf + 0.5 * s.copd + 0.5 * s.dem + 0.25 * s.acute + 0.4 * ~s.female
              + 0.3 * s.c24)
     notif = np.where(age < 18, 0.9 * s.fam_r + 1.6 * s.crisis, 0.0)
@@ -210,10 +251,14 @@ def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray
 
 def _c24_extra(s: State, config: SimulatorConfig) -> np.ndarray:
     """24-hour care hazard factors beyond need, home care, discharge and dementia: recent falls,
-    depression and acute health instability."""
+    depression, acute health instability, living alone, a distressed carer and behavioural symptoms."""
     c = config.care
     return (np.exp(c.care24h_fall_log_hazard * np.minimum(s.fall_hist, 2.0)
-                   + c.care24h_instability_log_hazard * s.acute)
+                   + c.care24h_instability_log_hazard * s.acute
+                   + c.care24h_alone_log_hazard * s.alone
+                   + c.care24h_cg_distress_log_hazard * (s.cg_distress & ~s.alone)
+                   + c.care24h_bpsd_log_hazard * s.bpsd
+                   + c.care24h_partner_loss_log_hazard * np.minimum(s.loss_hist, 1.0))
             * np.where(s.dep, c.care24h_depression_multiplier, 1.0))
 
 
@@ -345,13 +390,16 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
 
     # Depression: episodes start and remit; diagnosis and antidepressants follow.
     onset_p = (m.onset_monthly * np.where(s.female, 1.4, 0.85) * np.where((age >= 18) & (age < 30), 1.3, 1.0)
-               * np.where(age < 12, 0.1, 1.0) * np.exp(1.2 * r.f) * np.where(s.crisis & (age < 18), 3.0, 1.0))
-    remit_p = m.remission_monthly + m.remission_bonus_treated * s.ad_on
+               * np.where(age < 12, 0.1, 1.0) * np.exp(1.2 * r.f) * np.where(s.crisis & (age < 18), 3.0, 1.0)
+               * np.where(sud_on(s, age), m.sud_depression_onset_multiplier, 1.0))
+    # Antidepressants work as far as they are taken: the treatment effects scale with adherence.
+    taken = np.minimum(r.adh / m.adherence_reference, 1.0)
+    remit_p = m.remission_monthly + m.remission_bonus_treated * s.ad_on * taken
     dep_onset = act & ~s.dep & (U[U_DEP] < onset_p)
     dep_remit = act & s.dep & (U[U_DEP] < remit_p)
     dep = (s.dep | dep_onset) & ~dep_remit
     dep_sev = np.where(dep_onset, np.clip(13 + 4 * np.abs(Z[Z_SEV]), 5, 27),
-                       np.where(dep, np.clip(s.dep_sev + Z[Z_SEV] - 0.3 * s.ad_on, 5, 27),
+                       np.where(dep, np.clip(s.dep_sev + Z[Z_SEV] - 0.3 * s.ad_on * taken, 5, 27),
                                 np.clip(0.7 * s.dep_sev + 0.3 * (3 + 2 * np.abs(Z[Z_SEV])), 0, 12)))
     dep_n = s.dep_n + dep_onset
     dep_dx_new = act & dep & ~s.dep_dx & (age >= 12) & (U[U_DEPDX] < m.diagnosis_monthly)
@@ -362,6 +410,10 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     ad_end = act & s.ad_on & ~dep & (mi >= ad_stop_at)
     ad_on = (s.ad_on | ad_start) & ~ad_end
     adh_noise = 0.7 * s.adh_noise + np.sqrt(1 - 0.49) * Z[Z_ADH]
+    sh_p = np.where(age >= 12, m.self_harm_monthly_base + s.dep * m.self_harm_monthly_depressed
+                    * np.exp(0.15 * (s.dep_sev - 15.0)) * np.where(sud_on(s, age), m.self_harm_sud_multiplier, 1.0), 0.0)
+    self_harm = act & (U[U_SH] < sh_p)
+    sh_hist = m.self_harm_memory * s.sh_hist + self_harm
 
     # Elderly care: PTA -> home care, recovery, remote visits, medication robot, rehabilitation.
     old = age >= 65
@@ -387,6 +439,21 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     robot = (s.robot | robot_start) & ~ind.c24_now
     c24 = s.c24 | ind.c24_now
 
+    # Living situation: the co-resident partner dies or moves to care; a carer's distress comes and
+    # goes with the care load; behavioural symptoms of dementia come and go; the municipality pays
+    # the informal care allowance while a co-resident carer looks after a home care client.
+    loss_p = c.partner_loss_yearly_at_80 * np.exp(0.08 * (age - 80.0)) * np.where(s.female, 1.6, 1.0) / 12.0
+    alone = s.alone | (act & (age >= 60) & (U[U_ALONE] < np.clip(loss_p, 0.0, 0.2)))
+    bpsd_on = act & dem & ~s.bpsd & (U[U_BPSD] < c.bpsd_onset_monthly * cog / 3.0)
+    bpsd_off = act & s.bpsd & (U[U_BPSD] < c.bpsd_remission_monthly)
+    bpsd = (s.bpsd | bpsd_on) & ~bpsd_off & dem
+    cgd_on = act & old & ~s.alone & ~s.cg_distress & (U[U_CGD] < cg_distress_onset(config, r.need, s.bpsd))
+    cgd_off = act & s.cg_distress & (U[U_CGD] < c.cg_distress_remission_monthly)
+    cg_distress = (s.cg_distress | cgd_on) & ~cgd_off & ~alone & ~c24
+    ic_start = (act & hc & ~s.ic_fee & ~alone & (r.need > c.need_threshold_homecare)
+                & (U[U_ICF] < c.informal_care_start_monthly))
+    ic_fee = (s.ic_fee | ic_start) & hc & ~alone & ~c24
+
     # Children: family situation, crises, child welfare.
     child = age < 18
     fam_r = np.where(child, 0.995 * s.fam_r + 0.1 * Z[Z_FAM], s.fam_r)
@@ -410,6 +477,8 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         hc=hc, remote=remote, robot=robot, rehab_left=rehab_left, c24=c24, busy=busy,
         recent_dc=ind.discharged.copy(),
         fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
+        sud=s.sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=sh_hist,
+        loss_hist=c.partner_loss_memory * s.loss_hist + (alone & ~s.alone),
     )
     if active is not None:
         frozen = ~act
@@ -424,6 +493,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         "remote_start": remote_start, "robot_start": robot_start, "rehab_start": rehab_start,
         "rehab_end": rehab_end, "dem_dx_new": dem_dx_new, "dep_dx_new": dep_dx_new, "ad_start": ad_start,
         "ad_end": ad_end, "open_start": open_start, "open_end": open_end, "placed_new": placed_new,
-        "dep_onset": dep_onset,
+        "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": alone & ~s.alone,
     }
     return new, changes

@@ -15,7 +15,7 @@ import numpy as np
 
 from synthetic.codes import C, homecare_team_units, mental_units, municipal_units, unit_id
 from synthetic.config import SimulatorConfig
-from synthetic.latent import Rates, State
+from synthetic.latent import Rates, State, sud_on
 from synthetic.timed import DEATH, MOVED, Timed
 
 NAN = np.nan
@@ -186,6 +186,8 @@ def _doctor_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarr
     # PHQ-9: follow-up of diagnosed depression, and occasional screening of adults.
     phq = (s.dep_dx[subj] & (u[7] < 0.4)) | ((r.age[subj] >= 18) & (u[8] < 0.01))
     buf.add(subj[phq], t[phq], C.of("PHQ9"), _phq9(mo, subj[phq]), unit[phq])
+    alcohol = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_doctor_visit)
+    buf.add(subj[alcohol], t[alcohol], C.of("ICD10/F10.2"), unit=unit[alcohol])
 
 
 def _phq9(mo: Month, subj: np.ndarray) -> np.ndarray:
@@ -205,6 +207,8 @@ def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
     for code, pick in (("ICD10/I50.9", s.hf[subj] & (u[0] < 0.3)), ("ICD10/J44.1", s.copd[subj] & (u[1] < 0.3)),
                        ("ICPC2/R74", u[2] < 0.05)):
         buf.add(subj[pick], t[pick], C.of(code), unit=er)
+    drunk = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_er_visit)
+    buf.add(subj[drunk], t[drunk], C.of("ICD10/F10.0"), unit=er)
     old = r.age[idx] >= 65
     para = np.where(old, 0.008 * np.exp(2.5 * r.f[idx] + 0.4 * s.acute[idx]) * np.where(s.hc[idx], 1.5, 1.0), 0.0015)
     s2, t2 = spread(mo, idx, para)
@@ -240,6 +244,7 @@ def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.nd
         ("ICD10/F33", s.dep_dx[subj] & (s.dep_n[subj] > 1) & (u[2] < 0.15)),
         ("ICD10/F03", s.dem_dx[subj] & (u[3] < 0.25)),
         ("ICD10/G30", s.dem_dx[subj] & (u[3] >= 0.25) & (u[3] < 0.35)),
+        ("ICD10/F10.2", sud_on(s, mo.r.age)[subj] & (u[4] < 0.3)),
     )
     for code, pick in rules:
         buf.add(subj[pick], t[pick], C.of(code), unit=unit)
@@ -288,6 +293,8 @@ def mental_health(mo: Month, buf: EventBuffer) -> None:
     recurrent = s.dep_n[subj] > 1
     buf.add(subj[dx & ~recurrent], t[dx & ~recurrent], C.of("ICD10/F32.1"), unit=units[subj[dx & ~recurrent]])
     buf.add(subj[dx & recurrent], t[dx & recurrent], C.of("ICD10/F33"), unit=units[subj[dx & recurrent]])
+    alcohol = sud_on(s, r.age)[subj] & _pick(mo, subj, 0.3)
+    buf.add(subj[alcohol], t[alcohol], C.of("ICD10/F10.2"), unit=units[subj[alcohol]])
     crisis = (0.0004 + s.dep[idx] * 0.02 * np.exp(0.15 * (s.dep_sev[idx] - 15))
               + ((r.age[idx] < 18) & s.crisis[idx]) * 0.03)
     s2, t2 = spread(mo, idx, crisis)
@@ -301,7 +308,17 @@ def mental_health(mo: Month, buf: EventBuffer) -> None:
     buf.add(new, t3, C.of("PHQ9"), _score(mo, s.dep_sev[new], 2.5, 0, 27), hc)
     starting = mo.ch["ad_start"][new]
     mo.aux.ad_next[new[starting]] = t3[starting] + 0.5
+    _self_harm(mo, buf)
     antidepressants(mo, buf)
+
+
+def _self_harm(mo: Month, buf: EventBuffer) -> None:
+    """A self-harm episode of the month is an emergency department visit coded X60-X84 (as X84)."""
+    who = np.flatnonzero(mo.ch["self_harm"] & mo.active)
+    t = mo.lo[who] + mo.rng.random(len(who)) * (mo.hi[who] - mo.lo[who])
+    er = unit_id("EKKS/ER")
+    buf.add(who, t, C.of("ENC/EMERGENCY"), unit=er)
+    buf.add(who, t, C.of("ICD10/X84"), unit=er)
 
 
 def antidepressants(mo: Month, buf: EventBuffer) -> None:
@@ -333,6 +350,11 @@ def elderly_care(mo: Month, buf: EventBuffer) -> None:
     t_pta = np.floor(mo.lo[pta] + 0.6 * rng.random(len(pta)) * (mo.hi[pta] - mo.lo[pta])) + (9 + 6 * rng.random(len(pta))) / 24
     t_pta = np.maximum(t_pta, mo.lo[pta])
     buf.add(pta, t_pta, C.of("ASSESS/PTA"), unit=social[pta])
+    # A home care client who loses the co-resident partner gets a new service need assessment.
+    lost = np.flatnonzero(ch["partner_loss"] & mo.active & s.hc & ~ch["pta"])
+    lost = lost[rng.random(len(lost)) < cfg.care.pta_after_partner_loss]
+    t_lost = mo.lo[lost] + (0.3 + 0.7 * rng.random(len(lost))) * (np.minimum(mo.hi[lost], tm.c24_t[lost]) - mo.lo[lost])
+    buf.add(lost, t_lost, C.of("ASSESS/PTA"), unit=social[lost])
     starts = ch["hc_start"][pta]
     who = pta[starts]
     t_start = np.minimum(t_pta[starts] + 1 + 8 * rng.random(len(who)), 0.5 * (t_pta[starts] + mo.hi[who]))
@@ -375,6 +397,7 @@ def elderly_care(mo: Month, buf: EventBuffer) -> None:
         buf.add(who, t, C.of(code), unit=unit_id(unit_name))
 
     _medication_robot(mo, buf, np.flatnonzero(mo.active & s.robot), tm.c24_t)
+    _informal_care(mo, buf, cl, hc_cut, social)
     _iot(mo, buf, cl, hc_cut)
     _interrai(mo, buf, cl, hc_cut, own_team)
     _rehabilitation(mo, buf)
@@ -399,6 +422,16 @@ def _medication_robot(mo: Month, buf: EventBuffer, who: np.ndarray, cut: np.ndar
     slot = np.arange(missed.sum()) - np.repeat(np.cumsum(missed) - missed, missed)
     slot_hours = np.array([8.0, 14.0, 20.0, 12.0, 17.0, 10.0])
     buf.add(ms, np.repeat(day, missed) + slot_hours[slot] / 24 + 0.25 / 24, C.of("MEDROBOT/MISSED_DOSE"), unit=unit)
+
+
+def _informal_care(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray, social: np.ndarray) -> None:
+    """The informal care allowance's monthly fee, paid while a co-resident carer looks after the client."""
+    who = clients[mo.s.ic_fee[clients]]
+    end = np.minimum(mo.hi[who], cut[who])
+    paid = np.floor(mo.ms) + 14.5  # mid-month payment day
+    who = who[(paid >= mo.lo[who]) & (paid < end)]
+    fee = mo.config.care.informal_care_fee_eur.value
+    buf.add(who, np.full(len(who), paid), C.of("SOCIAL/INFORMAL_CARE_FEE"), fee, social[who])
 
 
 def _iot(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray) -> None:
@@ -430,9 +463,14 @@ def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray,
     chess = _score(mo, 1 + 0.8 * acute + 0.8 * s.hf[who] + 0.5 * s.copd[who] + 3 * (f - 0.4), 0.8, 0, 5)
     drs = _score(mo, np.where(s.dep[who], s.dep_sev[who] / 2, 1.0), 1.5, 0, 14)
     maple = np.clip(1 + (adlh >= 2) + (cps >= 3) + ((adlh >= 4) | (cps >= 4)) + ((iadl >= 5) & (chess >= 2)), 1, 5)
+    # Living arrangement, the carer's distress (not always told) and the Aggressive Behaviour Scale.
+    alone = s.alone[who].astype(float)
+    distress = (s.cg_distress[who] & ~s.alone[who] & (rng.random(len(who)) < cfg.care.cg_distress_recorded)).astype(float)
+    abs_score = _score(mo, np.where(s.bpsd[who], 4.0, 0.2), 1.2, 0, 12)
     unit = own_team[who]
     for code, value in (("RAI/MAPLE", maple), ("RAI/CPS", cps), ("RAI/ADLH", adlh), ("RAI/IADL", iadl),
-                        ("RAI/CHESS", chess), ("RAI/DRS", drs)):
+                        ("RAI/CHESS", chess), ("RAI/DRS", drs), ("RAI/LIVES_ALONE", alone),
+                        ("RAI/CG_DISTRESS", distress), ("RAI/ABS", abs_score)):
         buf.add(who, t, C.of(code), value.astype(float), unit)
 
 

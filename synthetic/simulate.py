@@ -276,6 +276,13 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "care24h": s.c24[idx],
         "in_hospital": s.busy[idx] > ms,
         "unplanned_admission_per_year": f32(r.adm_d[idx] * 365.25),
+        "living_alone": s.alone[idx],
+        "carer_distress": s.cg_distress[idx],
+        "behavioural_symptoms": s.bpsd[idx],
+        "informal_care_allowance": s.ic_fee[idx],
+        "alcohol_use_disorder": s.sud[idx] & (r.age[idx] >= 15),
+        "self_harm_history": f32(s.sh_hist[idx]),
+        "partner_loss_history": f32(s.loss_hist[idx]),
     }
 
 

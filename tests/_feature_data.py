@@ -30,6 +30,10 @@ _VALUES = {
     "RAI/DRS": lambda r: float(r.integers(0, 15)),
     "PHQ9": lambda r: float(r.integers(0, 28)),
     "MED/ANTIDEPRESSANT": lambda r: float(r.choice([28, 30, 90, 100])),
+    "RAI/LIVES_ALONE": lambda r: float(r.integers(0, 2)),
+    "RAI/CG_DISTRESS": lambda r: float(r.integers(0, 2)),
+    "RAI/ABS": lambda r: float(r.integers(0, 13)),
+    "SOCIAL/INFORMAL_CARE_FEE": lambda r: float(r.choice([476.0, 950.0])),
 }
 _PAIRED_OR_LIFE = {"ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOMECARE/START", "HOMECARE/END", "REHAB/START",
                    "REHAB/END", "CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END", "DEATH", "MOVE/IN", "MOVE/OUT",
