@@ -30,6 +30,11 @@ _VALUES = {
     "RAI/DRS": lambda r: float(r.integers(0, 15)),
     "PHQ9": lambda r: float(r.integers(0, 28)),
     "MED/ANTIDEPRESSANT": lambda r: float(r.choice([28, 30, 90, 100])),
+    # A fixed supply: drawing it would shift the population's random stream (and the label tests'
+    # positives); the refill-gap features still vary with the purchase times.
+    "MED/ATC_C": lambda r: 90.0,
+    "MED/ATC_R03": lambda r: 90.0,
+    "MED/ATC_A10": lambda r: 90.0,
 }
 _PAIRED_OR_LIFE = {"ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOMECARE/START", "HOMECARE/END", "REHAB/START",
                    "REHAB/END", "CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END", "DEATH", "MOVE/IN", "MOVE/OUT",
