@@ -120,6 +120,7 @@ FREQUENT_ATTENDER_ER_365D = 4
 # acute medical illness (pneumonia, urinary infection); these codes come only from ER visits.
 ER_LOW_ACUITY_CODES: tuple[str, ...] = ("ICD10/S93.4", "ICD10/M54.5", "ICD10/F10.0")
 ER_MEDICAL_CODES: tuple[str, ...] = ("ICD10/J18.9", "ICD10/N39.0")
+INJURY_CODES: tuple[str, ...] = ("ICD10/S06.0", "ICD10/S82.8")  # injuries treated in hospital (not hip fractures)
 # Long-term medicines bought at a pharmacy, one code per class (each class has its own refills).
 CHRONIC_MEDICATION_CODES: tuple[str, ...] = ("MED/ATC_C", "MED/ATC_R03", "MED/ATC_A10")
 CHRONIC_MED_GRACE_DAYS = 14  # a purchase later than supply end + 14 days counts as a refill gap
@@ -223,6 +224,11 @@ def _diagnoses() -> list[FeatureInfo]:
                      "Heikotus- tai väsymysdiagnoosit (ICPC2 A04) viimeisen 365 päivän aikana",
                      "{value} weakness or tiredness diagnoses in the last 365 days",
                      "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICPC2/A04",)))
+    rows.append(_num("injury_dx_365d", "diagnoses", COUNT, 1,
+                     "Injury diagnoses treated in hospital (concussion, lower leg fracture) in the last 365 days",
+                     "Sairaalassa hoidettujen vammojen diagnoosit (aivotärähdys, säären murtuma) viimeisen 365 päivän aikana",
+                     "{value} injuries treated in hospital in the last 365 days",
+                     "Sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana: {value}", codes=INJURY_CODES))
     rows.append(_num("chronic_med_gap_days", "diagnoses", DAYS, 1,
                      "Days without chronic medication (heart, lung or diabetes medicine): the longest of the classes' "
                      "index time minus the end of its last purchased supply, 0 if all covered (NaN: never purchased)",

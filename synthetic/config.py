@@ -171,6 +171,16 @@ class CareConfig(_Frozen):
         "of non-urgent ED visits in Uscher-Pines et al., Am J Manag Care 2013 (systematic review), falling with "
         "age as non-urgent users are younger there. All zero switches it off",
     )
+    injury_admission_share: tuple[tuple[float, float], ...] = Field(
+        default=((0, 0.10), (65, 0.05)),
+        description="(age from, share of unplanned admissions that are for injuries or poisonings outside the "
+        "hip fractures and falls of the frail, driven by the ER-use propensity (risk taking, alcohol) rather than "
+        "by health); assumption: injuries and poisonings are one of the common main diagnosis groups of unplanned "
+        "admissions, more so in the young. All zero switches it off",
+    )
+    injury_propensity_weight: float = Field(0.6, description="weight of the ER-use propensity in the injury admission "
+                                            "log hazard (assumption: the people who come for injuries and "
+                                            "intoxications are the ones admitted for them)")
     readmission_multiplier: float = Field(
         3.3, description="admission hazard multiplier in the month of and after a discharge (set so the 30-day "
         "readmission of home care clients meets readmission_target: 4.0 gave 0.27-0.29 against 0.23, 2.8 gave 0.20; "

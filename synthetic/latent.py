@@ -82,6 +82,7 @@ class Norms:
     notif: np.ndarray
     c24: float = 1.0  # divides the 24-hour care hazard: the mean of its extra factors among 65+ home care clients
     er_low: np.ndarray | None = None  # low-acuity ER visits (without admission)
+    adm_inj: np.ndarray | None = None  # unplanned admissions for injuries and poisonings
 
 
 def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
@@ -161,11 +162,13 @@ def band_targets(config: SimulatorConfig) -> dict[str, np.ndarray]:
     er = _step_profile(c.er_per_1000py, mid) / 1000.0 / DAYS_PER_YEAR
     admitted = _step_profile(c.admitted_share_of_er, mid)
     low = _step_profile(c.er_low_acuity_share, mid)
+    injury = _step_profile(c.injury_admission_share, mid)
     death_p = np.interp(mid, c.death_age_knots, c.death_yearly)
     notif_share = np.where(mid < 5, 0.07, np.where(mid < 10, 0.085, np.where(mid < 15, 0.125, 0.135)))
     notif_share = np.where(mid < 18, notif_share, 0.0) * config.child.notification_share_target.value / 0.10
     return {
-        "adm": er * admitted,
+        "adm": er * admitted * (1 - injury),
+        "adm_inj": er * admitted * injury,
         "er": er * (1 - admitted) * (1 - low),
         "er_low": er * (1 - admitted) * low,
         "death": -np.log1p(-death_p) / DAYS_PER_YEAR,
@@ -193,10 +196,12 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
     # Low-acuity visits (injuries, minor and social complaints): the persistent ER-use propensity,
     # a little frailty (falls), depression (psychosocial need); not u, acute illness or conditions.
     er_low = s.er_prop + h.er_low_acuity_frailty_weight * f + 0.3 * s.dep + log_mult
+    # Injury and poisoning admissions: the same propensity (weaker), frailty; not u or conditions.
+    adm_inj = c.injury_propensity_weight * s.er_prop + h.er_low_acuity_frailty_weight * f + log_mult
     death = (3.0 * f + 0.6 * s.hf + 0.5 * s.copd + 0.5 * s.dem + 0.25 * s.acute + 0.4 * ~s.female
              + 0.3 * s.c24)
     notif = np.where(age < 18, 0.9 * s.fam_r + 1.6 * s.crisis, 0.0)
-    return {"adm": adm, "er": er, "er_low": er_low, "death": death, "notif": notif}
+    return {"adm": adm, "adm_inj": adm_inj, "er": er, "er_low": er_low, "death": death, "notif": notif}
 
 
 def on_chronic_medication(s: State, age: np.ndarray) -> np.ndarray:
@@ -219,7 +224,7 @@ def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray
     band = band_of(age)[active]
     targets = band_targets(config)
     out = {}
-    for key in ("adm", "er", "er_low", "death", "notif"):
+    for key in ("adm", "adm_inj", "er", "er_low", "death", "notif"):
         mult = np.exp(eta[key][active])
         total = np.bincount(band, weights=mult, minlength=N_BANDS)
         count = np.bincount(band, minlength=N_BANDS)
@@ -256,7 +261,7 @@ class Rates:
     f: np.ndarray
     need: np.ndarray
     adh: np.ndarray
-    adm_d: np.ndarray  # unplanned admission (before the post-discharge multiplier)
+    adm_d: np.ndarray  # unplanned admission (before the post-discharge multiplier; medical and injury)
     er_d: np.ndarray  # ER visits without admission (medical and low-acuity)
     death_d: np.ndarray
     move_d: np.ndarray
@@ -265,6 +270,7 @@ class Rates:
     fall_m: np.ndarray
     notif_m: np.ndarray
     er_low_d: np.ndarray  # the low-acuity part of er_d
+    adm_inj_d: np.ndarray  # the injury and poisoning part of adm_d
 
     def take(self, index: np.ndarray) -> "Rates":
         return Rates(**{k: v[index] for k, v in self.__dict__.items()})
@@ -290,9 +296,10 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
     fall_m = np.where(age >= 50, h.fall_monthly_base + h.fall_monthly_frailty * f * f, h.fall_monthly_base / 2)
     fall_m = fall_m * np.where(s.dem, 1.5, 1.0)
     er_low_d = norms.er_low[band] * np.exp(eta["er_low"]) if norms.er_low is not None else np.zeros(len(s))
+    adm_inj_d = norms.adm_inj[band] * np.exp(eta["adm_inj"]) if norms.adm_inj is not None else np.zeros(len(s))
     return Rates(
         age=age, band=band, f=f, need=need, adh=adh,
-        adm_d=norms.adm[band] * np.exp(eta["adm"]),
+        adm_d=norms.adm[band] * np.exp(eta["adm"]) + adm_inj_d,
         er_d=norms.er[band] * np.exp(eta["er"]) + er_low_d,
         death_d=norms.death[band] * np.exp(eta["death"]),
         move_d=np.where(s.c24, 0.1, 1.0) * -np.log1p(-move_out_yearly(config, age)) / DAYS_PER_YEAR,
@@ -301,6 +308,7 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
         fall_m=fall_m,
         notif_m=np.where(age < 18, norms.notif[band] * np.exp(eta["notif"]), 0.0),
         er_low_d=er_low_d,
+        adm_inj_d=adm_inj_d,
     )
 
 

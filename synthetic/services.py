@@ -261,13 +261,24 @@ def _er_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, 
             buf.add(subj[pick], t[pick], C.of(code), unit=unit)
 
 
+INJURY_ADMISSION_CODES = ("ICD10/S06.0", "ICD10/S82.8")  # concussion; fracture of the lower leg
+
+
 def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, hip: np.ndarray, unit: int) -> None:
-    s = mo.s
+    s, r = mo.s, mo.r
     u = mo.rng.random((5, len(subj)))
+    # A stay is for an injury with the person's share of injury admissions (hip fractures apart).
+    ui = mo.rng.random(len(subj))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_inj = np.where(r.adm_d[subj] > 0, r.adm_inj_d[subj] / r.adm_d[subj], 0.0)
+    injury = ~hip & (ui < p_inj)
+    head = ui < 0.5 * p_inj
+    buf.add(subj[injury & head], t[injury & head], C.of(INJURY_ADMISSION_CODES[0]), unit=unit)
+    buf.add(subj[injury & ~head], t[injury & ~head], C.of(INJURY_ADMISSION_CODES[1]), unit=unit)
     rules = (
         ("ICD10/S72.0", hip),
-        ("ICD10/I50.9", s.hf[subj] & (u[0] < 0.5)),
-        ("ICD10/J44.1", s.copd[subj] & (u[1] < 0.5)),
+        ("ICD10/I50.9", ~injury & s.hf[subj] & (u[0] < 0.5)),
+        ("ICD10/J44.1", ~injury & s.copd[subj] & (u[1] < 0.5)),
         ("ICD10/F32.1", s.dep_dx[subj] & (s.dep_n[subj] <= 1) & (u[2] < 0.15)),
         ("ICD10/F33", s.dep_dx[subj] & (s.dep_n[subj] > 1) & (u[2] < 0.15)),
         ("ICD10/F03", s.dem_dx[subj] & (u[3] < 0.25)),

@@ -283,6 +283,7 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "unplanned_admission_per_year": f32(r.adm_d[idx] * 365.25),
         "er_propensity": f32(s.er_prop[idx]),
         "low_acuity_er_per_year": f32(r.er_low_d[idx] * 365.25),
+        "injury_admission_per_year": f32(r.adm_inj_d[idx] * 365.25),
     }
 
 

@@ -24,6 +24,7 @@ from features.catalogue import (
     ER_LOW_ACUITY_CODES,
     ER_MEDICAL_CODES,
     FREQUENT_ATTENDER_ER_365D,
+    INJURY_CODES,
     LANGUAGES,
     MUNICIPALITIES,
     RAI_SCALES,
@@ -127,6 +128,7 @@ class Naive:
         out.update({f"dx_{n}": float(f) for n, f in flags.items()})
         out["hip_fracture_365d"] = float(self.count(("ICD10/S72.0",), 365))
         out["dx_weakness_365d"] = float(self.count(("ICPC2/A04",), 365))
+        out["injury_dx_365d"] = float(self.count(INJURY_CODES, 365))
         gap, late = NAN, 0
         for code in CHRONIC_MEDICATION_CODES:
             bought = self.of((code,))

@@ -16,7 +16,7 @@ from synthetic.simulate import simulate
 LOW_CODES = ("ICD10/S93.4", "ICD10/M54.5", "ICD10/F10.0")
 MED_CODES = ("MED/ATC_C", "MED/ATC_R03", "MED/ATC_A10")
 
-OFF = {"er_low_acuity_share": ((0, 0.0),)}
+OFF = {"er_low_acuity_share": ((0, 0.0),), "injury_admission_share": ((0, 0.0),)}
 
 
 def _config(care: dict | None = None, health: dict | None = None, **update) -> SimulatorConfig:
@@ -78,7 +78,7 @@ def test_er_use_is_a_noisier_proxy_of_admission_risk():
     _, r_off = _people(_config(care=OFF))
     on, off = within_band_corr(r_on), within_band_corr(r_off)
     assert off > 0.9  # without it: ER counts were a near-sufficient proxy
-    assert on < off - 0.15
+    assert on < off - 0.07  # 0.85 vs 0.96 at this seed (injury admissions share the propensity)
     assert on > 0.3  # still related: medical ER visits carry the health signal
 
 
@@ -133,7 +133,7 @@ def test_nonadherence_raises_admission_hazard_of_adults_on_chronic_medication_on
     x = chronic_nonadherence(s, r.age, r.adh)
     assert ((x > 0) <= on_chronic_medication(s, r.age)).all()
     assert (x[r.adh >= 0.95] == 0).all() and (x[on_chronic_medication(s, r.age) & (r.adh <= 0.80)] == 1).all()
-    ratio = np.log(r.adm_d / r0.adm_d)
+    ratio = np.log((r.adm_d - r.adm_inj_d) / (r0.adm_d - r0.adm_inj_d))  # the medical part
     for band in np.unique(r.band):
         b = r.band == band
         # log ratio = beta * x + a band constant (the norm)

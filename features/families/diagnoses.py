@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.catalogue import CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES
+from features.catalogue import CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES, INJURY_CODES
 from features.families._common import as_float
 from features.windows import Timeline, days_between, group
 
@@ -44,5 +44,6 @@ def compute(tl: Timeline) -> dict[str, np.ndarray]:
     out.update({f"dx_{name}": as_float(flag) for name, flag in flags.items()})
     out["hip_fracture_365d"] = as_float(tl.count(group("ICD10/S72.0"), 365))
     out["dx_weakness_365d"] = as_float(tl.count(group("ICPC2/A04"), 365))
+    out["injury_dx_365d"] = as_float(tl.count(group(*INJURY_CODES), 365))
     out.update(_medication(tl))
     return out
