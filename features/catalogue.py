@@ -125,6 +125,14 @@ DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
 READMISSION_DAYS = 30
 FREQUENT_ATTENDER_ER_365D = 4
+# Main diagnoses that mark an ER visit as low-acuity (injury, back pain, intoxication) or as an
+# acute medical illness (pneumonia, urinary infection); these codes come only from ER visits.
+ER_LOW_ACUITY_CODES: tuple[str, ...] = ("ICD10/S93.4", "ICD10/M54.5", "ICD10/F10.0")
+ER_MEDICAL_CODES: tuple[str, ...] = ("ICD10/J18.9", "ICD10/N39.0")
+INJURY_CODES: tuple[str, ...] = ("ICD10/S06.0", "ICD10/S82.8")  # injuries treated in hospital (not hip fractures)
+# Long-term medicines bought at a pharmacy, one code per class (each class has its own refills).
+CHRONIC_MEDICATION_CODES: tuple[str, ...] = ("MED/ATC_C", "MED/ATC_R03", "MED/ATC_A10")
+CHRONIC_MED_GRACE_DAYS = 14  # a purchase later than supply end + 14 days counts as a refill gap
 
 
 def _num(name, family, unit, direction, en, fi, t_en, t_fi, never=None, decimals=0, codes=()):
@@ -225,6 +233,27 @@ def _diagnoses() -> list[FeatureInfo]:
                      "Heikotus- tai väsymysdiagnoosit (ICPC2 A04) viimeisen 365 päivän aikana",
                      "{value} weakness or tiredness diagnoses in the last 365 days",
                      "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICPC2/A04",)))
+    rows.append(_num("injury_dx_365d", "diagnoses", COUNT, 1,
+                     "Injury diagnoses treated in hospital (concussion, lower leg fracture) in the last 365 days",
+                     "Sairaalassa hoidettujen vammojen diagnoosit (aivotärähdys, säären murtuma) viimeisen 365 päivän aikana",
+                     "{value} injuries treated in hospital in the last 365 days",
+                     "Sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana: {value}", codes=INJURY_CODES))
+    rows.append(_num("chronic_med_gap_days", "diagnoses", DAYS, 1,
+                     "Days without chronic medication (heart, lung or diabetes medicine): the longest of the classes' "
+                     "index time minus the end of its last purchased supply, 0 if all covered (NaN: never purchased)",
+                     "Päiviä ilman pitkäaikaislääkettä (sydän-, keuhko- tai diabeteslääke): pisin lääkeryhmän "
+                     "indeksihetki miinus viimeisimmän oston riittävyyden loppu, 0 jos kaikki riittävät (NaN: ei ostoja)",
+                     "Out of a chronic medicine for {value} days", "Pitkäaikaislääke loppunut {value} päivää sitten",
+                     never=("No chronic medication purchases on record", "Ei pitkäaikaislääkkeiden ostoja tiedoissa"),
+                     codes=CHRONIC_MEDICATION_CODES))
+    rows.append(_num("chronic_med_late_refills_365d", "diagnoses", COUNT, 1,
+                     f"Chronic medication purchases in the last 365 days that came more than {CHRONIC_MED_GRACE_DAYS} days "
+                     "after the previous supply of the same class ran out",
+                     f"Viimeisen 365 päivän pitkäaikaislääkkeiden ostot, jotka tulivat yli {CHRONIC_MED_GRACE_DAYS} päivää "
+                     "saman lääkeryhmän edellisen oston loppumisen jälkeen",
+                     "{value} gaps in chronic medication purchases in the last 365 days",
+                     "Katkoksia pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana: {value}",
+                     codes=CHRONIC_MEDICATION_CODES))
     return rows
 
 
@@ -267,6 +296,18 @@ def _emergency() -> list[FeatureInfo]:
               f"Päivystyksen suurkäyttäjä: vähintään {FREQUENT_ATTENDER_ER_365D} päivystyskäyntiä viimeisen 365 päivän aikana",
               "Frequent emergency department attender: {value}", "Päivystyksen suurkäyttäjä: {value}",
               codes=("ENC/EMERGENCY",)),
+        _num("er_low_acuity_dx_365d", "emergency", COUNT, 0,
+             "Emergency visits in the last 365 days with a low-acuity main diagnosis (ankle sprain, low back pain, alcohol intoxication)",
+             "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on lievä (nilkan nyrjähdys, alaselkäkipu, alkoholimyrkytys)",
+             "{value} emergency visits for an injury or minor complaint in the last 365 days",
+             "Päivystyskäyntejä vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana: {value}",
+             codes=ER_LOW_ACUITY_CODES),
+        _num("er_medical_dx_365d", "emergency", COUNT, 1,
+             "Emergency visits in the last 365 days with an acute medical main diagnosis (pneumonia, urinary tract infection)",
+             "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on äkillinen sisätauti (keuhkokuume, virtsatieinfektio)",
+             "{value} emergency visits for pneumonia or a urinary infection in the last 365 days",
+             "Päivystyskäyntejä keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana: {value}",
+             codes=ER_MEDICAL_CODES),
     ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 
 from synthetic.config import SimulatorConfig
 from synthetic.population import move_out_yearly
@@ -34,7 +35,7 @@ N_U = 24
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
-STATIC = ("birth_mi", "female", "u", "hc_int", "adh_ind", "iot", "sud")
+STATIC = ("birth_mi", "female", "u", "hc_int", "adh_ind", "iot", "sud", "er_prop")
 DYNAMIC = (
     "frail_z", "acute", "cog", "dem", "dem_dx", "hf", "copd", "dm", "htn",
     "dep", "dep_sev", "dep_dx", "dep_n", "ad_on", "ad_stop", "adh_noise",
@@ -82,6 +83,8 @@ class Norms:
     death: np.ndarray
     notif: np.ndarray
     c24: float = 1.0  # divides the 24-hour care hazard: the mean of its extra factors among 65+ home care clients
+    er_low: np.ndarray | None = None  # low-acuity ER visits (without admission)
+    adm_inj: np.ndarray | None = None  # unplanned admissions for injuries and poisonings
 
 
 def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
@@ -130,6 +133,11 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     onset = cg_distress_onset(config, need, bpsd)
     cg_distress = (age >= 65) & ~alone & (U2[2] < onset / (onset + c.cg_distress_remission_monthly))
     ic_fee = hc & ~alone & (need > thr) & (U2[3] < 0.25)
+    # From a spare uniform row (not a new draw), so every other initial value keeps its numbers.
+    er_sd = h.er_propensity_sd
+    rho = h.er_propensity_u_correlation
+    er_z = rho * Z[4] + np.sqrt(1 - rho * rho) * ndtri(np.clip(U[17], 1e-12, 1 - 1e-12))
+    er_prop = er_sd * er_z - er_sd**2 / 2
     return State(
         birth_mi=birth_mi, female=female,
         u=h.individual_frailty_sd * Z[4] - h.individual_frailty_sd**2 / 2,
@@ -141,7 +149,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         hc=hc, remote=remote, robot=robot, rehab_left=np.zeros(n, dtype="int8"), c24=c24,
         busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
         sud=sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=np.zeros(n),
-        loss_hist=np.zeros(n),
+        loss_hist=np.zeros(n), er_prop=er_prop,
     )
 
 
@@ -189,12 +197,16 @@ def band_targets(config: SimulatorConfig) -> dict[str, np.ndarray]:
     c = config.care
     er = _step_profile(c.er_per_1000py, mid) / 1000.0 / DAYS_PER_YEAR
     admitted = _step_profile(c.admitted_share_of_er, mid)
+    low = _step_profile(c.er_low_acuity_share, mid)
+    injury = _step_profile(c.injury_admission_share, mid)
     death_p = np.interp(mid, c.death_age_knots, c.death_yearly)
     notif_share = np.where(mid < 5, 0.07, np.where(mid < 10, 0.085, np.where(mid < 15, 0.125, 0.135)))
     notif_share = np.where(mid < 18, notif_share, 0.0) * config.child.notification_share_target.value / 0.10
     return {
-        "adm": er * admitted,
-        "er": er * (1 - admitted),
+        "adm": er * admitted * (1 - injury),
+        "adm_inj": er * admitted * injury,
+        "er": er * (1 - admitted) * (1 - low),
+        "er_low": er * (1 - admitted) * low,
         "death": -np.log1p(-death_p) / DAYS_PER_YEAR,
         "notif": notif_share * 1.3 / 12.0,
     }
@@ -213,17 +225,35 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
     old = age >= 65
     m = config.mental
     alcohol = sud_on(s, age)
+    h, c = config.health, config.care
     adm = (3.2 * f + 0.55 * s.acute + s.u + 0.7 * s.hf + 0.6 * s.copd + 0.25 * s.dm + 0.3 * s.dem
            + 0.35 * s.dep + child_crisis + np.where(old, 0.8 * (1 - adh), 0.0) + log_mult
+           + c.chronic_nonadherence_log_hazard.value * chronic_nonadherence(s, age, adh)
            + m.sud_admission_log_hazard * alcohol
            + m.severity_admission_log_hazard * (s.dep_sev - 13.0) * s.dep
            + m.self_harm_admission_log_hazard * np.minimum(s.sh_hist, 2.0))
-    er = (3.5 * f + 0.6 * s.acute + 1.8 * s.u + 0.6 * s.hf + 0.6 * s.copd + 0.2 * s.dm + 0.5 * s.dep
-          + 0.4 * child_crisis + log_mult + m.sud_er_log_hazard * alcohol)
+    er = (3.5 * f + 0.6 * s.acute + h.er_individual_weight * s.u + 0.6 * s.hf + 0.6 * s.copd + 0.2 * s.dm
+          + 0.5 * s.dep + 0.4 * child_crisis + log_mult + m.sud_er_log_hazard * alcohol)
+    # Low-acuity visits (injuries, minor and social complaints): the persistent ER-use propensity,
+    # a little frailty (falls), depression (psychosocial need); not u, acute illness or conditions.
+    er_low = s.er_prop + h.er_low_acuity_frailty_weight * f + 0.3 * s.dep + log_mult
+    # Injury and poisoning admissions: the same propensity (weaker), frailty; not u or conditions.
+    adm_inj = c.injury_propensity_weight * s.er_prop + h.er_low_acuity_frailty_weight * f + log_mult
     death = (3.0 * f + 0.6 * s.hf + 0.5 * s.copd + 0.5 * s.dem + 0.25 * s.acute + 0.4 * ~s.female
              + 0.3 * s.c24)
     notif = np.where(age < 18, 0.9 * s.fam_r + 1.6 * s.crisis, 0.0)
-    return {"adm": adm, "er": er, "death": death, "notif": notif}
+    return {"adm": adm, "adm_inj": adm_inj, "er": er, "er_low": er_low, "death": death, "notif": notif}
+
+
+def on_chronic_medication(s: State, age: np.ndarray) -> np.ndarray:
+    """Adults with a condition treated by long-term medicines bought at a pharmacy (24-hour care
+    residents get theirs from the unit, with no pharmacy purchase)."""
+    return (age >= 18) & (s.hf | s.copd | s.dm | s.htn) & ~s.c24
+
+
+def chronic_nonadherence(s: State, age: np.ndarray, adh: np.ndarray) -> np.ndarray:
+    """0 at adherence >= 0.95 rising to 1 at <= 0.80, for people on chronic medication."""
+    return np.where(on_chronic_medication(s, age), np.clip((0.95 - adh) / 0.15, 0.0, 1.0), 0.0)
 
 
 def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray) -> Norms:
@@ -235,7 +265,7 @@ def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray
     band = band_of(age)[active]
     targets = band_targets(config)
     out = {}
-    for key in ("adm", "er", "death", "notif"):
+    for key in ("adm", "adm_inj", "er", "er_low", "death", "notif"):
         mult = np.exp(eta[key][active])
         total = np.bincount(band, weights=mult, minlength=N_BANDS)
         count = np.bincount(band, minlength=N_BANDS)
@@ -276,14 +306,16 @@ class Rates:
     f: np.ndarray
     need: np.ndarray
     adh: np.ndarray
-    adm_d: np.ndarray  # unplanned admission (before the post-discharge multiplier)
-    er_d: np.ndarray  # ER visits without admission
+    adm_d: np.ndarray  # unplanned admission (before the post-discharge multiplier; medical and injury)
+    er_d: np.ndarray  # ER visits without admission (medical and low-acuity)
     death_d: np.ndarray
     move_d: np.ndarray
     c24_d: np.ndarray
     p_hip: np.ndarray
     fall_m: np.ndarray
     notif_m: np.ndarray
+    er_low_d: np.ndarray  # the low-acuity part of er_d
+    adm_inj_d: np.ndarray  # the injury and poisoning part of adm_d
 
     def take(self, index: np.ndarray) -> "Rates":
         return Rates(**{k: v[index] for k, v in self.__dict__.items()})
@@ -308,16 +340,20 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
     h = config.health
     fall_m = np.where(age >= 50, h.fall_monthly_base + h.fall_monthly_frailty * f * f, h.fall_monthly_base / 2)
     fall_m = fall_m * np.where(s.dem, 1.5, 1.0)
+    er_low_d = norms.er_low[band] * np.exp(eta["er_low"]) if norms.er_low is not None else np.zeros(len(s))
+    adm_inj_d = norms.adm_inj[band] * np.exp(eta["adm_inj"]) if norms.adm_inj is not None else np.zeros(len(s))
     return Rates(
         age=age, band=band, f=f, need=need, adh=adh,
-        adm_d=norms.adm[band] * np.exp(eta["adm"]),
-        er_d=norms.er[band] * np.exp(eta["er"]),
+        adm_d=norms.adm[band] * np.exp(eta["adm"]) + adm_inj_d,
+        er_d=norms.er[band] * np.exp(eta["er"]) + er_low_d,
         death_d=norms.death[band] * np.exp(eta["death"]),
         move_d=np.where(s.c24, 0.1, 1.0) * -np.log1p(-move_out_yearly(config, age)) / DAYS_PER_YEAR,
         c24_d=c24_d,
         p_hip=np.where(old, np.clip(0.06 * f / 0.3 * np.where(s.female, 1.3, 1.0), 0, 0.4), 0.0),
         fall_m=fall_m,
         notif_m=np.where(age < 18, norms.notif[band] * np.exp(eta["notif"]), 0.0),
+        er_low_d=er_low_d,
+        adm_inj_d=adm_inj_d,
     )
 
 
@@ -470,6 +506,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     busy = s.busy
     new = State(
         birth_mi=s.birth_mi, female=s.female, u=s.u, hc_int=s.hc_int, adh_ind=s.adh_ind, iot=s.iot,
+        er_prop=s.er_prop,
         frail_z=frail_z, acute=acute, cog=cog, dem=dem, dem_dx=s.dem_dx | dem_dx_new,
         hf=hf, copd=copd, dm=dm, htn=htn, dep=dep, dep_sev=dep_sev, dep_dx=dep_dx, dep_n=dep_n,
         ad_on=ad_on, ad_stop=ad_stop_at, adh_noise=adh_noise,

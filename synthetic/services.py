@@ -15,7 +15,7 @@ import numpy as np
 
 from synthetic.codes import C, homecare_team_units, mental_units, municipal_units, unit_id
 from synthetic.config import SimulatorConfig
-from synthetic.latent import Rates, State, sud_on
+from synthetic.latent import Rates, State, on_chronic_medication, sud_on
 from synthetic.timed import DEATH, MOVED, Timed
 
 NAN = np.nan
@@ -56,6 +56,7 @@ class Aux:
     doses: np.ndarray  # medication robot doses per day
     ad_next: np.ndarray  # next antidepressant dispensing due (days)
     rai_next: np.ndarray  # next interRAI assessment due (days)
+    med_next: np.ndarray | None = None  # next chronic medication purchase due, one row per class (days)
 
 
 @dataclass
@@ -203,10 +204,7 @@ def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
     er = unit_id("EKKS/ER")
     subj, t = spread(mo, idx, r.er_d[idx] * (mo.me - mo.ms))
     buf.add(subj, t, C.of("ENC/EMERGENCY"), unit=er)
-    u = mo.rng.random((3, len(subj)))
-    for code, pick in (("ICD10/I50.9", s.hf[subj] & (u[0] < 0.3)), ("ICD10/J44.1", s.copd[subj] & (u[1] < 0.3)),
-                       ("ICPC2/R74", u[2] < 0.05)):
-        buf.add(subj[pick], t[pick], C.of(code), unit=er)
+    _er_diagnoses(mo, buf, subj, t, er)
     drunk = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_er_visit)
     buf.add(subj[drunk], t[drunk], C.of("ICD10/F10.0"), unit=er)
     old = r.age[idx] >= 65
@@ -233,13 +231,58 @@ def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
         # DISCHARGE rows are written at the end from the stay store (a stay may still be cut short).
 
 
-def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, hip: np.ndarray, unit: int) -> None:
-    s = mo.s
+# Main diagnoses of non-admitted ER visits (assumption, shaped like Finnish ER case mixes: about
+# a fifth injuries, then pains, infections and intoxications). A visit is low-acuity with the
+# person's share er_low_d / er_d; the main diagnosis is recorded at 85 % of visits (coding is
+# incomplete) and nonspecific abdominal pain comes from either kind, so the codes separate the
+# two kinds only partly.
+ER_CODED = 0.85
+ER_LOW_CODES = (("ICD10/S93.4", 0.45), ("ICD10/M54.5", 0.25), ("ICD10/F10.0", 0.15), ("ICD10/R10.4", 0.15))
+ER_MEDICAL_CODES = (("ICD10/J18.9", 0.3), ("ICD10/N39.0", 0.3), ("ICD10/R10.4", 0.25), ("ICPC2/R74", 0.15))
+
+
+def _er_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, unit: int) -> None:
+    s, r = mo.s, mo.r
     u = mo.rng.random((5, len(subj)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_low = np.where(r.er_d[subj] > 0, r.er_low_d[subj] / r.er_d[subj], 0.0)
+    low = u[0] < p_low
+    # Medical visits of people with heart failure or COPD carry its code (exacerbations).
+    hf = ~low & s.hf[subj] & (u[1] < 0.3)
+    copd = ~low & ~hf & s.copd[subj] & (u[1] >= 0.3) & (u[1] < 0.6)
+    for code, pick in (("ICD10/I50.9", hf), ("ICD10/J44.1", copd)):
+        buf.add(subj[pick], t[pick], C.of(code), unit=unit)
+    coded = ~hf & ~copd & (u[2] < ER_CODED)
+    adult = r.age[subj] >= 18
+    for kind, table in ((low, ER_LOW_CODES), (~low, ER_MEDICAL_CODES)):
+        edges = np.cumsum([p for _, p in table])
+        which = np.searchsorted(edges, u[3] * edges[-1], side="right")
+        for j, (code, _) in enumerate(table):
+            pick = kind & coded & (which == j)
+            if code == "ICD10/F10.0":  # intoxications only for adults; children's go to the injury code
+                buf.add(subj[pick & ~adult], t[pick & ~adult], C.of("ICD10/S93.4"), unit=unit)
+                pick = pick & adult
+            buf.add(subj[pick], t[pick], C.of(code), unit=unit)
+
+
+INJURY_ADMISSION_CODES = ("ICD10/S06.0", "ICD10/S82.8")  # concussion; fracture of the lower leg
+
+
+def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, hip: np.ndarray, unit: int) -> None:
+    s, r = mo.s, mo.r
+    u = mo.rng.random((5, len(subj)))
+    # A stay is for an injury with the person's share of injury admissions (hip fractures apart).
+    ui = mo.rng.random(len(subj))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_inj = np.where(r.adm_d[subj] > 0, r.adm_inj_d[subj] / r.adm_d[subj], 0.0)
+    injury = ~hip & (ui < p_inj)
+    head = ui < 0.5 * p_inj
+    buf.add(subj[injury & head], t[injury & head], C.of(INJURY_ADMISSION_CODES[0]), unit=unit)
+    buf.add(subj[injury & ~head], t[injury & ~head], C.of(INJURY_ADMISSION_CODES[1]), unit=unit)
     rules = (
         ("ICD10/S72.0", hip),
-        ("ICD10/I50.9", s.hf[subj] & (u[0] < 0.5)),
-        ("ICD10/J44.1", s.copd[subj] & (u[1] < 0.5)),
+        ("ICD10/I50.9", ~injury & s.hf[subj] & (u[0] < 0.5)),
+        ("ICD10/J44.1", ~injury & s.copd[subj] & (u[1] < 0.5)),
         ("ICD10/F32.1", s.dep_dx[subj] & (s.dep_n[subj] <= 1) & (u[2] < 0.15)),
         ("ICD10/F33", s.dep_dx[subj] & (s.dep_n[subj] > 1) & (u[2] < 0.15)),
         ("ICD10/F03", s.dem_dx[subj] & (u[3] < 0.25)),
@@ -275,6 +318,38 @@ def planned_stays(mo: Month, buf: EventBuffer, carried_end: np.ndarray) -> tuple
     who, a, d = who[ok], a[ok], d[ok]
     buf.add(who, a, C.of("ADMIT/PLANNED"), unit=unit_id("EKKS/WARD"))
     return who, a, d
+
+
+# Chronic medication classes bought at a pharmacy and the conditions that call for them.
+CHRONIC_MEDICATION = (("MED/ATC_C", ("hf", "htn")), ("MED/ATC_R03", ("copd",)), ("MED/ATC_A10", ("dm",)))
+
+
+def chronic_medication(mo: Month, buf: EventBuffer) -> None:
+    """Kela-reimbursed purchases of long-term medicines, a 3-month supply each; a non-adherent
+    person comes back late (the supply lasts longer than its days), which shows as refill gaps."""
+    s, r, cfg = mo.s, mo.r, mo.config.care
+    if mo.aux.med_next is None:
+        return
+    on_med = mo.active & on_chronic_medication(s, r.age)
+    for row, (code, conditions) in enumerate(CHRONIC_MEDICATION):
+        has = np.zeros(len(s), bool)
+        for name in conditions:
+            has |= getattr(s, name)
+        on = on_med & has
+        nxt = mo.aux.med_next[row]
+        for _ in range(3):
+            due = np.flatnonzero(on & (nxt < mo.hi))
+            if not len(due):
+                break
+            t = np.maximum(nxt[due], mo.lo[due])
+            days = cfg.chronic_med_supply_days
+            buf.add(due, t, C.of(code), days, unit_id("PHARMACY"))
+            lapse = 1.0 + cfg.chronic_med_lapse_per_adherence * np.maximum(0.95 - r.adh[due], 0.0)
+            nxt[due] = t + days * lapse + mo.rng.uniform(-7, 3, len(due))
+        # Off the medicine (no condition, or in 24-hour care): the next purchase is due at once
+        # when they are on it again.
+        off = ~on & (nxt > mo.hi)
+        nxt[off] = mo.hi[off]
 
 
 def mental_health(mo: Month, buf: EventBuffer) -> None:

@@ -24,10 +24,12 @@ from synthetic.config import LANGUAGES, MUNICIPALITY_NAMES, SimulatorConfig
 from synthetic.latent import N_U, N_Z, Indicators, Rates, State, advance, compute_norms, initial_state, rates
 from synthetic.population import NOT_ENTERING, Population, build_population
 from synthetic.services import (
+    CHRONIC_MEDICATION,
     Aux,
     EventBuffer,
     Month,
     children,
+    chronic_medication,
     elderly_care,
     emergency,
     life,
@@ -123,6 +125,8 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         doses=rng_pop.choice([1, 2, 3, 4], size=n, p=[0.1, 0.4, 0.35, 0.15]),
         ad_next=cal.start(-cal.burn_in) + rng_pop.random(n) * 90.0,
         rai_next=cal.start(-cal.burn_in) + rng_pop.random(n) * 182.0,
+        # Staggered over the first supply from the extract start (emission starts there).
+        med_next=cal.start(0) + rng_pop.random((len(CHRONIC_MEDICATION), n)) * 90.0,
     )
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
     sid_of_pool = 100_000 + _generator(config.seed, 4, 0).permutation(n).astype("int64")
@@ -199,6 +203,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             who, a, d = planned_stays(mo, buf, carried_end)
             stays.add(who, a, d)
             mental_health(mo, buf)
+            chronic_medication(mo, buf)
             elderly_care(mo, buf)
             children(mo, buf)
             life(mo, buf, pop.moved_in, pop.entry_t)
@@ -283,6 +288,9 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "alcohol_use_disorder": s.sud[idx] & (r.age[idx] >= 15),
         "self_harm_history": f32(s.sh_hist[idx]),
         "partner_loss_history": f32(s.loss_hist[idx]),
+        "er_propensity": f32(s.er_prop[idx]),
+        "low_acuity_er_per_year": f32(r.er_low_d[idx] * 365.25),
+        "injury_admission_per_year": f32(r.adm_inj_d[idx] * 365.25),
     }
 
 

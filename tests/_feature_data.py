@@ -34,6 +34,11 @@ _VALUES = {
     "RAI/CG_DISTRESS": lambda r: float(r.integers(0, 2)),
     "RAI/ABS": lambda r: float(r.integers(0, 13)),
     "SOCIAL/INFORMAL_CARE_FEE": lambda r: float(r.choice([476.0, 950.0])),
+    # A fixed supply: drawing it would shift the population's random stream (and the label tests'
+    # positives); the refill-gap features still vary with the purchase times.
+    "MED/ATC_C": lambda r: 90.0,
+    "MED/ATC_R03": lambda r: 90.0,
+    "MED/ATC_A10": lambda r: 90.0,
 }
 _PAIRED_OR_LIFE = {"ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOMECARE/START", "HOMECARE/END", "REHAB/START",
                    "REHAB/END", "CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END", "DEATH", "MOVE/IN", "MOVE/OUT",

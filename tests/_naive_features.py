@@ -18,8 +18,13 @@ from data_contracts.catalogue import load_code_catalogue
 from features.catalogue import (
     ANTIDEPRESSANT_GRACE_DAYS,
     CHRONIC_CONDITIONS,
+    CHRONIC_MED_GRACE_DAYS,
+    CHRONIC_MEDICATION_CODES,
     DEPRESSION_CODES,
+    ER_LOW_ACUITY_CODES,
+    ER_MEDICAL_CODES,
     FREQUENT_ATTENDER_ER_365D,
+    INJURY_CODES,
     LANGUAGES,
     MUNICIPALITIES,
     RAI_SCALES,
@@ -123,6 +128,20 @@ class Naive:
         out.update({f"dx_{n}": float(f) for n, f in flags.items()})
         out["hip_fracture_365d"] = float(self.count(("ICD10/S72.0",), 365))
         out["dx_weakness_365d"] = float(self.count(("ICPC2/A04",), 365))
+        out["injury_dx_365d"] = float(self.count(INJURY_CODES, 365))
+        gap, late = NAN, 0
+        for code in CHRONIC_MEDICATION_CODES:
+            bought = self.of((code,))
+            if bought:
+                class_gap = max((self.t - bought[-1].time) / DAY - bought[-1].value, 0.0)
+                gap = class_gap if math.isnan(gap) else max(gap, class_gap)
+            every = [e for e in self.all if e.code == code]
+            for i, e in enumerate(every):
+                if i and self.t - 365 * DAY < e.time <= self.t:
+                    if (e.time - every[i - 1].time) / DAY - every[i - 1].value > CHRONIC_MED_GRACE_DAYS:
+                        late += 1
+        out["chronic_med_gap_days"] = gap
+        out["chronic_med_late_refills_365d"] = float(late)
         return out
 
     def hospital(self):
@@ -141,7 +160,9 @@ class Naive:
 
     def emergency(self):
         return {"er_visits_180d": float(self.count(("ENC/EMERGENCY",), 180)),
-                "er_frequent_attender": float(self.count(("ENC/EMERGENCY",), 365) >= FREQUENT_ATTENDER_ER_365D)}
+                "er_frequent_attender": float(self.count(("ENC/EMERGENCY",), 365) >= FREQUENT_ATTENDER_ER_365D),
+                "er_low_acuity_dx_365d": float(self.count(ER_LOW_ACUITY_CODES, 365)),
+                "er_medical_dx_365d": float(self.count(ER_MEDICAL_CODES, 365))}
 
     def homecare(self):
         active = self.is_open(("HOMECARE/START",), ("HOMECARE/END",))

@@ -1,12 +1,41 @@
-"""Chronic conditions ever on record, and recent hip fractures and weakness."""
+"""Chronic conditions ever on record, recent hip fractures and weakness, and gaps in the purchases
+of chronic medication (refill adherence, as in pharmacy-claims studies)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from features.catalogue import CHRONIC_CONDITIONS
+from features.catalogue import CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES, INJURY_CODES
 from features.families._common import as_float
-from features.windows import Timeline, group
+from features.windows import Timeline, days_between, group
+
+
+def late_refill_flags(tl: Timeline, g, grace_days: float) -> np.ndarray:
+    """Per event of group g in the block: it came more than grace_days after the customer's
+    previous event of g ran out (previous time + days supplied)."""
+    ge = tl.events(g)
+    rows = ge.rows
+    flags = np.zeros(len(rows), dtype=bool)
+    if len(rows) > 1:
+        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
+        supplied = tl.history.value[tl.s0 + rows[:-1]]
+        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
+        flags[1:] = same & (gap_days > grace_days)
+    return flags
+
+
+def _medication(tl: Timeline) -> dict[str, np.ndarray]:
+    gap = np.full(tl.n, np.nan)
+    late = np.zeros(tl.n)
+    for code in CHRONIC_MEDICATION_CODES:
+        g = group(code)
+        i, v = tl.last(g)
+        supplied = tl.take(g, "value", i, v)
+        bought = tl.take(g, "time", i, v, fill=0)
+        class_gap = np.where(v, np.maximum(days_between(tl.times, bought) - supplied, 0.0), np.nan)
+        gap = np.fmax(gap, class_gap)  # the longest gap among classes ever bought
+        late += tl.flagged_count(g, late_refill_flags(tl, g, CHRONIC_MED_GRACE_DAYS), 365)
+    return {"chronic_med_gap_days": gap, "chronic_med_late_refills_365d": as_float(late)}
 
 
 def compute(tl: Timeline) -> dict[str, np.ndarray]:
@@ -15,4 +44,6 @@ def compute(tl: Timeline) -> dict[str, np.ndarray]:
     out.update({f"dx_{name}": as_float(flag) for name, flag in flags.items()})
     out["hip_fracture_365d"] = as_float(tl.count(group("ICD10/S72.0"), 365))
     out["dx_weakness_365d"] = as_float(tl.count(group("ICPC2/A04"), 365))
+    out["injury_dx_365d"] = as_float(tl.count(group(*INJURY_CODES), 365))
+    out.update(_medication(tl))
     return out
