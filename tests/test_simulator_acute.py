@@ -88,6 +88,8 @@ def test_low_acuity_visits_show_as_their_diagnoses_only_when_on(pair):
         ev = ds.events
         er = (ev["code"] == "ENC/EMERGENCY").sum() - (ev["code"] == "ADMIT/UNPLANNED").sum()
         low = ev["code"].isin(LOW_CODES).sum()
+        if not expect_low:  # F10.0 is written for alcohol use disorder as well (latent.sud_on)
+            low = ev["code"].isin([c for c in LOW_CODES if c != "ICD10/F10.0"]).sum()
         if expect_low:
             # 20-40 % low-acuity (by age) x 85 % coded x 85 % of them with one of the three codes
             assert 0.15 < low / er < 0.30, low / er
@@ -98,7 +100,7 @@ def test_low_acuity_visits_show_as_their_diagnoses_only_when_on(pair):
     tox = ev[ev["code"] == "ICD10/F10.0"]
     assert len(tox) > 0
     born = cust.loc[tox["subject_id"], "birth_year"].to_numpy()
-    assert (tox["time"].dt.year.to_numpy() - born >= 17).all()
+    assert (tox["time"].dt.year.to_numpy() - born >= 14).all()  # adults; alcohol use disorder from 15
 
 
 def test_low_acuity_er_use_persists(pair):
