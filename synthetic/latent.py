@@ -17,10 +17,11 @@ events it drew; the truth samples them conditionally on the outcome not having h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from synthetic.config import SimulatorConfig
+from synthetic.config import ConditionConfig, SimulatorConfig
 from synthetic.population import move_out_yearly
 
 N_BANDS = 21
@@ -29,8 +30,8 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 # Rows of the uniform matrix U and the normal matrix Z consumed by advance().
 (U_DEM, U_HF, U_COPD, U_DM, U_HTN, U_DEP, U_DEPDX, U_AD, U_PTA, U_HC, U_REMOTE, U_ROBOT, U_REHAB,
- U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX) = range(19)
-N_U = 19
+ U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ASTHMA, U_EPI, U_T1D) = range(22)
+N_U = 22
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
@@ -40,7 +41,11 @@ DYNAMIC = (
     "dep", "dep_sev", "dep_dx", "dep_n", "ad_on", "ad_stop", "adh_noise",
     "fam_r", "crisis", "cw_open", "placed",
     "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
+    "asthma", "epi", "t1d",
 )
+# Childhood-onset chronic conditions: State field -> config.conditions field.
+CONDITIONS = (("asthma", "asthma"), ("epi", "epilepsy"), ("t1d", "type1_diabetes"))
+_CONDITION_U = {"asthma": U_ASTHMA, "epi": U_EPI, "t1d": U_T1D}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -87,6 +92,29 @@ def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
     return h.frailty_logit_at_40 + h.frailty_logit_per_year * np.maximum(age - 40.0, 0.0)
 
 
+def condition_incidence(cond: ConditionConfig, age: np.ndarray) -> np.ndarray:
+    """Yearly onset hazard by age (step profile)."""
+    return _step_profile(cond.incidence_yearly, np.asarray(age, dtype="float64"))
+
+
+@lru_cache(maxsize=16)
+def _prevalence_by_month(cond: ConditionConfig) -> np.ndarray:
+    months = np.arange(0, 12 * 112)
+    inc = condition_incidence(cond, months / 12.0) / 12.0
+    rem = cond.remission_yearly / 12.0
+    p = np.zeros(len(months) + 1)
+    for k in range(len(months)):
+        p[k + 1] = p[k] + inc[k] * (1 - p[k]) - rem * p[k]
+    return p
+
+
+def condition_prevalence(cond: ConditionConfig, age: np.ndarray) -> np.ndarray:
+    """Share with the condition active at `age`, from the onset and remission rates (monthly steps
+    from birth; the same law advance() follows, so the initial state is in balance with it)."""
+    p = _prevalence_by_month(cond)
+    return np.interp(np.asarray(age, dtype="float64") * 12.0, np.arange(len(p)), p)
+
+
 def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, birth_mi: np.ndarray,
                   rng: np.random.Generator) -> State:
     """Draw each person's state at the age they have when they first appear."""
@@ -120,6 +148,9 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     hc = (age >= 65) & ~c24 & (U[12] < 0.9 * sigmoid((need - thr) / 0.04))
     remote = hc & (cog < 3) & (U[13] < 0.2)
     robot = hc & (U[14] < 0.3)
+    # Rows 17-19 of U were drawn and unused before the childhood-onset conditions came.
+    cond = {field: U[17 + k] < condition_prevalence(getattr(config.conditions, name), age)
+            for k, (field, name) in enumerate(CONDITIONS)}
     return State(
         birth_mi=birth_mi, female=female,
         u=h.individual_frailty_sd * Z[4] - h.individual_frailty_sd**2 / 2,
@@ -130,6 +161,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         fam_r=fam_r, crisis=crisis, cw_open=cw_open, placed=placed,
         hc=hc, remote=remote, robot=robot, rehab_left=np.zeros(n, dtype="int8"), c24=c24,
         busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
+        **cond,
     )
 
 
@@ -173,16 +205,33 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
         + np.where(s.hc, np.log(iv.homecare_multiplier), 0.0)
         + np.where(s.c24, np.log(iv.care24h_multiplier), 0.0)
     )
-    child_crisis = np.where((age < 18) & s.crisis, 0.35, 0.0)
+    child = age < 18
+    ch = config.child
+    child_crisis = np.where(child & s.crisis, ch.crisis_admission_log_hazard, 0.0)
+    family = np.where(child, ch.family_log_hazard.value * s.fam_r, 0.0)
+    cond_adm, cond_er = condition_log_rates(s, child, config)
     old = age >= 65
     adm = (3.2 * f + 0.55 * s.acute + s.u + 0.7 * s.hf + 0.6 * s.copd + 0.25 * s.dm + 0.3 * s.dem
-           + 0.35 * s.dep + child_crisis + np.where(old, 0.8 * (1 - adh), 0.0) + log_mult)
+           + 0.35 * s.dep + child_crisis + np.where(old, 0.8 * (1 - adh), 0.0) + log_mult
+           + family + cond_adm)
     er = (3.5 * f + 0.6 * s.acute + 1.8 * s.u + 0.6 * s.hf + 0.6 * s.copd + 0.2 * s.dm + 0.5 * s.dep
-          + 0.4 * child_crisis + log_mult)
+          + 0.4 * child_crisis + log_mult + family + cond_er)
     death = (3.0 * f + 0.6 * s.hf + 0.5 * s.copd + 0.5 * s.dem + 0.25 * s.acute + 0.4 * ~s.female
              + 0.3 * s.c24)
     notif = np.where(age < 18, 0.9 * s.fam_r + 1.6 * s.crisis, 0.0)
     return {"adm": adm, "er": er, "death": death, "notif": notif}
+
+
+def condition_log_rates(s: State, child: np.ndarray, config: SimulatorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Log relative rates of admission and ER visits from the childhood-onset conditions."""
+    adm = np.zeros(len(child))
+    er = np.zeros(len(child))
+    for field, name in CONDITIONS:
+        c = getattr(config.conditions, name)
+        on = getattr(s, field)
+        adm = adm + np.where(on, np.log(np.where(child, c.admission_rr_child.value, c.admission_rr_adult)), 0.0)
+        er = er + np.where(on, np.log(np.where(child, c.er_rr_child, c.er_rr_adult)), 0.0)
+    return adm, er
 
 
 def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray) -> Norms:
@@ -400,6 +449,15 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     cw_open = ((s.cw_open | open_start) & ~open_end & ~placed_new) & child
     placed = (s.placed | placed_new) & child
 
+    # Childhood-onset chronic conditions: onset and remission (one uniform each, as exclusive states).
+    cond_new, cond_onset = {}, {}
+    for field, name in CONDITIONS:
+        cfg, was, u = getattr(config.conditions, name), getattr(s, field), U[_CONDITION_U[field]]
+        onset = act & ~was & (u < condition_incidence(cfg, age) / 12.0)
+        remit = act & was & (u < cfg.remission_yearly / 12.0)
+        cond_new[field] = (was | onset) & ~remit
+        cond_onset[f"{field}_onset"] = onset
+
     busy = s.busy
     new = State(
         birth_mi=s.birth_mi, female=s.female, u=s.u, hc_int=s.hc_int, adh_ind=s.adh_ind, iot=s.iot,
@@ -410,6 +468,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         hc=hc, remote=remote, robot=robot, rehab_left=rehab_left, c24=c24, busy=busy,
         recent_dc=ind.discharged.copy(),
         fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
+        **cond_new,
     )
     if active is not None:
         frozen = ~act
@@ -424,6 +483,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         "remote_start": remote_start, "robot_start": robot_start, "rehab_start": rehab_start,
         "rehab_end": rehab_end, "dem_dx_new": dem_dx_new, "dep_dx_new": dep_dx_new, "ad_start": ad_start,
         "ad_end": ad_end, "open_start": open_start, "open_end": open_end, "placed_new": placed_new,
-        "dep_onset": dep_onset,
+        "dep_onset": dep_onset, **cond_onset,
     }
     return new, changes

@@ -28,6 +28,7 @@ from synthetic.services import (
     EventBuffer,
     Month,
     children,
+    condition_care,
     elderly_care,
     emergency,
     life,
@@ -202,6 +203,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             elderly_care(mo, buf)
             children(mo, buf)
             life(mo, buf, pop.moved_in, pop.entry_t)
+            condition_care(mo, buf)
 
         left = tm.exit_kind > 0
         if m >= 0:
@@ -276,6 +278,9 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "care24h": s.c24[idx],
         "in_hospital": s.busy[idx] > ms,
         "unplanned_admission_per_year": f32(r.adm_d[idx] * 365.25),
+        "asthma": s.asthma[idx],
+        "epilepsy": s.epi[idx],
+        "type1_diabetes": s.t1d[idx],
     }
 
 
