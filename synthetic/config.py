@@ -196,6 +196,8 @@ class ConditionsConfig(_Frozen):
                                              "epilepsy 61/100,000 PY (Finland, <= 15 years)")
     epilepsy_prevalence_target: Sourced = src(0.0039, "1992", "Eriksson & Koivikko, Epilepsia 1997: 3.94/1000 children "
                                               "(Tampere); Sillanpää: 3.2/1000 (Turku)")
+    t1d_prevalence_target: Sourced = src(0.005, "2015-18", "derived: incidence 52-58/100,000 PY over ages 1-17 "
+                                         "gives ~0.5 % of Finnish children living with T1D (Parviainen et al. 2020)")
     asthma_prevalence_target: Sourced = src(0.06, "2000s", "assumption ~5-7 % of Finnish children with diagnosed asthma "
                                             "(ISAAC Finland 13-14 y: wheeze 10-12 %; adults 6 %, FinEsS, Allergy 2001)")
 
