@@ -99,10 +99,11 @@ CHRONIC_CONDITIONS: dict[str, tuple[str, ...]] = {
     "asthma": ("ICD10/J45",),
     "epilepsy": ("ICD10/G40",),
     "type1_diabetes": ("ICD10/E10",),
+    "cerebral_palsy": ("ICD10/G80",),
 }
 # Chronic conditions with a "days since last coded" feature: recent coding marks an active phase
 # (an exacerbation, seizures, unstable glucose) more than a diagnosis years ago.
-CONDITION_RECENCY: tuple[str, ...] = ("asthma", "epilepsy", "type1_diabetes")
+CONDITION_RECENCY: tuple[str, ...] = ("asthma", "epilepsy", "type1_diabetes")  # cerebral palsy is static
 _CHRONIC_WORDS = {  # en, fi
     "dementia": ("dementia", "Muistisairaus (dementia)"),
     "heart_failure": ("heart failure", "Sydämen vajaatoiminta"),
@@ -112,6 +113,7 @@ _CHRONIC_WORDS = {  # en, fi
     "asthma": ("asthma", "Astma"),
     "epilepsy": ("epilepsy", "Epilepsia"),
     "type1_diabetes": ("type 1 diabetes", "Tyypin 1 diabetes"),
+    "cerebral_palsy": ("cerebral palsy", "CP-oireyhtymä"),
 }
 RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnish
     "maple": ("RAI/MAPLE", "MAPLe priority level (1-5)", "MAPLe-palvelutarveluokka (1-5)"),
@@ -210,9 +212,9 @@ def _diagnoses() -> list[FeatureInfo]:
     all_codes = tuple(code for codes in CHRONIC_CONDITIONS.values() for code in codes)
     rows = [_num("chronic_conditions", "diagnoses", ("conditions", "sairautta"), 1,
                  "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension, "
-                 "asthma, epilepsy, type 1 diabetes)",
+                 "asthma, epilepsy, type 1 diabetes, cerebral palsy)",
                  "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, "
-                 "diabetes, verenpainetauti, astma, epilepsia, tyypin 1 diabetes)",
+                 "diabetes, verenpainetauti, astma, epilepsia, tyypin 1 diabetes, CP-oireyhtymä)",
                  "{value} chronic conditions on record", "Pitkäaikaissairauksia tiedoissa: {value}", codes=all_codes)]
     for name, codes in CHRONIC_CONDITIONS.items():
         en, fi = _CHRONIC_WORDS[name]

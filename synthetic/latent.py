@@ -30,8 +30,8 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 # Rows of the uniform matrix U and the normal matrix Z consumed by advance().
 (U_DEM, U_HF, U_COPD, U_DM, U_HTN, U_DEP, U_DEPDX, U_AD, U_PTA, U_HC, U_REMOTE, U_ROBOT, U_REHAB,
- U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ASTHMA, U_EPI, U_T1D) = range(22)
-N_U = 22
+ U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ASTHMA, U_EPI, U_T1D, U_CP) = range(23)
+N_U = 23
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
@@ -41,11 +41,11 @@ DYNAMIC = (
     "dep", "dep_sev", "dep_dx", "dep_n", "ad_on", "ad_stop", "adh_noise",
     "fam_r", "crisis", "cw_open", "placed",
     "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
-    "asthma", "epi", "t1d",
+    "asthma", "epi", "t1d", "cp",
 )
 # Childhood-onset chronic conditions: State field -> config.conditions field.
-CONDITIONS = (("asthma", "asthma"), ("epi", "epilepsy"), ("t1d", "type1_diabetes"))
-_CONDITION_U = {"asthma": U_ASTHMA, "epi": U_EPI, "t1d": U_T1D}
+CONDITIONS = (("asthma", "asthma"), ("epi", "epilepsy"), ("t1d", "type1_diabetes"), ("cp", "cerebral_palsy"))
+_CONDITION_U = {"asthma": U_ASTHMA, "epi": U_EPI, "t1d": U_T1D, "cp": U_CP}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -120,7 +120,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     """Draw each person's state at the age they have when they first appear."""
     n = len(age)
     h = config.health
-    U = rng.random((20, n))
+    U = rng.random((21, n))
     Z = rng.standard_normal((8, n))
     frail_z = mean_frailty_logit(config, age) + h.frailty_logit_sd * Z[0]
     f = sigmoid(frail_z)
@@ -148,7 +148,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     hc = (age >= 65) & ~c24 & (U[12] < 0.9 * sigmoid((need - thr) / 0.04))
     remote = hc & (cog < 3) & (U[13] < 0.2)
     robot = hc & (U[14] < 0.3)
-    # Rows 17-19 of U were drawn and unused before the childhood-onset conditions came.
+    # Rows 17-20 of U: one per childhood-onset condition.
     cond = {field: U[17 + k] < condition_prevalence(getattr(config.conditions, name), age)
             for k, (field, name) in enumerate(CONDITIONS)}
     return State(

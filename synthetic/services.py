@@ -261,13 +261,13 @@ def _condition_codes(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarra
 
 def condition_care(mo: Month, buf: EventBuffer) -> None:
     """Follow-up of the childhood-onset chronic conditions: planned visits (asthma and diabetes
-    nurse, epilepsy doctor) coded with the condition, and the diagnosis at a doctor visit in the
+    nurse, epilepsy and cerebral palsy doctor) coded with the condition, and the diagnosis at a doctor visit in the
     month of onset. Run last in the month, so the other emitters' random draws stay as they were."""
     s, conds = mo.s, mo.config.conditions
     hc_unit = municipal_units("HC")[mo.municipality]
     for field, name in CONDITIONS:
         c = getattr(conds, name)
-        visit = "ENC/HC_DOCTOR" if field == "epi" else "ENC/HC_NURSE"
+        visit = "ENC/HC_DOCTOR" if field in ("epi", "cp") else "ENC/HC_NURSE"
         idx = np.flatnonzero(mo.active & getattr(s, field))
         subj, t = spread(mo, idx, np.full(len(idx), c.visits_yearly / 12.0), office=True)
         buf.add(subj, t, C.of(visit), unit=hc_unit[subj])

@@ -281,6 +281,7 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "asthma": s.asthma[idx],
         "epilepsy": s.epi[idx],
         "type1_diabetes": s.t1d[idx],
+        "cerebral_palsy": s.cp[idx],
     }
 
 

@@ -1,4 +1,4 @@
-"""Childhood-onset chronic conditions (asthma, epilepsy, type 1 diabetes) and family adversity:
+"""Childhood-onset chronic conditions (asthma, epilepsy, type 1 diabetes, cerebral palsy) and family adversity:
 prevalence and incidence against the sources, effects of exactly the configured size (present vs
 switched off), and the conditions showing in the records only for those who have them."""
 
@@ -14,7 +14,7 @@ from synthetic.latent import (
 from synthetic.simulate import simulate
 
 CONFIG = SimulatorConfig()
-CODES = {"asthma": "ICD10/J45", "epilepsy": "ICD10/G40", "type1_diabetes": "ICD10/E10"}
+CODES = {"asthma": "ICD10/J45", "epilepsy": "ICD10/G40", "type1_diabetes": "ICD10/E10", "cerebral_palsy": "ICD10/G80"}
 
 
 def test_incidence_and_prevalence_match_the_finnish_figures():
@@ -31,6 +31,8 @@ def test_incidence_and_prevalence_match_the_finnish_figures():
     assert 0.04 < asthma_prev < 0.08, asthma_prev
     t1d_prev = condition_prevalence(c.type1_diabetes, children).mean()
     assert 0.003 < t1d_prev < 0.007, t1d_prev  # ~0.5 % of Finnish children
+    cp = condition_prevalence(c.cerebral_palsy, np.array([3.0, 17.0, 60.0]))
+    assert np.all((cp > 0.0018) & (cp < 0.0025)), cp  # 2-2.5 per 1,000, diagnosed by age 2, lifelong
     # They persist into adulthood: type 1 diabetes never remits, so prevalence keeps rising.
     assert condition_prevalence(c.type1_diabetes, np.array([40.0]))[0] > condition_prevalence(c.type1_diabetes, np.array([17.0]))[0]
 
