@@ -18,6 +18,7 @@ from data_contracts.catalogue import load_code_catalogue
 from features.catalogue import (
     ANTIDEPRESSANT_GRACE_DAYS,
     CHRONIC_CONDITIONS,
+    CONDITION_RECENCY,
     DEPRESSION_CODES,
     FREQUENT_ATTENDER_ER_365D,
     LANGUAGES,
@@ -121,6 +122,7 @@ class Naive:
         flags = {name: bool(self.of(codes)) for name, codes in CHRONIC_CONDITIONS.items()}
         out = {"chronic_conditions": float(sum(flags.values()))}
         out.update({f"dx_{n}": float(f) for n, f in flags.items()})
+        out.update({f"dx_{n}_days_since": self.days_since(CHRONIC_CONDITIONS[n]) for n in CONDITION_RECENCY})
         out["hip_fracture_365d"] = float(self.count(("ICD10/S72.0",), 365))
         out["dx_weakness_365d"] = float(self.count(("ICPC2/A04",), 365))
         return out
