@@ -97,13 +97,27 @@ CHRONIC_CONDITIONS: dict[str, tuple[str, ...]] = {
     "copd": ("ICD10/J44.1",),
     "diabetes": ("ICPC2/T90",),
     "hypertension": ("ICPC2/K86",),
+    # Childhood-onset conditions a paediatrician counts (they drive children's admissions). Type 1
+    # diabetes is its own group: `diabetes` is ICPC-2 T90 (type 2, adult primary care), and one
+    # person with both codes would be counted twice as two conditions.
+    "asthma": ("ICD10/J45",),
+    "epilepsy": ("ICD10/G40",),
+    "type1_diabetes": ("ICD10/E10",),
+    "cerebral_palsy": ("ICD10/G80",),
 }
+# Chronic conditions with a "days since last coded" feature: recent coding marks an active phase
+# (an exacerbation, seizures, unstable glucose) more than a diagnosis years ago.
+CONDITION_RECENCY: tuple[str, ...] = ("asthma", "epilepsy", "type1_diabetes")  # cerebral palsy is static
 _CHRONIC_WORDS = {  # en, fi
     "dementia": ("dementia", "Muistisairaus (dementia)"),
     "heart_failure": ("heart failure", "Sydämen vajaatoiminta"),
     "copd": ("COPD", "Keuhkoahtaumatauti"),
     "diabetes": ("diabetes", "Diabetes"),
     "hypertension": ("hypertension", "Verenpainetauti"),
+    "asthma": ("asthma", "Astma"),
+    "epilepsy": ("epilepsy", "Epilepsia"),
+    "type1_diabetes": ("type 1 diabetes", "Tyypin 1 diabetes"),
+    "cerebral_palsy": ("cerebral palsy", "CP-oireyhtymä"),
 }
 RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnish
     "maple": ("RAI/MAPLE", "MAPLe priority level (1-5)", "MAPLe-palvelutarveluokka (1-5)"),
@@ -214,8 +228,10 @@ def _cost() -> list[FeatureInfo]:
 def _diagnoses() -> list[FeatureInfo]:
     all_codes = tuple(code for codes in CHRONIC_CONDITIONS.values() for code in codes)
     rows = [_num("chronic_conditions", "diagnoses", ("conditions", "sairautta"), 1,
-                 "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension)",
-                 "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, diabetes, verenpainetauti)",
+                 "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension, "
+                 "asthma, epilepsy, type 1 diabetes, cerebral palsy)",
+                 "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, "
+                 "diabetes, verenpainetauti, astma, epilepsia, tyypin 1 diabetes, CP-oireyhtymä)",
                  "{value} chronic conditions on record", "Pitkäaikaissairauksia tiedoissa: {value}", codes=all_codes)]
     for name, codes in CHRONIC_CONDITIONS.items():
         en, fi = _CHRONIC_WORDS[name]
@@ -224,6 +240,14 @@ def _diagnoses() -> list[FeatureInfo]:
                           f"{fi}: diagnoosi kirjattu ennen indeksihetkeä",
                           f"{en[0].upper() + en[1:]} diagnosis on record: {{value}}",
                           f"{fi}: diagnoosi kirjattu {{value}}", codes=codes))
+    for name in CONDITION_RECENCY:
+        en, fi = _CHRONIC_WORDS[name]
+        rows.append(_num(f"dx_{name}_days_since", "diagnoses", DAYS, -1,
+                         f"Days since {en} was last recorded at a visit (NaN: never on record)",
+                         f"{fi}: päiviä viimeisimmästä kirjauksesta käynnillä (NaN: ei kirjattu)",
+                         f"{en[0].upper() + en[1:]} last recorded {{value}} days ago",
+                         f"{fi}: kirjattu viimeksi {{value}} päivää sitten",
+                         never=(f"No {en} on record", f"{fi}: ei kirjauksia"), codes=CHRONIC_CONDITIONS[name]))
     rows.append(_num("hip_fracture_365d", "diagnoses", COUNT, 1,
                      "Hip fracture diagnoses in the last 365 days", "Lonkkamurtumadiagnoosit viimeisen 365 päivän aikana",
                      "{value} hip fracture diagnoses in the last 365 days",

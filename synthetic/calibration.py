@@ -58,6 +58,11 @@ def targets(config: SimulatorConfig | None = None) -> list[Target]:
         t("share of 0-17 in child welfare open care during a year", ch.open_care_clients_target, 0.012),
         t("share of 0-17 placed outside the home", ch.placed_share_target, 0.005),
         t("adults with a depression diagnosis or PHQ-9 >= 10 a year", mental.yearly_prevalence_target, 0.02),
+        # Recorded a year, so a little under the prevalence (not every child is seen every year);
+        # tolerances cover the sampling noise of a few dozen children at 20,000 residents.
+        t("share of 0-17 with asthma (J45) recorded a year", c.conditions.asthma_prevalence_target, 0.025),
+        t("share of 0-17 with epilepsy (G40) recorded a year", c.conditions.epilepsy_prevalence_target, 0.003),
+        t("share of 0-17 with type 1 diabetes (E10) recorded a year", c.conditions.t1d_prevalence_target, 0.003),
     ]
 
 
@@ -93,6 +98,9 @@ def compare_to_targets(dataset: _Dataset, config: SimulatorConfig | None = None)
         "share of 0-17 in child welfare open care during a year": m.yearly_open_share(),
         "share of 0-17 placed outside the home": m.mean_share_open(["CHILDWELFARE/PLACEMENT"], [], 0, 18),
         "adults with a depression diagnosis or PHQ-9 >= 10 a year": m.depression_share(),
+        "share of 0-17 with asthma (J45) recorded a year": m.yearly_share(["ICD10/J45"], 0, 18),
+        "share of 0-17 with epilepsy (G40) recorded a year": m.yearly_share(["ICD10/G40"], 0, 18),
+        "share of 0-17 with type 1 diabetes (E10) recorded a year": m.yearly_share(["ICD10/E10"], 0, 18),
     }
     rows = []
     for target in targets(config):

@@ -179,7 +179,93 @@ class ChildConfig(_Frozen):
     open_care_exit_monthly: float = 0.055
     open_care_clients_target: Sourced = src(0.036, "2023-24", "THL: open care clients 3.4-3.8 % of under-18s")
     placement_monthly_in_crisis: float = 0.02
+    # Family adversity raises children's acute hospital use for as long as it lasts (injuries,
+    # neglect, infections, self-harm in adolescents), not only during a crisis.
+    family_log_hazard: Sourced = src(0.2, "2024", "log hazard of admission and ER per SD of family risk (children): "
+                                     "with the crisis term, children in open care reach ~HR 1.3-1.5, as after a "
+                                     "maltreatment evaluation (HR 1.3, 95 % CI 1.1-1.5, ED visit or admission; "
+                                     "Child Abuse Negl 2024, PMC11025450)")
+    crisis_admission_log_hazard: float = Field(0.25, description="extra admission log hazard during a family crisis "
+                                               "(ER: 0.4 x this). Was 0.35; with the persistent family term that gave "
+                                               "children in crisis 1.63 x their peers' admission hazard (seed 1, 40,000), "
+                                               "above the upper CI of HR 1.3 (1.1-1.5); 0.25 gives ~1.5")
     placed_share_target: Sourced = src(0.010, "2023", "THL: ~1.0 % of children placed outside the home")
+
+
+class ConditionConfig(_Frozen):
+    """One chronic condition that can start in childhood: onset and remission by age, and its
+    relative rates of unplanned admission and ER visits (children 0-17 and adults separately)."""
+
+    icd10: str = Field(description="ICD-10 code recorded at visits for the condition (codes.csv)")
+    incidence_yearly: tuple[tuple[float, float], ...] = Field(
+        description="(age from, new cases per person-year among those without it) step profile")
+    remission_yearly: float = Field(0.0, description="yearly chance that the condition stops being active")
+    admission_rr_child: Sourced
+    admission_rr_adult: float
+    er_rr_child: float
+    er_rr_adult: float
+    visits_yearly: float = Field(description="condition follow-up visits a year while active (assumption)")
+    dx_share_doctor_visit: float = Field(description="chance that a health centre doctor visit codes it (assumption)")
+    dx_share_acute: float = Field(description="chance that an ER visit or unplanned admission codes it (assumption)")
+
+
+class ConditionsConfig(_Frozen):
+    """Chronic conditions that start in childhood and persist into adulthood: before these, nothing
+    observable in the records ranked children's admission risk (diabetes, hypertension and the rest
+    start at 30+). Effects are relative rates against peers without the condition; band
+    normalisation keeps every age band's mean hazard on target, so they redistribute risk within a
+    band, as in the real population."""
+
+    asthma: ConditionConfig = ConditionConfig(
+        icd10="ICD10/J45",
+        incidence_yearly=((0, 0.008), (5, 0.005), (10, 0.003), (18, 0.0015)),
+        remission_yearly=0.03,
+        admission_rr_child=src(2.0, "1996-2015", "assumption within published ranges: asthma admissions concentrate "
+                               "in a few per cent of children (To et al., Pediatrics 1996; Finnish asthma admissions, "
+                               "Pediatr Allergy Immunol 2000); RR 2 all-cause is below T1D's 4.7-5.8"),
+        admission_rr_adult=1.3, er_rr_child=1.8, er_rr_adult=1.3,
+        visits_yearly=1.0, dx_share_doctor_visit=0.35, dx_share_acute=0.35,
+    )
+    epilepsy: ConditionConfig = ConditionConfig(
+        icd10="ICD10/G40",
+        incidence_yearly=((0, 0.0006), (18, 0.0003)),
+        remission_yearly=0.06,
+        admission_rr_child=src(3.0, "2015-2018", "assumption between the Finnish register HR 1.39 for hospital-treated "
+                               "injuries in children with epilepsy (safetylit 2015, 133,055 first-born children) and "
+                               "T1D's all-cause IRR 4.7-5.8; emergency epilepsy admissions: Chin et al., ADC 2018"),
+        admission_rr_adult=2.0, er_rr_child=2.0, er_rr_adult=1.6,
+        visits_yearly=2.0, dx_share_doctor_visit=0.45, dx_share_acute=0.45,
+    )
+    type1_diabetes: ConditionConfig = ConditionConfig(
+        icd10="ICD10/E10",
+        incidence_yearly=((0, 0.0004), (5, 0.0006), (15, 0.0003), (20, 0.00015), (40, 0.00005)),
+        remission_yearly=0.0,
+        admission_rr_child=src(4.0, "2001-2015", "below the published all-cause IRR 4.7 (Icks et al., Diabetologia 2001, "
+                               "first year) and 5.8 (Sayers et al., BMJ Open 2015, Welsh matched cohort)"),
+        admission_rr_adult=2.0, er_rr_child=2.0, er_rr_adult=1.6,
+        visits_yearly=4.0, dx_share_doctor_visit=0.5, dx_share_acute=0.5,
+    )
+    cerebral_palsy: ConditionConfig = ConditionConfig(
+        icd10="ICD10/G80",
+        # Diagnosed in the first two years (2-2.5 per 1,000 live births); lifelong.
+        incidence_yearly=((0, 0.0011), (2, 0.0)),
+        remission_yearly=0.0,
+        admission_rr_child=src(4.0, "2004-2020", "below the ~5.3 implied by the Northern Ireland CP register "
+                               "(0.3 % of 0-24-year-olds, 1.6 % of all admissions incl. elective; Dev Med Child "
+                               "Neurol 2020); Finnish cohort: HR 1.2 for injuries only (Inj Prev 2020)"),
+        admission_rr_adult=2.0, er_rr_child=2.0, er_rr_adult=1.5,
+        visits_yearly=2.0, dx_share_doctor_visit=0.5, dx_share_acute=0.5,
+    )
+    t1d_incidence_target: Sourced = src(0.000522, "2015-18", "Parviainen et al., Diabetes Care 2020: T1D 52.2/100,000 PY "
+                                        "under 15 in Finland (31.0/50.5/50.6 at 0-4/5-9/10-14 in 1980-2005, Harjutsalo, Lancet 2008)")
+    epilepsy_incidence_target: Sourced = src(0.00061, "2012", "Saarinen et al., Epilepsy Behav 2016: drug-treated childhood "
+                                             "epilepsy 61/100,000 PY (Finland, <= 15 years)")
+    epilepsy_prevalence_target: Sourced = src(0.0039, "1992", "Eriksson & Koivikko, Epilepsia 1997: 3.94/1000 children "
+                                              "(Tampere); Sillanpää: 3.2/1000 (Turku)")
+    t1d_prevalence_target: Sourced = src(0.005, "2015-18", "derived: incidence 52-58/100,000 PY over ages 1-17 "
+                                         "gives ~0.5 % of Finnish children living with T1D (Parviainen et al. 2020)")
+    asthma_prevalence_target: Sourced = src(0.06, "2000s", "assumption ~5-7 % of Finnish children with diagnosed asthma "
+                                            "(ISAAC Finland 13-14 y: wheeze 10-12 %; adults 6 %, FinEsS, Allergy 2001)")
 
 
 class CareConfig(_Frozen):
@@ -355,6 +441,7 @@ class SimulatorConfig(_Frozen):
     interventions: InterventionConfig = InterventionConfig()
     truth: TruthConfig = TruthConfig()
     compute_truth: bool = True
+    conditions: ConditionsConfig = ConditionsConfig()
 
     @field_validator("customers")
     @classmethod

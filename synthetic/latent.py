@@ -17,11 +17,12 @@ events it drew; the truth samples them conditionally on the outcome not having h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtri
 
-from synthetic.config import SimulatorConfig
+from synthetic.config import ConditionConfig, SimulatorConfig
 from synthetic.population import move_out_yearly
 
 N_BANDS = 21
@@ -30,8 +31,9 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 # Rows of the uniform matrix U and the normal matrix Z consumed by advance().
 (U_DEM, U_HF, U_COPD, U_DM, U_HTN, U_DEP, U_DEPDX, U_AD, U_PTA, U_HC, U_REMOTE, U_ROBOT, U_REHAB,
- U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ALONE, U_CGD, U_BPSD, U_ICF, U_SH) = range(24)
-N_U = 24
+ U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ALONE, U_CGD, U_BPSD, U_ICF, U_SH,
+ U_ASTHMA, U_EPI, U_T1D, U_CP) = range(28)
+N_U = 28
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
@@ -43,7 +45,11 @@ DYNAMIC = (
     "hc", "remote", "robot", "rehab_left", "c24", "busy", "recent_dc", "fall_hist",
     # living situation and informal care (home-care failure); self-harm history (depression)
     "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist", "loss_hist",
+    "asthma", "epi", "t1d", "cp",
 )
+# Childhood-onset chronic conditions: State field -> config.conditions field.
+CONDITIONS = (("asthma", "asthma"), ("epi", "epilepsy"), ("t1d", "type1_diabetes"), ("cp", "cerebral_palsy"))
+_CONDITION_U = {"asthma": U_ASTHMA, "epi": U_EPI, "t1d": U_T1D, "cp": U_CP}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -92,12 +98,35 @@ def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
     return h.frailty_logit_at_40 + h.frailty_logit_per_year * np.maximum(age - 40.0, 0.0)
 
 
+def condition_incidence(cond: ConditionConfig, age: np.ndarray) -> np.ndarray:
+    """Yearly onset hazard by age (step profile)."""
+    return _step_profile(cond.incidence_yearly, np.asarray(age, dtype="float64"))
+
+
+@lru_cache(maxsize=16)
+def _prevalence_by_month(cond: ConditionConfig) -> np.ndarray:
+    months = np.arange(0, 12 * 112)
+    inc = condition_incidence(cond, months / 12.0) / 12.0
+    rem = cond.remission_yearly / 12.0
+    p = np.zeros(len(months) + 1)
+    for k in range(len(months)):
+        p[k + 1] = p[k] + inc[k] * (1 - p[k]) - rem * p[k]
+    return p
+
+
+def condition_prevalence(cond: ConditionConfig, age: np.ndarray) -> np.ndarray:
+    """Share with the condition active at `age`, from the onset and remission rates (monthly steps
+    from birth; the same law advance() follows, so the initial state is in balance with it)."""
+    p = _prevalence_by_month(cond)
+    return np.interp(np.asarray(age, dtype="float64") * 12.0, np.arange(len(p)), p)
+
+
 def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, birth_mi: np.ndarray,
                   rng: np.random.Generator) -> State:
     """Draw each person's state at the age they have when they first appear."""
     n = len(age)
     h, m, c = config.health, config.mental, config.care
-    U = rng.random((20, n))
+    U = rng.random((22, n))
     Z = rng.standard_normal((8, n))
     U2 = rng.random((5, n))  # living situation, carer, behaviour, informal care, alcohol use disorder
     frail_z = mean_frailty_logit(config, age) + h.frailty_logit_sd * Z[0]
@@ -138,6 +167,9 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
     rho = h.er_propensity_u_correlation
     er_z = rho * Z[4] + np.sqrt(1 - rho * rho) * ndtri(np.clip(U[17], 1e-12, 1 - 1e-12))
     er_prop = er_sd * er_z - er_sd**2 / 2
+    # Rows 18-21 of U (17 is the ER-use propensity's): one per childhood-onset condition.
+    cond = {field: U[18 + k] < condition_prevalence(getattr(config.conditions, name), age)
+            for k, (field, name) in enumerate(CONDITIONS)}
     return State(
         birth_mi=birth_mi, female=female,
         u=h.individual_frailty_sd * Z[4] - h.individual_frailty_sd**2 / 2,
@@ -150,6 +182,7 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         busy=np.full(n, -np.inf), recent_dc=np.zeros(n, bool), fall_hist=np.zeros(n),
         sud=sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=np.zeros(n),
         loss_hist=np.zeros(n), er_prop=er_prop,
+        **cond,
     )
 
 
@@ -221,7 +254,11 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
         + np.where(s.hc, np.log(iv.homecare_multiplier), 0.0)
         + np.where(s.c24, np.log(iv.care24h_multiplier), 0.0)
     )
-    child_crisis = np.where((age < 18) & s.crisis, 0.35, 0.0)
+    child = age < 18
+    ch = config.child
+    child_crisis = np.where(child & s.crisis, ch.crisis_admission_log_hazard, 0.0)
+    family = np.where(child, ch.family_log_hazard.value * s.fam_r, 0.0)
+    cond_adm, cond_er = condition_log_rates(s, child, config)
     old = age >= 65
     m = config.mental
     alcohol = sud_on(s, age)
@@ -231,9 +268,11 @@ def _eta(s: State, age: np.ndarray, f: np.ndarray, adh: np.ndarray, config: Simu
            + c.chronic_nonadherence_log_hazard.value * chronic_nonadherence(s, age, adh)
            + m.sud_admission_log_hazard * alcohol
            + m.severity_admission_log_hazard * (s.dep_sev - 13.0) * s.dep
-           + m.self_harm_admission_log_hazard * np.minimum(s.sh_hist, 2.0))
+           + m.self_harm_admission_log_hazard * np.minimum(s.sh_hist, 2.0)
+           + family + cond_adm)
     er = (3.5 * f + 0.6 * s.acute + h.er_individual_weight * s.u + 0.6 * s.hf + 0.6 * s.copd + 0.2 * s.dm
-          + 0.5 * s.dep + 0.4 * child_crisis + log_mult + m.sud_er_log_hazard * alcohol)
+          + 0.5 * s.dep + 0.4 * child_crisis + log_mult + m.sud_er_log_hazard * alcohol
+          + family + cond_er)
     # Low-acuity visits (injuries, minor and social complaints): the persistent ER-use propensity,
     # a little frailty (falls), depression (psychosocial need); not u, acute illness or conditions.
     er_low = s.er_prop + h.er_low_acuity_frailty_weight * f + 0.3 * s.dep + log_mult
@@ -254,6 +293,18 @@ def on_chronic_medication(s: State, age: np.ndarray) -> np.ndarray:
 def chronic_nonadherence(s: State, age: np.ndarray, adh: np.ndarray) -> np.ndarray:
     """0 at adherence >= 0.95 rising to 1 at <= 0.80, for people on chronic medication."""
     return np.where(on_chronic_medication(s, age), np.clip((0.95 - adh) / 0.15, 0.0, 1.0), 0.0)
+
+
+def condition_log_rates(s: State, child: np.ndarray, config: SimulatorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Log relative rates of admission and ER visits from the childhood-onset conditions."""
+    adm = np.zeros(len(child))
+    er = np.zeros(len(child))
+    for field, name in CONDITIONS:
+        c = getattr(config.conditions, name)
+        on = getattr(s, field)
+        adm = adm + np.where(on, np.log(np.where(child, c.admission_rr_child.value, c.admission_rr_adult)), 0.0)
+        er = er + np.where(on, np.log(np.where(child, c.er_rr_child, c.er_rr_adult)), 0.0)
+    return adm, er
 
 
 def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray) -> Norms:
@@ -503,6 +554,15 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     cw_open = ((s.cw_open | open_start) & ~open_end & ~placed_new) & child
     placed = (s.placed | placed_new) & child
 
+    # Childhood-onset chronic conditions: onset and remission (one uniform each, as exclusive states).
+    cond_new, cond_onset = {}, {}
+    for field, name in CONDITIONS:
+        cfg, was, u = getattr(config.conditions, name), getattr(s, field), U[_CONDITION_U[field]]
+        onset = act & ~was & (u < condition_incidence(cfg, age) / 12.0)
+        remit = act & was & (u < cfg.remission_yearly / 12.0)
+        cond_new[field] = (was | onset) & ~remit
+        cond_onset[f"{field}_onset"] = onset
+
     busy = s.busy
     new = State(
         birth_mi=s.birth_mi, female=s.female, u=s.u, hc_int=s.hc_int, adh_ind=s.adh_ind, iot=s.iot,
@@ -516,6 +576,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
         sud=s.sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=sh_hist,
         loss_hist=c.partner_loss_memory * s.loss_hist + (alone & ~s.alone),
+        **cond_new,
     )
     if active is not None:
         frozen = ~act
@@ -530,6 +591,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         "remote_start": remote_start, "robot_start": robot_start, "rehab_start": rehab_start,
         "rehab_end": rehab_end, "dem_dx_new": dem_dx_new, "dep_dx_new": dep_dx_new, "ad_start": ad_start,
         "ad_end": ad_end, "open_start": open_start, "open_end": open_end, "placed_new": placed_new,
-        "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": alone & ~s.alone,
+        "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": alone & ~s.alone, **cond_onset,
     }
     return new, changes

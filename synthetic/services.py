@@ -15,7 +15,7 @@ import numpy as np
 
 from synthetic.codes import C, homecare_team_units, mental_units, municipal_units, unit_id
 from synthetic.config import SimulatorConfig
-from synthetic.latent import Rates, State, on_chronic_medication, sud_on
+from synthetic.latent import CONDITIONS, Rates, State, on_chronic_medication, sud_on
 from synthetic.timed import DEATH, MOVED, Timed
 
 NAN = np.nan
@@ -120,6 +120,7 @@ def primary_care(mo: Month, buf: EventBuffer) -> None:
     subj, t = spread(mo, idx, doc_mean, office=True)
     buf.add(subj, t, C.of("ENC/HC_DOCTOR"), unit=unit_of[subj])
     _doctor_diagnoses(mo, buf, subj, t, unit_of[subj])
+    _condition_codes(mo, buf, subj, t, unit_of[subj], acute=False)
     s2, t2 = spread(mo, idx, nurse_mean, office=True)
     buf.add(s2, t2, C.of("ENC/HC_NURSE"), unit=unit_of[s2])
     s3, t3 = spread(mo, idx, remote_mean, office=True)
@@ -207,6 +208,7 @@ def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
     _er_diagnoses(mo, buf, subj, t, er)
     drunk = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_er_visit)
     buf.add(subj[drunk], t[drunk], C.of("ICD10/F10.0"), unit=er)
+    _condition_codes(mo, buf, subj, t, er, acute=True)
     old = r.age[idx] >= 65
     para = np.where(old, 0.008 * np.exp(2.5 * r.f[idx] + 0.4 * s.acute[idx]) * np.where(s.hc[idx], 1.5, 1.0), 0.0015)
     s2, t2 = spread(mo, idx, para)
@@ -291,6 +293,39 @@ def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.nd
     )
     for code, pick in rules:
         buf.add(subj[pick], t[pick], C.of(code), unit=unit)
+    _condition_codes(mo, buf, subj, t, unit, acute=True)
+
+
+def _condition_codes(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarray, unit: int | np.ndarray,
+                     acute: bool) -> None:
+    """Diagnosis codes of the childhood-onset chronic conditions at visits of people who have them."""
+    conds = mo.config.conditions
+    u = mo.rng.random((len(CONDITIONS), len(subj)))
+    for k, (field, name) in enumerate(CONDITIONS):
+        c = getattr(conds, name)
+        pick = getattr(mo.s, field)[subj] & (u[k] < (c.dx_share_acute if acute else c.dx_share_doctor_visit))
+        buf.add(subj[pick], t[pick], C.of(c.icd10), unit=unit if np.ndim(unit) == 0 else unit[pick])
+
+
+def condition_care(mo: Month, buf: EventBuffer) -> None:
+    """Follow-up of the childhood-onset chronic conditions: planned visits (asthma and diabetes
+    nurse, epilepsy and cerebral palsy doctor) coded with the condition, and the diagnosis at a doctor visit in the
+    month of onset. Run last in the month, so the other emitters' random draws stay as they were."""
+    s, conds = mo.s, mo.config.conditions
+    hc_unit = municipal_units("HC")[mo.municipality]
+    for field, name in CONDITIONS:
+        c = getattr(conds, name)
+        visit = "ENC/HC_DOCTOR" if field in ("epi", "cp") else "ENC/HC_NURSE"
+        idx = np.flatnonzero(mo.active & getattr(s, field))
+        subj, t = spread(mo, idx, np.full(len(idx), c.visits_yearly / 12.0), office=True)
+        buf.add(subj, t, C.of(visit), unit=hc_unit[subj])
+        buf.add(subj, t, C.of(c.icd10), unit=hc_unit[subj])
+        new = np.flatnonzero(mo.ch[f"{field}_onset"] & mo.active)
+        t2 = np.floor(mo.lo[new] + mo.rng.random(len(new)) * (mo.hi[new] - mo.lo[new])) + 10.0 / 24.0
+        ok = (t2 >= mo.lo[new]) & (t2 < mo.hi[new])
+        new, t2 = new[ok], t2[ok]
+        buf.add(new, t2, C.of("ENC/HC_DOCTOR"), unit=hc_unit[new])
+        buf.add(new, t2, C.of(c.icd10), unit=hc_unit[new])
 
 
 def planned_stays(mo: Month, buf: EventBuffer, carried_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ from synthetic.services import (
     Month,
     children,
     chronic_medication,
+    condition_care,
     elderly_care,
     emergency,
     life,
@@ -207,6 +208,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             elderly_care(mo, buf)
             children(mo, buf)
             life(mo, buf, pop.moved_in, pop.entry_t)
+            condition_care(mo, buf)
 
         left = tm.exit_kind > 0
         if m >= 0:
@@ -291,6 +293,10 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "er_propensity": f32(s.er_prop[idx]),
         "low_acuity_er_per_year": f32(r.er_low_d[idx] * 365.25),
         "injury_admission_per_year": f32(r.adm_inj_d[idx] * 365.25),
+        "asthma": s.asthma[idx],
+        "epilepsy": s.epi[idx],
+        "type1_diabetes": s.t1d[idx],
+        "cerebral_palsy": s.cp[idx],
     }
 
 

@@ -20,6 +20,7 @@ from features.catalogue import (
     CHRONIC_CONDITIONS,
     CHRONIC_MED_GRACE_DAYS,
     CHRONIC_MEDICATION_CODES,
+    CONDITION_RECENCY,
     DEPRESSION_CODES,
     ER_LOW_ACUITY_CODES,
     ER_MEDICAL_CODES,
@@ -126,6 +127,7 @@ class Naive:
         flags = {name: bool(self.of(codes)) for name, codes in CHRONIC_CONDITIONS.items()}
         out = {"chronic_conditions": float(sum(flags.values()))}
         out.update({f"dx_{n}": float(f) for n, f in flags.items()})
+        out.update({f"dx_{n}_days_since": self.days_since(CHRONIC_CONDITIONS[n]) for n in CONDITION_RECENCY})
         out["hip_fracture_365d"] = float(self.count(("ICD10/S72.0",), 365))
         out["dx_weakness_365d"] = float(self.count(("ICPC2/A04",), 365))
         out["injury_dx_365d"] = float(self.count(INJURY_CODES, 365))

@@ -161,11 +161,13 @@ def test_intervention_lowers_true_risk_of_the_treated_by_its_multiplier(ds, effe
     # (latent.compute_norms), so switching an effect off also lowers everyone's base hazard a
     # little, more so the larger the treated share (5-year extract, seeds 1/2/7: medrobot
     # 0.914-0.936 for 0.90). A missing effect (ratio ~1.0) still fails.
-    # Rehabilitation's frailty gain weighs more since the readmission multiplier fell from 4.0 to
-    # 3.3 (issue 4): at 3,000 residents, seeds 7/1/2, 0.893/0.902/0.860 with 4.0 and
-    # 0.853/0.874/0.876 with 3.3 (0.892/0.909/0.881 with 3.3 -> 4.0 alone undone).
-    low = multiplier - (0.08 if effect == "rehab" else 0.06)
-    assert low <= ratio <= multiplier + 0.045, ratio
+    # Rehabilitation's frailty gain makes its ratio noisy at 3,000 residents (~750 treated
+    # person-months per seed): 0.85-0.90 (seeds 1/2/3/7) at simulator 1.1; 0.853/0.874/0.876
+    # (seeds 7/1/2) with the readmission multiplier 4.0 -> 3.3 and 0.80-0.87 with the childhood-
+    # onset conditions' new random streams (simulator 1.2), so its floor is wider. A missing
+    # effect (ratio ~1.0) still fails.
+    floor = multiplier - (0.13 if effect == "rehab" else 0.06)
+    assert floor <= ratio <= multiplier + 0.045, ratio
 
 
 @pytest.mark.slow
