@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-CODE_VERSION = "features-3"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS
+CODE_VERSION = "features-4"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS; 4: childhood-onset conditions, ER diagnoses, chronic medication refills, injuries, living situation, alcohol, self-harm
 
 
 @lru_cache(maxsize=1)

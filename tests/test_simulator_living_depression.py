@@ -165,9 +165,13 @@ def test_alcohol_use_disorder_prevalence_and_its_comorbidity_with_depression(ds)
     adults = lat[lat["age"] >= 18]
     share = adults["alcohol_use_disorder"].mean()
     assert 0.025 < share < 0.07  # Health 2000: ~7 % of men, ~2 % of women
-    sud = adults["alcohol_use_disorder"].astype(bool)
-    ratio = adults.loc[sud, "depressed"].mean() / adults.loc[~sud, "depressed"].mean()
-    assert ratio > 1.3  # onset x1.8 with AUD
+    # Over every month (one month holds ~20 depressed people with AUD: too noisy). AUD is mostly
+    # men's and depression more often women's, so without the onset effect (x1.8) the ratio is far
+    # below 1: at this seed 0.39 without it and 1.22 with it (simulator 1.2).
+    every = ds.latent[ds.latent["age"] >= 18]
+    sud = every["alcohol_use_disorder"].astype(bool)
+    ratio = every.loc[sud, "depressed"].mean() / every.loc[~sud, "depressed"].mean()
+    assert ratio > 0.8
 
 
 def test_self_harm_is_an_er_visit_coded_x84_and_follows_depression(ds):
