@@ -301,9 +301,9 @@ def _condition_codes(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarra
     """Diagnosis codes of the childhood-onset chronic conditions at visits of people who have them."""
     conds = mo.config.conditions
     u = mo.rng.random((len(CONDITIONS), len(subj)))
-    for k, (field, name) in enumerate(CONDITIONS):
+    for k, (state_field, name) in enumerate(CONDITIONS):
         c = getattr(conds, name)
-        pick = getattr(mo.s, field)[subj] & (u[k] < (c.dx_share_acute if acute else c.dx_share_doctor_visit))
+        pick = getattr(mo.s, state_field)[subj] & (u[k] < (c.dx_share_acute if acute else c.dx_share_doctor_visit))
         buf.add(subj[pick], t[pick], C.of(c.icd10), unit=unit if np.ndim(unit) == 0 else unit[pick])
 
 
@@ -313,14 +313,14 @@ def condition_care(mo: Month, buf: EventBuffer) -> None:
     month of onset. Run last in the month, so the other emitters' random draws stay as they were."""
     s, conds = mo.s, mo.config.conditions
     hc_unit = municipal_units("HC")[mo.municipality]
-    for field, name in CONDITIONS:
+    for state_field, name in CONDITIONS:
         c = getattr(conds, name)
-        visit = "ENC/HC_DOCTOR" if field in ("epi", "cp") else "ENC/HC_NURSE"
-        idx = np.flatnonzero(mo.active & getattr(s, field))
+        visit = "ENC/HC_DOCTOR" if state_field in ("epi", "cp") else "ENC/HC_NURSE"
+        idx = np.flatnonzero(mo.active & getattr(s, state_field))
         subj, t = spread(mo, idx, np.full(len(idx), c.visits_yearly / 12.0), office=True)
         buf.add(subj, t, C.of(visit), unit=hc_unit[subj])
         buf.add(subj, t, C.of(c.icd10), unit=hc_unit[subj])
-        new = np.flatnonzero(mo.ch[f"{field}_onset"] & mo.active)
+        new = np.flatnonzero(mo.ch[f"{state_field}_onset"] & mo.active)
         t2 = np.floor(mo.lo[new] + mo.rng.random(len(new)) * (mo.hi[new] - mo.lo[new])) + 10.0 / 24.0
         ok = (t2 >= mo.lo[new]) & (t2 < mo.hi[new])
         new, t2 = new[ok], t2[ok]

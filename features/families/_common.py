@@ -36,3 +36,17 @@ def month_index(times: np.ndarray) -> np.ndarray:
     """year * 12 + (month - 1) of int64-microsecond times (naive local)."""
     months_since_1970 = times.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
     return months_since_1970 + 1970 * 12
+
+
+def late_refill_flags(tl: Timeline, g: CodeGroup, grace_days: float) -> np.ndarray:
+    """Per event of group g in the block (dispensings whose value is the days supplied): it came more
+    than grace_days after the customer's previous one ran out (previous time + days supplied)."""
+    ge = tl.events(g)
+    rows = ge.rows
+    flags = np.zeros(len(rows), dtype=bool)
+    if len(rows) > 1:
+        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
+        supplied = tl.history.value[tl.s0 + rows[:-1]]
+        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
+        flags[1:] = same & (gap_days > grace_days)
+    return flags

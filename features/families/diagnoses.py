@@ -8,22 +8,8 @@ import numpy as np
 
 from features.catalogue import (CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES, CONDITION_RECENCY,
                                INJURY_CODES)
-from features.families._common import as_float, days_since_last
+from features.families._common import as_float, days_since_last, late_refill_flags
 from features.windows import Timeline, days_between, group
-
-
-def late_refill_flags(tl: Timeline, g, grace_days: float) -> np.ndarray:
-    """Per event of group g in the block: it came more than grace_days after the customer's
-    previous event of g ran out (previous time + days supplied)."""
-    ge = tl.events(g)
-    rows = ge.rows
-    flags = np.zeros(len(rows), dtype=bool)
-    if len(rows) > 1:
-        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
-        supplied = tl.history.value[tl.s0 + rows[:-1]]
-        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
-        flags[1:] = same & (gap_days > grace_days)
-    return flags
 
 
 def _medication(tl: Timeline) -> dict[str, np.ndarray]:

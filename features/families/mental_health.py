@@ -5,25 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from features.catalogue import ANTIDEPRESSANT_GRACE_DAYS, DEPRESSION_CODES
-from features.families._common import as_float, days_since_last
+from features.families._common import as_float, days_since_last, late_refill_flags
 from features.windows import Timeline, days_between, group
 
 PHQ9 = group("PHQ9")
 ANTIDEPRESSANT = group("MED/ANTIDEPRESSANT")
-
-
-def late_refill_flags(tl: Timeline) -> np.ndarray:
-    """Per dispensing of the block: it came more than the grace period after the customer's
-    previous dispensing ran out (previous time + days supplied)."""
-    ge = tl.events(ANTIDEPRESSANT)
-    rows = ge.rows
-    flags = np.zeros(len(rows), dtype=bool)
-    if len(rows) > 1:
-        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
-        supplied = tl.history.value[tl.s0 + rows[:-1]]
-        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
-        flags[1:] = same & (gap_days > ANTIDEPRESSANT_GRACE_DAYS)
-    return flags
 
 
 def compute(tl: Timeline) -> dict[str, np.ndarray]:
@@ -48,5 +34,6 @@ def compute(tl: Timeline) -> dict[str, np.ndarray]:
         "phq9_days_since": days_since_last(tl, PHQ9),
         "depression_dx_days_since": days_since_last(tl, group(*DEPRESSION_CODES)),
         "antidepressant_gap_days": gap,
-        "antidepressant_late_refills_365d": as_float(tl.flagged_count(ANTIDEPRESSANT, late_refill_flags(tl), 365)),
+        "antidepressant_late_refills_365d": as_float(
+            tl.flagged_count(ANTIDEPRESSANT, late_refill_flags(tl, ANTIDEPRESSANT, ANTIDEPRESSANT_GRACE_DAYS), 365)),
     }
