@@ -146,6 +146,8 @@ class MentalConfig(_Frozen):
     sud_dx_per_doctor_visit: float = Field(0.12, description="chance a health centre doctor visit of a customer with AUD "
                                            "records F10.2 (under-recorded: in a Swedish self-harm cohort, Front Psychiatry 2024, "
                                            "~2/3 of AUD found by interview had no clinical diagnosis; assumption)")
+    sud_dx_per_specialist_contact: float = Field(0.3, description="chance a psychiatric visit or an unplanned "
+                                                 "admission of a customer with AUD records F10.2 (assumption)")
     sud_dx_per_er_visit: float = Field(0.25, description="chance an ER visit of a customer with AUD records F10.0 "
                                        "(acute intoxication; assumption)")
     severity_admission_log_hazard: float = Field(0.05, description="log hazard of unplanned admission per PHQ-9-scale "

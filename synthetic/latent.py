@@ -531,6 +531,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     # the informal care allowance while a co-resident carer looks after a home care client.
     loss_p = c.partner_loss_yearly_at_80 * np.exp(0.08 * (age - 80.0)) * np.where(s.female, 1.6, 1.0) / 12.0
     alone = s.alone | (act & (age >= 60) & (U[U_ALONE] < np.clip(loss_p, 0.0, 0.2)))
+    partner_loss = alone & ~s.alone
     bpsd_on = act & dem & ~s.bpsd & (U[U_BPSD] < c.bpsd_onset_monthly * cog / 3.0)
     bpsd_off = act & s.bpsd & (U[U_BPSD] < c.bpsd_remission_monthly)
     bpsd = (s.bpsd | bpsd_on) & ~bpsd_off & dem
@@ -575,7 +576,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         recent_dc=ind.discharged.copy(),
         fall_hist=c.care24h_fall_memory * s.fall_hist + np.minimum(falls, 2),
         sud=s.sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=sh_hist,
-        loss_hist=c.partner_loss_memory * s.loss_hist + (alone & ~s.alone),
+        loss_hist=c.partner_loss_memory * s.loss_hist + partner_loss,
         **cond_new,
     )
     if active is not None:
@@ -591,6 +592,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         "remote_start": remote_start, "robot_start": robot_start, "rehab_start": rehab_start,
         "rehab_end": rehab_end, "dem_dx_new": dem_dx_new, "dep_dx_new": dep_dx_new, "ad_start": ad_start,
         "ad_end": ad_end, "open_start": open_start, "open_end": open_end, "placed_new": placed_new,
-        "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": alone & ~s.alone, **cond_onset,
+        "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": partner_loss, **cond_onset,
     }
     return new, changes

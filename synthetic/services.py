@@ -56,7 +56,7 @@ class Aux:
     doses: np.ndarray  # medication robot doses per day
     ad_next: np.ndarray  # next antidepressant dispensing due (days)
     rai_next: np.ndarray  # next interRAI assessment due (days)
-    med_next: np.ndarray | None = None  # next chronic medication purchase due, one row per class (days)
+    med_next: np.ndarray  # next chronic medication purchase due, one row per class (days)
 
 
 @dataclass
@@ -289,7 +289,7 @@ def _admission_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.nd
         ("ICD10/F33", s.dep_dx[subj] & (s.dep_n[subj] > 1) & (u[2] < 0.15)),
         ("ICD10/F03", s.dem_dx[subj] & (u[3] < 0.25)),
         ("ICD10/G30", s.dem_dx[subj] & (u[3] >= 0.25) & (u[3] < 0.35)),
-        ("ICD10/F10.2", sud_on(s, mo.r.age)[subj] & (u[4] < 0.3)),
+        ("ICD10/F10.2", sud_on(s, mo.r.age)[subj] & (u[4] < mo.config.mental.sud_dx_per_specialist_contact)),
     )
     for code, pick in rules:
         buf.add(subj[pick], t[pick], C.of(code), unit=unit)
@@ -363,8 +363,6 @@ def chronic_medication(mo: Month, buf: EventBuffer) -> None:
     """Kela-reimbursed purchases of long-term medicines, a 3-month supply each; a non-adherent
     person comes back late (the supply lasts longer than its days), which shows as refill gaps."""
     s, r, cfg = mo.s, mo.r, mo.config.care
-    if mo.aux.med_next is None:
-        return
     on_med = mo.active & on_chronic_medication(s, r.age)
     for row, (code, conditions) in enumerate(CHRONIC_MEDICATION):
         has = np.zeros(len(s), bool)
@@ -403,7 +401,7 @@ def mental_health(mo: Month, buf: EventBuffer) -> None:
     recurrent = s.dep_n[subj] > 1
     buf.add(subj[dx & ~recurrent], t[dx & ~recurrent], C.of("ICD10/F32.1"), unit=units[subj[dx & ~recurrent]])
     buf.add(subj[dx & recurrent], t[dx & recurrent], C.of("ICD10/F33"), unit=units[subj[dx & recurrent]])
-    alcohol = sud_on(s, r.age)[subj] & _pick(mo, subj, 0.3)
+    alcohol = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_specialist_contact)
     buf.add(subj[alcohol], t[alcohol], C.of("ICD10/F10.2"), unit=units[subj[alcohol]])
     crisis = (0.0004 + s.dep[idx] * 0.02 * np.exp(0.15 * (s.dep_sev[idx] - 15))
               + ((r.age[idx] < 18) & s.crisis[idx]) * 0.03)

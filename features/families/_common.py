@@ -14,6 +14,15 @@ def days_since_last(tl: Timeline, g: CodeGroup) -> np.ndarray:
     return np.where(valid, days_between(tl.times, last_time), np.nan)
 
 
+def supply_gap_days(tl: Timeline, g: CodeGroup) -> np.ndarray:
+    """Days between the end of the last group dispensing's supply (its time + the days supplied in
+    numeric_value) and t, 0 while it still lasts; NaN when there is none."""
+    idx, valid = tl.last(g)
+    supplied = tl.take(g, "value", idx, valid)
+    dispensed = tl.take(g, "time", idx, valid, fill=0)
+    return np.where(valid, np.maximum(days_between(tl.times, dispensed) - supplied, 0.0), np.nan)
+
+
 def last_value(tl: Timeline, g: CodeGroup, k: int = 1) -> np.ndarray:
     """numeric_value of the k-th last group event at or before t; NaN when there is none."""
     idx, valid = tl.last(g, k)

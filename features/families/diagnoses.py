@@ -8,8 +8,8 @@ import numpy as np
 
 from features.catalogue import (CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES, CONDITION_RECENCY,
                                INJURY_CODES)
-from features.families._common import as_float, days_since_last, late_refill_flags
-from features.windows import Timeline, days_between, group
+from features.families._common import as_float, days_since_last, late_refill_flags, supply_gap_days
+from features.windows import Timeline, group
 
 
 def _medication(tl: Timeline) -> dict[str, np.ndarray]:
@@ -17,11 +17,7 @@ def _medication(tl: Timeline) -> dict[str, np.ndarray]:
     late = np.zeros(tl.n)
     for code in CHRONIC_MEDICATION_CODES:
         g = group(code)
-        i, v = tl.last(g)
-        supplied = tl.take(g, "value", i, v)
-        bought = tl.take(g, "time", i, v, fill=0)
-        class_gap = np.where(v, np.maximum(days_between(tl.times, bought) - supplied, 0.0), np.nan)
-        gap = np.fmax(gap, class_gap)  # the longest gap among classes ever bought
+        gap = np.fmax(gap, supply_gap_days(tl, g))  # the longest gap among classes ever bought
         late += tl.flagged_count(g, late_refill_flags(tl, g, CHRONIC_MED_GRACE_DAYS), 365)
     return {"chronic_med_gap_days": gap, "chronic_med_late_refills_365d": as_float(late)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.catalogue import ANTIDEPRESSANT_GRACE_DAYS, DEPRESSION_CODES
-from features.families._common import as_float, days_since_last, late_refill_flags
+from features.families._common import as_float, days_since_last, late_refill_flags, supply_gap_days
 from features.windows import Timeline, days_between, group
 
 PHQ9 = group("PHQ9")
@@ -23,17 +23,13 @@ def compute(tl: Timeline) -> dict[str, np.ndarray]:
     ok = v2 & (elapsed > 0)
     slope[ok] = change[ok] / elapsed[ok] * 30
 
-    di, dv = tl.last(ANTIDEPRESSANT)
-    supplied = tl.take(ANTIDEPRESSANT, "value", di, dv)
-    dispensed = tl.take(ANTIDEPRESSANT, "time", di, dv, fill=0)
-    gap = np.where(dv, np.maximum(days_between(tl.times, dispensed) - supplied, 0.0), np.nan)
     return {
         "phq9_last": last,
         "phq9_change": change,
         "phq9_slope_per_30d": slope,
         "phq9_days_since": days_since_last(tl, PHQ9),
         "depression_dx_days_since": days_since_last(tl, group(*DEPRESSION_CODES)),
-        "antidepressant_gap_days": gap,
+        "antidepressant_gap_days": supply_gap_days(tl, ANTIDEPRESSANT),
         "antidepressant_late_refills_365d": as_float(
             tl.flagged_count(ANTIDEPRESSANT, late_refill_flags(tl, ANTIDEPRESSANT, ANTIDEPRESSANT_GRACE_DAYS), 365)),
     }
