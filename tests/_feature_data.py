@@ -34,8 +34,7 @@ _VALUES = {
     "RAI/CG_DISTRESS": lambda r: float(r.integers(0, 2)),
     "RAI/ABS": lambda r: float(r.integers(0, 13)),
     "SOCIAL/INFORMAL_CARE_FEE": lambda r: float(r.choice([476.0, 950.0])),
-    # A fixed supply: drawing it would shift the population's random stream (and the label tests'
-    # positives); the refill-gap features still vary with the purchase times.
+    # A fixed supply (the refill-gap features still vary with the purchase times).
     "MED/ATC_C": lambda r: 90.0,
     "MED/ATC_R03": lambda r: 90.0,
     "MED/ATC_A10": lambda r: 90.0,
@@ -59,60 +58,65 @@ def random_time(rng: np.random.Generator, start: pd.Timestamp = EXTRACT_START, e
 
 
 def random_population(n: int = 300, seed: int = 0, events_per_customer: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
+    """`n` customers with shuffled random histories.
+
+    Each concern draws from its own stream (customers, event counts and times, the code of a point
+    event, its value, stays / spells / life events, units and costs), so adding a code to the
+    catalogue changes which point codes are drawn but not the times, stays, home care spells,
+    24-hour care starts or deaths: the label classes the tests rely on stay put.
+    """
+    (cust_rng, time_rng, code_rng, value_rng, life_rng, unit_rng) = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
     cat = _catalogue()
     point_codes = [c for c in cat.index if c not in _PAIRED_OR_LIFE]
     customers = pd.DataFrame({
         "subject_id": np.arange(1, n + 1, dtype=np.int64) * 7 + 1000,
-        "birth_year": rng.choice([1925, 1940, 1946, 1947, 1948, 1960, 1990, 2005, 2006, 2010, 2020], size=n).astype(np.int16),
-        "birth_month": rng.integers(1, 13, size=n).astype(np.int8),
-        "sex": rng.choice(["F", "M"], size=n),
-        "municipality": rng.choice(MUNICIPALITIES, size=n),
-        "language": rng.choice(["fi", "sv", "other"], size=n, p=[0.85, 0.1, 0.05]),
+        "birth_year": cust_rng.choice([1925, 1940, 1946, 1947, 1948, 1960, 1990, 2005, 2006, 2010, 2020], size=n).astype(np.int16),
+        "birth_month": cust_rng.integers(1, 13, size=n).astype(np.int8),
+        "sex": cust_rng.choice(["F", "M"], size=n),
+        "municipality": cust_rng.choice(MUNICIPALITIES, size=n),
+        "language": cust_rng.choice(["fi", "sv", "other"], size=n, p=[0.85, 0.1, 0.05]),
     })
     rows = []
     for sid in customers["subject_id"]:
-        k = int(rng.poisson(events_per_customer)) if rng.random() > 0.05 else 0  # some have no events
-        times = []
-        for _ in range(k):
-            code = point_codes[int(rng.integers(len(point_codes)))] if rng.random() < 0.8 else rng.choice(
+        k = int(time_rng.poisson(events_per_customer)) if time_rng.random() > 0.05 else 0  # some have no events
+        for t in [random_time(time_rng) for _ in range(k)]:
+            code = point_codes[int(code_rng.integers(len(point_codes)))] if code_rng.random() < 0.8 else code_rng.choice(
                 ["ENC/EMERGENCY", "ADMIT/UNPLANNED", "HOMECARE/VISIT", "PHQ9", "MED/ANTIDEPRESSANT", "ICD10/F33"])
-            t = random_time(rng)
-            times.append(t)
-            value = _VALUES[code](rng) if code in _VALUES else np.nan
+            value = _VALUES[code](value_rng) if code in _VALUES else np.nan
             rows.append((sid, t, code, value))
         # stays: admission then a discharge with the length of stay (some still open at the end)
-        for _ in range(int(rng.integers(0, 4))):
-            admit = random_time(rng)
-            code = "ADMIT/UNPLANNED" if rng.random() < 0.7 else "ADMIT/PLANNED"
+        for _ in range(int(life_rng.integers(0, 4))):
+            admit = random_time(life_rng)
+            code = "ADMIT/UNPLANNED" if life_rng.random() < 0.7 else "ADMIT/PLANNED"
             rows.append((sid, admit, code, np.nan))
-            los = float(rng.integers(0, 20)) + (0.5 if rng.random() < 0.3 else 0.0)
+            los = float(life_rng.integers(0, 20)) + (0.5 if life_rng.random() < 0.3 else 0.0)
             dis = admit + pd.Timedelta(days=los)
-            if dis < EXTRACT_END and rng.random() < 0.9:
+            if dis < EXTRACT_END and life_rng.random() < 0.9:
                 rows.append((sid, dis, "DISCHARGE", los))
         for opening, closing in (("HOMECARE/START", "HOMECARE/END"), ("REHAB/START", "REHAB/END"),
                                  ("CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END")):
-            if rng.random() < 0.3:
-                a = random_time(rng)
+            if life_rng.random() < 0.3:
+                a = random_time(life_rng)
                 rows.append((sid, a, opening, np.nan))
-                if rng.random() < 0.5:
-                    rows.append((sid, a + pd.Timedelta(days=int(rng.integers(0, 300))), closing, np.nan))
+                if life_rng.random() < 0.5:
+                    rows.append((sid, a + pd.Timedelta(days=int(life_rng.integers(0, 300))), closing, np.nan))
         for code in ("CARE24H/START", "REMOTE/START", "MEDROBOT/START"):
-            if rng.random() < 0.1:
-                rows.append((sid, random_time(rng), code, np.nan))
-        if rng.random() < 0.1:
-            rows.append((sid, random_time(rng), "MOVE/OUT", np.nan))
-        if rng.random() < 0.05:
-            rows.append((sid, random_time(rng), "MOVE/IN", np.nan))
-        if rng.random() < 0.08:
-            rows.append((sid, random_time(rng), "DEATH", np.nan))
+            if life_rng.random() < 0.1:
+                rows.append((sid, random_time(life_rng), code, np.nan))
+        if life_rng.random() < 0.1:
+            rows.append((sid, random_time(life_rng), "MOVE/OUT", np.nan))
+        if life_rng.random() < 0.05:
+            rows.append((sid, random_time(life_rng), "MOVE/IN", np.nan))
+        if life_rng.random() < 0.08:
+            rows.append((sid, random_time(life_rng), "DEATH", np.nan))
     events = pd.DataFrame(rows, columns=["subject_id", "time", "code", "numeric_value"])
     events["time"] = events["time"].astype("datetime64[us]")
     events["service_area"] = cat.loc[events["code"], "service_area"].to_numpy()
-    events["unit"] = pd.array(rng.choice(np.array(UNITS, dtype=object), size=len(events)), dtype="string")
+    events["unit"] = pd.array(unit_rng.choice(np.array(UNITS, dtype=object), size=len(events)), dtype="string")
     unit_cost = cat.loc[events["code"], "unit_cost_eur"].to_numpy()
     los = np.where(events["code"] == "DISCHARGE", events["numeric_value"].fillna(0), 1.0)
-    events["cost_eur"] = np.round(unit_cost * los * rng.uniform(0.8, 1.2, len(events)), 2)
+    events["cost_eur"] = np.round(unit_cost * los * unit_rng.uniform(0.8, 1.2, len(events)), 2)
     events = events.sample(frac=1.0, random_state=seed).reset_index(drop=True)  # order must not matter
     return customers, events
 
