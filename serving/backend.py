@@ -38,6 +38,13 @@ class BackendError(SoteRiskError):
     """The service cannot start or reload: says which problem, model or file, and why."""
 
 
+class ReloadRefused(BackendError):
+    """A reload the running service refused (it keeps serving its old data and models): the
+    service is fine, the new state conflicts with it, hence 409 rather than 422."""
+
+    status = 409
+
+
 @dataclass(frozen=True)
 class Membership:
     """The problems one customer is scored for at one time, or why none."""
@@ -165,18 +172,21 @@ class Backend:
     def reload(self) -> tuple[HistoryStore, int, float]:
         """Read the histories (and, with a champion loader, the champions: a promotion reaches a
         running service this way) again; requests keep using the old ones until both new ones are
-        in. A champion that cannot be loaded refuses the whole reload (BackendError), so the
+        in. A champion that cannot be loaded refuses the whole reload (ReloadRefused), so the
         service never mixes old data with a half-loaded set of models."""
         started = time.perf_counter()
         with self._lock:
-            fresh = self._load_history()
-            champions = self.champions
-            if self._load_champions is not None:
-                loaded = dict(self._load_champions())
-                check_champions(loaded, self.features.pipeline_version)
-                # The same version keeps its loaded object (and the scorer's plans for it).
-                champions = {p: self.champions[p] if p in self.champions and self.champions[p].version == c.version else c
-                             for p, c in loaded.items()}
+            try:
+                fresh = self._load_history()
+                champions = self.champions
+                if self._load_champions is not None:
+                    loaded = dict(self._load_champions())
+                    check_champions(loaded, self.features.pipeline_version)
+                    # The same version keeps its loaded object (and the scorer's plans for it).
+                    champions = {p: self.champions[p] if p in self.champions and self.champions[p].version == c.version
+                                 else c for p, c in loaded.items()}
+            except SoteRiskError as error:
+                raise ReloadRefused(str(error)) from None
             self._history, self.champions = fresh, champions
             self.generation += 1
             return fresh, self.generation, time.perf_counter() - started

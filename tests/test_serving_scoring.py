@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.backend import Backend, BackendError, HistoryStore, champion_from_model, posted_frames
+from serving.backend import Backend, BackendError, HistoryStore, ReloadRefused, champion_from_model, posted_frames
 from serving.scoring import Scorer, ServingError, UnknownCustomer, UnknownProblem, month_starts_before
 from tests.serving_fixture import END, PIPELINE, START, ToyFeatures, make_backend, shared_fixture, toy_rows
 
@@ -174,8 +174,9 @@ def test_reload_swaps_champions_and_refuses_a_broken_set_whole(fixture):
     scorer.clear_caches()
     assert served_version() == "99"
     assert backend.champions["elderly-homecare_failure"] is champions["elderly-homecare_failure"]  # same version: same object
-    with pytest.raises(BackendError, match="no champion"):
+    with pytest.raises(ReloadRefused, match="no champion") as refused:
         backend.reload()
+    assert refused.value.status == 409  # the HTTP answer: the running service conflicts with the new state
     assert backend.champions["elderly-hospitalisation"].version == "99" and backend.generation == 2
 
 
