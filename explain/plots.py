@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from explain.reasons import Explanation, Language, Reason
+from explain.shap_import import load_shap
 
 _TITLES = {
     "en": ("How the risk score is built", "Effect on the risk score (log-odds)", "Average", "Other factors", "This customer"),
@@ -93,7 +94,7 @@ def shap_summary_svg(contributions: pd.DataFrame, features: pd.DataFrame, max_di
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    import shap
+    shap = load_shap()
 
     shown = contributions.drop(columns=["bias"], errors="ignore")
     numeric = pd.DataFrame(index=features.index)

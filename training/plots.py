@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from explain.shap_import import load_shap
 from training.evaluate import calibration_curve
 
 
@@ -70,7 +71,7 @@ def shap_summary_plot(contributions: pd.DataFrame, features: pd.DataFrame, path:
     Categorical features are shown by category code so shap can colour them.
     """
     import matplotlib.pyplot as plt  # shap draws on pyplot's current figure
-    import shap
+    shap = load_shap()
 
     values = contributions.drop(columns=[contributions.columns[-1]])
     shown = features.loc[:, values.columns].copy()

@@ -42,6 +42,7 @@ def train(
     Every problem is tried even when an earlier one fails; one line per problem says trained or
     failed (with the reason), and the exit code is 1 when any failed."""
     from sote_risk.config import home
+    from sote_risk.memory import release_memory
     from training.data import FeatureTableError
     from training.pipeline import train_problem
     from training.spec import load_spec
@@ -55,6 +56,7 @@ def train(
     console = _console()
     failed: list[str] = []
     for spec in specs:
+        release_memory()  # the previous problem's tables: each problem's peak is then its own
         try:
             with console.status(f"{spec.problem}: starting") as status:
                 def progress(message: str) -> None:
