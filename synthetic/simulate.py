@@ -297,6 +297,10 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "epilepsy": s.epi[idx],
         "type1_diabetes": s.t1d[idx],
         "cerebral_palsy": s.cp[idx],
+        # The remaining 24-hour care terms, so the truth's hazard can be decomposed term by term.
+        "fall_history": f32(s.fall_hist[idx]),
+        "recent_discharge": s.recent_dc[idx],
+        "care24h_per_year": f32(r.c24_d[idx] * 365.25),
     }
 
 
