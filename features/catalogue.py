@@ -134,6 +134,9 @@ RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnis
     "lives_alone": ("RAI/LIVES_ALONE", "lives alone (0/1)", "asuu yksin (0/1)"),
     "cg_distress": ("RAI/CG_DISTRESS", "caregiver distress (0/1)", "omaishoitajan uupumus (0/1)"),
     "abs": ("RAI/ABS", "Aggressive Behaviour Scale ABS (0-12)", "aggressiivisen käyttäytymisen asteikko ABS (0-12)"),
+    # Falls in the 90 days before the assessment (interRAI HC item J1): the falls of clients without
+    # fall sensors, whom no alarm records.
+    "falls": ("RAI/FALLS", "falls in the last 90 days (0-2, 2: two or more)", "kaatumiset viimeisen 90 päivän aikana (0-2, 2: kaksi tai useampi)"),
 }
 DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
