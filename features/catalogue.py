@@ -134,6 +134,9 @@ RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnis
     "lives_alone": ("RAI/LIVES_ALONE", "lives alone (0/1)", "asuu yksin (0/1)"),
     "cg_distress": ("RAI/CG_DISTRESS", "caregiver distress (0/1)", "omaishoitajan uupumus (0/1)"),
     "abs": ("RAI/ABS", "Aggressive Behaviour Scale ABS (0-12)", "aggressiivisen käyttäytymisen asteikko ABS (0-12)"),
+    # Falls in the 90 days before the assessment (interRAI HC item J1): the falls of clients without
+    # fall sensors, whom no alarm records.
+    "falls": ("RAI/FALLS", "falls in the last 90 days (0-2, 2: two or more)", "kaatumiset viimeisen 90 päivän aikana (0-2, 2: kaksi tai useampi)"),
 }
 DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
@@ -358,6 +361,13 @@ def _homecare() -> list[FeatureInfo]:
              "Total length of home care visits in the last 30 days", "Kotihoidon käyntien yhteiskesto viimeisen 30 päivän aikana",
              "{value} minutes of home care in the last 30 days", "Kotihoitoa viimeisen 30 päivän aikana: {value} minuuttia",
              codes=("HOMECARE/VISIT",)),
+        _num("homecare_minutes_per_visit_90d", "homecare", ("minutes", "minuuttia"), 1,
+             "Average length of a home care visit in the last 90 days (NaN: no visits)",
+             "Kotihoidon käynnin keskimääräinen kesto viimeisen 90 päivän aikana (NaN: ei käyntejä)",
+             "Home care visits lasted {value} minutes on average in the last 90 days",
+             "Kotihoidon käynnit kestivät viimeisen 90 päivän aikana keskimäärin {value} minuuttia",
+             never=("No home care visits in the last 90 days", "Ei kotihoidon käyntejä viimeisen 90 päivän aikana"),
+             decimals=1, codes=("HOMECARE/VISIT",)),
         _flag("remote_active", "homecare", 0, "Remote (video) home care visits in use", "Kotihoidon etäkäynnit käytössä",
               "Remote home care visits in use: {value}", "Kotihoidon etäkäynnit käytössä: {value}", codes=("REMOTE/START",)),
         _num("remote_visit_share_90d", "homecare", ("share 0-1", "osuus 0-1"), 0,

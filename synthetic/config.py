@@ -383,6 +383,11 @@ class CareConfig(_Frozen):
     informal_care_fee_eur: Sourced = src(476.0, "2024", "STM: minimum informal care allowance fee, EUR per month (approx.)")
     rai_interval_months: float = Field(6.0, description="interRAI re-assessment interval for home care clients")
     rai_completion: float = Field(0.85, description="share of due interRAI assessments done")
+    rai_records_falls: bool = Field(True, description="interRAI assessments record falls in the last 90 days (0, 1, 2 = two "
+                                    "or more): a simplified item J1 of the interRAI HC form (interRAI HC Assessment "
+                                    "Form and User's Manual, Morris et al. 2010; J1 codes no fall in 90 days / a fall "
+                                    "31-90 days ago / one / two or more in the last 30 days; the Falls CAP triggers on "
+                                    "it), part of the standard form Finnish RAI-HC uses; False drops the code")
     iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")
     # Chronic medication (issue 4): people with heart failure, COPD, diabetes or hypertension buy
     # their medicines at a pharmacy, Kela-reimbursed, at most three months at a time (Kela: one

@@ -57,6 +57,7 @@ class Aux:
     ad_next: np.ndarray  # next antidepressant dispensing due (days)
     rai_next: np.ndarray  # next interRAI assessment due (days)
     med_next: np.ndarray  # next chronic medication purchase due, one row per class (days)
+    falls_3m: np.ndarray  # falls in each of the three previous months, newest first (interRAI falls item)
 
 
 @dataclass
@@ -575,11 +576,17 @@ def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray,
     alone = s.alone[who].astype(float)
     distress = (s.cg_distress[who] & ~s.alone[who] & (rng.random(len(who)) < cfg.care.cg_distress_recorded)).astype(float)
     abs_score = _score(mo, np.where(s.bpsd[who], 4.0, 0.2), 1.2, 0, 12)
+    # interRAI HC asks about falls in the last 90 days (the Falls CAP triggers on one vs two or more);
+    # the three months before the assessment's month, so no fall after it is recorded. No random
+    # numbers are drawn, so every other event keeps its values.
+    falls = np.minimum(mo.aux.falls_3m[:, who].sum(axis=0), 2)
     unit = own_team[who]
     for code, value in (("RAI/MAPLE", maple), ("RAI/CPS", cps), ("RAI/ADLH", adlh), ("RAI/IADL", iadl),
                         ("RAI/CHESS", chess), ("RAI/DRS", drs), ("RAI/LIVES_ALONE", alone),
                         ("RAI/CG_DISTRESS", distress), ("RAI/ABS", abs_score)):
         buf.add(who, t, C.of(code), value.astype(float), unit)
+    if cfg.care.rai_records_falls:
+        buf.add(who, t, C.of("RAI/FALLS"), falls.astype(float), unit)
 
 
 def _rehabilitation(mo: Month, buf: EventBuffer) -> None:

@@ -128,6 +128,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         rai_next=cal.start(-cal.burn_in) + rng_pop.random(n) * 182.0,
         # Staggered over the first supply from the extract start (emission starts there).
         med_next=cal.start(0) + rng_pop.random((len(CHRONIC_MEDICATION), n)) * 90.0,
+        falls_3m=np.zeros((3, n), dtype="int64"),
     )
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
     sid_of_pool = 100_000 + _generator(config.seed, 4, 0).permutation(n).astype("int64")
@@ -210,6 +211,9 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             life(mo, buf, pop.moved_in, pop.entry_t)
             condition_care(mo, buf)
 
+        # Falls of this month join the interRAI falls item's three-month memory (burn-in too, so the
+        # first assessments of the extract see the months before it).
+        aux.falls_3m = np.vstack([np.asarray(changes["falls"], dtype="int64"), aux.falls_3m[:2]])
         left = tm.exit_kind > 0
         if m >= 0:
             exit_t[left] = tm.exit_t[left]
@@ -218,6 +222,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             # Burn-in: whoever dies or moves away is replaced by a newcomer of the same age, so the
             # population at the extract start is the one drawn and has met selection by mortality.
             s_next = _replace(config, s_next, np.flatnonzero(left), mi + 1, _generator(config.seed, 5, m))
+            aux.falls_3m[:, left] = 0
         s = s_next
         if progress is not None:
             progress(m - m0 + 1, total)
@@ -297,6 +302,10 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "epilepsy": s.epi[idx],
         "type1_diabetes": s.t1d[idx],
         "cerebral_palsy": s.cp[idx],
+        # The remaining 24-hour care terms, so the truth's hazard can be decomposed term by term.
+        "fall_history": f32(s.fall_hist[idx]),
+        "recent_discharge": s.recent_dc[idx],
+        "care24h_per_year": f32(r.c24_d[idx] * 365.25),
     }
 
 

@@ -33,6 +33,7 @@ _VALUES = {
     "RAI/LIVES_ALONE": lambda r: float(r.integers(0, 2)),
     "RAI/CG_DISTRESS": lambda r: float(r.integers(0, 2)),
     "RAI/ABS": lambda r: float(r.integers(0, 13)),
+    "RAI/FALLS": lambda r: float(r.integers(0, 3)),
     "SOCIAL/INFORMAL_CARE_FEE": lambda r: float(r.choice([476.0, 950.0])),
     # A fixed supply (the refill-gap features still vary with the purchase times).
     "MED/ATC_C": lambda r: 90.0,

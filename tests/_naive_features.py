@@ -179,6 +179,8 @@ class Naive:
             "homecare_visits_per_month": visits / 3,
             "homecare_visits_per_month_trend": (visits - before) / 3,
             "homecare_minutes_30d": fixed_sum(e.value for e in self.window(("HOMECARE/VISIT",), 30)),
+            "homecare_minutes_per_visit_90d": (fixed_sum(e.value for e in self.window(("HOMECARE/VISIT",), 90)) / visits
+                                               if visits else NAN),
             "remote_active": float(bool(self.of(("REMOTE/START",)))),
             "remote_visit_share_90d": remote / (remote + visits) if remote + visits else NAN,
             "medrobot_active": float(bool(self.of(("MEDROBOT/START",)))),

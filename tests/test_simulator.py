@@ -166,7 +166,7 @@ def test_interrai_and_medication_robot_shapes(ds):
     ev = ds.events
     rai = ev[ev["code"].str.startswith("RAI/")]
     per_visit = rai.groupby(["subject_id", "time"])["code"].nunique()
-    assert (per_visit == 9).all()  # MAPLe, CPS, ADL-H, IADL, CHESS, DRS, lives alone, carer distress, ABS
+    assert (per_visit == 10).all()  # MAPLe, CPS, ADL-H, IADL, CHESS, DRS, lives alone, carer distress, ABS, falls
     hc_clients = set(ev.loc[ev["code"] == "HOMECARE/START", "subject_id"])
     assert set(rai["subject_id"]) <= hc_clients
     dispense = ev[ev["code"] == "MEDROBOT/DISPENSE"]
