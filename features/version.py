@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-CODE_VERSION = "features-4"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS; 4: childhood-onset conditions, ER diagnoses, chronic medication refills, injuries, living situation, alcohol, self-harm
+CODE_VERSION = "features-5"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS; 4: childhood-onset conditions, ER diagnoses, chronic medication refills, injuries, living situation, alcohol, self-harm; 5: home care minutes per visit, interRAI falls
 
 
 @lru_cache(maxsize=1)
