@@ -88,9 +88,9 @@ class Norms:
     er: np.ndarray
     death: np.ndarray
     notif: np.ndarray
+    er_low: np.ndarray  # low-acuity ER visits (without admission)
+    adm_inj: np.ndarray  # unplanned admissions for injuries and poisonings
     c24: float = 1.0  # divides the 24-hour care hazard: the mean of its extra factors among 65+ home care clients
-    er_low: np.ndarray | None = None  # low-acuity ER visits (without admission)
-    adm_inj: np.ndarray | None = None  # unplanned admissions for injuries and poisonings
 
 
 def mean_frailty_logit(config: SimulatorConfig, age: np.ndarray) -> np.ndarray:
@@ -391,8 +391,8 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
     h = config.health
     fall_m = np.where(age >= 50, h.fall_monthly_base + h.fall_monthly_frailty * f * f, h.fall_monthly_base / 2)
     fall_m = fall_m * np.where(s.dem, 1.5, 1.0)
-    er_low_d = norms.er_low[band] * np.exp(eta["er_low"]) if norms.er_low is not None else np.zeros(len(s))
-    adm_inj_d = norms.adm_inj[band] * np.exp(eta["adm_inj"]) if norms.adm_inj is not None else np.zeros(len(s))
+    er_low_d = norms.er_low[band] * np.exp(eta["er_low"])
+    adm_inj_d = norms.adm_inj[band] * np.exp(eta["adm_inj"])
     return Rates(
         age=age, band=band, f=f, need=need, adh=adh,
         adm_d=norms.adm[band] * np.exp(eta["adm"]) + adm_inj_d,
