@@ -104,7 +104,8 @@ def shap_summary_svg(contributions: pd.DataFrame, features: pd.DataFrame, max_di
             numeric[name] = column.cat.codes.astype(float).replace(-1, np.nan)
         else:
             numeric[name] = pd.to_numeric(column, errors="coerce").astype(float)
-    figure = plt.figure(figsize=(8, 0.4 * min(max_display, shown.shape[1]) + 1.5))
+    # plot_size=None below makes shap draw on this current figure.
+    plt.figure(figsize=(8, 0.4 * min(max_display, shown.shape[1]) + 1.5))
     try:
         shap.summary_plot(
             shown.to_numpy(), numeric.to_numpy(), feature_names=list(shown.columns),

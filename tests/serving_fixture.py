@@ -191,7 +191,6 @@ def toy_rows(events: pd.DataFrame, customers: pd.DataFrame, subject_ids, times) 
 def train_models(events: pd.DataFrame, customers: pd.DataFrame, seed: int = 3) -> dict[str, RiskModel]:
     """One tiny LightGBM per problem on toy features at a few index times (synthetic labels)."""
     rng = np.random.default_rng(seed)
-    toy = ToyFeatures()
     ids = customers["subject_id"].tolist()
     times = [pd.Timestamp("2023-03-01"), pd.Timestamp("2023-07-01"), pd.Timestamp("2023-11-01")]
     frame = pd.concat([toy_rows(events, customers, ids, [t] * len(ids)) for t in times], ignore_index=True)
