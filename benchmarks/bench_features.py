@@ -82,7 +82,6 @@ def generate(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         t = START + pd.to_timedelta(rng.integers(0, span_s, len(who)), unit="s")
         frames.append(pd.DataFrame({"subject_id": who.astype(np.int64) + 1, "time": t, "code": code}))
     hc_start = pd.DataFrame({"subject_id": hc + 1, "time": START, "code": "HOMECARE/START"})
-    dis = frames[-4].copy() if False else None
     events = pd.concat(frames + [hc_start], ignore_index=True)
     admits = events[events["code"] == "ADMIT/UNPLANNED"]
     los = rng.integers(0, 20, len(admits))

@@ -224,7 +224,6 @@ def test_cli_build_writes_tables_with_labels_and_version(population, tmp_path):
     result = subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", "build", "--data", str(data),
                              "--out", str(out), "--no-validate"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    import pyarrow.parquet as pq
     from features.io import read_version
 
     for segment in segment_names():

@@ -9,7 +9,6 @@ import json
 import datetime as dt
 import pickle
 import sqlite3
-import subprocess
 
 import pandas as pd
 import pytest
