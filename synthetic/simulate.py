@@ -194,7 +194,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             hi = np.minimum(me, tm.exit_t)
             mo = Month(m=m, ms=ms, me=me, s=s, r=r, ch=changes, tm=tm, active=active, lo=lo, hi=hi,
                        municipality=pop.municipality, rng=_generator(config.seed, 2, m), config=config,
-                       aux=aux, pc_scale=pc_scale)
+                       aux=aux, pc_scale=pc_scale, rng_rai=_generator(config.seed, 6, m))
             if m == 0:
                 first = np.flatnonzero(at_start)
                 running_services(mo, buf, first, np.full(len(first), ms))
