@@ -424,6 +424,14 @@ class CareConfig(_Frozen):
     rai_after_discharge_days: tuple[float, float] = Field((7.0, 28.0), description="a return assessment comes this "
                                                           "many days after the discharge, uniform (assumption: within "
                                                           "the first weeks back home, as the care plan is revised)")
+    rai_significant_change_need: float = Field(0.07, description="rise in need (frailty + 0.06 x cognition) since "
+                                               "the last interRAI assessment that the home care team notices as a "
+                                               "significant change in status (about 0.8 SD of the clients' need, "
+                                               "some 0.7 ADL-H points; assumption)")
+    rai_significant_change_monthly: float = Field(0.4, description="monthly chance that such a change brings a "
+                                                  "significant change in status reassessment (interRAI HC item A8; "
+                                                  "the manual asks for one, practice does not always follow: "
+                                                  "assumption). 0 switches it off")
     iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")
     # Chronic medication (issue 4): people with heart failure, COPD, diabetes or hypertension buy
     # their medicines at a pharmacy, Kela-reimbursed, at most three months at a time (Kela: one

@@ -58,6 +58,7 @@ class Aux:
     rai_next: np.ndarray  # next interRAI assessment due (days)
     med_next: np.ndarray  # next chronic medication purchase due, one row per class (days)
     falls_3m: np.ndarray  # falls in each of the three previous months, newest first (interRAI falls item)
+    rai_need: np.ndarray  # need at the last interRAI assessment (NaN: none yet); what the team compares against
 
 
 @dataclass
@@ -600,6 +601,7 @@ def interrai_scales(x: RaiInputs, rng: np.random.Generator, care: CareConfig) ->
 
 def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray, own_team: np.ndarray) -> None:
     s, r, rng, cfg = mo.s, mo.r, mo.rng_rai, mo.config
+    _significant_change(mo, clients, cut)
     due = clients[mo.aux.rai_next[clients] < np.minimum(mo.hi[clients], cut[clients])]
     t = np.maximum(mo.aux.rai_next[due], mo.lo[due])
     mo.aux.rai_next[due] = t + cfg.care.rai_interval_months * 30.4 + rng.uniform(-25, 25, len(due))
@@ -608,6 +610,7 @@ def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray,
     if not len(who):
         return
     scales = interrai_scales(RaiInputs.of(s, r, who), rng, cfg.care)
+    mo.aux.rai_need[who] = r.need[who]
     # Living arrangement, the carer's distress (not always told) and the Aggressive Behaviour Scale.
     alone = s.alone[who].astype(float)
     distress = (s.cg_distress[who] & ~s.alone[who] & (rng.random(len(who)) < cfg.care.cg_distress_recorded)).astype(float)
@@ -622,6 +625,23 @@ def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray,
         buf.add(who, t, C.of(code), value.astype(float), unit)
     if cfg.care.rai_records_falls:
         buf.add(who, t, C.of("RAI/FALLS"), falls.astype(float), unit)
+
+
+def _significant_change(mo: Month, clients: np.ndarray, cut: np.ndarray) -> None:
+    """A significant change in status reassessment (interRAI HC item A8): the home care team, who see
+    the client daily, ask for one when the care need has clearly risen since the last assessment; it
+    comes this month at a random time and restarts the six-month cadence. Clients not yet assessed in
+    the extract have no reference and are not checked."""
+    care = mo.config.care
+    if care.rai_significant_change_monthly <= 0 or not len(clients):
+        return
+    u = mo.rng_rai.random((2, len(clients)))
+    rise = mo.r.need[clients] - mo.aux.rai_need[clients]  # NaN (never assessed) compares False
+    pick = (rise >= care.rai_significant_change_need) & (u[0] < care.rai_significant_change_monthly)
+    who = clients[pick]
+    end = np.minimum(mo.hi[who], cut[who])
+    t = mo.lo[who] + u[1][pick] * (end - mo.lo[who])
+    mo.aux.rai_next[who] = np.minimum(mo.aux.rai_next[who], t)
 
 
 def _reassess_after_discharge(mo: Month) -> None:

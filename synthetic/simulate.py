@@ -129,6 +129,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         # Staggered over the first supply from the extract start (emission starts there).
         med_next=cal.start(0) + rng_pop.random((len(CHRONIC_MEDICATION), n)) * 90.0,
         falls_3m=np.zeros((3, n), dtype="int64"),
+        rai_need=np.full(n, np.nan),
     )
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
     sid_of_pool = 100_000 + _generator(config.seed, 4, 0).permutation(n).astype("int64")

@@ -108,3 +108,37 @@ def test_return_assessment_after_a_hospital_stay_and_its_switch():
     keep_on = ds_on.events[~ds_on.events["code"].str.startswith("RAI/")].reset_index(drop=True)
     keep_off = ds_off.events[~ds_off.events["code"].str.startswith("RAI/")].reset_index(drop=True)
     pd.testing.assert_frame_equal(keep_on, keep_off)
+
+
+def _assessment_intervals(ds) -> pd.DataFrame:
+    """Consecutive assessments of a client: days between them and the rise in latent need between the
+    starts of their months."""
+    ev = ds.events
+    rai = ev.loc[ev["code"] == "RAI/MAPLE", ["subject_id", "time"]].sort_values(["subject_id", "time"])
+    rai["month"] = rai["time"].dt.to_period("M").dt.to_timestamp()
+    lat = ds.latent.assign(need=ds.latent["frailty"] + 0.06 * ds.latent["cognition"])[["subject_id", "month", "need"]]
+    rai = rai.merge(lat, on=["subject_id", "month"], how="left").sort_values(["subject_id", "time"])
+    prev = rai.groupby("subject_id").shift(1)
+    out = pd.DataFrame({"days": (rai["time"] - prev["time"]).dt.total_seconds() / 86400,
+                        "rise": rai["need"] - prev["need"]})
+    return out.dropna()
+
+
+def test_significant_change_reassessment_and_its_switch():
+    base = SimulatorConfig(customers=20000, years=2, seed=41, compute_truth=False)
+    base = base.model_copy(update={"care": base.care.model_copy(update={"rai_after_discharge_share": 0.0})})
+    off = base.model_copy(update={"care": base.care.model_copy(update={"rai_significant_change_monthly": 0.0})})
+    ds_on, ds_off = simulate(base), simulate(off)
+    on_i, off_i = _assessment_intervals(ds_on), _assessment_intervals(ds_off)
+    # Off: the six-monthly cadence (182 +- 25 days) alone; a new home care episode may come sooner.
+    assert (off_i["days"] < 120).mean() < 0.005
+    # On: reassessments come early for clients whose need rose (a rise of 0.07 within months is
+    # uncommon: a few per cent of the intervals), and only for them.
+    early = on_i[on_i["days"] < 120]
+    assert len(early) > 15 and len(early) / len(on_i) > 0.01
+    threshold = base.care.rai_significant_change_need
+    assert early["rise"].median() > threshold - 0.02  # the latent need at the months' starts
+    assert on_i.loc[on_i["days"] >= 150, "rise"].median() < threshold / 2
+    keep_on = ds_on.events[~ds_on.events["code"].str.startswith("RAI/")].reset_index(drop=True)
+    keep_off = ds_off.events[~ds_off.events["code"].str.startswith("RAI/")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(keep_on, keep_off)
