@@ -51,7 +51,7 @@ def test_same_day_reliability_meets_the_published_level(clients):
 
 
 def test_the_old_assessment_error_fails_the_reliability_check(clients):
-    """The check can fail: the errors before simulator 1.4 (0.8 scale points for ADL-H and IADL) give a
+    """The check can fail: the earlier errors (0.8 scale points for ADL-H and IADL, simulator 1.3) give a
     same-day repeat far below the sourced level."""
     care = SimulatorConfig().care.model_copy(update={"rai_adlh_noise_sd": 0.8, "rai_iadl_noise_sd": 0.8})
     r = _same_day_r(clients, care)
