@@ -388,6 +388,50 @@ class CareConfig(_Frozen):
                                     "Form and User's Manual, Morris et al. 2010; J1 codes no fall in 90 days / a fall "
                                     "31-90 days ago / one / two or more in the last 30 days; the Falls CAP triggers on "
                                     "it), part of the standard form Finnish RAI-HC uses; False drops the code")
+    # interRAI HC scale reliability. Each scale is the latent state plus the assessment's own error;
+    # its size sets how well two assessments of the same state on the same day agree. Until 1.3 the
+    # errors were guesses that gave a same-day repeat r ~0.5-0.6 for ADL-H, IADL, CHESS, DRS and ABS,
+    # below what interRAI's reliability studies report for the instrument.
+    rai_item_kappa: Sourced = src(0.75, "2008", "Hirdes et al., BMC Health Serv Res 2008;8:277: mean weighted kappa "
+                                  "0.75 of the 161 items common to interRAI instruments (paired assessments "
+                                  "within 72 h by blinded assessors, 783 persons, 12 countries; over 60 % of "
+                                  "items above 0.70); Morris et al., J Am Geriatr Soc 1997;45:1017: MDS-HC "
+                                  "average weighted kappa 0.74")
+    rai_scale_reliability: float = Field(0.85, description="same-day test-retest correlation of the functional "
+                                         "scales ADL-H and IADL among home care clients (assumption from "
+                                         "rai_item_kappa: a scale summing four or five items that each agree at "
+                                         "~0.75 and correlate with one another agrees at ~0.85-0.9; set at the "
+                                         "lower end). The symptom scales CHESS, DRS and ABS are held to the item "
+                                         "level rai_item_kappa (their items are less reliable than the ADL items)")
+    rai_adlh_noise_sd: float = Field(0.25, description="SD of the ADL-H assessment error (scale points, before "
+                                     "rounding); gives a same-day repeat r ~rai_scale_reliability among home care "
+                                     "clients (0.8 gave ~0.55; the rounding to whole points adds its own part)")
+    rai_iadl_noise_sd: float = Field(0.32, description="SD of the IADL capacity assessment error; same-day r "
+                                     "~rai_scale_reliability (0.8 gave ~0.6)")
+    rai_cps_noise_sd: float = Field(0.5, description="SD of the CPS assessment error; same-day r ~0.9, already "
+                                    "above rai_scale_reliability (cognition spreads widely among clients)")
+    rai_chess_noise_sd: float = Field(0.42, description="SD of the CHESS assessment error; same-day r ~rai_item_kappa "
+                                      "(0.8 gave ~0.5)")
+    rai_drs_noise_sd: float = Field(0.82, description="SD of the DRS assessment error; same-day r ~rai_item_kappa "
+                                    "(1.5 gave ~0.5)")
+    rai_abs_noise_sd: float = Field(0.58, description="SD of the ABS assessment error; same-day r ~rai_item_kappa "
+                                    "(1.2 gave ~0.5)")
+    rai_after_discharge_share: float = Field(0.5, description="share of home care clients reassessed after an "
+                                             "unplanned hospital stay (a return assessment, interRAI HC item A8: "
+                                             "the instrument is redone after a hospital stay or a significant change "
+                                             "in status, besides the routine six-monthly reassessment; how often "
+                                             "Finnish home care does so is not published: assumption). 0 switches it off")
+    rai_after_discharge_days: tuple[float, float] = Field((7.0, 28.0), description="a return assessment comes this "
+                                                          "many days after the discharge, uniform (assumption: within "
+                                                          "the first weeks back home, as the care plan is revised)")
+    rai_significant_change_need: float = Field(0.07, description="rise in need (frailty + 0.06 x cognition) since "
+                                               "the last interRAI assessment that the home care team notices as a "
+                                               "significant change in status (about 0.8 SD of the clients' need, "
+                                               "some 0.7 ADL-H points; assumption)")
+    rai_significant_change_monthly: float = Field(0.4, description="monthly chance that such a change brings a "
+                                                  "significant change in status reassessment (interRAI HC item A8; "
+                                                  "the manual asks for one, practice does not always follow: "
+                                                  "assumption). 0 switches it off")
     iot_share_of_homecare: float = Field(0.5, description="home care clients with fall and inactivity sensors (assumption)")
     # Chronic medication (issue 4): people with heart failure, COPD, diabetes or hypertension buy
     # their medicines at a pharmacy, Kela-reimbursed, at most three months at a time (Kela: one

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthetic.codes import C, homecare_team_units, mental_units, municipal_units, unit_id
-from synthetic.config import SimulatorConfig
+from synthetic.config import CareConfig, SimulatorConfig
 from synthetic.latent import CONDITIONS, Rates, State, on_chronic_medication, sud_on
 from synthetic.timed import DEATH, MOVED, Timed
 
@@ -58,6 +58,7 @@ class Aux:
     rai_next: np.ndarray  # next interRAI assessment due (days)
     med_next: np.ndarray  # next chronic medication purchase due, one row per class (days)
     falls_3m: np.ndarray  # falls in each of the three previous months, newest first (interRAI falls item)
+    rai_need: np.ndarray  # need at the last interRAI assessment (NaN: none yet); what the team compares against
 
 
 @dataclass
@@ -79,6 +80,9 @@ class Month:
     config: SimulatorConfig
     aux: Aux
     pc_scale: np.ndarray  # health centre (doctor, nurse, remote) scale factors
+    # interRAI assessments draw from their own stream, so when and how often clients are assessed
+    # changes no other event.
+    rng_rai: np.random.Generator
 
 
 def spread(mo: Month, idx: np.ndarray, mean: np.ndarray, start: np.ndarray | None = None,
@@ -509,6 +513,7 @@ def elderly_care(mo: Month, buf: EventBuffer) -> None:
     _informal_care(mo, buf, cl, hc_cut, social)
     _iot(mo, buf, cl, hc_cut)
     _interrai(mo, buf, cl, hc_cut, own_team)
+    _reassess_after_discharge(mo)
     _rehabilitation(mo, buf)
 
 
@@ -556,8 +561,47 @@ def _iot(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray) -> N
     buf.add(s2, t2, C.of("IOT/INACTIVITY_ALARM"), unit=unit_id("IOT/EKSOTE"))
 
 
+@dataclass(frozen=True)
+class RaiInputs:
+    """The latent state an interRAI HC assessment reads (one element per assessed person)."""
+
+    f: np.ndarray  # frailty
+    cog: np.ndarray
+    acute: np.ndarray
+    hf: np.ndarray
+    copd: np.ndarray
+    dep: np.ndarray
+    dep_sev: np.ndarray
+    bpsd: np.ndarray
+
+    @staticmethod
+    def of(s: State, r: Rates, who: np.ndarray) -> "RaiInputs":
+        return RaiInputs(f=r.f[who], cog=s.cog[who], acute=s.acute[who], hf=s.hf[who], copd=s.copd[who],
+                         dep=s.dep[who], dep_sev=s.dep_sev[who], bpsd=s.bpsd[who])
+
+
+def interrai_scales(x: RaiInputs, rng: np.random.Generator, care: CareConfig) -> dict[str, np.ndarray]:
+    """The interRAI HC scales of one assessment: each a rounded, clipped function of the latent state
+    plus the assessment's own error (rater and day-to-day variation), whose size per scale is set in
+    CareConfig so that a same-day repeat agrees as published (rai_*_noise_sd). Pure: the state in, the
+    scores out; two calls on the same state are two independent assessments of it."""
+    def score(mean: np.ndarray, sd: float, hi: float) -> np.ndarray:
+        return np.clip(np.rint(mean + sd * rng.standard_normal(len(mean))), 0, hi)
+
+    f, cog = x.f, x.cog
+    adlh = score(10 * (f - 0.3) + 0.8 * np.maximum(cog - 2, 0), care.rai_adlh_noise_sd, 6)
+    iadl = score(12 * (f - 0.2) + 0.6 * cog, care.rai_iadl_noise_sd, 6)
+    cps = score(cog, care.rai_cps_noise_sd, 6)
+    chess = score(1 + 0.8 * x.acute + 0.8 * x.hf + 0.5 * x.copd + 3 * (f - 0.4), care.rai_chess_noise_sd, 5)
+    drs = score(np.where(x.dep, x.dep_sev / 2, 1.0), care.rai_drs_noise_sd, 14)
+    maple = np.clip(1 + (adlh >= 2) + (cps >= 3) + ((adlh >= 4) | (cps >= 4)) + ((iadl >= 5) & (chess >= 2)), 1, 5)
+    abs_score = score(np.where(x.bpsd, 4.0, 0.2), care.rai_abs_noise_sd, 12)
+    return {"maple": maple, "cps": cps, "adlh": adlh, "iadl": iadl, "chess": chess, "drs": drs, "abs": abs_score}
+
+
 def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray, own_team: np.ndarray) -> None:
-    s, r, rng, cfg = mo.s, mo.r, mo.rng, mo.config
+    s, r, rng, cfg = mo.s, mo.r, mo.rng_rai, mo.config
+    _significant_change(mo, clients, cut)
     due = clients[mo.aux.rai_next[clients] < np.minimum(mo.hi[clients], cut[clients])]
     t = np.maximum(mo.aux.rai_next[due], mo.lo[due])
     mo.aux.rai_next[due] = t + cfg.care.rai_interval_months * 30.4 + rng.uniform(-25, 25, len(due))
@@ -565,28 +609,55 @@ def _interrai(mo: Month, buf: EventBuffer, clients: np.ndarray, cut: np.ndarray,
     who, t = due[done], t[done]
     if not len(who):
         return
-    f, cog, acute = r.f[who], s.cog[who], s.acute[who]
-    adlh = _score(mo, 10 * (f - 0.3) + 0.8 * np.maximum(cog - 2, 0), 0.8, 0, 6)
-    iadl = _score(mo, 12 * (f - 0.2) + 0.6 * cog, 0.8, 0, 6)
-    cps = _score(mo, cog, 0.5, 0, 6)
-    chess = _score(mo, 1 + 0.8 * acute + 0.8 * s.hf[who] + 0.5 * s.copd[who] + 3 * (f - 0.4), 0.8, 0, 5)
-    drs = _score(mo, np.where(s.dep[who], s.dep_sev[who] / 2, 1.0), 1.5, 0, 14)
-    maple = np.clip(1 + (adlh >= 2) + (cps >= 3) + ((adlh >= 4) | (cps >= 4)) + ((iadl >= 5) & (chess >= 2)), 1, 5)
+    scales = interrai_scales(RaiInputs.of(s, r, who), rng, cfg.care)
+    mo.aux.rai_need[who] = r.need[who]
     # Living arrangement, the carer's distress (not always told) and the Aggressive Behaviour Scale.
     alone = s.alone[who].astype(float)
     distress = (s.cg_distress[who] & ~s.alone[who] & (rng.random(len(who)) < cfg.care.cg_distress_recorded)).astype(float)
-    abs_score = _score(mo, np.where(s.bpsd[who], 4.0, 0.2), 1.2, 0, 12)
     # interRAI HC asks about falls in the last 90 days (the Falls CAP triggers on one vs two or more);
     # the three months before the assessment's month, so no fall after it is recorded. No random
     # numbers are drawn, so every other event keeps its values.
     falls = np.minimum(mo.aux.falls_3m[:, who].sum(axis=0), 2)
     unit = own_team[who]
-    for code, value in (("RAI/MAPLE", maple), ("RAI/CPS", cps), ("RAI/ADLH", adlh), ("RAI/IADL", iadl),
-                        ("RAI/CHESS", chess), ("RAI/DRS", drs), ("RAI/LIVES_ALONE", alone),
-                        ("RAI/CG_DISTRESS", distress), ("RAI/ABS", abs_score)):
+    for code, value in (("RAI/MAPLE", scales["maple"]), ("RAI/CPS", scales["cps"]), ("RAI/ADLH", scales["adlh"]),
+                        ("RAI/IADL", scales["iadl"]), ("RAI/CHESS", scales["chess"]), ("RAI/DRS", scales["drs"]),
+                        ("RAI/LIVES_ALONE", alone), ("RAI/CG_DISTRESS", distress), ("RAI/ABS", scales["abs"])):
         buf.add(who, t, C.of(code), value.astype(float), unit)
     if cfg.care.rai_records_falls:
         buf.add(who, t, C.of("RAI/FALLS"), falls.astype(float), unit)
+
+
+def _significant_change(mo: Month, clients: np.ndarray, cut: np.ndarray) -> None:
+    """A significant change in status reassessment (interRAI HC item A8): the home care team, who see
+    the client daily, ask for one when the care need has clearly risen since the last assessment; it
+    comes this month at a random time and restarts the six-month cadence. Clients not yet assessed in
+    the extract have no reference and are not checked."""
+    care = mo.config.care
+    if care.rai_significant_change_monthly <= 0 or not len(clients):
+        return
+    u = mo.rng_rai.random((2, len(clients)))
+    rise = mo.r.need[clients] - mo.aux.rai_need[clients]  # NaN (never assessed) compares False
+    pick = (rise >= care.rai_significant_change_need) & (u[0] < care.rai_significant_change_monthly)
+    who = clients[pick]
+    end = np.minimum(mo.hi[who], cut[who])
+    t = mo.lo[who] + u[1][pick] * (end - mo.lo[who])
+    mo.aux.rai_next[who] = np.minimum(mo.aux.rai_next[who], t)
+
+
+def _reassess_after_discharge(mo: Month) -> None:
+    """A return assessment: a share of home care clients discharged from an unplanned stay are
+    reassessed a few weeks after it (interRAI HC item A8 "return assessment"), which also restarts
+    their six-month cadence. Runs after this month's routine assessments, so a routine one due before
+    the stay is still done; the stay's own discharge time sets the date (it may fall next month)."""
+    care = mo.config.care
+    st = mo.tm.stays
+    if care.rai_after_discharge_share <= 0 or not len(st.subject):
+        return
+    u = mo.rng_rai.random((2, len(st.subject)))
+    pick = mo.active[st.subject] & mo.s.hc[st.subject] & (u[0] < care.rai_after_discharge_share)
+    lo, hi = care.rai_after_discharge_days
+    due = st.discharge[pick] + lo + (hi - lo) * u[1][pick]
+    np.minimum.at(mo.aux.rai_next, st.subject[pick], due)
 
 
 def _rehabilitation(mo: Month, buf: EventBuffer) -> None:

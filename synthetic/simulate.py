@@ -129,6 +129,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         # Staggered over the first supply from the extract start (emission starts there).
         med_next=cal.start(0) + rng_pop.random((len(CHRONIC_MEDICATION), n)) * 90.0,
         falls_3m=np.zeros((3, n), dtype="int64"),
+        rai_need=np.full(n, np.nan),
     )
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
     sid_of_pool = 100_000 + _generator(config.seed, 4, 0).permutation(n).astype("int64")
@@ -194,7 +195,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             hi = np.minimum(me, tm.exit_t)
             mo = Month(m=m, ms=ms, me=me, s=s, r=r, ch=changes, tm=tm, active=active, lo=lo, hi=hi,
                        municipality=pop.municipality, rng=_generator(config.seed, 2, m), config=config,
-                       aux=aux, pc_scale=pc_scale)
+                       aux=aux, pc_scale=pc_scale, rng_rai=_generator(config.seed, 6, m))
             if m == 0:
                 first = np.flatnonzero(at_start)
                 running_services(mo, buf, first, np.full(len(first), ms))
