@@ -90,7 +90,8 @@ def test_band_normalisation_keeps_admissions_on_target_with_the_excess_inside():
     # ... and moves admission risk towards the people with recent visits.
     recent = s.er_recent > 0
     assert (r.adm_d[recent] / r_off.adm_d[recent]).mean() > 1.2
-    assert (r.adm_d[~recent] / r_off.adm_d[~recent]).max() < 1.0
+    others = r.adm_d[~recent] / r_off.adm_d[~recent]
+    assert others.max() <= 1.0 + 1e-12 and others.mean() < 0.95  # (1.0 in a band without recent visitors)
 
 
 def test_advance_draws_the_months_er_visits_from_their_own_uniform_row():
