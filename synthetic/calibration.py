@@ -53,6 +53,8 @@ def targets(config: SimulatorConfig | None = None) -> list[Target]:
         t("health centre doctor visits per inhabitant a year", care.hc_doctor_per_inhabitant, 0.25),
         t("remote share of health centre contacts", care.hc_remote_share, 0.04),
         t("30-day readmission after unplanned discharge, home care clients", care.readmission_target, 0.07),
+        t("30-day unplanned admission after a non-admitted ER visit, 18-64", care.bounce_back_30d_18_64_target, 0.012),
+        t("7-day unplanned admission after a non-admitted ER visit, 65+", care.bounce_back_7d_65_target, 0.02),
         t("share of 0-17 with a child welfare notification a year", ch.notification_share_target, 0.025),
         t("share of 13-15 with a child welfare notification a year", ch.notification_share_13_15, 0.045),
         t("share of 0-17 in child welfare open care during a year", ch.open_care_clients_target, 0.012),
@@ -93,6 +95,8 @@ def compare_to_targets(dataset: _Dataset, config: SimulatorConfig | None = None)
         "remote share of health centre contacts": m.count("ENC/HC_REMOTE")
         / max(sum(m.count(c) for c in ("ENC/HC_DOCTOR", "ENC/HC_NURSE", "ENC/HC_REMOTE")), 1),
         "30-day readmission after unplanned discharge, home care clients": m.readmission_homecare(30),
+        "30-day unplanned admission after a non-admitted ER visit, 18-64": m.admission_after_er(30, 18, 65),
+        "7-day unplanned admission after a non-admitted ER visit, 65+": m.admission_after_er(7, 65, 200),
         "share of 0-17 with a child welfare notification a year": m.yearly_share(["CHILDWELFARE/NOTIFICATION"], 0, 18),
         "share of 13-15 with a child welfare notification a year": m.yearly_share(["CHILDWELFARE/NOTIFICATION"], 13, 16),
         "share of 0-17 in child welfare open care during a year": m.yearly_open_share(),
@@ -261,6 +265,31 @@ class _Measure:
         nxt_sid, nxt_t = self.sid[unpl][order][pc], self.time[unpl][order][pc]
         hit = (pos < len(key_u)) & (nxt_sid == self.sid[dis]) & (nxt_t <= self.time[dis] + limit)
         return float(hit.mean()) if len(dis) else float("nan")
+
+    def admission_after_er(self, days: int, age_lo: int = 0, age_hi: int = 200) -> float:
+        """Share of non-admitted ER visits (no unplanned admission within 12 hours: the simulator
+        writes the ER visit of an admission 1-6 hours before it) followed by an unplanned admission
+        within `days` (bounce-back admissions; visits whose window runs past the extract are left out)."""
+        er = np.flatnonzero(self.code == "ENC/EMERGENCY")
+        unpl = np.flatnonzero(self.code == "ADMIT/UNPLANNED")
+        if not len(er) or not len(unpl):
+            return float("nan")
+        shift = np.int64(2**41)
+        key_u = self.sid[unpl].astype("int64") * shift + self.time[unpl].astype("int64") // 10**6
+        order = np.argsort(key_u)
+        key_u, u_sid, u_t = key_u[order], self.sid[unpl][order], self.time[unpl][order]
+        end = (self.months[-1] + np.timedelta64(31, "D")).astype("datetime64[M]").astype("datetime64[us]")
+        er = er[(self.time[er] + np.timedelta64(days, "D") <= end)]
+        age = self._event_age(er)
+        er = er[(age >= age_lo) & (age < age_hi)]
+        q = self.sid[er].astype("int64") * shift + self.time[er].astype("int64") // 10**6
+        pos = np.searchsorted(key_u, q, side="left")
+        pc = np.minimum(pos, len(key_u) - 1)
+        same = (pos < len(key_u)) & (u_sid[pc] == self.sid[er])
+        gap = np.where(same, u_t[pc] - self.time[er], np.timedelta64(10**6, "D"))
+        released = gap > np.timedelta64(12, "h")
+        hit = released & (gap <= np.timedelta64(days, "D"))
+        return float(hit.sum() / max(released.sum(), 1))
 
     def depression_share(self) -> float:
         dx = np.isin(self.code, ["ICD10/F32.1", "ICD10/F33", "ICPC2/P76"]) | ((self.code == "PHQ9") & (self.value >= 10))

@@ -448,6 +448,37 @@ class CareConfig(_Frozen):
         "adherence <= 0.80 for adults with one of the four conditions, 0 at >= 0.95; 0.3 keeps it, with the "
         "65+ all-medication term, at most log 1.58")
     frequent_er_75_target: Sourced = src(0.036, "2017", "Väisänen et al., Suom Lääkäril 2023: >= 4 ER visits/yr, 75+")
+    # Bounce-back admissions (issue 4): patients treated and released from the ER are admitted well
+    # above their age peers in the following days and weeks (Gabayan et al., Ann Emerg Med 2013;
+    # Duseja et al., Ann Intern Med 2015). Hazards are constant within a month, so a visit in month m
+    # raises the admission hazard from month m+1 on (on average half of its 30-day window).
+    bounce_back_monthly: tuple[tuple[float, float], ...] = Field(
+        default=((0, 0.015), (18, 0.05)),
+        description="(age from, excess probability of an unplanned admission in the month after a month with one "
+        "non-admitted ER visit): additive, not a multiplier, because published bounce-back rates rise with age far "
+        "less than baseline admission risk (7-day: 4.6 % of 65+ Medicare visits, Gabayan et al., J Am Geriatr Soc "
+        "2015; 2.2 % of all adult visits, Tarumi et al., Ther Clin Risk Manag 2019) while baseline risk rises ~10x. "
+        "Adults' size set so the observed 30-day figure of 18-64 meets bounce_back_30d_18_64_target; children a "
+        "third of it (assumption: paediatric return admissions are rarer). All zero switches it off")
+    bounce_back_memory: float = Field(0.0, description="monthly decay of the recent-visit count: 0 keeps the excess "
+                                      "to the month after the visit (returns and bounce-back admissions concentrate in "
+                                      "the first days and weeks: Rising et al., Acad Emerg Med 2014, time-to-return "
+                                      "curve; Duseja et al. 2015: 8.2 % of the 19.9 % 30-day revisits within 3 days). "
+                                      "0.2 (a fifth in the month after that, 31-90 days) was measured: acute oracle "
+                                      "AUROC 0.802 / 0.788 against 0.823 / 0.794, more latent excess for the same "
+                                      "30-day figure, and no source for an excess beyond 30 days")
+    bounce_back_cap: float = Field(2.0, description="cap of the recent-visit count in the hazard (assumption: a second "
+                                   "visit adds as much as the first, more do not)")
+    bounce_back_30d_18_64_target: Sourced = src(
+        0.03, "2006-10",
+        "derived: Duseja et al., Ann Intern Med 2015 (6 US states, adults): 19.9 % revisit within 30 days of a "
+        "treat-and-release ED visit, 28 % of revisits admitted, i.e. ~5.6 % of all adults admitted within 30 days; "
+        "with the 65+ at about twice the rate (Gabayan 2015), ~3-4.5 % remain under 65; the lower end for Finnish "
+        "admission thresholds (Danish registers: 7.3-8.4 % 30-day readmission after short ED courses, all adults, "
+        "Scand J Trauma Resusc Emerg Med 2024;32:32)")
+    bounce_back_7d_65_target: Sourced = src(
+        0.046, "2007", "Gabayan et al., J Am Geriatr Soc 2015;63:39-45: 4.6 % of ED discharges of 65+ Medicare "
+        "patients admitted within 7 days (California, 505,315 visits)")
 
 
 class InterventionConfig(_Frozen):

@@ -24,6 +24,7 @@ from scipy.special import ndtri
 
 from synthetic.config import ConditionConfig, SimulatorConfig
 from synthetic.population import move_out_yearly
+from synthetic.timeline import month_start_days
 
 N_BANDS = 21
 DAYS_PER_YEAR = 365.25
@@ -32,8 +33,8 @@ DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 # Rows of the uniform matrix U and the normal matrix Z consumed by advance().
 (U_DEM, U_HF, U_COPD, U_DM, U_HTN, U_DEP, U_DEPDX, U_AD, U_PTA, U_HC, U_REMOTE, U_ROBOT, U_REHAB,
  U_CRISIS, U_OPEN, U_PLACE, U_FALL, U_NOTIF, U_DEMDX, U_ALONE, U_CGD, U_BPSD, U_ICF, U_SH,
- U_ASTHMA, U_EPI, U_T1D, U_CP) = range(28)
-N_U = 28
+ U_ASTHMA, U_EPI, U_T1D, U_CP, U_ER) = range(29)
+N_U = 29
 Z_FRAIL, Z_ACUTE, Z_COG, Z_SEV, Z_FAM, Z_ADH = range(6)
 N_Z = 6
 
@@ -46,6 +47,8 @@ DYNAMIC = (
     # living situation and informal care (home-care failure); self-harm history (depression)
     "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist", "loss_hist",
     "asthma", "epi", "t1d", "cp",
+    # decaying count of recent non-admitted ER visits (bounce-back admissions)
+    "er_recent",
 )
 # Childhood-onset chronic conditions: State field -> config.conditions field.
 CONDITIONS = (("asthma", "asthma"), ("epi", "epilepsy"), ("t1d", "type1_diabetes"), ("cp", "cerebral_palsy"))
@@ -183,6 +186,9 @@ def initial_state(config: SimulatorConfig, age: np.ndarray, female: np.ndarray, 
         sud=sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=np.zeros(n),
         loss_hist=np.zeros(n), er_prop=er_prop,
         **cond,
+        # No recent ER visits at the first draw (no new random numbers, so every other initial value
+        # keeps its numbers); the 24-month burn-in fills it before the extract starts.
+        er_recent=np.zeros(n),
     )
 
 
@@ -315,11 +321,17 @@ def compute_norms(config: SimulatorConfig, s: State, mi: int, active: np.ndarray
     eta = _eta(s, age, f, adh, config)
     band = band_of(age)[active]
     targets = band_targets(config)
+    count = np.bincount(band, minlength=N_BANDS)
+    # Bounce-back admissions are part of the band's admissions, not on top of them: their band mean
+    # (from the visits the state remembers) comes off the medical admission target (floor: a fifth
+    # of it, never reached with the configured sizes).
+    bounce = np.bincount(band, weights=bounce_back_hazard(config, age, s.er_recent)[active], minlength=N_BANDS)
+    bounce = np.where(count > 0, bounce / np.maximum(count, 1), 0.0)
+    targets["adm"] = np.maximum(targets["adm"] - bounce, 0.2 * targets["adm"])
     out = {}
     for key in ("adm", "adm_inj", "er", "er_low", "death", "notif"):
         mult = np.exp(eta[key][active])
         total = np.bincount(band, weights=mult, minlength=N_BANDS)
-        count = np.bincount(band, minlength=N_BANDS)
         mean = np.where(count > 0, total / np.maximum(count, 1), 1.0)
         out[key] = targets[key] / mean
     # The extra 24-hour care factors redistribute the risk among home care clients, they do not add
@@ -367,6 +379,7 @@ class Rates:
     notif_m: np.ndarray
     er_low_d: np.ndarray  # the low-acuity part of er_d
     adm_inj_d: np.ndarray  # the injury and poisoning part of adm_d
+    bounce_d: np.ndarray  # the bounce-back part of adm_d: excess after recent non-admitted ER visits
 
     def take(self, index: np.ndarray) -> "Rates":
         return Rates(**{k: v[index] for k, v in self.__dict__.items()})
@@ -393,9 +406,10 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
     fall_m = fall_m * np.where(s.dem, 1.5, 1.0)
     er_low_d = norms.er_low[band] * np.exp(eta["er_low"])
     adm_inj_d = norms.adm_inj[band] * np.exp(eta["adm_inj"])
+    bounce_d = bounce_back_hazard(config, age, s.er_recent)
     return Rates(
         age=age, band=band, f=f, need=need, adh=adh,
-        adm_d=norms.adm[band] * np.exp(eta["adm"]) + adm_inj_d,
+        adm_d=norms.adm[band] * np.exp(eta["adm"]) + adm_inj_d + bounce_d,
         er_d=norms.er[band] * np.exp(eta["er"]) + er_low_d,
         death_d=norms.death[band] * np.exp(eta["death"]),
         move_d=np.where(s.c24, 0.1, 1.0) * -np.log1p(-move_out_yearly(config, age)) / DAYS_PER_YEAR,
@@ -405,7 +419,18 @@ def rates(s: State, mi: int, config: SimulatorConfig, norms: Norms) -> Rates:
         notif_m=np.where(age < 18, norms.notif[band] * np.exp(eta["notif"]), 0.0),
         er_low_d=er_low_d,
         adm_inj_d=adm_inj_d,
+        bounce_d=bounce_d,
     )
+
+
+def bounce_back_hazard(config: SimulatorConfig, age: np.ndarray, er_recent: np.ndarray) -> np.ndarray:
+    """Excess unplanned admission hazard (per day) after recent non-admitted ER visits: the
+    configured excess monthly probability per visit of the month before, times the decaying visit
+    count (capped). Additive, not a multiplier: the published bounce-back rates rise with age far
+    less than the baseline admission risk does (see config.care.bounce_back_monthly)."""
+    c = config.care
+    p = _step_profile(c.bounce_back_monthly, np.asarray(age, dtype="float64"))
+    return -np.log1p(-p) / DAYS_PER_MONTH * np.minimum(er_recent, c.bounce_back_cap)
 
 
 def post_discharge_multiplier(s: State, month_start: float, config: SimulatorConfig) -> np.ndarray:
@@ -451,6 +476,12 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     act = np.ones(len(s), bool) if active is None else active
 
     falls = np.where(act, poisson_from_uniform(U[U_FALL], r.fall_m), 0)
+    # Non-admitted ER visits of the month (services.emergency() writes exactly these): the same
+    # Poisson mean as before (hazard x month length), drawn here so that they can feed back into the
+    # admission hazard of the following months (bounce-back admissions). The cap is far above the
+    # counts that occur, so the law stays Poisson.
+    month_days = float(month_start_days(mi + 1) - month_start_days(mi))
+    er_visits = np.where(act, poisson_from_uniform(U[U_ER], r.er_d * month_days, cap=40), 0)
     notif = np.where(act & (age < 18), poisson_from_uniform(U[U_NOTIF], r.notif_m), 0)
     rehab_on = s.rehab_left > 0
 
@@ -578,6 +609,7 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         sud=s.sud, alone=alone, cg_distress=cg_distress, bpsd=bpsd, ic_fee=ic_fee, sh_hist=sh_hist,
         loss_hist=c.partner_loss_memory * s.loss_hist + partner_loss,
         **cond_new,
+        er_recent=c.bounce_back_memory * s.er_recent + er_visits,
     )
     if active is not None:
         frozen = ~act
@@ -593,5 +625,6 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
         "rehab_end": rehab_end, "dem_dx_new": dem_dx_new, "dep_dx_new": dep_dx_new, "ad_start": ad_start,
         "ad_end": ad_end, "open_start": open_start, "open_end": open_end, "placed_new": placed_new,
         "dep_onset": dep_onset, "self_harm": self_harm, "partner_loss": partner_loss, **cond_onset,
+        "er_visits": er_visits,
     }
     return new, changes

@@ -208,7 +208,14 @@ def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
     s, r = mo.s, mo.r
     idx = np.flatnonzero(mo.active)
     er = unit_id("EKKS/ER")
-    subj, t = spread(mo, idx, r.er_d[idx] * (mo.me - mo.ms))
+    # Exactly the visits latent.advance() drew for the month (they feed the bounce-back hazard), at
+    # uniform times in the month; those outside the person's exposure (before entry, after an exit)
+    # are dropped, which thins the Poisson count to the exposure as spread() did.
+    n = np.asarray(mo.ch["er_visits"])[idx]
+    subj = np.repeat(idx, n)
+    t = mo.ms + mo.rng.random(len(subj)) * (mo.me - mo.ms)
+    inside = (t >= mo.lo[subj]) & (t < mo.hi[subj])
+    subj, t = subj[inside], t[inside]
     buf.add(subj, t, C.of("ENC/EMERGENCY"), unit=er)
     _er_diagnoses(mo, buf, subj, t, er)
     drunk = sud_on(s, r.age)[subj] & _pick(mo, subj, mo.config.mental.sud_dx_per_er_visit)

@@ -307,6 +307,9 @@ def _latent_row(s: State, r: Rates, idx: np.ndarray, ms: float) -> dict[str, np.
         "fall_history": f32(s.fall_hist[idx]),
         "recent_discharge": s.recent_dc[idx],
         "care24h_per_year": f32(r.c24_d[idx] * 365.25),
+        # Bounce-back: the decaying count of recent non-admitted ER visits and the excess it gives.
+        "recent_er_visits": f32(s.er_recent[idx]),
+        "bounce_back_admission_per_year": f32(r.bounce_d[idx] * 365.25),
     }
 
 
