@@ -44,7 +44,7 @@ from synthetic.timed import N_TIMED_U, N_TIMED_Z, draw_timed
 from synthetic.timeline import Calendar, days_to_datetime, month_index
 from synthetic.truth import label_probability, outcome_probability
 
-SIMULATOR_VERSION = "1.3.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS)
+SIMULATOR_VERSION = "1.4.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS); 1.4: bounce-back admissions after non-admitted ER visits, interRAI scale reliability, return and significant-change reassessments
 SECOND = 1.0 / 86_400.0
 
 # Order of simultaneous events of one customer (lower first); everything else is 5. A service
