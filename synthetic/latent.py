@@ -47,7 +47,7 @@ DYNAMIC = (
     # living situation and informal care (home-care failure); self-harm history (depression)
     "alone", "cg_distress", "bpsd", "ic_fee", "sh_hist", "loss_hist",
     "asthma", "epi", "t1d", "cp",
-    # decaying count of recent non-admitted ER visits (bounce-back admissions)
+    # non-admitted ER visits of the month before (+ memory x older ones): bounce-back admissions
     "er_recent",
 )
 # Childhood-onset chronic conditions: State field -> config.conditions field.
