@@ -20,6 +20,7 @@ REQUIRED_METRICS = {
     "test_ppv", "test_sensitivity", "test_alert_rate", "test_median_lead_days",
     "test_customer_auroc", "test_customer_ppv", "test_customer_sensitivity", "test_customer_alert_rate",
     "test_auroc_ci_low", "test_auroc_ci_high", "subgroup_flags_auroc", "subgroup_flags_calibration",
+    "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high",
 }
 
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from _training_data import fast_spec_dict, synthetic_feature_table
 from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
 from models.risk_model import FeatureMismatchError
-from training.evaluate import bootstrap_auroc_ci, expected_calibration_error, threshold_for_policy
+from training.evaluate import bootstrap_auroc_ci, bootstrap_auroc_gain_ci, expected_calibration_error, threshold_for_policy
 from training.spec import AlertPolicy, SpecError, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec
 from training.splits import select_features, split_table, unaccounted_features
 
@@ -203,6 +203,35 @@ def test_ece_and_bootstrap_interval():
     from sklearn.metrics import roc_auc_score
 
     assert low < roc_auc_score(y, p) < high
+
+
+def _naive_gain_interval(ids, y, p, q, samples, seed):
+    """The paired bootstrap done the slow, obvious way: copy each drawn customer's rows, score both."""
+    from sklearn.metrics import roc_auc_score
+
+    customers = np.unique(ids)
+    rows_of = {c: np.flatnonzero(ids == c) for c in customers}
+    rng = np.random.default_rng(seed)
+    gains = []
+    for _ in range(samples):
+        drawn = customers[rng.integers(0, len(customers), len(customers))]
+        rows = np.concatenate([rows_of[c] for c in drawn])
+        gains.append(roc_auc_score(y[rows], p[rows]) - roc_auc_score(y[rows], q[rows]))
+    return tuple(np.percentile(gains, [2.5, 97.5]))
+
+
+def test_paired_gain_interval_matches_the_naive_resampling_and_reads_the_gain():
+    rng = np.random.default_rng(4)
+    ids = np.repeat(np.arange(300), 4)
+    risk = rng.random(len(ids))
+    y = rng.random(len(ids)) < 0.05 + 0.3 * risk
+    strong = risk + 0.1 * rng.standard_normal(len(ids))
+    weak = np.round(risk + 0.8 * rng.standard_normal(len(ids)), 1)  # ties on purpose
+    low, high = bootstrap_auroc_gain_ci(ids, y, strong, weak, samples=60, seed=9)
+    assert (low, high) == pytest.approx(_naive_gain_interval(ids, y, strong, weak, 60, 9), abs=1e-12)
+    assert low > 0  # the strong score beats the weak one beyond sampling noise
+    low, high = bootstrap_auroc_gain_ci(ids, y, strong, strong + 0.01 * rng.standard_normal(len(ids)), samples=60, seed=9)
+    assert low < 0 < high  # nearly the same score: no gain to speak of
 
 
 def test_baselines_follow_sklearn_conventions():

@@ -152,6 +152,33 @@ def bootstrap_auroc_ci(subject_ids, y, p, samples: int, seed: int, level: float 
     return float(low), float(high)
 
 
+def bootstrap_auroc_gain_ci(subject_ids, y, p, q, samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of AUROC(p) - AUROC(q) on the same rows, resampling customers as
+    bootstrap_auroc_ci does and scoring both on each resample (paired): the two AUROCs share most of
+    their sampling noise, so the interval of the gain is much narrower than the two intervals side
+    by side would suggest, and it says whether a model beats its baseline beyond the test sample's
+    luck."""
+    y = np.asarray(y, dtype=float)
+    customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
+    _, groups_p = np.unique(np.asarray(p, float), return_inverse=True)
+    _, groups_q = np.unique(np.asarray(q, float), return_inverse=True)
+    n_p = int(groups_p.max()) + 1 if len(groups_p) else 0
+    n_q = int(groups_q.max()) + 1 if len(groups_q) else 0
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(samples):
+        counts = np.bincount(rng.integers(0, len(customers), len(customers)), minlength=len(customers))
+        w = counts[codes].astype(float)
+        value = _weighted_auroc(groups_p, n_p, y, w) - _weighted_auroc(groups_q, n_q, y, w)
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return NAN, NAN
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def score_metrics(y, p, prefix: str, bins: int = 10) -> dict[str, float]:
     return {
         f"{prefix}auroc": auroc(y, p),

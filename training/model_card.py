@@ -25,6 +25,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _fmt_signed(value: Any, digits: int = 3) -> str:
+    """A gain with its sign (+0.031, -0.004), n/a when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):+.{digits}f}"
+
+
 def card_context(
     *,
     spec: dict[str, Any],
@@ -43,6 +50,9 @@ def card_context(
         ("Expected calibration error", m("test_ece")),
         ("AUROC per customer (max risk over the test period)", m("test_customer_auroc")),
         ("Best baseline AUROC", m("baseline_auroc")),
+        ("Gain over the best baseline", f"{_fmt_signed(metrics.get('gain_over_baseline'))} (95 % CI "
+                                        f"{_fmt_signed(metrics.get('gain_over_baseline_ci_low'))} to "
+                                        f"{_fmt_signed(metrics.get('gain_over_baseline_ci_high'))}, paired bootstrap by customer)"),
         ("Logistic baseline AUROC", m("baseline_logistic_auroc")),
         ("Clinical score AUROC", m("baseline_clinical_auroc")),
         ("Oracle AUROC (simulator's true risk)", m("oracle_auroc")),

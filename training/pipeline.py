@@ -34,7 +34,7 @@ Progress = Callable[[str], None]
 
 # version tags make `models list` and promotion cheap (no artifact downloads)
 TAGGED_METRICS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_ece", "test_brier", "baseline_auroc",
-                  "oracle_auroc", "test_ppv", "test_alert_rate", "subgroup_flags_auroc", "subgroup_flags_calibration")
+                  "oracle_auroc", "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "test_ppv", "test_alert_rate", "subgroup_flags_auroc", "subgroup_flags_calibration")
 
 
 @dataclass

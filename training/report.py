@@ -17,7 +17,7 @@ import pandas as pd
 from models.baselines import CLINICAL_SCORES, LogisticBaseline
 from models.risk_model import RiskModel
 from training import plots
-from training.evaluate import auprc, auroc, brier, evaluate_test, score_metrics
+from training.evaluate import auprc, auroc, bootstrap_auroc_gain_ci, brier, evaluate_test, score_metrics
 from training.model_card import card_context, render_card
 from training.spec import ExperimentSpec
 from training.splits import Split
@@ -99,6 +99,12 @@ def evaluation_report(
         metrics.update({f"baseline_{name}_{k}": v for k, v in score_metrics(y, q, "", spec.evaluation.calibration_bins).items()})
     baseline_aurocs = [metrics[f"baseline_{n}_auroc"] for n in baselines if not np.isnan(metrics[f"baseline_{n}_auroc"])]
     metrics["baseline_auroc"] = max(baseline_aurocs) if baseline_aurocs else float("nan")
+    if baseline_aurocs:
+        best = max((n for n in baselines if not np.isnan(metrics[f"baseline_{n}_auroc"])),
+                   key=lambda n: metrics[f"baseline_{n}_auroc"])
+        metrics["gain_over_baseline"] = metrics["test_auroc"] - metrics["baseline_auroc"]
+        metrics["gain_over_baseline_ci_low"], metrics["gain_over_baseline_ci_high"] = bootstrap_auroc_gain_ci(
+            test["subject_id"], y, p, curves[f"baseline {best}"], spec.evaluation.bootstrap_samples, spec.seed)
 
     oracle = oracle_probabilities(truth, test, notes)
     if oracle is not None:

@@ -74,11 +74,12 @@ def train(
             log = _write_traceback(spec.problem)
             typer.echo(f"{spec.problem}: failed: {type(error).__name__}: {_one_line(str(error))} (traceback in {log})")
             continue
-        m = result.metrics
+        m, nan = result.metrics, float("nan")
         typer.echo(
             f"{spec.problem}: trained version {result.model_version} (challenger) test_auroc {m['test_auroc']:.3f} "
             f"[{m['test_auroc_ci_low']:.3f}, {m['test_auroc_ci_high']:.3f}] baseline {m['baseline_auroc']:.3f} "
-            f"oracle {m.get('oracle_auroc', float('nan')):.3f} ece {m['test_ece']:.4f}"
+            f"gain {m.get('gain_over_baseline', nan):+.3f} [{m.get('gain_over_baseline_ci_low', nan):+.3f}, "
+            f"{m.get('gain_over_baseline_ci_high', nan):+.3f}] oracle {m.get('oracle_auroc', nan):.3f} ece {m['test_ece']:.4f}"
         )
     if failed:
         typer.echo(f"error: {len(failed)} of {len(specs)} problem(s) failed: {', '.join(failed)}", err=True)
