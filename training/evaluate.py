@@ -9,6 +9,7 @@ alert policy and then applied unchanged to test.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -131,18 +132,23 @@ def _weighted_auroc(groups: np.ndarray, n_groups: int, y: np.ndarray, w: np.ndar
     return float(np.sum(pos * (neg_below + 0.5 * neg)) / (total_pos * total_neg))
 
 
-def bootstrap_auroc_ci(subject_ids, y, p, samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of AUROC resampling customers (all of a customer's rows together),
-    because rows of one customer are correlated. Weighted counts avoid copying the rows."""
-    y = np.asarray(y, dtype=float)
-    customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
+def _dense_ranks(p) -> tuple[np.ndarray, int]:
+    """Dense ranks of the scores (ties share a group) and the number of groups, for _weighted_auroc."""
     _, groups = np.unique(np.asarray(p, float), return_inverse=True)
-    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    return groups, int(groups.max()) + 1 if len(groups) else 0
+
+
+def _customer_bootstrap(subject_ids, samples: int, seed: int, level: float,
+                        statistic: Callable[[np.ndarray], float]) -> tuple[float, float]:
+    """Percentile interval of statistic(row weights) over resamples of customers (all of a
+    customer's rows together, because rows of one customer are correlated); a row's weight is how
+    often its customer was drawn, which avoids copying the rows."""
+    customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(samples):
         counts = np.bincount(rng.integers(0, len(customers), len(customers)), minlength=len(customers))
-        value = _weighted_auroc(groups, n_groups, y, counts[codes].astype(float))
+        value = statistic(counts[codes].astype(float))
         if not math.isnan(value):
             values.append(value)
     if not values:
@@ -150,33 +156,26 @@ def bootstrap_auroc_ci(subject_ids, y, p, samples: int, seed: int, level: float 
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def bootstrap_auroc_ci(subject_ids, y, p, samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of AUROC, resampling customers."""
+    y = np.asarray(y, dtype=float)
+    groups, n_groups = _dense_ranks(p)
+    return _customer_bootstrap(subject_ids, samples, seed, level, lambda w: _weighted_auroc(groups, n_groups, y, w))
 
 
 def bootstrap_auroc_gain_ci(subject_ids, y, p, q, samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of AUROC(p) - AUROC(q) on the same rows, resampling customers as
-    bootstrap_auroc_ci does and scoring both on each resample (paired): the two AUROCs share most of
-    their sampling noise, so the interval of the gain is much narrower than the two intervals side
-    by side would suggest, and it says whether a model beats its baseline beyond the test sample's
-    luck."""
+    """Percentile interval of AUROC(p) - AUROC(q) on the same rows, resampling customers and scoring
+    both on each resample (paired): the two AUROCs share most of their sampling noise, so the
+    interval of the gain is much narrower than the two intervals side by side would suggest, and it
+    says whether a model beats its baseline beyond the test sample's luck."""
     y = np.asarray(y, dtype=float)
-    customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
-    _, groups_p = np.unique(np.asarray(p, float), return_inverse=True)
-    _, groups_q = np.unique(np.asarray(q, float), return_inverse=True)
-    n_p = int(groups_p.max()) + 1 if len(groups_p) else 0
-    n_q = int(groups_q.max()) + 1 if len(groups_q) else 0
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(samples):
-        counts = np.bincount(rng.integers(0, len(customers), len(customers)), minlength=len(customers))
-        w = counts[codes].astype(float)
-        value = _weighted_auroc(groups_p, n_p, y, w) - _weighted_auroc(groups_q, n_q, y, w)
-        if not math.isnan(value):
-            values.append(value)
-    if not values:
-        return NAN, NAN
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    groups_p, n_p = _dense_ranks(p)
+    groups_q, n_q = _dense_ranks(q)
+    return _customer_bootstrap(
+        subject_ids, samples, seed, level,
+        lambda w: _weighted_auroc(groups_p, n_p, y, w) - _weighted_auroc(groups_q, n_q, y, w))
 
 
 def score_metrics(y, p, prefix: str, bins: int = 10) -> dict[str, float]:
