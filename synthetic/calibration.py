@@ -248,45 +248,47 @@ class _Measure:
         dis = np.array(sorted(closes_unplanned), dtype="int64")
         if not len(dis):
             return float("nan")
-        end = self.months[-1] + np.timedelta64(31, "D")
-        end = end.astype("datetime64[M]").astype("datetime64[us]")
         limit = np.timedelta64(days, "D")
-        dis = dis[self.time[dis] + limit <= end]
+        dis = dis[self.time[dis] + limit <= self._extract_end()]
         k = np.searchsorted(self.months, self.time[dis], side="right") - 1
         ci = self._cidx(self.sid[dis])
         dis = dis[hc_open[ci, k]]
+        hit = self._to_next_unplanned_admission(dis) <= limit
+        return float(hit.mean()) if len(dis) else float("nan")
+
+    def _extract_end(self) -> np.datetime64:
+        """The first instant after the extract (the month after the last index month)."""
+        end = self.months[-1] + np.timedelta64(31, "D")
+        return end.astype("datetime64[M]").astype("datetime64[us]")
+
+    def _to_next_unplanned_admission(self, rows: np.ndarray) -> np.ndarray:
+        """Time from each row's event to the same customer's next unplanned admission (at the same
+        second or later); a very long span where there is none."""
+        none = np.full(len(rows), np.timedelta64(10**6, "D"))
         unpl = np.flatnonzero(self.code == "ADMIT/UNPLANNED")
+        if not len(unpl) or not len(rows):
+            return none
         key_u = self.sid[unpl].astype("int64") * np.int64(2**41) + (self.time[unpl].astype("int64") // 10**6)
         order = np.argsort(key_u)
         key_u = key_u[order]
-        q = self.sid[dis].astype("int64") * np.int64(2**41) + (self.time[dis].astype("int64") // 10**6)
+        q = self.sid[rows].astype("int64") * np.int64(2**41) + (self.time[rows].astype("int64") // 10**6)
         pos = np.searchsorted(key_u, q, side="left")
         pc = np.minimum(pos, len(key_u) - 1)
         nxt_sid, nxt_t = self.sid[unpl][order][pc], self.time[unpl][order][pc]
-        hit = (pos < len(key_u)) & (nxt_sid == self.sid[dis]) & (nxt_t <= self.time[dis] + limit)
-        return float(hit.mean()) if len(dis) else float("nan")
+        found = (pos < len(key_u)) & (nxt_sid == self.sid[rows])
+        return np.where(found, nxt_t - self.time[rows], none)
 
     def admission_after_er(self, days: int, age_lo: int = 0, age_hi: int = 200) -> float:
         """Share of non-admitted ER visits (no unplanned admission within 12 hours: the simulator
         writes the ER visit of an admission 1-6 hours before it) followed by an unplanned admission
         within `days` (bounce-back admissions; visits whose window runs past the extract are left out)."""
         er = np.flatnonzero(self.code == "ENC/EMERGENCY")
-        unpl = np.flatnonzero(self.code == "ADMIT/UNPLANNED")
-        if not len(er) or not len(unpl):
+        if not len(er) or not (self.code == "ADMIT/UNPLANNED").any():
             return float("nan")
-        shift = np.int64(2**41)
-        key_u = self.sid[unpl].astype("int64") * shift + self.time[unpl].astype("int64") // 10**6
-        order = np.argsort(key_u)
-        key_u, u_sid, u_t = key_u[order], self.sid[unpl][order], self.time[unpl][order]
-        end = (self.months[-1] + np.timedelta64(31, "D")).astype("datetime64[M]").astype("datetime64[us]")
-        er = er[(self.time[er] + np.timedelta64(days, "D") <= end)]
+        er = er[(self.time[er] + np.timedelta64(days, "D") <= self._extract_end())]
         age = self._event_age(er)
         er = er[(age >= age_lo) & (age < age_hi)]
-        q = self.sid[er].astype("int64") * shift + self.time[er].astype("int64") // 10**6
-        pos = np.searchsorted(key_u, q, side="left")
-        pc = np.minimum(pos, len(key_u) - 1)
-        same = (pos < len(key_u)) & (u_sid[pc] == self.sid[er])
-        gap = np.where(same, u_t[pc] - self.time[er], np.timedelta64(10**6, "D"))
+        gap = self._to_next_unplanned_admission(er)
         released = gap > np.timedelta64(12, "h")
         hit = released & (gap <= np.timedelta64(days, "D"))
         return float(hit.sum() / max(released.sum(), 1))

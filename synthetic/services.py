@@ -106,8 +106,9 @@ def _pick(mo: Month, subj: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     return mo.rng.random(len(subj)) < p
 
 
-def _score(mo: Month, x: np.ndarray, sd: float, lo: float, hi: float) -> np.ndarray:
-    return np.clip(np.rint(x + sd * mo.rng.standard_normal(len(x))), lo, hi)
+def _score(rng: np.random.Generator, x: np.ndarray, sd: float, lo: float, hi: float) -> np.ndarray:
+    """A recorded scale score: the latent value plus the instrument's error, rounded and clipped."""
+    return np.clip(np.rint(x + sd * rng.standard_normal(len(x))), lo, hi)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def _doctor_diagnoses(mo: Month, buf: EventBuffer, subj: np.ndarray, t: np.ndarr
 def _phq9(mo: Month, subj: np.ndarray) -> np.ndarray:
     s = mo.s
     latent = np.where(s.dep[subj], s.dep_sev[subj], np.minimum(s.dep_sev[subj], 9.0))
-    return _score(mo, latent, 2.5, 0, 27)
+    return _score(mo.rng, latent, 2.5, 0, 27)
 
 
 def emergency(mo: Month, buf: EventBuffer, stays_prev_end: np.ndarray) -> None:
@@ -425,7 +426,7 @@ def mental_health(mo: Month, buf: EventBuffer) -> None:
     hc = municipal_units("HC")[mo.municipality[new]]
     buf.add(new, t3, C.of("ENC/HC_DOCTOR"), unit=hc)
     buf.add(new, t3, C.of("ICPC2/P76"), unit=hc)
-    buf.add(new, t3, C.of("PHQ9"), _score(mo, s.dep_sev[new], 2.5, 0, 27), hc)
+    buf.add(new, t3, C.of("PHQ9"), _score(mo.rng, s.dep_sev[new], 2.5, 0, 27), hc)
     starting = mo.ch["ad_start"][new]
     mo.aux.ad_next[new[starting]] = t3[starting] + 0.5
     _self_harm(mo, buf)
@@ -592,17 +593,14 @@ def interrai_scales(x: RaiInputs, rng: np.random.Generator, care: CareConfig) ->
     plus the assessment's own error (rater and day-to-day variation), whose size per scale is set in
     CareConfig so that a same-day repeat agrees as published (rai_*_noise_sd). Pure: the state in, the
     scores out; two calls on the same state are two independent assessments of it."""
-    def score(mean: np.ndarray, sd: float, hi: float) -> np.ndarray:
-        return np.clip(np.rint(mean + sd * rng.standard_normal(len(mean))), 0, hi)
-
     f, cog = x.f, x.cog
-    adlh = score(10 * (f - 0.3) + 0.8 * np.maximum(cog - 2, 0), care.rai_adlh_noise_sd, 6)
-    iadl = score(12 * (f - 0.2) + 0.6 * cog, care.rai_iadl_noise_sd, 6)
-    cps = score(cog, care.rai_cps_noise_sd, 6)
-    chess = score(1 + 0.8 * x.acute + 0.8 * x.hf + 0.5 * x.copd + 3 * (f - 0.4), care.rai_chess_noise_sd, 5)
-    drs = score(np.where(x.dep, x.dep_sev / 2, 1.0), care.rai_drs_noise_sd, 14)
+    adlh = _score(rng, 10 * (f - 0.3) + 0.8 * np.maximum(cog - 2, 0), care.rai_adlh_noise_sd, 0, 6)
+    iadl = _score(rng, 12 * (f - 0.2) + 0.6 * cog, care.rai_iadl_noise_sd, 0, 6)
+    cps = _score(rng, cog, care.rai_cps_noise_sd, 0, 6)
+    chess = _score(rng, 1 + 0.8 * x.acute + 0.8 * x.hf + 0.5 * x.copd + 3 * (f - 0.4), care.rai_chess_noise_sd, 0, 5)
+    drs = _score(rng, np.where(x.dep, x.dep_sev / 2, 1.0), care.rai_drs_noise_sd, 0, 14)
     maple = np.clip(1 + (adlh >= 2) + (cps >= 3) + ((adlh >= 4) | (cps >= 4)) + ((iadl >= 5) & (chess >= 2)), 1, 5)
-    abs_score = score(np.where(x.bpsd, 4.0, 0.2), care.rai_abs_noise_sd, 12)
+    abs_score = _score(rng, np.where(x.bpsd, 4.0, 0.2), care.rai_abs_noise_sd, 0, 12)
     return {"maple": maple, "cps": cps, "adlh": adlh, "iadl": iadl, "chess": chess, "drs": drs, "abs": abs_score}
 
 

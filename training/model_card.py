@@ -17,19 +17,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 TEMPLATES = Path(__file__).resolve().parent
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
+    """A figure for the card; `signed` for gains (+0.031, -0.004); n/a when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     return str(value)
-
-
-def _fmt_signed(value: Any, digits: int = 3) -> str:
-    """A gain with its sign (+0.031, -0.004), n/a when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{float(value):+.{digits}f}"
 
 
 def card_context(
@@ -43,6 +37,7 @@ def card_context(
     notes: list[str],
 ) -> dict[str, Any]:
     m = lambda key: _fmt(metrics.get(key))  # noqa: E731
+    gain = lambda key: _fmt(metrics.get(key), signed=True)  # noqa: E731
     performance = [
         ("AUROC (rows)", f"{m('test_auroc')} (95 % CI {m('test_auroc_ci_low')} to {m('test_auroc_ci_high')}, bootstrap by customer)"),
         ("AUPRC", m("test_auprc")),
@@ -50,9 +45,8 @@ def card_context(
         ("Expected calibration error", m("test_ece")),
         ("AUROC per customer (max risk over the test period)", m("test_customer_auroc")),
         ("Best baseline AUROC", m("baseline_auroc")),
-        ("Gain over the best baseline", f"{_fmt_signed(metrics.get('gain_over_baseline'))} (95 % CI "
-                                        f"{_fmt_signed(metrics.get('gain_over_baseline_ci_low'))} to "
-                                        f"{_fmt_signed(metrics.get('gain_over_baseline_ci_high'))}, paired bootstrap by customer)"),
+        ("Gain over the best baseline", f"{gain('gain_over_baseline')} (95 % CI {gain('gain_over_baseline_ci_low')} to "
+                                        f"{gain('gain_over_baseline_ci_high')}, paired bootstrap by customer)"),
         ("Logistic baseline AUROC", m("baseline_logistic_auroc")),
         ("Clinical score AUROC", m("baseline_clinical_auroc")),
         ("Oracle AUROC (simulator's true risk)", m("oracle_auroc")),

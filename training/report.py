@@ -97,11 +97,10 @@ def evaluation_report(
         q = estimator.predict_proba(test)[:, 1]
         curves[f"baseline {name}"] = q
         metrics.update({f"baseline_{name}_{k}": v for k, v in score_metrics(y, q, "", spec.evaluation.calibration_bins).items()})
-    baseline_aurocs = [metrics[f"baseline_{n}_auroc"] for n in baselines if not np.isnan(metrics[f"baseline_{n}_auroc"])]
-    metrics["baseline_auroc"] = max(baseline_aurocs) if baseline_aurocs else float("nan")
+    baseline_aurocs = {n: metrics[f"baseline_{n}_auroc"] for n in baselines if not np.isnan(metrics[f"baseline_{n}_auroc"])}
+    metrics["baseline_auroc"] = max(baseline_aurocs.values()) if baseline_aurocs else float("nan")
     if baseline_aurocs:
-        best = max((n for n in baselines if not np.isnan(metrics[f"baseline_{n}_auroc"])),
-                   key=lambda n: metrics[f"baseline_{n}_auroc"])
+        best = max(baseline_aurocs, key=baseline_aurocs.get)
         metrics["gain_over_baseline"] = metrics["test_auroc"] - metrics["baseline_auroc"]
         metrics["gain_over_baseline_ci_low"], metrics["gain_over_baseline_ci_high"] = bootstrap_auroc_gain_ci(
             test["subject_id"], y, p, curves[f"baseline {best}"], spec.evaluation.bootstrap_samples, spec.seed)
