@@ -117,7 +117,8 @@ def evaluate(
         report = evaluate_registered(problem, data or home().features, alias=alias, dataset_dir=dataset or home().data,
                                      progress=console.log)
     keys = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece", "baseline_auroc",
-            "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "oracle_auroc", "test_ppv", "test_sensitivity", "test_alert_rate", "test_median_lead_days", "test_customer_auroc")
+            "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "oracle_auroc", "test_ppv",
+            "test_sensitivity", "test_alert_rate", "test_median_lead_days", "test_customer_auroc")
     for key in keys:
         if key in report.metrics:
             typer.echo(f"{key}\t{report.metrics[key]:.4f}")
