@@ -1,0 +1,80 @@
+"""Scores, reasons, explanations and FHIR output are bit-identical to the pinned ones.
+
+tests/pinned/pins.json.gz holds what the service's /score path returned before the house
+redesign (made by tests/pinned/make_pins.py, in the commit that added it): a simulated region
+(seed 5, 2,500 residents, 3 years), one small model per problem (tests/pinned/models/), and for
+33 customers at two dates their /score (top 5 reasons), /explain and FHIR RiskAssessment, and a
+/score_batch (top 3). The same customers go through today's code; every byte must agree.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PINNED = Path(__file__).resolve().parent / "pinned"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pinned():
+    return json.loads(gzip.decompress((PINNED / "pins.json.gz").read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def scorer(pinned):
+    from models.pyfunc import load_risk_model
+    from serving.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+    from serving.scoring import Scorer
+    from synthetic.config import SimulatorConfig
+    from synthetic.simulate import simulate
+
+    region = simulate(SimulatorConfig(customers=pinned["customers"], seed=pinned["seed"], years=pinned["years"]))
+    models = {p.name: load_risk_model(p) for p in sorted((PINNED / "models").iterdir())}
+    source = FeaturesPackage()
+    store = HistoryStore.from_frames(region.events, region.customers, region.metadata["extract_start"],
+                                     region.metadata["extract_end"], features=source)
+    return Scorer(Backend({p: champion_from_model(p, m) for p, m in models.items()}, source, lambda: store))
+
+
+def _as_of(date):
+    return None if date is None else pd.Timestamp(date).date()
+
+
+def test_scores_reasons_and_explanations_are_pinned(pinned, scorer):
+    for case in pinned["cases"]:
+        as_of = _as_of(case["as_of"])
+        score = scorer.score_customer(case["customer_id"], as_of, 5)
+        assert score.model_dump(mode="json") == case["score"], case["customer_id"]
+        for problem, expected in case["explain"].items():
+            got = scorer.explain(case["customer_id"], problem, as_of).model_dump(mode="json")
+            assert got == expected, (case["customer_id"], problem)
+
+
+def test_fhir_risk_assessments_are_pinned(pinned, scorer):
+    from serving.fhir import risk_assessment
+    from serving.labels import problem_label
+
+    for case in pinned["cases"]:
+        score = scorer.score_customer(case["customer_id"], _as_of(case["as_of"]), 5)
+        for risk in score.risks:
+            champion = scorer.champion(risk.problem)
+            got = risk_assessment(
+                subject_id=case["customer_id"], problem=risk.problem, time=pd.Timestamp(score.as_of),
+                outcome_label=problem_label(champion.segment, champion.outcome, champion.horizon_days, "en"),
+                horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
+                model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
+            )
+            assert got == case["fhir"][risk.problem], (case["customer_id"], risk.problem)
+
+
+def test_batches_are_pinned(pinned, scorer):
+    for date, expected in pinned["batch"].items():
+        ids = [item["customer_id"] for item in expected]
+        _, items = scorer.score_customers(ids, _as_of(None if date == "None" else date), 3)
+        assert [i.model_dump(mode="json") for i in items] == expected
