@@ -37,14 +37,14 @@ sys.path.insert(0, str(REPO))
 
 from tests.serving_server import ServiceProcess, free_port, start_service  # noqa: E402  (shared with the tests)
 
-# The same work per request as the service's /predict_row (serving.scoring.predict_row: the same
+# The same work per request as the service's /predict_row (scoring.scorer.predict_row: the same
 # function, request and response types), without BentoML: no auth, metrics or access log.
 BARE_APP = '''
 import os, pickle
 from fastapi import FastAPI
 from serving.api_types import PredictRowRequest, PredictRowResponse
-from serving.backend import champion_from_model
-from serving.scoring import predict_row
+from scoring.backend import champion_from_model
+from scoring.scorer import predict_row
 
 with open(os.environ["BENCH_MODEL"], "rb") as handle:
     champion = champion_from_model(os.environ["BENCH_PROBLEM"], pickle.load(handle))
@@ -281,8 +281,8 @@ def main() -> None:
     else:
         home = args.home
         extra_env["SOTE_RISK_BACKEND"] = ""
-        from serving.backend import load_backend as make_backend
-        from sote_risk.config import home as home_layout
+        from scoring.backend import load_backend as make_backend
+        from base.settings import home as home_layout
 
         os.environ["SOTE_RISK_HOME"] = str(home)
         served = f"{home_layout().root} champions"
@@ -294,7 +294,7 @@ def main() -> None:
     # feature rows for the predict_row comparison.
     import pandas as pd
 
-    from serving.scoring import Scorer
+    from scoring.scorer import Scorer
 
     scorer = Scorer(make_backend(), cache_size=0)
     model = scorer.champion(args.problem).model

@@ -120,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from serving.auth import create_key, revoke_key
-    from serving import outbox
+    from alerts import outbox
 
     home = args.home.resolve()
     env = {"SOTE_RISK_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 MAX_EXAMPLES = 5
 

@@ -18,7 +18,7 @@ import pandas as pd
 from data_contracts.errors import ContractError
 from data_contracts.schemas import CUSTOMER_COLUMNS, EVENT_COLUMNS, TIME_DTYPE
 from data_contracts.validate import validate_dataset
-from sote_risk.atomic import atomic_directory
+from base.atomic import atomic_directory
 
 EVENTS_FILE = "events"
 CUSTOMERS_FILE = "customers"

@@ -1,6 +1,6 @@
 """The words explain/ needs about each feature, as a typed record.
 
-features/ owns the feature catalogue; serving/backend.py converts its entries into these records
+features/ owns the feature catalogue; scoring/backend.py converts its entries into these records
 so that explain/ depends on nothing but this small shape (and still works when a feature has no
 catalogue entry: the name itself is then shown).
 """

@@ -4,7 +4,7 @@ The rules are data (service_chains.json): a chain is suggested when a risk-raisi
 member feature (or its family) whose name contains one of the rule's keywords. Keywords rather than
 exact names, because the feature catalogue belongs to features/ and grows without us. This table
 is the one owner of the chain codes and their fi/en labels: the clinician page and the CRM card
-(serving/cards.py) both read it.
+(alerts/cards.py) both read it.
 """
 
 from __future__ import annotations

@@ -43,11 +43,11 @@ class Reason(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     family: str
-    feature: str  # the member with the largest effect (what serving/cards.py keys chains on)
+    feature: str  # the member with the largest effect (what alerts/cards.py keys chains on)
     label_en: str
     label_fi: str
     contribution: float
-    direction: Literal["up", "down"]  # up = raises the risk (the words serving/cards.py reads)
+    direction: Literal["up", "down"]  # up = raises the risk (the words alerts/cards.py reads)
     text_en: str
     text_fi: str
     features: list[FeatureContribution]
@@ -234,5 +234,5 @@ def top_reasons(explanation: Explanation, k: int) -> list[Reason]:
 
 
 def card_reason(reason: Reason) -> dict[str, str]:
-    """The four fields serving/cards.py's Reason takes (text_en, text_fi, direction, feature)."""
+    """The four fields alerts/cards.py's Reason takes (text_en, text_fi, direction, feature)."""
     return reason.model_dump(include={"text_en", "text_fi", "direction", "feature"})

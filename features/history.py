@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import LANGUAGES, MUNICIPALITIES, SEXES
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 EVENT_COLUMNS: tuple[str, ...] = ("subject_id", "time", "code", "numeric_value", "unit", "cost_eur")
 CUSTOMER_COLUMNS: tuple[str, ...] = ("subject_id", "birth_year", "birth_month", "sex", "municipality", "language")

@@ -21,7 +21,7 @@ from features.history import History, to_micros
 from features.spec import segment_spec
 from features.version import pipeline_version
 from features.windows import Timeline
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 ID_COLUMNS = ("subject_id", "prediction_time")
 VERSION_COLUMN = "pipeline_version"

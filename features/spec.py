@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 class UnknownSegmentError(SoteRiskError):

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, Union
 
 from models.risk_model import RiskModel
-from sote_risk.config import home
-from sote_risk.errors import SoteRiskError
+from base.settings import home
+from base.errors import SoteRiskError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def configure_tracking(tracking_uri: str | None = None) -> str:
     """Point MLflow (tracking and registry) at the home folder's SQLite unless told otherwise.
 
     Called by every entry point that talks to MLflow, never at import. MLFLOW_TRACKING_URI wins
-    over the home folder (see sote_risk.config).
+    over the home folder (see base.settings).
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import ScoreCalibrator
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 BIAS_COLUMN = "bias"
 
@@ -74,7 +74,7 @@ class RiskModel:
         values = self.contributions_matrix(self.matrix(frame))
         return pd.DataFrame(values, columns=[*self.feature_names, BIAS_COLUMN], index=frame.index)
 
-    # The same three on a matrix from matrix() (or serving.rows.model_input, which builds the
+    # The same three on a matrix from matrix() (or scoring.rows.model_input, which builds the
     # same float64s without pandas): the frame methods above are these after matrix().
 
     def raw_score_matrix(self, matrix: np.ndarray) -> np.ndarray:

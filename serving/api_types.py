@@ -15,8 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
-from serving import alert_policy
-from serving.feedback import OverrideReason, SuggestionRef
+from alerts import policy as alert_policy
+from alerts.feedback import OverrideReason, SuggestionRef
 
 MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
 MAX_EVENTS = 20_000  # a long-term home care customer has a few thousand events a year
@@ -157,7 +157,7 @@ class ReloadRequest(Request):
 
 class FeedbackRequest(Request):
     """The CRM's verdict on one alert card (a CDS Hooks feedback item). The nested types are the
-    ones serving/feedback.py validates with, so the schema and the check cannot drift apart."""
+    ones alerts/feedback.py validates with, so the schema and the check cannot drift apart."""
 
     card: str = Field(min_length=1, max_length=64, description="The card's uuid (= the outbox alert id)")
     outcome: Literal["accepted", "overridden"]

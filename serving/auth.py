@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from sote_risk.atomic import atomic_write_text
-from sote_risk.errors import SoteRiskError
+from base.atomic import atomic_write_text
+from base.errors import SoteRiskError
 
 Role = Literal["crm", "clinician", "admin"]
 ROLES: tuple[Role, ...] = ("crm", "clinician", "admin")

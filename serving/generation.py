@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sote_risk.atomic import atomic_write_text
+from base.atomic import atomic_write_text
 
 FILE_NAME = "serving.generation"
 POLL_SECONDS = 0.5

@@ -68,7 +68,7 @@ class GuardMiddleware:
 
     def keys(self) -> KeyRing:
         if self._keys is None:  # lazily: the home folder is resolved in the worker, not at import
-            from sote_risk.config import home
+            from base.settings import home
 
             self._keys = KeyRing(self._keys_path() if self._keys_path else home().keys_file)
         return self._keys

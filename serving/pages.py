@@ -18,7 +18,7 @@ from explain.chains import suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
 from explain.reasons import Explanation
 from serving.labels import band_label, problem_label
-from serving.scoring import Scorer
+from scoring.scorer import Scorer
 
 Language = Literal["fi", "en"]
 

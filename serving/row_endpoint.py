@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from serving.api_types import PredictRowRequest
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 PATH = "/predict_row"
 _JSON = (b"content-type", b"application/json")

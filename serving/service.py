@@ -24,10 +24,10 @@ from serving.api_types import (
     FhirRequest, FhirResource, HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
     ScoreRequest, ScoreResponse,
 )
-from serving.backend import BACKEND_ENV, WORKERS_ENV, import_factory
+from scoring.backend import BACKEND_ENV, WORKERS_ENV, import_factory
 from serving.middleware import IDENTITY, GuardMiddleware
 from serving.row_endpoint import PATH as ROW_PATH
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 THREADS = 8  # sync APIs run in a thread pool of this size (BentoML's default of 1 serialises them)
 # WORKERS_ENV (processes, `sote-risk serve --workers`) is read at import, the one setting that is:
@@ -50,7 +50,7 @@ class ServingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field("serving.backend:load_backend", description="module:function returning a Backend")
+    backend: str = Field("scoring.backend:load_backend", description="module:function returning a Backend")
     # 512: cached feature rows are one-row pandas frames (~100 KB each with explanations); at
     # 8,192 the 10-minute soak grew RSS by 76 % and p99 drifted with GC pauses, at 512 a 3-minute
     # soak grew 3.2 %. Repeat reads of one customer (page, explain, FHIR) still hit the cache.
@@ -121,12 +121,12 @@ class RiskService:
     """Risk scores, explanations, FHIR RiskAssessments and clinician pages for Eksote's customers."""
 
     def __init__(self) -> None:
-        from sote_risk.config import home, quiet_third_parties
+        from base.settings import home, quiet_third_parties
         from serving.audit import AuditLog
         from serving.logs import install_log_redaction
         from serving.generation import Watcher, generation_file
         from serving import row_endpoint
-        from serving.scoring import Scorer
+        from scoring.scorer import Scorer
 
         quiet_third_parties()
         install_log_redaction()
@@ -178,7 +178,7 @@ class RiskService:
     @bentoml.api(route="/score_history", input_spec=HistoryRequest)
     def score_history(self, customer: Any, events: list[Any], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
         """Risk for a history the caller posts (customer + events), checked by the data contracts."""
-        from serving.backend import posted_frames
+        from scoring.backend import posted_frames
 
         try:
             frames = posted_frames(customer.model_dump(), [e.model_dump() for e in events])
@@ -217,9 +217,9 @@ class RiskService:
         self, customer_id: int, problem: str, as_of: dt.date | None, top_k: int, ctx: bentoml.Context
     ) -> FhirResource:
         """An HL7 FHIR R4 RiskAssessment for one customer and problem."""
-        from serving.fhir import risk_assessment
+        from alerts.fhir import risk_assessment
         from serving.labels import problem_label
-        from serving.scoring import ServingError
+        from scoring.scorer import ServingError
 
         try:
             champion = self.scorer.champion(problem)
@@ -280,7 +280,7 @@ class RiskService:
         """The CRM's verdict on an alert (accepted, or overridden with a reason): stored in the
         outbox for the acceptance report. Unknown alert: 404; an invalid verdict: 400 naming the field.
         Repeating the same verdict is harmless (duplicate: true)."""
-        from serving import feedback, outbox
+        from alerts import feedback, outbox
 
         body = {"card": card, "outcome": outcome, "outcomeTimestamp": outcomeTimestamp.isoformat()}
         if overrideReason is not None:
@@ -321,7 +321,7 @@ class RiskService:
     @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
     def model_card_page(self, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
         from serving.pages import model_card
-        from serving.scoring import card_sample
+        from scoring.scorer import card_sample
 
         try:
             self.scorer.champion(problem)

@@ -17,8 +17,8 @@ from sote_risk.commands import training as training_commands
 from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
-from sote_risk.config import quiet_third_parties
-from sote_risk.errors import SoteRiskError
+from base.settings import quiet_third_parties
+from base.errors import SoteRiskError
 
 app = typer.Typer(
     no_args_is_help=True,

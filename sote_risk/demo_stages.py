@@ -132,7 +132,7 @@ def ensure_champions(features: Path, data: Path, *, trials: int, say: Say, tick:
     A problem the data cannot support (no outcomes in a period, too few to calibrate on) is left
     out and said so.
     """
-    from sote_risk.errors import SoteRiskError
+    from base.errors import SoteRiskError
     from training.pipeline import train_problem
     from training.promotion import promote
     from training.spec import list_problems, load_spec
@@ -184,7 +184,7 @@ def last_index_date(data: Path) -> pd.Timestamp:
 
 def top_customers(outbox_db: Path, as_of: pd.Timestamp, n: int = 5) -> list[tuple[int, float]]:
     """The n customers with the highest alerted probability at as_of, (pseudonym, probability)."""
-    from serving import outbox
+    from alerts import outbox
 
     conn = outbox.connect(outbox_db)
     try:
@@ -199,7 +199,7 @@ def top_customers(outbox_db: Path, as_of: pd.Timestamp, n: int = 5) -> list[tupl
 
 def alerts_at(outbox_db: Path, as_of: pd.Timestamp) -> dict[str, int]:
     """Alerts of each problem for the month as_of (whichever run raised them)."""
-    from serving import outbox
+    from alerts import outbox
 
     conn = outbox.connect(outbox_db)
     try:

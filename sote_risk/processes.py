@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sote_risk.atomic import OutputError, atomic_directory, check_output  # noqa: F401 (re-exported for the CLI)
+from base.atomic import OutputError, atomic_directory, check_output  # noqa: F401 (re-exported for the CLI)
 from synthetic.simulate import SimulatedDataset
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from serving.alert_policy import AlertPolicy
-from serving.alerting import RunInfo, run_alert_cycle
-from serving.cards import CardInput, build_card
+from alerts.policy import AlertPolicy
+from alerts.cycle import RunInfo, run_alert_cycle
+from alerts.cards import CardInput, build_card
 
 PROBLEM = "elderly-hospitalisation"
 RUN = RunInfo(model_version="elderly-hospitalisation/3", pipeline_version="feat-1", run_id="run-test")

@@ -23,7 +23,7 @@ from data_contracts import load_code_catalogue
 from explain.catalogue import FeatureText
 from models.calibration import ScoreCalibrator
 from models.risk_model import RiskModel
-from serving.backend import Backend, Champion, HistoryStore, Membership, champion_from_model, validate_with_contracts
+from scoring.backend import Backend, Champion, HistoryStore, Membership, champion_from_model, validate_with_contracts
 
 PIPELINE = "toy-1"
 START = pd.Timestamp("2022-01-01")
@@ -180,7 +180,7 @@ class ToyFeatures:
 
 def toy_rows(events: pd.DataFrame, customers: pd.DataFrame, subject_ids, times) -> pd.DataFrame:  # noqa: ANN001
     """The toy features straight from frames (the parity tests' in-memory side)."""
-    from serving.backend import Histories
+    from scoring.backend import Histories
 
     return ToyFeatures().compute(Histories(events, customers), subject_ids, times, "elderly")
 
@@ -248,7 +248,7 @@ def write_fixture_home(home: Path, n_customers: int = 200) -> dict[str, RiskMode
 
 def backend_from_home() -> Backend:
     """SOTE_RISK_BACKEND factory: the fixture home's data (re-read on reload) and models."""
-    from sote_risk.config import home
+    from base.settings import home
 
     root = home().root
 

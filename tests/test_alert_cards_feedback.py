@@ -4,9 +4,9 @@ from datetime import date, datetime
 
 import pytest
 
-from serving import feedback, outbox
-from serving.alert_policy import AlertPolicy
-from serving.cards import CardInput, build_card
+from alerts import feedback, outbox
+from alerts.policy import AlertPolicy
+from alerts.cards import CardInput, build_card
 from _alerts_helpers import PROBLEM, REASONS, record
 
 
@@ -55,7 +55,7 @@ def test_card_chains_come_from_the_one_chain_table():
     en, fi = card(), build_card(CardInput(42, PROBLEM, datetime(2025, 3, 1), 0.3, "high", "m", REASONS), language="fi")
     assert [s["label"] for s in en["suggestions"]] == [labels["care_coordinator_review"].label_en]
     assert [s["label"] for s in fi["suggestions"]] == [labels["care_coordinator_review"].label_fi]
-    import serving.cards as cards
+    import alerts.cards as cards
 
     assert not hasattr(cards, "SERVICE_CHAINS")
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from serving import feedback, outbox
+from alerts import feedback, outbox
 from _alerts_helpers import record
 
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from serving.alert_policy import AlertPolicy, BandThresholds, band_for
-from serving.alert_rules import allocate_capacity, decide_alerts, empty_state, stale_queue
+from alerts.policy import AlertPolicy, BandThresholds, band_for
+from alerts.rules import allocate_capacity, decide_alerts, empty_state, stale_queue
 
 P = "elderly-hospitalisation"
 MARCH = pd.Timestamp("2025-03-01")

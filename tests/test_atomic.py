@@ -2,7 +2,7 @@
 
 import pytest
 
-from sote_risk.atomic import OutputError, atomic_directory
+from base.atomic import OutputError, atomic_directory
 
 
 def test_failure_inside_the_block_leaves_nothing_behind(tmp_path):
@@ -40,7 +40,7 @@ def test_unwritable_place_is_named_with_one_line_error():
 def test_atomic_write_text_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):
     import os
 
-    from sote_risk.atomic import atomic_write_text
+    from base.atomic import atomic_write_text
 
     target = tmp_path / "nested" / "keys.json"
     atomic_write_text(target, "old", mode=0o600)

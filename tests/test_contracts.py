@@ -16,7 +16,7 @@ from data_contracts import (
     validate_predictions,
 )
 from data_contracts.errors import MAX_EXAMPLES
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 def failures_of(events=None, customers=None, metadata=None) -> ContractError:

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from sote_risk.atomic import OutputError
+from base.atomic import OutputError
 
 import _contract_frames as tf
 from data_contracts import ContractError, Dataset, read_dataset, write_dataset

@@ -10,8 +10,8 @@ with warnings.catch_warnings():  # starlette nags about its httpx-based test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from serving.cards import CardInput, build_card
-from serving.crm_receiver import create_app
+from alerts.cards import CardInput, build_card
+from alerts.crm_receiver import create_app
 from _alerts_helpers import PROBLEM, REASONS
 
 

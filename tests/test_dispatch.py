@@ -8,9 +8,9 @@ from datetime import date
 import httpx
 import pytest
 
-from serving import dispatcher, outbox
-from serving.dispatcher import DispatchConfig, backoff_delay, run_once
-from sote_risk.errors import SoteRiskError
+from alerts import dispatcher, outbox
+from alerts.dispatcher import DispatchConfig, backoff_delay, run_once
+from base.errors import SoteRiskError
 from _alerts_helpers import record
 
 
@@ -141,7 +141,7 @@ def test_config_needs_a_webhook(monkeypatch):
 
 
 def test_each_pass_releases_alerts_waiting_for_capacity_on_a_later_day(conn):
-    from serving.alert_policy import AlertPolicy
+    from alerts.policy import AlertPolicy
 
     record(conn, [1, 2, 3], policy=AlertPolicy(threshold=0.2, capacity_per_municipality_per_day=2))
     ok = lambda r: httpx.Response(200)  # noqa: E731

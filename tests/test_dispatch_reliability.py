@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from serving import outbox
-from serving.dispatcher import DispatchConfig, run_once
+from alerts import outbox
+from alerts.dispatcher import DispatchConfig, run_once
 from _alerts_helpers import Receiver, cli, free_port, record, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

@@ -20,7 +20,7 @@ from features.catalogue import MUNICIPALITIES, SERVICE_CATEGORIES
 from features.history import History, HistoryError
 from features.spec import UnknownSegmentError
 from features.pipeline import TimeOutsideDataError
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 @pytest.fixture(scope="module")

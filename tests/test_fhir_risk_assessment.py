@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
-from serving.fhir import risk_assessment
-from serving.scoring import Scorer
+from alerts.fhir import risk_assessment
+from scoring.scorer import Scorer
 from tests.serving_fixture import END, make_backend, shared_fixture
 
 

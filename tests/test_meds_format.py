@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sote_risk.atomic import OutputError
+from base.atomic import OutputError
 
 import _contract_frames as tf
 from data_contracts import ContractError, Dataset, export_meds, import_meds, to_meds_data

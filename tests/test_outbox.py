@@ -7,9 +7,9 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from serving import outbox
-from serving.alert_policy import AlertPolicy
-from serving.alerting import release_waiting, run_alert_cycle
+from alerts import outbox
+from alerts.policy import AlertPolicy
+from alerts.cycle import release_waiting, run_alert_cycle
 from _alerts_helpers import PROBLEM, RUN, card_for, record, score_frame
 
 

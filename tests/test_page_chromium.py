@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from serving.pages import customer_page, model_card
-from serving.scoring import Scorer, card_sample
+from scoring.scorer import Scorer, card_sample
 from tests.serving_fixture import END, make_backend, shared_fixture
 
 CHROMIUM_FLAGS = [

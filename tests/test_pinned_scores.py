@@ -29,8 +29,8 @@ def pinned():
 @pytest.fixture(scope="module")
 def scorer(pinned):
     from models.pyfunc import load_risk_model
-    from serving.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
-    from serving.scoring import Scorer
+    from scoring.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+    from scoring.scorer import Scorer
     from synthetic.config import SimulatorConfig
     from synthetic.simulate import simulate
 
@@ -57,7 +57,7 @@ def test_scores_reasons_and_explanations_are_pinned(pinned, scorer):
 
 
 def test_fhir_risk_assessments_are_pinned(pinned, scorer):
-    from serving.fhir import risk_assessment
+    from alerts.fhir import risk_assessment
     from serving.labels import problem_label
 
     for case in pinned["cases"]:

@@ -1,4 +1,4 @@
-"""The population run (serving/population.py, `sote-risk run`): batch scores equal the service's,
+"""The population run (alerts/population.py, `sote-risk run`): batch scores equal the service's,
 every score recorded, only alerts explained, cards link the page and carry FHIR, re-runs are
 no-ops, bad input is one line."""
 
@@ -13,9 +13,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from serving import outbox
-from serving.population import Links, PopulationError, alert_policy_for, run_population
-from serving.scoring import Scorer, ServingError
+from alerts import outbox
+from alerts.population import Links, PopulationError, alert_policy_for, run_population
+from scoring.scorer import Scorer, ServingError
 from tests.serving_fixture import MODELS_FILE, make_backend, shared_fixture, write_fixture_home
 from _alerts_helpers import Receiver, run_cli
 
@@ -157,7 +157,7 @@ def test_run_command_without_champions_is_one_line(tmp_path):
 
 
 def test_served_problems_follow_the_environment(monkeypatch):
-    from serving.backend import PROBLEMS_ENV, BackendError, served_problems
+    from scoring.backend import PROBLEMS_ENV, BackendError, served_problems
 
     declared = ["acute-hospitalisation", "elderly-hospitalisation"]
     monkeypatch.delenv(PROBLEMS_ENV, raising=False)

@@ -11,7 +11,7 @@ from serving.audit import AuditEntry, AuditLog, read_audit
 from serving.auth import PERMISSIONS, ROLES, KeyRing, allowed, create_key, parse_bearer, read_keys, revoke_key
 from serving.middleware import ACTIONS, action_for
 from sote_risk.cli import app
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 def test_keys_are_stored_hashed_with_their_own_salt(tmp_path):

@@ -1,4 +1,4 @@
-"""The production adapter (serving/backend.py FeaturesPackage) on the real features/ package:
+"""The production adapter (scoring/backend.py FeaturesPackage) on the real features/ package:
 cohorts, the one feature function and the catalogue, with a tiny model trained on its output
 (MLflow's registry is left out: models/registry is tested by its owners)."""
 
@@ -11,8 +11,8 @@ import pytest
 
 from models.calibration import ScoreCalibrator
 from models.risk_model import RiskModel
-from serving.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
-from serving.scoring import Scorer
+from scoring.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+from scoring.scorer import Scorer
 from tests.serving_fixture import END, START, shared_fixture
 
 PROBLEM = "elderly-hospitalisation"

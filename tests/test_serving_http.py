@@ -15,7 +15,7 @@ from fhir.resources.R4B.riskassessment import RiskAssessment
 
 from serving.api_types import MAX_BATCH
 from serving.audit import read_audit
-from serving import outbox
+from alerts import outbox
 from serving.auth import create_key
 from tests.serving_fixture import END, FEATURES, make_dataset, toy_rows, write_fixture_home
 from tests.serving_server import ServiceProcess, start_service
@@ -259,7 +259,7 @@ def test_reads_are_audited_without_keys_in_logs(live):
 
 
 def test_feedback_is_stored_once_and_reported(live):
-    from serving.feedback import report
+    from alerts.feedback import report
 
     alert = outbox.alert_id_for(2, ALERT_PROBLEM, "2025-03-01")
     body = {"card": alert, "outcome": "accepted", "outcomeTimestamp": "2025-03-03T08:00:00Z",

@@ -13,7 +13,7 @@ import pytest
 from serving import row_endpoint
 from serving.auth import create_key
 from serving.middleware import GuardMiddleware
-from serving.scoring import Scorer
+from scoring.scorer import Scorer
 from tests.serving_fixture import END, make_backend, shared_fixture, toy_rows
 
 ELDERLY = "elderly-hospitalisation"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.backend import Backend, BackendError, HistoryStore, ReloadRefused, champion_from_model, posted_frames
-from serving.scoring import Scorer, ServingError, UnknownCustomer, UnknownProblem, month_starts_before
+from scoring.backend import Backend, BackendError, HistoryStore, ReloadRefused, champion_from_model, posted_frames
+from scoring.scorer import Scorer, ServingError, UnknownCustomer, UnknownProblem, month_starts_before
 from tests.serving_fixture import END, PIPELINE, START, ToyFeatures, make_backend, shared_fixture, toy_rows
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss
 
 from models.calibration import ScoreCalibrator
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 METHODS = ("isotonic", "platt")
 # fewest outcomes (and non-outcomes) a fold's calibrator may be fitted on

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 from training.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)

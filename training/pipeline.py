@@ -20,7 +20,7 @@ import pandas as pd
 from models.pyfunc import log_risk_model
 from models.registry import VersionSource, current_pipeline_version, load_model, model_name
 from models.risk_model import RiskModel
-from sote_risk.config import home
+from base.settings import home
 from training import tracking
 from training.calibrate import choose_calibrator
 from training.data import fingerprint, pipeline_version_of, read_feature_table, read_truth

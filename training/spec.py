@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 SEGMENTS = ("elderly", "children", "acute", "depression")
 OUTCOMES = ("hospitalisation", "homecare_failure")

@@ -12,7 +12,7 @@ from typing import Callable
 
 from models.registry import configure_tracking as configure  # noqa: F401  (re-exported)
 from models.registry import model_name  # noqa: F401  (re-exported)
-from sote_risk.config import home
+from base.settings import home
 
 EXPERIMENT_PREFIX = "sote-risk/"
 

@@ -4,7 +4,7 @@
     sote-risk alerts show ID | retry ID | dead | report
     sote-risk alerts dispatch [--once] [--base-delay ... --max-attempts ...]
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
-    sote-risk run --as-of DATE [--service-url URL]   the population run (serving/population.py)
+    sote-risk run --as-of DATE [--service-url URL]   the population run (alerts/population.py)
 
 Library imports happen inside the commands, so `sote-risk --help` stays fast.
 """
@@ -18,7 +18,7 @@ from typing import Optional
 
 import typer
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: the CRM outbox, its delivery and feedback.")
 
@@ -26,7 +26,7 @@ DbOption = typer.Option(None, "--db", help="Outbox database (default: the home f
 
 
 def _connect(db: Optional[Path]):  # noqa: ANN202
-    from serving import outbox
+    from alerts import outbox
 
     try:
         return outbox.connect(db)
@@ -41,7 +41,7 @@ def list_alerts(
     db: Optional[Path] = DbOption,
 ) -> None:
     """List alerts, newest first."""
-    from serving import outbox
+    from alerts import outbox
 
     rows = outbox.list_alerts(_connect(db), status=status, limit=limit)
     _print_rows(rows)
@@ -50,7 +50,7 @@ def list_alerts(
 @alerts_app.command("dead")
 def dead(limit: int = typer.Option(50, min=1), db: Optional[Path] = DbOption) -> None:
     """List dead letters (alerts the dispatcher gave up on), with their last error."""
-    from serving import outbox
+    from alerts import outbox
 
     _print_rows(outbox.list_alerts(_connect(db), status="dead", limit=limit))
 
@@ -58,7 +58,7 @@ def dead(limit: int = typer.Option(50, min=1), db: Optional[Path] = DbOption) ->
 @alerts_app.command("show")
 def show(alert_id: str, db: Optional[Path] = DbOption) -> None:
     """One alert with its card, as JSON."""
-    from serving import outbox
+    from alerts import outbox
 
     typer.echo(json.dumps(outbox.get_alert(_connect(db), alert_id), indent=2, ensure_ascii=False))
 
@@ -68,7 +68,7 @@ def retry(alert_id: str, db: Optional[Path] = DbOption) -> None:
     """Send a dead alert again now, with a fresh attempt budget."""
     import time
 
-    from serving import outbox
+    from alerts import outbox
 
     previous = outbox.retry_alert(_connect(db), alert_id, now=time.time())
     typer.echo(f"alert {alert_id}: {previous} -> pending")
@@ -92,7 +92,7 @@ def dispatch(
     import signal
     import threading
 
-    from serving import dispatcher
+    from alerts import dispatcher
 
     config = dispatcher.config_from_env(
         webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay, max_attempts=max_attempts,
@@ -116,7 +116,7 @@ def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "-
     """Per problem: alerts sent, delivered, dead, and CRM acceptance with top override reasons."""
     from dataclasses import asdict
 
-    from serving import feedback
+    from alerts import feedback
 
     reports = feedback.report(_connect(db))
     if as_json:
@@ -141,7 +141,7 @@ def crm_receiver(
     mode: Optional[str] = typer.Option(None, "--mode", help="ok, fail500, down or delay (default ok)."),
 ) -> None:
     """Run a local stand-in for the CRM webhook (POST /alerts, GET /received, POST /admin/mode)."""
-    from serving import crm_receiver as receiver
+    from alerts import crm_receiver as receiver
 
     if mode is not None and mode not in receiver.MODES:
         raise SoteRiskError(f"unknown receiver mode {mode!r}; expected one of {', '.join(receiver.MODES)}")
@@ -173,9 +173,9 @@ def run_population_command(as_of: date, *, service_url: str, db: Optional[Path] 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from serving import dispatcher
-    from serving.backend import BACKEND_ENV, import_factory, load_backend
-    from serving.population import Links, deliver, run_population, steps
+    from alerts import dispatcher
+    from scoring.backend import BACKEND_ENV, import_factory, load_backend
+    from alerts.population import Links, deliver, run_population, steps
 
     console = Console(stderr=True)
     started = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +50,7 @@ def run_demo(*, customers: int, seed: int, fresh: bool, trials: int = 4, pages: 
 
     from rich.console import Console
 
-    from sote_risk.config import home
+    from base.settings import home
 
     console = Console()
     layout = home()
@@ -114,8 +114,8 @@ def _durations(stamps: dict[str, float], end: float) -> dict[str, float]:
 def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) -> dict:  # noqa: ANN001
     """Stages 5-7 with the service and the CRM receiver running; both stopped whatever happens."""
     from serving.auth import create_key, revoke_key
-    from serving.backend import PROBLEMS_ENV
-    from serving.dispatcher import WEBHOOK_ENV
+    from scoring.backend import PROBLEMS_ENV
+    from alerts.dispatcher import WEBHOOK_ENV
     from sote_risk import demo_stages
     from sote_risk.commands.alerts import run_population_command
     from sote_risk.processes import free_port, start_cli, wait_ready
@@ -177,7 +177,7 @@ def _received(url: str) -> int:
 
 
 def _delivered(outbox_db: Path) -> int:
-    from serving import outbox
+    from alerts import outbox
 
     conn = outbox.connect(outbox_db)
     try:

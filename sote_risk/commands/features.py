@@ -26,7 +26,7 @@ def build(
     from features import io
     from features.build import build_tables
     from features.spec import segment_spec
-    from sote_risk.config import home
+    from base.settings import home
 
     data = data or home().data
     out = out or home().features
@@ -66,7 +66,7 @@ def describe(
     from features.catalogue import catalogue
     from features.pipeline import feature_names
     from features.version import pipeline_version
-    from sote_risk.errors import SoteRiskError
+    from base.errors import SoteRiskError
 
     if lang not in ("fi", "en"):
         raise SoteRiskError(f"--lang must be fi or en, not {lang!r}")

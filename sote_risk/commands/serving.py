@@ -11,7 +11,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the scoring servi
 def keys_create(role: str = typer.Option(..., "--role", help="crm, clinician or admin")) -> None:
     """Create a key with this role and print it once (only its hash is kept)."""
     from serving.auth import create_key
-    from sote_risk.config import home
+    from base.settings import home
 
     key, record = create_key(home().keys_file, role)
     typer.echo(key)
@@ -22,7 +22,7 @@ def keys_create(role: str = typer.Option(..., "--role", help="crm, clinician or 
 def keys_list() -> None:
     """List key ids, roles and creation times (never the keys)."""
     from serving.auth import read_keys
-    from sote_risk.config import home
+    from base.settings import home
 
     for record in read_keys(home().keys_file).keys:
         typer.echo(f"{record.key_id}\t{record.role}\t{record.created}")
@@ -32,7 +32,7 @@ def keys_list() -> None:
 def keys_revoke(key_id: str = typer.Argument(..., help="the key id shown by `keys list`")) -> None:
     """Remove a key; a running service stops accepting it at its next request."""
     from serving.auth import revoke_key
-    from sote_risk.config import home
+    from base.settings import home
 
     revoke_key(home().keys_file, key_id)
     typer.echo(f"revoked {key_id}")
@@ -50,7 +50,7 @@ def serve(
     from pathlib import Path
 
     import serving
-    from serving.backend import BACKEND_ENV, WORKERS_ENV, import_factory
+    from scoring.backend import BACKEND_ENV, WORKERS_ENV, import_factory
 
     # Fail here, in one line, if a champion is missing or stale: a BentoML worker whose __init__
     # raises only logs a traceback and the server never becomes ready.
@@ -58,7 +58,7 @@ def serve(
         backend = import_factory(os.environ[BACKEND_ENV])()
         served = [f"{c.problem} v{c.version}" for c in backend.champions.values()]
     else:
-        from serving.backend import check_ready
+        from scoring.backend import check_ready
 
         served = check_ready()
     typer.echo(f"serving {', '.join(served)} on http://{host}:{port}", err=True)
@@ -78,7 +78,7 @@ def serve(
 def audit(customer: int = typer.Option(..., "--customer", help="the customer's pseudonym (subject_id)")) -> None:
     """List every read of one customer's risk (time, key id, role, endpoint, problems, model versions)."""
     from serving.audit import read_audit
-    from sote_risk.config import home
+    from base.settings import home
 
     entries = read_audit(home().audit_db, customer)
     if not entries:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 if TYPE_CHECKING:  # pragma: no cover
     from synthetic.config import SimulatorConfig

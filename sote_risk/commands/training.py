@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 models_app = typer.Typer(no_args_is_help=True, help="Registered models (MLflow registry).")
 
@@ -41,7 +41,7 @@ def train(
 
     Every problem is tried even when an earlier one fails; one line per problem says trained or
     failed (with the reason), and the exit code is 1 when any failed."""
-    from sote_risk.config import home
+    from base.settings import home
     from sote_risk.memory import release_memory
     from training.data import FeatureTableError
     from training.pipeline import train_problem
@@ -94,8 +94,8 @@ def _write_traceback(problem: str) -> Path:
     """The traceback of an unexpected failure, kept in the home folder's logs (not on the terminal)."""
     import traceback
 
-    from sote_risk.atomic import atomic_write_text
-    from sote_risk.config import home
+    from base.atomic import atomic_write_text
+    from base.settings import home
 
     return atomic_write_text(home().root / "logs" / f"train-{problem}.log", traceback.format_exc())
 
@@ -107,7 +107,7 @@ def evaluate(
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ (default: home data)."),
 ) -> None:
     """Evaluate a registered model on the test period of the current features."""
-    from sote_risk.config import home
+    from base.settings import home
     from training.pipeline import evaluate_registered
     from training.spec import load_spec
 
@@ -143,7 +143,7 @@ def promote(
         raise typer.Exit(code=1)
     # Services on this home watch the generation file: they load the new champion within a second.
     from serving.generation import bump_generation, generation_file
-    from sote_risk.config import home
+    from base.settings import home
 
     bump_generation(generation_file(home().root))
     typer.echo("running services on this home reload their champions within a second")

@@ -68,10 +68,10 @@ def train(region) -> dict:
 
 
 def pins(region, models) -> dict:
-    from serving.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
-    from serving.fhir import risk_assessment
+    from scoring.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+    from alerts.fhir import risk_assessment
     from serving.labels import problem_label
-    from serving.scoring import Scorer
+    from scoring.scorer import Scorer
 
     source = FeaturesPackage()
     store = HistoryStore.from_frames(region.events, region.customers, region.metadata["extract_start"],

@@ -1,7 +1,7 @@
 """The population run: every customer, every problem whose cohort holds them, at one index date.
 
 This is the nightly/monthly job behind `sote-risk run --as-of DATE`. It uses the service's own
-objects (serving/backend.py `Backend`: the champions and the history held in memory) and the one
+objects (scoring/backend.py `Backend`: the champions and the history held in memory) and the one
 feature function, but in batch: cohorts for everyone in one pass, then one compute_features and
 one predict_proba per segment and problem, instead of the service's per-customer calls.
 
@@ -28,13 +28,13 @@ import pandas as pd
 
 from explain.chains import suggest_chains
 from explain.reasons import card_reason, explain_row, top_reasons
-from serving.alert_policy import AlertPolicy
-from serving.alerting import RunInfo, run_alert_cycle
-from serving.backend import Backend, Champion, Histories
-from serving.cards import CardInput, build_card
+from alerts.policy import AlertPolicy
+from alerts.cycle import RunInfo, run_alert_cycle
+from scoring.backend import Backend, Champion, Histories
+from alerts.cards import CardInput, build_card
 from serving.labels import problem_label
-from serving.scoring import Scorer
-from sote_risk.errors import SoteRiskError
+from scoring.scorer import Scorer
+from base.errors import SoteRiskError
 
 Progress = Callable[[str, int], None]  # (what is happening, steps completed) for a progress bar
 TOP_REASONS = 5
@@ -135,7 +135,7 @@ class _Cards:
             self.reasons[subject] = top_reasons(explanation, self.top_k)
 
     def card(self, row: pd.Series) -> dict[str, Any]:
-        from serving.fhir import risk_assessment
+        from alerts.fhir import risk_assessment
 
         subject = int(row["subject_id"])
         if subject not in self.reasons:  # called without prepare (not by run_alert_cycle)
@@ -239,7 +239,7 @@ def deliver(conn: sqlite3.Connection, config: Any, *, max_passes: int = 100) -> 
     backoff, for `sote-risk alerts dispatch`). Bounded: at most max_passes passes."""
     import httpx
 
-    from serving.dispatcher import DispatchCounts, run_once
+    from alerts.dispatcher import DispatchCounts, run_once
 
     total = DispatchCounts()
     with httpx.Client(timeout=config.request_timeout_s) as client:

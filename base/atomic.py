@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sote_risk.errors import SoteRiskError
+from base.errors import SoteRiskError
 
 
 class OutputError(SoteRiskError):

@@ -1,6 +1,6 @@
 """Alert rules: pure functions from new scores and previous state to alert decisions.
 
-Nothing here reads or writes the outbox; serving/alerting.py does the I/O around these.
+Nothing here reads or writes the outbox; alerts/cycle.py does the I/O around these.
 
 Order of the rules for one new score (one problem at a time):
 1. suppressed  - the customer is already in the outcome state (e.g. already in 24-hour care):
@@ -30,7 +30,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from serving.alert_policy import BANDS, AlertPolicy, band_for, band_rank
+from alerts.policy import BANDS, AlertPolicy, band_for, band_rank
 
 SCORE_COLUMNS = ("subject_id", "problem", "as_of", "probability", "municipality")
 STATE_COLUMNS = ("subject_id", "problem", "last_band", "last_alert_as_of", "last_alert_band")

@@ -32,8 +32,8 @@ from datetime import date
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serving import outbox
-from sote_risk.errors import SoteRiskError
+from alerts import outbox
+from base.errors import SoteRiskError
 
 WEBHOOK_ENV = "SOTE_RISK_CRM_WEBHOOK_URL"
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -134,7 +134,7 @@ def run_once(
     rng = rng or random.Random()
     counts = DispatchCounts()
     if outbox.has_queued(conn):
-        from serving.alerting import release_waiting  # pulls in pandas: only when there is a queue
+        from alerts.cycle import release_waiting  # pulls in pandas: only when there is a queue
 
         counts.released = release_waiting(conn, today=today(), now=clock())["released"]
     own_client = client is None

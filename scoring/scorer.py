@@ -7,7 +7,7 @@ SHAP is computed only where it is read (top_k > 0, /explain, pages) and cached p
 (problem, model version, customer, time, data generation); feature rows are cached per
 (customer, time, data generation), so a reload never serves stale rows.
 
-Rows travel as numpy (serving/rows.py FeatureBlock), not pandas: for one customer, frame
+Rows travel as numpy (scoring/rows.py FeatureBlock), not pandas: for one customer, frame
 construction cost more than features, booster and TreeSHAP together. Several customers' pairs of
 one problem go through one predict and one pred_contrib call.
 """
@@ -27,14 +27,14 @@ import pandas as pd
 from explain.chains import suggest_chains
 from explain.reasons import Explanation, explain_vector, top_reasons_vector
 from models.risk_model import FeatureMismatchError
-from serving.alert_policy import band_for
+from alerts.policy import band_for
 from serving.api_types import (
     BatchItem, ExplainResponse, PredictRowResponse, ProblemRisk, ScoreResponse,
 )
-from serving.backend import Backend, Champion, Histories, HistoryStore, Membership
+from scoring.backend import Backend, Champion, Histories, HistoryStore, Membership
 from serving.labels import problem_label
-from serving.rows import FeatureBlock, InputPlan, input_plan, model_input, row_input
-from sote_risk.errors import SoteRiskError
+from scoring.rows import FeatureBlock, InputPlan, input_plan, model_input, row_input
+from base.errors import SoteRiskError
 
 T = TypeVar("T")
 

@@ -2,13 +2,13 @@
 
 Why an outbox: an alert is written in the same transaction as the score that caused it, so a
 crash can never leave a score without its alert or an alert without its score; delivery to the
-CRM happens afterwards from this table (serving/dispatcher.py), with retries.
+CRM happens afterwards from this table (alerts/dispatcher.py), with retries.
 
 Identity: an alert's id is a uuid5 of (subject_id, problem, as_of), so re-running the same
 index date gives the same ids and inserts nothing new (scores are unique on the same key).
 
 Alert statuses:
-    queued     over today's capacity budget; waits (serving/alert_rules.py says what that means)
+    queued     over today's capacity budget; waits (alerts/rules.py says what that means)
     pending    to be delivered (next_attempt_at says when; a lease says who is sending it)
     delivered  the CRM answered 2xx
     dead       gave up (max attempts, max age, or the CRM rejected the body); `alerts retry`
@@ -32,8 +32,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from sote_risk.config import home
-from sote_risk.errors import SoteRiskError
+from base.settings import home
+from base.errors import SoteRiskError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -196,7 +196,7 @@ class ScoreRecord:
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """An alert to record; `payload` is the card (serving/cards.py) sent as the webhook body."""
+    """An alert to record; `payload` is the card (alerts/cards.py) sent as the webhook body."""
 
     subject_id: int
     problem: str

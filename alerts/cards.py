@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from explain.chains import chains_for_features
-from serving.alert_policy import band_rank
-from serving.outbox import alert_id_for, as_of_key
+from alerts.policy import band_rank
+from alerts.outbox import alert_id_for, as_of_key
 from serving.labels import OUTCOME_TEXT, band_label
 from features.spec import segment_spec
 

@@ -22,8 +22,8 @@ import pandas as pd
 
 from explain.catalogue import FeatureText
 from models.risk_model import RiskModel
-from serving.alert_policy import BandThresholds
-from sote_risk.errors import SoteRiskError
+from alerts.policy import BandThresholds
+from base.errors import SoteRiskError
 
 
 BACKEND_ENV = "SOTE_RISK_BACKEND"  # module:function returning a Backend (tests point it at a fake)
@@ -302,9 +302,9 @@ class FeaturesPackage:
         return frame.reset_index(drop=True)
 
     def compute_block(self, data: Histories, subject_ids, times, segment):  # noqa: ANN001 (optional FeatureSource method)
-        """compute() as a FeatureBlock (serving/rows.py), without the pandas frame: the same
+        """compute() as a FeatureBlock (scoring/rows.py), without the pandas frame: the same
         values (features.feature_columns is compute_features before its frame is built)."""
-        from serving.rows import FeatureBlock
+        from scoring.rows import FeatureBlock
 
         history = data.prepared if data.prepared is not None else self.prepare(data.events, data.customers.reset_index(drop=True))
         columns = self._features.feature_columns(history, list(subject_ids), list(times), segment)
@@ -361,7 +361,7 @@ def _why_not(row: Mapping[str, bool], champions: Mapping[str, Champion]) -> str:
 
 def load_history_from_home(features: FeatureSource) -> HistoryStore:
     from data_contracts import read_dataset
-    from sote_risk.config import home
+    from base.settings import home
 
     folder = home().data
     dataset = read_dataset(folder, validate=False)  # validated when written; 130k customers load in seconds

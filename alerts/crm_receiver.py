@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serving.outbox import utc_iso
-from sote_risk.config import home
+from alerts.outbox import utc_iso
+from base.settings import home
 
 MODE_ENV = "SOTE_RISK_CRM_MODE"
 MODES = ("ok", "fail500", "down", "delay")

@@ -63,7 +63,7 @@ class AlertPolicy(BaseModel):
       between index times), unless the band is higher than the band of that alert.
     - `capacity_per_municipality_per_day`: how many alerts the coordinators of one municipality
       can take per day; None means no budget. Over budget, the highest risks go first and the
-      rest wait in the queue (see serving/alert_rules.py for what waiting means).
+      rest wait in the queue (see alerts/rules.py for what waiting means).
     - `queue_max_days`: a waiting alert older than this expires unsent.
     """
 

@@ -1,6 +1,6 @@
 """One alert cycle: new scores of one problem -> rules -> outbox, in a single transaction.
 
-This is the I/O edge around the pure rules (serving/alert_rules.py). The population run and
+This is the I/O edge around the pure rules (alerts/rules.py). The population run and
 the scoring service call `run_alert_cycle`; the dispatcher calls `release_waiting` each pass so
 alerts waiting for capacity go out on a later day even when no new scores come.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from serving import outbox
-from serving.alert_policy import AlertPolicy
-from serving.alert_rules import allocate_capacity, decide_alerts, stale_queue
+from alerts import outbox
+from alerts.policy import AlertPolicy
+from alerts.rules import allocate_capacity, decide_alerts, stale_queue
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def run_alert_cycle(
             alert_id = outbox.alert_id_for(row["subject_id"], problem, row["as_of"])
             payload = card_for(row)
             if payload.get("uuid") != alert_id:
-                raise ValueError("card_for: the card's uuid must be the alert id (serving.outbox.alert_id_for)")
+                raise ValueError("card_for: the card's uuid must be the alert id (alerts.outbox.alert_id_for)")
             alert_records.append(
                 outbox.AlertRecord(
                     subject_id=int(row["subject_id"]), problem=problem, as_of=row["as_of"],

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from serving import outbox
-from serving.outbox import AlertNotFound
-from sote_risk.errors import SoteRiskError
+from alerts import outbox
+from alerts.outbox import AlertNotFound
+from base.errors import SoteRiskError
 
 NotFound = AlertNotFound  # the name the HTTP layer expects
 NEVER_SENT = ("queued", "superseded", "expired")
