@@ -20,8 +20,7 @@ from typing import Any, Literal
 from explain.chains import chains_for_features
 from alerts.policy import band_rank
 from alerts.outbox import alert_id_for, as_of_key
-from serving.labels import OUTCOME_TEXT, band_label
-from features.spec import segment_spec
+from vocabulary import vocabulary
 
 SOURCE_LABEL = "sote-risk (Eksote)"
 TOPIC_SYSTEM = "https://eksote.fi/sote-risk/problem"
@@ -134,17 +133,11 @@ def _given(suggestion: str | Mapping[str, Any], language: str) -> tuple[str | No
 
 def _outcome_text(problem: str, language: str) -> str:
     """The outcome in words with its horizon, from the same texts the service and pages use."""
-    outcome_name = problem.split("-", 1)[-1]
-    outcome = segment_spec().outcomes.get(outcome_name)
-    template = OUTCOME_TEXT.get(outcome_name, {}).get(language)
-    if outcome is None or template is None:
-        return outcome_name.replace("_", " ")
-    text = template.format(days=outcome.horizon_days)
-    return text[0].lower() + text[1:]
+    return vocabulary().outcome_text(problem, language)
 
 
 def _summary(item: CardInput, language: str) -> str:
-    band = band_label(item.band, language)
+    band = vocabulary().band_label(item.band, language)
     risk = "risk of" if language == "en" else "riski:"
     text = f"{band} {risk} {_outcome_text(item.problem, language)} ({item.probability:.0%})"
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from explain.reasons import Reason
-from serving.labels import band_label
+from vocabulary import vocabulary
 
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
 PROBLEM_SYSTEM = "https://eksote.fi/sote-risk/problem"
@@ -68,7 +68,7 @@ def risk_assessment(
             "probabilityDecimal": round(float(probability), 6),
             "qualitativeRisk": {
                 "coding": [{"system": RISK_PROBABILITY, "code": HL7_CODE[band]}],
-                "text": band_label(band, lang),
+                "text": vocabulary().band_label(band, lang),
             },
             "whenPeriod": {"start": local_iso(time), "end": end.isoformat()},
         }],

@@ -32,7 +32,7 @@ from alerts.policy import AlertPolicy
 from alerts.cycle import RunInfo, run_alert_cycle
 from scoring.backend import Backend, Champion, Histories
 from alerts.cards import CardInput, build_card
-from serving.labels import problem_label
+from vocabulary import vocabulary
 from scoring.scorer import Scorer
 from base.errors import SoteRiskError
 
@@ -144,7 +144,7 @@ class _Cards:
         c = self.champion
         fhir = risk_assessment(
             subject_id=subject, problem=c.problem, time=self.time,
-            outcome_label=problem_label(c.segment, c.outcome, c.horizon_days, "en"), horizon_days=c.horizon_days,
+            outcome_label=vocabulary().problem_label(c.problem, "en"), horizon_days=c.horizon_days,
             probability=float(row["probability"]), band=str(row["band"]), model_version=c.version,
             pipeline_version=c.model.pipeline_version, reasons=reasons,
         )

@@ -26,8 +26,6 @@ MUNICIPALITIES: tuple[str, ...] = (
 )
 SEXES: tuple[str, ...] = ("F", "M")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
-SEGMENTS: tuple[str, ...] = ("elderly", "children", "acute", "depression")
-OUTCOMES: tuple[str, ...] = ("hospitalisation", "homecare_failure")
 CENSOR_REASONS: tuple[str, ...] = ("death", "moved_away", "extract_end")
 
 DEATH_CODE = "DEATH"

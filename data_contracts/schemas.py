@@ -20,8 +20,6 @@ from data_contracts.catalogue import (
     CENSOR_REASONS,
     LANGUAGES,
     MUNICIPALITIES,
-    OUTCOMES,
-    SEGMENTS,
     SEXES,
     known_codes,
 )
@@ -55,7 +53,20 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 
 TIME_DTYPE = "datetime64[us]"
 MIN_BIRTH_YEAR = 1900
-PROBLEM_PATTERN = rf"^({'|'.join(SEGMENTS)})-({'|'.join(OUTCOMES)})$"
+
+
+def _problem_check() -> pa.Check:
+    """A problem id the vocabulary declares (<segment>-<outcome>, vocabulary/problems.yaml)."""
+    from vocabulary import problem_ids
+
+    return pa.Check.isin(problem_ids(), error=f"problem must be one of the declared problems: {', '.join(problem_ids())}")
+
+
+def _segment_check() -> pa.Check:
+    from vocabulary import vocabulary
+
+    segments = tuple(vocabulary().segments)
+    return pa.Check.isin(segments, error=f"segment must be one of {', '.join(segments)}")
 
 
 def _subject_id() -> pa.Column:
@@ -164,7 +175,7 @@ def labels_schema() -> pa.DataFrameSchema:
             ),
             "boolean_value": pa.Column("boolean", nullable=True),
             "problem": pa.Column(
-                str, pa.Check.str_matches(PROBLEM_PATTERN, error="problem must be <segment>-<outcome>"), required=False
+                str, _problem_check(), required=False
             ),
             "censor": _censor_column(),
         },
@@ -199,10 +210,10 @@ def predictions_schema() -> pa.DataFrameSchema:
             "subject_id": _subject_id(),
             "prediction_time": pa.Column(TIME_DTYPE, nullable=False),
             "problem": pa.Column(
-                str, pa.Check.str_matches(PROBLEM_PATTERN, error="problem must be <segment>-<outcome>"), nullable=False
+                str, _problem_check(), nullable=False
             ),
             "segment": pa.Column(
-                str, pa.Check.isin(SEGMENTS, error=f"segment must be one of {', '.join(SEGMENTS)}"), nullable=False
+                str, _segment_check(), nullable=False
             ),
             "predicted_boolean_probability": pa.Column(
                 "float64", pa.Check.in_range(0.0, 1.0, error="probability must be in 0..1"), nullable=False

@@ -16,9 +16,9 @@ from features import cohorts, labels
 from features.engine import run
 from features.history import History, to_micros
 from features.pipeline import VERSION_COLUMN, TimeOutsideDataError, compute_features, label_frame
-from features.spec import segment_spec
+from features.spec import segment_names, segment_outcomes
 from features.version import pipeline_version
-from features.windows import DAY, Timeline
+from features.windows import Timeline
 
 Progress = Callable[[str, int], None]  # (what, how many steps done) for the CLI's progress bar
 
@@ -50,10 +50,9 @@ def build_tables(
 ) -> Iterator[tuple[str, pd.DataFrame]]:
     """Yield (segment, table) with subject_id, prediction_time, features, label_/censor_/eligible_/
     outcome_time_ per outcome and pipeline_version; rows sorted by (subject_id, prediction_time)."""
-    spec = segment_spec()
-    segments = list(segments or spec.segments)
+    segments = list(segments or segment_names())
     for s in segments:
-        spec.segment(s)
+        segment_outcomes(s)  # an unknown segment fails before any work
     times = list(times) if times is not None else index_dates(extract_start, extract_end, warmup_days=warmup_days)
     if not times:
         raise TimeOutsideDataError(f"no monthly index dates between {extract_start} and {extract_end} after a {warmup_days}-day warm-up")
@@ -75,7 +74,7 @@ def build_tables(
         table = compute_features(None, None, history.subject_ids[c], t.astype("datetime64[us]"), segment,
                                  history=history, span=(extract_start, extract_end), workers=workers)
         tick(f"{segment} features", 1)
-        outcomes = spec.segment(segment).outcomes
+        outcomes = segment_outcomes(segment)
 
         def label_pass(tl: Timeline) -> dict[str, np.ndarray]:
             out = {}
@@ -101,7 +100,7 @@ def meds_labels(table: pd.DataFrame, segment: str) -> pd.DataFrame:
     labels contract in data_contracts/schemas.py allows.
     """
     parts = []
-    for outcome in segment_spec().segment(segment).outcomes:
+    for outcome in segment_outcomes(segment):
         eligible = table[f"eligible_{outcome}"].to_numpy(dtype=bool)
         part = pd.DataFrame({
             "subject_id": table["subject_id"].to_numpy()[eligible],
@@ -113,6 +112,3 @@ def meds_labels(table: pd.DataFrame, segment: str) -> pd.DataFrame:
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
-
-def horizon_micros(outcome: str) -> int:
-    return segment_spec().outcomes[outcome].horizon_days * DAY

@@ -14,8 +14,7 @@ number. Every feature that can be NaN has a `never_en` / `never_fi` sentence for
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
@@ -497,11 +496,3 @@ def feature_info(name: str) -> FeatureInfo:
 def _by_name() -> dict[str, FeatureInfo]:
     return {e.name: e for e in catalogue()}
 
-
-def family_features(family: str) -> tuple[str, ...]:
-    return tuple(e.name for e in catalogue() if e.family == family)
-
-
-def catalogue_json() -> str:
-    """Canonical JSON of the catalogue (sorted keys, no whitespace variance): hashed into the version."""
-    return json.dumps([asdict(e) for e in catalogue()], sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -3,51 +3,71 @@
 Population at t: born, alive (no DEATH at or before t) and living in the region: the last
 MOVE event at or before t is MOVE/IN, or there is none yet and the customer's first MOVE event
 is not a MOVE/IN (a customer whose history starts with moving in was not here before).
-Segments (rules in segments.yaml): elderly = 75+ or regular home care running; children = 0-17;
-acute = ENC/EMERGENCY or ADMIT/UNPLANNED in (t-90d, t]; depression = a depression diagnosis or
-PHQ-9 >= 10 in (t-730d, t]. A customer can be in several.
-Eligible (per outcome): in the population and the segment, not in hospital at t (a stay opened
-at or before t and not yet discharged); for home-care failure also elderly, home care running
-and not already in 24-hour care (CARE24H/START at or before t; it has no end).
+Segments: a member of the population is in a segment when any of the segment's cohort
+conditions holds (vocabulary/problems.yaml; today elderly = 75+ or regular home care running,
+children = 0-17, acute = an ER visit or unplanned admission in (t-90d, t], depression = a
+depression diagnosis or PHQ-9 >= 10 in (t-730d, t]). A customer can be in several.
+Eligible (per outcome): in the segment and every state the outcome's `eligible_when` names:
+not_in_hospital (no stay opened at or before t and not yet discharged), home_care_running,
+not_in_24h_care (CARE24H/START at or before t; it has no end).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from data_contracts.catalogue import PAIRED_SERVICES
 from features.families._common import month_index
 from features.families.demographics import age_years
-from features.spec import segment_spec
 from features.windows import Timeline, group
+from vocabulary import AgeAtLeast, AgeAtMost, Condition, EventWithin, ServiceRunning, ValueAtLeast, vocabulary
 
 MOVES = group("MOVE/IN", "MOVE/OUT")
 DEATH = group("DEATH")
 CARE24H = group("CARE24H/START")
+STAY = PAIRED_SERVICES["hospital stay"]
 
 
 def compute(tl: Timeline) -> dict[str, np.ndarray]:
-    """Boolean columns: population, in_<segment> for every segment, and the states eligibility needs."""
-    rules = segment_spec().rules
+    """Boolean columns: population, in_<segment> for every segment, and the states eligibility
+    needs (in_hospital, homecare, care24h)."""
     age = age_years(tl)
     born = month_index(tl.times) >= tl.history.birth_month_index[tl.customer]
     alive = tl.count_ever(DEATH) == 0
     population = born & alive & _resident(tl)
-    homecare = tl.is_open(("HOMECARE/START",), ("HOMECARE/END",))
-    acute_hits = tl.count(group(*rules["acute_codes"]), rules["acute_lookback_days"])
-    days = rules["depression_lookback_days"]
-    depression_hits = tl.count(group(*rules["depression_codes"]), days) + tl.count(
-        group("PHQ9", min_value=float(rules["depression_phq9_min"])), days
-    )
-    return {
-        "population": population,
-        "in_elderly": population & ((age >= rules["elderly_min_age"]) | homecare),
-        "in_children": population & (age >= 0) & (age <= rules["children_max_age"]),
-        "in_acute": population & (acute_hits > 0),
-        "in_depression": population & (depression_hits > 0),
-        "in_hospital": tl.is_open(("ADMIT/UNPLANNED", "ADMIT/PLANNED"), ("DISCHARGE",)),
-        "homecare": homecare,
-        "care24h": tl.count_ever(CARE24H) > 0,
-    }
+    out = {"population": population}
+    for name, segment in vocabulary().segments.items():
+        member = np.zeros(tl.n, dtype=bool)
+        for condition in segment.cohort:
+            member |= holds(condition, tl, age)
+        out[f"in_{name}"] = population & member
+    out["in_hospital"] = tl.is_open(STAY[0], (STAY[1],))
+    out["homecare"] = _running(tl, "home_care")
+    out["care24h"] = tl.count_ever(CARE24H) > 0
+    return out
+
+
+def holds(condition: Condition, tl: Timeline, age: np.ndarray) -> np.ndarray:
+    """One cohort condition per query (an unknown kind is a programming error: the vocabulary
+    refuses it at load)."""
+    if isinstance(condition, AgeAtLeast):
+        return age >= condition.age_at_least
+    if isinstance(condition, AgeAtMost):
+        return (age >= 0) & (age <= condition.age_at_most)
+    if isinstance(condition, ServiceRunning):
+        return _running(tl, condition.service_running)
+    if isinstance(condition, EventWithin):
+        window = condition.event_within
+        return tl.count(group(*window.codes), window.days) > 0
+    if isinstance(condition, ValueAtLeast):
+        window = condition.value_at_least
+        return tl.count(group(window.code, min_value=float(window.value)), window.days) > 0
+    raise TypeError(f"unknown cohort condition {condition!r}")
+
+
+def _running(tl: Timeline, service: str) -> np.ndarray:
+    opening, closing = PAIRED_SERVICES[service.replace("_", " ")]
+    return tl.is_open(opening, (closing,))
 
 
 def _resident(tl: Timeline) -> np.ndarray:
@@ -65,14 +85,20 @@ def _code_id(code: str) -> int:
     return int(code_ids([code])[0])
 
 
+_STATES = {
+    "not_in_hospital": lambda cohort: ~cohort["in_hospital"],
+    "home_care_running": lambda cohort: cohort["homecare"],
+    "not_in_24h_care": lambda cohort: ~cohort["care24h"],
+}
+
+
 def eligibility(cohort: dict[str, np.ndarray], segment: str) -> dict[str, np.ndarray]:
     """eligible_<outcome> for every outcome of the segment, from compute()'s columns."""
-    spec = segment_spec().segment(segment)
-    base = cohort[f"in_{segment}"] & ~cohort["in_hospital"]
+    words = vocabulary()
     out = {}
-    for outcome in spec.outcomes:
-        if outcome == "homecare_failure":
-            out[f"eligible_{outcome}"] = base & cohort["in_elderly"] & cohort["homecare"] & ~cohort["care24h"]
-        else:
-            out[f"eligible_{outcome}"] = base
+    for outcome in words.segment(segment).outcomes:
+        eligible = cohort[f"in_{segment}"].copy()
+        for state in words.outcomes[outcome].eligible_when:
+            eligible &= _STATES[state](cohort)
+        out[f"eligible_{outcome}"] = eligible
     return out

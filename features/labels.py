@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.history import code_ids
-from features.spec import segment_spec
+from features.spec import outcome as outcome_of
 from features.windows import DAY, Timeline, group
 
 TERMINAL = group("DEATH", "MOVE/OUT")
@@ -25,7 +25,7 @@ CENSOR_NAMES = {CENSOR_DEATH: "death", CENSOR_MOVED: "moved_away", CENSOR_EXTRAC
 def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(status: NEGATIVE/POSITIVE/CENSORED, censor reason code, outcome time in microseconds:
     the first outcome event's time for a positive, NO_TIME otherwise) per query."""
-    spec = segment_spec().outcomes[outcome]
+    spec = outcome_of(outcome)
     horizon_end = tl.times + spec.horizon_days * DAY
     target = group(spec.code)
     idx, found = tl.next(target)

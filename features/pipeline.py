@@ -18,7 +18,7 @@ from features.catalogue import FeatureInfo, catalogue, feature_info
 from features.engine import run
 from features.families import FAMILIES
 from features.history import History, to_micros
-from features.spec import segment_spec
+from features.spec import segment_families, segment_names, segment_outcomes
 from features.version import pipeline_version
 from features.windows import Timeline
 from base.errors import SoteRiskError
@@ -38,7 +38,7 @@ def feature_names(segment: str) -> list[str]:
 
 @lru_cache(maxsize=None)
 def _feature_names(segment: str) -> tuple[str, ...]:
-    families = set(segment_spec().segment(segment).families)
+    families = set(segment_families(segment))
     return tuple(e.name for e in catalogue() if e.family in families)
 
 
@@ -79,7 +79,7 @@ def feature_columns(history: History, subject_ids: Sequence[int] | np.ndarray, t
 def _feature_columns(history: History, customer: np.ndarray, micros: np.ndarray, segment: str,
                      workers: int) -> dict[str, np.ndarray]:
     names = feature_names(segment)  # validates the segment first
-    families = [FAMILIES[f] for f in segment_spec().segment(segment).families]
+    families = [FAMILIES[f] for f in segment_families(segment)]
 
     def computation(tl: Timeline) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -119,7 +119,7 @@ def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, ti
 def _cohort_columns(history: History, customer: np.ndarray, micros: np.ndarray) -> dict[str, np.ndarray]:
     cols = run(history, customer, micros, cohorts.compute)
     out: dict[str, np.ndarray] = {}
-    for segment in segment_spec().segments:
+    for segment in segment_names():
         out[f"in_{segment}"] = cols[f"in_{segment}"]
         for name, values in cohorts.eligibility(cols, segment).items():
             out[f"{name.replace('eligible_', f'eligible_{segment}-')}"] = values
@@ -137,7 +137,7 @@ def compute_labels(
     history: History | None = None,
 ) -> pd.DataFrame:
     """label_/censor_/eligible_<outcome> for every outcome of the segment (shape of the feature table)."""
-    segment_spec().segment(segment)
+    segment_outcomes(segment)  # an unknown segment fails here, naming the known ones
     history, customer, micros = _prepare(events, customers, subject_ids, times, history, None)
     end = int(to_micros([extract_end])[0])
 
@@ -153,7 +153,7 @@ def label_columns(tl: Timeline, segment: str, extract_end: int) -> dict[str, np.
     """Raw label arrays (status, reason, outcome time, eligible) per outcome of the segment for a Timeline."""
     out = {}
     eligible = cohorts.eligibility(cohorts.compute(tl), segment)
-    for outcome in segment_spec().segment(segment).outcomes:
+    for outcome in segment_outcomes(segment):
         status, reason, when = labels.compute(tl, outcome, extract_end)
         out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = status, reason, when
         out[f"eligible_{outcome}"] = eligible[f"eligible_{outcome}"]
@@ -166,7 +166,7 @@ def label_frame(cols: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
     per outcome."""
     frame = {}
     reasons = np.array([None, *labels.CENSOR_NAMES.values()], dtype=object)
-    for outcome in segment_spec().segment(segment).outcomes:
+    for outcome in segment_outcomes(segment):
         status, reason, eligible = cols[f"status_{outcome}"], cols[f"reason_{outcome}"], cols[f"eligible_{outcome}"]
         known = eligible & (status != labels.CENSORED)
         value = pd.array(status == labels.POSITIVE, dtype="boolean")

@@ -1,9 +1,12 @@
 """The feature-pipeline version stamped on every feature output.
 
-sha256 over the catalogue, the segment spec and a code version constant: any change to what a
-feature means, which features a segment has, or how they are computed (bump CODE_VERSION when
-the code changes results) gives a new version, so a model never meets features it was not
-trained on without the mismatch being visible.
+sha256 over what decides feature values and rows: a code version constant, each catalogue
+entry's name, family, kind, category list and codes, and the vocabulary's cohort rules, segment
+families, outcomes, horizons and eligibility. Any change to what a feature means, which features
+a segment has, who is in a cohort or how labels are made gives a new version (bump CODE_VERSION
+when the code changes results), so a model never meets features it was not trained on without
+the mismatch being visible. Words (descriptions, sentences, fi/en names) are not hashed: fixing
+what a nurse reads does not retire the models.
 """
 
 from __future__ import annotations
@@ -17,21 +20,29 @@ CODE_VERSION = "features-5"  # 2: a service ending and restarting at one instant
 
 @lru_cache(maxsize=1)
 def pipeline_version() -> str:
-    from features.catalogue import catalogue_json
-    from features.spec import segment_spec
-
-    payload = json.dumps(
-        {"code_version": CODE_VERSION, "catalogue": catalogue_json(), "segments": _plain(segment_spec().raw)},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    payload = json.dumps({"code_version": CODE_VERSION, **hashed_declarations()}, sort_keys=True,
+                         ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _plain(value):
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def hashed_declarations() -> dict:
+    """The declarations the version covers, as plain data (tests check that words are not in it)."""
+    from features.catalogue import catalogue
+    from vocabulary import vocabulary
+
+    words = vocabulary()
+    return {
+        "catalogue": [
+            {"name": e.name, "family": e.family, "kind": e.kind, "categories": list(e.categories or ()), "codes": list(e.codes)}
+            for e in catalogue()
+        ],
+        "shared_families": list(words.shared_families),
+        "segments": {
+            name: {"cohort": [c.model_dump(mode="json") for c in s.cohort], "families": list(s.families), "outcomes": list(s.outcomes)}
+            for name, s in words.segments.items()
+        },
+        "outcomes": {
+            name: {"code": o.code, "horizon_days": o.horizon_days, "eligible_when": list(o.eligible_when)}
+            for name, o in words.outcomes.items()
+        },
+    }

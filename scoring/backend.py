@@ -238,13 +238,13 @@ def bands_of(model: RiskModel) -> BandThresholds:
 
 
 def champion_from_model(problem: str, model: RiskModel, version: str | None = None) -> Champion:
-    spec = model.spec or {}
-    segment, _, outcome = problem.partition("-")
-    horizon = spec.get("horizon_days") or {"hospitalisation": 90, "homecare_failure": 180}.get(outcome, 90)
+    """The served form of a model: its problem as the vocabulary declares it, bands from its spec."""
+    from vocabulary import vocabulary
+
+    declared = vocabulary().problem(problem)
     return Champion(
-        problem=problem, model=model, version=version or model_version(model),
-        segment=str(spec.get("segment") or segment), outcome=str(spec.get("outcome") or outcome),
-        horizon_days=int(horizon), bands=bands_of(model),
+        problem=problem, model=model, version=version or model_version(model), segment=declared.segment,
+        outcome=declared.outcome, horizon_days=declared.horizon_days, bands=bands_of(model),
     )
 
 

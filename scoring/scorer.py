@@ -32,7 +32,7 @@ from serving.api_types import (
     BatchItem, ExplainResponse, PredictRowResponse, ProblemRisk, ScoreResponse,
 )
 from scoring.backend import Backend, Champion, Histories, HistoryStore, Membership
-from serving.labels import problem_label
+from vocabulary import vocabulary
 from scoring.rows import FeatureBlock, InputPlan, input_plan, model_input, row_input
 from base.errors import SoteRiskError
 
@@ -252,8 +252,8 @@ class Scorer:
     def _risk(self, champion: Champion, probability: float, reasons: list) -> ProblemRisk:
         return ProblemRisk(
             problem=champion.problem,
-            label_en=problem_label(champion.segment, champion.outcome, champion.horizon_days, "en"),
-            label_fi=problem_label(champion.segment, champion.outcome, champion.horizon_days, "fi"),
+            label_en=vocabulary().problem_label(champion.problem, "en"),
+            label_fi=vocabulary().problem_label(champion.problem, "fi"),
             probability=probability,
             band=band_for(probability, champion.bands),
             model_version=champion.version,

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from explain.chains import suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
 from explain.reasons import Explanation
-from serving.labels import band_label, problem_label
+from vocabulary import vocabulary
 from scoring.scorer import Scorer
 
 Language = Literal["fi", "en"]
@@ -81,10 +81,10 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
         )
         bands = champion.bands
         points = [(f"{day:%m/%y}", value) for day, value in trends.get(risk.problem, [])]
-        label = problem_label(champion.segment, champion.outcome, champion.horizon_days, lang)
+        label = vocabulary().problem_label(champion.problem, lang)
         sections.append({
             "problem": risk.problem, "label": label, "percent": percent(risk.probability, lang),
-            "band": risk.band, "band_label": band_label(risk.band, lang),
+            "band": risk.band, "band_label": vocabulary().band_label(risk.band, lang),
             "reasons": [
                 {"direction": r.direction, "label": r.label_fi if lang == "fi" else r.label_en,
                  "text": r.text_fi if lang == "fi" else r.text_en}
@@ -134,7 +134,7 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
     bands = champion.bands
     return environment().get_template("model_card.html.j2").render(
         lang=lang, other_lang="en" if lang == "fi" else "fi", t=TEXT[lang], problem=problem,
-        label=problem_label(champion.segment, champion.outcome, champion.horizon_days, lang),
+        label=vocabulary().problem_label(champion.problem, lang),
         model_version=champion.version, pipeline_version=model.pipeline_version, horizon_days=champion.horizon_days,
         bands=f"{bands.moderate:.0%} / {bands.high:.0%} / {bands.very_high:.0%}",
         intended_use=spec.get("intended_use") or spec.get("description"), metrics=metrics,

@@ -218,7 +218,7 @@ class RiskService:
     ) -> FhirResource:
         """An HL7 FHIR R4 RiskAssessment for one customer and problem."""
         from alerts.fhir import risk_assessment
-        from serving.labels import problem_label
+        from vocabulary import vocabulary
         from scoring.scorer import ServingError
 
         try:
@@ -234,7 +234,7 @@ class RiskService:
 
         return risk_assessment(
             subject_id=customer_id, problem=problem, time=pd.Timestamp(response.as_of),
-            outcome_label=problem_label(champion.segment, champion.outcome, champion.horizon_days, "en"),
+            outcome_label=vocabulary().problem_label(champion.problem, "en"),
             horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
             model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
         )

@@ -46,13 +46,13 @@ def ensure_features(features: Path, data: Path, *, say: Say, tick: Callable[[str
     """Build the feature tables unless current ones exist; True when it built them."""
     from features import io
     from features.build import build_tables
-    from features.spec import segment_spec
+    from features.spec import segment_names
 
     if features_current(features, data):
         say(f"reusing the feature tables in {features} (same data, same pipeline version)")
         return False
     loaded = io.load(data, validate=False)  # validated by the stage before
-    segments = list(segment_spec().segments)
+    segments = list(segment_names())
     tables = build_tables(loaded.history, loaded.extract_start, loaded.extract_end, segments=segments,
                           workers=workers, progress=lambda what, n: tick(what))
     source = {"data": str(data), **dataset_identity(data), "warmup_days": 365}

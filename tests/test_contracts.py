@@ -300,7 +300,7 @@ def test_labels_refuse_extra_columns():
     "change, message",
     [
         ({"predicted_boolean_probability": [0.2, 1.5]}, "probability must be in 0..1"),
-        ({"problem": pd.array(["elderly-hospitalisation", "elderly-flu"], dtype="str")}, "<segment>-<outcome>"),
+        ({"problem": pd.array(["elderly-hospitalisation", "elderly-flu"], dtype="str")}, "one of the declared problems"),
         ({"segment": pd.array(["elderly", "children"], dtype="str")}, "start with its segment"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 from _feature_data import EXTRACT_END, index_times, random_population
 from _naive_features import Naive, customer_events
 from features import compute_cohorts, compute_features, compute_labels, feature_names, segment_names
-from features.spec import segment_spec
+from features.spec import outcome as declared_outcome, segment_families, segment_outcomes
 
 TIMES = index_times("2021-02-01", months=8, step=4)  # 8 index dates, 2021-02 .. 2023-06
 
@@ -44,7 +44,7 @@ def test_features_equal_naive_oracle(population, naive_rows, segment):
     customers, events = population
     ids, times = _pairs(customers)
     fast = compute_features(events, customers, ids, times, segment)
-    families = segment_spec().segment(segment).families
+    families = segment_families(segment)
     expected = pd.DataFrame([naive_rows[(sid, pd.Timestamp(t))].features(families) for sid, t in zip(ids, times)])
     assert list(fast.columns[2:-1]) == feature_names(segment)
     assert set(expected.columns) == set(feature_names(segment))
@@ -73,7 +73,7 @@ def test_cohorts_equal_naive_oracle(population, naive_rows):
         want = np.array([n[f"in_{segment}"] for n in naive])
         assert np.array_equal(fast[f"in_{segment}"].to_numpy(), want), segment
         assert 0 < want.sum() < len(want), segment
-        for outcome in segment_spec().segment(segment).outcomes:
+        for outcome in segment_outcomes(segment):
             eligible = want & ~np.array([n["in_hospital"] for n in naive])
             if outcome == "homecare_failure":
                 eligible &= np.array([n["homecare"] and not n["care24h"] for n in naive])
@@ -85,9 +85,8 @@ def test_labels_equal_naive_oracle(population, naive_rows, segment):
     customers, events = population
     ids, times = _pairs(customers)
     fast = compute_labels(events, customers, ids, times, segment, extract_end=EXTRACT_END)
-    spec = segment_spec()
-    for outcome in spec.segment(segment).outcomes:
-        o = spec.outcomes[outcome]
+    for outcome in segment_outcomes(segment):
+        o = declared_outcome(outcome)
         statuses = []
         for i, (sid, t) in enumerate(zip(ids, times)):
             status, reason, when = naive_rows[(sid, pd.Timestamp(t))].label(o.code, o.horizon_days, EXTRACT_END)

@@ -140,13 +140,12 @@ def test_pipeline_version_is_sha256_and_stamped(population):
     assert (frame["pipeline_version"] == version).all() and frame.attrs["pipeline_version"] == version
 
 
-def test_spec_declares_families_as_data():
-    from features.spec import segment_spec
+def test_vocabulary_declares_families_as_data():
+    from features.spec import segment_families, segment_names, segment_outcomes
 
-    spec = segment_spec()
-    for name, segment in spec.segments.items():
-        assert segment.families[:4] == ("demographics", "utilisation", "cost", "diagnoses")
-    assert spec.segment("elderly").outcomes == ("hospitalisation", "homecare_failure")
+    for name in segment_names():
+        assert segment_families(name)[:4] == ("demographics", "utilisation", "cost", "diagnoses")
+    assert segment_outcomes("elderly") == ("hospitalisation", "homecare_failure")
 
 
 # -- bad input --------------------------------------------------------------------------------------

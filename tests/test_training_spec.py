@@ -12,7 +12,9 @@ from _training_data import fast_spec_dict, synthetic_feature_table
 from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
 from models.risk_model import FeatureMismatchError
 from training.evaluate import bootstrap_auroc_ci, bootstrap_auroc_gain_ci, expected_calibration_error, threshold_for_policy
-from training.spec import AlertPolicy, SpecError, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec
+from training.spec import (
+    AlertPolicy, Split, SpecError, check_gaps, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec,
+)
 from training.splits import select_features, split_table, unaccounted_features
 
 PROBLEMS = ["acute-hospitalisation", "children-hospitalisation", "depression-hospitalisation",
@@ -85,7 +87,7 @@ def test_shipped_specs_are_temporal_with_horizon_gaps():
     for problem in PROBLEMS:
         spec = load_spec(problem)
         horizon = pd.Timedelta(days=spec.horizon_days)
-        spec = parse_spec({**fast_spec_dict(), **{k: v for k, v in spec.as_dict().items() if k in ("split", "horizon_days")}})
+        spec = parse_spec({**fast_spec_dict(), **{k: v for k, v in spec.as_dict().items() if k in ("split", "horizon_days", "problem", "segment", "outcome")}})
         split = split_table(frame, spec)
         parts = (split.train, split.validation, split.test)
         for earlier, later in zip(parts, parts[1:]):
@@ -105,19 +107,32 @@ def test_gap_rule_is_exactly_the_horizon_for_iso_dates(horizon, gap_days, ok):
     split = {"train": {"start": None, "end": train_end.date()},
              "validation": {"start": valid_start.date(), "end": valid_end.date()},
              "test": {"start": test_start.date(), "end": (test_start + pd.Timedelta(days=90)).date()}}
+    outcome = {90: "hospitalisation", 180: "homecare_failure"}[horizon]  # the vocabulary's horizons
+    spec = fast_spec_dict(split=split, horizon_days=horizon, outcome=outcome, problem=f"elderly-{outcome}")
     if ok:
-        parse_spec(fast_spec_dict(split=split, horizon_days=horizon))
+        parse_spec(spec)
     else:
         with pytest.raises(SpecError, match=r"gap between train\.end .* and validation\.start .* less than the horizon"):
-            parse_spec(fast_spec_dict(split=split, horizon_days=horizon))
+            parse_spec(spec)
+
+
+def test_a_horizon_other_than_the_vocabulary_is_refused():
+    """The labels are made over the outcome's horizon in vocabulary/problems.yaml; a spec that
+    says another would split and report on windows the labels do not have."""
+    with pytest.raises(SpecError, match=r"horizon_days is 120 but the labels of hospitalisation are made over 90 days"):
+        parse_spec(fast_spec_dict(horizon_days=120))
+    with pytest.raises(SpecError, match=r"unknown problem 'children-homecare_failure'"):
+        parse_spec(fast_spec_dict(problem="children-homecare_failure", segment="children", outcome="homecare_failure",
+                                  horizon_days=180))
 
 
 def test_relative_gap_counts_the_shortest_months():
     """A relative gap is checked for the shortest run of calendar months it can resolve to."""
     months = {"train": {"start": None, "end": -20}, "validation": {"start": -16, "end": -10}, "test": {"start": -6, "end": 0}}
-    parse_spec(fast_spec_dict(split=months, horizon_days=120))  # 4 months are never fewer than 120 days
-    with pytest.raises(SpecError, match=r"train\.end \(-20\) and validation\.start \(-16\) can be 120 days"):
-        parse_spec(fast_spec_dict(split=months, horizon_days=121))
+    split = Split.model_validate(months)
+    check_gaps(split, 120)  # 4 months are never fewer than 120 days
+    with pytest.raises(ValueError, match=r"train\.end \(-20\) and validation\.start \(-16\) can be 120 days"):
+        check_gaps(split, 121)
     wide_first = {**months, "train": {"start": None, "end": -22}}  # the second gap alone is too short
     with pytest.raises(SpecError, match=r"validation\.end \(-10\) and test\.start \(-6\) can be 120 days"):
         parse_spec(fast_spec_dict(split=wide_first, horizon_days=121))

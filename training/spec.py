@@ -43,10 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from base.errors import SoteRiskError
-
-SEGMENTS = ("elderly", "children", "acute", "depression")
-OUTCOMES = ("hospitalisation", "homecare_failure")
-
+from vocabulary import VocabularyError, vocabulary
 
 class SpecError(SoteRiskError):
     """An experiment spec is missing, malformed or inconsistent."""
@@ -205,9 +202,9 @@ class ExperimentSpec(_Strict):
     problem: str
     description: str = ""
     intended_use: str = ""
-    segment: Literal["elderly", "children", "acute", "depression"]
-    outcome: Literal["hospitalisation", "homecare_failure"]
-    horizon_days: int = Field(gt=0, le=730)
+    segment: str  # a segment of vocabulary/problems.yaml
+    outcome: str  # one of that segment's outcomes
+    horizon_days: int = Field(gt=0, le=730)  # must be the outcome's horizon in the vocabulary (it defines the labels)
     seed: int = 20240101
     split: Split
     # feature-catalogue families (features.catalogue(): FeatureInfo.family) the model may use,
@@ -229,9 +226,16 @@ class ExperimentSpec(_Strict):
         expected = f"{self.segment}-{self.outcome}"
         if self.problem != expected:
             raise ValueError(f"problem must be '<segment>-<outcome>' = {expected!r}, got {self.problem!r}")
-        if self.outcome == "homecare_failure" and self.segment != "elderly":
-            raise ValueError("homecare_failure is defined for the elderly segment only")
-        _check_gaps(self.split, self.horizon_days)
+        try:
+            declared = vocabulary().problem(self.problem)
+        except VocabularyError as error:
+            raise ValueError(str(error)) from None
+        if self.horizon_days != declared.horizon_days:
+            raise ValueError(
+                f"horizon_days is {self.horizon_days} but the labels of {self.outcome} are made over "
+                f"{declared.horizon_days} days (vocabulary/problems.yaml); the spec must say {declared.horizon_days}"
+            )
+        check_gaps(self.split, self.horizon_days)
         return self
 
     @property
@@ -284,7 +288,7 @@ def gap_days(earlier_end: Bound, later_start: Bound) -> int:
     return (later_start - earlier_end).days
 
 
-def _check_gaps(split: Split, horizon_days: int) -> None:
+def check_gaps(split: Split, horizon_days: int) -> None:
     """Each later period starts at least `horizon_days` after the earlier one ends (module doc)."""
     pairs = ((("train", split.train), ("validation", split.validation)),
              (("validation", split.validation), ("test", split.test)))

@@ -1,7 +1,7 @@
 """Feature families: each module computes one family's columns for the queries of a Timeline.
 
 A family is a pure function `compute(timeline) -> {feature name: array}`; which families a
-segment uses is data (features/segments.yaml), and every name a family returns has an entry in
+segment uses is data (vocabulary/problems.yaml), and every name a family returns has an entry in
 features/catalogue.py (checked by a test).
 """
 

@@ -25,15 +25,15 @@ def build(
 
     from features import io
     from features.build import build_tables
-    from features.spec import segment_spec
+    from features.spec import segment_names, segment_outcomes
     from base.settings import home
 
     data = data or home().data
     out = out or home().features
     console = Console(stderr=True)
-    segments = list(segment) if segment else list(segment_spec().segments)
+    segments = list(segment) if segment else list(segment_names())
     for name in segments:
-        segment_spec().segment(name)  # an unknown segment fails before any reading
+        segment_outcomes(name)  # an unknown segment fails before any reading
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task(f"reading {data}", total=3 + 2 * len(segments))
