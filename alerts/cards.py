@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from explain.chains import chains_for_features
-from alerts.policy import band_rank
+from explain.reasons import Reason
+from scoring.bands import band_rank
 from alerts.outbox import alert_id_for, as_of_key
 from vocabulary import vocabulary
 
@@ -40,25 +41,6 @@ OVERRIDE_REASONS = (
     ("data-wrong", "The data behind the alert is wrong"),
 )
 
-_RAISES = {"up": True, "increases": True, "+": True, "down": False, "decreases": False, "-": False}
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One plain-language reason (from explain/): which way it pushes the risk, and why."""
-
-    text_en: str
-    text_fi: str
-    direction: str  # "up" | "down" (also "increases"/"decreases", "+"/"-")
-    feature: str
-
-    @property
-    def raises_risk(self) -> bool:
-        try:
-            return _RAISES[self.direction]
-        except KeyError:
-            raise ValueError(f"reason {self.feature!r}: direction {self.direction!r} is not one of up, down") from None
-
 
 @dataclass(frozen=True)
 class CardInput:
@@ -68,7 +50,7 @@ class CardInput:
     probability: float
     band: str
     model_version: str
-    reasons: Sequence[Reason | Mapping[str, Any]] = field(default_factory=tuple)
+    reasons: Sequence[Reason] = field(default_factory=tuple)  # explain/reasons.py, as scoring made them
     # Chain labels, or {"chain", "label_en", "label_fi"} (explain.chains.SuggestedChain dumps);
     # None: derived from the risk-raising reasons with explain/chains.py's table.
     suggestions: Sequence[str | Mapping[str, Any]] | None = None
@@ -81,7 +63,7 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
     band_rank(item.band)  # unknown bands fail here, not in the CRM
     if not 0.0 <= item.probability <= 1.0:
         raise ValueError(f"card: probability {item.probability} is outside 0..1")
-    reasons = [r if isinstance(r, Reason) else Reason(**r) for r in item.reasons]
+    reasons = list(item.reasons)
     card_id = alert_id_for(item.subject_id, item.problem, item.as_of)
     chains = _suggestions(reasons, language) if item.suggestions is None else [_given(s, language) for s in item.suggestions]
 
@@ -118,7 +100,7 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
 
 def _suggestions(reasons: Sequence[Reason], language: str) -> list[tuple[str | None, str]]:
     """(code, label) of the chains the risk-raising reasons suggest (explain/chains.py owns the table)."""
-    rules = chains_for_features([r.feature for r in reasons if r.raises_risk])
+    rules = chains_for_features([r.feature for r in reasons if r.direction == "up"])
     return [(rule.chain, rule.label_fi if language == "fi" else rule.label_en) for rule in rules]
 
 
@@ -148,7 +130,7 @@ def _detail(item: CardInput, reasons: Sequence[Reason], language: str) -> str:
     lines = [heading, ""]
     for r in reasons[:MAX_REASONS]:
         text = r.text_en if language == "en" else r.text_fi
-        arrow = "↑" if r.raises_risk else "↓"
+        arrow = "↑" if r.direction == "up" else "↓"
         lines.append(f"- {arrow} {text}")
     if not reasons:
         lines.append("- (no reasons available)" if language == "en" else "- (syitä ei saatavilla)")

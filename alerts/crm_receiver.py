@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -32,9 +31,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from alerts.outbox import utc_iso
-from base.settings import home
+from base.settings import home, settings
 
-MODE_ENV = "SOTE_RISK_CRM_MODE"
 MODES = ("ok", "fail500", "down", "delay")
 INDICATORS = ("info", "warning", "critical")
 MAX_KEY_LENGTH = 200
@@ -115,7 +113,7 @@ def _card_problem(body: Any) -> str | None:
 
 def create_app(store_path: Path | str | None = None, *, mode: str | None = None) -> Starlette:
     store = ReceiverStore(store_path or default_store())
-    state = Mode(mode=mode or os.environ.get(MODE_ENV) or "ok")
+    state = Mode(mode=mode or settings().crm_mode or "ok")
     if state.mode not in MODES:
         raise ValueError(f"unknown receiver mode {state.mode!r}; expected one of {', '.join(MODES)}")
 

@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts import outbox
 from base.errors import SoteRiskError
+from base.settings import env_name, settings
 
-WEBHOOK_ENV = "SOTE_RISK_CRM_WEBHOOK_URL"
+WEBHOOK_ENV = env_name("crm_webhook_url")
 RETRYABLE_4XX = frozenset({408, 425, 429})
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class DispatchConfig(BaseModel):
 def config_from_env(**overrides: object) -> DispatchConfig:
     """DispatchConfig with the webhook from SOTE_RISK_CRM_WEBHOOK_URL (unless given)."""
     values = {k: v for k, v in overrides.items() if v is not None}
-    values.setdefault("webhook_url", os.environ.get(WEBHOOK_ENV))
+    values.setdefault("webhook_url", settings().crm_webhook_url)
     if not values["webhook_url"]:
         raise SoteRiskError(f"no CRM webhook: set {WEBHOOK_ENV} (e.g. http://127.0.0.1:8900/alerts)")
     try:

@@ -1,56 +1,14 @@
 """The alert policy of one problem, as typed data (an experiment spec's `alert_policy` section).
 
-Risk bands are cut from the calibrated probability by three ascending thresholds. The same
-`band_for` is used by the scoring service (for its responses) and by the alert rules, so a
-customer's band never differs between what the CRM shows and what triggered an alert.
+Risk bands come from scoring/bands.py: the same `band_for` gives the band the CRM shows and the
+band the alert rules read, so the two never differ.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Band = Literal["low", "moderate", "high", "very_high"]
-BANDS: tuple[Band, ...] = ("low", "moderate", "high", "very_high")
-
-
-def band_rank(band: str) -> int:
-    """Order of a band (low=0 .. very_high=3); an unknown band is a programming error."""
-    try:
-        return BANDS.index(band)  # type: ignore[arg-type]
-    except ValueError:
-        raise ValueError(f"unknown risk band {band!r}; expected one of {', '.join(BANDS)}") from None
-
-
-class BandThresholds(BaseModel):
-    """Lower edges (inclusive) of the moderate, high and very high bands."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    moderate: float = Field(0.10, gt=0.0, lt=1.0)
-    high: float = Field(0.25, gt=0.0, lt=1.0)
-    very_high: float = Field(0.50, gt=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _ascending(self) -> "BandThresholds":
-        if not self.moderate < self.high < self.very_high:
-            raise ValueError(
-                "bands: thresholds must ascend (moderate < high < very_high), got "
-                f"{self.moderate}, {self.high}, {self.very_high}"
-            )
-        return self
-
-
-def band_for(probability: float, bands: BandThresholds) -> Band:
-    """The risk band of one calibrated probability."""
-    if probability >= bands.very_high:
-        return "very_high"
-    if probability >= bands.high:
-        return "high"
-    if probability >= bands.moderate:
-        return "moderate"
-    return "low"
+from scoring.bands import Band, BandThresholds
 
 
 class AlertPolicy(BaseModel):

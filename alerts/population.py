@@ -1,9 +1,10 @@
 """The population run: every customer, every problem whose cohort holds them, at one index date.
 
-This is the nightly/monthly job behind `sote-risk run --as-of DATE`. It uses the service's own
-objects (scoring/backend.py `Backend`: the champions and the history held in memory) and the one
-feature function, but in batch: cohorts for everyone in one pass, then one compute_features and
-one predict_proba per segment and problem, instead of the service's per-customer calls.
+This is the nightly/monthly job behind `sote-risk run --as-of DATE`. It scores on the one scoring
+path (scoring/path.py) that the service uses, with the same objects (scoring/backend.py
+`Backend`: the champions and the histories held in memory), for everyone at once: one pass over
+every customer's timeline gives the cohorts and each segment's feature rows, then one predict per
+problem.
 
 Every score is recorded; only the scores that become alerts are explained (SHAP is the expensive
 part and a card is the only reader), in one batch per problem through run_alert_cycle's
@@ -26,15 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain.chains import suggest_chains
-from explain.reasons import card_reason, explain_row, top_reasons
-from alerts.policy import AlertPolicy
-from alerts.cycle import RunInfo, run_alert_cycle
-from scoring.backend import Backend, Champion, Histories
 from alerts.cards import CardInput, build_card
-from vocabulary import vocabulary
-from scoring.scorer import Scorer
+from alerts.cycle import RunInfo, run_alert_cycle
+from alerts.fhir import risk_assessment
+from alerts.policy import AlertPolicy
 from base.errors import SoteRiskError
+from explain.chains import suggest_chains
+from scoring import path
+from scoring.backend import Backend
+from scoring.champions import Champion
+from scoring.path import ProblemRows
+from vocabulary import vocabulary
 
 Progress = Callable[[str, int], None]  # (what is happening, steps completed) for a progress bar
 TOP_REASONS = 5
@@ -107,41 +110,26 @@ def alert_policy_for(champion: Champion) -> AlertPolicy:
         raise PopulationError(f"{champion.problem}: alert_policy: {str(error).splitlines()[0]}") from None
 
 
-def eligibility(backend: Backend, data: Histories, subject_ids: np.ndarray, time: pd.Timestamp) -> dict[str, np.ndarray]:
-    """problem -> boolean mask over subject_ids. A feature source may offer a vectorised
-    `eligibility` (features/ does: one cohort pass); otherwise its per-customer membership."""
-    source = backend.features
-    if hasattr(source, "eligibility"):
-        return source.eligibility(data, subject_ids, time, backend.champions)
-    members = source.membership(data, [int(s) for s in subject_ids], time, backend.champions)
-    return {p: np.array([p in members[int(s)].problems for s in subject_ids], dtype=bool) for p in backend.champions}
-
-
 class _Cards:
     """Cards of one problem's alerts: explained in one batch when the alerts are known."""
 
-    def __init__(self, champion: Champion, rows: pd.DataFrame, catalogue: Mapping[str, Any], links: Links,
-                 time: pd.Timestamp, top_k: int) -> None:
-        self.champion, self.rows, self.catalogue, self.links, self.time, self.top_k = champion, rows, catalogue, links, time, top_k
-        self.position = {int(s): i for i, s in enumerate(rows["subject_id"].to_numpy())}
+    def __init__(self, rows: ProblemRows, ids: np.ndarray, links: Links, time: pd.Timestamp, top_k: int) -> None:
+        self.rows, self.links, self.time, self.top_k = rows, links, time, top_k
+        self.row_of = {int(s): i for i, s in enumerate(ids)}
         self.reasons: dict[int, list] = {}
 
     def prepare(self, alerted: pd.DataFrame) -> None:
         subjects = [int(s) for s in alerted["subject_id"]]
-        frame = self.rows.iloc[[self.position[s] for s in subjects]]
-        contributions = self.champion.model.contributions(frame)
-        for i, subject in enumerate(subjects):
-            explanation = explain_row(contributions.iloc[i], frame.iloc[i], self.catalogue)
-            self.reasons[subject] = top_reasons(explanation, self.top_k)
+        which = [self.row_of[s] for s in subjects]
+        for subject, row, values in zip(subjects, which, path.contributions(self.rows, which)):
+            self.reasons[subject] = path.reasons(self.rows, row, values, self.top_k)
 
     def card(self, row: pd.Series) -> dict[str, Any]:
-        from alerts.fhir import risk_assessment
-
         subject = int(row["subject_id"])
         if subject not in self.reasons:  # called without prepare (not by run_alert_cycle)
             self.prepare(pd.DataFrame({"subject_id": [subject]}))
         reasons = self.reasons[subject]
-        c = self.champion
+        c = self.rows.champion
         fhir = risk_assessment(
             subject_id=subject, problem=c.problem, time=self.time,
             outcome_label=vocabulary().problem_label(c.problem, "en"), horizon_days=c.horizon_days,
@@ -150,7 +138,7 @@ class _Cards:
         )
         return build_card(CardInput(
             subject_id=subject, problem=c.problem, as_of=self.time, probability=float(row["probability"]),
-            band=str(row["band"]), model_version=c.version, reasons=[card_reason(r) for r in reasons],
+            band=str(row["band"]), model_version=c.version, reasons=reasons,
             suggestions=[s.model_dump(include={"chain", "label_en", "label_fi"}) for s in suggest_chains(reasons)],
             page_url=self.links.page(subject, self.time), fhir=fhir,
         ))
@@ -166,6 +154,7 @@ def run_population(
     run_id: str | None = None,
     top_k: int = TOP_REASONS,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> PopulationResult:
     """Score everyone at `as_of` (00:00), record every score, alert and explain per policy.
 
@@ -176,62 +165,48 @@ def run_population(
     run_id = run_id or f"population-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
     today = today or dt.date.today()
     store = backend.history
-    time = Scorer(backend, cache_size=0).resolve_time(as_of, store)
+    time = store.resolve_time(as_of)
     policies = {p: alert_policy_for(c) for p, c in backend.champions.items()}
     seconds: dict[str, float] = {}
 
     started = clock.perf_counter()
-    ids = store.customers.index.to_numpy(dtype=np.int64)
+    ids = store.ids()
     municipality = store.customers["municipality"].astype(str).to_numpy()
-    masks = eligibility(backend, store, ids, time)
-    seconds["cohorts"] = clock.perf_counter() - started
-    tick("cohorts", 1)
+    scored = path.score_pairs(store.history, ids, np.full(len(ids), np.datetime64(time, "us")), backend.champions,
+                              workers=workers)
+    seconds["cohorts, features and probabilities"] = clock.perf_counter() - started
+    tick(f"{len(ids):,} customers scored", 1)
 
-    by_segment: dict[str, list[Champion]] = {}
-    for champion in backend.champions.values():
-        by_segment.setdefault(champion.segment, []).append(champion)
-
-    results, scored = [], np.zeros(len(ids), dtype=bool)
-    for segment, champions in by_segment.items():
+    results, scored_any = [], np.zeros(len(ids), dtype=bool)
+    for problem, rows in scored.problems.items():
         started = clock.perf_counter()
-        members = np.logical_or.reduce([masks[c.problem] for c in champions])
-        positions = np.flatnonzero(members)
-        rows = backend.features.compute(store, ids[positions], [time] * len(positions), segment)
-        rows.index = pd.RangeIndex(len(rows))
-        seconds[f"features {segment}"] = clock.perf_counter() - started
-        tick(f"{segment}: features for {len(positions):,} customers", 1)
-        for champion in champions:
-            started = clock.perf_counter()
-            inside = masks[champion.problem][positions]
-            frame = rows.loc[inside].reset_index(drop=True)
-            subset = positions[inside]
-            scored[subset] = True
-            probability = champion.model.predict_proba(frame) if len(frame) else np.array([])
-            scores = pd.DataFrame({
-                "subject_id": ids[subset], "problem": champion.problem, "as_of": time,
-                "probability": np.asarray(probability, dtype=float), "municipality": municipality[subset],
-            })
-            cards = _Cards(champion, frame.assign(subject_id=ids[subset]), backend.catalogue, links, time, top_k)
-            cycle = run_alert_cycle(
-                conn, scores, policies[champion.problem],
-                RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id),
-                cards.card, today=today, prepare_cards=cards.prepare,
-            )
-            results.append(ProblemRun(
-                problem=champion.problem, model_version=champion.version, eligible=len(frame),
-                scores_written=cycle.scores_written, already_recorded=cycle.already_recorded,
-                alerts_sent=cycle.alerts_sent, alerts_queued=cycle.alerts_queued, explained=len(cards.reasons),
-                threshold=policies[champion.problem].threshold,
-            ))
-            seconds[f"score {champion.problem}"] = clock.perf_counter() - started
-            tick(f"{champion.problem}: {len(frame):,} scored, {cycle.alerts_sent + cycle.alerts_queued:,} new alerts", 1)
-    return PopulationResult(as_of=time, run_id=run_id, customers=len(ids), scored=int(scored.sum()),
+        champion = rows.champion
+        scored_any[rows.positions] = True
+        scores = pd.DataFrame({
+            "subject_id": ids[rows.positions], "problem": problem, "as_of": time,
+            "probability": rows.probabilities, "municipality": municipality[rows.positions],
+        })
+        cards = _Cards(rows, ids[rows.positions], links, time, top_k)
+        cycle = run_alert_cycle(
+            conn, scores, policies[problem],
+            RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id),
+            cards.card, today=today, prepare_cards=cards.prepare,
+        )
+        results.append(ProblemRun(
+            problem=problem, model_version=champion.version, eligible=len(rows),
+            scores_written=cycle.scores_written, already_recorded=cycle.already_recorded,
+            alerts_sent=cycle.alerts_sent, alerts_queued=cycle.alerts_queued, explained=len(cards.reasons),
+            threshold=policies[problem].threshold,
+        ))
+        seconds[f"alerts {problem}"] = clock.perf_counter() - started
+        tick(f"{problem}: {len(rows):,} scored, {cycle.alerts_sent + cycle.alerts_queued:,} new alerts", 1)
+    return PopulationResult(as_of=time, run_id=run_id, customers=len(ids), scored=int(scored_any.sum()),
                             problems=sorted(results, key=lambda r: r.problem), seconds=seconds)
 
 
 def steps(backend: Backend) -> int:
     """How many progress steps run_population reports (for a progress bar's total)."""
-    return 1 + len({c.segment for c in backend.champions.values()}) + len(backend.champions)
+    return 1 + len(backend.champions)
 
 
 def deliver(conn: sqlite3.Connection, config: Any, *, max_passes: int = 100) -> dict[str, int]:
@@ -239,7 +214,7 @@ def deliver(conn: sqlite3.Connection, config: Any, *, max_passes: int = 100) -> 
     backoff, for `sote-risk alerts dispatch`). Bounded: at most max_passes passes."""
     import httpx
 
-    from alerts.dispatcher import DispatchCounts, run_once
+    from alerts.dispatcher import DispatchCounts, run_once  # noqa: I001 (httpx only when delivering)
 
     total = DispatchCounts()
     with httpx.Client(timeout=config.request_timeout_s) as client:

@@ -30,7 +30,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from alerts.policy import BANDS, AlertPolicy, band_for, band_rank
+from alerts.policy import AlertPolicy
+from scoring.bands import BANDS, band_for, band_rank
 
 SCORE_COLUMNS = ("subject_id", "problem", "as_of", "probability", "municipality")
 STATE_COLUMNS = ("subject_id", "problem", "last_band", "last_alert_as_of", "last_alert_band")

@@ -1,17 +1,85 @@
-"""Where sote-risk keeps its data and stores: one home folder.
+"""sote-risk's settings: one typed object that reads every SOTE_RISK_* environment variable.
 
-Resolved at call time (never at import) so tests and users can point it elsewhere with
-SOTE_RISK_HOME. Nothing here creates directories; callers that write create what they need.
+Read at call time (never at import: BentoML's worker count is the one exception, see
+serving/service.py) so tests and users can point a process elsewhere. An unknown SOTE_RISK_*
+variable is refused with the list of known ones: a misspelt setting never silently does
+nothing. Nothing here creates directories; callers that write create what they need.
+
+| variable | setting | default |
+|---|---|---|
+| SOTE_RISK_HOME | home: the folder of data, stores and models | ./.sote-risk |
+| SOTE_RISK_PROBLEMS | problems: comma list of problem ids to serve and run | every declared problem |
+| SOTE_RISK_WORKERS | workers: worker processes of the service | 2 (one per core) |
+| SOTE_RISK_CACHE_SIZE | cache_size: customers' scored rows (and SHAP rows) a worker caches | 512 |
+| SOTE_RISK_CARD_SAMPLE | card_sample: customers a served model card's importance is computed on | 200 |
+| SOTE_RISK_CRM_WEBHOOK_URL | crm_webhook_url: where alerts are delivered | none (alerts wait in the outbox) |
+| SOTE_RISK_CRM_MODE | crm_mode: the local CRM stand-in's start mode | ok |
+| SOTE_RISK_SERVICE_URL | service_url: the service's base URL, for links in alert cards | http://127.0.0.1:3000 |
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-HOME_ENV = "SOTE_RISK_HOME"
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from base.errors import SoteRiskError
+
+PREFIX = "SOTE_RISK_"
 DEFAULT_HOME = ".sote-risk"
+
+
+class SettingsError(SoteRiskError):
+    """A SOTE_RISK_* variable that is unknown or holds a value its setting cannot take."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Path(DEFAULT_HOME)
+    problems: tuple[str, ...] | None = None
+    workers: int = Field(2, ge=1, le=64)
+    cache_size: int = Field(512, ge=0, le=1_000_000)
+    card_sample: int = Field(200, ge=0, le=100_000)
+    crm_webhook_url: str | None = None
+    crm_mode: str | None = None
+    service_url: str = "http://127.0.0.1:3000"
+
+    @field_validator("problems", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = tuple(p.strip() for p in value.split(",") if p.strip())
+            return names or None
+        return value
+
+    @property
+    def layout(self) -> "HomeLayout":
+        return HomeLayout(self.home)
+
+
+def env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings from the environment (or `environ`); unknown or bad values are one error
+    naming the variable. An empty variable counts as unset."""
+    environ = os.environ if environ is None else environ
+    known = {env_name(name): name for name in Settings.model_fields}
+    unknown = sorted(key for key in environ if key.startswith(PREFIX) and key not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    values = {name: environ[key] for key, name in known.items() if environ.get(key, "").strip()}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        item = error.errors()[0]
+        name = str(item["loc"][0]) if item["loc"] else ""
+        raise SettingsError(f"{env_name(name)}={values.get(name)!r}: {item['msg']}") from None
 
 
 @dataclass(frozen=True)
@@ -58,12 +126,12 @@ class HomeLayout:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        """MLFLOW_TRACKING_URI wins; otherwise SQLite in the home folder."""
+        """MLFLOW_TRACKING_URI wins (MLflow's own variable); otherwise SQLite in the home folder."""
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db.resolve()}"
 
 
 def home() -> HomeLayout:
-    return HomeLayout(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME))
+    return settings().layout
 
 
 def quiet_third_parties() -> None:

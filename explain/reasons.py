@@ -1,24 +1,24 @@
 """SHAP contributions -> plain-language reasons (Finnish and English).
 
-Pure functions: they take one row of contributions (RiskModel.contributions, log-odds, features
-plus `bias`) and the customer's own feature values, and return typed records. Features of one
-family (e.g. every emergency-care count) are summed into one reason, because a clinician reads
-"emergency care use raises the risk" better than five correlated raw features.
+Pure functions: they take one row of contributions (LightGBM's pred_contrib, log-odds: the
+features then the bias) with the customer's own feature values, and return typed records. The
+words come from the feature catalogue (features/catalogue.py, one entry per feature with both
+languages). Features of one family (e.g. every emergency-care count) are summed into one reason,
+because a clinician reads "emergency care use raises the risk" better than five correlated raw
+features.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from explain.catalogue import FeatureText, fallback_text
+from features.catalogue import FeatureInfo, feature_info
+from vocabulary import Language
 
-BIAS_COLUMN = "bias"  # same name as models.risk_model.BIAS_COLUMN; kept here to stay import-light
-Language = Literal["fi", "en"]
 Value = float | str | None
 
 _NO_DATA = {"en": "no data", "fi": "ei tietoa"}
@@ -78,24 +78,25 @@ def format_value(value: Any, lang: Language, decimals: int | None = None) -> str
     return text.replace(".", ",") if lang == "fi" else text
 
 
-def feature_sentence(text: FeatureText, value: Any, lang: Language) -> str:
-    """"5 emergency visits in the last 90 days", or "Age: 82 years" without a template."""
-    template = text.template_fi if lang == "fi" else text.template_en
-    never = text.never_fi if lang == "fi" else text.never_en
+def feature_sentence(info: FeatureInfo, value: Any, lang: Language) -> str:
+    """"5 emergency visits in the last 90 days": the catalogue's template with the value."""
+    template = info.template_fi if lang == "fi" else info.template_en
+    never = info.never_fi if lang == "fi" else info.never_en
     if never and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return never
-    shown = format_value(value, lang, text.decimals)
-    if template:
-        return template.replace("{value}", shown)
-    description = (text.description_fi if lang == "fi" else text.description_en) or text.name
-    unit_text = (text.unit_fi or text.unit) if lang == "fi" else text.unit
-    unit = f" {unit_text}" if unit_text and shown != _NO_DATA[lang] else ""
-    return f"{description}: {shown}{unit}"
+    return template.replace("{value}", format_value(value, lang, info.decimals))
 
 
-def family_label(text: FeatureText, lang: Language) -> str:
-    label = text.family_fi if lang == "fi" else text.family_en
-    return label or text.family.replace("_", " ").capitalize()
+def family_label(family: str, lang: Language) -> str:
+    return family.replace("_", " ").capitalize()
+
+
+def catalogue_entries(names: Sequence[str]) -> list[FeatureInfo]:
+    """The catalogue entry of every feature a model reads; a feature without one is an error."""
+    try:
+        return [feature_info(str(name)) for name in names]
+    except KeyError as error:
+        raise ValueError(f"feature {error.args[0]!r} has no entry in the feature catalogue (features/catalogue.py)") from None
 
 
 def plain_value(value: Any) -> Value:
@@ -111,67 +112,35 @@ def plain_value(value: Any) -> Value:
     return None if math.isnan(number) else number
 
 
-def explain_row(
-    contributions: pd.Series,
-    values: pd.Series,
-    catalogue: Mapping[str, FeatureText],
-) -> Explanation:
-    """Turn one contributions row (features + `bias`) into contributions and family reasons.
-
+def explanation(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any]) -> Explanation:
+    """Every feature's contribution and the family reasons of one row: names[i] has
+    contributions[i] and values[i]; the bias is contributions[len(names)] (a pred_contrib row).
     Reasons are ordered by the size of their effect, largest first; contributions keep the
-    model's feature order.
-    """
-    base_value = float(contributions[BIAS_COLUMN])
-    items: list[FeatureContribution] = []
-    texts: dict[str, FeatureText] = {}
-    for feature, contribution in contributions.items():
-        if feature == BIAS_COLUMN:
-            continue
-        text = catalogue.get(str(feature)) or fallback_text(str(feature))
-        texts[text.family] = texts.get(text.family, text)
-        value = plain_value(values.get(feature))
-        items.append(
-            FeatureContribution(
-                feature=str(feature),
-                family=text.family,
-                value=value,
-                contribution=float(contribution),
-                text_en=feature_sentence(text, value, "en"),
-                text_fi=feature_sentence(text, value, "fi"),
-            )
+    model's feature order."""
+    infos = catalogue_entries(names)
+    base_value = float(contributions[len(names)])
+    items = [
+        FeatureContribution(
+            feature=str(name), family=info.family, value=(value := plain_value(values[i])), contribution=float(contributions[i]),
+            text_en=feature_sentence(info, value, "en"), text_fi=feature_sentence(info, value, "fi"),
         )
-    reasons = group_by_family(items, texts)
+        for i, (name, info) in enumerate(zip(names, infos))
+    ]
     raw_score = base_value + math.fsum(item.contribution for item in items)
-    return Explanation(base_value=base_value, raw_score=raw_score, contributions=items, reasons=reasons)
+    return Explanation(base_value=base_value, raw_score=raw_score, contributions=items, reasons=group_by_family(items))
 
 
-def explain_vector(
-    names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], catalogue: Mapping[str, FeatureText],
-) -> Explanation:
-    """explain_row on plain sequences: names[i] has contributions[i] and values[i]; the bias is
-    contributions[len(names)] (LightGBM's pred_contrib row). Same result as explain_row."""
-    row = dict(zip(names, contributions))
-    row[BIAS_COLUMN] = contributions[len(names)]
-    return explain_row(row, dict(zip(names, values)), catalogue)  # type: ignore[arg-type]  (mappings suffice)
-
-
-def top_reasons_vector(
-    names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], catalogue: Mapping[str, FeatureText], k: int,
-) -> list[Reason]:
-    """top_reasons(explain_vector(...), k) without the records nobody reads: families are ranked
-    on their sums first, and only the shown members of the k largest get sentences (a row has
-    ~130 features, 95 of them in one family; the service shows 5 reasons). Equal to the long
-    way (tested)."""
+def top_reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], k: int) -> list[Reason]:
+    """explanation(...).reasons[:k] without the records nobody reads: families are ranked on
+    their sums first, and only the shown members of the k largest get sentences (a row has ~130
+    features, 95 of them in one family; the service shows 5 reasons). Equal to the long way
+    (tested)."""
     if k <= 0:
         return []
+    infos = catalogue_entries(names)
     members: dict[str, list[int]] = {}
-    texts: dict[str, FeatureText] = {}
-    feature_texts = []
-    for index, feature in enumerate(names):
-        text = catalogue.get(str(feature)) or fallback_text(str(feature))
-        feature_texts.append(text)
-        texts.setdefault(text.family, text)
-        members.setdefault(text.family, []).append(index)
+    for index, info in enumerate(infos):
+        members.setdefault(info.family, []).append(index)
     floats = [float(c) for c in contributions[: len(names)]]
     totals = {family: math.fsum(floats[i] for i in indexes) for family, indexes in members.items()}
     reasons = []
@@ -181,15 +150,15 @@ def top_reasons_vector(
         items = [
             FeatureContribution(
                 feature=str(names[i]), family=family, value=(value := plain_value(values[i])), contribution=floats[i],
-                text_en=feature_sentence(feature_texts[i], value, "en"), text_fi=feature_sentence(feature_texts[i], value, "fi"),
+                text_en=feature_sentence(infos[i], value, "en"), text_fi=feature_sentence(infos[i], value, "fi"),
             )
             for i in shown
         ]
-        reasons.append(_reason(family, texts[family], totals[family], items))
+        reasons.append(_reason(family, totals[family], items))
     return reasons
 
 
-def group_by_family(items: list[FeatureContribution], texts: Mapping[str, FeatureText]) -> list[Reason]:
+def group_by_family(items: list[FeatureContribution]) -> list[Reason]:
     families: dict[str, list[FeatureContribution]] = {}
     for item in items:
         families.setdefault(item.family, []).append(item)
@@ -197,7 +166,7 @@ def group_by_family(items: list[FeatureContribution], texts: Mapping[str, Featur
     for family, members in families.items():
         total = math.fsum(member.contribution for member in members)
         shown = [members[i] for i in _shown([m.contribution for m in members], total)]
-        reasons.append(_reason(family, texts[family], total, shown))
+        reasons.append(_reason(family, total, shown))
     return [reasons[i] for i in _by_effect(list(range(len(reasons))), [r.contribution for r in reasons])]
 
 
@@ -214,25 +183,15 @@ def _shown(contributions: list[float], total: float) -> list[int]:
     return sorted(same_way or range(len(contributions)), key=lambda i: abs(contributions[i]), reverse=True)
 
 
-def _reason(family: str, text: FeatureText, total: float, shown: list[FeatureContribution]) -> Reason:
+def _reason(family: str, total: float, shown: list[FeatureContribution]) -> Reason:
     return Reason(
         family=family,
         feature=shown[0].feature,
-        label_en=family_label(text, "en"),
-        label_fi=family_label(text, "fi"),
+        label_en=family_label(family, "en"),
+        label_fi=family_label(family, "fi"),
         contribution=total,
         direction="up" if total > 0 else "down",
         text_en="; ".join(m.text_en for m in shown[:3]),
         text_fi="; ".join(m.text_fi for m in shown[:3]),
         features=shown,
     )
-
-
-def top_reasons(explanation: Explanation, k: int) -> list[Reason]:
-    """The k reasons with the largest effect (either direction); k=0 gives none."""
-    return explanation.reasons[: max(k, 0)]
-
-
-def card_reason(reason: Reason) -> dict[str, str]:
-    """The four fields alerts/cards.py's Reason takes (text_en, text_fi, direction, feature)."""
-    return reason.model_dump(include={"text_en", "text_fi", "direction", "feature"})

@@ -9,7 +9,7 @@ customer at every index date) and online (one customer, one time) run the same c
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -19,38 +19,50 @@ from features.windows import DAY, KEY_LIMIT, MAX_BACK_DAYS, MAX_FORWARD_DAYS, Ti
 BLOCK_CUSTOMERS = 8192
 
 Computation = Callable[[Timeline], dict[str, np.ndarray]]
+T = TypeVar("T")
 
 
-def run(history: History, customer: np.ndarray, times: np.ndarray, computation: Computation,
-        *, block_customers: int = BLOCK_CUSTOMERS, workers: int = 1) -> dict[str, np.ndarray]:
-    """computation(timeline) on every block; arrays concatenated back into query order."""
+def run_blocks(history: History, customer: np.ndarray, times: np.ndarray, computation: Callable[[Timeline], T],
+               *, block_customers: int = BLOCK_CUSTOMERS, workers: int = 1) -> list[tuple[np.ndarray, T]]:
+    """computation(timeline) on every block: [(the block's query positions in the caller's order,
+    what computation returned for them, in that order)]. An empty query list gives one empty block."""
     customer = np.asarray(customer, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
-    n = len(times)
-    if n == 0:
-        return computation(_timeline(history, 0, 0, customer, times))
+    if len(times) == 0:
+        return [(np.zeros(0, dtype=np.int64), computation(_timeline(history, 0, 0, customer, times)))]
     order = np.lexsort((times, customer))
     sorted_c, sorted_t = customer[order], times[order]
     origin, span = _origin_span(history, sorted_t)
     per_block = max(1, min(block_customers, KEY_LIMIT // span))
     bounds = _blocks(sorted_c, per_block)
 
-    def one(bound: tuple[int, int]) -> dict[str, np.ndarray]:
+    def one(bound: tuple[int, int]) -> tuple[np.ndarray, T]:
         q0, q1 = bound
         c0, c1 = int(sorted_c[q0]), int(sorted_c[q1 - 1]) + 1
         tl = Timeline(history, c0, c1, sorted_c[q0:q1] - c0, sorted_t[q0:q1], span, origin)
-        return computation(tl)
+        return order[q0:q1], computation(tl)
 
     if workers > 1 and len(bounds) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy releases the GIL in the heavy calls
-            parts = list(pool.map(one, bounds))
-    else:
-        parts = [one(b) for b in bounds]
-    if len(parts) == 1 and (n == 1 or (np.diff(order) == 1).all()):
-        return parts[0]  # already in the caller's order (always so for one online query)
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.arange(n)
-    return {name: np.concatenate([p[name] for p in parts])[inverse] for name in parts[0]}
+            return list(pool.map(one, bounds))
+    return [one(b) for b in bounds]
+
+
+def run(history: History, customer: np.ndarray, times: np.ndarray, computation: Computation,
+        *, block_customers: int = BLOCK_CUSTOMERS, workers: int = 1) -> dict[str, np.ndarray]:
+    """computation(timeline) on every block; arrays concatenated back into query order."""
+    parts = run_blocks(history, customer, times, computation, block_customers=block_customers, workers=workers)
+    positions = [p for p, _ in parts]
+    if len(parts) == 1 and (len(positions[0]) <= 1 or (np.diff(positions[0]) == 1).all()):
+        return parts[0][1]  # already in the caller's order (always so for one online query)
+    return in_query_order(positions, [columns for _, columns in parts])
+
+
+def in_query_order(positions: list[np.ndarray], parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-block arrays (aligned with each block's positions) as arrays in position order (a subset
+    of the queries comes back in ascending position order)."""
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    return {name: np.concatenate([p[name] for p in parts])[order] for name in parts[0]}
 
 
 def _origin_span(history: History, times: np.ndarray) -> tuple[int, int]:

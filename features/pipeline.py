@@ -7,6 +7,7 @@ work on the region's events. Every output carries the feature-pipeline version.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from features import cohorts, labels
 from features.catalogue import FeatureInfo, catalogue, feature_info
-from features.engine import run
+from features.engine import in_query_order, run, run_blocks
 from features.families import FAMILIES
 from features.history import History, to_micros
 from features.spec import segment_families, segment_names, segment_outcomes
@@ -78,17 +79,63 @@ def feature_columns(history: History, subject_ids: Sequence[int] | np.ndarray, t
 
 def _feature_columns(history: History, customer: np.ndarray, micros: np.ndarray, segment: str,
                      workers: int) -> dict[str, np.ndarray]:
-    names = feature_names(segment)  # validates the segment first
-    families = [FAMILIES[f] for f in segment_families(segment)]
+    feature_names(segment)  # validates the segment first
+    return run(history, customer, micros, lambda tl: segment_features(tl, segment), workers=workers)
 
-    def computation(tl: Timeline) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for family in families:
-            out.update(family(tl))
-        return out
 
-    columns = run(history, customer, micros, computation, workers=workers)
-    return {name: columns[name] for name in names}
+def segment_features(tl: Timeline, segment: str) -> dict[str, np.ndarray]:
+    """The segment's feature columns for the timeline's queries, in feature_names order."""
+    out: dict[str, np.ndarray] = {}
+    for family in segment_families(segment):
+        out.update(FAMILIES[family](tl))
+    return {name: out[name] for name in _feature_names(segment)}
+
+
+@dataclass(frozen=True)
+class ScoringRows:
+    """What scoring takes from the feature path for some (customer, time) pairs.
+
+    cohorts: in_<segment> and eligible_<segment>-<outcome>, one value per pair (cohort_columns);
+    members[segment]: positions (ascending) of the pairs eligible for a requested problem of it;
+    features[segment]: its feature columns for those pairs, as feature_columns gives them.
+    """
+
+    cohorts: dict[str, np.ndarray]
+    members: dict[str, np.ndarray]
+    features: dict[str, dict[str, np.ndarray]]
+
+
+def scoring_rows(history: History, subject_ids: Sequence[int] | np.ndarray, times: Sequence | np.ndarray,
+                 problems: Sequence[str], *, workers: int = 1) -> ScoringRows:
+    """Cohorts of every pair, and each requested problem's segment features for the pairs
+    eligible for it, in one pass: each block of customers' timeline is read once, its cohorts
+    computed for every pair and its features for the members only (Timeline.subset shares the
+    events). The values equal cohort_columns and feature_columns on the same pairs (tested)."""
+    _, customer, micros = _prepare(None, None, subject_ids, times, history, None)
+    wanted: dict[str, list[str]] = {}
+    for problem in problems:
+        segment, _, outcome = problem.partition("-")
+        if outcome not in segment_outcomes(segment):
+            raise SoteRiskError(f"unknown problem {problem!r}: {segment} has no outcome {outcome!r}")
+        wanted.setdefault(segment, []).append(f"eligible_{problem}")
+
+    def computation(tl: Timeline) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]:
+        cohort = _cohort_values(cohorts.compute(tl))
+        rows = {}
+        for segment, eligible in wanted.items():
+            inside = np.flatnonzero(np.logical_or.reduce([cohort[name] for name in eligible]))
+            rows[segment] = (inside, segment_features(tl if len(inside) == tl.n else tl.subset(inside), segment))
+        return cohort, rows
+
+    parts = run_blocks(history, customer, micros, computation, workers=workers)
+    cohort = in_query_order([p for p, _ in parts], [c for _, (c, _) in parts])
+    members, features = {}, {}
+    for segment in wanted:
+        positions = [block[rows[segment][0]] for block, (_, rows) in parts]
+        columns = in_query_order(positions, [rows[segment][1] for _, (_, rows) in parts])
+        members[segment] = np.sort(np.concatenate(positions))
+        features[segment] = columns
+    return ScoringRows(cohort, members, features)
 
 
 def compute_cohorts(
@@ -117,7 +164,11 @@ def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, ti
 
 
 def _cohort_columns(history: History, customer: np.ndarray, micros: np.ndarray) -> dict[str, np.ndarray]:
-    cols = run(history, customer, micros, cohorts.compute)
+    return _cohort_values(run(history, customer, micros, cohorts.compute))
+
+
+def _cohort_values(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """in_<segment> and eligible_<segment>-<outcome> from cohorts.compute()'s columns."""
     out: dict[str, np.ndarray] = {}
     for segment in segment_names():
         out[f"in_{segment}"] = cols[f"in_{segment}"]

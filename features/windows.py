@@ -89,6 +89,22 @@ class Timeline:
         self._pos: dict[tuple[CodeGroup, int], np.ndarray] = {}
         self._bounds: dict[tuple[CodeGroup, str], np.ndarray] = {}
 
+    def subset(self, queries: np.ndarray) -> "Timeline":
+        """The same block of events for some of the queries (positions into this one's).
+
+        The events, their keys and each code group's events are shared, not rebuilt: a block's
+        timeline is read once, whether one asks for cohorts of every query and then features of
+        a segment's members, or all at once. Look-ups that depend on the queries start empty.
+        """
+        queries = np.asarray(queries, dtype=np.int64)
+        other = object.__new__(Timeline)
+        other.__dict__.update(self.__dict__)
+        other.local, other.customer, other.times = self.local[queries], self.customer[queries], self.times[queries]
+        other.n = len(queries)
+        other.q_key = self.q_key[queries]
+        other._pos, other._bounds = {}, {}
+        return other
+
     # -- groups and positions ------------------------------------------------------------
     def events(self, g: CodeGroup) -> _GroupEvents:
         found = self._groups.get(g)

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from models.risk_model import FeatureMismatchError
+from models.inputs import FeatureMismatchError
 
 
 def _columns(frame: pd.DataFrame, needed: list[str], who: str) -> pd.DataFrame:

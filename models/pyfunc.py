@@ -20,6 +20,7 @@ import pandas as pd
 
 from mlflow.pyfunc import PythonModel
 
+from models.inputs import FeatureBlock
 from models.risk_model import RiskModel
 
 ARTIFACT_KEY = "risk_model"
@@ -64,7 +65,7 @@ def load_risk_model(directory: Path) -> RiskModel:
 
 def wire_frame(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's inputs as plain columns (categoricals as strings) for signature and example."""
-    prepared = model.prepare(frame)
+    prepared = FeatureBlock.from_frame(frame, model.feature_names, model.categories, model.problem).to_frame()
     for name in model.categories:
         prepared[name] = prepared[name].astype(object).where(prepared[name].notna(), None)
     return prepared.reset_index(drop=True)

@@ -1,28 +1,21 @@
 """Loading registered models by alias (never by "latest"), with a feature-pipeline check.
 
 A model trained on features from one pipeline version gives wrong answers on another, so
-loading refuses a mismatch. The expected version is injectable: a string, a callable, or the
-default resolver that asks features/ (once it exposes `pipeline_version()` or
-`PIPELINE_VERSION`); when nothing can be resolved the check is skipped with a warning.
+loading refuses a mismatch: the caller says which version its features are
+(features.pipeline_version(); models/ sits below features/ and does not ask it itself).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 from pathlib import Path
-from typing import Callable, Union
 
 from models.risk_model import RiskModel
 from base.settings import home
 from base.errors import SoteRiskError
 
-log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "sote-risk-"
-
-VersionSource = Union[str, Callable[[], Union[str, None]], None]
 
 
 class ModelNotFoundError(SoteRiskError):
@@ -63,27 +56,11 @@ def configure_tracking(tracking_uri: str | None = None) -> str:
     return uri
 
 
-def current_pipeline_version() -> str | None:
-    """The feature pipeline version of the installed code, if features/ exposes one."""
-    try:
-        features = importlib.import_module("features")
-    except ImportError:
-        return None
-    source = getattr(features, "pipeline_version", None) or getattr(features, "PIPELINE_VERSION", None)
-    if callable(source):
-        return str(source())
-    return str(source) if source is not None else None
-
-
-def check_pipeline_version(model: RiskModel, expected: VersionSource = current_pipeline_version) -> None:
-    version = expected() if callable(expected) else expected
-    if version is None:
-        log.warning("feature pipeline version unknown; not checked for model %s (trained on %s)", model.problem, model.pipeline_version)
-        return
-    if str(version) != str(model.pipeline_version):
+def check_pipeline_version(model: RiskModel, expected: str) -> None:
+    if str(expected) != str(model.pipeline_version):
         raise PipelineVersionMismatch(
             f"model {model.problem} was trained on feature pipeline {model.pipeline_version!r} but the "
-            f"features are {version!r}; retrain (sote-risk train --problem {model.problem}) or rebuild the features"
+            f"features are {expected!r}; retrain (sote-risk train --problem {model.problem}) or rebuild the features"
         )
 
 
@@ -106,7 +83,8 @@ def resolve_version(problem: str, alias: str):
 def load_model(
     problem: str,
     alias: str = "champion",
-    expected_pipeline_version: VersionSource = current_pipeline_version,
+    *,
+    expected_pipeline_version: str,
     tracking_uri: str | None = None,
 ) -> RiskModel:
     """The RiskModel registered as `sote-risk-<problem>@<alias>`, checked against the pipeline."""

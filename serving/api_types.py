@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
-from alerts import policy as alert_policy
+from scoring.bands import Band
 from alerts.feedback import OverrideReason, SuggestionRef
 
 MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
@@ -33,7 +33,7 @@ TopK = Annotated[int, Field(ge=0, le=20, description="How many reasons per probl
 ProblemId = Annotated[
     str, Field(min_length=3, max_length=64, pattern=r"^[a-z_]+-[a-z_]+$", description="e.g. elderly-hospitalisation")
 ]
-Band = alert_policy.Band  # one band vocabulary with the alert rules
+
 AsOf = Annotated[
     dt.date | None,
     Field(description="Score as of this date (00:00 local time, like the monthly index times); default: the end of the data"),

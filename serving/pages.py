@@ -17,6 +17,7 @@ from markupsafe import Markup
 from explain.chains import suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
 from explain.reasons import Explanation
+from features.catalogue import feature_info
 from vocabulary import vocabulary
 from scoring.scorer import Scorer
 
@@ -68,7 +69,7 @@ def percent(probability: float, lang: Language) -> str:
 
 def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5) -> tuple[str, list[Any]]:
     """The page's HTML and the risks shown on it (for the audit log)."""
-    time = scorer.resolve_time(as_of)
+    time = scorer.backend.history.resolve_time(as_of)
     score = scorer.score_customer(subject_id, as_of, 0)
     trends = scorer.trend(subject_id, time) if score.risks else {}
     sections = []
@@ -114,7 +115,6 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
     """
     champion = scorer.champion(problem)
     model = champion.model
-    catalogue = scorer.backend.catalogue
     summary = None
     if sample is not None and len(sample[0]):
         contributions, rows = sample
@@ -125,7 +125,9 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
         gain = model.booster.feature_importance(importance_type="gain")
         importance = pd.Series(gain, index=model.feature_names).sort_values(ascending=False)
         size = 0
-    describe = (lambda f: (catalogue[f].description_fi if lang == "fi" else catalogue[f].description_en) if f in catalogue else "")
+    def describe(name: str) -> str:
+        info = feature_info(name)
+        return info.description_fi if lang == "fi" else info.description_en
     metrics = [
         (name, f"{value:.3f}") for name, value in sorted((model.metadata.get("metrics") or {}).items())
         if isinstance(value, (int, float))

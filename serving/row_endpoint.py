@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from serving.api_types import PredictRowRequest
+from serving.responses import error_body, row_response
 from base.errors import SoteRiskError
 
 PATH = "/predict_row"
@@ -49,13 +50,6 @@ def validation_error_body(error: ValidationError) -> dict[str, Any]:
             "detail": error.errors(include_context=False, include_input=False)}
 
 
-def error_body(error: SoteRiskError) -> tuple[int, dict[str, Any]]:
-    """Same status and body as serving/service._error: one line unless a 422 (which lists fields)."""
-    status = getattr(error, "status", 422)
-    message = str(error) if status == 422 else str(error).splitlines()[0]
-    return status, {"error": message, "field": getattr(error, "field", None)}
-
-
 def answer(body: bytes) -> tuple[int, bytes]:
     """Status and JSON body for one posted request body (tests call it directly)."""
     try:
@@ -63,7 +57,7 @@ def answer(body: bytes) -> tuple[int, bytes]:
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error), separators=(",", ":")).encode()
     try:
-        response = _scorer.predict_row(request.problem, request.features)
+        response = row_response(_scorer.predict_row(request.problem, request.features))
     except SoteRiskError as error:
         status, payload = error_body(error)
         return status, json.dumps(payload, separators=(",", ":")).encode()

@@ -10,8 +10,6 @@ roles are checked by serving/middleware.py before any route runs.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time as clock
 from typing import Any, Literal
 
 import bentoml
@@ -19,64 +17,38 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from base.errors import SoteRiskError
+from base.settings import settings
 from serving.api_types import (
     BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FeedbackRequest, FeedbackResponse,
     FhirRequest, FhirResource, HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
     ScoreRequest, ScoreResponse,
 )
-from scoring.backend import BACKEND_ENV, WORKERS_ENV, import_factory
 from serving.middleware import IDENTITY, GuardMiddleware
+from serving.responses import batch_item, error_body, explain_response, row_response, score_response
 from serving.row_endpoint import PATH as ROW_PATH
-from base.errors import SoteRiskError
 
 THREADS = 8  # sync APIs run in a thread pool of this size (BentoML's default of 1 serialises them)
-# WORKERS_ENV (processes, `sote-risk serve --workers`) is read at import, the one setting that is:
-# BentoML takes the count from the decorator, in the server process and in each worker.
 
 
 def worker_count() -> int:
-    value = os.environ.get(WORKERS_ENV, "1")
+    """SOTE_RISK_WORKERS, read at import: the one setting that is (BentoML takes the worker count
+    from the decorator, in the server process and in each worker)."""
     try:
-        count = int(value)
-    except ValueError:
-        raise SystemExit(f"{WORKERS_ENV} must be a whole number of worker processes, not {value!r}") from None
-    if count < 1:
-        raise SystemExit(f"{WORKERS_ENV} must be at least 1, not {count}")
-    return count
-
-
-class ServingConfig(BaseModel):
-    """Read from the environment in the worker (never at import)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: str = Field("scoring.backend:load_backend", description="module:function returning a Backend")
-    # 512: cached feature rows are one-row pandas frames (~100 KB each with explanations); at
-    # 8,192 the 10-minute soak grew RSS by 76 % and p99 drifted with GC pauses, at 512 a 3-minute
-    # soak grew 3.2 %. Repeat reads of one customer (page, explain, FHIR) still hit the cache.
-    cache_size: int = Field(512, ge=0)
-    card_sample: int = Field(200, ge=0)
-
-    @classmethod
-    def from_env(cls) -> "ServingConfig":
-        values: dict[str, Any] = {}
-        if os.environ.get(BACKEND_ENV):
-            values["backend"] = os.environ[BACKEND_ENV]
-        if os.environ.get("SOTE_RISK_CACHE_SIZE"):
-            values["cache_size"] = int(os.environ["SOTE_RISK_CACHE_SIZE"])
-        return cls.model_validate(values)
+        return settings().workers
+    except SoteRiskError as error:
+        raise SystemExit(str(error)) from None
 
 
 ui = FastAPI(title="sote-risk pages", description="Clinician pages and model cards (HTML)")
 
 
 def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
-    """A one-line JSON error naming the field; the status comes from the error type."""
-    status = getattr(error, "status", 422)
+    """A JSON error naming the field; the status comes from the error type (serving/responses.py)."""
+    status, body = error_body(error)
     if ctx is not None:
         ctx.response.status_code = status
-    return JSONResponse({"error": str(error).splitlines()[0] if status != 422 else str(error), "field": getattr(error, "field", None)},
-                        status_code=status)
+    return JSONResponse(body, status_code=status)
 
 
 def _freeze_loaded(reloaded: bool = False) -> None:
@@ -121,25 +93,27 @@ class RiskService:
     """Risk scores, explanations, FHIR RiskAssessments and clinician pages for Eksote's customers."""
 
     def __init__(self) -> None:
-        from base.settings import home, quiet_third_parties
-        from serving.audit import AuditLog
-        from serving.logs import install_log_redaction
-        from serving.generation import Watcher, generation_file
-        from serving import row_endpoint
+        from base.settings import quiet_third_parties
+        from scoring.backend import load_backend
         from scoring.scorer import Scorer
+        from serving import row_endpoint
+        from serving.audit import AuditLog
+        from serving.generation import Watcher, generation_file
+        from serving.logs import install_log_redaction
 
         quiet_third_parties()
         install_log_redaction()
-        self.config = ServingConfig.from_env()
-        backend = import_factory(self.config.backend)()  # refuses with a clear message: no champion, stale pipeline
-        self.scorer = Scorer(backend, cache_size=self.config.cache_size)
+        self.settings = settings()
+        backend = load_backend(self.settings)  # refuses with a clear message: no champion, stale pipeline
+        self.scorer = Scorer(backend, cache_size=self.settings.cache_size)
         row_endpoint.serve(self.scorer)
         _freeze_loaded()
-        self.audit = AuditLog(home().audit_db)
-        self.outbox_path = home().outbox_db
+        home = self.settings.layout
+        self.audit = AuditLog(home.audit_db)
+        self.outbox_path = home.outbox_db
         self._card_samples: dict[tuple[str, int], Any] = {}
         # Another worker's /reload reaches this one through the generation file (serving/generation.py).
-        self.watcher = Watcher(generation_file(home().root), lambda _: self._reload_local()).start()
+        self.watcher = Watcher(generation_file(home.root), lambda _: self._reload_local()).start()
 
     def __is_ready__(self) -> bool:
         return self.scorer.backend.history is not None
@@ -169,27 +143,27 @@ class RiskService:
         """Risk of one customer (by pseudonym) for every problem whose cohort holds them at as_of,
         with the top reasons; a customer in no cohort gets an empty list and a note; unknown: 404."""
         try:
-            response = self.scorer.score_customer(customer_id, as_of, top_k)
+            item = self.scorer.score_customer(customer_id, as_of, top_k)
         except SoteRiskError as error:
             return _error(ctx, error)
-        self._record(ctx.request, "score", [(customer_id, response.risks)])
-        return response
+        self._record(ctx.request, "score", [(customer_id, item.risks)])
+        return score_response(item)
 
     @bentoml.api(route="/score_history", input_spec=HistoryRequest)
     def score_history(self, customer: Any, events: list[Any], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
         """Risk for a history the caller posts (customer + events), checked by the data contracts."""
-        from scoring.backend import posted_frames
+        from scoring.history import posted_frames, validate_posted
 
         try:
             frames = posted_frames(customer.model_dump(), [e.model_dump() for e in events])
-            self.scorer.backend.validate_history(*frames)
-            response = self.scorer.score_posted(*frames, as_of, top_k)
+            validate_posted(*frames)
+            item = self.scorer.score_posted(*frames, as_of, top_k)
         except SoteRiskError as error:
             if not hasattr(error, "field"):
                 error.field = "events"  # type: ignore[attr-defined]  (a contract rule on the posted history)
             return _error(ctx, error)
-        self._record(ctx.request, "score_history", [(customer.subject_id, response.risks)])
-        return response
+        self._record(ctx.request, "score_history", [(customer.subject_id, item.risks)])
+        return score_response(item)
 
     @bentoml.api(route="/score_batch", input_spec=BatchRequest)
     def score_batch(self, customer_ids: list[int], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> BatchResponse:
@@ -199,41 +173,41 @@ class RiskService:
         except SoteRiskError as error:
             return _error(ctx, error)
         self._record(ctx.request, "score_batch", [(r.customer_id, r.risks) for r in results if r.error is None])
-        return BatchResponse(as_of=time.date(), results=results)
+        return BatchResponse(as_of=time.date(), results=[batch_item(r) for r in results])
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest)
     def explain(self, customer_id: int, problem: str, as_of: dt.date | None, ctx: bentoml.Context) -> ExplainResponse:
         """Every feature's contribution (log-odds) for one customer and problem, with plain-language
         text; base_value + sum(contributions) = raw_score."""
         try:
-            response = self.scorer.explain(customer_id, problem, as_of)
+            item = self.scorer.explain(customer_id, problem, as_of)
         except SoteRiskError as error:
             return _error(ctx, error)
-        self._record(ctx.request, "explain", [(customer_id, [response])])
-        return response
+        self._record(ctx.request, "explain", [(customer_id, [item])])
+        return explain_response(item)
 
     @bentoml.api(route="/fhir_risk_assessment", input_spec=FhirRequest)
     def fhir_risk_assessment(
         self, customer_id: int, problem: str, as_of: dt.date | None, top_k: int, ctx: bentoml.Context
     ) -> FhirResource:
         """An HL7 FHIR R4 RiskAssessment for one customer and problem."""
+        import pandas as pd
+
         from alerts.fhir import risk_assessment
+        from scoring.errors import NotInCohort
         from vocabulary import vocabulary
-        from scoring.scorer import ServingError
 
         try:
             champion = self.scorer.champion(problem)
-            response = self.scorer.score_customer(customer_id, as_of, top_k)
-            risk = next((r for r in response.risks if r.problem == problem), None)
+            item = self.scorer.score_customer(customer_id, as_of, top_k)
+            risk = next((r for r in item.risks if r.problem == problem), None)
             if risk is None:
-                raise ServingError(f"customer {customer_id} is not in the cohort of {problem} on {response.as_of}", field="problem")
+                raise NotInCohort(f"customer {customer_id} is not in the cohort of {problem} on {item.as_of}", field="problem")
         except SoteRiskError as error:
             return _error(ctx, error)
         self._record(ctx.request, "fhir", [(customer_id, [risk])])
-        import pandas as pd
-
         return risk_assessment(
-            subject_id=customer_id, problem=problem, time=pd.Timestamp(response.as_of),
+            subject_id=customer_id, problem=problem, time=pd.Timestamp(item.as_of),
             outcome_label=vocabulary().problem_label(champion.problem, "en"),
             horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
             model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
@@ -247,7 +221,7 @@ class RiskService:
         types and errors (serving/row_endpoint.py); this method declares it (OpenAPI) and is
         the same work through BentoML's handler."""
         try:
-            return self.scorer.predict_row(problem, features)
+            return row_response(self.scorer.predict_row(problem, features))
         except SoteRiskError as error:
             return _error(ctx, error)
 
@@ -262,7 +236,7 @@ class RiskService:
         except SoteRiskError as error:
             return _error(ctx, error)
         champions = {problem: c.version for problem, c in self.scorer.backend.champions.items()}
-        return ReloadResponse(customers=len(store.customers), events=len(store.events), generation=generation,
+        return ReloadResponse(customers=len(store.customers), events=store.events, generation=generation,
                               seconds=seconds, champions=champions)
 
     def _reload_local(self) -> tuple[Any, int, float]:
@@ -321,15 +295,13 @@ class RiskService:
     @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
     def model_card_page(self, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
         from serving.pages import model_card
-        from scoring.scorer import card_sample
 
         try:
             self.scorer.champion(problem)
             key = (problem, self.scorer.backend.generation)
             if key not in self._card_samples:
-                started = clock.perf_counter()
-                self._card_samples[key] = card_sample(self.scorer, problem, self.config.card_sample) if self.config.card_sample else None
-                self._card_seconds = clock.perf_counter() - started
+                size = self.settings.card_sample
+                self._card_samples[key] = self.scorer.card_sample(problem, size) if size else None
             return HTMLResponse(model_card(self.scorer, problem, lang, self._card_samples[key]))
         except SoteRiskError as error:
             return _error(None, error)

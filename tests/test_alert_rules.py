@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from alerts.policy import AlertPolicy, BandThresholds, band_for
+from alerts.policy import AlertPolicy
+from scoring.bands import BandThresholds, band_for
 from alerts.rules import allocate_capacity, decide_alerts, empty_state, stale_queue
 
 P = "elderly-hospitalisation"

@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from serving.responses import batch_item, explain_response, score_response
+
 PINNED = Path(__file__).resolve().parent / "pinned"
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,9 @@ def pinned():
 @pytest.fixture(scope="module")
 def scorer(pinned):
     from models.pyfunc import load_risk_model
-    from scoring.backend import Backend, FeaturesPackage, HistoryStore, champion_from_model
+    from scoring.backend import Backend
+    from scoring.champions import champion_from_model
+    from scoring.history import HistoryStore
     from scoring.scorer import Scorer
     from synthetic.config import SimulatorConfig
     from synthetic.simulate import simulate
@@ -53,10 +57,9 @@ def scorer(pinned):
     for model in models.values():
         assert model.pipeline_version == PINNED_PIPELINE
         model.pipeline_version = pipeline_version()
-    source = FeaturesPackage()
     store = HistoryStore.from_frames(region.events, region.customers, region.metadata["extract_start"],
-                                     region.metadata["extract_end"], features=source)
-    return Scorer(Backend({p: champion_from_model(p, m) for p, m in models.items()}, source, lambda: store))
+                                     region.metadata["extract_end"])
+    return Scorer(Backend({p: champion_from_model(p, m) for p, m in models.items()}, lambda: store))
 
 
 def _as_of(date):
@@ -66,10 +69,10 @@ def _as_of(date):
 def test_scores_reasons_and_explanations_are_pinned(pinned, scorer):
     for case in pinned["cases"]:
         as_of = _as_of(case["as_of"])
-        score = scorer.score_customer(case["customer_id"], as_of, 5)
+        score = score_response(scorer.score_customer(case["customer_id"], as_of, 5))
         assert score.model_dump(mode="json") == case["score"], case["customer_id"]
         for problem, expected in case["explain"].items():
-            got = scorer.explain(case["customer_id"], problem, as_of).model_dump(mode="json")
+            got = explain_response(scorer.explain(case["customer_id"], problem, as_of)).model_dump(mode="json")
             assert got == expected, (case["customer_id"], problem)
 
 
@@ -94,4 +97,4 @@ def test_batches_are_pinned(pinned, scorer):
     for date, expected in pinned["batch"].items():
         ids = [item["customer_id"] for item in expected]
         _, items = scorer.score_customers(ids, _as_of(None if date == "None" else date), 3)
-        assert [i.model_dump(mode="json") for i in items] == expected
+        assert [batch_item(i).model_dump(mode="json") for i in items] == expected

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from models.calibration import ScoreCalibrator
-from models.risk_model import BIAS_COLUMN, FeatureMismatchError, RiskModel
+from models.inputs import FeatureMismatchError
+from models.risk_model import BIAS_COLUMN, RiskModel
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,9 @@ def test_matrix_path_equals_booster_on_prepared_frame_with_missing_values(small_
     rows.loc[rows.index[:20], "er_visits_90d"] = np.nan
     rows["sex"] = rows["sex"].astype(object)
     rows.loc[rows.index[10:30], "sex"] = None
-    oracle = model.booster.predict(model.prepare(rows), raw_score=True)  # pandas path, LightGBM's own coding
+    # oracle: LightGBM's own coding of a pandas frame with the training categories
+    pandas_rows = rows[model.feature_names].assign(sex=pd.Categorical(rows["sex"], categories=model.categories["sex"]))
+    oracle = model.booster.predict(pandas_rows, raw_score=True)
     np.testing.assert_array_equal(model.raw_score(rows), oracle)
     for size in (1, 5, 300):  # single rows run on one thread, larger batches on the pool
         np.testing.assert_array_equal(model.raw_score(rows.head(size)), oracle[:size])

@@ -205,7 +205,7 @@ def test_predict_row_equals_the_frame_path_and_refuses_the_same_rows(scorer, fix
     """The posted row goes to the booster without pandas: same probability as
     predict_proba(pd.DataFrame([row])) for numbers, missing values, numbers sent as text; the
     same refusals for unknown categories and text that is no number."""
-    from models.risk_model import FeatureMismatchError
+    from models.inputs import FeatureMismatchError
 
     events, customers, models = fixture
     model = models["elderly-hospitalisation"]

@@ -123,7 +123,7 @@ def test_loading_refuses_another_pipeline_version(in_home):
     from models.registry import PipelineVersionMismatch, load_model
 
     with pytest.raises(PipelineVersionMismatch, match="trained on feature pipeline 'test-pipeline-1'.*'features-9'"):
-        load_model("elderly-hospitalisation", alias="challenger", expected_pipeline_version=lambda: "features-9")
+        load_model("elderly-hospitalisation", alias="challenger", expected_pipeline_version="features-9")
 
 
 def test_promotion_refuses_a_worse_model_and_force_overrides(trained, tmp_path, monkeypatch):

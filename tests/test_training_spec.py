@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from _training_data import fast_spec_dict, synthetic_feature_table
 from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
-from models.risk_model import FeatureMismatchError
+from models.inputs import FeatureMismatchError
 from training.evaluate import bootstrap_auroc_ci, bootstrap_auroc_gain_ci, expected_calibration_error, threshold_for_policy
 from training.spec import (
     AlertPolicy, Split, SpecError, check_gaps, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec,
@@ -134,8 +134,8 @@ def test_relative_gap_counts_the_shortest_months():
     with pytest.raises(ValueError, match=r"train\.end \(-20\) and validation\.start \(-16\) can be 120 days"):
         check_gaps(split, 121)
     wide_first = {**months, "train": {"start": None, "end": -22}}  # the second gap alone is too short
-    with pytest.raises(SpecError, match=r"validation\.end \(-10\) and test\.start \(-6\) can be 120 days"):
-        parse_spec(fast_spec_dict(split=wide_first, horizon_days=121))
+    with pytest.raises(ValueError, match=r"validation\.end \(-10\) and test\.start \(-6\) can be 120 days"):
+        check_gaps(Split.model_validate(wide_first), 121)
     assert min_days_in_months(4) == 120 and min_days_in_months(6) == 181 and min_days_in_months(12) == 365
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.pyfunc import log_risk_model
-from models.registry import VersionSource, current_pipeline_version, load_model, model_name
+from models.registry import load_model, model_name
 from models.risk_model import RiskModel
 from base.settings import home
 from training import tracking
@@ -161,14 +161,17 @@ def evaluate_registered(
     alias: str = "champion",
     dataset_dir: Path | None = None,
     tracking_uri: str | None = None,
-    expected_pipeline_version: VersionSource = current_pipeline_version,
+    expected_pipeline_version: str | None = None,
     progress: Progress = _silent,
 ) -> Report:
     """Re-evaluate a registered model on the test period of the current feature table, with the
     model's own spec and threshold; logged as an `evaluate` run."""
     import mlflow
 
-    model = load_model(problem, alias, expected_pipeline_version, tracking_uri)
+    from features import pipeline_version
+
+    model = load_model(problem, alias, expected_pipeline_version=expected_pipeline_version or pipeline_version(),
+                       tracking_uri=tracking_uri)
     spec = parse_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
     frame = read_feature_table(features_dir, spec)
     split = split_table(frame, spec)

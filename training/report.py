@@ -134,7 +134,7 @@ def evaluation_report(
     ]
     # SHAP on a seeded sample only: contributions are exact but plots need no more rows
     sample = test.sample(n=min(spec.evaluation.shap_sample, len(test)), random_state=spec.seed)
-    files.append(plots.shap_summary_plot(model.contributions(sample), model.prepare(sample), plot_dir / "shap_summary.png"))
+    files.append(plots.shap_summary_plot(model.contributions(sample), sample[model.feature_names], plot_dir / "shap_summary.png"))
     table_path = outdir / "subgroups.csv"
     table.to_csv(table_path, index=False)
     files.append(table_path)

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from models.risk_model import prepare_features
+from models.inputs import FeatureBlock, Inputs, model_input
 from training.spec import CategoricalParam, ExperimentSpec, FloatParam, IntParam, SpecError
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,13 @@ NUM_THREADS = 2
 
 @dataclass
 class TrainingData:
-    """Prepared matrices (model inputs only) and labels for the three periods."""
+    """Model-input matrices (models/inputs.model_input, as scoring builds them) and labels."""
 
     feature_names: list[str]
     categories: dict[str, list[str]]
-    train_x: pd.DataFrame
+    train_x: np.ndarray
     train_y: np.ndarray
-    valid_x: pd.DataFrame
+    valid_x: np.ndarray
     valid_y: np.ndarray
 
 
@@ -103,9 +103,11 @@ def build_datasets(spec: ExperimentSpec, data: TrainingData) -> tuple[lgb.Datase
     dataset_params.update({"feature_pre_filter": False, "verbosity": -1, "num_threads": NUM_THREADS})
     categorical = list(data.categories) or "auto"
     train = lgb.Dataset(
-        data.train_x, label=data.train_y, categorical_feature=categorical, params=dataset_params, free_raw_data=False
+        data.train_x, label=data.train_y, feature_name=list(data.feature_names), categorical_feature=categorical,
+        params=dataset_params, free_raw_data=False,
     )
-    valid = lgb.Dataset(data.valid_x, label=data.valid_y, reference=train, params=dataset_params, free_raw_data=False)
+    valid = lgb.Dataset(data.valid_x, label=data.valid_y, reference=train, feature_name=list(data.feature_names),
+                        params=dataset_params, free_raw_data=False)
     train.construct()
     valid.construct()
     return train, valid
@@ -206,11 +208,12 @@ def tune(
 
 def training_data(split_train: pd.DataFrame, split_valid: pd.DataFrame, spec: ExperimentSpec, feature_names: list[str]) -> TrainingData:
     categories = categories_of(split_train, feature_names)
+    inputs = Inputs(spec.problem, feature_names, categories)  # the model to be, as the input builder sees it
     return TrainingData(
         feature_names=feature_names,
         categories=categories,
-        train_x=prepare_features(split_train, feature_names, categories, spec.problem),
+        train_x=model_input(inputs, FeatureBlock.from_frame(split_train, feature_names, categories, spec.problem)),
         train_y=split_train[spec.label_column].astype(bool).to_numpy().astype(int),
-        valid_x=prepare_features(split_valid, feature_names, categories, spec.problem),
+        valid_x=model_input(inputs, FeatureBlock.from_frame(split_valid, feature_names, categories, spec.problem)),
         valid_y=split_valid[spec.label_column].astype(bool).to_numpy().astype(int),
     )

@@ -77,7 +77,7 @@ def retry(alert_id: str, db: Optional[Path] = DbOption) -> None:
 @alerts_app.command("dispatch")
 def dispatch(
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, print counts, exit."),
-    webhook: Optional[str] = typer.Option(None, envvar="SOTE_RISK_CRM_WEBHOOK_URL", help="CRM webhook URL."),
+    webhook: Optional[str] = typer.Option(None, help="CRM webhook URL (default: SOTE_RISK_CRM_WEBHOOK_URL)."),
     base_delay: Optional[float] = typer.Option(None, help="Backoff base in seconds (default 2)."),
     cap_delay: Optional[float] = typer.Option(None, help="Backoff cap in seconds (default 600)."),
     max_attempts: Optional[int] = typer.Option(None, help="Attempts before dead letter (default 10)."),
@@ -149,43 +149,41 @@ def crm_receiver(
     receiver.serve(host=host, port=port, store_path=store, mode=mode)
 
 
-SERVICE_URL_ENV = "SOTE_RISK_SERVICE_URL"
-
-
 def run(
     as_of: datetime = typer.Option(..., "--as-of", formats=["%Y-%m-%d"], help="Index date (YYYY-MM-DD), e.g. the first of the month."),
-    service_url: str = typer.Option("http://127.0.0.1:3000", "--service-url", envvar=SERVICE_URL_ENV,
-                                    help="Base URL of the scoring service, for the clinician-page links in the cards."),
+    service_url: Optional[str] = typer.Option(None, "--service-url", show_default="SOTE_RISK_SERVICE_URL, or http://127.0.0.1:3000",
+                                              help="Base URL of the scoring service, for the clinician-page links in the cards."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
     raise and explain alerts, and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
-    summary = run_population_command(as_of.date(), service_url=service_url, db=db)
+    from base.settings import settings
+
+    summary = run_population_command(as_of.date(), service_url=service_url or settings().service_url, db=db)
     typer.echo(json.dumps(summary))
 
 
 def run_population_command(as_of: date, *, service_url: str, db: Optional[Path] = None) -> dict:
     """The `run` command's work (also called by the demo): load, score, alert, deliver, with progress.
     Returns a JSON-ready summary."""
-    import os
     import time
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alerts import dispatcher
-    from scoring.backend import BACKEND_ENV, import_factory, load_backend
     from alerts.population import Links, deliver, run_population, steps
+    from base.settings import settings
+    from scoring.backend import load_backend
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    webhook = os.environ.get(dispatcher.WEBHOOK_ENV)
+    webhook = settings().crm_webhook_url
     config = dispatcher.config_from_env() if webhook else None  # a bad URL fails before any work
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("loading champions and histories", total=None)
-        factory = os.environ.get(BACKEND_ENV)  # the same switch as `serve` (tests point it at a fixture)
-        backend = import_factory(factory)() if factory else load_backend(refusal="cannot run the population")
+        backend = load_backend(settings(), refusal="cannot run the population")
         loaded = time.perf_counter() - started
         progress.update(task, total=1 + steps(backend) + (1 if config else 0), completed=1,
                         description=f"{len(backend.history.customers):,} customers loaded")

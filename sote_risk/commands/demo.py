@@ -114,18 +114,19 @@ def _durations(stamps: dict[str, float], end: float) -> dict[str, float]:
 def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) -> dict:  # noqa: ANN001
     """Stages 5-7 with the service and the CRM receiver running; both stopped whatever happens."""
     from serving.auth import create_key, revoke_key
-    from scoring.backend import PROBLEMS_ENV
     from alerts.dispatcher import WEBHOOK_ENV
+    from base.settings import env_name
     from sote_risk import demo_stages
     from sote_risk.commands.alerts import run_population_command
     from sote_risk.processes import free_port, start_cli, wait_ready
 
     stage(5, "start the service and a local CRM")
+    problems_env = env_name("problems")
     keys = {role: create_key(layout.keys_file, role) for role in ("admin", "crm", "clinician")}
     children = []
     try:
         service_port, crm_port = free_port(), free_port()
-        env = {"SOTE_RISK_HOME": str(layout.root.resolve()), PROBLEMS_ENV: ",".join(problems)}
+        env = {env_name("home"): str(layout.root.resolve()), problems_env: ",".join(problems)}
         service = start_cli("service", ["serve", "--host", "127.0.0.1", "--port", str(service_port)],
                             url=f"http://127.0.0.1:{service_port}", log=layout.root / "logs" / "service.log", env=env)
         children.append(service)
@@ -139,8 +140,8 @@ def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) ->
 
         as_of = demo_stages.last_index_date(layout.data)
         stage(6, f"score the latest month ({as_of.date()}), alert, explain and deliver")
-        saved = {name: os.environ.get(name) for name in (WEBHOOK_ENV, PROBLEMS_ENV)}
-        os.environ.update({WEBHOOK_ENV: f"{receiver.url}/alerts", PROBLEMS_ENV: ",".join(problems)})
+        saved = {name: os.environ.get(name) for name in (WEBHOOK_ENV, problems_env)}
+        os.environ.update({WEBHOOK_ENV: f"{receiver.url}/alerts", problems_env: ",".join(problems)})
         try:
             run = run_population_command(as_of.date(), service_url=service.url)
         finally:

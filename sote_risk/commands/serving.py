@@ -50,26 +50,19 @@ def serve(
     from pathlib import Path
 
     import serving
-    from scoring.backend import BACKEND_ENV, WORKERS_ENV, import_factory
+    from base.settings import env_name, settings
+    from scoring.backend import check_ready
 
-    # Fail here, in one line, if a champion is missing or stale: a BentoML worker whose __init__
-    # raises only logs a traceback and the server never becomes ready.
-    if os.environ.get(BACKEND_ENV):
-        backend = import_factory(os.environ[BACKEND_ENV])()
-        served = [f"{c.problem} v{c.version}" for c in backend.champions.values()]
-    else:
-        from scoring.backend import check_ready
-
-        served = check_ready()
+    # Fail here, in one line, if a setting is bad or a champion missing or stale: a BentoML worker
+    # whose __init__ raises only logs a traceback and the server never becomes ready.
+    served = check_ready(settings())
     typer.echo(f"serving {', '.join(served)} on http://{host}:{port}", err=True)
     root = Path(serving.__file__).resolve().parent.parent
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     # One OpenMP thread per LightGBM call: requests are single rows, parallel across the API's
     # threads; OpenMP teams per call would only contend for the same cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if workers is not None:
-        os.environ[WORKERS_ENV] = str(workers)
-    os.environ.setdefault(WORKERS_ENV, "2")  # the target machine has 2 cores; one worker is GIL-bound on one
+    os.environ[env_name("workers")] = str(workers or settings().workers)  # the worker processes read it at import
     argv = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService",
             "--host", host, "--port", str(port), "--working-dir", str(root)]
     os.execv(sys.executable, argv)  # the server replaces this process: signals reach it directly

@@ -1,0 +1,112 @@
+"""The served models: one champion per problem, loaded by registry alias, never by "latest".
+
+A Champion is a RiskModel with what serving says about it: its problem as the vocabulary declares
+it, its registry version and its risk bands (from the experiment spec that travels with it). A set
+of champions is checked before it is served: every model must be trained on the feature pipeline
+the code computes, and every feature it reads must have words in the catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.inputs import FeatureBlock, InputPlan, input_plan, model_input
+from models.risk_model import RiskModel
+from scoring.bands import BandThresholds
+from scoring.errors import BackendError
+from vocabulary import vocabulary
+
+
+@dataclass(frozen=True, eq=False)
+class Champion:
+    """A problem's served model and what the responses say about it."""
+
+    problem: str
+    model: RiskModel
+    version: str
+    segment: str
+    outcome: str
+    horizon_days: int
+    bands: BandThresholds
+    _plans: dict = field(default_factory=dict, repr=False)  # block layout -> InputPlan
+
+    def input(self, block: FeatureBlock) -> np.ndarray:
+        """The model's input matrix for these feature rows (the plan cached per block layout)."""
+        key = (block.names, tuple(block.categories.items()))
+        plan: InputPlan | None = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = input_plan(self.model, block)
+        return model_input(self.model, block, plan)
+
+
+def model_version(model: RiskModel) -> str:
+    """The registry version the model was loaded as (models/registry.py sets it), else 'unknown'."""
+    value = model.metadata.get("model_version")
+    return str(value) if value not in (None, "") else "unknown"
+
+
+def bands_of(model: RiskModel) -> BandThresholds:
+    """The problem's risk bands, from the experiment spec that travels with the model."""
+    policy = (model.spec or {}).get("alert_policy") or {}
+    return BandThresholds.model_validate(policy.get("bands") or {})
+
+
+def champion_from_model(problem: str, model: RiskModel, version: str | None = None) -> Champion:
+    """The served form of a model: its problem as the vocabulary declares it, bands from its spec."""
+    declared = vocabulary().problem(problem)
+    return Champion(
+        problem=problem, model=model, version=version or model_version(model), segment=declared.segment,
+        outcome=declared.outcome, horizon_days=declared.horizon_days, bands=bands_of(model),
+    )
+
+
+def check_champions(champions: Mapping[str, Champion], pipeline_version: str) -> None:
+    """Refuse a set of champions that cannot be served, naming each problem and why."""
+    from features.catalogue import catalogue
+
+    if not champions:
+        raise BackendError("no champion models: train and promote at least one problem before serving")
+    stale = [f"{c.problem} (model {c.version}: {c.model.pipeline_version!r})" for c in champions.values()
+             if c.model.pipeline_version != pipeline_version]
+    if stale:
+        raise BackendError(
+            f"feature-pipeline version mismatch: the code computes {pipeline_version!r} but these champions "
+            f"were trained on another: {', '.join(stale)}; retrain and promote them"
+        )
+    described = {entry.name for entry in catalogue()}
+    wordless = {c.problem: [n for n in c.model.feature_names if n not in described] for c in champions.values()}
+    wordless = {p: names for p, names in wordless.items() if names}
+    if wordless:
+        raise BackendError("champions read features the catalogue does not describe (no words for a reason): "
+                           + "; ".join(f"{p}: {', '.join(n[:5])}" for p, n in wordless.items()))
+
+
+def served_problems(chosen: Sequence[str] | None) -> list[str]:
+    """The problems to serve: the chosen ones (each must be declared), else every declared one."""
+    declared = [p.id for p in vocabulary().problems()]
+    unknown = [p for p in chosen or () if p not in declared]
+    if unknown:
+        raise BackendError(f"SOTE_RISK_PROBLEMS: unknown problem(s) {', '.join(unknown)}; declared: {', '.join(declared)}")
+    return list(chosen) if chosen else declared
+
+
+def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str = "serving refuses to start") -> dict[str, Champion]:
+    """The `champion` of every problem from the model registry, checked; every problem's error in
+    one message (prefixed with `refusal`: what cannot go ahead)."""
+    from models.registry import load_model
+
+    champions, errors = {}, []
+    for problem in problems:
+        try:
+            model = load_model(problem, alias="champion", expected_pipeline_version=pipeline_version)
+        except Exception as error:  # noqa: BLE001 (MLflow raises its own types; all mean "no usable champion")
+            errors.append(f"{problem}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+            continue
+        champions[problem] = champion_from_model(problem, model)
+    if errors:
+        raise BackendError(f"{refusal}: " + "; ".join(errors))
+    check_champions(champions, pipeline_version)
+    return champions

@@ -1,0 +1,114 @@
+"""The customers' histories that scoring reads: held in memory as the feature path's arrays.
+
+A `HistoryStore` is what a scoring process holds: the features.History arrays (events sorted by
+customer and time, codes as integers), the customers' attributes, and the span of the data. The
+pandas events frame it was built from is not kept: nothing downstream reads it, and at the
+region's size it was most of a worker's memory. A posted history (one customer's events from the
+CRM) becomes a HistoryStore of its own through the same builder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import History
+from scoring.errors import OutsideData
+
+
+@dataclass(frozen=True, eq=False)
+class HistoryStore:
+    history: History
+    customers: pd.DataFrame  # one row per customer, indexed (and sorted) by subject_id
+    start: pd.Timestamp  # the span of the data: extract start and end
+    end: pd.Timestamp
+    events: int  # how many events the history holds
+
+    @classmethod
+    def from_frames(cls, events: pd.DataFrame, customers: pd.DataFrame, start: Any = None, end: Any = None) -> "HistoryStore":
+        """Build from contract-shaped frames (never mutated); the span defaults to the events'."""
+        indexed = customers.set_index("subject_id", drop=False).sort_index()
+        indexed.index.name = None
+        start = pd.Timestamp(start) if start is not None else pd.Timestamp(events["time"].min())
+        end = pd.Timestamp(end) if end is not None else pd.Timestamp(events["time"].max())
+        return cls(History.from_frames(events, customers), indexed, start, end, len(events))
+
+    def knows(self, subject_id: int) -> bool:
+        return int(subject_id) in self.customers.index
+
+    def ids(self) -> np.ndarray:
+        return self.customers.index.to_numpy(dtype=np.int64)
+
+    def resolve_time(self, as_of: dt.date | None) -> pd.Timestamp:
+        """as_of (a date) -> the prediction time (that day 00:00); default: the end of the data.
+        Dates outside the data's window are refused: there is no history to score them on."""
+        first, last = self.start.normalize(), day_ceiling(self.end)
+        if as_of is None:
+            return last
+        time = pd.Timestamp(as_of)
+        if not first <= time <= last:
+            raise OutsideData(f"as_of {as_of.isoformat()} is outside the data ({first.date()} .. {last.date()})", field="as_of")
+        return time
+
+
+def day_ceiling(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts if ts == ts.normalize() else ts.normalize() + pd.Timedelta(days=1)
+
+
+def load_history(folder: Path) -> HistoryStore:
+    """The dataset folder's histories (validated when written; 130k customers load in seconds)."""
+    from data_contracts import read_dataset
+
+    dataset = read_dataset(folder, validate=False)
+    return HistoryStore.from_frames(dataset.events, dataset.customers, dataset.extract_start, dataset.extract_end)
+
+
+def validate_posted(events: pd.DataFrame, customers: pd.DataFrame) -> None:
+    """A posted history must keep the data contracts (raises naming the rule)."""
+    from data_contracts import validate_customers, validate_events
+
+    validate_customers(customers)
+    validate_events(events)
+
+
+def posted_frames(customer: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A posted history (plain dicts) -> contract-shaped events and customers frames.
+
+    service_area and cost_eur may be left out by the caller: they follow from the code catalogue
+    (a DISCHARGE costs its length of stay times the day cost). Unknown codes are left for the
+    contract check to name.
+    """
+    from data_contracts import load_code_catalogue
+
+    catalogue = load_code_catalogue().set_index("code")
+    subject = int(customer["subject_id"])
+    customers = pd.DataFrame([{
+        "subject_id": subject, "birth_year": int(customer["birth_year"]), "birth_month": int(customer["birth_month"]),
+        "sex": customer["sex"], "municipality": customer["municipality"], "language": customer["language"],
+    }]).astype({"subject_id": "int64", "birth_year": "int16", "birth_month": "int8"})
+    rows = []
+    for event in events:
+        code = str(event["code"])
+        known = code in catalogue.index
+        value = event.get("numeric_value")
+        area = event.get("service_area") or (catalogue.at[code, "service_area"] if known else "UNKNOWN")
+        cost = event.get("cost_eur")
+        if cost is None:
+            unit_cost = float(catalogue.at[code, "unit_cost_eur"]) if known else 0.0
+            basis = catalogue.at[code, "cost_basis"] if known else "event"
+            cost = unit_cost * float(value) if basis == "day" and value is not None else (unit_cost if basis == "event" else 0.0)
+        rows.append((subject, event["time"], code, value, area, event.get("unit"), float(cost)))
+    frame = pd.DataFrame(rows, columns=["subject_id", "time", "code", "numeric_value", "service_area", "unit", "cost_eur"])
+    frame = frame.astype({"subject_id": "int64", "numeric_value": "float64", "cost_eur": "float64"})
+    frame["time"] = pd.to_datetime(frame["time"]).astype("datetime64[us]")
+    frame["unit"] = frame["unit"].astype("string")
+    frame["code"] = frame["code"].astype(str)
+    frame["service_area"] = frame["service_area"].astype(str)
+    frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
+    return frame, customers
