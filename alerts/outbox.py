@@ -40,7 +40,6 @@ BUSY_TIMEOUT_MS = 30_000
 # Fixed namespace: alert ids must be the same on every machine and every re-run.
 ALERT_NAMESPACE = uuid.UUID("6f1c2d8e-5b7a-4c1e-9a3d-2e4b6c8d0f11")
 
-AlertStatus = Literal["queued", "pending", "delivered", "dead", "superseded", "expired"]
 STATUSES: tuple[str, ...] = ("queued", "pending", "delivered", "dead", "superseded", "expired")
 SENT_STATUSES = ("pending", "delivered", "dead")  # released to the CRM; these count for cool-down
 

@@ -20,7 +20,7 @@ import datetime as dt
 import sqlite3
 import time as clock
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -43,7 +43,8 @@ BARE_APP = '''
 import os, pickle
 from fastapi import FastAPI
 from serving.api_types import PredictRowRequest, PredictRowResponse
-from scoring.backend import champion_from_model
+from serving.responses import row_response
+from scoring.champions import champion_from_model
 from scoring.scorer import predict_row
 
 with open(os.environ["BENCH_MODEL"], "rb") as handle:
@@ -52,7 +53,7 @@ app = FastAPI()
 
 @app.post("/predict_row")
 async def predict(request: PredictRowRequest) -> PredictRowResponse:
-    return predict_row(champion, request.features)
+    return row_response(predict_row(champion, request.features))
 '''
 
 
@@ -252,9 +253,8 @@ def stop(process: subprocess.Popen) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, help="a home folder with data and champion models (default: a fixture home)")
+    parser.add_argument("--home", type=Path, help="a home folder with data and champion models (default: the tests' fixture home)")
     parser.add_argument("--problem", default="elderly-hospitalisation")
-    parser.add_argument("--customers", type=int, default=2000, help="fixture size (ignored with --home)")
     parser.add_argument("--requests", type=int, default=600, help="sequential /score requests (each a new customer)")
     parser.add_argument("--concurrent-requests", type=int, default=3000, help="/score requests at --concurrency (each a new customer)")
     parser.add_argument("--row-requests", type=int, default=3000, help="/predict_row requests per server (mlflow: a sixth)")
@@ -265,7 +265,6 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for every server measured
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    extra_env: dict[str, str] = {}
 
     from serving.auth import create_key
 
@@ -273,19 +272,14 @@ def main() -> None:
         from tests.serving_fixture import write_fixture_home
 
         home = work / "home"
-        write_fixture_home(home, n_customers=args.customers)
-        os.environ["SOTE_RISK_HOME"] = str(home)
-        from tests.serving_fixture import backend_from_home as make_backend
-
-        served = "fixture (toy features, tiny LightGBM)"
+        write_fixture_home(home)
+        served = "the tests' fixture home (2,500 simulated residents, five small real models)"
     else:
         home = args.home
-        extra_env["SOTE_RISK_BACKEND"] = ""
-        from scoring.backend import load_backend as make_backend
-        from base.settings import home as home_layout
-
-        os.environ["SOTE_RISK_HOME"] = str(home)
-        served = f"{home_layout().root} champions"
+        served = f"{home} champions"
+    os.environ["SOTE_RISK_HOME"] = str(home)
+    from base.settings import settings
+    from scoring.backend import load_backend
     key = create_key(home / "keys.json", "admin")[0]
     auth = {"Authorization": f"Bearer {key}"}
     results: dict = {"served": served, "cpus": os.cpu_count(), "workers": args.workers, "load_before": os.getloadavg()}
@@ -294,24 +288,29 @@ def main() -> None:
     # feature rows for the predict_row comparison.
     import pandas as pd
 
-    from scoring.scorer import Scorer
+    import numpy as np
 
-    scorer = Scorer(make_backend(), cache_size=0)
-    model = scorer.champion(args.problem).model
-    store, time_ = scorer.backend.history, scorer.resolve_time(None)
-    ids = [int(s) for s in store.customers.index]
-    membership = scorer.backend.features.membership(store, ids, time_, scorer.backend.champions)
-    members = [s for s in ids if membership[s].problems]
+    from features import cohort_columns
+
+    backend = load_backend(settings())
+    model = backend.champions[args.problem].model
+    store = backend.history
+    time_ = store.resolve_time(None)
+    ids = store.ids()
+    cohorts = cohort_columns(store.history, ids, [time_] * len(ids))
+    eligible = {p: cohorts[f"eligible_{p}"] for p in backend.champions}
+    members = [int(s) for s in ids[np.logical_or.reduce(list(eligible.values()))]]
     step = max(1, len(members) // (args.requests + args.concurrent_requests))  # spread over the id range
     members = members[::step]
     sequential_set, concurrent_set = members[: args.requests], members[args.requests: args.requests + args.concurrent_requests]
-    segment = scorer.champion(args.problem).segment
-    in_segment = [s for s in members if args.problem in membership[s].problems][:200]
-    stored = scorer.stored_rows(in_segment, time_)
-    rows = pd.concat([stored[s].rows[segment].to_frame() for s in in_segment], ignore_index=True)
-    del scorer, store, membership, stored
+    from scoring import path
 
-    service: ServiceProcess = start_service(home, timeout=300, workers=args.workers, **extra_env)
+    in_segment = [int(s) for s in ids[eligible[args.problem]]][:200]
+    scored = path.score_pairs(store.history, in_segment, [time_] * len(in_segment), {args.problem: backend.champions[args.problem]})
+    rows = scored.problems[args.problem].block.to_frame()
+    del backend, store, cohorts, scored
+
+    service: ServiceProcess = start_service(home, timeout=300, workers=args.workers)
     processes: list[subprocess.Popen] = []
     try:
         wait_for_workers(service, args.workers)

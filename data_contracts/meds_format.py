@@ -58,9 +58,10 @@ DATA_SCHEMA = pa.schema(
 
 
 def _etl_version() -> str:
-    from sote_risk import __version__
+    """The installed sote-risk's version (from the package metadata, not the CLI package above us)."""
+    from importlib.metadata import version
 
-    return __version__
+    return version("sote-risk")
 
 
 def to_meds_data(dataset: Dataset) -> pa.Table:

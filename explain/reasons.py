@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from features.catalogue import FeatureInfo, feature_info
+from features.catalogue import FeatureInfo, family_words, feature_info
 from vocabulary import Language
 
 Value = float | str | None
@@ -88,7 +88,7 @@ def feature_sentence(info: FeatureInfo, value: Any, lang: Language) -> str:
 
 
 def family_label(family: str, lang: Language) -> str:
-    return family.replace("_", " ").capitalize()
+    return family_words(family, lang)
 
 
 def catalogue_entries(names: Sequence[str]) -> list[FeatureInfo]:

@@ -76,7 +76,7 @@ def build_tables(
         tick(f"{segment} features", 1)
         outcomes = segment_outcomes(segment)
 
-        def label_pass(tl: Timeline) -> dict[str, np.ndarray]:
+        def label_pass(tl: Timeline, outcomes: tuple[str, ...] = outcomes) -> dict[str, np.ndarray]:
             out = {}
             for outcome in outcomes:
                 out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = labels.compute(tl, outcome, end)

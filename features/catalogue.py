@@ -464,6 +464,27 @@ def _mental_health() -> list[FeatureInfo]:
     ]
 
 
+# What a reason's heading says: one family's features summed (explain/reasons.py), in both languages.
+FAMILY_WORDS: dict[str, tuple[str, str]] = {  # family -> (English, Finnish)
+    "demographics": ("Age and background", "Ikä ja taustatiedot"),
+    "utilisation": ("Use of services", "Palvelujen käyttö"),
+    "cost": ("Service costs", "Palvelujen kustannukset"),
+    "diagnoses": ("Diagnoses and medication", "Diagnoosit ja lääkitys"),
+    "hospital": ("Hospital stays", "Sairaalajaksot"),
+    "emergency": ("Emergency care", "Päivystys"),
+    "homecare": ("Home care", "Kotihoito"),
+    "assessments": ("interRAI assessments", "interRAI-arvioinnit"),
+    "child_welfare": ("Child welfare", "Lastensuojelu"),
+    "mental_health": ("Mental health", "Mielenterveys"),
+}
+
+
+def family_words(family: str, lang: str) -> str:
+    """A feature family's name in Finnish or English (every family has both; tested)."""
+    en, fi = FAMILY_WORDS[family]
+    return fi if lang == "fi" else en
+
+
 _BUILDERS = {
     "demographics": _demographics,
     "utilisation": _utilisation,

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from features.catalogue import LANGUAGES, MUNICIPALITIES, SEXES
 from base.errors import SoteRiskError
@@ -103,6 +106,57 @@ class History:
         """
         _require_columns(events, EVENT_COLUMNS, "events")
         _require_columns(customers, CUSTOMER_COLUMNS, "customers")
+        code = pd.Index(code_list()).get_indexer(events["code"])
+        if (code < 0).any():
+            bad = pd.unique(np.asarray(events["code"], dtype=object)[code < 0])[:5].tolist()
+            raise HistoryError(f"events.code not in data_contracts/codes.csv: {bad}")
+        unit, _ = pd.factorize(events["unit"], use_na_sentinel=True)
+        return cls._build(
+            customers, events["subject_id"].to_numpy(dtype=np.int64), _to_micros(events["time"]), code,
+            events["numeric_value"].to_numpy(dtype=np.float64, na_value=np.nan),
+            events["cost_eur"].to_numpy(dtype=np.float64, na_value=np.nan), unit,
+        )
+
+    @classmethod
+    def from_arrow(cls, events: "pa.Table", customers: pd.DataFrame) -> "History":
+        """from_frames for events read as an Arrow table (e.g. one Parquet file), without a pandas
+        frame: codes and units are looked up per distinct value, never as millions of Python
+        strings, so a region's history loads in a fraction of from_frames' memory. Same arrays."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        missing = [c for c in EVENT_COLUMNS if c not in events.column_names]
+        if missing:
+            raise HistoryError(f"events: missing column(s) {', '.join(missing)} (required: {', '.join(EVENT_COLUMNS)})")
+        _require_columns(customers, CUSTOMER_COLUMNS, "customers")
+
+        def codes_of(name: str) -> tuple[np.ndarray, np.ndarray]:
+            column = events.column(name)
+            column = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+            column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            indices = column.indices.to_numpy(zero_copy_only=False)
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            return np.where(valid, np.nan_to_num(indices, nan=-1), -1).astype(np.int64), column.dictionary.to_numpy(zero_copy_only=False)
+
+        if events.column("subject_id").null_count or events.column("time").null_count or events.column("code").null_count:
+            raise HistoryError("events: null values in subject_id, time or code")
+        code_index, code_values = codes_of("code")
+        lookup = pd.Index(code_list()).get_indexer(code_values)
+        if (lookup < 0).any():
+            raise HistoryError(f"events.code not in data_contracts/codes.csv: {list(code_values[lookup < 0][:5])}")
+        unit_index, _ = codes_of("unit")
+        time = events.column("time").cast(pa.timestamp("us")).to_numpy().view(np.int64)
+        return cls._build(
+            customers, events.column("subject_id").to_numpy().astype(np.int64, copy=False), time, lookup[code_index],
+            events.column("numeric_value").to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+            events.column("cost_eur").to_numpy(zero_copy_only=False).astype(np.float64, copy=False), unit_index,
+        )
+
+    @classmethod
+    def _build(cls, customers: pd.DataFrame, ev_subject: np.ndarray, time: np.ndarray, code: np.ndarray,
+               value: np.ndarray, cost: np.ndarray, unit: np.ndarray) -> "History":
+        """The arrays, sorted, from per-event columns (subjects, micros, code positions, values,
+        costs, unit codes with -1 for none) and the customers frame."""
         subject_ids = customers["subject_id"].to_numpy(dtype=np.int64)
         order_c = np.argsort(subject_ids, kind="stable")
         subject_ids = subject_ids[order_c]
@@ -111,20 +165,12 @@ class History:
             raise HistoryError(f"customers.subject_id is not unique: {dup}")
         birth = (customers["birth_year"].to_numpy(dtype=np.int64) * 12 + customers["birth_month"].to_numpy(dtype=np.int64) - 1)[order_c]
 
-        ev_subject = events["subject_id"].to_numpy(dtype=np.int64)
         cust = np.searchsorted(subject_ids, ev_subject)
         ok = cust < len(subject_ids)
         ok[ok] = subject_ids[cust[ok]] == ev_subject[ok]
         if not ok.all():
             raise HistoryError(f"events.subject_id not in customers: {np.unique(ev_subject[~ok])[:5].tolist()}")
-        time = _to_micros(events["time"])
-        code = pd.Index(code_list()).get_indexer(events["code"])
-        if (code < 0).any():
-            bad = pd.unique(np.asarray(events["code"], dtype=object)[code < 0])[:5].tolist()
-            raise HistoryError(f"events.code not in data_contracts/codes.csv: {bad}")
-        value = events["numeric_value"].to_numpy(dtype=np.float64, na_value=np.nan)
-        cost = np.nan_to_num(events["cost_eur"].to_numpy(dtype=np.float64, na_value=np.nan), nan=0.0)
-        unit, _ = pd.factorize(events["unit"], use_na_sentinel=True)
+        cost = np.nan_to_num(cost, nan=0.0)
 
         order = np.lexsort((code, time, cust))  # last key is primary
         cust = cust[order]

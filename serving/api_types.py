@@ -46,7 +46,7 @@ def openapi30(schema: dict[str, Any]) -> None:
     BentoML publishes an OpenAPI 3.0 document, where `type: null` does not exist; without this,
     schema-driven clients and fuzzers (schemathesis) reject every optional field.
     """
-    for key, value in list(schema.items()):
+    for value in list(schema.values()):
         if isinstance(value, dict):
             openapi30(value)
         elif isinstance(value, list):
@@ -232,11 +232,6 @@ class FeedbackResponse(Response):
     outcome: str
     feedback_id: int
     duplicate: bool = Field(description="The same verdict (alert, outcome, time) was already stored")
-
-
-class ErrorResponse(Response):
-    error: str
-    field: str | None = None
 
 
 FhirResource = dict[str, Any]

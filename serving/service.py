@@ -15,7 +15,6 @@ from typing import Any, Literal
 import bentoml
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import SoteRiskError
 from base.settings import settings

@@ -12,7 +12,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data_contracts.catalogue import LANGUAGES, MUNICIPALITIES
+from data_contracts.catalogue import MUNICIPALITIES
 
 # The region's municipalities and languages are the contracts' lists (one source of truth).
 MUNICIPALITY_NAMES: tuple[str, ...] = MUNICIPALITIES

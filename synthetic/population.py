@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthetic.config import LANGUAGES, MUNICIPALITY_NAMES, SimulatorConfig
+from data_contracts.catalogue import LANGUAGES
+from synthetic.config import MUNICIPALITY_NAMES, SimulatorConfig
 from synthetic.timeline import Calendar, month_start_days
 
 NOT_ENTERING = -(10**6)  # entry month of residents present from the start

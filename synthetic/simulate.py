@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from synthetic.codes import C, catalogue, units
-from synthetic.config import LANGUAGES, MUNICIPALITY_NAMES, SimulatorConfig
+from data_contracts.catalogue import LANGUAGES
+from synthetic.config import MUNICIPALITY_NAMES, SimulatorConfig
 from synthetic.latent import N_U, N_Z, Indicators, Rates, State, advance, compute_norms, initial_state, rates
 from synthetic.population import NOT_ENTERING, Population, build_population
 from synthetic.services import (

@@ -32,11 +32,6 @@ def days_to_datetime(days: np.ndarray) -> np.ndarray:
     return (EPOCH.astype("datetime64[s]") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
 
 
-def datetime_to_days(times: np.ndarray) -> np.ndarray:
-    micros = np.asarray(times, dtype="datetime64[us]") - EPOCH.astype("datetime64[us]")
-    return micros.astype("int64") / 86_400e6
-
-
 @dataclass(frozen=True)
 class Calendar:
     """The simulated months: burn-in (negative), extract months 0..M-1, and a tail for the truth."""

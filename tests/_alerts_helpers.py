@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -17,21 +19,59 @@ import pandas as pd
 from alerts.policy import AlertPolicy
 from alerts.cycle import RunInfo, run_alert_cycle
 from alerts.cards import CardInput, build_card
+from explain.reasons import Reason
 
 PROBLEM = "elderly-hospitalisation"
 RUN = RunInfo(model_version="elderly-hospitalisation/3", pipeline_version="feat-1", run_id="run-test")
-REASONS = [
-    {"text_en": "3 emergency visits in 90 days", "text_fi": "3 päivystyskäyntiä 90 päivässä",
-     "direction": "up", "feature": "n_emergency_90d"},
-    {"text_en": "Lives with a spouse", "text_fi": "Asuu puolison kanssa", "direction": "down", "feature": "lives_alone"},
-]
+TOP_K = 5  # what the service and the population run show
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """One real customer of the test region as the scoring path sees them (tests/serving_fixture.py)."""
+
+    subject_id: int
+    time: pd.Timestamp
+    probability: float
+    band: str
+    model_version: str
+    pipeline_version: str
+    reasons: tuple[Reason, ...]
+
+
+@lru_cache(maxsize=1)
+def flagged() -> Flagged:
+    """The highest-risk elderly-hospitalisation customer of the test region (at the end of the
+    data) whose top reasons go both ways and suggest a service chain, with those reasons as
+    scoring/path.py makes them: what a card's reader gets. Built once per process, on first use."""
+    from explain.chains import suggest_chains
+    from scoring import path
+    from tests.serving_fixture import make_backend, members, models, store
+
+    champion = make_backend(models([PROBLEM])).champions[PROBLEM]
+    held = store()
+    time = held.resolve_time(None)
+    ids = members(PROBLEM, time)
+    rows = path.score_pairs(held.history, ids, [time] * len(ids), {PROBLEM: champion}).problems[PROBLEM]
+    order = sorted(range(len(rows)), key=lambda r: (-float(rows.probabilities[r]), int(rows.positions[r])))[:50]
+    for row, values in zip(order, path.contributions(rows, order)):
+        reasons = path.reasons(rows, row, values, TOP_K)
+        if {r.direction for r in reasons} == {"up", "down"} and suggest_chains(reasons):
+            return Flagged(int(ids[rows.positions[row]]), time, float(rows.probabilities[row]), rows.band(row),
+                           champion.version, champion.model.pipeline_version, tuple(reasons))
+    raise AssertionError("the test region has no high-risk customer with reasons both ways and a chain")
+
+
+def reasons() -> list[Reason]:
+    """The flagged customer's top reasons (explain.reasons.Reason, from the real scoring path)."""
+    return list(flagged().reasons)
 
 
 def card_for(row: pd.Series) -> dict:
     return build_card(CardInput(
         subject_id=int(row["subject_id"]), problem=row["problem"], as_of=row["as_of"],
         probability=float(row["probability"]), band=row["band"], model_version=RUN.model_version,
-        reasons=REASONS, page_url=f"http://127.0.0.1/pages/{row['problem']}",
+        reasons=reasons(), page_url=f"http://127.0.0.1/pages/{row['problem']}",
     ))
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE_BACKEND = "tests.serving_fixture:backend_from_home"
 
 
 def free_port() -> int:
@@ -41,8 +40,10 @@ class ServiceProcess:
 
 
 def service_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "SOTE_RISK_HOME": str(home), "SOTE_RISK_BACKEND": FIXTURE_BACKEND,
-           "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml"),
+    """The service's environment: the fixture home (its data and registry), nothing inherited of
+    another home's settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SOTE_RISK_") and k != "MLFLOW_TRACKING_URI"}
+    env = {**inherited, "SOTE_RISK_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml"),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     env.update(extra)
     return env

@@ -120,6 +120,17 @@ def test_every_produced_feature_has_a_complete_catalogue_entry(population):
                     assert e.never_en and e.never_fi, f"{name} can be NaN but has no 'never' sentence"
 
 
+def test_every_family_has_words_in_both_languages():
+    from features.catalogue import FAMILY_WORDS, family_words
+    from features.families import FAMILIES
+
+    families = {entry.family for entry in catalogue()}
+    assert families == set(FAMILIES) == set(FAMILY_WORDS)
+    for family in families:
+        en, fi = family_words(family, "en"), family_words(family, "fi")
+        assert en and fi and en != fi, family
+
+
 def test_catalogue_matches_the_code_catalogue():
     from data_contracts.catalogue import MUNICIPALITIES as CONTRACT_MUNICIPALITIES
     from data_contracts.catalogue import load_code_catalogue
@@ -254,9 +265,40 @@ def test_meds_labels_satisfy_the_labels_contract(population):
 
 @pytest.mark.slow
 def test_cli_describe_and_bad_segment():
-    run = lambda *a: subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", *a],
-                                    capture_output=True, text=True)
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", *args],
+                              capture_output=True, text=True)
+
     result = run("describe", "--lang", "fi", "--segment", "children")
     assert result.returncode == 0 and "childwelfare_placements_365d" in result.stdout and "Kodin ulkopuoliset" in result.stdout
     bad = run("describe", "--segment", "teens")
     assert bad.returncode != 0 and "unknown segment 'teens'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_history_from_arrow_equals_from_frames(population, tmp_path):
+    """The serving loader's Arrow path (Parquet -> arrays, dictionary-encoded codes and units)
+    builds the same history as the frame path, so the same features follow."""
+    import pyarrow.parquet as pq
+
+    customers, events = population
+    events = events.copy()
+    events.loc[events.index[::7], "unit"] = None  # units missing here and there
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, index=False)
+    from_frames = History.from_frames(events, customers)
+    for table in (pq.read_table(path), pq.read_table(path, read_dictionary=["code", "unit"])):
+        from_arrow = History.from_arrow(table, customers)
+        for name in ("subject_ids", "birth_month_index", "sex", "municipality", "language", "ptr", "time", "code", "value", "cost"):
+            np.testing.assert_array_equal(getattr(from_arrow, name), getattr(from_frames, name), err_msg=name)
+        # unit codes are numbered per source; the same events must share (or not share) a unit
+        assert ((from_arrow.unit < 0) == (from_frames.unit < 0)).all()
+        known = from_frames.unit >= 0
+        pairs = set(zip(from_arrow.unit[known].tolist(), from_frames.unit[known].tolist()))
+        assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+        ids, times = customers["subject_id"].to_numpy()[:40], ["2023-06-01"] * 40
+        pd.testing.assert_frame_equal(compute_features(None, None, ids, times, "elderly", history=from_arrow),
+                                      compute_features(None, None, ids, times, "elderly", history=from_frames))
+    with pytest.raises(HistoryError, match="not in data_contracts/codes.csv"):
+        bad = events.assign(code=events["code"].where(events.index != 3, "NOPE/X"))
+        bad.to_parquet(path, index=False)
+        History.from_arrow(pq.read_table(path), customers)

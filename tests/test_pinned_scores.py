@@ -6,10 +6,16 @@ redesign (made by tests/pinned/make_pins.py, in the commit that added it): a sim
 33 customers at two dates their /score (top 5 reasons), /explain and FHIR RiskAssessment, and a
 /score_batch (top 3). The same customers go through today's code; every byte must agree.
 
-One difference is declared, not hidden: the feature-pipeline version. It is a hash of the feature
-declarations, and in the redesign words (descriptions, sentences) left the hash, so the same
-features now carry another version string. The pinned models are re-stamped with the code's
-version and the pinned outputs read with it; everything else is compared as it was pinned.
+Two differences are declared, not hidden:
+- the feature-pipeline version. It is a hash of the feature declarations, and in the redesign
+  words (descriptions, sentences) left the hash, so the same features now carry another version
+  string. The pinned models are re-stamped with the code's version and the pinned outputs read
+  with it;
+- reason headings. The catalogue had no words for feature families, so every reason's label_en
+  and label_fi was the family name capitalised ("Utilisation" on Finnish pages too); the one
+  catalogue type now has both languages for every family. The pins were relabelled once, by a
+  transformation that checked each old label was that fallback and changed nothing else.
+Everything else is compared as it was pinned.
 """
 
 from __future__ import annotations

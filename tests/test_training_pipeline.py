@@ -25,7 +25,7 @@ REQUIRED_METRICS = {
 
 
 @pytest.fixture(scope="module")
-def trained(feature_tables, tmp_path_factory):
+def trained(feature_tables, tmp_path_factory):  # noqa: F811 (the imported fixture)
     """One trained and registered model in its own home (module-scoped: training takes seconds)."""
     from training.pipeline import train_problem
 
