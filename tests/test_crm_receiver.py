@@ -12,7 +12,7 @@ with warnings.catch_warnings():  # starlette nags about its httpx-based test cli
 
 from alerts.cards import CardInput, build_card
 from alerts.crm_receiver import create_app
-from _alerts_helpers import PROBLEM, REASONS
+from _alerts_helpers import PROBLEM, flagged
 
 
 @pytest.fixture()
@@ -21,8 +21,11 @@ def client(tmp_path):
         yield c
 
 
-def a_card(subject_id=1):
-    return build_card(CardInput(subject_id, PROBLEM, datetime(2025, 3, 1), 0.4, "high", "m", REASONS))
+def a_card(subject_id=None):
+    """The card of a real test-region customer, with the reasons the scoring path gives them."""
+    who = flagged()
+    return build_card(CardInput(who.subject_id if subject_id is None else subject_id, PROBLEM, who.time, who.probability,
+                                who.band, who.model_version, who.reasons))
 
 
 def post(client, card, key=None):
@@ -38,19 +41,21 @@ def test_a_repeated_key_returns_the_original_receipt_and_is_stored_once(client):
     assert second.json()["receipt_id"] == first.json()["receipt_id"] and second.json()["duplicate"]
     items = client.get("/received").json()["items"]
     assert len(items) == 1 and items[0]["deliveries"] == 2 and items[0]["body"] == card
+    assert items[0]["body"]["detail"].count("\n- ") == len(flagged().reasons)  # the reasons arrive as sent
 
 
 @pytest.mark.parametrize(
     "body, key, message",
-    [
-        (a_card(), False, "Idempotency-Key"),
-        ({"summary": "x"}, "k1", "uuid"),
-        ({**a_card(), "indicator": "urgent"}, "k2", "indicator"),
-        ({**a_card(), "summary": "x" * 140}, "k3", "summary"),
+    [  # bodies are built in the test (a card needs the test region, which is built on first use)
+        (lambda: a_card(), False, "Idempotency-Key"),
+        (lambda: {"summary": "x"}, "k1", "uuid"),
+        (lambda: {**a_card(), "indicator": "urgent"}, "k2", "indicator"),
+        (lambda: {**a_card(), "summary": "x" * 140}, "k3", "summary"),
     ],
+    ids=["no-key", "no-uuid", "bad-indicator", "long-summary"],
 )
 def test_bad_requests_get_400_and_are_not_stored(client, body, key, message):
-    response = post(client, body, key)
+    response = post(client, body(), key)
     assert response.status_code == 400 and message in response.json()["error"]
     assert client.get("/received").json()["count"] == 0
 

@@ -1,228 +1,407 @@
-"""Scorer (the service's logic without HTTP): parity, additivity, cohorts, caching, errors."""
+"""Scorer (the service's logic without HTTP) on the serving region: a small simulated population
+on the real feature pipeline, served by the five pinned LightGBM models (tests/serving_fixture.py).
+
+Parity with the pandas path (compute_features -> model.predict_proba), batch = one at a time,
+SHAP additivity, cohorts and notes, caching and reload generations, refusals naming their field,
+posted histories, trends, posted feature rows and model-card samples.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.backend import Backend, BackendError, HistoryStore, ReloadRefused, champion_from_model, posted_frames
-from scoring.scorer import Scorer, ServingError, UnknownCustomer, UnknownProblem, month_starts_before
-from tests.serving_fixture import END, PIPELINE, START, ToyFeatures, make_backend, shared_fixture, toy_rows
+from features import cohort_columns, compute_features, feature_info
+from scoring.backend import Backend
+from scoring.champions import champion_from_model
+from scoring.errors import BackendError, BadFeatureRow, NotInCohort, OutsideData, ReloadRefused, UnknownCustomer, UnknownProblem
+from scoring.history import HistoryStore, posted_frames, validate_posted
+from scoring.scorer import Scorer, month_starts_before
+from serving.responses import batch_item, error_body, http_status, score_response
+from tests.serving_fixture import make_backend, members, models, outside_every_cohort, region, span, store
+
+pytestmark = pytest.mark.slow
+
+PROBLEMS = sorted(models())
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    return shared_fixture()
+def end() -> pd.Timestamp:
+    """The prediction time of a request without as_of: the end of the data."""
+    return store().resolve_time(None)
+
+
+def segment(problem: str) -> str:
+    return problem.partition("-")[0]
+
+
+def frame_of(ids: list[int], time: pd.Timestamp, problem: str, history=None) -> pd.DataFrame:
+    """The pandas path's feature rows (the oracle the service must agree with)."""
+    held = history if history is not None else store().history
+    return compute_features(None, None, ids, [time] * len(ids), segment(problem), history=held)
+
+
+def eligible_problems(subject: int, time: pd.Timestamp) -> list[str]:
+    """The problems a customer is eligible for at `time`, by the feature package's cohorts."""
+    columns = cohort_columns(store().history, [subject], [time])
+    return [p for p in PROBLEMS if bool(columns[f"eligible_{p}"][0])]
+
+
+def probability_of(item, problem: str) -> float:
+    return next(r.probability for r in item.risks if r.problem == problem)
 
 
 @pytest.fixture()
-def scorer(fixture):
-    events, customers, models = fixture
-    return Scorer(make_backend(events, customers, models))
+def scorer() -> Scorer:
+    return Scorer(make_backend())
 
 
-def members_at(scorer: Scorer, time: pd.Timestamp, problem: str, n: int = 20) -> list[int]:
-    ids = scorer.backend.history.customers.index.tolist()
-    found = scorer.backend.features.membership(scorer.backend.history, ids, time, scorer.backend.champions)
-    return [s for s in ids if problem in found[s].problems][:n]
+@pytest.fixture(scope="module")
+def mixed_ids() -> list[int]:
+    """Members of every problem, customers in no cohort, and one in a cohort but eligible for
+    none of its outcomes (e.g. in hospital), deduplicated, in a fixed order."""
+    ids = [s for problem in PROBLEMS for s in members(problem, limit=10)]
+    ids += outside_every_cohort(limit=8)
+    everyone = store().ids()
+    columns = cohort_columns(store().history, everyone, [end()] * len(everyone))
+    inside = np.logical_or.reduce([columns[f"in_{segment(p)}"] for p in PROBLEMS])
+    eligible = np.logical_or.reduce([columns[f"eligible_{p}"] for p in PROBLEMS])
+    ids += [int(s) for s in everyone[inside & ~eligible][:1]]
+    return list(dict.fromkeys(int(s) for s in ids))
 
 
-def test_probabilities_equal_the_in_memory_model(scorer, fixture):
-    """Parity: the service path gives exactly the model's probability for the same feature rows."""
-    events, customers, models = fixture
-    time = pd.Timestamp(END)
-    for problem, model in models.items():
-        ids = members_at(scorer, time, problem)
-        assert ids, f"fixture has no members of {problem}"
-        rows = toy_rows(events, customers, ids, [time] * len(ids))
-        expected = model.predict_proba(rows)
+def test_probabilities_equal_the_in_memory_model(scorer):
+    """Parity: the service path gives exactly the model's probability on the pandas path."""
+    for problem, model in models().items():
+        ids = members(problem, limit=20)
+        assert len(ids) == 20, f"the region has too few members of {problem}"
+        expected = model.predict_proba(frame_of(ids, end(), problem))
         _, results = scorer.score_customers(ids, None, 0)
-        got = [next(r.probability for r in item.risks if r.problem == problem) for item in results]
-        np.testing.assert_array_equal(got, expected)
+        assert [item.customer_id for item in results] == ids
+        np.testing.assert_array_equal([probability_of(item, problem) for item in results], expected)
 
 
-def test_one_at_a_time_equals_many_at_once(fixture):
+def test_one_at_a_time_equals_many_at_once(mixed_ids):
     """Batching customers into one predict / pred_contrib call changes no probability or reason."""
-    events, customers, models = fixture
-    ids = list(range(1, 80))
-    together = Scorer(make_backend(events, customers, models)).score_customers(ids, None, 5)[1]
-    alone = Scorer(make_backend(events, customers, models))
+    together = Scorer(make_backend()).score_customers(mixed_ids, None, 5)[1]
+    assert [item.customer_id for item in together] == mixed_ids
+    assert sum(bool(item.risks) for item in together) >= 30 and sum(not item.risks for item in together) >= 8
+    alone = Scorer(make_backend())
     for item in together:
         assert alone.score_customers([item.customer_id], None, 5)[1][0] == item
+        assert alone.score_customer(item.customer_id, None, 5) == item
+        assert [r.problem for r in item.risks] == eligible_problems(item.customer_id, end())
+        assert all(len(r.reasons) <= 5 for r in item.risks) and all(r.reasons for r in item.risks)
 
 
-def test_explanations_sum_to_the_raw_score(scorer, fixture):
-    _, _, models = fixture
-    for problem in models:
-        for subject in members_at(scorer, pd.Timestamp(END), problem, 5):
+def test_explanations_sum_to_the_raw_score(scorer):
+    for problem, model in models().items():
+        for subject in members(problem, limit=3):
             explained = scorer.explain(subject, problem, None)
             total = explained.base_value + sum(c.contribution for c in explained.contributions)
-            assert total == pytest.approx(explained.raw_score, abs=1e-6)
-            row = scorer.stored_rows([subject], pd.Timestamp(END))[subject].rows[models[problem].spec["segment"]].to_frame()
-            assert explained.raw_score == pytest.approx(float(models[problem].raw_score(row)[0]), abs=1e-6)
+            assert total == pytest.approx(explained.raw_score, abs=1e-9)
+            assert explained.raw_score == pytest.approx(float(model.raw_score(frame_of([subject], end(), problem))[0]), abs=1e-9)
+            assert [c.feature for c in explained.contributions] == model.feature_names
+            assert all(c.text_en and c.text_fi and "{value}" not in c.text_en + c.text_fi for c in explained.contributions)
+            scored = scorer.score_customer(subject, None, 5)
+            risk = next(r for r in scored.risks if r.problem == problem)
+            assert explained.probability == risk.probability and explained.band == risk.band
+            assert explained.reasons[:5] == risk.reasons
+            assert explained.as_of == end().date() and explained.model_version == risk.model_version
 
 
-def test_probability_only_scoring_computes_no_shap(scorer, monkeypatch):
+def test_probability_only_scoring_computes_no_shap(scorer, mixed_ids, monkeypatch):
     calls = []
     for champion in scorer.backend.champions.values():
         original = champion.model.contributions_matrix
-        monkeypatch.setattr(champion.model, "contributions_matrix", lambda matrix, original=original: calls.append(1) or original(matrix))
-    _, results = scorer.score_customers(list(range(1, 40)), None, 0)
+        monkeypatch.setattr(champion.model, "contributions_matrix",
+                            lambda matrix, original=original: calls.append(len(matrix)) or original(matrix))
+    _, results = scorer.score_customers(mixed_ids, None, 0)
     assert any(item.risks for item in results) and calls == []
-    scorer.score_customer(results[0].customer_id, None, 3)
+    assert all(r.reasons == [] for item in results for r in item.risks)
+    scored = next(item for item in results if item.risks)
+    scorer.score_customer(scored.customer_id, None, 3)
     assert calls  # reasons asked for: SHAP computed
 
 
-def test_explanations_are_cached_per_customer_and_time(scorer, monkeypatch):
-    subject = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
-    model = scorer.backend.champions["elderly-hospitalisation"].model
-    calls = []
-    original = model.contributions_matrix
-    monkeypatch.setattr(model, "contributions_matrix", lambda matrix: calls.append(1) or original(matrix))
+def test_scores_and_explanations_are_cached_per_customer_and_time(scorer, monkeypatch):
+    problem = "elderly-hospitalisation"
+    subject = members(problem, limit=1)[0]
+    model = scorer.backend.champions[problem].model
+    shap_calls, predict_calls = [], []
+    contributions, predict = model.contributions_matrix, model.predict_proba_matrix
+    monkeypatch.setattr(model, "contributions_matrix", lambda matrix: shap_calls.append(1) or contributions(matrix))
+    monkeypatch.setattr(model, "predict_proba_matrix", lambda matrix: predict_calls.append(1) or predict(matrix))
     first = scorer.score_customer(subject, None, 5)
     again = scorer.score_customer(subject, None, 5)
-    scorer.explain(subject, "elderly-hospitalisation", None)
-    assert first == again and len(calls) == 1
+    scorer.explain(subject, problem, None)
+    assert first == again and len(shap_calls) == 1 and len(predict_calls) == 1
+    past = end() - pd.DateOffset(months=2)
+    scorer.score_customer(subject, past.date(), 5)  # another time: scored again
+    assert len(predict_calls) == 2
+    scorer.clear_caches()
+    assert scorer.score_customer(subject, None, 5) == first and len(shap_calls) == 3 and len(predict_calls) == 3
 
 
-def test_a_customer_in_no_cohort_gets_an_empty_list_and_a_note(scorer):
-    ids = scorer.backend.history.customers.index.tolist()
-    _, results = scorer.score_customers(ids, None, 0)
-    outside = [r for r in results if not r.risks]
-    assert outside, "fixture should have customers outside every cohort"
-    assert all(r.note and r.error is None for r in outside)
+def test_a_customer_scored_for_nothing_gets_an_empty_list_and_a_note(scorer, mixed_ids):
+    _, results = scorer.score_customers(mixed_ids, None, 3)
+    outside = [item for item in results if not item.risks]
+    assert len(outside) >= 9
+    for item in outside:
+        assert item.error is None and item.note
+        in_some = any(cohort_columns(store().history, [item.customer_id], [end()])[f"in_{segment(p)}"][0] for p in PROBLEMS)
+        expected = "but not eligible" if in_some else "in none of the scored cohorts"
+        assert expected in item.note
+        assert score_response(item).note == item.note and score_response(item).risks == []
+    assert any("but not eligible" in item.note for item in outside)
+    assert all(item.note is None for item in results if item.risks)
 
 
-def test_unknown_customer_problem_and_dates_are_named(scorer):
-    with pytest.raises(UnknownCustomer, match="99999") as error:
-        scorer.score_customer(99999, None, 5)
-    assert error.value.field == "customer_id" and error.value.status == 404
-    with pytest.raises(UnknownProblem, match="served:"):
-        scorer.explain(5, "children-hospitalisation", None)
-    with pytest.raises(ServingError, match="as_of 2030-01-01 is outside") as error:
-        scorer.score_customer(5, dt.date(2030, 1, 1), 5)
-    assert error.value.field == "as_of"
-    _, results = scorer.score_customers([5, 99999], None, 0)
-    assert results[1].error == "unknown customer 99999" and results[0].error is None
+def test_unknown_customer_problem_cohort_and_dates_are_named(scorer):
+    unknown = int(store().ids().max()) + 1
+    member = members("elderly-hospitalisation", limit=1)[0]
+    with pytest.raises(UnknownCustomer, match=str(unknown)) as error:
+        scorer.score_customer(unknown, None, 5)
+    assert error.value.field == "customer_id" and http_status(error.value) == 404
+    assert error_body(error.value) == (404, {"error": f"unknown customer {unknown}", "field": "customer_id"})
+    with pytest.raises(UnknownCustomer, match=str(unknown)):
+        scorer.explain(unknown, "elderly-hospitalisation", None)
+
+    served = Scorer(make_backend(models(["elderly-hospitalisation", "elderly-homecare_failure"])))
+    with pytest.raises(UnknownProblem, match="served: elderly-homecare_failure, elderly-hospitalisation") as error:
+        served.explain(member, "children-hospitalisation", None)
+    assert error.value.field == "problem" and http_status(error.value) == 404
+    with pytest.raises(UnknownProblem, match="'no-such-problem'"):
+        scorer.predict_row("no-such-problem", {})
+
+    outsider = outside_every_cohort(limit=1)[0]
+    with pytest.raises(NotInCohort, match=f"customer {outsider} is not in the cohort of elderly-hospitalisation") as error:
+        scorer.explain(outsider, "elderly-hospitalisation", None)
+    assert error.value.field == "problem" and http_status(error.value) == 422
+
+    start, stop = span()
+    for day in (stop.date() + dt.timedelta(days=400), start.date() - dt.timedelta(days=1)):
+        with pytest.raises(OutsideData, match=f"as_of {day.isoformat()} is outside") as error:
+            scorer.score_customer(member, day, 5)
+        assert error.value.field == "as_of" and http_status(error.value) == 422
+
+    _, results = scorer.score_customers([member, unknown], None, 0)
+    assert results[1].error == f"unknown customer {unknown}" and results[1].risks == []
+    assert results[0].error is None and results[0].risks
+    assert batch_item(results[1]).error == results[1].error
 
 
 def test_as_of_scores_the_past(scorer):
-    subject = members_at(scorer, pd.Timestamp("2023-06-01"), "acute-hospitalisation", 1)[0]
-    past = scorer.score_customer(subject, dt.date(2023, 6, 1), 0)
-    assert past.as_of == dt.date(2023, 6, 1) and "acute-hospitalisation" in [r.problem for r in past.risks]
+    time = pd.Timestamp("2023-06-01")
+    subject = members("acute-hospitalisation", time, limit=1)[0]
+    past = scorer.score_customer(subject, time.date(), 0)
+    assert past.as_of == time.date()
+    assert [r.problem for r in past.risks] == eligible_problems(subject, time)
+    model = scorer.champion("acute-hospitalisation").model
+    assert probability_of(past, "acute-hospitalisation") == float(model.predict_proba(frame_of([subject], time, "acute-hospitalisation"))[0])
 
 
-def test_posted_history_scores_like_the_stored_one(scorer, fixture):
-    """score_history parity: posting a stored customer's own events gives the same probabilities."""
-    events, customers, _ = fixture
-    subject = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
-    own = events[events["subject_id"] == subject]
-    customer = customers[customers["subject_id"] == subject].iloc[0].to_dict()
-    posted_events = [{"time": t.to_pydatetime(), "code": c} for t, c in zip(own["time"], own["code"])]
+def test_posted_history_scores_like_the_stored_one(scorer):
+    """score_history parity: posting a stored customer's own events (service area and cost left
+    for the code catalogue to fill in) gives the same scores and reasons."""
+    data = region()
+    subject = members("elderly-homecare_failure", limit=1)[0]
+    own = data.events[data.events["subject_id"] == subject]
+    customer = data.customers[data.customers["subject_id"] == subject].iloc[0].to_dict()
+    posted_events = [
+        {"time": t.to_pydatetime(), "code": c, "numeric_value": None if pd.isna(v) else float(v), "unit": u}
+        for t, c, v, u in zip(own["time"], own["code"], own["numeric_value"], own["unit"])
+    ]
     frames = posted_frames(customer, posted_events)
-    scorer.backend.validate_history(*frames)
-    posted = scorer.score_posted(*frames, END.date(), 0)
-    stored = scorer.score_customer(subject, None, 0)
-    assert [(r.problem, r.probability) for r in posted.risks] == [(r.problem, r.probability) for r in stored.risks]
+    validate_posted(*frames)
+    posted = scorer.score_posted(*frames, end().date(), 3)
+    stored = scorer.score_customer(subject, None, 3)
+    assert len(stored.risks) >= 2
+    assert posted == stored
 
 
-def test_trend_has_a_point_per_month(scorer):
-    subject = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
-    series = scorer.trend(subject, pd.Timestamp(END))["elderly-hospitalisation"]
-    assert [day for day, _ in series] == [t.date() for t in month_starts_before(pd.Timestamp(END), 12)]
-    assert series[-1][1] == scorer.score_customer(subject, None, 0).risks[0].probability
+def test_a_posted_history_breaking_the_contracts_is_refused():
+    data = region()
+    subject = members("elderly-hospitalisation", limit=1)[0]
+    customer = data.customers[data.customers["subject_id"] == subject].iloc[0].to_dict()
+    events, customers = posted_frames(customer, [{"time": dt.datetime(2024, 5, 1, 10), "code": "ENC/NO_SUCH_CODE"}])
+    with pytest.raises(Exception, match="ENC/NO_SUCH_CODE"):
+        validate_posted(events, customers)
 
 
-def test_reload_swaps_the_histories_and_the_caches(fixture):
-    events, customers, models = fixture
-    stores = iter([
-        HistoryStore.from_frames(events, customers, START, END),
-        HistoryStore.from_frames(events[events["subject_id"] != 5], customers[customers["subject_id"] != 5], START, END),
-    ])
-    champions = {p: champion_from_model(p, m) for p, m in models.items()}
-    scorer = Scorer(Backend(champions, ToyFeatures(), lambda: next(stores)))
-    scorer.score_customer(5, None, 0)
+def test_trend_has_a_point_per_month_and_gaps_outside_the_cohort(scorer):
+    """A point at the first of each of the last 12 months and at the time itself, each equal to
+    scoring at that date; None exactly where the customer was not eligible."""
+    problem = "elderly-hospitalisation"
+    year_ago = end() - pd.DateOffset(months=11)
+    newcomers = [s for s in members(problem) if s not in set(members(problem, year_ago))]
+    assert newcomers, "the region should have customers who joined the cohort in the last year"
+    subject = newcomers[0]
+    series = scorer.trend(subject, end())
+    assert set(series) == set(PROBLEMS)
+    points = month_starts_before(end(), 12)
+    assert [day for day, _ in series[problem]] == [t.date() for t in points]
+    columns = cohort_columns(store().history, [subject] * len(points), points)
+    for name, values in series.items():
+        assert [p is not None for _, p in values] == columns[f"eligible_{name}"].tolist(), name
+    assert any(p is None for _, p in series[problem]) and series[problem][-1][1] is not None
+    for day, probability in series[problem]:
+        if probability is not None:
+            assert probability == probability_of(scorer.score_customer(subject, day, 0), problem)
+
+    mid_month = pd.Timestamp("2024-12-20")
+    assert [day for day, _ in scorer.trend(subject, mid_month)[problem]] == (
+        [t.date() for t in month_starts_before(mid_month, 12)] + [mid_month.date()])
+    early = pd.Timestamp("2022-06-15")  # the data start on 2022-01-01: no points before it
+    assert [day for day, _ in scorer.trend(subject, early)[problem]] == (
+        [dt.date(2022, m, 1) for m in range(1, 7)] + [early.date()])
+
+
+def _store_without(subject_gone: int, subject_cut: int, cut: pd.Timestamp) -> HistoryStore:
+    data = region()
+    events = data.events[(data.events["subject_id"] != subject_gone)
+                         & ~((data.events["subject_id"] == subject_cut) & (data.events["time"] >= cut))]
+    start, stop = span()
+    return HistoryStore.from_frames(events, data.customers[data.customers["subject_id"] != subject_gone], start, stop)
+
+
+def test_reload_swaps_the_histories_and_no_cache_serves_the_old_ones():
+    problem = "elderly-hospitalisation"
+    gone, cut = members(problem, limit=2)
+    reloaded = _store_without(gone, cut, end() - pd.DateOffset(months=6))
+    stores = iter([store(), reloaded])
+    champions = {p: champion_from_model(p, m) for p, m in models().items()}
+    scorer = Scorer(Backend(champions, lambda: next(stores)))
+    scorer.score_customer(gone, None, 0)
+    before = scorer.score_customer(cut, None, 3)
+    assert scorer.backend.generation == 1
     scorer.backend.reload()
-    scorer.clear_caches()
-    with pytest.raises(UnknownCustomer):
-        scorer.score_customer(5, None, 0)
     assert scorer.backend.generation == 2
+    with pytest.raises(UnknownCustomer):
+        scorer.score_customer(gone, None, 0)
+    after = scorer.score_customer(cut, None, 3)  # no clear_caches: the generation keys the caches
+    model = champions[problem].model
+    expected = float(model.predict_proba(frame_of([cut], end(), problem, history=reloaded.history))[0])
+    assert probability_of(after, problem) == expected != probability_of(before, problem)
+    assert scorer.explain(cut, problem, None).probability == expected
 
 
-def test_reload_swaps_champions_and_refuses_a_broken_set_whole(fixture):
+def test_reload_swaps_champions_and_refuses_a_broken_set_whole():
     """A promotion reaches a running service through reload(): the new version is served; a set
-    the service cannot use (here a stale pipeline) refuses the reload and keeps data and models."""
-    import dataclasses
-
-    events, customers, models = fixture
-    store = HistoryStore.from_frames(events, customers, START, END)
-    champions = {p: champion_from_model(p, m) for p, m in models.items()}
-    promoted = {**champions, "elderly-hospitalisation": dataclasses.replace(champions["elderly-hospitalisation"], version="99")}
-    loads = iter([promoted, {}])
-    backend = Backend(champions, ToyFeatures(), lambda: store, load_champions=lambda: next(loads))
+    the service cannot use refuses the reload and keeps data and models."""
+    problem = "elderly-hospitalisation"
+    champions = {p: champion_from_model(p, m) for p, m in models().items()}
+    promoted = {**champions, problem: dataclasses.replace(champions[problem], version="99")}
+    stale_model = models([problem])[problem]
+    stale_model.pipeline_version = "stale-pipeline"
+    stale = {**promoted, problem: champion_from_model(problem, stale_model, version="100")}
+    loads = iter([promoted, stale, {}])
+    backend = Backend(champions, store, load_champions=lambda: next(loads))
     scorer = Scorer(backend)
-    member = members_at(scorer, pd.Timestamp(END), "elderly-hospitalisation", 1)[0]
+    member = members(problem, limit=1)[0]
 
     def served_version() -> str:
-        return {r.problem: r.model_version for r in scorer.score_customer(member, None, 0).risks}["elderly-hospitalisation"]
+        return {r.problem: r.model_version for r in scorer.score_customer(member, None, 0).risks}[problem]
 
-    assert served_version() == champions["elderly-hospitalisation"].version
+    assert served_version() == champions[problem].version
     backend.reload()
-    scorer.clear_caches()
-    assert served_version() == "99"
+    assert served_version() == "99"  # no clear_caches: a new generation
     assert backend.champions["elderly-homecare_failure"] is champions["elderly-homecare_failure"]  # same version: same object
+    with pytest.raises(ReloadRefused, match="pipeline version mismatch.*stale-pipeline") as refused:
+        backend.reload()
     with pytest.raises(ReloadRefused, match="no champion") as refused:
         backend.reload()
-    assert refused.value.status == 409  # the HTTP answer: the running service conflicts with the new state
-    assert backend.champions["elderly-hospitalisation"].version == "99" and backend.generation == 2
+    assert http_status(refused.value) == 409  # the running service conflicts with the new state
+    assert backend.champions[problem].version == "99" and backend.generation == 2 and served_version() == "99"
 
 
-def test_refuses_to_start_on_a_stale_pipeline_or_without_champions(fixture):
-    events, customers, models = fixture
-    stale = ToyFeatures()
-    stale.pipeline_version = "toy-2"
-    with pytest.raises(BackendError, match="pipeline version mismatch.*toy-2.*elderly-hospitalisation"):
-        make_backend(events, customers, models, features=stale)
+def test_refuses_to_start_on_a_stale_pipeline_a_wordless_feature_or_without_champions():
+    chosen = models()
+    chosen["elderly-hospitalisation"].pipeline_version = "stale-pipeline"
+    with pytest.raises(BackendError, match="pipeline version mismatch.*elderly-hospitalisation.*stale-pipeline"):
+        make_backend(chosen)
     with pytest.raises(BackendError, match="no champion"):
-        Backend({}, ToyFeatures(), lambda: None)
-    assert PIPELINE == "toy-1"
+        Backend({}, store)
+    wordless = models(["acute-hospitalisation"])
+    wordless["acute-hospitalisation"].feature_names = [*wordless["acute-hospitalisation"].feature_names, "mystery_feature"]
+    with pytest.raises(BackendError, match="catalogue does not describe.*acute-hospitalisation: mystery_feature"):
+        make_backend(wordless)
+    for model in models().values():  # what is served has words for every feature it reads
+        assert [feature_info(name).name for name in model.feature_names] == model.feature_names
 
 
-def test_predict_row_names_missing_features(scorer, fixture):
-    _, _, models = fixture
-    with pytest.raises(ServingError, match="lacks 5 feature") as error:
-        scorer.predict_row("elderly-hospitalisation", {"age_years": 80.0})
-    assert error.value.field == "features"
-    row = {"age_years": 80.0, "sex": "F", "er_visits_90d": 2.0, "missed_doses_30d": 0.0, "fall_alarms_180d": 1.0, "homecare_visits_30d": 3.0}
-    got = scorer.predict_row("elderly-hospitalisation", row)
-    assert got.probability == float(models["elderly-hospitalisation"].predict_proba(pd.DataFrame([row]))[0])
+def _posted_rows(problem: str, n: int) -> tuple[list[int], pd.DataFrame, list[dict]]:
+    """Real feature rows of n members as the CRM would post them (floats, strings, None)."""
+    ids = members(problem, limit=n)
+    frame = frame_of(ids, end(), problem)
+    names = models([problem])[problem].feature_names
+    posted = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in row.items()}
+              for row in frame[names].astype(object).to_dict("records")]
+    return ids, frame, posted
 
 
-def test_predict_row_equals_the_frame_path_and_refuses_the_same_rows(scorer, fixture):
+def test_predict_row_names_missing_features_and_scores_a_full_row(scorer):
+    problem = "elderly-hospitalisation"
+    names = scorer.champion(problem).model.feature_names
+    with pytest.raises(BadFeatureRow, match=f"lacks {len(names) - 1} feature.*{names[0]}") as error:
+        scorer.predict_row(problem, {"age_years": 80.0})
+    assert error.value.field == "features" and http_status(error.value) == 422
+    ids, _, posted = _posted_rows(problem, 5)
+    for subject, row in zip(ids, posted):
+        got = scorer.predict_row(problem, row)
+        stored = scorer.score_customer(subject, None, 0)
+        assert got.probability == probability_of(stored, problem)
+        assert got.band == next(r.band for r in stored.risks if r.problem == problem)
+        assert got.problem == problem and got.model_version == scorer.champion(problem).version
+
+
+def test_predict_row_equals_the_frame_path_and_refuses_the_same_rows(scorer):
     """The posted row goes to the booster without pandas: same probability as
-    predict_proba(pd.DataFrame([row])) for numbers, missing values, numbers sent as text; the
-    same refusals for unknown categories and text that is no number."""
+    predict_proba(pd.DataFrame([row])) for numbers, missing values and numbers sent as text;
+    the same refusals for unknown categories and text that is no number."""
     from models.inputs import FeatureMismatchError
 
-    events, customers, models = fixture
-    model = models["elderly-hospitalisation"]
-    rows = toy_rows(events, customers, list(range(1, 60)), [pd.Timestamp(END)] * 59)
-    posted = [{k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in r.items()}
-              for r in rows[model.feature_names].astype(object).to_dict("records")]
-    posted += [
-        {**posted[0], "er_visits_90d": None, "sex": None},
-        {**posted[1], "fall_alarms_180d": "3.5", "extra": "ignored"},
-        {**posted[2], "missed_doses_30d": float("nan")},
+    problem = "elderly-hospitalisation"
+    model = scorer.champion(problem).model
+    _, frame, posted = _posted_rows(problem, 40)
+    numeric = next(n for n in model.feature_names if n not in model.categories and n != "age_years")
+    categorical = next(iter(model.categories))
+    expected = model.predict_proba(frame)
+    for i, row in enumerate(posted):
+        assert scorer.predict_row(problem, row).probability == expected[i]
+    variants = [
+        {**posted[0], numeric: None, categorical: None},
+        {**posted[1], numeric: "3.5", "extra": "ignored"},
+        {**posted[2], numeric: float("nan")},
     ]
-    for row in posted:
-        got = scorer.predict_row("elderly-hospitalisation", row)
+    for row in variants:
+        got = scorer.predict_row(problem, row)
         assert got.probability == float(model.predict_proba(pd.DataFrame([row]))[0])
-    for bad, words in (({**posted[0], "sex": "X"}, "unknown categories"), ({**posted[0], "age_years": "old"}, "must be numeric")):
+    for bad, words in (({**posted[0], categorical: "X"}, "unknown categories"), ({**posted[0], "age_years": "old"}, "must be numeric")):
         with pytest.raises(FeatureMismatchError, match=words):
             model.predict_proba(pd.DataFrame([bad]))
-        with pytest.raises(ServingError, match=words) as error:
-            scorer.predict_row("elderly-hospitalisation", bad)
+        with pytest.raises(BadFeatureRow, match=words) as error:
+            scorer.predict_row(problem, bad)
         assert error.value.field == "features"
+
+
+def test_card_sample_holds_members_contributions(scorer):
+    problem = "elderly-homecare_failure"
+    model = scorer.champion(problem).model
+    contributions, rows = scorer.card_sample(problem, size=20)
+    assert 0 < len(rows) <= 20 and len(contributions) == len(rows)
+    assert list(contributions.columns) == [*model.feature_names, "bias"]
+    np.testing.assert_allclose(contributions.sum(axis=1).to_numpy(), model.raw_score(rows), rtol=0, atol=1e-9)
+    ids = store().ids()
+    eligible = cohort_columns(store().history, ids, [end()] * len(ids))[f"eligible_{problem}"]
+    member_rows = frame_of([int(s) for s in ids[eligible]], end(), problem)[list(rows.columns)]
+
+    def as_tuples(frame: pd.DataFrame) -> list[tuple]:
+        return [tuple(None if pd.isna(v) else v for v in row) for row in frame.astype(object).itertuples(index=False)]
+
+    assert set(as_tuples(rows)) <= set(as_tuples(member_rows))  # every sampled row is a member's row
+    with pytest.raises(UnknownProblem):
+        scorer.card_sample("no-such-problem")
