@@ -79,10 +79,12 @@ def format_value(value: Any, lang: Language, decimals: int | None = None) -> str
 
 
 def feature_sentence(info: FeatureInfo, value: Any, lang: Language) -> str:
-    """"5 emergency visits in the last 90 days": the catalogue's template with the value."""
+    """"5 emergency visits in the last 90 days": the catalogue's template with the value; a missing
+    value (NaN: never on record, fewer than two measurements) says the catalogue's "never" sentence
+    ("No emergency department visits on record"). Zero is a value, not "never"."""
     template = info.template_fi if lang == "fi" else info.template_en
     never = info.never_fi if lang == "fi" else info.never_en
-    if never and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+    if never and (value is None or (isinstance(value, float) and math.isnan(value))):
         return never
     return template.replace("{value}", format_value(value, lang, info.decimals))
 

@@ -73,7 +73,7 @@ def load_backend(settings: Settings, refusal: str = "serving refuses to start") 
 
     problems = served_problems(settings.problems)
     champions = load_champions(problems, pipeline_version(), refusal)
-    return Backend(champions, lambda: load_history(settings.home.data),
+    return Backend(champions, lambda: load_history(settings.layout.data),
                    load_champions=lambda: load_champions(problems, pipeline_version(), "reload refused"))
 
 

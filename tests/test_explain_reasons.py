@@ -1,4 +1,5 @@
-"""explain/: contributions -> family reasons in Finnish and English, chains and charts."""
+"""explain/: contributions -> family reasons in Finnish and English, chains and charts, on the
+real feature catalogue, with real rows and TreeSHAP of the serving region's elderly model."""
 
 from __future__ import annotations
 
@@ -9,144 +10,235 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explain.catalogue import FeatureText
-from explain.chains import suggest_chains
+from explain.chains import MIN_EFFECT, suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
-from explain.reasons import (
-    card_reason, explain_row, explain_vector, feature_sentence, format_value, top_reasons, top_reasons_vector,
-)
-from tests.serving_fixture import CATALOGUE, FEATURES, shared_fixture, toy_rows
+from explain.reasons import explanation, family_label, feature_sentence, format_value, top_reasons
+from features import catalogue, feature_info
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
 def explained():
-    events, customers, models = shared_fixture()
-    model = models["elderly-hospitalisation"]
-    ids = customers["subject_id"].tolist()[:60]
-    rows = toy_rows(events, customers, ids, [pd.Timestamp("2023-12-01")] * len(ids))
+    """The elderly hospitalisation model, 60 members' real feature rows and their TreeSHAP."""
+    from features import compute_features
+    from tests.serving_fixture import members, models, store
+
+    model = models(["elderly-hospitalisation"])["elderly-hospitalisation"]
+    time = pd.Timestamp("2024-12-01")
+    ids = members("elderly-hospitalisation", time, limit=60)
+    rows = compute_features(None, None, ids, [time] * len(ids), "elderly", history=store().history)
     return model, rows, model.contributions(rows)
+
+
+def _explanation(model, rows, contributions, i):
+    names = model.feature_names
+    return explanation(names, contributions.iloc[i].to_numpy(), list(rows.iloc[i][names]))
+
+
+def _sentence(info, value, lang):
+    """The catalogue template with the value as format_value writes it."""
+    template = info.template_fi if lang == "fi" else info.template_en
+    return template.replace("{value}", format_value(value, lang, info.decimals))
 
 
 def test_values_are_formatted_for_each_language():
     assert format_value(5.0, "en") == "5"
-    assert format_value(2.25, "en") == "2.2" or format_value(2.25, "en") == "2.3"
+    assert format_value(2.25, "en") in ("2.2", "2.3")
     assert format_value(1.5, "fi") == "1,5"
+    assert format_value(0.123, "en", decimals=2) == "0.12"
     assert format_value(float("nan"), "fi") == "ei tietoa"
     assert format_value(None, "en") == "no data"
     assert format_value("F", "en") == "F"
 
 
 def test_template_carries_the_customers_value():
-    text = CATALOGUE["er_visits_90d"]
-    assert feature_sentence(text, 5.0, "en") == "5 emergency visits in the last 90 days"
-    assert feature_sentence(text, 5.0, "fi") == "5 päivystyskäyntiä viimeisen 90 päivän aikana"
-    bare = FeatureText(name="x", description_en="Bed days", unit="days")
-    assert feature_sentence(bare, 3.0, "en") == "Bed days: 3 days"
+    info = feature_info("er_visits_90d")
+    assert feature_sentence(info, 5.0, "en") == "5 emergency department visits in the last 90 days"
+    assert feature_sentence(info, 5.0, "fi") == "Päivystyskäyntejä viimeisen 90 päivän aikana: 5"
+    age = feature_info("age_years")
+    assert feature_sentence(age, 82.0, "en") == "Age 82 years" and feature_sentence(age, 82.0, "fi") == "Ikä 82 vuotta"
+    assert feature_sentence(feature_info("sex"), "F", "fi") == "Sukupuoli: F"
 
 
+def test_every_catalogue_sentence_carries_its_value_in_both_languages():
+    for info in catalogue():
+        value = info.categories[0] if info.kind == "categorical" else 3.0
+        for lang in ("en", "fi"):
+            sentence = feature_sentence(info, value, lang)
+            assert "{value}" not in sentence and format_value(value, lang, info.decimals) in sentence, (info.name, lang)
+        assert feature_sentence(info, value, "en") != feature_sentence(info, value, "fi"), info.name
+
+
+def test_never_sentences_are_said_for_missing_values_and_zero_is_a_value():
+    """The catalogue's never_* sentences describe a missing value (NaN: "never assessed", "no
+    stay on record"); a value of 0 is a real value (0 days since the last visit, CPS 0, no
+    change between two assessments) and gets the template."""
+    described = [info for info in catalogue() if info.never_en]
+    assert described
+    for info in described:
+        for lang, never in (("en", info.never_en), ("fi", info.never_fi)):
+            assert feature_sentence(info, None, lang) == never, (info.name, lang)
+            assert feature_sentence(info, 0.0, lang) == _sentence(info, 0.0, lang), (info.name, lang)
+
+
+def test_family_labels_are_in_each_language():
+    """A Finnish page (waterfall, reasons) names each family in Finnish."""
+    for family in sorted({info.family for info in catalogue()}):
+        assert family_label(family, "en") and family_label(family, "fi")
+        assert family_label(family, "fi") != family_label(family, "en"), family
+
+
+@pytest.mark.slow
 def test_contributions_and_reasons_add_up_to_the_raw_score(explained):
     model, rows, contributions = explained
     raw = model.raw_score(rows)
     for i in range(len(rows)):
-        explanation = explain_row(contributions.iloc[i], rows.iloc[i], CATALOGUE)
-        assert explanation.raw_score == pytest.approx(raw[i], abs=1e-6)
-        by_reason = explanation.base_value + math.fsum(r.contribution for r in explanation.reasons)
-        assert by_reason == pytest.approx(raw[i], abs=1e-6)
-        assert len(explanation.contributions) == len(FEATURES)
+        long = _explanation(model, rows, contributions, i)
+        assert long.raw_score == pytest.approx(raw[i], abs=1e-9)
+        assert long.base_value == contributions["bias"].iloc[i]
+        by_reason = long.base_value + math.fsum(r.contribution for r in long.reasons)
+        assert by_reason == pytest.approx(raw[i], abs=1e-9)
+        assert [c.feature for c in long.contributions] == model.feature_names
 
 
+@pytest.mark.slow
 def test_reasons_are_grouped_by_family_largest_first(explained):
-    _, rows, contributions = explained
-    explanation = explain_row(contributions.iloc[0], rows.iloc[0], CATALOGUE)
-    families = [r.family for r in explanation.reasons]
-    assert sorted(families) == sorted({t.family for t in CATALOGUE.values()})
-    sizes = [abs(r.contribution) for r in explanation.reasons]
-    assert sizes == sorted(sizes, reverse=True)
-    demographics = next(r for r in explanation.reasons if r.family == "demographics")
-    assert {f.feature for f in demographics.features} <= {"age_years", "sex"}
-    for reason in explanation.reasons:
-        assert reason.direction == ("up" if reason.contribution > 0 else "down")
-        assert reason.text_en and reason.text_fi
-    assert len(top_reasons(explanation, 2)) == 2 and top_reasons(explanation, 0) == []
+    model, rows, contributions = explained
+    for i in range(len(rows)):
+        long = _explanation(model, rows, contributions, i)
+        families = [r.family for r in long.reasons]
+        assert sorted(families) == sorted({feature_info(n).family for n in model.feature_names})
+        sizes = [abs(r.contribution) for r in long.reasons]
+        assert sizes == sorted(sizes, reverse=True)
+        for reason in long.reasons:
+            assert {f.feature for f in reason.features} <= {n for n in model.feature_names if feature_info(n).family == reason.family}
+            members = [c for c in long.contributions if c.family == reason.family]
+            assert reason.contribution == pytest.approx(math.fsum(c.contribution for c in members), abs=1e-12)
+            assert reason.direction == ("up" if reason.contribution > 0 else "down")
+            assert reason.text_en and reason.text_fi and reason.text_en != reason.text_fi
+            assert reason.text_en == "; ".join(f.text_en for f in reason.features[:3])
+            assert reason.text_fi == "; ".join(f.text_fi for f in reason.features[:3])
+        assert len(top_reasons(model.feature_names, contributions.iloc[i].to_numpy(), list(rows.iloc[i][model.feature_names]), 2)) == 2
 
 
-def test_unknown_feature_falls_back_to_its_name():
-    contributions = pd.Series({"mystery": 0.5, "bias": -1.0})
-    explanation = explain_row(contributions, pd.Series({"mystery": 2.0}), {})
-    assert explanation.reasons[0].family == "other"
-    assert "mystery" in explanation.reasons[0].text_en
+@pytest.mark.slow
+def test_a_reason_shows_the_members_pushing_its_way_and_names_the_largest(explained):
+    """What the CRM card and the chains read: the family's members that push the same way as
+    the family, largest first; `feature` is the largest of them."""
+    model, rows, contributions = explained
+    for i in range(len(rows)):
+        for reason in _explanation(model, rows, contributions, i).reasons:
+            shown = [f.contribution for f in reason.features]
+            assert [abs(c) for c in shown] == sorted((abs(c) for c in shown), reverse=True)
+            if any(c != 0 and (c > 0) == (reason.contribution > 0) for c in shown):
+                assert all(c != 0 and (c > 0) == (reason.contribution > 0) for c in shown)
+            assert reason.feature == reason.features[0].feature
 
 
-def test_card_reason_has_the_fields_the_crm_card_reads(explained):
-    _, rows, contributions = explained
-    reason = explain_row(contributions.iloc[0], rows.iloc[0], CATALOGUE).reasons[0]
-    assert set(card_reason(reason)) == {"text_en", "text_fi", "direction", "feature"}
+@pytest.mark.slow
+def test_values_and_sentences_are_the_customers_own(explained):
+    model, rows, contributions = explained
+    long = _explanation(model, rows, contributions, 0)
+    for item in long.contributions:
+        value = rows.iloc[0][item.feature]
+        assert item.value == (None if pd.isna(value) else (value if isinstance(value, str) else float(value)))
+        assert item.text_en == feature_sentence(feature_info(item.feature), item.value, "en")
+        assert item.text_fi == feature_sentence(feature_info(item.feature), item.value, "fi")
+
+
+def test_a_feature_without_catalogue_words_is_refused():
+    with pytest.raises(ValueError, match="'mystery_feature' has no entry in the feature catalogue"):
+        explanation(["er_visits_90d", "mystery_feature"], [0.5, 0.1, -1.0], [2.0, 1.0])
+    with pytest.raises(ValueError, match="mystery_feature"):
+        top_reasons(["mystery_feature"], [0.5, -1.0], [2.0], 1)
+
+
+def _reason(feature, contribution, value=3.0):
+    return explanation([feature], [contribution, 0.0], [value]).reasons[0]
 
 
 def test_chains_follow_risk_raising_reasons():
-    def reason(family, feature, contribution):
-        contributions = pd.Series({feature: contribution, "bias": 0.0})
-        text = FeatureText(name=feature, family=family)
-        return explain_row(contributions, pd.Series({feature: 3.0}), {feature: text}).reasons[0]
-
-    chains = suggest_chains([reason("medication", "missed_doses_30d", 0.4), reason("falls", "fall_alarms_180d", 0.2),
-                             reason("emergency", "er_visits_90d", 0.3)])
+    medication, falls, emergency = "missed_doses_30d", "fall_alarms_90d", "er_frequent_attender"
+    chains = suggest_chains([_reason(medication, 0.4), _reason(falls, 0.2), _reason(emergency, 0.3, 1.0)])
     assert [c.chain for c in chains] == ["medication_robot", "home_rehabilitation", "care_coordinator_review"]
-    assert suggest_chains([reason("falls", "fall_alarms_180d", -0.2)]) == []  # lowers the risk: no chain
-    assert all(c.label_fi and c.label_en for c in chains)
+    assert [c.because_of for c in chains] == [[feature_info(n).family] for n in (medication, falls, emergency)]
+    assert all(c.label_fi and c.label_en and c.label_fi != c.label_en for c in chains)
+    assert suggest_chains([_reason(falls, -0.2)]) == []  # lowers the risk: no chain
+    assert suggest_chains([_reason(falls, 0.2, 0.0)]) == []  # no fall alarms: nothing to act on
+    assert suggest_chains([_reason(falls, MIN_EFFECT / 2)]) == []  # too small a push
 
 
+@pytest.mark.slow
 def test_waterfall_is_valid_svg_with_a_bar_per_step(explained):
-    _, rows, contributions = explained
-    explanation = explain_row(contributions.iloc[0], rows.iloc[0], CATALOGUE)
+    model, rows, contributions = explained
+    long = _explanation(model, rows, contributions, 0)
+    assert len(long.reasons) > 3
     for lang in ("en", "fi"):
-        svg = waterfall_svg(explanation, lang, max_steps=3)
+        svg = waterfall_svg(long, lang, max_steps=3)
         root = ET.fromstring(svg)
-        bars = root.findall("{http://www.w3.org/2000/svg}rect")
-        assert len(bars) == 1 + 3 + 1 + 1  # base, three families, "other", total
-    assert "Päivystys" in waterfall_svg(explanation, "fi") or "Kotihoito" in waterfall_svg(explanation, "fi")
+        assert len(root.findall(f"{SVG}rect")) == 1 + 3 + 1 + 1  # base, three families, "other", total
+        texts = [t.text for t in root.findall(f"{SVG}text")]
+        for reason in long.reasons[:3]:
+            assert (reason.label_fi if lang == "fi" else reason.label_en) in texts
+    assert "Miten riskipisteet muodostuvat" in waterfall_svg(long, "fi")
+    every = ET.fromstring(waterfall_svg(long, "en", max_steps=len(long.reasons)))
+    assert len(every.findall(f"{SVG}rect")) == 1 + len(long.reasons) + 1  # no "other" step left
 
 
 def test_trend_chart_leaves_gaps_outside_the_cohort():
     svg = trend_svg([("01/23", 0.1), ("02/23", None), ("03/23", 0.3), ("04/23", 0.35)], (0.1, 0.25, 0.5), "trend")
     root = ET.fromstring(svg)
-    assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 3
-    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 1  # the lone first point has no line
+    assert len(root.findall(f"{SVG}circle")) == 3
+    assert len(root.findall(f"{SVG}polyline")) == 1  # the lone first point has no line
 
 
+@pytest.mark.slow
 def test_global_importance_and_shap_summary(explained):
-    _, rows, contributions = explained
+    model, rows, contributions = explained
     importance = mean_abs_importance(contributions)
     assert "bias" not in importance.index and list(importance) == sorted(importance, reverse=True)
+    assert set(importance.index) == set(model.feature_names)
+    assert importance.iloc[0] == pytest.approx(contributions[importance.index[0]].abs().mean())
     svg = shap_summary_svg(contributions, rows)
-    assert svg.startswith("<svg") and "er_visits_90d" in svg
+    assert svg.startswith("<svg") and importance.index[0] in svg
 
 
-def test_vector_explanations_equal_the_row_path(explained):
-    """The service's shortcut (top reasons from a pred_contrib row, sentences only for shown
-    members) gives exactly top_reasons(explain_row(...), k), for every k."""
+@pytest.mark.slow
+def test_top_reasons_equal_the_long_way(explained):
+    """The service's shortcut (families ranked on their sums, sentences only for shown members)
+    gives exactly explanation(...).reasons[:k], for every k."""
     model, rows, contributions = explained
     names = model.feature_names
     for i in range(len(rows)):
-        long = explain_row(contributions.iloc[i], rows.iloc[i], CATALOGUE)
-        vector, values = contributions.iloc[i].to_numpy(), [rows.iloc[i][n] for n in names]
-        assert explain_vector(names, vector, values, CATALOGUE) == long
-        for k in (0, 1, 2, 3, 5, 10):
-            assert top_reasons_vector(names, vector, values, CATALOGUE, k) == top_reasons(long, k)
+        vector, values = contributions.iloc[i].to_numpy(), list(rows.iloc[i][names])
+        long = explanation(names, vector, values)
+        for k in (0, 1, 2, 3, 5, 10, len(long.reasons) + 1):
+            assert top_reasons(names, vector, values, k) == long.reasons[:k]
 
 
-def test_vector_reasons_keep_ties_zero_and_opposite_members_as_the_row_path():
+def test_top_reasons_keep_ties_zero_and_opposite_members_as_the_long_way():
     """Equal family sums keep catalogue order, an all-zero family shows every member, members
     pushing against their family are left out but still count in its sum."""
-    texts = {f"f{i}": FeatureText(name=f"f{i}", family=family) for i, family in enumerate("aabbccdd")}
-    names = list(texts)
+    by_family: dict[str, list[str]] = {}
+    for info in catalogue():
+        if info.kind != "categorical":
+            by_family.setdefault(info.family, []).append(info.name)
+    families = [f for f in ("utilisation", "emergency", "hospital", "homecare") if len(by_family.get(f, ())) >= 2]
+    assert len(families) == 4
+    names = [name for family in families for name in by_family[family][:2]]
     cases = [
-        [0.5, -0.2, 0.1, 0.2, -0.3, 0.0, 0.0, 0.0, 0.1],  # a=0.3, b=0.3 (tie), c=-0.3 (tie), d=0
+        [0.5, -0.25, 0.125, 0.125, -0.25, 0.0, 0.0, 0.0, 0.1],  # 1st=0.25, 2nd=0.25 (tie), 3rd=-0.25 (tie), 4th=0
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0],  # every family zero
         [1.0, -3.0, 2.0, 0.0, 0.0, 0.0, 0.5, -0.5, 0.0],
     ]
+    values = [float(i) for i in range(len(names))]
     for contributions in cases:
-        values = [float(i) for i in range(len(names))]
-        long = explain_row(pd.Series(contributions, index=[*names, "bias"]), pd.Series(values, index=names), texts)
+        long = explanation(names, contributions, values)
         for k in range(0, 6):
-            assert top_reasons_vector(names, np.array(contributions), values, texts, k) == top_reasons(long, k)
+            assert top_reasons(names, np.array(contributions), values, k) == long.reasons[:k]
+    first = explanation(names, cases[0], values)
+    assert [r.family for r in first.reasons[:3]] == families[:3]  # ties keep the given order
+    assert [f.feature for f in first.reasons[0].features] == [names[0]]  # the opposite member is left out
+    zero = explanation(names, cases[1], values)
+    assert all(len(r.features) == 2 for r in zero.reasons)  # an all-zero family shows every member

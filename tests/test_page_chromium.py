@@ -1,28 +1,36 @@
 """The clinician page and model card rendered in real headless Chromium (Debian's package).
 
 The page is rendered by serving/pages.py, the code the service's /ui route calls (the route
-itself is exercised over HTTP in test_serving_http.py); here a real browser must show the
-reasons, the band and both charts, in Finnish and English, without console errors.
+itself is exercised over HTTP in test_serving_http.py), for a real customer of the test region
+(tests/serving_fixture.py: the real feature pipeline and the pinned champions). A real browser
+must show the band, the reasons the scoring path gives, the suggested chains and both charts, in
+Finnish and English, without console errors.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from explain.chains import suggest_chains
+from scoring.scorer import Scorer
 from serving.pages import customer_page, model_card
-from scoring.scorer import Scorer, card_sample
-from tests.serving_fixture import END, make_backend, shared_fixture
+from tests.serving_fixture import make_backend, members
+from vocabulary import vocabulary
+
+pytestmark = pytest.mark.slow  # a browser per test, on a region built on the real feature pipeline
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
 ]
+TOP_K = 5  # what customer_page shows
+HIGH = ("high", "very_high")
 
 
 def chromium() -> str:
@@ -36,7 +44,7 @@ def run_chromium(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedP
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     return subprocess.run(
         [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=120, check=False,
     )
 
 
@@ -44,56 +52,91 @@ def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
+def rendered(tmp_path: Path, name: str, page: str) -> str:
+    """The DOM Chromium builds from the page (no console output allowed)."""
+    path = tmp_path / name
+    path.write_text(page, encoding="utf-8")
+    result = run_chromium(tmp_path, path.as_uri(), "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert console_messages(result.stderr) == []
+    return result.stdout
+
+
+def section(dom: str, problem: str) -> str:
+    start = dom.index(f'id="risk-{problem}"')
+    return dom[start: dom.index("</section>", start)]
+
+
+def text_of(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
 @pytest.fixture(scope="module")
 def scorer():
-    events, customers, models = shared_fixture()
-    return Scorer(make_backend(events, customers, models))
+    return Scorer(make_backend())
 
 
 @pytest.fixture(scope="module")
 def subject(scorer):
-    """A customer with a risk-raising reason that suggests a chain."""
-    _, results = scorer.score_customers(list(range(1, 120)), None, 5)
-    for item in results:
-        if any(r.band in ("high", "very_high") for r in item.risks):
-            return item.customer_id
-    pytest.fail("fixture has no high-risk customer")
+    """The highest-risk customer of the region (at the end of the data) who is scored for more than
+    one problem, in a high band for one, with reasons both ways and a suggested service chain."""
+    ids = sorted(set().union(*(members(p) for p in scorer.champions)))
+    _, results = scorer.score_customers(ids, None, TOP_K)
+    found = [
+        item for item in results
+        if len(item.risks) >= 2 and any(r.band in HIGH for r in item.risks)
+        and {x.direction for r in item.risks for x in r.reasons} == {"up", "down"}
+        and any(suggest_chains(r.reasons) for r in item.risks)
+    ]
+    assert found, "the test region has no customer to show"
+    return max(found, key=lambda item: (max(r.probability for r in item.risks), -item.customer_id)).customer_id
 
 
-@pytest.mark.parametrize("lang, words", [("en", ("Main reasons", "emergency visits in the last 90 days")),
-                                         ("fi", ("Tärkeimmät syyt", "päivystyskäyntiä viimeisen 90 päivän aikana"))])
-def test_page_shows_reasons_band_and_charts_in_chromium(tmp_path, scorer, subject, lang, words):
-    html, risks = customer_page(scorer, subject, None, lang)
-    page = tmp_path / f"customer-{lang}.html"
-    page.write_text(html, encoding="utf-8")
-    result = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = result.stdout
-    assert console_messages(result.stderr) == []
-    for word in words:
-        assert word in dom
+@pytest.mark.parametrize("lang, heading, title", [("en", "Main reasons", "Risk summary for customer"),
+                                                  ("fi", "Tärkeimmät syyt", "Riskiyhteenveto asiakkaalle")])
+def test_page_shows_band_reasons_chains_and_charts_in_chromium(tmp_path, scorer, subject, lang, heading, title):
+    page, risks = customer_page(scorer, subject, None, lang)
+    dom = rendered(tmp_path, f"customer-{lang}.html", page)
+    assert f"{title} {subject}" in text_of(dom)
     sections = re.findall(r'<section class="risk" id="risk-([a-z_-]+)"', dom)
-    assert sections == [r.problem for r in risks] and sections
+    assert sections == [r.problem for r in risks] and len(sections) >= 2
+    ups = downs = 0
     for risk in risks:
-        assert f'data-band="{risk.band}"' in dom
-        assert f"v{risk.model_version}" in dom and f"/ui/model_card/{risk.problem}" in dom
-    assert dom.count('class="waterfall"') == len(risks) and dom.count('class="trend"') == len(risks)
-    assert 'class="reason up"' in dom
+        shown, words = section(dom, risk.problem), vocabulary()
+        visible = text_of(shown)
+        assert f'data-band="{risk.band}"' in shown and words.band_label(risk.band, lang) in visible
+        assert words.problem_label(risk.problem, lang) in visible and heading in visible
+        # the reasons are the ones /explain gives for this customer and problem, in order
+        reasons = scorer.explain(subject, risk.problem, None).reasons[:TOP_K]
+        items = re.findall(r'<li class="reason (up|down)">(.*?)</li>', shown, flags=re.S)
+        assert [d for d, _ in items] == [r.direction for r in reasons]
+        for (_, item), reason in zip(items, reasons):
+            label, text = (reason.label_fi, reason.text_fi) if lang == "fi" else (reason.label_en, reason.text_en)
+            assert f"{label}: {text}" in text_of(item)
+        ups += sum(d == "up" for d, _ in items)
+        downs += sum(d == "down" for d, _ in items)
+        assert re.findall(r'data-chain="([a-z_]+)"', shown) == [c.chain for c in suggest_chains(reasons)]
+        # both charts, drawn by the browser as SVG
+        assert len(re.findall(r'<svg[^>]*class="trend"', shown)) == 1
+        assert len(re.findall(r'<svg[^>]*class="waterfall"', shown)) == 1 and 'class="bar"' in shown
+        assert f"v{risk.model_version}" in visible and f"/ui/model_card/{risk.problem}?lang={lang}" in shown
+    assert ups and downs and any(r.band in HIGH for r in risks)
 
 
 def test_page_screenshot_is_not_blank(tmp_path, scorer, subject):
-    html, _ = customer_page(scorer, subject, None, "en")
-    page = tmp_path / "customer.html"
-    page.write_text(html, encoding="utf-8")
+    page, risks = customer_page(scorer, subject, None, "en")
+    path = tmp_path / "customer.html"
+    path.write_text(page, encoding="utf-8")
     shot = tmp_path / "page.png"
-    result = run_chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1100,1600")
+    result = run_chromium(tmp_path, path.as_uri(), f"--screenshot={shot}", "--window-size=1100,1600")
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     import matplotlib.image as mpimg
 
     pixels = mpimg.imread(shot)
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # text, badges and bars, not an empty page
     red = ((pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.4) & (pixels[..., 2] < 0.4)).sum()
-    assert red > 200  # the risk-raising bars and reasons are drawn in red
+    assert red > 200  # the high band's badge and the risk-raising reasons and bars are drawn in red
 
 
 def test_console_errors_would_be_caught(tmp_path):
@@ -104,12 +147,19 @@ def test_console_errors_would_be_caught(tmp_path):
     assert any("undefinedFunction" in line for line in console_messages(result.stderr))
 
 
-def test_model_card_renders_with_shap_summary(tmp_path, scorer):
-    sample = card_sample(scorer, "elderly-hospitalisation", 60)
-    html = model_card(scorer, "elderly-hospitalisation", "en", sample)
-    page = tmp_path / "card.html"
-    page.write_text(html, encoding="utf-8")
-    result = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
-    assert console_messages(result.stderr) == []
-    assert "What the model relies on" in result.stdout and "er_visits_90d" in result.stdout
-    assert "<svg" in result.stdout and pd.Timestamp(END).year == 2024
+@pytest.mark.parametrize("lang, heading, note", [("en", "What the model relies on", "Mean absolute SHAP value over {n} scored"),
+                                                 ("fi", "Mihin malli nojaa", "SHAP-arvo {n} pisteytetyllä")])
+def test_model_card_renders_with_shap_summary(tmp_path, scorer, lang, heading, note):
+    from explain.plots import mean_abs_importance
+
+    problem = "elderly-hospitalisation"
+    sample = scorer.card_sample(problem, 60)
+    assert sample is not None and 0 < len(sample[0]) <= 60
+    dom = rendered(tmp_path, f"card-{lang}.html", model_card(scorer, problem, lang, sample))
+    visible = text_of(dom)
+    assert heading in visible and note.format(n=len(sample[0])) in visible
+    assert f"v{scorer.champion(problem).version}" in visible
+    top = list(mean_abs_importance(sample[0]).index[:5])
+    listed = re.findall(r"<tr><td>([a-z0-9_]+)</td>", dom)
+    assert listed[:5] == top  # the table follows the sample's mean |SHAP|
+    assert re.search(r'<figure class="summary">\s*<svg', dom)  # shap's beeswarm, inline

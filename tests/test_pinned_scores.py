@@ -14,7 +14,13 @@ Two differences are declared, not hidden:
 - reason headings. The catalogue had no words for feature families, so every reason's label_en
   and label_fi was the family name capitalised ("Utilisation" on Finnish pages too); the one
   catalogue type now has both languages for every family. The pins were relabelled once, by a
-  transformation that checked each old label was that fallback and changed nothing else.
+  transformation that checked each old label was that fallback and changed nothing else;
+- "never" sentences. The catalogue wrote them for a missing value ("No interRAI CPS on record")
+  but they were said for a 0 ("Last interRAI CPS: 0" read "No ... on record"), and a missing
+  value was pasted into the template ("Asthma last recorded no data days ago"). After the fix the
+  outputs were pinned again by a script that required every difference to be the sentence of a
+  feature whose value is missing or 0 and that has a "never" sentence (4,266 feature sentences,
+  374 joined reason texts and FHIR notes), and nothing else to differ.
 Everything else is compared as it was pinned.
 """
 

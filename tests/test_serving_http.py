@@ -458,7 +458,7 @@ def add_customer(data: Path, copy_of: int, subject: int) -> int:
     assert subject > dataset.events["subject_id"].max()  # appended rows keep the events sorted by customer
     customers = pd.concat([dataset.customers, customer], ignore_index=True).astype(dataset.customers.dtypes)
     events = pd.concat([dataset.events, events], ignore_index=True).astype(dataset.events.dtypes)
-    write_dataset(Dataset(events, customers, dataset.metadata), data, overwrite=True)
+    write_dataset(Dataset(events, customers, {**dataset.metadata, "customers": len(customers)}), data, overwrite=True)
     return len(customers)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_contracts.errors import ContractError
 from features import cohort_columns, compute_features, feature_info
 from scoring.backend import Backend
 from scoring.champions import champion_from_model
@@ -228,7 +229,7 @@ def test_a_posted_history_breaking_the_contracts_is_refused():
     subject = members("elderly-hospitalisation", limit=1)[0]
     customer = data.customers[data.customers["subject_id"] == subject].iloc[0].to_dict()
     events, customers = posted_frames(customer, [{"time": dt.datetime(2024, 5, 1, 10), "code": "ENC/NO_SUCH_CODE"}])
-    with pytest.raises(Exception, match="ENC/NO_SUCH_CODE"):
+    with pytest.raises(ContractError, match=r"events\.code: code must be in .*codes\.csv.*subject_id " + str(subject)):
         validate_posted(events, customers)
 
 
