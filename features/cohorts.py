@@ -20,7 +20,7 @@ from data_contracts.catalogue import PAIRED_SERVICES
 from features.families._common import month_index
 from features.families.demographics import age_years
 from features.windows import Timeline, group
-from vocabulary import AgeAtLeast, AgeAtMost, Condition, EventWithin, ServiceRunning, ValueAtLeast, vocabulary
+from vocabulary import AgeAtLeast, AgeAtMost, AllOf, Condition, EventWithin, ServiceRunning, ValueAtLeast, vocabulary
 
 MOVES = group("MOVE/IN", "MOVE/OUT")
 DEATH = group("DEATH")
@@ -62,6 +62,11 @@ def holds(condition: Condition, tl: Timeline, age: np.ndarray) -> np.ndarray:
     if isinstance(condition, ValueAtLeast):
         window = condition.value_at_least
         return tl.count(group(window.code, min_value=float(window.value)), window.days) > 0
+    if isinstance(condition, AllOf):
+        every = np.ones(tl.n, dtype=bool)
+        for part in condition.all_of:
+            every &= holds(part, tl, age)
+        return every
     raise TypeError(f"unknown cohort condition {condition!r}")
 
 

@@ -92,7 +92,8 @@ def test_a_declared_segment_gets_cohorts_labels_and_features_with_no_code(monkey
     data["segments"]["heart_failure"] = {
         "name": {"en": "heart failure", "fi": "sydämen vajaatoiminta"},
         "description": {"en": "Heart failure on record in the last two years", "fi": "Sydämen vajaatoiminta kirjattu kahden vuoden aikana"},
-        "cohort": [{"event_within": {"codes": ["ICD10/I50.9"], "days": 730}}],
+        "cohort": [{"all_of": [{"age_at_least": 50}, {"age_at_most": 65},
+                               {"event_within": {"codes": ["ICD10/I50.9"], "days": 730}}]}],
         "families": ["hospital", "emergency"],
         "outcomes": ["hospitalisation"],
     }
@@ -108,8 +109,10 @@ def test_a_declared_segment_gets_cohorts_labels_and_features_with_no_code(monkey
         history = History.from_frames(events, customers)
         population = run(history, history.customer_index(ids), times.astype(np.int64), cohorts.compute)["population"]
         coded = events[events["code"] == "ICD10/I50.9"]
+        born = customers.set_index("subject_id")
         expected = np.array([
             bool(((coded["subject_id"] == s) & (coded["time"] <= t) & (coded["time"] > t - pd.Timedelta(days=730))).any())
+            and 50 <= ((t.year * 12 + t.month - 1) - (born.at[s, "birth_year"] * 12 + born.at[s, "birth_month"] - 1)) // 12 <= 65
             for s, t in zip(ids, pd.to_datetime(times))
         ]) & population
         assert 0 < expected.sum() < len(expected)

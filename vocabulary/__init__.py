@@ -91,11 +91,21 @@ Condition = Annotated[
         Annotated[ServiceRunning, Tag("service_running")],
         Annotated[EventWithin, Tag("event_within")],
         Annotated[ValueAtLeast, Tag("value_at_least")],
+        Annotated["AllOf", Tag("all_of")],
     ],
     Discriminator(_condition_kind, custom_error_type="cohort_condition",
                   custom_error_message="a condition is one of age_at_least, age_at_most, service_running, "
-                                       "event_within, value_at_least (one key each)"),
+                                       "event_within, value_at_least, all_of (one key each)"),
 ]
+
+
+class AllOf(_Strict):
+    """Every one of these conditions (a segment's list means any one of its conditions)."""
+
+    all_of: tuple[Condition, ...] = Field(min_length=2)
+
+
+AllOf.model_rebuild()
 
 
 class Segment(_Strict):
@@ -212,7 +222,8 @@ def parse(data: Any, source: str = "problems.yaml") -> Vocabulary:
     except ValidationError as error:
         parts = []
         for item in error.errors():
-            where = ".".join(str(p) for p in item["loc"] if not str(p).startswith(("function-", "tagged-union")))
+            parts_of = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "tagged-union"))]
+            where = ".".join(p for i, p in enumerate(parts_of) if i == 0 or p != parts_of[i - 1])  # a tag repeats its key
             message = item["msg"].removeprefix("Value error, ")
             parts.append(f"{where}: {message}" if where else message)
         raise VocabularyError(f"{source}: " + "; ".join(dict.fromkeys(parts))) from None
