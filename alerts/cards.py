@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from explain.chains import chains_for_features
+from explain.chains import suggest_chains
 from explain.reasons import Reason
 from scoring.bands import band_rank
 from alerts.outbox import alert_id_for, as_of_key
@@ -63,7 +63,7 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
     band_rank(item.band)  # unknown bands fail here, not in the CRM
     if not 0.0 <= item.probability <= 1.0:
         raise ValueError(f"card: probability {item.probability} is outside 0..1")
-    reasons = list(item.reasons)
+    reasons = [r if isinstance(r, Reason) else Reason.model_validate(r) for r in item.reasons]  # refused naming the field
     card_id = alert_id_for(item.subject_id, item.problem, item.as_of)
     chains = _suggestions(reasons, language) if item.suggestions is None else [_given(s, language) for s in item.suggestions]
 
@@ -99,9 +99,9 @@ def build_card(item: CardInput, *, language: Literal["en", "fi"] = "en") -> dict
 
 
 def _suggestions(reasons: Sequence[Reason], language: str) -> list[tuple[str | None, str]]:
-    """(code, label) of the chains the risk-raising reasons suggest (explain/chains.py owns the table)."""
-    rules = chains_for_features([r.feature for r in reasons if r.direction == "up"])
-    return [(rule.chain, rule.label_fi if language == "fi" else rule.label_en) for rule in rules]
+    """(code, label) of the chains the reasons suggest: explain/chains.py's suggest_chains, the
+    same the clinician page shows, so the card and the page never disagree."""
+    return [(chain.chain, chain.label_fi if language == "fi" else chain.label_en) for chain in suggest_chains(list(reasons))]
 
 
 def _given(suggestion: str | Mapping[str, Any], language: str) -> tuple[str | None, str]:

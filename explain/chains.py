@@ -1,7 +1,8 @@
 """Suggested service chains tied to the reasons that raise a customer's risk.
 
 The rules are data (service_chains.json): a chain is suggested when a risk-raising reason has a
-member feature (or its family) whose name contains one of the rule's keywords. Keywords rather than
+member feature (or its family) whose name contains one of the rule's keywords; the page, the
+CRM card and /explain all ask suggest_chains. Keywords rather than
 exact names, because the feature catalogue belongs to features/ and grows without us. This table
 is the one owner of the chain codes and their fi/en labels: the clinician page and the CRM card
 (alerts/cards.py) both read it.
@@ -10,7 +11,6 @@ is the one owner of the chain codes and their fi/en labels: the clinician page a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -45,14 +45,6 @@ class SuggestedChain(BaseModel):
 def default_rules() -> tuple[ChainRule, ...]:
     text = resources.files("explain").joinpath("service_chains.json").read_text(encoding="utf-8")
     return tuple(ChainRule.model_validate(rule) for rule in json.loads(text))
-
-
-def chains_for_features(features: Sequence[str], rules: tuple[ChainRule, ...] | None = None) -> list[ChainRule]:
-    """The rules whose keywords occur in any of these feature names (case-insensitive), in table
-    order: the plain keyword match, for callers that hold feature names rather than reasons."""
-    rules = default_rules() if rules is None else rules
-    names = [f.lower() for f in features]
-    return [rule for rule in rules if any(keyword in name for keyword in rule.keywords for name in names)]
 
 
 MIN_EFFECT = 0.05  # log-odds: smaller pushes are noise, not a reason to start a service chain

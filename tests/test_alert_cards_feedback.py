@@ -3,7 +3,7 @@
 Cards carry real reasons: a test-region customer's top reasons from the scoring path
 (_alerts_helpers.flagged), as explain.reasons.Reason objects, the one reason type."""
 
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
 from pydantic import ValidationError

@@ -1,7 +1,5 @@
 """The local CRM receiver in-process: dedup by Idempotency-Key, 400s, failure modes."""
 
-from datetime import datetime
-
 import warnings
 
 import pytest

@@ -27,7 +27,6 @@ def test_demo_end_to_end(tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "SOTE_RISK_HOME": str(home), "BENTOML_HOME": str(tmp_path / "bentoml")}
     env.pop("SOTE_RISK_CRM_WEBHOOK_URL", None)
-    env.pop("SOTE_RISK_BACKEND", None)
     result = subprocess.run(
         [sys.executable, "-c", "from sote_risk.cli import main; main()", "demo", "--customers", "1500", "--trials", "2"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=360,

@@ -1,21 +1,48 @@
-"""`sote-risk serve` refuses to start, in one line, when a champion is missing or stale."""
+"""`sote-risk serve` checks the home folder's champions before it starts BentoML, and refuses in
+one line when a champion is missing or stale or a setting is unknown."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 
 from sote_risk import cli
-from tests.serving_fixture import write_fixture_home
+from tests.serving_fixture import models, register
+
+ELDERLY = "elderly-hospitalisation"
+
+
+class Exec(Exception):
+    """Raised in place of os.execv: the test process must not become the server."""
 
 
 @pytest.fixture()
-def fixture_home(tmp_path, monkeypatch):
-    write_fixture_home(tmp_path, n_customers=40)
-    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path))
-    monkeypatch.setenv("SOTE_RISK_BACKEND", "tests.serving_fixture:backend_from_home")
-    return tmp_path
+def home(fixture_home, monkeypatch):
+    """The fixture home (its dataset and five champions), as the process's SOTE_RISK_HOME."""
+    for name in [n for n in os.environ if n.startswith("SOTE_RISK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("SOTE_RISK_HOME", str(fixture_home))
+    return fixture_home
+
+
+@pytest.fixture()
+def execs(monkeypatch):
+    """The argv of every os.execv (none happens), and the environment restored afterwards: serve
+    sets SOTE_RISK_WORKERS and OMP_NUM_THREADS for the server it was about to become."""
+    calls: list[list[str]] = []
+
+    def fake_execv(path, argv):  # noqa: ANN001
+        calls.append(list(argv))
+        raise Exec
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    saved = dict(os.environ)
+    yield calls
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
@@ -25,29 +52,60 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return exit_info.value.code, capsys.readouterr().err
 
 
-def test_serve_refuses_a_stale_pipeline_in_one_line(fixture_home, monkeypatch, capsys):
-    monkeypatch.setenv("SOTE_RISK_FIXTURE_PIPELINE", "toy-2")
+def errors_of(err: str) -> list[str]:
+    """stderr without MLflow's own INFO/WARNING lines (it logs while loading models)."""
+    return [line for line in err.strip().splitlines() if " INFO " not in line and " WARNING " not in line]
+
+
+def test_serve_checks_the_champions_then_hands_over_to_bentoml(home, monkeypatch, capsys, execs):
+    monkeypatch.setattr(sys, "argv", ["sote-risk", "serve", "--port", "3999", "--workers", "3"])
+    with pytest.raises(Exec):
+        cli.main()
+    (argv,) = execs
+    assert argv[1:5] == ["-m", "bentoml", "serve", "serving.service:RiskService"] and argv[argv.index("--port") + 1] == "3999"
+    assert os.environ["SOTE_RISK_WORKERS"] == "3"  # what the workers read at import
+    (line,) = [line for line in errors_of(capsys.readouterr().err) if line.startswith("serving ")]
+    assert all(f"{problem} v1" in line for problem in models()) and "http://127.0.0.1:3999" in line
+
+
+def test_serve_refuses_a_stale_pipeline_in_one_line(home, monkeypatch, capsys, execs):
+    stale = models([ELDERLY])
+    stale[ELDERLY].pipeline_version = "stale-pipeline"
+    assert register(home, stale, "champion") == {ELDERLY: "2"}
+    capsys.readouterr()  # MLflow's registration messages
     code, err = run_cli(monkeypatch, capsys, "serve", "--port", "1")
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: feature-pipeline version mismatch")
-    assert "elderly-hospitalisation" in lines[0] and "retrain" in lines[0]
+    assert code != 0 and execs == []
+    (line,) = errors_of(err)
+    assert line.startswith("error: serving refuses to start: ") and "feature pipeline 'stale-pipeline'" in line
+    assert ELDERLY in line and "retrain" in line
+    assert "acute-hospitalisation" not in line  # only the stale champion is named
 
 
-def test_serve_without_the_project_parts_says_what_is_missing(tmp_path, monkeypatch, capsys):
-    """The production backend needs features/ and models/registry; until they exist (or when a
-    problem has no champion) the message says so instead of a traceback."""
+def test_serve_without_champions_says_what_is_missing(tmp_path, monkeypatch, capsys, execs):
+    """An empty home: no problem has a champion; one line says so (no traceback)."""
+    for name in [n for n in os.environ if n.startswith("SOTE_RISK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path))
-    monkeypatch.delenv("SOTE_RISK_BACKEND", raising=False)
     code, err = run_cli(monkeypatch, capsys, "serve", "--port", "1")
-    errors = [line for line in err.strip().splitlines() if " INFO " not in line]  # MLflow's own INFO lines
-    assert code != 0 and len(errors) == 1 and errors[0].startswith("error: serving ")
+    assert code != 0 and execs == []
+    (line,) = errors_of(err)
+    assert line.startswith("error: serving refuses to start: ") and "alias 'champion'" in line
+    assert all(problem in line for problem in models())
+
+
+def test_serve_refuses_an_unknown_setting(home, monkeypatch, capsys, execs):
+    """There is no SOTE_RISK_BACKEND hook any more: the variable is refused, not ignored."""
+    monkeypatch.setenv("SOTE_RISK_BACKEND", "tests.serving_fixture:backend_from_home")
+    code, err = run_cli(monkeypatch, capsys, "serve", "--port", "1")
+    assert code != 0 and execs == []
+    (line,) = errors_of(err)
+    assert line.startswith("error: unknown setting(s) SOTE_RISK_BACKEND") and "SOTE_RISK_HOME" in line
 
 
 @pytest.mark.slow
 def test_bentofile_builds(tmp_path):
     """`bentoml build` accepts bentofile.yaml and packages the service with its templates."""
-    import os
     import subprocess
     from pathlib import Path
 

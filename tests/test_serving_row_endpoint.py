@@ -1,37 +1,61 @@
-"""POST /predict_row as the guard middleware answers it (serving/row_endpoint.py), in process:
-the same probability as the model, the same 4xx bodies as BentoML's handler, keys and roles
-checked first. Over HTTP through the real service: tests/test_serving_http.py."""
+"""POST /predict_row as the guard middleware answers it (serving/row_endpoint.py), in process over
+the serving region (tests/serving_fixture.py: real feature rows, real champions): the same
+probability as the model, the same 4xx bodies as BentoML's handler, keys and roles checked first.
+Over HTTP through the real service: tests/test_serving_http.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from scoring.scorer import Scorer
 from serving import row_endpoint
 from serving.auth import create_key
 from serving.middleware import GuardMiddleware
-from scoring.scorer import Scorer
-from tests.serving_fixture import END, make_backend, shared_fixture, toy_rows
+from serving.responses import row_response
+from tests.serving_fixture import make_backend, members, models, store
 
 ELDERLY = "elderly-hospitalisation"
-ROW = {"age_years": 82, "sex": "F", "er_visits_90d": 3, "missed_doses_30d": 2, "fall_alarms_180d": 1, "homecare_visits_30d": 10}
+META = ("subject_id", "prediction_time", "pipeline_version")
+
+
+def posted(frame: pd.DataFrame, i: int) -> dict[str, float | str | None]:
+    """One real feature row as the CRM posts it: every feature of the segment, NaN as null."""
+    row = frame.iloc[i]
+    return {name: (row[name] if isinstance(row[name], str) else None if pd.isna(row[name]) else float(row[name]))
+            for name in frame.columns if name not in META}
 
 
 @pytest.fixture(scope="module")
-def fixture():
-    return shared_fixture()
+def frame() -> pd.DataFrame:
+    """The elderly feature rows of 40 members at the end of the data (the feature package's own)."""
+    from features import compute_features
+
+    held = store()
+    ids = members(ELDERLY, limit=40)
+    return compute_features(None, None, ids, [held.resolve_time(None)] * len(ids), "elderly", history=held.history)
+
+
+@pytest.fixture(scope="module")
+def row(frame) -> dict[str, float | str | None]:
+    return posted(frame, 0)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer(make_backend())
 
 
 @pytest.fixture()
-def served(fixture):
-    events, customers, models = fixture
-    scorer = Scorer(make_backend(events, customers, models))
+def served(scorer):
     row_endpoint.serve(scorer)
     try:
-        yield scorer, models
+        yield scorer
     finally:
         row_endpoint.serve(None)
 
@@ -75,26 +99,38 @@ def guarded(tmp_path):
     return GuardMiddleware(downstream, keys_path=lambda: tmp_path / "keys.json"), downstream, keys
 
 
-def test_probability_equals_the_in_memory_model(fixture, served, guarded):
-    events, customers, _ = fixture
-    scorer, models = served
+def test_probability_equals_the_in_memory_model(frame, served, guarded):
+    """Each member's real row: the model's probability, the scorer's answer, and the probability
+    /score gives the same member from the stored history."""
+    scorer = served
     app, downstream, keys = guarded
-    rows = toy_rows(events, customers, list(range(1, 41)), [END])
-    model = models[ELDERLY]
-    for _, row in rows.iterrows():
-        features = {k: (None if pd.isna(v) else (v if isinstance(v, str) else float(v))) for k, v in row[model.feature_names].items()}
+    model = models([ELDERLY])[ELDERLY]
+    _, scored = scorer.score_customers(frame["subject_id"].tolist(), None, 0)
+    for i, item in enumerate(scored):
+        features = posted(frame, i)
         body = json.dumps({"problem": ELDERLY, "features": features}).encode()
         status, headers, got = call(app, "/predict_row", body, {"Authorization": f"Bearer {keys['crm']}", "Content-Type": "application/json"})
         assert status == 200, got
-        assert got["probability"] == float(model.predict_proba(row.to_frame().T[model.feature_names].infer_objects())[0])
-        assert got == scorer.predict_row(ELDERLY, features).model_dump(mode="json")
+        assert got["probability"] == float(model.predict_proba(frame.iloc[[i]])[0])
+        assert got["probability"] == next(r.probability for r in item.risks if r.problem == ELDERLY)
+        assert got == row_response(scorer.predict_row(ELDERLY, features)).model_dump(mode="json")
         assert headers[b"content-type"] == b"application/json"
+    assert len(scored) == 40
     assert downstream.paths == []  # every one answered by the guard, none by BentoML's handler
 
 
-def test_keys_and_roles_are_checked_before_the_row_is_scored(served, guarded):
+def test_only_the_models_features_are_read(frame, served):
+    """Features the model does not read (another segment's, or unknown) change nothing."""
+    features = posted(frame, 1)
+    plain = served.predict_row(ELDERLY, features)
+    assert served.predict_row(ELDERLY, {**features, "not_a_feature": 1.0}) == plain
+    other = next(f for f in served.champion("children-hospitalisation").model.feature_names if f not in features)
+    assert served.predict_row(ELDERLY, {**features, other: 3.0}) == plain
+
+
+def test_keys_and_roles_are_checked_before_the_row_is_scored(row, served, guarded):
     app, downstream, keys = guarded
-    body = json.dumps({"problem": ELDERLY, "features": ROW}).encode()
+    body = json.dumps({"problem": ELDERLY, "features": row}).encode()
     status, headers, got = call(app, "/predict_row", body, {})
     assert status == 401 and got["field"] == "Authorization" and b"www-authenticate" in headers
     assert call(app, "/predict_row", body, {"Authorization": "Bearer sr_deadbeef.nope"})[0] == 401
@@ -106,54 +142,82 @@ def test_keys_and_roles_are_checked_before_the_row_is_scored(served, guarded):
     assert downstream.paths == []
 
 
-def test_other_methods_and_a_service_not_yet_up_go_to_bentoml(guarded):
+def test_other_methods_and_a_service_not_yet_up_go_to_bentoml(row, guarded):
     app, downstream, keys = guarded
-    body = json.dumps({"problem": ELDERLY, "features": ROW}).encode()
+    body = json.dumps({"problem": ELDERLY, "features": row}).encode()
     auth = {"Authorization": f"Bearer {keys['crm']}"}
     assert call(app, "/predict_row", body, auth)[0] == 299  # no scorer registered yet: BentoML answers
     assert call(app, "/predict_row", b"", auth, method="GET")[0] == 299  # its 405
     assert downstream.paths == ["/predict_row", "/predict_row"]
 
 
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
 # Bodies BentoML 1.4's own handler gave for the same requests (recorded from a running service
 # before this route moved into the guard): status, error line, and each problem's type and loc.
-@pytest.mark.parametrize("body, status, error, problems", [
-    (b'{"problem": ', 400, "1 validation error for PredictRowRequest", [("json_invalid", [])]),
-    (b"", 400, "2 validation error for PredictRowRequest", [("missing", ["problem"]), ("missing", ["features"])]),
-    (b"[1, 2]", 400, "1 validation error for PredictRowRequest", [("model_type", [])]),
-    (json.dumps({"features": ROW}).encode(), 400, "1 validation error for PredictRowRequest", [("missing", ["problem"])]),
-    (json.dumps({"problem": ELDERLY, "features": ROW, "x": 1}).encode(), 400, "1 validation error for PredictRowRequest",
+# A body is bytes or a function of the real row.
+BAD_BODIES: list[tuple[str, bytes | Callable[[dict], bytes], int, str, list]] = [
+    ("truncated", b'{"problem": ', 400, "1 validation error for PredictRowRequest", [("json_invalid", [])]),
+    ("empty", b"", 400, "2 validation error for PredictRowRequest", [("missing", ["problem"]), ("missing", ["features"])]),
+    ("array", b"[1, 2]", 400, "1 validation error for PredictRowRequest", [("model_type", [])]),
+    ("no-problem", lambda row: dumps({"features": row}), 400, "1 validation error for PredictRowRequest",
+     [("missing", ["problem"])]),
+    ("extra", lambda row: dumps({"problem": ELDERLY, "features": row, "x": 1}), 400, "1 validation error for PredictRowRequest",
      [("extra_forbidden", ["x"])]),
-    (json.dumps({"problem": ELDERLY, "features": {**ROW, "age_years": [1]}}).encode(), 400, "2 validation error for PredictRowRequest",
+    ("list-value", lambda row: dumps({"problem": ELDERLY, "features": {**row, "age_years": [1]}}), 400,
+     "2 validation error for PredictRowRequest",
      [("float_type", ["features", "age_years", "float"]), ("string_type", ["features", "age_years", "str"])]),
-    (b'{"problem": "elderly-hospitalisation", "features": {"age_years": NaN}}', 400, "2 validation error for PredictRowRequest",
+    ("nan", lambda row: dumps({"problem": ELDERLY, "features": {**row, "age_years": None}}).replace(b'"age_years": null', b'"age_years": NaN'), 400,
+     "2 validation error for PredictRowRequest",
      [("finite_number", ["features", "age_years", "float"]), ("string_type", ["features", "age_years", "str"])]),
-    (json.dumps({"problem": "x", "features": ROW}).encode(), 400, "1 validation error for PredictRowRequest", [("string_too_short", ["problem"])]),
-])
-def test_bad_bodies_get_bentomls_400_without_echoing_the_input(served, body, status, error, problems):
-    got_status, payload = row_endpoint.answer(body)
+    ("short-problem", lambda row: dumps({"problem": "x", "features": row}), 400, "1 validation error for PredictRowRequest",
+     [("string_too_short", ["problem"])]),
+]
+
+
+@pytest.mark.parametrize("body, status, error, problems", [case[1:] for case in BAD_BODIES], ids=[case[0] for case in BAD_BODIES])
+def test_bad_bodies_get_bentomls_400_without_echoing_the_input(row, served, body, status, error, problems):
+    got_status, payload = row_endpoint.answer(body(row) if callable(body) else body)
     got = json.loads(payload)
     assert (got_status, got["error"]) == (status, error)
     assert [(d["type"], d["loc"]) for d in got["detail"]] == problems
     assert all("input" not in d and "ctx" not in d for d in got["detail"])
 
 
-def test_scoring_errors_name_the_field(served):
-    status, payload = row_endpoint.answer(json.dumps({"problem": "nope-nope", "features": ROW}).encode())
-    assert status == 404 and json.loads(payload)["field"] == "problem" and "elderly-hospitalisation" in json.loads(payload)["error"]
-    status, payload = row_endpoint.answer(json.dumps({"problem": ELDERLY, "features": {"age_years": 80}}).encode())
-    assert status == 422 and json.loads(payload)["field"] == "features" and "er_visits_90d" in json.loads(payload)["error"]
-    status, payload = row_endpoint.answer(json.dumps({"problem": ELDERLY, "features": {**ROW, "sex": "X"}}).encode())
-    assert status == 422 and "sex" in json.loads(payload)["error"]
+def test_scoring_errors_name_the_field(row, served):
+    status, payload = row_endpoint.answer(dumps({"problem": "nope-nope", "features": row}))
+    assert status == 404 and json.loads(payload)["field"] == "problem" and ELDERLY in json.loads(payload)["error"]
+    missing = {k: v for k, v in row.items() if k not in ("er_visits_90d", "rai_falls_last")}
+    status, payload = row_endpoint.answer(dumps({"problem": ELDERLY, "features": missing}))
+    got = json.loads(payload)
+    assert status == 422 and got["field"] == "features" and "er_visits_90d" in got["error"]
+    assert "2 feature(s)" in got["error"] and "rai_falls_last" in got["error"]
+    status, payload = row_endpoint.answer(dumps({"problem": ELDERLY, "features": {**row, "sex": "X"}}))
+    assert status == 422 and "sex" in json.loads(payload)["error"] and "'X'" in json.loads(payload)["error"]
+    status, payload = row_endpoint.answer(dumps({"problem": ELDERLY, "features": {**row, "age_years": "old"}}))
+    assert status == 422 and json.loads(payload)["field"] == "features" and "age_years" in json.loads(payload)["error"]
 
 
-def test_a_chunked_body_may_not_grow_past_the_limit(served, guarded, monkeypatch):
+def test_a_missing_value_is_scored_as_missing(row, served):
+    """null is a missing value (LightGBM's NaN), not an error; the model decides what it means."""
+    model = models([ELDERLY])[ELDERLY]
+    status, payload = row_endpoint.answer(dumps({"problem": ELDERLY, "features": {**row, "er_visits_90d": None}}))
+    assert status == 200
+    frame = pd.DataFrame([{**row, "er_visits_90d": float("nan")}])
+    for name, categories in model.categories.items():
+        frame[name] = pd.Categorical(frame[name], categories=categories)
+    assert json.loads(payload)["probability"] == float(model.predict_proba(frame)[0])
+
+
+def test_a_chunked_body_may_not_grow_past_the_limit(row, served, guarded, monkeypatch):
     import serving.middleware as middleware
 
     app, _, keys = guarded
-    monkeypatch.setattr(middleware, "MAX_BODY_BYTES", 64)
-    body = json.dumps({"problem": ELDERLY, "features": ROW}).encode()
+    body = json.dumps({"problem": ELDERLY, "features": row}).encode()
+    monkeypatch.setattr(middleware, "MAX_BODY_BYTES", len(body) - 1)
     status, _, got = call(app, "/predict_row", body, {"Authorization": f"Bearer {keys['crm']}"}, chunks=4)
     assert status == 413 and got["field"] == "body"
-    monkeypatch.setattr(middleware, "MAX_BODY_BYTES", 4096)
+    monkeypatch.setattr(middleware, "MAX_BODY_BYTES", len(body))
     assert call(app, "/predict_row", body, {"Authorization": f"Bearer {keys['crm']}"}, chunks=4)[0] == 200

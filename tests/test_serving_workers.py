@@ -1,10 +1,9 @@
-"""Several worker processes: /reload reaches every worker (the generation file), and scoring in
-two workers gives the batch path's probabilities and reasons."""
+"""Several worker processes: /reload reaches every worker (the generation file), a promotion in the
+registry reaches every worker's champions, a stale champion is refused by all of them, and
+scoring in two workers gives the model's probabilities and reasons on the real feature rows."""
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 import time
 from pathlib import Path
 
@@ -12,11 +11,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from explain.reasons import explain_row, top_reasons
+from explain.reasons import top_reasons
 from serving.auth import create_key
 from serving.generation import Watcher, bump_generation, generation_file, read_generation
-from tests.serving_fixture import CATALOGUE, END, MODELS_FILE, make_dataset, toy_rows, write_fixture_home
+from tests.serving_fixture import members, models, outside_every_cohort, register, store
 from tests.serving_server import start_service
+
+ELDERLY = "elderly-hospitalisation"
+NEW_CUSTOMER = 900_001  # not in the region: arrives with new data
 
 
 def test_a_bump_reaches_other_watchers_once_and_not_the_bumper(tmp_path):
@@ -52,64 +54,112 @@ def fresh(url: str, path: str, body: dict, key: str) -> httpx.Response:
     return httpx.post(url + path, json=body, headers={"Authorization": f"Bearer {key}", "Connection": "close"}, timeout=30)
 
 
+def until_every_worker(url: str, log: Path, body: dict, key: str, serves, what: str, workers: int = 2) -> None:
+    """Ask on fresh connections until each worker has answered `body` in the way `serves(response)`
+    accepts (bounded: a worker that never does fails the test)."""
+    deadline, answered = time.monotonic() + 60, set()
+    while len(answered) < workers and time.monotonic() < deadline:
+        response = fresh(url, "/score", body, key)
+        if serves(response):
+            answered.add(worker_of(log, response))
+        time.sleep(0.05)
+    assert len(answered) == workers, f"only {sorted(answered)} serve {what}"
+
+
+def feature_row(subject: int, segment: str) -> pd.DataFrame:
+    """The customer's real feature row at the end of the data (the feature package, not the service)."""
+    from features import compute_features
+
+    held = store()
+    return compute_features(None, None, [subject], [held.resolve_time(None)], segment, history=held.history)
+
+
+def add_customer(data: Path, copy_of: int, subject: int) -> int:
+    """New data arrives: the dataset folder rewritten with one more customer (a copy of another's
+    attributes and history under a new pseudonym); returns how many customers it now holds."""
+    from data_contracts import read_dataset
+    from data_contracts.io import Dataset, write_dataset
+
+    dataset = read_dataset(data, validate=False)
+    customer = dataset.customers.loc[dataset.customers["subject_id"] == copy_of].assign(subject_id=subject)
+    events = dataset.events.loc[dataset.events["subject_id"] == copy_of].assign(subject_id=subject)
+    assert subject > dataset.events["subject_id"].max()  # appended rows keep the events sorted by customer
+    customers = pd.concat([dataset.customers, customer], ignore_index=True).astype(dataset.customers.dtypes)
+    events = pd.concat([dataset.events, events], ignore_index=True).astype(dataset.events.dtypes)
+    write_dataset(Dataset(events, customers, {**dataset.metadata, "customers": len(customers)}), data, overwrite=True)
+    return len(customers)
+
+
 @pytest.mark.slow
-def test_reload_reaches_every_worker_and_two_workers_keep_parity(tmp_path):
-    home = tmp_path / "home"
-    models = write_fixture_home(home)
+def test_reload_reaches_every_worker_and_two_workers_keep_parity(fixture_home):
+    home = fixture_home
+    fitted = models()
     key = create_key(home / "keys.json", "admin")[0]
     service = start_service(home, workers=2)
     try:
         workers = set()
-        for _ in range(40):  # none knows customer 500 yet
-            response = fresh(service.url, "/score", {"customer_id": 500}, key)
+        for _ in range(40):  # none knows the new customer yet
+            response = fresh(service.url, "/score", {"customer_id": NEW_CUSTOMER}, key)
             assert response.status_code == 404
             workers.add(worker_of(service.log, response))
         assert len(workers) == 2, f"only {workers} answered 40 new connections"
 
-        # parity in whichever worker answers: probabilities and top reasons of the batch path
-        events = pd.read_parquet(home / "data" / "events.parquet")
-        customers = pd.read_parquet(home / "data" / "customers.parquet")
-        checked, scored = 0, None
-        for subject in range(1, 41):
+        # parity in whichever worker answers: the problems the customer is eligible for, and each
+        # one's probability and top reasons from the model on the customer's real feature row
+        eligible = {p: set(members(p)) for p in fitted}
+        subjects = sorted({s for p in fitted for s in members(p, limit=6)} | set(outside_every_cohort(limit=3)))
+        checked = 0
+        for subject in subjects:
             body = fresh(service.url, "/score", {"customer_id": subject, "top_k": 3}, key).json()
-            scored = subject if body["risks"] else scored
+            assert {r["problem"] for r in body["risks"]} == {p for p in fitted if subject in eligible[p]}, subject
             for risk in body["risks"]:
-                model = models[risk["problem"]]
-                row = toy_rows(events, customers, [subject], [END])
-                assert risk["probability"] == float(model.predict_proba(row)[0])
-                expected = top_reasons(explain_row(model.contributions(row).iloc[0], row.iloc[0], CATALOGUE), 3)
-                assert risk["reasons"] == [r.model_dump(mode="json") for r in expected]
+                model = fitted[risk["problem"]]
+                row = feature_row(subject, risk["problem"].split("-")[0])
+                assert risk["probability"] == float(model.predict_proba(row)[0]), (subject, risk["problem"])
+                contributions = model.contributions(row).iloc[0].to_numpy()
+                expected = top_reasons(model.feature_names, contributions, [row[n].iloc[0] for n in model.feature_names], 3)
+                assert risk["reasons"] == [r.model_dump(mode="json") for r in expected], (subject, risk["problem"])
+                assert risk["model_version"] == "1"
                 checked += 1
-        assert checked > 10
+        assert checked >= 6 * len(fitted)
 
-        events, customers = make_dataset(n_customers=500, seed=11)
-        events.to_parquet(home / "data" / "events.parquet", index=False)
-        customers.to_parquet(home / "data" / "customers.parquet", index=False)
+        # new data: /reload in one worker, the generation file takes it to the other
+        member = members(ELDERLY, limit=1)[0]
+        count = add_customer(home / "data", member, NEW_CUSTOMER)
         reloaded = fresh(service.url, "/reload", {}, key)
-        assert reloaded.status_code == 200 and reloaded.json()["customers"] == 500
+        assert reloaded.status_code == 200 and reloaded.json()["customers"] == count
         assert read_generation(generation_file(home)) == 1
-        deadline, answered = time.monotonic() + 60, {}
-        while len(answered) < 2 and time.monotonic() < deadline:  # each worker, on fresh connections
-            response = fresh(service.url, "/score", {"customer_id": 500}, key)
-            worker = worker_of(service.log, response)
-            if response.status_code == 200:
-                answered[worker] = True
-            time.sleep(0.05)
-        assert len(answered) == 2, f"only {sorted(answered)} serve the new data after /reload"
+        until_every_worker(service.url, service.log, {"customer_id": NEW_CUSTOMER}, key,
+                           lambda r: r.status_code == 200, "the new data after /reload")
         for _ in range(20):  # and no worker falls back to the old data
-            assert fresh(service.url, "/score", {"customer_id": 500}, key).status_code == 200
+            assert fresh(service.url, "/score", {"customer_id": NEW_CUSTOMER}, key).status_code == 200
 
-        # a promotion (`sote-risk promote` bumps the same file) reaches every worker's champions
-        promoted = {p: dataclasses.replace(m, metadata={**m.metadata, "model_version": "77"}) for p, m in models.items()}
-        with open(home / MODELS_FILE, "wb") as handle:
-            pickle.dump(promoted, handle)
+        # a promotion: new versions become `champion` in the registry, and the generation file
+        # (`sote-risk promote` bumps it) brings them to every worker
+        promoted = register(home, models(), "champion")
+        assert set(promoted.values()) == {"2"}
         assert bump_generation(generation_file(home)) == 2
-        deadline, answered = time.monotonic() + 60, {}
-        while len(answered) < 2 and time.monotonic() < deadline:
-            response = fresh(service.url, "/score", {"customer_id": scored}, key)
-            if {r["model_version"] for r in response.json()["risks"]} == {"77"}:
-                answered[worker_of(service.log, response)] = True
-            time.sleep(0.05)
-        assert len(answered) == 2, f"only {sorted(answered)} serve the promoted models"
+        until_every_worker(service.url, service.log, {"customer_id": member}, key,
+                           lambda r: {x["model_version"] for x in r.json()["risks"]} == {"2"}, "the promoted models")
+
+        # a stale champion (trained on another feature pipeline) is refused: the reload answers 409
+        # naming the problem, the other worker refuses it too, and both keep serving version 2
+        stale = models([ELDERLY])
+        stale[ELDERLY].pipeline_version = "stale-pipeline"
+        assert register(home, stale, "champion") == {ELDERLY: "3"}
+        refused = fresh(service.url, "/reload", {}, key)
+        assert refused.status_code == 409 and ELDERLY in refused.json()["error"], refused.text
+        assert "stale-pipeline" in refused.json()["error"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "still serving the previous data" not in service.log.read_text(errors="replace"):
+            time.sleep(0.1)
+        assert "still serving the previous data" in service.log.read_text(errors="replace")  # the other worker's refusal
+        answered = set()
+        for _ in range(40):
+            response = fresh(service.url, "/score", {"customer_id": member}, key)
+            assert response.status_code == 200
+            assert {x["model_version"] for x in response.json()["risks"]} == {"2"}
+            answered.add(worker_of(service.log, response))
+        assert len(answered) == 2, f"only {answered} answered 40 new connections"
     finally:
         service.stop()
