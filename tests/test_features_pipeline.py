@@ -302,3 +302,23 @@ def test_history_from_arrow_equals_from_frames(population, tmp_path):
         bad = events.assign(code=events["code"].where(events.index != 3, "NOPE/X"))
         bad.to_parquet(path, index=False)
         History.from_arrow(pq.read_table(path), customers)
+
+
+@pytest.mark.parametrize("presorted", [True, False])
+def test_event_order_equals_a_three_key_lexsort(presorted):
+    """History's event order: (customer, time, code), stable, on input sorted by customer and time
+    (the fast path: ties at one instant ordered by code) and on shuffled input (the full sort)."""
+    from features.history import _event_order
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    cust = np.sort(rng.integers(0, 60, n))
+    time = rng.integers(0, 40, n)  # many ties at one instant
+    code = rng.integers(0, 300, n)
+    if presorted:
+        order = np.lexsort((time, cust))
+        cust, time = cust[order], time[order]
+    else:
+        shuffle = rng.permutation(n)
+        cust, time, code = cust[shuffle], time[shuffle], code[shuffle]
+    np.testing.assert_array_equal(_event_order(cust, time, code), np.lexsort((code, time, cust)))
