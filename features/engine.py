@@ -61,6 +61,11 @@ def run(history: History, customer: np.ndarray, times: np.ndarray, computation: 
 def in_query_order(positions: list[np.ndarray], parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per-block arrays (aligned with each block's positions) as arrays in position order (a subset
     of the queries comes back in ascending position order)."""
+    if len(parts) == 1:  # one block (every online request): no concatenation, and no copy when in order
+        order = np.argsort(positions[0], kind="stable")
+        if (order == np.arange(len(order))).all():
+            return parts[0]
+        return {name: values[order] for name, values in parts[0].items()}
     order = np.argsort(np.concatenate(positions), kind="stable")
     return {name: np.concatenate([p[name] for p in parts])[order] for name in parts[0]}
 

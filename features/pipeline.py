@@ -83,12 +83,36 @@ def _feature_columns(history: History, customer: np.ndarray, micros: np.ndarray,
     return run(history, customer, micros, lambda tl: segment_features(tl, segment), workers=workers)
 
 
-def segment_features(tl: Timeline, segment: str) -> dict[str, np.ndarray]:
-    """The segment's feature columns for the timeline's queries, in feature_names order."""
+def segment_features(tl: Timeline, segment: str, computed: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+    """The segment's feature columns for the timeline's queries, in feature_names order.
+    `computed` (family -> columns, for this very timeline) lets segments that share families and
+    queries compute each family once."""
+    computed = {} if computed is None else computed
     out: dict[str, np.ndarray] = {}
     for family in segment_families(segment):
-        out.update(FAMILIES[family](tl))
+        if family not in computed:
+            computed[family] = FAMILIES[family](tl)
+        out.update(computed[family])
     return {name: out[name] for name in _feature_names(segment)}
+
+
+@lru_cache(maxsize=None)
+def _no_rows(segment: str) -> dict[str, np.ndarray]:
+    """The segment's feature columns for no query at all (their names and dtypes)."""
+    columns = feature_columns(History.from_frames(*_empty_frames()), [], [], segment)
+    for values in columns.values():
+        values.setflags(write=False)  # shared between calls
+    return columns
+
+
+def _empty_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from features.history import CUSTOMER_COLUMNS, EVENT_COLUMNS
+
+    events = pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "time" else ("int64" if c == "subject_id" else object))
+                           for c in EVENT_COLUMNS})
+    customers = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("subject_id", "birth_year", "birth_month") else object)
+                              for c in CUSTOMER_COLUMNS})
+    return events, customers
 
 
 @dataclass(frozen=True)
@@ -122,9 +146,14 @@ def scoring_rows(history: History, subject_ids: Sequence[int] | np.ndarray, time
     def computation(tl: Timeline) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]:
         cohort = _cohort_values(cohorts.compute(tl))
         rows = {}
+        shared: dict[bytes, tuple[Timeline, dict]] = {}  # member set -> its timeline and the families computed on it
         for segment, eligible in wanted.items():
             inside = np.flatnonzero(np.logical_or.reduce([cohort[name] for name in eligible]))
-            rows[segment] = (inside, segment_features(tl if len(inside) == tl.n else tl.subset(inside), segment))
+            if not len(inside):
+                rows[segment] = (inside, _no_rows(segment))
+                continue
+            view, computed = shared.setdefault(inside.tobytes(), (tl if len(inside) == tl.n else tl.subset(inside), {}))
+            rows[segment] = (inside, segment_features(view, segment, computed))
         return cohort, rows
 
     parts = run_blocks(history, customer, micros, computation, workers=workers)

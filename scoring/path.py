@@ -88,11 +88,13 @@ def score_pairs(history: History, subject_ids: Sequence[int] | np.ndarray, times
     ids = np.asarray(subject_ids, dtype=np.int64).reshape(-1)
     when = np.asarray(times, dtype="datetime64[us]").reshape(-1)
     found = scoring_rows(history, ids, when, list(champions), workers=workers)
-    blocks = {segment: _block(columns) for segment, columns in found.features.items()}
+    blocks: dict[str, FeatureBlock] = {}
     problems = {}
     for problem, champion in champions.items():
         members = found.members[champion.segment]
         inside = np.flatnonzero(found.cohorts[f"eligible_{problem}"][members])
+        if champion.segment not in blocks:
+            blocks[champion.segment] = _block(found.features[champion.segment])
         block = blocks[champion.segment]
         block = block if len(inside) == len(members) else block.take(inside)
         probabilities = champion.model.predict_proba_matrix(champion.input(block)) if len(block) else np.zeros(0)
