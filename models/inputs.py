@@ -140,17 +140,23 @@ class FeatureBlock:
     def plain_values(self, row: int, names: Sequence[str] | None = None) -> list[Any]:
         """One row's values as explanations show them: floats, category strings, None if missing
         (for `names`, default every column)."""
-        columns = range(len(self.names)) if names is None else [self.position(n) for n in names]
-        out: list[Any] = []
-        for j in columns:
-            value = float(self.values[row, j])
-            if value != value:  # NaN
-                out.append(None)
-            elif self.names[j] in self.categories:
-                out.append(self.categories[self.names[j]][int(value)])
-            else:
-                out.append(value)
+        columns = range(len(self.names)) if names is None else self._columns_of(tuple(names))
+        values = self.values[row].tolist()
+        out: list[Any] = [None if values[j] != values[j] else values[j] for j in columns]  # NaN -> None
+        for i, j in enumerate(columns):
+            name = self.names[j]
+            if out[i] is not None and name in self.categories:
+                out[i] = self.categories[name][int(out[i])]
         return out
+
+    def _columns_of(self, names: tuple[str, ...]) -> list[int]:
+        """Column positions of these names (cached per block and names: a model reads the same ones)."""
+        cache = self.__dict__.setdefault("_columns_cache", {})
+        found = cache.get(names)
+        if found is None:
+            positions = self._positions()
+            found = cache[names] = [positions[n] for n in names]
+        return found
 
     def position(self, name: str) -> int:
         return self._positions()[name]

@@ -94,7 +94,8 @@ def score_pairs(history: History, subject_ids: Sequence[int] | np.ndarray, times
         members = found.members[champion.segment]
         inside = np.flatnonzero(found.cohorts[f"eligible_{problem}"][members])
         if champion.segment not in blocks:
-            blocks[champion.segment] = _block(found.features[champion.segment])
+            columns = found.features[champion.segment]
+            blocks[champion.segment] = _block(columns) if len(members) else _empty_block(tuple(columns))
         block = blocks[champion.segment]
         block = block if len(inside) == len(members) else block.take(inside)
         probabilities = champion.model.predict_proba_matrix(champion.input(block)) if len(block) else np.zeros(0)
@@ -126,6 +127,15 @@ def _block(columns: Mapping[str, np.ndarray]) -> FeatureBlock:
     return FeatureBlock.from_columns(names, columns, _categories_of(tuple(names)))
 
 
+def _empty_block(names: tuple[str, ...]) -> FeatureBlock:
+    """A segment's block of no rows (most segments, for one customer)."""
+    found = _EMPTY.get(names)
+    if found is None:
+        found = _EMPTY[names] = FeatureBlock(names, np.zeros((0, len(names))), _categories_of(names))
+    return found
+
+
+_EMPTY: dict[tuple[str, ...], FeatureBlock] = {}
 _CATEGORIES: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
 
 

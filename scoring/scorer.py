@@ -228,10 +228,14 @@ class Scorer:
 
     def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None]]]:
         """Each served problem's probability at the first of each of the last `months` months and
-        at `time` (None where the customer was not scored), oldest first; one scoring pass."""
+        at `time` (None where the customer was not scored), oldest first; one scoring pass, whose
+        rows at `time` are cached for the scoring and explaining that follow (a clinician page)."""
         store = self.backend.history
+        if not store.knows(subject_id):
+            raise UnknownCustomer(f"unknown customer {subject_id}", field="customer_id")
         points = [t for t in month_starts_before(time, months) if store.start.normalize() <= t < time] + [time]
         scored = path.score_pairs(store.history, [subject_id] * len(points), points, self.champions)
+        self._rows.put((self.backend.generation, int(subject_id), time), per_customer(scored)[-1])
         series: dict[str, list[tuple[dt.date, float | None]]] = {}
         for problem, rows in scored.problems.items():
             at = dict(zip(rows.positions.tolist(), rows.probabilities.tolist()))

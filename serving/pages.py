@@ -70,8 +70,8 @@ def percent(probability: float, lang: Language) -> str:
 def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5) -> tuple[str, list[Any]]:
     """The page's HTML and the risks shown on it (for the audit log)."""
     time = scorer.backend.history.resolve_time(as_of)
+    trends = scorer.trend(subject_id, time)  # one pass over the timeline; it leaves `time`'s rows in the cache
     score = scorer.score_customer(subject_id, as_of, 0)
-    trends = scorer.trend(subject_id, time) if score.risks else {}
     sections = []
     for risk in score.risks:
         champion = scorer.champion(risk.problem)
