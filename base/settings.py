@@ -14,7 +14,9 @@ nothing. Nothing here creates directories; callers that write create what they n
 | SOTE_RISK_CARD_SAMPLE | card_sample: customers a served model card's importance is computed on | 200 |
 | SOTE_RISK_CRM_WEBHOOK_URL | crm_webhook_url: where alerts are delivered | none (alerts wait in the outbox) |
 | SOTE_RISK_CRM_MODE | crm_mode: the local CRM stand-in's start mode | ok |
-| SOTE_RISK_SERVICE_URL | service_url: the service's base URL, for links in alert cards | http://127.0.0.1:3000 |
+| SOTE_RISK_PUBLIC_URL | public_url: the service's address as browsers and the CRM reach it (links in cards) | http://127.0.0.1:3000 |
+| SOTE_RISK_LINK_DAYS | link_days: how long a signed page link in a card opens | 14 |
+| SOTE_RISK_CRM_LANGUAGE | crm_language: the language of CRM cards (fi or en) | fi |
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,7 +49,9 @@ class Settings(BaseModel):
     card_sample: int = Field(200, ge=0, le=100_000)
     crm_webhook_url: str | None = None
     crm_mode: str | None = None
-    service_url: str = "http://127.0.0.1:3000"
+    public_url: str = "http://127.0.0.1:3000"
+    link_days: int = Field(14, ge=1, le=365)
+    crm_language: Literal["fi", "en"] = "fi"
 
     @field_validator("problems", mode="before")
     @classmethod
@@ -123,6 +128,10 @@ class HomeLayout:
     @property
     def pages(self) -> Path:  # clinician pages written by the demo
         return self.root / "pages"
+
+    @property
+    def link_secret(self) -> Path:  # signs page links in CRM cards (base/links.py)
+        return self.root / "link_secret"
 
     @property
     def mlflow_tracking_uri(self) -> str:

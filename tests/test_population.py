@@ -180,7 +180,7 @@ def test_run_command_delivers_and_a_rerun_of_the_month_creates_no_new_alerts(fix
 
     receiver = Receiver(tmp_path / "crm.db")
     env = {"SOTE_RISK_HOME": str(fixture_home), "SOTE_RISK_CRM_WEBHOOK_URL": f"{receiver.url}/alerts",
-           "SOTE_RISK_SERVICE_URL": "http://svc:3000"}
+           "SOTE_RISK_PUBLIC_URL": "http://svc:3000"}
     try:
         first = summary_of(run_cli("run", "--as-of", AS_OF.isoformat(), env=env, timeout=240))
         time = pd.Timestamp(AS_OF)

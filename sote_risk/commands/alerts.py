@@ -4,7 +4,7 @@
     sote-risk alerts show ID | retry ID | dead | report
     sote-risk alerts dispatch [--once] [--base-delay ... --max-attempts ...]
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
-    sote-risk run --as-of DATE [--service-url URL]   the population run (alerts/population.py)
+    sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
 
 Library imports happen inside the commands, so `sote-risk --help` stays fast.
 """
@@ -151,15 +151,15 @@ def crm_receiver(
 
 def run(
     as_of: datetime = typer.Option(..., "--as-of", formats=["%Y-%m-%d"], help="Index date (YYYY-MM-DD), e.g. the first of the month."),
-    service_url: Optional[str] = typer.Option(None, "--service-url", show_default="SOTE_RISK_SERVICE_URL, or http://127.0.0.1:3000",
-                                              help="Base URL of the scoring service, for the clinician-page links in the cards."),
+    public_url: Optional[str] = typer.Option(None, "--public-url", show_default="SOTE_RISK_PUBLIC_URL, or http://127.0.0.1:3000",
+                                             help="The service's address as browsers reach it, for the clinician-page links in the cards."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
     raise and explain alerts, and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
     from base.settings import settings
 
-    summary = run_population_command(as_of.date(), service_url=service_url or settings().service_url, db=db)
+    summary = run_population_command(as_of.date(), service_url=public_url or settings().public_url, db=db)
     typer.echo(json.dumps(summary))
 
 
