@@ -1,9 +1,11 @@
 """The served models: one champion per problem, loaded by registry alias, never by "latest".
 
 A Champion is a RiskModel with what serving says about it: its problem as the vocabulary declares
-it, its registry version and its risk bands (from the experiment spec that travels with it). A set
-of champions is checked before it is served: every model must be trained on the feature pipeline
-the code computes, and every feature it reads must have words in the catalogue.
+it, its registry version, its risk bands (from the experiment spec that travels with it) and its
+promotion record (`Gate`: passed its gates, forced past them, or never checked), which travels
+with every score, card, page and FHIR resource it produces. A set of champions is checked before
+it is served: every model must be trained on the feature pipeline the code computes, and every
+feature it reads must have words in the catalogue.
 """
 
 from __future__ import annotations
@@ -17,7 +19,31 @@ from models.inputs import FeatureBlock, InputPlan, input_plan, model_input
 from models.risk_model import RiskModel
 from scoring.bands import BandThresholds
 from scoring.errors import BackendError
-from vocabulary import vocabulary
+from vocabulary import GateStatus, vocabulary
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A served model's promotion record: `passed` (sote-risk promote found its gates met),
+    `forced` (promoted with --force past the failing `reasons`) or `unchecked` (made champion
+    by other means: nobody checked it)."""
+
+    status: GateStatus = "unchecked"
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def gate_of(tags: Mapping[str, str]) -> Gate:
+    """The promotion record from a registry version's tags (training/promotion.py writes them)."""
+    if tags.get("promotion_forced") == "true":
+        reasons = tuple(r.strip() for r in tags.get("promotion_forced_reasons", "").split(";") if r.strip())
+        return Gate("forced", reasons)
+    if tags.get("promoted_at"):
+        return Gate("passed")
+    return Gate("unchecked")
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +57,7 @@ class Champion:
     outcome: str
     horizon_days: int
     bands: BandThresholds
+    gate: Gate = Gate()
     _plans: dict = field(default_factory=dict, repr=False)  # block layout -> InputPlan
 
     def input(self, block: FeatureBlock) -> np.ndarray:
@@ -54,12 +81,13 @@ def bands_of(model: RiskModel) -> BandThresholds:
     return BandThresholds.model_validate(policy.get("bands") or {})
 
 
-def champion_from_model(problem: str, model: RiskModel, version: str | None = None) -> Champion:
-    """The served form of a model: its problem as the vocabulary declares it, bands from its spec."""
+def champion_from_model(problem: str, model: RiskModel, version: str | None = None, gate: Gate = Gate()) -> Champion:
+    """The served form of a model: its problem as the vocabulary declares it, bands from its spec,
+    its promotion record (unchecked unless told)."""
     declared = vocabulary().problem(problem)
     return Champion(
         problem=problem, model=model, version=version or model_version(model), segment=declared.segment,
-        outcome=declared.outcome, horizon_days=declared.horizon_days, bands=bands_of(model),
+        outcome=declared.outcome, horizon_days=declared.horizon_days, bands=bands_of(model), gate=gate,
     )
 
 
@@ -96,16 +124,17 @@ def served_problems(chosen: Sequence[str] | None) -> list[str]:
 def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str = "serving refuses to start") -> dict[str, Champion]:
     """The `champion` of every problem from the model registry, checked; every problem's error in
     one message (prefixed with `refusal`: what cannot go ahead)."""
-    from models.registry import load_model
+    from models.registry import load_model, resolve_version
 
     champions, errors = {}, []
     for problem in problems:
         try:
             model = load_model(problem, alias="champion", expected_pipeline_version=pipeline_version)
+            gate = gate_of(resolve_version(problem, "champion").tags)
         except Exception as error:  # noqa: BLE001 (MLflow raises its own types; all mean "no usable champion")
             errors.append(f"{problem}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
             continue
-        champions[problem] = champion_from_model(problem, model)
+        champions[problem] = champion_from_model(problem, model, gate=gate)
     if errors:
         raise BackendError(f"{refusal}: " + "; ".join(errors))
     check_champions(champions, pipeline_version)

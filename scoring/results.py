@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
 from scoring.bands import Band
+from scoring.champions import Gate
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Risk:
     model_version: str
     pipeline_version: str
     reasons: list[Reason] = field(default_factory=list)
+    gate: Gate = Gate()  # the model's promotion record (scoring/champions.py)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Explained:
     contributions: list[FeatureContribution]
     reasons: list[Reason]
     suggested_chains: list[SuggestedChain]
+    gate: Gate = Gate()
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,4 @@ class RowProbability:
     probability: float
     band: Band
     model_version: str
+    gate: Gate = Gate()

@@ -95,7 +95,7 @@ def risk(rows: ProblemRows, row: int, reasons: list) -> Risk:
         problem=champion.problem, label_en=words.problem_label(champion.problem, "en"),
         label_fi=words.problem_label(champion.problem, "fi"), probability=probability,
         band=band_for(probability, champion.bands), model_version=champion.version,
-        pipeline_version=champion.model.pipeline_version, reasons=reasons,
+        pipeline_version=champion.model.pipeline_version, reasons=reasons, gate=champion.gate,
     )
 
 
@@ -223,7 +223,7 @@ class Scorer:
             customer_id=subject_id, problem=problem, as_of=time.date(), model_version=champion.version,
             pipeline_version=champion.model.pipeline_version, probability=probability, band=rows.band(0),
             base_value=explained.base_value, raw_score=explained.raw_score, contributions=explained.contributions,
-            reasons=explained.reasons, suggested_chains=suggest_chains(explained.reasons),
+            reasons=explained.reasons, suggested_chains=suggest_chains(explained.reasons), gate=champion.gate,
         )
 
     def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None]]]:
@@ -282,4 +282,4 @@ def predict_row(champion: Champion, features: Mapping[str, Any]) -> RowProbabili
     if not np.isfinite(probability):
         raise BadFeatureRow("features: the model returned no probability for this row", field="features")
     return RowProbability(problem=champion.problem, probability=probability, band=band_for(probability, champion.bands),
-                          model_version=champion.version)
+                          model_version=champion.version, gate=champion.gate)

@@ -170,6 +170,17 @@ class FeedbackRequest(Request):
 # --- responses -----------------------------------------------------------------------------
 
 
+class ModelGate(Response):
+    """The served model's promotion record: whether it passed its quality gates before use."""
+
+    status: Literal["passed", "forced", "unchecked"] = Field(
+        description="passed: met its gates; forced: put in use although it failed them (reasons); "
+                    "unchecked: made champion without the gates")
+    reasons: list[str] = Field(description="The gates a forced model failed (empty otherwise)")
+    label_en: str
+    label_fi: str
+
+
 class ProblemRisk(Response):
     problem: str
     label_en: str
@@ -179,6 +190,9 @@ class ProblemRisk(Response):
     model_version: str
     pipeline_version: str
     reasons: list[Reason]
+    gate: ModelGate
+    meaning_en: str = Field(description="What the probability is (and is not), in plain English")
+    meaning_fi: str = Field(description="Mitä todennäköisyys tarkoittaa (ja mitä ei), suomeksi")
 
 
 class ScoreResponse(Response):
@@ -210,6 +224,9 @@ class ExplainResponse(Response):
     contributions: list[FeatureContribution]
     reasons: list[Reason]
     suggested_chains: list[SuggestedChain]
+    gate: ModelGate
+    meaning_en: str
+    meaning_fi: str
 
 
 class PredictRowResponse(Response):
@@ -217,6 +234,7 @@ class PredictRowResponse(Response):
     probability: float
     band: Band
     model_version: str
+    gate: ModelGate
 
 
 class ReloadResponse(Response):

@@ -12,7 +12,9 @@ from typing import Any
 from base.errors import SoteRiskError
 from scoring.errors import ReloadRefused, UnknownCustomer, UnknownProblem
 from scoring.results import CustomerRisks, Explained, Risk, RowProbability
-from serving.api_types import BatchItem, ExplainResponse, PredictRowResponse, ProblemRisk, ScoreResponse
+from scoring.champions import Gate
+from serving.api_types import BatchItem, ExplainResponse, ModelGate, PredictRowResponse, ProblemRisk, ScoreResponse
+from vocabulary import vocabulary
 
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownCustomer, 404),
@@ -37,10 +39,18 @@ def error_body(error: SoteRiskError) -> tuple[int, dict[str, Any]]:
     return status, {"error": message, "field": getattr(error, "field", None)}
 
 
+def model_gate(gate: Gate) -> ModelGate:
+    words = vocabulary()
+    return ModelGate(status=gate.status, reasons=list(gate.reasons), label_en=words.gate_label(gate.status, "en"),
+                     label_fi=words.gate_label(gate.status, "fi"))
+
+
 def problem_risk(risk: Risk) -> ProblemRisk:
+    words = vocabulary()
     return ProblemRisk(problem=risk.problem, label_en=risk.label_en, label_fi=risk.label_fi, probability=risk.probability,
                        band=risk.band, model_version=risk.model_version, pipeline_version=risk.pipeline_version,
-                       reasons=risk.reasons)
+                       reasons=risk.reasons, gate=model_gate(risk.gate), meaning_en=words.meaning(risk.problem, "en"),
+                       meaning_fi=words.meaning(risk.problem, "fi"))
 
 
 def score_response(item: CustomerRisks) -> ScoreResponse:
@@ -57,8 +67,11 @@ def explain_response(item: Explained) -> ExplainResponse:
         customer_id=item.customer_id, problem=item.problem, as_of=item.as_of, model_version=item.model_version,
         pipeline_version=item.pipeline_version, probability=item.probability, band=item.band, base_value=item.base_value,
         raw_score=item.raw_score, contributions=item.contributions, reasons=item.reasons, suggested_chains=item.suggested_chains,
+        gate=model_gate(item.gate), meaning_en=vocabulary().meaning(item.problem, "en"),
+        meaning_fi=vocabulary().meaning(item.problem, "fi"),
     )
 
 
 def row_response(item: RowProbability) -> PredictRowResponse:
-    return PredictRowResponse(problem=item.problem, probability=item.probability, band=item.band, model_version=item.model_version)
+    return PredictRowResponse(problem=item.problem, probability=item.probability, band=item.band, model_version=item.model_version,
+                              gate=model_gate(item.gate))

@@ -20,6 +20,8 @@ from base.errors import SoteRiskError
 Language = Literal["fi", "en"]
 Band = Literal["low", "moderate", "high", "very_high"]
 BANDS: tuple[Band, ...] = ("low", "moderate", "high", "very_high")
+GateStatus = Literal["passed", "forced", "unchecked"]
+GATE_STATUSES: tuple[GateStatus, ...] = ("passed", "forced", "unchecked")
 LANGUAGES: tuple[Language, ...] = ("fi", "en")
 ServiceName = Literal["home_care", "home_rehabilitation", "child_welfare_open_care"]
 EligibleState = Literal["not_in_hospital", "home_care_running", "not_in_24h_care"]
@@ -121,12 +123,14 @@ class Outcome(_Strict):
     horizon_days: int = Field(gt=0, le=180)  # features/windows.py MAX_FORWARD_DAYS bounds look-ahead
     eligible_when: tuple[EligibleState, ...] = ()
     label: Words  # a template with {days}
+    meaning: Words  # what the score is, a template with {days}
 
     @model_validator(mode="after")
-    def _days_in_label(self) -> "Outcome":
-        for lang in LANGUAGES:
-            if "{days}" not in self.label(lang):
-                raise ValueError(f"label.{lang} must contain {{days}} (the horizon)")
+    def _days_in_words(self) -> "Outcome":
+        for field in ("label", "meaning"):
+            for lang in LANGUAGES:
+                if "{days}" not in getattr(self, field)(lang):
+                    raise ValueError(f"{field}.{lang} must contain {{days}} (the horizon)")
         return self
 
 
@@ -144,6 +148,7 @@ class Vocabulary(_Strict):
     segments: dict[str, Segment]
     outcomes: dict[str, Outcome]
     bands: dict[str, Words]  # lowest first
+    gates: dict[str, Words]  # a served model's promotion record: passed, forced, unchecked
 
     @model_validator(mode="after")
     def _references(self) -> "Vocabulary":
@@ -158,6 +163,8 @@ class Vocabulary(_Strict):
                 raise ValueError(f"outcomes.{name}: an outcome name is lower-case letters, digits and _")
         if tuple(self.bands) != BANDS:
             raise ValueError("bands: exactly low, moderate, high, very_high, in that order")
+        if set(self.gates) != set(GATE_STATUSES):
+            raise ValueError(f"gates: exactly {', '.join(GATE_STATUSES)}")
         return self
 
     # --- names ----------------------------------------------------------------------------
@@ -205,6 +212,17 @@ class Vocabulary(_Strict):
         problem = self.problem(problem_id)
         text = self.outcomes[problem.outcome].label(lang).format(days=problem.horizon_days)
         return text[0].lower() + text[1:]
+
+    def meaning(self, problem_id: str, lang: Language) -> str:
+        """What the problem's score is (and is not), in plain words."""
+        problem = self.problem(problem_id)
+        return " ".join(self.outcomes[problem.outcome].meaning(lang).format(days=problem.horizon_days).split())
+
+    def gate_label(self, status: str, lang: Language) -> str:
+        try:
+            return self.gates[status](lang)
+        except KeyError:
+            raise VocabularyError(f"unknown gate status {status!r}; statuses: {', '.join(self.gates)}") from None
 
     def band_label(self, band: str, lang: Language) -> str:
         try:
