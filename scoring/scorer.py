@@ -226,9 +226,12 @@ class Scorer:
             reasons=explained.reasons, suggested_chains=suggest_chains(explained.reasons), gate=champion.gate,
         )
 
-    def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None]]]:
-        """Each served problem's probability at the first of each of the last `months` months and
-        at `time` (None where the customer was not scored), oldest first; one scoring pass, whose
+    def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None, str | None]]]:
+        """Each served problem's (date, probability, why not) at the first of each of the last
+        `months` months and at `time`, oldest first. Where the customer was not scored the
+        probability is None and `why` says why: "outside" (not in the problem's group then: not yet
+        or no longer in it, not living in the region) or "not_eligible" (in the group but not
+        scored for the outcome: in hospital, or already in 24-hour care). One scoring pass, whose
         rows at `time` are cached for the scoring and explaining that follow (a clinician page)."""
         store = self.backend.history
         if not store.knows(subject_id):
@@ -236,10 +239,14 @@ class Scorer:
         points = [t for t in month_starts_before(time, months) if store.start.normalize() <= t < time] + [time]
         scored = path.score_pairs(store.history, [subject_id] * len(points), points, self.champions)
         self._rows.put((self.backend.generation, int(subject_id), time), per_customer(scored)[-1])
-        series: dict[str, list[tuple[dt.date, float | None]]] = {}
+        series: dict[str, list[tuple[dt.date, float | None, str | None]]] = {}
         for problem, rows in scored.problems.items():
             at = dict(zip(rows.positions.tolist(), rows.probabilities.tolist()))
-            series[problem] = [(point.date(), at.get(i)) for i, point in enumerate(points)]
+            inside = scored.cohorts[f"in_{rows.champion.segment}"]
+            series[problem] = [
+                (point.date(), at.get(i), None if i in at else ("not_eligible" if inside[i] else "outside"))
+                for i, point in enumerate(points)
+            ]
         return series
 
     def predict_row(self, problem: str, features: Mapping[str, Any]) -> RowProbability:

@@ -18,7 +18,7 @@ from explain.chains import suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
 from explain.reasons import Explanation
 from features.catalogue import feature_info
-from vocabulary import vocabulary
+from vocabulary import numbers, vocabulary
 from scoring.scorer import Scorer
 
 Language = Literal["fi", "en"]
@@ -35,6 +35,9 @@ TEXT: dict[str, dict[str, str]] = {
         "bands": "Risk bands (lower edges)", "intended_use": "Intended use", "metrics": "Test metrics",
         "importance": "What the model relies on", "feature": "Feature", "description": "Description",
         "importance_note": "Mean absolute SHAP value over {n} scored customers (log-odds).",
+        "gap_outside": "not scored: outside this group at the time",
+        "gap_not_eligible": "not scored: in hospital, or the outcome had already happened",
+        "meaning": "What the figure means", "gate": "Model check", "failed_gates": "Checks it did not pass",
     },
     "fi": {
         "title": "Riskiyhteenveto asiakkaalle", "other_language": "In English", "as_of": "Tilanne",
@@ -47,6 +50,9 @@ TEXT: dict[str, dict[str, str]] = {
         "bands": "Riskiluokat (alarajat)", "intended_use": "Käyttötarkoitus", "metrics": "Testitulokset",
         "importance": "Mihin malli nojaa", "feature": "Piirre", "description": "Kuvaus",
         "importance_note": "Keskimääräinen itseisarvoinen SHAP-arvo {n} pisteytetyllä asiakkaalla (log-odds).",
+        "gap_outside": "ei arvioitu: ei kuulunut tähän ryhmään silloin",
+        "gap_not_eligible": "ei arvioitu: sairaalassa, tai tapahtuma oli jo sattunut",
+        "meaning": "Mitä luku tarkoittaa", "gate": "Mallin tarkistus", "failed_gates": "Tarkistukset, joita se ei läpäissyt",
     },
 }
 
@@ -63,8 +69,7 @@ def environment():  # noqa: ANN201 (jinja2 type)
 
 
 def percent(probability: float, lang: Language) -> str:
-    text = f"{probability * 100:.1f} %" if lang == "fi" else f"{probability * 100:.1f}%"
-    return text.replace(".", ",") if lang == "fi" else text
+    return numbers.percent(probability, lang)
 
 
 def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5) -> tuple[str, list[Any]]:
@@ -81,7 +86,8 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
             contributions=explained.contributions, reasons=explained.reasons,
         )
         bands = champion.bands
-        points = [(f"{day:%m/%y}", value) for day, value in trends.get(risk.problem, [])]
+        points = [(f"{day:%m/%y}", value, why) for day, value, why in trends.get(risk.problem, [])]
+        gaps = {"outside": TEXT[lang]["gap_outside"], "not_eligible": TEXT[lang]["gap_not_eligible"]}
         label = vocabulary().problem_label(champion.problem, lang)
         sections.append({
             "problem": risk.problem, "label": label, "percent": percent(risk.probability, lang),
@@ -95,8 +101,11 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
                 {"chain": c.chain, "label": c.label_fi if lang == "fi" else c.label_en, "why": c.why_fi if lang == "fi" else c.why_en}
                 for c in suggest_chains(explained.reasons[:top_k])
             ],
-            "trend_svg": Markup(trend_svg(points, (bands.moderate, bands.high, bands.very_high), label)),
-            "waterfall_svg": Markup(waterfall_svg(explanation, lang)),
+            "trend_svg": Markup(trend_svg(points, (bands.moderate, bands.high, bands.very_high), label, gaps, lang)),
+            "waterfall_svg": Markup(waterfall_svg(explanation, champion.model.calibrator.transform, risk.probability, lang)),
+            "meaning": vocabulary().meaning(risk.problem, lang),
+            "gate": risk.gate.status, "gate_label": vocabulary().gate_label(risk.gate.status, lang),
+            "gate_reasons": list(risk.gate.reasons),
             "model_version": risk.model_version, "pipeline_version": risk.pipeline_version,
             "model_card_url": f"/ui/model_card/{risk.problem}?lang={lang}",
         })

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+
 from explain.chains import suggest_chains
 from scoring.scorer import Scorer
+from vocabulary import numbers
 from serving.pages import customer_page, model_card
 from tests.serving_fixture import make_backend, members
 from vocabulary import vocabulary
@@ -119,7 +121,12 @@ def test_page_shows_band_reasons_chains_and_charts_in_chromium(tmp_path, scorer,
         assert re.findall(r'data-chain="([a-z_]+)"', shown) == [c.chain for c in suggest_chains(reasons)]
         # both charts, drawn by the browser as SVG
         assert len(re.findall(r'<svg[^>]*class="trend"', shown)) == 1
-        assert len(re.findall(r'<svg[^>]*class="waterfall"', shown)) == 1 and 'class="bar"' in shown
+        assert len(re.findall(r'<svg[^>]*class="waterfall"', shown)) == 1 and 'class="bar ' in shown
+        # the chart ends at the risk the page shows (the probability scale, not log-odds)
+        waterfall = shown[shown.index('class="waterfall"'):]
+        values = re.findall(r'<text class="value"[^>]*>([^<]+)</text>', waterfall[: waterfall.index("</svg>")])
+        assert html.unescape(values[-1]) == numbers.percent(risk.probability, lang)
+        assert words.meaning(risk.problem, lang) in visible
         assert f"v{risk.model_version}" in visible and f"/ui/model_card/{risk.problem}?lang={lang}" in shown
     assert ups and downs and any(r.band in HIGH for r in risks)
 

@@ -235,7 +235,8 @@ def test_a_posted_history_breaking_the_contracts_is_refused():
 
 def test_trend_has_a_point_per_month_and_gaps_outside_the_cohort(scorer):
     """A point at the first of each of the last 12 months and at the time itself, each equal to
-    scoring at that date; None exactly where the customer was not eligible."""
+    scoring at that date; None exactly where the customer was not eligible, with why: outside the
+    group, or in it but not eligible for the outcome."""
     problem = "elderly-hospitalisation"
     year_ago = end() - pd.DateOffset(months=11)
     newcomers = [s for s in members(problem) if s not in set(members(problem, year_ago))]
@@ -244,20 +245,24 @@ def test_trend_has_a_point_per_month_and_gaps_outside_the_cohort(scorer):
     series = scorer.trend(subject, end())
     assert set(series) == set(PROBLEMS)
     points = month_starts_before(end(), 12)
-    assert [day for day, _ in series[problem]] == [t.date() for t in points]
+    assert [day for day, _, _ in series[problem]] == [t.date() for t in points]
     columns = cohort_columns(store().history, [subject] * len(points), points)
     for name, values in series.items():
-        assert [p is not None for _, p in values] == columns[f"eligible_{name}"].tolist(), name
-    assert any(p is None for _, p in series[problem]) and series[problem][-1][1] is not None
-    for day, probability in series[problem]:
+        assert [p is not None for _, p, _ in values] == columns[f"eligible_{name}"].tolist(), name
+        segment = name.split("-")[0]
+        expected_why = [None if eligible else ("not_eligible" if inside else "outside")
+                        for eligible, inside in zip(columns[f"eligible_{name}"], columns[f"in_{segment}"])]
+        assert [why for _, _, why in values] == expected_why, name
+    assert any(p is None for _, p, _ in series[problem]) and series[problem][-1][1] is not None
+    for day, probability, _ in series[problem]:
         if probability is not None:
             assert probability == probability_of(scorer.score_customer(subject, day, 0), problem)
 
     mid_month = pd.Timestamp("2024-12-20")
-    assert [day for day, _ in scorer.trend(subject, mid_month)[problem]] == (
+    assert [day for day, _, _ in scorer.trend(subject, mid_month)[problem]] == (
         [t.date() for t in month_starts_before(mid_month, 12)] + [mid_month.date()])
     early = pd.Timestamp("2022-06-15")  # the data start on 2022-01-01: no points before it
-    assert [day for day, _ in scorer.trend(subject, early)[problem]] == (
+    assert [day for day, _, _ in scorer.trend(subject, early)[problem]] == (
         [dt.date(2022, m, 1) for m in range(1, 7)] + [early.date()])
 
 
