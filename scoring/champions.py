@@ -58,6 +58,7 @@ class Champion:
     horizon_days: int
     bands: BandThresholds
     gate: Gate = Gate()
+    tags: Mapping[str, str] = field(default_factory=dict)  # the registry version's tags (model card: promotion, subgroups)
     _plans: dict = field(default_factory=dict, repr=False)  # block layout -> InputPlan
 
     def input(self, block: FeatureBlock) -> np.ndarray:
@@ -81,13 +82,15 @@ def bands_of(model: RiskModel) -> BandThresholds:
     return BandThresholds.model_validate(policy.get("bands") or {})
 
 
-def champion_from_model(problem: str, model: RiskModel, version: str | None = None, gate: Gate = Gate()) -> Champion:
+def champion_from_model(problem: str, model: RiskModel, version: str | None = None, gate: Gate = Gate(),
+                        tags: Mapping[str, str] | None = None) -> Champion:
     """The served form of a model: its problem as the vocabulary declares it, bands from its spec,
     its promotion record (unchecked unless told)."""
     declared = vocabulary().problem(problem)
     return Champion(
         problem=problem, model=model, version=version or model_version(model), segment=declared.segment,
         outcome=declared.outcome, horizon_days=declared.horizon_days, bands=bands_of(model), gate=gate,
+        tags=dict(tags or {}),
     )
 
 
@@ -130,11 +133,11 @@ def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str 
     for problem in problems:
         try:
             model = load_model(problem, alias="champion", expected_pipeline_version=pipeline_version)
-            gate = gate_of(resolve_version(problem, "champion").tags)
+            tags = dict(resolve_version(problem, "champion").tags)
         except Exception as error:  # noqa: BLE001 (MLflow raises its own types; all mean "no usable champion")
             errors.append(f"{problem}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
             continue
-        champions[problem] = champion_from_model(problem, model, gate=gate)
+        champions[problem] = champion_from_model(problem, model, gate=gate_of(tags), tags=tags)
     if errors:
         raise BackendError(f"{refusal}: " + "; ".join(errors))
     check_champions(champions, pipeline_version)

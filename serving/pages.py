@@ -11,13 +11,11 @@ import datetime as dt
 from functools import lru_cache
 from typing import Any, Literal
 
-import pandas as pd
 from markupsafe import Markup
 
 from explain.chains import suggest_chains
-from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
+from explain.plots import trend_svg, waterfall_svg
 from explain.reasons import Explanation
-from features.catalogue import feature_info
 from vocabulary import numbers, vocabulary
 from scoring.scorer import Scorer
 
@@ -114,41 +112,3 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
         as_of=time.date().isoformat(), as_of_param=as_of.isoformat() if as_of else "", risks=sections, note=score.note,
     )
     return html, score.risks
-
-
-def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.DataFrame, pd.DataFrame] | None) -> str:
-    """The model card: what the model is for, its versions, bands, metrics and global importance.
-
-    sample: (contributions, feature rows) of scored customers, or None (importance then from the
-    booster's gain, so a card never fails for lack of data).
-    """
-    champion = scorer.champion(problem)
-    model = champion.model
-    summary = None
-    if sample is not None and len(sample[0]):
-        contributions, rows = sample
-        importance = mean_abs_importance(contributions)
-        summary = Markup(shap_summary_svg(contributions, rows))
-        size = len(contributions)
-    else:
-        gain = model.booster.feature_importance(importance_type="gain")
-        importance = pd.Series(gain, index=model.feature_names).sort_values(ascending=False)
-        size = 0
-    def describe(name: str) -> str:
-        info = feature_info(name)
-        return info.description_fi if lang == "fi" else info.description_en
-    metrics = [
-        (name, f"{value:.3f}") for name, value in sorted((model.metadata.get("metrics") or {}).items())
-        if isinstance(value, (int, float))
-    ]
-    spec = model.spec or {}
-    bands = champion.bands
-    return environment().get_template("model_card.html.j2").render(
-        lang=lang, other_lang="en" if lang == "fi" else "fi", t=TEXT[lang], problem=problem,
-        label=vocabulary().problem_label(champion.problem, lang),
-        model_version=champion.version, pipeline_version=model.pipeline_version, horizon_days=champion.horizon_days,
-        bands=f"{bands.moderate:.0%} / {bands.high:.0%} / {bands.very_high:.0%}",
-        intended_use=spec.get("intended_use") or spec.get("description"), metrics=metrics,
-        importance=[{"name": n, "description": describe(n) or "", "value": f"{v:.3f}"} for n, v in importance.head(20).items()],
-        summary_svg=summary, sample_size=size,
-    )

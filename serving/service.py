@@ -293,7 +293,7 @@ class RiskService:
 
     @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
     def model_card_page(self, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
-        from serving.pages import model_card
+        from serving.model_card import model_card
 
         try:
             self.scorer.champion(problem)

@@ -21,7 +21,8 @@ import pytest
 from explain.chains import suggest_chains
 from scoring.scorer import Scorer
 from vocabulary import numbers
-from serving.pages import customer_page, model_card
+from serving.model_card import model_card
+from serving.pages import customer_page
 from tests.serving_fixture import make_backend, members
 from vocabulary import vocabulary
 
@@ -154,19 +155,82 @@ def test_console_errors_would_be_caught(tmp_path):
     assert any("undefinedFunction" in line for line in console_messages(result.stderr))
 
 
-@pytest.mark.parametrize("lang, heading, note", [("en", "What the model relies on", "Mean absolute SHAP value over {n} scored"),
-                                                 ("fi", "Mihin malli nojaa", "SHAP-arvo {n} pisteytetyllä")])
-def test_model_card_renders_with_shap_summary(tmp_path, scorer, lang, heading, note):
+CARD_METRICS = {"test_auroc": 0.7634, "test_auroc_ci_low": 0.7512, "test_auroc_ci_high": 0.7751, "baseline_auroc": 0.7171,
+                "gain_over_baseline": 0.0463, "gain_over_baseline_ci_low": 0.0391, "gain_over_baseline_ci_high": 0.0533,
+                "test_ece": 0.0021, "test_ece_ci_low": 0.0017, "test_ece_ci_high": 0.0049, "test_alerts_per_1000_per_month": 11.9,
+                "test_ppv": 0.215, "test_sensitivity": 0.331, "test_median_lead_days": 38.0, "test_rows": 45578.0,
+                "test_customers": 9120.0, "test_events": 1206.0}  # no observed/expected: a version trained before it was computed
+
+
+@pytest.fixture(scope="module")
+def carded():
+    """A scorer whose elderly-hospitalisation champion carries what training and promotion write:
+    test metrics in its metadata, and registry tags of a forced promotion with flagged subgroups."""
+    from scoring.backend import Backend
+    from scoring.champions import Gate, champion_from_model
+    from tests.serving_fixture import models, store
+
+    chosen = models()
+    model = chosen["elderly-hospitalisation"]
+    from training.spec import load_spec
+
+    model.spec = load_spec("elderly-hospitalisation").as_dict()  # as a model trained on today's spec carries it
+    model.metadata["metrics"] = dict(CARD_METRICS)
+    model.metadata["periods"] = ["train [2022-01-01, 2023-04-01)", "validation [2023-08-01, 2024-02-01)",
+                                 "test [2024-06-01, 2024-12-01)"]
+    tags = {"promoted_at": "2026-12-06T05:00:00+00:00", "promotion_forced": "true",
+            "promotion_forced_reasons": "test_auroc 0.6190 does not beat the baseline's 0.6498",
+            "subgroup_flagged": "municipality=Luumäki:calibration (O/E 1.91; 1,204 rows, 41 events)"}
+    champions = {p: champion_from_model(p, m) for p, m in chosen.items()}
+    champions["elderly-hospitalisation"] = champion_from_model("elderly-hospitalisation", model, gate=Gate(
+        "forced", ("test_auroc 0.6190 does not beat the baseline's 0.6498",)), tags=tags)
+    held = store()
+    return Scorer(Backend(champions, lambda: held))
+
+
+@pytest.mark.parametrize("lang", ["en", "fi"])
+def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
+    """The served card in each language: status with the gates it failed, intended use, who is
+    scored, what the probability means, performance with intervals (and 'not computed' where the
+    version has no figure), the subgroup rule with the spec's numbers, the flagged group, and the
+    importance table in words; no English left on the Finnish card."""
     from explain.plots import mean_abs_importance
+    from serving.model_card import WORDS
+    from vocabulary import vocabulary
 
     problem = "elderly-hospitalisation"
-    sample = scorer.card_sample(problem, 60)
+    sample = carded.card_sample(problem, 60)
     assert sample is not None and 0 < len(sample[0]) <= 60
-    dom = rendered(tmp_path, f"card-{lang}.html", model_card(scorer, problem, lang, sample))
+    dom = rendered(tmp_path, f"card-{lang}.html", model_card(carded, problem, lang, sample))
     visible = text_of(dom)
-    assert heading in visible and note.format(n=len(sample[0])) in visible
-    assert f"v{scorer.champion(problem).version}" in visible
+    t, words = WORDS[lang], vocabulary()
+    spec = carded.champion(problem).model.spec
+    assert words.gate_label("forced", lang) in visible and "test_auroc 0.6190 does not beat the baseline's 0.6498" in visible
+    assert (spec["intended_use_fi"] if lang == "fi" else spec["intended_use"]) in visible
+    assert words.meaning(problem, lang) in visible and words.segment("elderly").description(lang) in visible
+    auroc = f"{numbers.number(0.7634, lang, 3)} ({t['interval']} {numbers.number(0.7512, lang, 3)}–{numbers.number(0.7751, lang, 3)})"
+    seen = lambda text: " ".join(text.split())  # noqa: E731 (how text_of collapses spaces, no-break ones too)
+    assert seen(auroc) in visible and f"+{numbers.number(0.0463, lang, 3)}" in visible
+    assert t["not_computed"] in visible  # observed/expected: not in this version's metrics
+    assert seen(numbers.number(45578, lang)) in visible and seen(numbers.percent(0.215, lang)) in visible
+    gates = spec["gates"]
+    assert seen(t["subgroup_rule"].format(rows=numbers.number(gates["min_subgroup_rows"], lang),
+                                          events=numbers.number(gates["min_subgroup_events"], lang),
+                                          auroc=numbers.number(gates["subgroup_auroc_tolerance"], lang, 2),
+                                          oe=numbers.number(gates["subgroup_oe_tolerance"], lang, 2))) in visible
+    flagged = {"en": "Municipality Luumäki: calibration (O/E 1.91; 1,204 rows, 41 outcomes)",
+               "fi": "Kunta Luumäki: kalibraatio (O/E 1,91; 1 204 riviä, 41 tapahtumaa)"}[lang]
+    assert flagged in visible
     top = list(mean_abs_importance(sample[0]).index[:5])
-    listed = re.findall(r"<tr><td>([a-z0-9_]+)</td>", dom)
-    assert listed[:5] == top  # the table follows the sample's mean |SHAP|
+    listed = re.findall(r'<td class="meta">([a-z0-9_]+)</td>', dom)
+    assert listed[:5] == top  # the table follows the sample's mean |SHAP|, described in the language
+    from features.catalogue import feature_info
+
+    for name in top:
+        info = feature_info(name)
+        assert (info.description_fi if lang == "fi" else info.description_en) in visible
     assert re.search(r'<figure class="summary">\s*<svg', dom)  # shap's beeswarm, inline
+    if lang == "fi":
+        finnish = re.sub(r"\{[a-z_]+\}", "", " ".join(WORDS["fi"].values()))  # placeholders are no words
+        english = set(re.findall(r"[A-Za-z]{4,}", " ".join(WORDS["en"].values()))) - {"AUROC"}
+        assert not [w for w in re.findall(r"[A-Za-z]{4,}", finnish) if w in english]

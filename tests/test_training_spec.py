@@ -11,7 +11,10 @@ from sklearn.base import clone
 from _training_data import fast_spec_dict, synthetic_feature_table
 from models.baselines import LaceLikeScore, LogisticBaseline, MapleLikeScore
 from models.inputs import FeatureMismatchError
-from training.evaluate import bootstrap_auroc_ci, bootstrap_auroc_gain_ci, expected_calibration_error, threshold_for_policy
+from training.evaluate import (
+    bootstrap_auroc_ci, bootstrap_auroc_gain_ci, bootstrap_calibration_ci, expected_calibration_error, observed_expected,
+    threshold_for_policy,
+)
 from training.spec import (
     AlertPolicy, Split, SpecError, check_gaps, list_problems, load_spec, load_spec_file, min_days_in_months, parse_spec,
 )
@@ -291,3 +294,28 @@ def test_gates_refuse_a_model_that_does_not_beat_its_baseline():
     strict = Gates(min_auroc_over_baseline=0.03)
     assert gate_reasons({**tags, "test_auroc": "0.829", "baseline_auroc": "0.815"}, None, strict) == [
         "test_auroc 0.8290 does not beat the baseline's 0.8150 by 0.03"]
+
+
+def test_calibration_intervals_resample_customers_against_a_naive_bootstrap():
+    """ECE and observed/expected intervals: the weighted statistics equal copying the drawn
+    customers' rows (naive resampling), and the intervals hold the point values."""
+    rng = np.random.default_rng(11)
+    subjects = np.repeat(np.arange(300), 4)
+    p = np.clip(rng.beta(2, 12, len(subjects)), 0.001, 0.999)
+    y = rng.random(len(subjects)) < p * 1.2  # a little under-predicted
+    draw = np.random.default_rng(5).integers(0, 300, 300)
+    rows = np.concatenate([np.flatnonzero(subjects == c) for c in draw])
+    weights = np.bincount(draw, minlength=300)[subjects]
+    assert observed_expected(y, p, weights) == pytest.approx(y[rows].sum() / p[rows].sum(), rel=1e-12)
+    # ECE weighted with the unweighted bins equals the naive one computed on those same bins
+    order = np.argsort(p, kind="stable")
+    naive = 0.0
+    for chunk in np.array_split(order, 10):
+        copies = np.repeat(chunk, weights[chunk])
+        naive += len(copies) * abs(y[copies].mean() - p[copies].mean()) if len(copies) else 0.0
+    assert expected_calibration_error(y, p, 10, weights) == pytest.approx(naive / weights.sum(), rel=1e-12)
+    intervals = bootstrap_calibration_ci(subjects, y, p, samples=200, seed=3)
+    low, high = intervals["observed_expected"]
+    assert low < observed_expected(y, p) < high and high - low < 0.6
+    low, high = intervals["ece"]
+    assert low < high and 0 <= low

@@ -38,22 +38,35 @@ def brier(y, p) -> float:
     return float(brier_score_loss(np.asarray(y, dtype=int), np.asarray(p, dtype=float)))
 
 
-def expected_calibration_error(y, p, bins: int = 10) -> float:
+def expected_calibration_error(y, p, bins: int = 10, weights=None) -> float:
     """Mean |observed rate - mean prediction| over equal-count bins, weighted by bin size.
 
     Equal-count (quantile) bins because risks are skewed: equal-width bins would leave almost
-    every row in the first bin.
+    every row in the first bin. `weights` (rows' counts in a bootstrap resample) weigh rows and
+    bins; the bins stay those of the unweighted rows, so resamples are comparable.
     """
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    if len(y) == 0:
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    if len(y) == 0 or w.sum() == 0:
         return NAN
     order = np.argsort(p, kind="stable")
     total = 0.0
     for chunk in np.array_split(order, min(bins, len(order))):
-        if len(chunk):
-            total += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return float(total / len(y))
+        mass = w[chunk].sum()
+        if len(chunk) and mass > 0:
+            total += mass * abs(np.dot(w[chunk], y[chunk]) / mass - np.dot(w[chunk], p[chunk]) / mass)
+    return float(total / w.sum())
+
+
+def observed_expected(y, p, weights=None) -> float:
+    """Calibration-in-the-large: outcomes observed / outcomes the probabilities expect (1 = right
+    on average; above 1 = the model under-predicts)."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    expected = float(np.dot(w, p))
+    return float(np.dot(w, y) / expected) if expected > 0 else NAN
 
 
 def calibration_curve(y, p, bins: int = 10) -> pd.DataFrame:
@@ -178,6 +191,18 @@ def bootstrap_auroc_gain_ci(subject_ids, y, p, q, samples: int, seed: int, level
         lambda w: _weighted_auroc(groups_p, n_p, y, w) - _weighted_auroc(groups_q, n_q, y, w))
 
 
+def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: int = 10,
+                             level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of ECE and observed/expected, resampling customers (one set of draws
+    for both, as for AUROC)."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    return {
+        "ece": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: expected_calibration_error(y, p, bins, w)),
+        "observed_expected": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: observed_expected(y, p, w)),
+    }
+
+
 def score_metrics(y, p, prefix: str, bins: int = 10) -> dict[str, float]:
     return {
         f"{prefix}auroc": auroc(y, p),
@@ -204,6 +229,9 @@ def evaluate_test(
     metrics = score_metrics(y, p, "test_", bins)
     low, high = bootstrap_auroc_ci(keys["subject_id"], y, p, bootstrap_samples, seed)
     metrics["test_auroc_ci_low"], metrics["test_auroc_ci_high"] = low, high
+    metrics["test_observed_expected"] = observed_expected(y, p)
+    for name, (low, high) in bootstrap_calibration_ci(keys["subject_id"], y, p, bootstrap_samples, seed, bins).items():
+        metrics[f"test_{name}_ci_low"], metrics[f"test_{name}_ci_high"] = low, high
     metrics.update(alert_metrics(y, p, threshold, "test_"))
     metrics["test_alerts_per_1000_per_month"] = metrics["test_alert_rate"] * 1000
     metrics["test_median_lead_days"] = median_lead_days(keys, outcome_time, y, p, threshold)

@@ -202,6 +202,7 @@ class ExperimentSpec(_Strict):
     problem: str
     description: str = ""
     intended_use: str = ""
+    intended_use_fi: str = ""  # the same in Finnish: the served model card shows it
     segment: str  # a segment of vocabulary/problems.yaml
     outcome: str  # one of that segment's outcomes
     horizon_days: int = Field(gt=0, le=730)  # must be the outcome's horizon in the vocabulary (it defines the labels)

@@ -1,0 +1,209 @@
+"""The served model card: what a clinician or coordinator needs to trust (or not) a problem's model,
+in Finnish and English.
+
+What the model is for and for whom, what its probability means (and does not), whether it passed
+its quality gates before use (or was forced past them, with the gates it failed), how well it did
+on its test period (AUROC and calibration with customer-bootstrap intervals, the best baseline,
+alert figures at the threshold in use), which subgroups were flagged and by which rule exactly,
+and what the model relies on. Everything comes from the champion itself: the model's metadata and
+spec (written at training) and its registry version's tags (written at promotion).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+import pandas as pd
+from markupsafe import Markup
+
+from explain.plots import mean_abs_importance, shap_summary_svg
+from features.catalogue import feature_info
+from scoring.scorer import Scorer
+from vocabulary import vocabulary
+from vocabulary.numbers import number, percent
+
+Language = Literal["fi", "en"]
+
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "model_card": "Model card", "other_language": "Suomeksi", "status": "Status", "version": "Model version",
+        "promoted": "Put in use", "failed": "Checks it did not pass", "intended_use": "Intended use",
+        "population": "Who is scored", "scored_monthly": "Scored on the first day of every month while in the group, "
+        "not in hospital and not already in the outcome.", "meaning": "What the probability means",
+        "performance": "How well it did on its test period", "test_period": "Test period",
+        "auroc": "Discrimination (AUROC)", "auroc_note": "0.5 is chance, 1.0 perfect ranking",
+        "baseline": "Best simple baseline (AUROC)", "gain": "Gain over the baseline", "calibration": "Calibration",
+        "ece": "Expected calibration error", "oe": "Observed / expected outcomes", "oe_note": "1.0 = right on average",
+        "not_computed": "not computed for this model version", "interval": "95 % interval",
+        "threshold": "Alert threshold", "alert_rate": "Alerts per 1,000 scored customers a month", "ppv": "Share of alerts "
+        "followed by the outcome (PPV)", "sensitivity": "Share of outcomes alerted in advance (sensitivity)",
+        "lead": "Median time from alert to outcome (days)", "counts": "Test rows, customers, outcomes",
+        "bands": "Risk bands (lower edges)", "subgroups": "Subgroups", "subgroup_rule": (
+            "Each group of sex, age band, municipality and language with at least {rows} test rows and {events} outcomes "
+            "is checked. A group is flagged when its AUROC is more than {auroc} below the model's AUROC within that "
+            "attribute, or its observed/expected ratio is further than {oe} from 1, and in either case the gap is beyond "
+            "chance (two-sided, 5 % over all checks together, counting customers rather than rows). Smaller groups are "
+            "reported but not judged."),
+        "flagged": "Flagged groups", "none_flagged": "No group was flagged.", "unknown_flags": "Not recorded for this model version.",
+        "importance": "What the model relies on", "importance_note": "Mean absolute effect on the risk score (log-odds) "
+        "over {n} scored customers.", "importance_gain": "The model's own split gain (no customers to compute effects on).",
+        "feature": "Feature", "description": "Description", "effect": "Mean |effect|",
+    },
+    "fi": {
+        "model_card": "Mallikortti", "other_language": "In English", "status": "Tila", "version": "Mallin versio",
+        "promoted": "Otettu käyttöön", "failed": "Tarkistukset, joita se ei läpäissyt", "intended_use": "Käyttötarkoitus",
+        "population": "Keitä arvioidaan", "scored_monthly": "Arvioidaan jokaisen kuukauden ensimmäisenä päivänä, kun "
+        "asiakas kuuluu ryhmään, ei ole sairaalassa eikä tapahtuma ole jo sattunut.", "meaning": "Mitä todennäköisyys tarkoittaa",
+        "performance": "Miten malli onnistui testijaksollaan", "test_period": "Testijakso",
+        "auroc": "Erottelukyky (AUROC)", "auroc_note": "0,5 on sattumaa, 1,0 täydellinen järjestys",
+        "baseline": "Paras yksinkertainen vertailumalli (AUROC)", "gain": "Etu vertailumalliin", "calibration": "Kalibraatio",
+        "ece": "Odotettu kalibraatiovirhe", "oe": "Havaitut / odotetut tapahtumat", "oe_note": "1,0 = keskimäärin oikein",
+        "not_computed": "ei laskettu tälle mallin versiolle", "interval": "95 %:n väli",
+        "threshold": "Hälytysraja", "alert_rate": "Hälytyksiä 1 000 arvioitua asiakasta kohden kuukaudessa",
+        "ppv": "Hälytyksistä osuus, joita seurasi tapahtuma (PPV)", "sensitivity": "Tapahtumista osuus, joista "
+        "hälytettiin etukäteen (herkkyys)", "lead": "Hälytyksen ja tapahtuman välinen aika, mediaani (päivää)",
+        "counts": "Testirivit, asiakkaat, tapahtumat", "bands": "Riskiluokat (alarajat)", "subgroups": "Alaryhmät",
+        "subgroup_rule": (
+            "Jokainen sukupuolen, ikäryhmän, kunnan ja asiointikielen ryhmä, jossa on vähintään {rows} testiriviä ja "
+            "{events} tapahtumaa, tarkistetaan. Ryhmä merkitään, kun sen AUROC on yli {auroc} alempi kuin mallin AUROC "
+            "saman ominaisuuden sisällä tai sen havaittujen ja odotettujen tapahtumien suhde poikkeaa ykkösestä yli {oe}, "
+            "ja kummassakin tapauksessa ero on suurempi kuin sattuma selittää (kaksisuuntaisesti, 5 % kaikkien tarkistusten "
+            "yhteensä, asiakkaita eikä rivejä laskien). Pienemmät ryhmät raportoidaan mutta niitä ei arvioida."),
+        "flagged": "Merkityt ryhmät", "none_flagged": "Yhtään ryhmää ei merkitty.", "unknown_flags": "Ei kirjattu tälle mallin versiolle.",
+        "importance": "Mihin malli nojaa", "importance_note": "Keskimääräinen vaikutuksen suuruus riskipisteisiin "
+        "(logit-asteikolla) {n} arvioidulla asiakkaalla.", "importance_gain": "Mallin oma jakohyöty (asiakkaita vaikutusten "
+        "laskemiseen ei ollut).", "feature": "Piirre", "description": "Kuvaus", "effect": "Keskim. |vaikutus|",
+    },
+}
+
+
+def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.DataFrame, pd.DataFrame] | None) -> str:
+    """The model card's HTML. sample: (contributions, feature rows) of scored customers, or None
+    (importance then from the booster's gain, so a card never fails for lack of data)."""
+    from serving.pages import environment
+
+    champion = scorer.champion(problem)
+    model, spec, words = champion.model, champion.model.spec or {}, vocabulary()
+    metrics = model.metadata.get("metrics") or {}
+    t = WORDS[lang]
+    return environment().get_template("model_card.html.j2").render(
+        lang=lang, other_lang="en" if lang == "fi" else "fi", t=t, problem=problem,
+        label=words.problem_label(problem, lang), version=champion.version, pipeline_version=model.pipeline_version,
+        gate=champion.gate.status, gate_label=words.gate_label(champion.gate.status, lang), gate_reasons=list(champion.gate.reasons),
+        promoted_at=champion.tags.get("promoted_at"),
+        intended_use=(spec.get("intended_use_fi") or spec.get("intended_use")) if lang == "fi" else spec.get("intended_use"),
+        population=words.segment(champion.segment).description(lang), meaning=words.meaning(problem, lang),
+        bands=" / ".join(percent(edge, lang, 0) for edge in (champion.bands.moderate, champion.bands.high, champion.bands.very_high)),
+        test_period=_test_period(model.metadata.get("periods")), performance=_performance(metrics, model.metadata, lang, t),
+        subgroup_rule=_subgroup_rule(spec, lang, t), flagged=_flagged(champion.tags.get("subgroup_flagged"), lang),
+        **_importance(model, sample, lang),
+    )
+
+
+def _value(metrics: dict[str, Any], key: str) -> float | None:
+    value = metrics.get(key)
+    return float(value) if isinstance(value, (int, float)) and not math.isnan(float(value)) else None
+
+
+def _with_interval(metrics: dict[str, Any], key: str, lang: Language, t: dict[str, str], decimals: int = 3,
+                   signed: bool = False) -> str:
+    value = _value(metrics, key)
+    if value is None:
+        return t["not_computed"]
+    shown = ("+" if signed and value > 0 else "") + number(value, lang, decimals)
+    low, high = _value(metrics, f"{key}_ci_low"), _value(metrics, f"{key}_ci_high")
+    if low is None or high is None:
+        return shown
+    return f"{shown} ({t['interval']} {number(low, lang, decimals)}–{number(high, lang, decimals)})"
+
+
+def _performance(metrics: dict[str, Any], metadata: dict[str, Any], lang: Language, t: dict[str, str]) -> list[tuple[str, str]]:
+    """(what, value) rows in the language; a figure the version does not carry says so."""
+
+    def plain(key: str, decimals: int = 3, as_percent: bool = False) -> str:
+        value = _value(metrics, key)
+        if value is None:
+            return t["not_computed"]
+        return percent(value, lang) if as_percent else number(value, lang, decimals)
+
+    threshold = metadata.get("threshold")
+    counts = [_value(metrics, k) for k in ("test_rows", "test_customers", "test_events")]
+    return [
+        (t["auroc"], f"{_with_interval(metrics, 'test_auroc', lang, t)} · {t['auroc_note']}"),
+        (t["baseline"], plain("baseline_auroc")),
+        (t["gain"], _with_interval(metrics, "gain_over_baseline", lang, t, signed=True)),
+        (t["ece"], _with_interval(metrics, "test_ece", lang, t)),
+        (t["oe"], f"{_with_interval(metrics, 'test_observed_expected', lang, t, decimals=2)} · {t['oe_note']}"),
+        (t["threshold"], percent(float(threshold), lang, 2) if threshold is not None else t["not_computed"]),
+        (t["alert_rate"], plain("test_alerts_per_1000_per_month", 1)),
+        (t["ppv"], plain("test_ppv", as_percent=True)),
+        (t["sensitivity"], plain("test_sensitivity", as_percent=True)),
+        (t["lead"], plain("test_median_lead_days", 0)),
+        (t["counts"], " / ".join(number(c, lang, 0) if c is not None else "–" for c in counts)),
+    ]
+
+
+def _test_period(periods: Any) -> str | None:
+    if isinstance(periods, list) and periods:
+        text = str(periods[-1])
+        return text.split(" ", 1)[1] if text.startswith("test ") else text
+    return None
+
+
+def _subgroup_rule(spec: dict[str, Any], lang: Language, t: dict[str, str]) -> str:
+    gates = spec.get("gates") or {}
+    return t["subgroup_rule"].format(
+        rows=number(gates.get("min_subgroup_rows", 200), lang), events=number(gates.get("min_subgroup_events", 20), lang),
+        auroc=number(gates.get("subgroup_auroc_tolerance", 0.1), lang, 2), oe=number(gates.get("subgroup_oe_tolerance", 0.25), lang, 2),
+    )
+
+
+_FLAG = re.compile(r"(?P<attr>[a-z_]+)=(?P<value>[^:]+):(?P<kinds>[a-z+]+) \((?P<measures>[^;]*); "
+                   r"(?P<rows>[\d,]+) rows, (?P<events>[\d,]+) events\)")
+_ATTRIBUTES = {"sex": ("Sex", "Sukupuoli"), "age_band": ("Age band", "Ikäryhmä"), "municipality": ("Municipality", "Kunta"),
+               "language": ("Language of service", "Asiointikieli")}
+_KINDS = {"auroc": ("discrimination", "erottelukyky"), "calibration": ("calibration", "kalibraatio")}
+_COUNTS = {"en": "{rows} rows, {events} outcomes", "fi": "{rows} riviä, {events} tapahtumaa"}
+
+
+def _flagged(tag: str | None, lang: Language) -> list[str] | None:
+    """The flagged groups training recorded (training/pipeline.py flagged_subgroups), in the
+    language (None: not recorded for this version; []: none flagged)."""
+    if tag is None:
+        return None
+    if tag.strip() in ("", "none"):
+        return []
+    found_all = list(_FLAG.finditer(tag))
+    if not found_all:  # a format this card does not know: shown as recorded rather than lost
+        return [tag.strip()]
+    out = []
+    pick = 1 if lang == "fi" else 0
+    for found in found_all:
+        attribute = _ATTRIBUTES.get(found["attr"], (found["attr"], found["attr"]))[pick]
+        kinds = ", ".join(_KINDS.get(k, (k, k))[pick] for k in found["kinds"].split("+"))
+        measures = re.sub(r"\d+\.\d+", lambda m: number(float(m.group()), lang, len(m.group().split(".")[1])),
+                          found["measures"].replace("auroc", "AUROC"))
+        counts = _COUNTS[lang].format(rows=number(float(found["rows"].replace(",", "")), lang),
+                                      events=number(float(found["events"].replace(",", "")), lang))
+        out.append(f"{attribute} {found['value']}: {kinds} ({measures}; {counts})")
+    return out
+
+
+def _importance(model: Any, sample: tuple[pd.DataFrame, pd.DataFrame] | None, lang: Language) -> dict[str, Any]:
+    if sample is not None and len(sample[0]):
+        contributions, rows = sample
+        importance = mean_abs_importance(contributions)
+        summary, size = Markup(shap_summary_svg(contributions, rows)), len(contributions)
+    else:
+        gain = model.booster.feature_importance(importance_type="gain")
+        importance = pd.Series(gain, index=model.feature_names).sort_values(ascending=False)
+        summary, size = None, 0
+    rows_out = []
+    for name, value in importance.head(20).items():
+        info = feature_info(str(name))
+        rows_out.append({"name": name, "description": info.description_fi if lang == "fi" else info.description_en,
+                         "value": number(float(value), lang, 3)})
+    return {"importance": rows_out, "summary_svg": summary, "sample_size": size}
+
