@@ -117,13 +117,14 @@ def shap_summary_svg(contributions: pd.DataFrame, features: pd.DataFrame, max_di
     shap = load_shap()
 
     shown = contributions.drop(columns=["bias"], errors="ignore")
-    numeric = pd.DataFrame(index=features.index)
+    columns = {}
     for name in shown.columns:
         column = features[name]
         if isinstance(column.dtype, pd.CategoricalDtype):
-            numeric[name] = column.cat.codes.astype(float).replace(-1, np.nan)
+            columns[name] = column.cat.codes.astype(float).replace(-1, np.nan)
         else:
-            numeric[name] = pd.to_numeric(column, errors="coerce").astype(float)
+            columns[name] = pd.to_numeric(column, errors="coerce").astype(float)
+    numeric = pd.DataFrame(columns, index=features.index)  # one frame, not a column at a time
     # plot_size=None below makes shap draw on this current figure.
     plt.figure(figsize=(8, 0.4 * min(max_display, shown.shape[1]) + 1.5))
     try:
