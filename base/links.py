@@ -12,14 +12,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import datetime as dt
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from base.errors import SoteRiskError
 
 EXPIRES = "exp"
 SIGNATURE = "sig"
+DAY_SECONDS = 86_400
+
+# The service's pages (serving/service.py mounts them at /ui). Here, not in serving/, because the
+# alerts layer (cards) and the command line make links to them too and may not import serving.
+CUSTOMER_PAGE = "/ui/customers/{customer_id}"
+MODEL_CARD = "/ui/model_card/{problem}"
 
 
 class LinkError(SoteRiskError):
@@ -67,6 +74,35 @@ def link_secret(path: Path) -> bytes:
     if len(text) < 32:
         raise LinkError(f"{path}: the link secret is missing or too short; delete the file to make a new one")
     return text.encode("ascii")
+
+
+def customer_page_path(customer_id: int, as_of: dt.date | None = None, lang: str = "fi") -> str:
+    """The path (and query) of a customer's clinician page: as_of (if any), then lang."""
+    query = ([("as_of", as_of.isoformat())] if as_of is not None else []) + [("lang", lang)]
+    return f"{CUSTOMER_PAGE.format(customer_id=int(customer_id))}?{urlencode(query)}"
+
+
+def model_card_path(problem: str, lang: str = "fi") -> str:
+    """The path (and query) of a problem's served model card."""
+    return f"{MODEL_CARD.format(problem=quote(problem, safe=''))}?{urlencode({'lang': lang})}"
+
+
+def expiry_after(days: int, now: float | None = None) -> int:
+    """The expiry time (Unix seconds) of a link that opens for `days` days from now."""
+    if days < 1:
+        raise LinkError(f"a link must open for at least one day (got {days})")
+    return int(time.time() if now is None else now) + int(days) * DAY_SECONDS
+
+
+def public_link(public_url: str, path: str, secret: bytes, expires_at: int) -> str:
+    """The signed link on the service's public address (settings().public_url): what a card or a
+    person is given. The public URL may carry a path prefix (a reverse proxy that strips it)."""
+    return public_url.rstrip("/") + sign(path, secret, expires_at)
+
+
+def expiry_text(expires_at: int) -> str:
+    """An expiry as people and the audit log read it: ISO 8601 in UTC, to the second."""
+    return dt.datetime.fromtimestamp(int(expires_at), dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _mac(message: str, secret: bytes) -> str:

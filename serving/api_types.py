@@ -167,6 +167,17 @@ class FeedbackRequest(Request):
     extension: dict[str, Any] | None = None
 
 
+class PageLinkRequest(Request):
+    """A signed link to one customer's clinician page, for a browser that sends no key
+    (serving/page_links.py). It opens that page only (this customer, date and language)."""
+
+    customer_id: CustomerId
+    as_of: AsOf = None
+    lang: Literal["fi", "en"] = "fi"
+    days: int | None = Field(default=None, ge=1, le=365,
+                             description="How many days the link opens; default and most: SOTE_RISK_LINK_DAYS")
+
+
 # --- responses -----------------------------------------------------------------------------
 
 
@@ -250,6 +261,11 @@ class FeedbackResponse(Response):
     outcome: str
     feedback_id: int
     duplicate: bool = Field(description="The same verdict (alert, outcome, time) was already stored")
+
+
+class PageLinkResponse(Response):
+    url: str = Field(description="The page's signed link on the service's public address (SOTE_RISK_PUBLIC_URL)")
+    expires: dt.datetime = Field(description="When the link stops opening (UTC)")
 
 
 FhirResource = dict[str, Any]

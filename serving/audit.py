@@ -2,6 +2,11 @@
 
 SQLite in the home folder (home().audit_db). Rows carry the customer's pseudonym (subject_id),
 the key id and role; never a key, never personal data. Append-only from the service.
+
+A read through a signed page link (serving/page_links.py) has key id "signed-link", role
+clinician and the link's expiry (`link_expires`); so does the making of a link (endpoint
+"page_link" with the maker's key id, or "link" for `sote-risk link`). Logs written before
+`link_expires` existed gain the column (empty) when the service opens them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ CREATE TABLE IF NOT EXISTS audit (
     endpoint TEXT NOT NULL,
     customer INTEGER NOT NULL,
     problems TEXT NOT NULL,
-    model_versions TEXT NOT NULL
+    model_versions TEXT NOT NULL,
+    link_expires TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_customer ON audit (customer, time);
 """
@@ -40,6 +46,7 @@ class AuditEntry(BaseModel):
     customer: int
     problems: list[str]
     model_versions: list[str]
+    link_expires: str | None = None  # ISO time in UTC: the read came through (or made) a signed link
 
 
 def now() -> str:
@@ -56,19 +63,27 @@ class AuditLog:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.executescript(_SCHEMA)
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(audit)")}
+        if "link_expires" not in columns:  # a log from before signed links
+            try:
+                self._connection.execute("ALTER TABLE audit ADD COLUMN link_expires TEXT")
+            except sqlite3.OperationalError as error:  # another worker added it a moment ago
+                if "duplicate column" not in str(error):
+                    raise
         self._lock = threading.Lock()
 
     def append(self, entries: Iterable[AuditEntry]) -> None:
         rows = [
-            (e.time, e.key_id, e.role, e.endpoint, e.customer, json.dumps(e.problems), json.dumps(e.model_versions))
+            (e.time, e.key_id, e.role, e.endpoint, e.customer, json.dumps(e.problems), json.dumps(e.model_versions),
+             e.link_expires)
             for e in entries
         ]
         if not rows:
             return
         with self._lock:
             self._connection.executemany(
-                "INSERT INTO audit (time, key_id, role, endpoint, customer, problems, model_versions) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit (time, key_id, role, endpoint, customer, problems, model_versions, link_expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -82,8 +97,10 @@ def read_audit(path: Path, customer: int) -> list[AuditEntry]:
         return []
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
+        expires = "link_expires" if "link_expires" in columns else "NULL"  # a log from before signed links
         rows = connection.execute(
-            "SELECT time, key_id, role, endpoint, customer, problems, model_versions "
+            f"SELECT time, key_id, role, endpoint, customer, problems, model_versions, {expires} "
             "FROM audit WHERE customer = ? ORDER BY time, id",
             (customer,),
         ).fetchall()
@@ -92,7 +109,7 @@ def read_audit(path: Path, customer: int) -> list[AuditEntry]:
     return [
         AuditEntry(
             time=time, key_id=key_id, role=role, endpoint=endpoint, customer=subject,
-            problems=json.loads(problems), model_versions=json.loads(versions),
+            problems=json.loads(problems), model_versions=json.loads(versions), link_expires=link_expires,
         )
-        for time, key_id, role, endpoint, subject, problems, versions in rows
+        for time, key_id, role, endpoint, subject, problems, versions, link_expires in rows
     ]

@@ -36,6 +36,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "explain": frozenset({"clinician", "admin"}),
     "page": frozenset({"clinician", "admin"}),
     "model_card": frozenset({"crm", "clinician", "admin"}),
+    # a signed link opens a clinician page without a key, so only those who may read pages may make one
+    "page_link": frozenset({"clinician", "admin"}),
     "reload": frozenset({"admin"}),
     "feedback": frozenset({"crm", "admin"}),  # the CRM's verdicts on alerts
 }

@@ -1,10 +1,16 @@
-"""ASGI middleware in front of every route: API keys and roles, and request media types.
+"""ASGI middleware in front of every route: API keys and roles, signed page links, and request
+media types.
 
 Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds and never buffers bodies. POST
 /predict_row, once checked, is answered here (serving/row_endpoint.py says why). It runs
 before BentoML parses a body, which is also where the media-type guard belongs: BentoML would
 parse `multipart/form-data` without a boundary (or urlencoded, or its pickle format) and answer
 500; here such requests get a 415 that says what to send.
+
+A GET of a clinician page or a model card without an Authorization header may instead carry a
+signed link (serving/page_links.py): it opens as role clinician (key id "signed-link"), and the
+route learns the link's expiry from the request state. A refusal a browser asked for (Accept:
+text/html) is a small HTML page with the reason in Finnish and English; API clients get JSON.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from serving import row_endpoint
+from serving import page_links, row_endpoint
 from serving.auth import KeyRing, allowed
 
 Scope = MutableMapping[str, Any]
@@ -29,6 +35,7 @@ ACTIONS = {
     "/fhir_risk_assessment": "fhir",
     "/reload": "reload",
     "/feedback": "feedback",
+    "/page_link": "page_link",
     "/ui/customers/": "page",
     "/ui/model_card/": "model_card",
 }
@@ -58,13 +65,31 @@ async def _reply(send: Callable[[dict], Awaitable[None]], status: int, body: dic
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _refuse(send: Callable[[dict], Awaitable[None]], refused: page_links.LinkRefused, headers: dict[str, str]) -> None:
+    """A page request that may not open: HTML with the reason for a browser, JSON for a client."""
+    extra = [(b"www-authenticate", b'Bearer realm="sote-risk"')] if refused.status == 401 else []
+    if not page_links.wants_html(headers):
+        await _reply(send, refused.status, {"error": refused.en, "field": refused.field}, extra)
+        return
+    payload = page_links.refusal_page(refused).encode("utf-8")
+    await send({
+        "type": "http.response.start", "status": refused.status,
+        "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(payload)).encode()),
+                    (b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"), *extra],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
 class GuardMiddleware:
     """401 without a valid key, 403 for a role that may not, 415/413 for bodies we do not take."""
 
-    def __init__(self, app: ASGIApp, keys_path: Callable[[], Any] | None = None) -> None:
+    def __init__(self, app: ASGIApp, keys_path: Callable[[], Any] | None = None,
+                 link_secret_path: Callable[[], Any] | None = None) -> None:
         self.app = app
         self._keys_path = keys_path
         self._keys: KeyRing | None = None
+        self._link_secret_path = link_secret_path
+        self._links: page_links.LinkKeeper | None = None
 
     def keys(self) -> KeyRing:
         if self._keys is None:  # lazily: the home folder is resolved in the worker, not at import
@@ -72,6 +97,13 @@ class GuardMiddleware:
 
             self._keys = KeyRing(self._keys_path() if self._keys_path else home().keys_file)
         return self._keys
+
+    def links(self) -> page_links.LinkKeeper:
+        if self._links is None:
+            from base.settings import home
+
+            self._links = page_links.LinkKeeper(self._link_secret_path() if self._link_secret_path else home().link_secret)
+        return self._links
 
     async def __call__(self, scope: Scope, receive, send) -> None:  # noqa: ANN001 (ASGI)
         if scope["type"] != "http":
@@ -82,12 +114,25 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        identity = self.keys().identify(headers.get("authorization"))
+        action = action_for(path)
+        link_expires = None
+        if ("authorization" not in headers and action in page_links.LINK_ACTIONS and scope.get("method") == "GET"
+                and page_links.carries_signature(scope)):
+            try:
+                link_expires = self.links().check(page_links.request_target(scope))
+            except page_links.LinkRefused as refused:
+                await _refuse(send, refused, headers)
+                return
+            identity = page_links.LINK_IDENTITY
+        else:
+            identity = self.keys().identify(headers.get("authorization"))
         if identity is None:
+            if action in page_links.LINK_ACTIONS:  # a page: say a signed link opens it too (HTML for a browser)
+                await _refuse(send, page_links.NO_CREDENTIALS, headers)
+                return
             await _reply(send, 401, {"error": "a valid API key is required: send 'Authorization: Bearer <key>'", "field": "Authorization"},
                          [(b"www-authenticate", b'Bearer realm="sote-risk"')])
             return
-        action = action_for(path)
         if action is not None and not allowed(identity.role, action):
             await _reply(send, 403, {"error": f"role {identity.role!r} may not use {path}", "field": "Authorization"})
             return
@@ -104,5 +149,7 @@ class GuardMiddleware:
             # Probability-only scoring is answered here, not by BentoML's handler: see serving/row_endpoint.py.
             await row_endpoint.handle(scope, receive, send, MAX_BODY_BYTES)
             return
-        scope.setdefault("state", {})[IDENTITY] = identity
+        state = scope.setdefault("state", {})
+        state[IDENTITY] = identity
+        state[page_links.LINK_EXPIRES] = link_expires  # None: opened with a key (its page's links stay plain)
         await self.app(scope, receive, send)

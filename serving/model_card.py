@@ -18,9 +18,11 @@ from typing import Any, Literal
 import pandas as pd
 from markupsafe import Markup
 
+from base.links import model_card_path
 from explain.plots import mean_abs_importance, shap_summary_svg
 from features.catalogue import feature_info
 from scoring.scorer import Scorer
+from serving.pages import Sign
 from vocabulary import vocabulary
 from vocabulary.numbers import number, percent
 
@@ -79,17 +81,21 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.DataFrame, pd.DataFrame] | None) -> str:
+def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.DataFrame, pd.DataFrame] | None,
+               sign: Sign | None = None) -> str:
     """The model card's HTML. sample: (contributions, feature rows) of scored customers, or None
-    (importance then from the booster's gain, so a card never fails for lack of data)."""
-    from serving.pages import environment
+    (importance then from the booster's gain, so a card never fails for lack of data). sign: the
+    card was opened by a signed link, and its own links are signed the same way."""
+    from serving.pages import environment, linker
 
+    href = linker(model_card_path(problem, lang), sign)
     champion = scorer.champion(problem)
     model, spec, words = champion.model, champion.model.spec or {}, vocabulary()
     metrics = model.metadata.get("metrics") or {}
     t = WORDS[lang]
     return environment().get_template("model_card.html.j2").render(
         lang=lang, other_lang="en" if lang == "fi" else "fi", t=t, problem=problem,
+        other_language_url=href(model_card_path(problem, "en" if lang == "fi" else "fi")),
         label=words.problem_label(problem, lang), version=champion.version, pipeline_version=model.pipeline_version,
         gate=champion.gate.status, gate_label=words.gate_label(champion.gate.status, lang), gate_reasons=list(champion.gate.reasons),
         promoted_at=champion.tags.get("promoted_at"),

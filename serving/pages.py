@@ -3,23 +3,30 @@
 Everything a page shows is computed by Scorer; this module only arranges it and renders the
 Jinja templates in serving/templates/. Charts are inline SVG, so a page is one self-contained
 file (it can be saved, printed or embedded in the CRM) and needs no JavaScript.
+
+Links between pages (the language switch, the model cards) are relative to the page, and signed
+with the expiry of the link the page was opened by when it was (`sign`; serving/page_links.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Literal
 
 from markupsafe import Markup
 
+from base.links import customer_page_path, model_card_path
 from explain.chains import suggest_chains
 from explain.plots import trend_svg, waterfall_svg
 from explain.reasons import Explanation
 from vocabulary import numbers, vocabulary
 from scoring.scorer import Scorer
+from serving.page_links import relative_href
 
 Language = Literal["fi", "en"]
+Sign = Callable[[str], str]  # a page path (with its query) -> the same, signed
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -70,8 +77,16 @@ def percent(probability: float, lang: Language) -> str:
     return numbers.percent(probability, lang)
 
 
-def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5) -> tuple[str, list[Any]]:
-    """The page's HTML and the risks shown on it (for the audit log)."""
+def linker(page: str, sign: Sign | None) -> Callable[[str], str]:
+    """Targets (absolute page paths) -> hrefs relative to `page`, signed when `sign` is given."""
+    return lambda target: relative_href(sign(target) if sign else target, page)
+
+
+def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5,
+                  sign: Sign | None = None) -> tuple[str, list[Any]]:
+    """The page's HTML and the risks shown on it (for the audit log). `sign`: the page was opened by
+    a signed link, and its links are signed the same way."""
+    href = linker(customer_page_path(subject_id, as_of, lang), sign)
     time = scorer.backend.history.resolve_time(as_of)
     trends = scorer.trend(subject_id, time)  # one pass over the timeline; it leaves `time`'s rows in the cache
     score = scorer.score_customer(subject_id, as_of, 0)
@@ -105,10 +120,11 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
             "gate": risk.gate.status, "gate_label": vocabulary().gate_label(risk.gate.status, lang),
             "gate_reasons": list(risk.gate.reasons),
             "model_version": risk.model_version, "pipeline_version": risk.pipeline_version,
-            "model_card_url": f"/ui/model_card/{risk.problem}?lang={lang}",
+            "model_card_url": href(model_card_path(risk.problem, lang)),
         })
     html = environment().get_template("customer.html.j2").render(
         lang=lang, other_lang="en" if lang == "fi" else "fi", t=TEXT[lang], customer_id=subject_id,
-        as_of=time.date().isoformat(), as_of_param=as_of.isoformat() if as_of else "", risks=sections, note=score.note,
+        other_language_url=href(customer_page_path(subject_id, as_of, "en" if lang == "fi" else "fi")),
+        as_of=time.date().isoformat(), risks=sections, note=score.note,
     )
     return html, score.risks

@@ -4,7 +4,8 @@ Declaring the service is this module's only import-time work (BentoML needs the 
 level); models and histories load in `RiskService.__init__`, once per worker. JSON APIs are
 `@bentoml.api` methods with the typed requests of serving/api_types.py; the HTML pages are a
 small FastAPI app mounted at /ui (BentoML merges its routes into the OpenAPI document). Keys and
-roles are checked by serving/middleware.py before any route runs.
+roles are checked by serving/middleware.py before any route runs; a page may also be opened with
+a signed link and no key (serving/page_links.py), and `POST /page_link` makes such links.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from typing import Any, Literal
 
 import bentoml
 from fastapi import FastAPI, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from base.errors import SoteRiskError
 from base.settings import settings
 from serving.api_types import (
     BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FeedbackRequest, FeedbackResponse,
-    FhirRequest, FhirResource, HistoryRequest, PredictRowRequest, PredictRowResponse, ReloadRequest, ReloadResponse,
-    ScoreRequest, ScoreResponse,
+    FhirRequest, FhirResource, HistoryRequest, PageLinkRequest, PageLinkResponse, PredictRowRequest, PredictRowResponse,
+    ReloadRequest, ReloadResponse, ScoreRequest, ScoreResponse,
 )
 from serving.middleware import IDENTITY, GuardMiddleware
+from serving.page_links import LINK_EXPIRES, LinkKeeper
 from serving.responses import batch_item, error_body, explain_response, row_response, score_response
 from serving.row_endpoint import PATH as ROW_PATH
 
@@ -68,6 +70,21 @@ def _with_status(error: SoteRiskError, status: int, field: str | None) -> SoteRi
     return error
 
 
+# Pages carry a customer's risk: no shared cache keeps them, and no Referer carries their (maybe
+# signed) address to another site.
+PAGE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _page(html: str) -> HTMLResponse:
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _page_error(error: SoteRiskError) -> Response:
+    response = _error(None, error)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
 def _field_of(message: str) -> str | None:
     """The field a feedback message names: 'feedback for alert X: outcome: ...' -> 'outcome'."""
     parts = message.split(": ")
@@ -110,6 +127,7 @@ class RiskService:
         home = self.settings.layout
         self.audit = AuditLog(home.audit_db)
         self.outbox_path = home.outbox_db
+        self.links = LinkKeeper(home.link_secret)  # signs the links inside pages opened by a signed link
         self._card_samples: dict[tuple[str, int], Any] = {}
         # Another worker's /reload reaches this one through the generation file (serving/generation.py).
         self.watcher = Watcher(generation_file(home.root), lambda _: self._reload_local()).start()
@@ -119,21 +137,30 @@ class RiskService:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _record(self, request: Any, endpoint: str, reads: list[tuple[int, list[Any]]]) -> None:
-        """Audit every read of a customer's risk: one row per customer."""
+    def _record(self, request: Any, endpoint: str, reads: list[tuple[int, list[Any]]], link_expires: int | None = None) -> None:
+        """Audit every read of a customer's risk: one row per customer. A read through a signed
+        link carries the link's expiry (so does the making of one: `link_expires`)."""
+        from base.links import expiry_text
         from serving.audit import AuditEntry, now
 
         identity = getattr(request.state, IDENTITY, None)
         if identity is None:
             return
+        expires = link_expires or getattr(request.state, LINK_EXPIRES, None)
         stamp = now()
         self.audit.append(
             AuditEntry(
                 time=stamp, key_id=identity.key_id, role=identity.role, endpoint=endpoint, customer=int(customer),
                 problems=[r.problem for r in risks], model_versions=[f"{r.problem}:{r.model_version}" for r in risks],
+                link_expires=expiry_text(expires) if expires else None,
             )
             for customer, risks in reads
         )
+
+    def _signer(self, request: Request) -> Any:
+        """For a page opened by a signed link: sign its links with that link's expiry (else None)."""
+        expires = getattr(request.state, LINK_EXPIRES, None)
+        return None if expires is None else (lambda path: self.links.sign(path, expires))
 
     # --- JSON APIs ------------------------------------------------------------------------------
 
@@ -274,6 +301,29 @@ class RiskService:
         return FeedbackResponse(alert_id=result.alert_id, outcome=result.outcome, feedback_id=result.feedback_id,
                                 duplicate=result.duplicate)
 
+    @bentoml.api(route="/page_link", input_spec=PageLinkRequest)
+    def page_link(self, customer_id: int, as_of: dt.date | None, lang: str, days: int | None, ctx: bentoml.Context) -> PageLinkResponse:
+        """A signed link to one customer's clinician page (clinician, admin), for a browser that
+        sends no key: it opens that page (customer, date, language) and the links in it until it
+        expires, and every read through it is audited. Making it is audited too. Unknown customer:
+        404; more days than SOTE_RISK_LINK_DAYS or a date outside the data: 422."""
+        from base.links import customer_page_path, expiry_after, expiry_text, public_link
+        from scoring.errors import UnknownCustomer
+
+        try:
+            if days is not None and days > self.settings.link_days:
+                raise _with_status(SoteRiskError(f"days must be at most {self.settings.link_days} (SOTE_RISK_LINK_DAYS), not {days}"),
+                                   422, "days")
+            if not self.scorer.backend.history.knows(customer_id):
+                raise UnknownCustomer(f"unknown customer {customer_id}", field="customer_id")
+            self.scorer.backend.history.resolve_time(as_of)  # a date outside the data: no page to open
+        except SoteRiskError as error:
+            return _error(ctx, error)
+        expires = expiry_after(days or self.settings.link_days)
+        url = public_link(self.settings.public_url, customer_page_path(customer_id, as_of, lang), self.links.secret(), expires)
+        self._record(ctx.request, "page_link", [(customer_id, [])], link_expires=expires)
+        return PageLinkResponse(url=url, expires=dt.datetime.fromisoformat(expiry_text(expires)))
+
     # --- HTML pages (FastAPI, mounted at /ui) ------------------------------------------------------
 
     @ui.get("/customers/{customer_id}", response_class=HTMLResponse, summary="Clinician page for one customer")
@@ -285,14 +335,14 @@ class RiskService:
         from serving.pages import customer_page
 
         try:
-            html, risks = customer_page(self.scorer, customer_id, as_of, lang)
+            html, risks = customer_page(self.scorer, customer_id, as_of, lang, sign=self._signer(request))
         except SoteRiskError as error:
-            return _error(None, error)
+            return _page_error(error)
         self._record(request, "page", [(customer_id, risks)])
-        return HTMLResponse(html)
+        return _page(html)
 
     @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
-    def model_card_page(self, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
+    def model_card_page(self, request: Request, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
         from serving.model_card import model_card
 
         try:
@@ -301,9 +351,9 @@ class RiskService:
             if key not in self._card_samples:
                 size = self.settings.card_sample
                 self._card_samples[key] = self.scorer.card_sample(problem, size) if size else None
-            return HTMLResponse(model_card(self.scorer, problem, lang, self._card_samples[key]))
+            return _page(model_card(self.scorer, problem, lang, self._card_samples[key], sign=self._signer(request)))
         except SoteRiskError as error:
-            return _error(None, error)
+            return _page_error(error)
 
 
 RiskService.add_asgi_middleware(GuardMiddleware)

@@ -11,6 +11,7 @@ Everything else calls the same library functions as the individual commands.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,18 +211,105 @@ def alerts_at(outbox_db: Path, as_of: pd.Timestamp) -> dict[str, int]:
     return {r["problem"]: int(r["n"]) for r in rows}
 
 
+@dataclass
+class SavedPages:
+    """What write_pages saved: each customer's page per language, and the model cards they link to."""
+
+    customer_pages: list[Path]
+    model_cards: list[Path]
+    other: list[Path]  # any other page a saved page linked to
+
+
+PAGE_LANGUAGES = ("fi", "en")
+MAX_SAVED_PAGES = 1_000  # a guard against a page that links on without end
+
+
+def saved_name(target: str) -> str:
+    """The file a service page (absolute path and query) is saved as, in one flat folder."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(target)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    lang = query.get("lang", "fi")
+    segments = [unquote(x) for x in parts.path.strip("/").split("/")]
+    if len(segments) == 3 and segments[:2] == ["ui", "customers"]:
+        as_of = f"-{query['as_of']}" if query.get("as_of") else ""
+        return f"customer-{segments[2]}{as_of}-{lang}.html"
+    if len(segments) == 3 and segments[:2] == ["ui", "model_card"]:
+        return f"model-card-{segments[2]}-{lang}.html"
+    words = [*segments[1:], *(f"{k}-{v}" for k, v in sorted(query.items()))]
+    return "page-" + "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", w) for w in words if w) + ".html"
+
+
+def page_key(target: str) -> str:
+    """A service page's identity: its path and its query in a fixed order."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(target)
+    return parts.path + (f"?{urlencode(sorted(parse_qsl(parts.query)))}" if parts.query else "")
+
+
+HREF = re.compile(r'(?<![\w:-])href="([^"]*)"')
+
+
+def relink(page_html: str, page_url: str, service_url: str) -> tuple[str, list[str]]:
+    """The page with every link to another service page rewritten to that page's saved file (a
+    relative name in the same folder), and the keys of the pages it links to. Fragment-only links
+    and links elsewhere are left as they are."""
+    import html
+    from urllib.parse import urljoin, urlsplit
+
+    service = urlsplit(service_url)
+    linked: list[str] = []
+
+    def rewrite(match: re.Match) -> str:
+        href = html.unescape(match.group(1))
+        if not href or href.startswith("#"):
+            return match.group(0)
+        target = urlsplit(urljoin(page_url, href))
+        if (target.scheme, target.netloc) != (service.scheme, service.netloc) or not target.path.startswith("/ui/"):
+            return match.group(0)
+        key = page_key(target.path + (f"?{target.query}" if target.query else ""))
+        linked.append(key)
+        fragment = f"#{target.fragment}" if target.fragment else ""
+        return f'href="{html.escape(saved_name(key) + fragment, quote=True)}"'
+
+    return HREF.sub(rewrite, page_html), linked
+
+
 def write_pages(service_url: str, key: str, customers: list[int], as_of: pd.Timestamp, pages: Path,
-                lang: str = "fi") -> list[Path]:
-    """Fetch each customer's clinician page from the running service and save it (pseudonym names)."""
+                languages: tuple[str, ...] = PAGE_LANGUAGES) -> SavedPages:
+    """Fetch each customer's clinician page in every language from the running service, and every
+    page those link to (the other language, the model cards, theirs), and save them in one folder
+    with their links rewritten to the saved files' names: the folder opens offline in a browser
+    and every link between its pages works. Customers are named by pseudonym; each file is
+    written whole (temporary file, then rename)."""
     import httpx
 
+    from base.atomic import atomic_write_text
+    from base.errors import SoteRiskError
+    from base.links import customer_page_path
+
     pages.mkdir(parents=True, exist_ok=True)
-    written = []
+    day = as_of.date()
+    queue = [page_key(customer_page_path(subject, day, lang)) for subject in customers for lang in languages]
+    seen = set(queue)
+    saved = SavedPages([], [], [])
     with httpx.Client(base_url=service_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
-        for subject in customers:
-            response = client.get(f"/ui/customers/{subject}", params={"as_of": as_of.date().isoformat(), "lang": lang})
-            response.raise_for_status()
-            path = pages / f"customer-{subject}-{as_of.date().isoformat()}.html"
-            path.write_text(response.text, encoding="utf-8")
-            written.append(path)
-    return written
+        while queue:
+            target = queue.pop(0)
+            response = client.get(target)
+            if response.status_code != 200:
+                raise SoteRiskError(f"saving pages: {target} answered {response.status_code}: {response.text[:200]}")
+            text, linked = relink(response.text, f"{service_url.rstrip('/')}{target}", service_url)
+            path = atomic_write_text(pages / saved_name(target), text)
+            kind = saved.customer_pages if path.name.startswith("customer-") else (
+                saved.model_cards if path.name.startswith("model-card-") else saved.other)
+            kind.append(path)
+            for found in linked:
+                if found not in seen:
+                    seen.add(found)
+                    queue.append(found)
+            if len(seen) > MAX_SAVED_PAGES:
+                raise SoteRiskError(f"saving pages: more than {MAX_SAVED_PAGES} linked pages; stopped")
+    return saved

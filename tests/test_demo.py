@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -59,12 +60,19 @@ def test_demo_end_to_end(tmp_path):
     for problem, reason in summary["left_out"].items():
         assert problem in reason and f"left out: {problem}" in said
 
-    # clinician pages of the top customers, with a band and reasons
+    # clinician pages of the top customers in Finnish and English, with a band and reasons, and the
+    # model cards they link to; every link between them names a saved file (the folder opens offline)
     pages = sorted((home / "pages").glob("customer-*.html"))
     assert pages and [str(p) for p in pages] == sorted(summary["pages"])
+    assert {p.name.replace("-en.html", "-fi.html") for p in pages} == {p.name for p in pages if p.name.endswith("-fi.html")}
     for page in pages:
         html = page.read_text()
-        assert 'data-band="' in html and "Tärkeimmät syyt" in html
+        assert 'data-band="' in html and ("Tärkeimmät syyt" if page.name.endswith("-fi.html") else "Main reasons") in html
+    cards = sorted((home / "pages").glob("model-card-*.html"))
+    assert cards and [str(p) for p in cards] == sorted(summary["model_cards"])
+    for page in pages + cards:
+        for href in re.findall(r'<a [^>]*href="([^"]*)"', page.read_text()):
+            assert (home / "pages" / href).is_file(), (page.name, href)
 
     # nothing the demo started is left: neither the pids nor anything in their process groups
     assert len(summary["pids"]["service"]) >= 2  # BentoML's arbiter and its worker (a group of its own)

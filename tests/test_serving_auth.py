@@ -53,7 +53,7 @@ def test_unknown_role_is_refused(tmp_path):
 def test_admin_may_do_everything_and_roles_follow_the_issue(action):
     assert allowed("admin", action)
     crm = {"score", "score_history", "score_batch", "predict_row", "fhir", "model_card", "feedback"}
-    clinician = {"score", "score_history", "explain", "page", "model_card"}
+    clinician = {"score", "score_history", "explain", "page", "model_card", "page_link"}
     assert allowed("crm", action) == (action in crm)
     assert allowed("clinician", action) == (action in clinician)
 

@@ -175,6 +175,7 @@ ENDPOINTS: list[tuple[str, str, Body | None, set[str]]] = [
     ("POST", "/fhir_risk_assessment", lambda v: {"customer_id": v.member, "problem": ELDERLY}, {"crm", "admin"}),
     ("POST", "/reload", lambda v: {}, {"admin"}),
     ("POST", "/feedback", lambda v: v.verdict(), {"crm", "admin"}),
+    ("POST", "/page_link", lambda v: {"customer_id": v.member}, {"clinician", "admin"}),
     ("GET", "/ui/customers/{customer_id}?lang=en", None, {"clinician", "admin"}),
     ("GET", "/ui/model_card/{problem}", None, {"crm", "clinician", "admin"}),
 ]

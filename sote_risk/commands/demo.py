@@ -2,7 +2,8 @@
 
 Stages: simulate, validate, build features, train and promote every problem, start the service
 and a stand-in CRM, run the latest month (score everyone, alert, explain, deliver), save the
-clinician pages of the top five customers, summarise. Each stage reuses what an earlier run left
+clinician pages of the top five customers (Finnish and English, with the model cards they link to,
+linked to each other by file name), summarise. Each stage reuses what an earlier run left
 in the home folder when it is still valid (so a second demo is quick), and `--fresh` starts over.
 The stages call the same library functions as the individual commands; nothing here
 re-implements them. Every process the demo starts runs in its own process group and is stopped
@@ -153,16 +154,19 @@ def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) ->
         with console.status("waiting for the service"):
             waited = wait_ready(service, "/readyz", timeout=300)
         top = demo_stages.top_customers(layout.outbox_db, as_of, pages)
-        written = demo_stages.write_pages(service.url, keys["clinician"][0], [s for s, _ in top], as_of, layout.pages)
-        for path in written:
-            console.print(f"  {path}")
+        saved = demo_stages.write_pages(service.url, keys["clinician"][0], [s for s, _ in top], as_of, layout.pages)
+        for path in saved.customer_pages:
+            console.print(f"  {path}", soft_wrap=True, highlight=False)
+        console.print(f"  and the {len(saved.model_cards)} model cards they link to, in {layout.pages}: the pages link to "
+                      f"each other by file name, so the folder opens offline", soft_wrap=True, highlight=False)
         pids = {"service": service.tree(), "receiver": receiver.tree()}  # recorded so a test can check they are gone
         return {"as_of": run["as_of"], "customers": run["customers"], "scored": run["scored"],
                 "alerts": demo_stages.alerts_at(layout.outbox_db, as_of),
                 "new_alerts": sum(v["alerts_sent"] + v["alerts_queued"] for v in run["problems"].values()),
                 "delivered": _delivered(layout.outbox_db), "received": received,
                 "run_seconds": run["seconds"], "service_ready_after_s": round(waited, 1),
-                "pages": [str(p) for p in written], "service_url": service.url, "receiver_url": receiver.url,
+                "pages": [str(p) for p in saved.customer_pages], "model_cards": [str(p) for p in saved.model_cards],
+                "service_url": service.url, "receiver_url": receiver.url,
                 "pids": pids}
     finally:
         for child in reversed(children):

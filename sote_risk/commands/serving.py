@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
+
 import typer
+
+from base.errors import SoteRiskError
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the scoring service (stored hashed in the home folder).")
 
@@ -56,6 +61,10 @@ def serve(
     # Fail here, in one line, if a setting is bad or a champion missing or stale: a BentoML worker
     # whose __init__ raises only logs a traceback and the server never becomes ready.
     served = check_ready(settings())
+    # The link secret exists before the workers start, so they cannot race to make two.
+    from base.links import link_secret
+
+    link_secret(settings().layout.link_secret)
     typer.echo(f"serving {', '.join(served)} on http://{host}:{port}", err=True)
     root = Path(serving.__file__).resolve().parent.parent
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -77,11 +86,66 @@ def audit(customer: int = typer.Option(..., "--customer", help="the customer's p
     if not entries:
         typer.echo(f"no reads of customer {customer} in {home().audit_db}", err=True)
     for e in entries:
-        typer.echo(f"{e.time}\t{e.key_id}\t{e.role}\t{e.endpoint}\t{','.join(e.problems) or '-'}\t{','.join(e.model_versions) or '-'}")
+        link = f"\tlink expires {e.link_expires}" if e.link_expires else ""
+        typer.echo(f"{e.time}\t{e.key_id}\t{e.role}\t{e.endpoint}\t{','.join(e.problems) or '-'}\t{','.join(e.model_versions) or '-'}{link}")
+
+
+def link(
+    customer: int = typer.Option(..., "--customer", min=1, help="the customer's pseudonym (subject_id)"),
+    as_of: datetime.datetime = typer.Option(None, "--as-of", formats=["%Y-%m-%d"], show_default="the end of the data",
+                                            help="the date the page shows"),
+    lang: str = typer.Option("fi", "--lang", help="fi or en"),
+    days: int = typer.Option(None, "--days", min=1, max=365, show_default="SOTE_RISK_LINK_DAYS",
+                             help="how many days the link opens"),
+) -> None:
+    """Print a signed link to one customer's clinician page on the service's public address
+    (SOTE_RISK_PUBLIC_URL): a browser opens it without a key until it expires; every read is audited."""
+    from base.links import customer_page_path, expiry_after, expiry_text, link_secret, public_link
+    from base.settings import settings
+    from serving.audit import AuditEntry, AuditLog, now
+
+    if lang not in ("fi", "en"):
+        raise SoteRiskError(f"--lang must be fi or en, not {lang!r}")
+    config = settings()
+    layout = config.layout
+    day = as_of.date() if as_of is not None else None
+    _check_customer(layout.data, customer, day)
+    expires = expiry_after(days or config.link_days)
+    url = public_link(config.public_url, customer_page_path(customer, day, lang), link_secret(layout.link_secret), expires)
+    log = AuditLog(layout.audit_db)  # who made which link, like the service's POST /page_link
+    try:
+        log.append([AuditEntry(time=now(), key_id="cli", role="admin", endpoint="link", customer=customer,
+                               problems=[], model_versions=[], link_expires=expiry_text(expires))])
+    finally:
+        log.close()
+    typer.echo(url)
+    typer.echo(f"opens customer {customer}'s page ({lang}) until {expiry_text(expires)}", err=True)
+
+
+def _check_customer(data: Path, customer: int, as_of: datetime.date | None) -> None:
+    """The home's dataset knows the customer, and as_of is inside it (the service would refuse
+    the page otherwise: better said now than by the link)."""
+    import pandas as pd
+
+    from data_contracts.io import METADATA_FILE, read_metadata
+
+    metadata = read_metadata(data / METADATA_FILE)  # one line naming the file when there is no dataset
+    parquet, csv = data / "customers.parquet", data / "customers.csv"
+    if not parquet.exists() and not csv.exists():
+        raise SoteRiskError(f"{data}: neither customers.parquet nor customers.csv found")
+    ids = (pd.read_parquet(parquet, columns=["subject_id"]) if parquet.exists()
+           else pd.read_csv(csv, usecols=["subject_id"]))["subject_id"]
+    if not (ids == customer).any():
+        raise SoteRiskError(f"--customer {customer}: no such customer in {data}")
+    start, end = pd.Timestamp(metadata["extract_start"]), pd.Timestamp(metadata["extract_end"])
+    last = end.normalize() + pd.Timedelta(days=1) if end != end.normalize() else end
+    if as_of is not None and not start.normalize() <= pd.Timestamp(as_of) <= last:
+        raise SoteRiskError(f"--as-of {as_of.isoformat()} is outside the data ({start.date()} .. {last.date()})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command("serve")(serve)
     app.command("audit")(audit)
+    app.command("link")(link)
     app.add_typer(keys_app, name="keys")
