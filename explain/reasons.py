@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict
 
 from features.catalogue import FeatureInfo, family_words, feature_info
 from vocabulary import Language
+from vocabulary.numbers import euros, natural, percent
 
 Value = float | str | None
-
-_NO_DATA = {"en": "no data", "fi": "ei tietoa"}
 
 
 class FeatureContribution(BaseModel):
@@ -64,29 +63,66 @@ class Explanation(BaseModel):
     reasons: list[Reason]
 
 
-def format_value(value: Any, lang: Language, decimals: int | None = None) -> str:
-    """Whole numbers without decimals, others with `decimals` (default one); Finnish decimal comma."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return _NO_DATA[lang]
-    if isinstance(value, str):
-        return value
-    number = float(value)
-    if number.is_integer():
-        text = str(int(number))
-    else:
-        text = f"{number:.{1 if decimals is None else max(decimals, 0)}f}"
-    return text.replace(".", ",") if lang == "fi" else text
+def format_value(value: Any, lang: Language, decimals: int = 0,
+                 shown_as: Literal["number", "signed", "percent", "euros"] = "number") -> str:
+    """A value as each language writes it (vocabulary/numbers.py): "number" is a whole number
+    without decimals and others with `decimals` places ("12", "32,9"); "signed" the same with its
+    sign ("+3", "−2"; no sign on a value shown as 0); "percent" a share 0-1 ("25 %", "25%");
+    "euros" whole euros ("45 578 €", "€45,578"). A missing value has no number: raises."""
+    if _missing(value):
+        raise ValueError("a missing value has no number: its sentence is the catalogue's never_* sentence")
+    value = float(value)
+    if shown_as == "euros":
+        return euros(value, lang)
+    if shown_as == "percent":
+        return percent(value, lang, decimals)
+    text = natural(value, lang, decimals)
+    if shown_as == "signed" and value > 0 and text.strip("0,.") != "":
+        return f"+{text}"
+    return text
 
 
 def feature_sentence(info: FeatureInfo, value: Any, lang: Language) -> str:
-    """"5 emergency visits in the last 90 days": the catalogue's template with the value; a missing
-    value (NaN: never on record, fewer than two measurements) says the catalogue's "never" sentence
-    ("No emergency department visits on record"). Zero is a value, not "never"."""
-    template = info.template_fi if lang == "fi" else info.template_en
-    never = info.never_fi if lang == "fi" else info.never_en
-    if never and (value is None or (isinstance(value, float) and math.isnan(value))):
+    """What a person reads about one feature's value, from the catalogue (features/catalogue.py):
+    a missing value (None, NaN: never on record, fewer than two measurements) says the "never"
+    sentence; a flag its set or not-set sentence; a category its words; a number the sentence the
+    catalogue has for that value as shown ("No emergency department visits ..." for 0, the
+    singular for 1), else the template with the number as the language writes it. Zero is a
+    value, not "never"."""
+    en = lang == "en"
+    if _missing(value):
+        never = info.never_en if en else info.never_fi
+        if never is None:
+            raise ValueError(f"feature {info.name!r} has no sentence for a missing value in the catalogue")
         return never
-    return template.replace("{value}", format_value(value, lang, info.decimals))
+    template = info.template_en if en else info.template_fi
+    if info.kind == "categorical":
+        words = {code: (word_en, word_fi) for code, word_en, word_fi in info.value_words}
+        if str(value) not in words:
+            raise ValueError(f"feature {info.name!r}: value {value!r} is not one of its categories {list(words)}")
+        return template.replace("{value}", words[str(value)][0 if en else 1])
+    if info.kind == "flag":
+        if float(value) != 0:
+            return template
+        no = info.no_en if en else info.no_fi
+        if no is None:
+            raise ValueError(f"flag {info.name!r} has no sentence for a flag that is not set in the catalogue")
+        return no
+    shown = format_value(value, "en", info.decimals, info.shown_as)
+    for said in info.said:
+        if format_value(said.value, "en", info.decimals, info.shown_as) == shown:
+            template = said.en if en else said.fi
+            break
+    return template.replace("{value}", format_value(value, lang, info.decimals, info.shown_as))
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return False
 
 
 def family_label(family: str, lang: Language) -> str:

@@ -9,7 +9,21 @@ of 95 similar features stays consistent.
 Missing values. `NaN` means "never / not applicable" (no such event on record before the index
 time, fewer than two measurements for a change, no denominator for a share). LightGBM routes NaN
 to the learned side of every split, so "never" is a value of its own instead of a fake large
-number. Every feature that can be NaN has a `never_en` / `never_fi` sentence for explanations.
+number. Every feature has a `never_en` / `never_fi` sentence for a missing value: what NaN means
+where it can be NaN, "not known" where a value should always be there (a posted row without it).
+
+Sentences (explain/reasons.py `feature_sentence` reads them; tests/test_feature_sentences.py walks
+every entry over missing, zero, flag, small, typical and large values in both languages):
+- numeric: `template_*` with `{value}`, the number written as vocabulary/numbers.py writes it in
+  each language: `shown_as` "number" (whole numbers without decimals, others with `decimals`),
+  "signed" (a change: "+3", "−2"), "percent" (a share 0-1 as "25 %"/"25%", `decimals` places)
+  or "euros" ("45 578 €"/"€45,578"). `said` holds the sentences of particular values *as shown*
+  (after rounding to the shown precision): 0 ("No emergency department visits in the last 90
+  days", "less than a day ago"), 1 (English singular, Finnish nominative: "1 päivä sitten"), and
+  the coded values of a few interRAI items (lives alone 0/1, falls 0-2);
+- flag (0/1): `template_*` is the sentence when the flag is set, `no_*` when it is not;
+- categorical: `template_*` with `{value}`, the category in words from `value_words`
+  (code, English, Finnish): "Sukupuoli: nainen".
 """
 
 from __future__ import annotations
@@ -25,13 +39,21 @@ WINDOWS_DAYS: tuple[int, ...] = (30, 90, 365)
 TREND_DAYS = 90  # trend = count in (t-90, t] minus count in (t-180, t-90]
 
 
+@dataclass(frozen=True)
+class Said:
+    """The sentence of one value as it is shown (`{value}` may appear: "1 day ago")."""
+
+    value: float
+    en: str
+    fi: str
+
 
 @dataclass(frozen=True)
 class FeatureInfo:
     """One feature. `direction`: +1 risk expected to rise with the value, -1 to fall, 0 unknown.
 
     `kind`: numeric (float64), flag (float64 0/1) or categorical (pandas category with
-    `categories` fixed here). Templates contain `{value}`; `decimals` says how to round it.
+    `categories` fixed here). How the sentences are made: the module docstring.
     """
 
     name: str
@@ -49,6 +71,11 @@ class FeatureInfo:
     decimals: int = 0
     categories: tuple[str, ...] | None = None
     codes: tuple[str, ...] = field(default=())
+    shown_as: Literal["number", "signed", "percent", "euros"] = "number"
+    said: tuple[Said, ...] = ()
+    no_en: str | None = None  # a flag that is not set
+    no_fi: str | None = None
+    value_words: tuple[tuple[str, str, str], ...] = ()  # categorical: (code, English, Finnish)
 
 
 @dataclass(frozen=True)
@@ -59,36 +86,60 @@ class ServiceCategory:
     service_area: str
     codes: tuple[str, ...]
     plural_en: str  # "emergency department visits"
-    partitive_fi: str  # "päivystyskäyntejä" (Finnish partitive plural, used after numbers)
+    singular_en: str  # "emergency department visit" (after 1, and "Last emergency department visit")
+    partitive_fi: str  # "päivystyskäyntejä" (Finnish partitive plural: "Ei päivystyskäyntejä")
+    singular_fi: str  # "päivystyskäynti" (nominative: after 1, and "Viimeisin päivystyskäynti")
     direction: int
 
 
 SERVICE_CATEGORIES: tuple[ServiceCategory, ...] = (
-    ServiceCategory("er_visits", "EMERGENCY", ("ENC/EMERGENCY",), "emergency department visits", "päivystyskäyntejä", 1),
-    ServiceCategory("paramedic_contacts", "EMERGENCY", ("ENC/PARAMEDIC",), "paramedic contacts without transport", "ensihoidon kohtaamisia ilman kuljetusta", 1),
-    ServiceCategory("primary_visits", "PRIMARY", ("ENC/HC_DOCTOR", "ENC/HC_NURSE", "ENC/HC_REMOTE"), "health centre contacts", "terveyskeskuskäyntejä tai -yhteydenottoja", 1),
-    ServiceCategory("missed_appointments", "PRIMARY", ("ENC/MISSED_APPOINTMENT",), "missed appointments", "käyttämättä jääneitä vastaanottoaikoja", 1),
-    ServiceCategory("psychiatry_visits", "MENTAL", ("ENC/PSYCHIATRY",), "psychiatric outpatient visits", "psykiatrian avohoitokäyntejä", 1),
-    ServiceCategory("crisis_contacts", "MENTAL", ("ENC/CRISIS",), "mental health crisis contacts", "mielenterveyden kriisikäyntejä", 1),
-    ServiceCategory("child_health_visits", "CHILDHEALTH", ("ENC/CHILD_HEALTH",), "child health clinic visits", "lastenneuvolakäyntejä", 0),
-    ServiceCategory("school_health_visits", "CHILDHEALTH", ("ENC/SCHOOL_HEALTH",), "school health care visits", "kouluterveydenhuollon käyntejä", 0),
-    ServiceCategory("unplanned_admissions", "HOSPITAL", ("ADMIT/UNPLANNED",), "unplanned hospital admissions", "päivystyksellisiä sairaalajaksoja", 1),
-    ServiceCategory("planned_admissions", "HOSPITAL", ("ADMIT/PLANNED",), "planned hospital admissions", "suunniteltuja sairaalajaksoja", 1),
-    ServiceCategory("homecare_visits", "HOMECARE", ("HOMECARE/VISIT",), "home care visits", "kotihoidon käyntejä", 1),
-    ServiceCategory("remote_visits", "REMOTE", ("REMOTE/VIDEO_VISIT",), "remote (video) home care visits", "kotihoidon etäkäyntejä", 0),
-    ServiceCategory("rehab_visits", "REHAB", ("REHAB/VISIT",), "home rehabilitation visits", "kotikuntoutuskäyntejä", 0),
-    ServiceCategory("fall_alarms", "IOT", ("IOT/FALL_ALARM",), "fall alarms", "kaatumishälytyksiä", 1),
-    ServiceCategory("inactivity_alarms", "IOT", ("IOT/INACTIVITY_ALARM",), "inactivity alarms", "liikkumattomuushälytyksiä", 1),
-    ServiceCategory("missed_doses", "MEDROBOT", ("MEDROBOT/MISSED_DOSE",), "missed medication robot doses", "lääkerobotin ottamatta jääneitä annoksia", 1),
-    ServiceCategory("assessments", "ASSESSMENT", ("ASSESS/PTA", "ASSESS/HTA"), "service or care need assessments", "palvelu- tai hoidon tarpeen arviointeja", 1),
-    ServiceCategory("childwelfare_notifications", "CHILDWELFARE", ("CHILDWELFARE/NOTIFICATION",), "child welfare notifications", "lastensuojeluilmoituksia", 1),
-    ServiceCategory("antidepressant_dispensings", "MEDICATION", ("MED/ANTIDEPRESSANT",), "antidepressant dispensings", "masennuslääketoimituksia", 0),
+    ServiceCategory("er_visits", "EMERGENCY", ("ENC/EMERGENCY",), "emergency department visits", "emergency department visit",
+                    "päivystyskäyntejä", "päivystyskäynti", 1),
+    ServiceCategory("paramedic_contacts", "EMERGENCY", ("ENC/PARAMEDIC",), "paramedic contacts without transport",
+                    "paramedic contact without transport", "ensihoidon kohtaamisia ilman kuljetusta",
+                    "ensihoidon kohtaaminen ilman kuljetusta", 1),
+    ServiceCategory("primary_visits", "PRIMARY", ("ENC/HC_DOCTOR", "ENC/HC_NURSE", "ENC/HC_REMOTE"), "health centre contacts",
+                    "health centre contact", "terveyskeskuskäyntejä tai -yhteydenottoja", "terveyskeskuskäynti tai -yhteydenotto", 1),
+    ServiceCategory("missed_appointments", "PRIMARY", ("ENC/MISSED_APPOINTMENT",), "missed appointments", "missed appointment",
+                    "käyttämättä jääneitä vastaanottoaikoja", "käyttämättä jäänyt vastaanottoaika", 1),
+    ServiceCategory("psychiatry_visits", "MENTAL", ("ENC/PSYCHIATRY",), "psychiatric outpatient visits", "psychiatric outpatient visit",
+                    "psykiatrian avohoitokäyntejä", "psykiatrian avohoitokäynti", 1),
+    ServiceCategory("crisis_contacts", "MENTAL", ("ENC/CRISIS",), "mental health crisis contacts", "mental health crisis contact",
+                    "mielenterveyden kriisikäyntejä", "mielenterveyden kriisikäynti", 1),
+    ServiceCategory("child_health_visits", "CHILDHEALTH", ("ENC/CHILD_HEALTH",), "child health clinic visits", "child health clinic visit",
+                    "lastenneuvolakäyntejä", "lastenneuvolakäynti", 0),
+    ServiceCategory("school_health_visits", "CHILDHEALTH", ("ENC/SCHOOL_HEALTH",), "school health care visits", "school health care visit",
+                    "kouluterveydenhuollon käyntejä", "kouluterveydenhuollon käynti", 0),
+    ServiceCategory("unplanned_admissions", "HOSPITAL", ("ADMIT/UNPLANNED",), "unplanned hospital admissions", "unplanned hospital admission",
+                    "päivystyksellisiä sairaalajaksoja", "päivystyksellinen sairaalajakso", 1),
+    ServiceCategory("planned_admissions", "HOSPITAL", ("ADMIT/PLANNED",), "planned hospital admissions", "planned hospital admission",
+                    "suunniteltuja sairaalajaksoja", "suunniteltu sairaalajakso", 1),
+    ServiceCategory("homecare_visits", "HOMECARE", ("HOMECARE/VISIT",), "home care visits", "home care visit",
+                    "kotihoidon käyntejä", "kotihoidon käynti", 1),
+    ServiceCategory("remote_visits", "REMOTE", ("REMOTE/VIDEO_VISIT",), "remote (video) home care visits", "remote (video) home care visit",
+                    "kotihoidon etäkäyntejä", "kotihoidon etäkäynti", 0),
+    ServiceCategory("rehab_visits", "REHAB", ("REHAB/VISIT",), "home rehabilitation visits", "home rehabilitation visit",
+                    "kotikuntoutuskäyntejä", "kotikuntoutuskäynti", 0),
+    ServiceCategory("fall_alarms", "IOT", ("IOT/FALL_ALARM",), "fall alarms", "fall alarm", "kaatumishälytyksiä", "kaatumishälytys", 1),
+    ServiceCategory("inactivity_alarms", "IOT", ("IOT/INACTIVITY_ALARM",), "inactivity alarms", "inactivity alarm",
+                    "liikkumattomuushälytyksiä", "liikkumattomuushälytys", 1),
+    ServiceCategory("missed_doses", "MEDROBOT", ("MEDROBOT/MISSED_DOSE",), "missed medication robot doses", "missed medication robot dose",
+                    "lääkerobotin ottamatta jääneitä annoksia", "lääkerobotin ottamatta jäänyt annos", 1),
+    ServiceCategory("assessments", "ASSESSMENT", ("ASSESS/PTA", "ASSESS/HTA"), "service or care need assessments",
+                    "service or care need assessment", "palvelu- tai hoidon tarpeen arviointeja", "palvelu- tai hoidon tarpeen arviointi", 1),
+    ServiceCategory("childwelfare_notifications", "CHILDWELFARE", ("CHILDWELFARE/NOTIFICATION",), "child welfare notifications",
+                    "child welfare notification", "lastensuojeluilmoituksia", "lastensuojeluilmoitus", 1),
+    ServiceCategory("antidepressant_dispensings", "MEDICATION", ("MED/ANTIDEPRESSANT",), "antidepressant dispensings",
+                    "antidepressant dispensing", "masennuslääketoimituksia", "masennuslääketoimitus", 0),
     # A fee that stops means the co-resident carer stopped (died, moved to care, gave up).
-    ServiceCategory("informal_care_fees", "SOCIAL", ("SOCIAL/INFORMAL_CARE_FEE",), "informal care allowance fees", "omaishoidon tuen hoitopalkkioita", 0),
-    ServiceCategory("alcohol_diagnoses", "DIAGNOSIS", ("ICD10/F10.0", "ICD10/F10.2"), "alcohol use disorder or intoxication diagnoses", "alkoholihäiriö- tai alkoholimyrkytysdiagnooseja", 1),
-    ServiceCategory("self_harm_presentations", "DIAGNOSIS", ("ICD10/X84",), "self-harm presentations", "itsensä vahingoittamisen vuoksi tehtyjä käyntejä", 1),
+    ServiceCategory("informal_care_fees", "SOCIAL", ("SOCIAL/INFORMAL_CARE_FEE",), "informal care allowance fees",
+                    "informal care allowance fee", "omaishoidon tuen hoitopalkkioita", "omaishoidon tuen hoitopalkkio", 0),
+    ServiceCategory("alcohol_diagnoses", "DIAGNOSIS", ("ICD10/F10.0", "ICD10/F10.2"), "alcohol use disorder or intoxication diagnoses",
+                    "alcohol use disorder or intoxication diagnosis", "alkoholihäiriö- tai alkoholimyrkytysdiagnooseja",
+                    "alkoholihäiriö- tai alkoholimyrkytysdiagnoosi", 1),
+    ServiceCategory("self_harm_presentations", "DIAGNOSIS", ("ICD10/X84",), "self-harm presentations", "self-harm presentation",
+                    "itsensä vahingoittamisen vuoksi tehtyjä käyntejä", "itsensä vahingoittamisen vuoksi tehty käynti", 1),
 )
-
 # Chronic condition groups counted by `chronic_conditions` (ever on record before the index time).
 CHRONIC_CONDITIONS: dict[str, tuple[str, ...]] = {
     "dementia": ("ICD10/F03", "ICD10/G30"),
@@ -137,6 +188,20 @@ RAI_SCALES: dict[str, tuple[str, str, str]] = {  # name -> code, English, Finnis
     # fall sensors, whom no alarm records.
     "falls": ("RAI/FALLS", "falls in the last 90 days (0-2, 2: two or more)", "kaatumiset viimeisen 90 päivän aikana (0-2, 2: kaksi tai useampi)"),
 }
+# Short names of the interRAI items, for the sentences of a missing value ("No interRAI assessment
+# of falls on record": the label "falls in the last 90 days (0-2 ...)" would read as "no falls").
+_RAI_WORDS: dict[str, tuple[str, str]] = {  # name -> English, Finnish
+    "maple": ("MAPLe priority level", "MAPLe-palvelutarveluokka"),
+    "cps": ("cognitive performance (CPS)", "kognitiivinen suoriutuminen (CPS)"),
+    "adlh": ("ADL hierarchy (ADL-H)", "ADL-hierarkia (ADL-H)"),
+    "chess": ("health instability (CHESS)", "terveydentilan epävakaus (CHESS)"),
+    "iadl": ("IADL capacity", "IADL-kyky"),
+    "drs": ("depression rating (DRS)", "masennusoireet (DRS)"),
+    "lives_alone": ("living arrangement", "asumismuoto"),
+    "cg_distress": ("caregiver distress", "omaishoitajan uupumus"),
+    "abs": ("aggressive behaviour (ABS)", "aggressiivinen käyttäytyminen (ABS)"),
+    "falls": ("falls", "kaatumiset"),
+}
 DEPRESSION_CODES: tuple[str, ...] = ("ICD10/F32.1", "ICD10/F33", "ICPC2/P76")
 ANTIDEPRESSANT_GRACE_DAYS = 7  # a refill later than supply end + 7 days counts as a gap
 READMISSION_DAYS = 30
@@ -151,15 +216,40 @@ CHRONIC_MEDICATION_CODES: tuple[str, ...] = ("MED/ATC_C", "MED/ATC_R03", "MED/AT
 CHRONIC_MED_GRACE_DAYS = 14  # a purchase later than supply end + 14 days counts as a refill gap
 
 
-def _num(name, family, unit, direction, en, fi, t_en, t_fi, never=None, decimals=0, codes=()):
-    never_en, never_fi = never if never else (None, None)
-    return FeatureInfo(name, family, "numeric", unit[0], unit[1], direction, en, fi, t_en, t_fi,
-                       never_en, never_fi, decimals, None, tuple(codes))
+def _said(*sentences: tuple[float, str, str]) -> tuple[Said, ...]:
+    return tuple(Said(float(value), en, fi) for value, en, fi in sentences)
 
 
-def _flag(name, family, direction, en, fi, t_en, t_fi, codes=()):
-    return FeatureInfo(name, family, "flag", "yes/no (1/0)", "kyllä/ei (1/0)", direction, en, fi, t_en, t_fi,
-                       codes=tuple(codes))
+def _num(name, family, unit, direction, en, fi, t_en, t_fi, *, never, decimals=0, codes=(), shown_as="number", said=()):
+    return FeatureInfo(name, family, "numeric", unit[0], unit[1], direction, en, fi, t_en, t_fi, never[0], never[1],
+                       decimals, None, tuple(codes), shown_as, _said(*said))
+
+
+def _count(name, family, direction, en, fi, *, many, one, none, never, unit=None, decimals=0, codes=()):
+    """A count: `many`, `one` and `none` are (English, Finnish) sentences for other values, 1 and 0."""
+    return _num(name, family, unit or COUNT, direction, en, fi, many[0], many[1], never=never, decimals=decimals,
+                codes=codes, said=((0, *none), (1, *one)))
+
+
+def _since(name, family, direction, en, fi, lead, *, never, codes=()):
+    """Days since something: "{lead} 12 days ago", "1 day ago", "less than a day ago" (rounds to 0)."""
+    lead_en, lead_fi = lead
+    return _num(name, family, DAYS, direction, en, fi, f"{lead_en} {{value}} days ago", f"{lead_fi} {{value}} päivää sitten",
+                never=never, codes=codes,
+                said=((0, f"{lead_en} less than a day ago", f"{lead_fi} alle vuorokausi sitten"),
+                      (1, f"{lead_en} {{value}} day ago", f"{lead_fi} {{value}} päivä sitten")))
+
+
+def _change(name, family, unit, direction, en, fi, t_en, t_fi, *, same, never, decimals=0, codes=(), said=()):
+    """A change, written with its sign ("+3", "−2"); `same` is the sentence when it rounds to 0."""
+    return _num(name, family, unit, direction, en, fi, t_en, t_fi, never=never, decimals=decimals, codes=codes,
+                shown_as="signed", said=((0, *same), *said))
+
+
+def _flag(name, family, direction, en, fi, *, yes, no, never, codes=()):
+    """A 0/1 flag: the template is the sentence when it is set (`yes`), `no` when it is not."""
+    return FeatureInfo(name, family, "flag", "yes/no (1/0)", "kyllä/ei (1/0)", direction, en, fi, yes[0], yes[1],
+                       never[0], never[1], codes=tuple(codes), no_en=no[0], no_fi=no[1])
 
 
 COUNT = ("count", "lukumäärä")
@@ -170,44 +260,58 @@ SCORE = ("score", "pistettä")
 def _demographics() -> list[FeatureInfo]:
     return [
         FeatureInfo("sex", "demographics", "categorical", "category", "luokka", 0, "Sex", "Sukupuoli",
-                    "Sex: {value}", "Sukupuoli: {value}", categories=SEXES),
+                    "Sex: {value}", "Sukupuoli: {value}", "Sex not recorded", "Sukupuoli ei tiedossa", categories=SEXES,
+                    value_words=(("F", "female", "nainen"), ("M", "male", "mies"))),
         FeatureInfo("municipality", "demographics", "categorical", "category", "luokka", 0,
                     "Municipality of residence", "Kotikunta", "Municipality: {value}", "Kotikunta: {value}",
-                    categories=MUNICIPALITIES),
+                    "Municipality not known", "Kotikunta ei tiedossa", categories=MUNICIPALITIES,
+                    value_words=tuple((m, m, m) for m in MUNICIPALITIES)),  # the same name in both languages
         FeatureInfo("language", "demographics", "categorical", "category", "luokka", 0,
                     "Language of service (fi, sv, other)", "Asiointikieli (fi, sv, muu)",
-                    "Language of service: {value}", "Asiointikieli: {value}", categories=LANGUAGES),
+                    "Language of service: {value}", "Asiointikieli: {value}",
+                    "Language of service not known", "Asiointikieli ei tiedossa", categories=LANGUAGES,
+                    value_words=(("fi", "Finnish", "suomi"), ("sv", "Swedish", "ruotsi"),
+                                 ("other", "other than Finnish or Swedish", "muu kuin suomi tai ruotsi"))),
         _num("age_years", "demographics", ("years", "vuotta"), 1,
              "Age on the index date in completed years (birth month precision)",
              "Ikä indeksipäivänä täysinä vuosina (syntymäkuukauden tarkkuudella)",
-             "Age {value} years", "Ikä {value} vuotta"),
+             "Age {value} years", "Ikä {value} vuotta", never=("Age not known", "Ikä ei tiedossa"),
+             said=((0, "Under 1 year old", "Alle 1-vuotias"), (1, "Age {value} year", "Ikä {value} vuosi"))),
     ]
 
 
 def _utilisation() -> list[FeatureInfo]:
     rows = []
     for c in SERVICE_CATEGORIES:
+        en_cap = c.plural_en[0].upper() + c.plural_en[1:]
         fi_cap = c.partitive_fi[0].upper() + c.partitive_fi[1:]
         for w in WINDOWS_DAYS:
-            rows.append(_num(
-                f"{c.name}_{w}d", "utilisation", COUNT, c.direction,
+            rows.append(_count(
+                f"{c.name}_{w}d", "utilisation", c.direction,
                 f"Number of {c.plural_en} in the {w} days up to the index time",
                 f"{fi_cap} indeksihetkeä edeltävän {w} päivän aikana (lukumäärä)",
-                f"{{value}} {c.plural_en} in the last {w} days",
-                f"{fi_cap} viimeisen {w} päivän aikana: {{value}}", codes=c.codes))
-        rows.append(_num(
-            f"{c.name}_days_since", "utilisation", DAYS, -c.direction,
+                many=(f"{{value}} {c.plural_en} in the last {w} days", f"{fi_cap} viimeisen {w} päivän aikana: {{value}}"),
+                one=(f"{{value}} {c.singular_en} in the last {w} days", f"{{value}} {c.singular_fi} viimeisen {w} päivän aikana"),
+                none=(f"No {c.plural_en} in the last {w} days", f"Ei {c.partitive_fi} viimeisen {w} päivän aikana"),
+                never=(f"{en_cap} in the last {w} days: not known", f"{fi_cap} viimeisen {w} päivän aikana: ei tiedossa"),
+                codes=c.codes))
+        rows.append(_since(
+            f"{c.name}_days_since", "utilisation", -c.direction,
             f"Days from the last of the {c.plural_en} to the index time (NaN: none on record)",
             f"Päiviä viimeisimmästä tapahtumasta ({c.partitive_fi}) indeksihetkeen (NaN: ei yhtään)",
-            f"Last of the {c.plural_en} {{value}} days ago",
-            f"{fi_cap}: viimeisin {{value}} päivää sitten",
+            (f"Last {c.singular_en}", f"Viimeisin {c.singular_fi}"),
             never=(f"No {c.plural_en} on record", f"Ei {c.partitive_fi} tiedoissa"), codes=c.codes))
-        rows.append(_num(
+        rows.append(_change(
             f"{c.name}_trend", "utilisation", ("count difference", "lukumäärän muutos"), c.direction,
             f"Trend in {c.plural_en}: count in the last {TREND_DAYS} days minus the {TREND_DAYS} days before",
             f"{fi_cap}: viimeisen {TREND_DAYS} päivän määrä miinus sitä edeltävän {TREND_DAYS} päivän määrä",
             f"Change in {c.plural_en}, last {TREND_DAYS} days vs the {TREND_DAYS} days before: {{value}}",
-            f"{fi_cap}: muutos viimeiset {TREND_DAYS} päivää vs. edeltävät {TREND_DAYS} päivää {{value}}",
+            f"{fi_cap} viimeisen {TREND_DAYS} päivän aikana edeltäviin {TREND_DAYS} päivään verrattuna: {{value}}",
+            same=(f"As many {c.plural_en} in the last {TREND_DAYS} days as in the {TREND_DAYS} days before",
+                  f"{fi_cap} yhtä monta viimeisen {TREND_DAYS} päivän aikana kuin edeltävän {TREND_DAYS} päivän aikana"),
+            never=(f"Change in {c.plural_en}, last {TREND_DAYS} days vs the {TREND_DAYS} days before: not known",
+                   f"{fi_cap} viimeisen {TREND_DAYS} päivän aikana edeltäviin {TREND_DAYS} päivään verrattuna: "
+                   "muutos ei tiedossa"),
             codes=c.codes))
     return rows
 
@@ -217,53 +321,80 @@ def _cost() -> list[FeatureInfo]:
         _num("cost_eur_365d", "cost", ("EUR", "euroa"), 1,
              "Cost of all services in the 365 days up to the index time (events' cost_eur)",
              "Kaikkien palvelujen kustannukset indeksihetkeä edeltävän 365 päivän aikana",
-             "Services costing {value} EUR in the last 365 days",
-             "Palvelujen kustannukset viimeisen 365 päivän aikana: {value} euroa"),
-        _num("units_distinct_365d", "cost", ("units", "yksikköä"), 1,
-             "Care fragmentation: distinct organisational units with events in the last 365 days",
-             "Hoidon pirstaleisuus: eri toimintayksiköiden määrä viimeisen 365 päivän aikana",
-             "Care from {value} different units in the last 365 days",
-             "Palveluja {value} eri yksiköstä viimeisen 365 päivän aikana"),
+             "Services costing {value} in the last 365 days",
+             "Palvelujen kustannukset viimeisen 365 päivän aikana: {value}", shown_as="euros",
+             never=("Service costs in the last 365 days: not known", "Palvelujen kustannukset viimeisen 365 päivän aikana: ei tiedossa"),
+             said=((0, "No service costs in the last 365 days", "Ei palvelukustannuksia viimeisen 365 päivän aikana"),)),
+        _count("units_distinct_365d", "cost", 1,
+               "Care fragmentation: distinct organisational units with events in the last 365 days",
+               "Hoidon pirstaleisuus: eri toimintayksiköiden määrä viimeisen 365 päivän aikana", unit=("units", "yksikköä"),
+               many=("Care from {value} different units in the last 365 days", "Palveluja {value} eri yksiköstä viimeisen 365 päivän aikana"),
+               one=("Care from {value} unit in the last 365 days", "Palveluja {value} yksiköstä viimeisen 365 päivän aikana"),
+               none=("No care from any unit in the last 365 days", "Ei palveluja miltään yksiköltä viimeisen 365 päivän aikana"),
+               never=("Number of units giving care in the last 365 days: not known",
+                      "Palveluja antaneiden yksiköiden määrä viimeisen 365 päivän aikana: ei tiedossa")),
     ]
 
 
 def _diagnoses() -> list[FeatureInfo]:
     all_codes = tuple(code for codes in CHRONIC_CONDITIONS.values() for code in codes)
-    rows = [_num("chronic_conditions", "diagnoses", ("conditions", "sairautta"), 1,
-                 "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension, "
-                 "asthma, epilepsy, type 1 diabetes, cerebral palsy)",
-                 "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, "
-                 "diabetes, verenpainetauti, astma, epilepsia, tyypin 1 diabetes, CP-oireyhtymä)",
-                 "{value} chronic conditions on record", "Pitkäaikaissairauksia tiedoissa: {value}", codes=all_codes)]
+    rows = [_count("chronic_conditions", "diagnoses", 1,
+                   "Number of chronic condition groups ever diagnosed (dementia, heart failure, COPD, diabetes, hypertension, "
+                   "asthma, epilepsy, type 1 diabetes, cerebral palsy)",
+                   "Diagnosoitujen pitkäaikaissairausryhmien määrä (muistisairaus, sydämen vajaatoiminta, keuhkoahtaumatauti, "
+                   "diabetes, verenpainetauti, astma, epilepsia, tyypin 1 diabetes, CP-oireyhtymä)",
+                   unit=("conditions", "sairautta"),
+                   many=("{value} chronic conditions on record", "Pitkäaikaissairauksia tiedoissa: {value}"),
+                   one=("{value} chronic condition on record", "{value} pitkäaikaissairaus tiedoissa"),
+                   none=("No chronic conditions on record", "Ei pitkäaikaissairauksia tiedoissa"),
+                   never=("Number of chronic conditions: not known", "Pitkäaikaissairauksien määrä: ei tiedossa"), codes=all_codes)]
     for name, codes in CHRONIC_CONDITIONS.items():
         en, fi = _CHRONIC_WORDS[name]
+        en_cap = en[0].upper() + en[1:]
         rows.append(_flag(f"dx_{name}", "diagnoses", 1,
                           f"A {en} diagnosis on record before the index time",
                           f"{fi}: diagnoosi kirjattu ennen indeksihetkeä",
-                          f"{en[0].upper() + en[1:]} diagnosis on record: {{value}}",
-                          f"{fi}: diagnoosi kirjattu {{value}}", codes=codes))
+                          yes=(f"{en_cap} diagnosis on record", f"{fi}: diagnoosi kirjattu"),
+                          no=(f"No {en} diagnosis on record", f"{fi}: ei diagnoosia tiedoissa"),
+                          never=(f"{en_cap} diagnosis: not known", f"{fi}: diagnoosi ei tiedossa"), codes=codes))
     for name in CONDITION_RECENCY:
         en, fi = _CHRONIC_WORDS[name]
-        rows.append(_num(f"dx_{name}_days_since", "diagnoses", DAYS, -1,
-                         f"Days since {en} was last recorded at a visit (NaN: never on record)",
-                         f"{fi}: päiviä viimeisimmästä kirjauksesta käynnillä (NaN: ei kirjattu)",
-                         f"{en[0].upper() + en[1:]} last recorded {{value}} days ago",
-                         f"{fi}: kirjattu viimeksi {{value}} päivää sitten",
-                         never=(f"No {en} on record", f"{fi}: ei kirjauksia"), codes=CHRONIC_CONDITIONS[name]))
-    rows.append(_num("hip_fracture_365d", "diagnoses", COUNT, 1,
-                     "Hip fracture diagnoses in the last 365 days", "Lonkkamurtumadiagnoosit viimeisen 365 päivän aikana",
-                     "{value} hip fracture diagnoses in the last 365 days",
-                     "Lonkkamurtumadiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICD10/S72.0",)))
-    rows.append(_num("dx_weakness_365d", "diagnoses", COUNT, 1,
-                     "Weakness or tiredness diagnoses (ICPC2 A04) in the last 365 days",
-                     "Heikotus- tai väsymysdiagnoosit (ICPC2 A04) viimeisen 365 päivän aikana",
-                     "{value} weakness or tiredness diagnoses in the last 365 days",
-                     "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: {value}", codes=("ICPC2/A04",)))
-    rows.append(_num("injury_dx_365d", "diagnoses", COUNT, 1,
-                     "Injury diagnoses treated in hospital (concussion, lower leg fracture) in the last 365 days",
-                     "Sairaalassa hoidettujen vammojen diagnoosit (aivotärähdys, säären murtuma) viimeisen 365 päivän aikana",
-                     "{value} injuries treated in hospital in the last 365 days",
-                     "Sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana: {value}", codes=INJURY_CODES))
+        rows.append(_since(f"dx_{name}_days_since", "diagnoses", -1,
+                           f"Days since {en} was last recorded at a visit (NaN: never on record)",
+                           f"{fi}: päiviä viimeisimmästä kirjauksesta käynnillä (NaN: ei kirjattu)",
+                           (f"{en[0].upper() + en[1:]} last recorded", f"{fi}: kirjattu viimeksi"),
+                           never=(f"No {en} on record", f"{fi}: ei kirjauksia"), codes=CHRONIC_CONDITIONS[name]))
+    rows.append(_count("hip_fracture_365d", "diagnoses", 1,
+                       "Hip fracture diagnoses in the last 365 days", "Lonkkamurtumadiagnoosit viimeisen 365 päivän aikana",
+                       many=("{value} hip fracture diagnoses in the last 365 days", "Lonkkamurtumadiagnooseja viimeisen 365 päivän aikana: {value}"),
+                       one=("{value} hip fracture diagnosis in the last 365 days", "{value} lonkkamurtumadiagnoosi viimeisen 365 päivän aikana"),
+                       none=("No hip fracture diagnoses in the last 365 days", "Ei lonkkamurtumadiagnooseja viimeisen 365 päivän aikana"),
+                       never=("Hip fracture diagnoses in the last 365 days: not known",
+                              "Lonkkamurtumadiagnooseja viimeisen 365 päivän aikana: ei tiedossa"), codes=("ICD10/S72.0",)))
+    rows.append(_count("dx_weakness_365d", "diagnoses", 1,
+                       "Weakness or tiredness diagnoses (ICPC2 A04) in the last 365 days",
+                       "Heikotus- tai väsymysdiagnoosit (ICPC2 A04) viimeisen 365 päivän aikana",
+                       many=("{value} weakness or tiredness diagnoses in the last 365 days",
+                             "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: {value}"),
+                       one=("{value} weakness or tiredness diagnosis in the last 365 days",
+                            "{value} heikotus- tai väsymysdiagnoosi viimeisen 365 päivän aikana"),
+                       none=("No weakness or tiredness diagnoses in the last 365 days",
+                             "Ei heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana"),
+                       never=("Weakness or tiredness diagnoses in the last 365 days: not known",
+                              "Heikotus- tai väsymysdiagnooseja viimeisen 365 päivän aikana: ei tiedossa"), codes=("ICPC2/A04",)))
+    rows.append(_count("injury_dx_365d", "diagnoses", 1,
+                       "Injury diagnoses treated in hospital (concussion, lower leg fracture) in the last 365 days",
+                       "Sairaalassa hoidettujen vammojen diagnoosit (aivotärähdys, säären murtuma) viimeisen 365 päivän aikana",
+                       many=("{value} injuries treated in hospital in the last 365 days",
+                             "Sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana: {value}"),
+                       one=("{value} injury treated in hospital in the last 365 days",
+                            "{value} sairaalassa hoidettu vamma viimeisen 365 päivän aikana"),
+                       none=("No injuries treated in hospital in the last 365 days",
+                             "Ei sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana"),
+                       never=("Injuries treated in hospital in the last 365 days: not known",
+                              "Sairaalassa hoidettuja vammoja viimeisen 365 päivän aikana: ei tiedossa"), codes=INJURY_CODES))
+    # A gap rounds to 0 while the supply lasts or ran out less than half a day ago (supplies are
+    # counted in whole days): no gap.
     rows.append(_num("chronic_med_gap_days", "diagnoses", DAYS, 1,
                      "Days without chronic medication (heart, lung or diabetes medicine): the longest of the classes' "
                      "index time minus the end of its last purchased supply, 0 if all covered (NaN: never purchased)",
@@ -271,196 +402,331 @@ def _diagnoses() -> list[FeatureInfo]:
                      "indeksihetki miinus viimeisimmän oston riittävyyden loppu, 0 jos kaikki riittävät (NaN: ei ostoja)",
                      "Out of a chronic medicine for {value} days", "Pitkäaikaislääke loppunut {value} päivää sitten",
                      never=("No chronic medication purchases on record", "Ei pitkäaikaislääkkeiden ostoja tiedoissa"),
+                     said=((0, "No gap in chronic medication supply", "Ei katkosta pitkäaikaislääkkeiden saannissa"),
+                           (1, "Out of a chronic medicine for {value} day", "Pitkäaikaislääke loppunut {value} päivä sitten")),
                      codes=CHRONIC_MEDICATION_CODES))
-    rows.append(_num("chronic_med_late_refills_365d", "diagnoses", COUNT, 1,
-                     f"Chronic medication purchases in the last 365 days that came more than {CHRONIC_MED_GRACE_DAYS} days "
-                     "after the previous supply of the same class ran out",
-                     f"Viimeisen 365 päivän pitkäaikaislääkkeiden ostot, jotka tulivat yli {CHRONIC_MED_GRACE_DAYS} päivää "
-                     "saman lääkeryhmän edellisen oston loppumisen jälkeen",
-                     "{value} gaps in chronic medication purchases in the last 365 days",
-                     "Katkoksia pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana: {value}",
-                     codes=CHRONIC_MEDICATION_CODES))
+    rows.append(_count("chronic_med_late_refills_365d", "diagnoses", 1,
+                       f"Chronic medication purchases in the last 365 days that came more than {CHRONIC_MED_GRACE_DAYS} days "
+                       "after the previous supply of the same class ran out",
+                       f"Viimeisen 365 päivän pitkäaikaislääkkeiden ostot, jotka tulivat yli {CHRONIC_MED_GRACE_DAYS} päivää "
+                       "saman lääkeryhmän edellisen oston loppumisen jälkeen",
+                       many=("{value} gaps in chronic medication purchases in the last 365 days",
+                             "Katkoksia pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana: {value}"),
+                       one=("{value} gap in chronic medication purchases in the last 365 days",
+                            "{value} katkos pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana"),
+                       none=("No gaps in chronic medication purchases in the last 365 days",
+                             "Ei katkoksia pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana"),
+                       never=("Gaps in chronic medication purchases in the last 365 days: not known",
+                              "Katkoksia pitkäaikaislääkkeiden ostoissa viimeisen 365 päivän aikana: ei tiedossa"),
+                       codes=CHRONIC_MEDICATION_CODES))
     return rows
 
 
 def _hospital() -> list[FeatureInfo]:
     return [
-        _num("bed_days_365d", "hospital", ("days", "hoitopäivää"), 1,
-             "Hospital bed days of stays discharged in the last 365 days", "Viimeisen 365 päivän aikana päättyneiden sairaalajaksojen hoitopäivät",
-             "{value} days in hospital in the last 365 days", "Sairaalahoitopäiviä viimeisen 365 päivän aikana: {value}",
-             decimals=1, codes=("DISCHARGE",)),
+        _count("bed_days_365d", "hospital", 1,
+               "Hospital bed days of stays discharged in the last 365 days", "Viimeisen 365 päivän aikana päättyneiden sairaalajaksojen hoitopäivät",
+               unit=("days", "hoitopäivää"), decimals=1,
+               many=("{value} days in hospital in the last 365 days", "Sairaalahoitopäiviä viimeisen 365 päivän aikana: {value}"),
+               one=("{value} day in hospital in the last 365 days", "{value} sairaalahoitopäivä viimeisen 365 päivän aikana"),
+               none=("No days in hospital in the last 365 days", "Ei sairaalahoitopäiviä viimeisen 365 päivän aikana"),
+               never=("Days in hospital in the last 365 days: not known", "Sairaalahoitopäiviä viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=("DISCHARGE",)),
         _num("bed_days_last_stay", "hospital", DAYS, 1,
              "Length of the last completed hospital stay (NaN: no stay on record)", "Viimeisimmän päättyneen sairaalajakson pituus (NaN: ei jaksoja)",
              "The last hospital stay lasted {value} days", "Viimeisin sairaalajakso kesti {value} päivää",
-             never=("No hospital stays on record", "Ei sairaalajaksoja tiedoissa"), decimals=1, codes=("DISCHARGE",)),
-        _num("discharge_days_since", "hospital", DAYS, -1,
-             "Days since the last hospital discharge (NaN: none on record)", "Päiviä viimeisimmästä sairaalasta kotiutuksesta (NaN: ei yhtään)",
-             "Discharged from hospital {value} days ago", "Kotiutunut sairaalasta {value} päivää sitten",
-             never=("No hospital discharges on record", "Ei sairaalasta kotiutuksia tiedoissa"), codes=("DISCHARGE",)),
+             never=("No hospital stays on record", "Ei sairaalajaksoja tiedoissa"), decimals=1, codes=("DISCHARGE",),
+             said=((0, "The last hospital stay lasted less than a day", "Viimeisin sairaalajakso kesti alle vuorokauden"),
+                   (1, "The last hospital stay lasted {value} day", "Viimeisin sairaalajakso kesti {value} päivän"))),
+        _since("discharge_days_since", "hospital", -1,
+               "Days since the last hospital discharge (NaN: none on record)", "Päiviä viimeisimmästä sairaalasta kotiutuksesta (NaN: ei yhtään)",
+               ("Discharged from hospital", "Kotiutunut sairaalasta"),
+               never=("No hospital discharges on record", "Ei sairaalasta kotiutuksia tiedoissa"), codes=("DISCHARGE",)),
         _flag("discharged_30d", "hospital", 1,
               "Discharged from hospital in the last 30 days", "Kotiutunut sairaalasta viimeisen 30 päivän aikana",
-              "Discharged from hospital in the last 30 days: {value}", "Kotiutunut sairaalasta viimeisen 30 päivän aikana: {value}",
+              yes=("Discharged from hospital in the last 30 days", "Kotiutunut sairaalasta viimeisen 30 päivän aikana"),
+              no=("Not discharged from hospital in the last 30 days", "Ei kotiutumista sairaalasta viimeisen 30 päivän aikana"),
+              never=("Discharge from hospital in the last 30 days: not known",
+                     "Kotiutuminen sairaalasta viimeisen 30 päivän aikana: ei tiedossa"),
               codes=("DISCHARGE",)),
-        _num("unplanned_readmissions_365d", "hospital", COUNT, 1,
-             f"Unplanned admissions in the last 365 days within {READMISSION_DAYS} days of a previous discharge",
-             f"Päivystykselliset sairaalajaksot viimeisen 365 päivän aikana, jotka alkoivat {READMISSION_DAYS} päivän sisällä edellisestä kotiutuksesta",
-             f"{{value}} readmissions within {READMISSION_DAYS} days of discharge in the last 365 days",
-             f"Uusintajaksoja ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana: {{value}}",
-             codes=("ADMIT/UNPLANNED", "DISCHARGE")),
+        _count("unplanned_readmissions_365d", "hospital", 1,
+               f"Unplanned admissions in the last 365 days within {READMISSION_DAYS} days of a previous discharge",
+               f"Päivystykselliset sairaalajaksot viimeisen 365 päivän aikana, jotka alkoivat {READMISSION_DAYS} päivän sisällä edellisestä kotiutuksesta",
+               many=(f"{{value}} readmissions within {READMISSION_DAYS} days of discharge in the last 365 days",
+                     f"Uusintajaksoja ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana: {{value}}"),
+               one=(f"{{value}} readmission within {READMISSION_DAYS} days of discharge in the last 365 days",
+                    f"{{value}} uusintajakso ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana"),
+               none=(f"No readmissions within {READMISSION_DAYS} days of discharge in the last 365 days",
+                     f"Ei uusintajaksoja ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana"),
+               never=(f"Readmissions within {READMISSION_DAYS} days of discharge in the last 365 days: not known",
+                      f"Uusintajaksoja ({READMISSION_DAYS} päivän sisällä kotiutuksesta) viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=("ADMIT/UNPLANNED", "DISCHARGE")),
     ]
 
 
 def _emergency() -> list[FeatureInfo]:
+    n = FREQUENT_ATTENDER_ER_365D
     return [
-        _num("er_visits_180d", "emergency", COUNT, 1,
-             "Number of emergency department visits in the 180 days up to the index time",
-             "Päivystyskäynnit indeksihetkeä edeltävän 180 päivän aikana (lukumäärä)",
-             "{value} emergency department visits in the last 180 days",
-             "Päivystyskäyntejä viimeisen 180 päivän aikana: {value}", codes=("ENC/EMERGENCY",)),
+        _count("er_visits_180d", "emergency", 1,
+               "Number of emergency department visits in the 180 days up to the index time",
+               "Päivystyskäynnit indeksihetkeä edeltävän 180 päivän aikana (lukumäärä)",
+               many=("{value} emergency department visits in the last 180 days", "Päivystyskäyntejä viimeisen 180 päivän aikana: {value}"),
+               one=("{value} emergency department visit in the last 180 days", "{value} päivystyskäynti viimeisen 180 päivän aikana"),
+               none=("No emergency department visits in the last 180 days", "Ei päivystyskäyntejä viimeisen 180 päivän aikana"),
+               never=("Emergency department visits in the last 180 days: not known",
+                      "Päivystyskäyntejä viimeisen 180 päivän aikana: ei tiedossa"), codes=("ENC/EMERGENCY",)),
         _flag("er_frequent_attender", "emergency", 1,
-              f"Frequent attender: at least {FREQUENT_ATTENDER_ER_365D} emergency department visits in the last 365 days",
-              f"Päivystyksen suurkäyttäjä: vähintään {FREQUENT_ATTENDER_ER_365D} päivystyskäyntiä viimeisen 365 päivän aikana",
-              "Frequent emergency department attender: {value}", "Päivystyksen suurkäyttäjä: {value}",
+              f"Frequent attender: at least {n} emergency department visits in the last 365 days",
+              f"Päivystyksen suurkäyttäjä: vähintään {n} päivystyskäyntiä viimeisen 365 päivän aikana",
+              yes=(f"Frequent emergency department attender ({n} or more visits in the last 365 days)",
+                   f"Päivystyksen suurkäyttäjä (vähintään {n} käyntiä viimeisen 365 päivän aikana)"),
+              no=(f"Not a frequent emergency department attender (fewer than {n} visits in the last 365 days)",
+                  f"Ei päivystyksen suurkäyttäjä (alle {n} käyntiä viimeisen 365 päivän aikana)"),
+              never=("Frequent emergency department attendance: not known", "Päivystyksen suurkäyttö: ei tiedossa"),
               codes=("ENC/EMERGENCY",)),
-        _num("er_low_acuity_dx_365d", "emergency", COUNT, 0,
-             "Emergency visits in the last 365 days with a low-acuity main diagnosis (ankle sprain, low back pain, alcohol intoxication)",
-             "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on lievä (nilkan nyrjähdys, alaselkäkipu, alkoholimyrkytys)",
-             "{value} emergency visits for an injury or minor complaint in the last 365 days",
-             "Päivystyskäyntejä vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana: {value}",
-             codes=ER_LOW_ACUITY_CODES),
-        _num("er_medical_dx_365d", "emergency", COUNT, 1,
-             "Emergency visits in the last 365 days with an acute medical main diagnosis (pneumonia, urinary tract infection)",
-             "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on äkillinen sisätauti (keuhkokuume, virtsatieinfektio)",
-             "{value} emergency visits for pneumonia or a urinary infection in the last 365 days",
-             "Päivystyskäyntejä keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana: {value}",
-             codes=ER_MEDICAL_CODES),
+        _count("er_low_acuity_dx_365d", "emergency", 0,
+               "Emergency visits in the last 365 days with a low-acuity main diagnosis (ankle sprain, low back pain, alcohol intoxication)",
+               "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on lievä (nilkan nyrjähdys, alaselkäkipu, alkoholimyrkytys)",
+               many=("{value} emergency visits for an injury or minor complaint in the last 365 days",
+                     "Päivystyskäyntejä vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana: {value}"),
+               one=("{value} emergency visit for an injury or minor complaint in the last 365 days",
+                    "{value} päivystyskäynti vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana"),
+               none=("No emergency visits for an injury or minor complaint in the last 365 days",
+                     "Ei päivystyskäyntejä vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana"),
+               never=("Emergency visits for an injury or minor complaint in the last 365 days: not known",
+                      "Päivystyskäyntejä vamman tai lievän vaivan vuoksi viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=ER_LOW_ACUITY_CODES),
+        _count("er_medical_dx_365d", "emergency", 1,
+               "Emergency visits in the last 365 days with an acute medical main diagnosis (pneumonia, urinary tract infection)",
+               "Päivystyskäynnit viimeisen 365 päivän aikana, joiden päädiagnoosi on äkillinen sisätauti (keuhkokuume, virtsatieinfektio)",
+               many=("{value} emergency visits for pneumonia or a urinary infection in the last 365 days",
+                     "Päivystyskäyntejä keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana: {value}"),
+               one=("{value} emergency visit for pneumonia or a urinary infection in the last 365 days",
+                    "{value} päivystyskäynti keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana"),
+               none=("No emergency visits for pneumonia or a urinary infection in the last 365 days",
+                     "Ei päivystyskäyntejä keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana"),
+               never=("Emergency visits for pneumonia or a urinary infection in the last 365 days: not known",
+                      "Päivystyskäyntejä keuhkokuumeen tai virtsatieinfektion vuoksi viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=ER_MEDICAL_CODES),
     ]
 
 
 def _homecare() -> list[FeatureInfo]:
+    no_visits = ("No home care visits in the last 90 days", "Ei kotihoidon käyntejä viimeisen 90 päivän aikana")
+    per_month = ("visits per 30 days", "käyntiä / 30 päivää")
     return [
         _flag("homecare_active", "homecare", 1, "Regular home care running at the index time",
-              "Säännöllinen kotihoito käynnissä indeksihetkellä", "Regular home care running: {value}",
-              "Säännöllinen kotihoito käynnissä: {value}", codes=("HOMECARE/START", "HOMECARE/END")),
+              "Säännöllinen kotihoito käynnissä indeksihetkellä",
+              yes=("Regular home care running", "Säännöllinen kotihoito käynnissä"),
+              no=("No regular home care running", "Ei säännöllistä kotihoitoa käynnissä"),
+              never=("Regular home care: not known", "Säännöllinen kotihoito: ei tiedossa"), codes=("HOMECARE/START", "HOMECARE/END")),
         _num("homecare_days_in_service", "homecare", DAYS, 0,
              "Days since the running home care started (NaN: no home care running)",
              "Päiviä käynnissä olevan kotihoidon alkamisesta (NaN: ei kotihoitoa)",
              "In regular home care for {value} days", "Säännöllisessä kotihoidossa {value} päivää",
-             never=("Not in regular home care", "Ei säännöllisessä kotihoidossa"), codes=("HOMECARE/START", "HOMECARE/END")),
-        _num("homecare_visits_per_month", "homecare", ("visits per 30 days", "käyntiä / 30 päivää"), 1,
-             "Home care visits per 30 days, averaged over the last 90 days", "Kotihoidon käynnit 30 päivää kohden viimeisen 90 päivän keskiarvona",
-             "{value} home care visits per month", "Kotihoidon käyntejä kuukaudessa: {value}",
-             decimals=1, codes=("HOMECARE/VISIT",)),
-        _num("homecare_visits_per_month_trend", "homecare", ("visits per 30 days", "käyntiä / 30 päivää"), 1,
-             "Change in home care visits per 30 days: last 90 days vs the 90 days before",
-             "Kotihoidon käyntien muutos 30 päivää kohden: viimeiset 90 päivää vs. edeltävät 90 päivää",
-             "Home care visits per month changed by {value}", "Kotihoidon käyntimäärä kuukaudessa muuttui: {value}",
-             decimals=1, codes=("HOMECARE/VISIT",)),
-        _num("homecare_minutes_30d", "homecare", ("minutes", "minuuttia"), 1,
-             "Total length of home care visits in the last 30 days", "Kotihoidon käyntien yhteiskesto viimeisen 30 päivän aikana",
-             "{value} minutes of home care in the last 30 days", "Kotihoitoa viimeisen 30 päivän aikana: {value} minuuttia",
-             codes=("HOMECARE/VISIT",)),
+             never=("Not in regular home care", "Ei säännöllisessä kotihoidossa"), codes=("HOMECARE/START", "HOMECARE/END"),
+             said=((0, "Regular home care started less than a day ago", "Säännöllinen kotihoito alkoi alle vuorokausi sitten"),
+                   (1, "In regular home care for {value} day", "Säännöllisessä kotihoidossa {value} päivä"))),
+        _count("homecare_visits_per_month", "homecare", 1,
+               "Home care visits per 30 days, averaged over the last 90 days", "Kotihoidon käynnit 30 päivää kohden viimeisen 90 päivän keskiarvona",
+               unit=per_month, decimals=1,
+               many=("{value} home care visits per month", "Kotihoidon käyntejä kuukaudessa: {value}"),
+               one=("{value} home care visit per month", "{value} kotihoidon käynti kuukaudessa"), none=no_visits,
+               never=("Home care visits per month: not known", "Kotihoidon käyntejä kuukaudessa: ei tiedossa"), codes=("HOMECARE/VISIT",)),
+        _change("homecare_visits_per_month_trend", "homecare", per_month, 1,
+                "Change in home care visits per 30 days: last 90 days vs the 90 days before",
+                "Kotihoidon käyntien muutos 30 päivää kohden: viimeiset 90 päivää vs. edeltävät 90 päivää",
+                "Home care visits per month changed by {value} (last 90 days vs the 90 days before)",
+                "Kotihoidon käyntimäärä kuukaudessa muuttui (viimeiset 90 päivää vs. edeltävät 90 päivää): {value}",
+                same=("Home care visits per month unchanged (last 90 days vs the 90 days before)",
+                      "Kotihoidon käyntimäärä kuukaudessa ennallaan (viimeiset 90 päivää vs. edeltävät 90 päivää)"),
+                never=("Change in home care visits per month: not known", "Kotihoidon käyntimäärän muutos: ei tiedossa"),
+                decimals=1, codes=("HOMECARE/VISIT",)),
+        _count("homecare_minutes_30d", "homecare", 1,
+               "Total length of home care visits in the last 30 days", "Kotihoidon käyntien yhteiskesto viimeisen 30 päivän aikana",
+               unit=("minutes", "minuuttia"),
+               many=("{value} minutes of home care in the last 30 days", "Kotihoitoa viimeisen 30 päivän aikana: {value} minuuttia"),
+               one=("{value} minute of home care in the last 30 days", "Kotihoitoa viimeisen 30 päivän aikana: {value} minuutti"),
+               none=("No minutes of home care recorded in the last 30 days", "Ei kirjattua kotihoitoaikaa viimeisen 30 päivän aikana"),
+               never=("Minutes of home care in the last 30 days: not known", "Kotihoidon minuutit viimeisen 30 päivän aikana: ei tiedossa"),
+               codes=("HOMECARE/VISIT",)),
         _num("homecare_minutes_per_visit_90d", "homecare", ("minutes", "minuuttia"), 1,
              "Average length of a home care visit in the last 90 days (NaN: no visits)",
              "Kotihoidon käynnin keskimääräinen kesto viimeisen 90 päivän aikana (NaN: ei käyntejä)",
              "Home care visits lasted {value} minutes on average in the last 90 days",
              "Kotihoidon käynnit kestivät viimeisen 90 päivän aikana keskimäärin {value} minuuttia",
-             never=("No home care visits in the last 90 days", "Ei kotihoidon käyntejä viimeisen 90 päivän aikana"),
-             decimals=1, codes=("HOMECARE/VISIT",)),
+             never=no_visits, decimals=1, codes=("HOMECARE/VISIT",),
+             said=((0, "No length recorded for the home care visits of the last 90 days",
+                    "Viimeisen 90 päivän kotihoidon käynneille ei ole kirjattu kestoa"),
+                   (1, "Home care visits lasted {value} minute on average in the last 90 days",
+                    "Kotihoidon käynnit kestivät viimeisen 90 päivän aikana keskimäärin {value} minuutin"))),
         _flag("remote_active", "homecare", 0, "Remote (video) home care visits in use", "Kotihoidon etäkäynnit käytössä",
-              "Remote home care visits in use: {value}", "Kotihoidon etäkäynnit käytössä: {value}", codes=("REMOTE/START",)),
+              yes=("Remote (video) home care visits in use", "Kotihoidon etäkäynnit käytössä"),
+              no=("No remote (video) home care visits in use", "Ei kotihoidon etäkäyntejä käytössä"),
+              never=("Remote home care visits: not known", "Kotihoidon etäkäynnit: ei tiedossa"), codes=("REMOTE/START",)),
         _num("remote_visit_share_90d", "homecare", ("share 0-1", "osuus 0-1"), 0,
              "Share of remote visits among all home care visits in the last 90 days (NaN: no visits)",
              "Etäkäyntien osuus kaikista kotihoidon käynneistä viimeisen 90 päivän aikana (NaN: ei käyntejä)",
              "{value} of home care visits were remote in the last 90 days", "Etäkäyntien osuus kotihoidon käynneistä viimeisen 90 päivän aikana: {value}",
-             never=("No home care visits in the last 90 days", "Ei kotihoidon käyntejä viimeisen 90 päivän aikana"),
-             decimals=2, codes=("REMOTE/VIDEO_VISIT", "HOMECARE/VISIT")),
+             never=no_visits, shown_as="percent", codes=("REMOTE/VIDEO_VISIT", "HOMECARE/VISIT")),
         _flag("medrobot_active", "homecare", 0, "Medication robot in use", "Lääkerobotti käytössä",
-              "Medication robot in use: {value}", "Lääkerobotti käytössä: {value}", codes=("MEDROBOT/START",)),
+              yes=("Medication robot in use", "Lääkerobotti käytössä"), no=("No medication robot in use", "Ei lääkerobottia käytössä"),
+              never=("Medication robot: not known", "Lääkerobotti: ei tiedossa"), codes=("MEDROBOT/START",)),
         _num("medrobot_missed_dose_rate_30d", "homecare", ("share 0-1", "osuus 0-1"), 1,
              "Missed medication robot doses / all due doses in the last 30 days (NaN: no robot events)",
              "Lääkerobotin ottamatta jääneet annokset / kaikki annokset viimeisen 30 päivän aikana (NaN: ei tapahtumia)",
              "{value} of medication robot doses missed in the last 30 days", "Lääkerobotin annoksista jäi ottamatta viimeisen 30 päivän aikana: {value}",
              never=("No medication robot doses in the last 30 days", "Ei lääkerobotin annoksia viimeisen 30 päivän aikana"),
-             decimals=2, codes=("MEDROBOT/MISSED_DOSE", "MEDROBOT/DISPENSE")),
+             shown_as="percent", codes=("MEDROBOT/MISSED_DOSE", "MEDROBOT/DISPENSE")),
         _flag("rehab_active", "homecare", 0, "Home rehabilitation running at the index time",
-              "Kotikuntoutus käynnissä indeksihetkellä", "Home rehabilitation running: {value}",
-              "Kotikuntoutus käynnissä: {value}", codes=("REHAB/START", "REHAB/END")),
+              "Kotikuntoutus käynnissä indeksihetkellä",
+              yes=("Home rehabilitation running", "Kotikuntoutus käynnissä"),
+              no=("No home rehabilitation running", "Ei kotikuntoutusta käynnissä"),
+              never=("Home rehabilitation: not known", "Kotikuntoutus: ei tiedossa"), codes=("REHAB/START", "REHAB/END")),
     ]
+
+
+# interRAI items coded 0/1 or 0-2 read as words, not as "lives alone (0/1): 1".
+_AT_LAST = ("at the last interRAI assessment", "viimeisimmässä interRAI-arviossa")
+_SINCE_PREVIOUS = ("since the previous interRAI assessment", "edellisen interRAI-arvion jälkeen")
+_RAI_SAID: dict[str, tuple[tuple[tuple[float, str, str], ...], tuple[tuple[float, str, str], ...]]] = {  # name -> last, change
+    "lives_alone": (
+        ((0, f"Not living alone {_AT_LAST[0]}", f"Ei asunut yksin {_AT_LAST[1]}"),
+         (1, f"Living alone {_AT_LAST[0]}", f"Asui yksin {_AT_LAST[1]}")),
+        ((0, f"Living arrangement unchanged {_SINCE_PREVIOUS[0]}", f"Asumismuoto ennallaan {_SINCE_PREVIOUS[1]}"),
+         (1, f"Started living alone {_SINCE_PREVIOUS[0]}", f"Alkanut asua yksin {_SINCE_PREVIOUS[1]}"),
+         (-1, f"No longer living alone {_SINCE_PREVIOUS[0]}", f"Ei enää asu yksin {_SINCE_PREVIOUS[1]}")),
+    ),
+    "cg_distress": (
+        ((0, f"No caregiver distress {_AT_LAST[0]}", f"Ei omaishoitajan uupumusta {_AT_LAST[1]}"),
+         (1, f"Caregiver distress {_AT_LAST[0]}", f"Omaishoitajan uupumus {_AT_LAST[1]}")),
+        ((0, f"Caregiver distress unchanged {_SINCE_PREVIOUS[0]}", f"Omaishoitajan uupumus ennallaan {_SINCE_PREVIOUS[1]}"),
+         (1, f"Caregiver distress appeared {_SINCE_PREVIOUS[0]}", f"Omaishoitajan uupumus ilmaantunut {_SINCE_PREVIOUS[1]}"),
+         (-1, f"Caregiver distress no longer recorded {_SINCE_PREVIOUS[0]}",
+          f"Omaishoitajan uupumusta ei enää kirjattu {_SINCE_PREVIOUS[1]}")),
+    ),
+    "falls": (
+        ((0, "No falls in the 90 days before the last interRAI assessment",
+          "Ei kaatumisia viimeisintä interRAI-arviota edeltäneiden 90 päivän aikana"),
+         (1, "One fall in the 90 days before the last interRAI assessment",
+          "Yksi kaatuminen viimeisintä interRAI-arviota edeltäneiden 90 päivän aikana"),
+         (2, "Two or more falls in the 90 days before the last interRAI assessment",
+          "Kaksi tai useampia kaatumisia viimeisintä interRAI-arviota edeltäneiden 90 päivän aikana")),
+        (),
+    ),
+}
 
 
 def _assessments() -> list[FeatureInfo]:
     rows = []
     for name, (code, en, fi) in RAI_SCALES.items():
+        short_en, short_fi = _RAI_WORDS[name]
+        last_said, change_said = _RAI_SAID.get(name, ((), ()))
         rows.append(_num(f"rai_{name}_last", "assessments", SCORE, 1,
                          f"Last interRAI {en} (NaN: never assessed)", f"Viimeisin interRAI {fi} (NaN: ei arviota)",
                          f"Last interRAI {en}: {{value}}", f"Viimeisin interRAI {fi}: {{value}}",
-                         never=(f"No interRAI {en} on record", f"Ei interRAI-arviota ({fi})"), codes=(code,)))
-        rows.append(_num(f"rai_{name}_change", "assessments", SCORE, 1,
-                         f"Change in interRAI {en} between the last two assessments (NaN: fewer than two)",
-                         f"Muutos interRAI {fi} kahden viimeisimmän arvion välillä (NaN: alle kaksi arviota)",
-                         f"interRAI {en} changed by {{value}} since the previous assessment",
-                         f"interRAI {fi} muuttui edellisestä arviosta: {{value}}",
-                         never=(f"Fewer than two interRAI {en} assessments", f"Alle kaksi interRAI-arviota ({fi})"), codes=(code,)))
-    rows.append(_num("rai_days_since", "assessments", DAYS, 0,
-                     "Days since the last interRAI assessment (any of its scales; NaN: none)",
-                     "Päiviä viimeisimmästä interRAI-arviosta (mikä tahansa asteikko; NaN: ei arviota)",
-                     "Last interRAI assessment {value} days ago", "Viimeisin interRAI-arvio {value} päivää sitten",
-                     never=("No interRAI assessment on record", "Ei interRAI-arviota tiedoissa"),
-                     codes=tuple(code for code, _, _ in RAI_SCALES.values())))
+                         never=(f"No interRAI assessment of {short_en} on record", f"Ei interRAI-arviota tiedoissa: {short_fi}"),
+                         codes=(code,), said=last_said))
+        unchanged = (0, f"interRAI {en} unchanged since the previous assessment", f"interRAI {fi} ennallaan edelliseen arvioon verrattuna")
+        rows.append(_change(f"rai_{name}_change", "assessments", SCORE, 1,
+                            f"Change in interRAI {en} between the last two assessments (NaN: fewer than two)",
+                            f"Muutos interRAI {fi} kahden viimeisimmän arvion välillä (NaN: alle kaksi arviota)",
+                            f"interRAI {en} changed by {{value}} since the previous assessment",
+                            f"interRAI {fi} muuttui edellisestä arviosta: {{value}}",
+                            same=(change_said or (unchanged,))[0][1:],
+                            never=(f"Fewer than two interRAI assessments of {short_en}", f"Alle kaksi interRAI-arviota: {short_fi}"),
+                            codes=(code,), said=change_said[1:]))
+    rows.append(_since("rai_days_since", "assessments", 0,
+                       "Days since the last interRAI assessment (any of its scales; NaN: none)",
+                       "Päiviä viimeisimmästä interRAI-arviosta (mikä tahansa asteikko; NaN: ei arviota)",
+                       ("Last interRAI assessment", "Viimeisin interRAI-arvio"),
+                       never=("No interRAI assessment on record", "Ei interRAI-arviota tiedoissa"),
+                       codes=tuple(code for code, _, _ in RAI_SCALES.values())))
     return rows
 
 
 def _child_welfare() -> list[FeatureInfo]:
     return [
         _flag("childwelfare_open_care_active", "child_welfare", 1, "Child welfare open care running at the index time",
-              "Lastensuojelun avohuolto käynnissä indeksihetkellä", "Child welfare open care running: {value}",
-              "Lastensuojelun avohuolto käynnissä: {value}",
+              "Lastensuojelun avohuolto käynnissä indeksihetkellä",
+              yes=("Child welfare open care running", "Lastensuojelun avohuolto käynnissä"),
+              no=("No child welfare open care running", "Ei lastensuojelun avohuoltoa käynnissä"),
+              never=("Child welfare open care: not known", "Lastensuojelun avohuolto: ei tiedossa"),
               codes=("CHILDWELFARE/OPEN_CARE_START", "CHILDWELFARE/OPEN_CARE_END")),
-        _num("childwelfare_placements_365d", "child_welfare", COUNT, 1, "Placements outside the home in the last 365 days",
-             "Kodin ulkopuoliset sijoitukset viimeisen 365 päivän aikana", "{value} placements outside the home in the last 365 days",
-             "Kodin ulkopuolisia sijoituksia viimeisen 365 päivän aikana: {value}", codes=("CHILDWELFARE/PLACEMENT",)),
+        _count("childwelfare_placements_365d", "child_welfare", 1, "Placements outside the home in the last 365 days",
+               "Kodin ulkopuoliset sijoitukset viimeisen 365 päivän aikana",
+               many=("{value} placements outside the home in the last 365 days",
+                     "Kodin ulkopuolisia sijoituksia viimeisen 365 päivän aikana: {value}"),
+               one=("{value} placement outside the home in the last 365 days",
+                    "{value} kodin ulkopuolinen sijoitus viimeisen 365 päivän aikana"),
+               none=("No placements outside the home in the last 365 days",
+                     "Ei kodin ulkopuolisia sijoituksia viimeisen 365 päivän aikana"),
+               never=("Placements outside the home in the last 365 days: not known",
+                      "Kodin ulkopuolisia sijoituksia viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=("CHILDWELFARE/PLACEMENT",)),
         _flag("childwelfare_placed_ever", "child_welfare", 1, "Ever placed outside the home (on record)",
-              "Sijoitettu kodin ulkopuolelle joskus (tiedoissa)", "Ever placed outside the home: {value}",
-              "Sijoitettu joskus kodin ulkopuolelle: {value}", codes=("CHILDWELFARE/PLACEMENT",)),
+              "Sijoitettu kodin ulkopuolelle joskus (tiedoissa)",
+              yes=("Placed outside the home at some time (on record)", "Sijoitettu joskus kodin ulkopuolelle (tiedoissa)"),
+              no=("No placement outside the home on record", "Ei kodin ulkopuolisia sijoituksia tiedoissa"),
+              never=("Placement outside the home: not known", "Kodin ulkopuolinen sijoitus: ei tiedossa"),
+              codes=("CHILDWELFARE/PLACEMENT",)),
     ]
 
 
 def _mental_health() -> list[FeatureInfo]:
+    fewer_than_two = ("Fewer than two PHQ-9 measurements", "Alle kaksi PHQ-9-mittausta")
+    no_phq9 = ("No PHQ-9 on record", "Ei PHQ-9-mittausta tiedoissa")
     return [
         _num("phq9_last", "mental_health", SCORE, 1, "Last PHQ-9 score (0-27; NaN: never measured)",
              "Viimeisin PHQ-9-pistemäärä (0-27; NaN: ei mittausta)", "Last PHQ-9 score {value}", "Viimeisin PHQ-9-pistemäärä {value}",
-             never=("No PHQ-9 on record", "Ei PHQ-9-mittausta tiedoissa"), codes=("PHQ9",)),
-        _num("phq9_change", "mental_health", SCORE, 1, "PHQ-9 change between the last two measurements (NaN: fewer than two)",
-             "PHQ-9-muutos kahden viimeisimmän mittauksen välillä (NaN: alle kaksi)", "PHQ-9 changed by {value} points",
-             "PHQ-9 muuttui {value} pistettä", never=("Fewer than two PHQ-9 measurements", "Alle kaksi PHQ-9-mittausta"),
-             codes=("PHQ9",)),
-        _num("phq9_slope_per_30d", "mental_health", ("points per 30 days", "pistettä / 30 päivää"), 1,
-             "PHQ-9 slope between the last two measurements, points per 30 days (NaN: fewer than two)",
-             "PHQ-9:n muutosnopeus kahden viimeisimmän mittauksen välillä, pistettä 30 päivässä (NaN: alle kaksi)",
-             "PHQ-9 changing by {value} points per month", "PHQ-9 muuttuu {value} pistettä kuukaudessa",
-             never=("Fewer than two PHQ-9 measurements", "Alle kaksi PHQ-9-mittausta"), decimals=1, codes=("PHQ9",)),
-        _num("phq9_days_since", "mental_health", DAYS, 0, "Days since the last PHQ-9 (NaN: never measured)",
-             "Päiviä viimeisimmästä PHQ-9-mittauksesta (NaN: ei mittausta)", "Last PHQ-9 {value} days ago",
-             "Viimeisin PHQ-9 {value} päivää sitten", never=("No PHQ-9 on record", "Ei PHQ-9-mittausta tiedoissa"),
-             codes=("PHQ9",)),
-        _num("depression_dx_days_since", "mental_health", DAYS, -1,
-             "Days since the last depression diagnosis (F32.1, F33, P76; NaN: none on record)",
-             "Päiviä viimeisimmästä masennusdiagnoosista (F32.1, F33, P76; NaN: ei diagnoosia)",
-             "Last depression diagnosis {value} days ago", "Viimeisin masennusdiagnoosi {value} päivää sitten",
-             never=("No depression diagnosis on record", "Ei masennusdiagnoosia tiedoissa"), codes=DEPRESSION_CODES),
+             never=no_phq9, codes=("PHQ9",)),
+        _change("phq9_change", "mental_health", SCORE, 1, "PHQ-9 change between the last two measurements (NaN: fewer than two)",
+                "PHQ-9-muutos kahden viimeisimmän mittauksen välillä (NaN: alle kaksi)",
+                "PHQ-9 changed by {value} points between the last two measurements",
+                "PHQ-9-pistemäärä muuttui kahden viimeisimmän mittauksen välillä: {value}",
+                same=("PHQ-9 unchanged between the last two measurements", "PHQ-9-pistemäärä ennallaan kahden viimeisimmän mittauksen välillä"),
+                said=((1, "PHQ-9 changed by {value} point between the last two measurements",
+                       "PHQ-9-pistemäärä muuttui kahden viimeisimmän mittauksen välillä: {value}"),
+                      (-1, "PHQ-9 changed by {value} point between the last two measurements",
+                       "PHQ-9-pistemäärä muuttui kahden viimeisimmän mittauksen välillä: {value}")),
+                never=fewer_than_two, codes=("PHQ9",)),
+        _change("phq9_slope_per_30d", "mental_health", ("points per 30 days", "pistettä / 30 päivää"), 1,
+                "PHQ-9 slope between the last two measurements, points per 30 days (NaN: fewer than two)",
+                "PHQ-9:n muutosnopeus kahden viimeisimmän mittauksen välillä, pistettä 30 päivässä (NaN: alle kaksi)",
+                "PHQ-9 changing by {value} points per month", "PHQ-9-pistemäärän muutos kuukaudessa: {value} pistettä",
+                same=("PHQ-9 steady between the last two measurements", "PHQ-9-pistemäärä pysynyt ennallaan kahden viimeisimmän mittauksen välillä"),
+                said=((1, "PHQ-9 changing by {value} point per month", "PHQ-9-pistemäärän muutos kuukaudessa: {value} piste"),
+                      (-1, "PHQ-9 changing by {value} point per month", "PHQ-9-pistemäärän muutos kuukaudessa: {value} piste")),
+                never=fewer_than_two, decimals=1, codes=("PHQ9",)),
+        _since("phq9_days_since", "mental_health", 0, "Days since the last PHQ-9 (NaN: never measured)",
+               "Päiviä viimeisimmästä PHQ-9-mittauksesta (NaN: ei mittausta)", ("Last PHQ-9 measured", "Viimeisin PHQ-9-mittaus"),
+               never=no_phq9, codes=("PHQ9",)),
+        _since("depression_dx_days_since", "mental_health", -1,
+               "Days since the last depression diagnosis (F32.1, F33, P76; NaN: none on record)",
+               "Päiviä viimeisimmästä masennusdiagnoosista (F32.1, F33, P76; NaN: ei diagnoosia)",
+               ("Last depression diagnosis", "Viimeisin masennusdiagnoosi"),
+               never=("No depression diagnosis on record", "Ei masennusdiagnoosia tiedoissa"), codes=DEPRESSION_CODES),
+        # A gap rounds to 0 while the supply lasts or ran out less than half a day ago: no gap.
         _num("antidepressant_gap_days", "mental_health", DAYS, 1,
              "Days without antidepressant supply: index time minus the end of the last dispensed supply, 0 if covered (NaN: never dispensed)",
              "Päiviä ilman masennuslääkettä: indeksihetki miinus viimeisimmän toimituksen riittävyyden loppu, 0 jos riittää (NaN: ei toimituksia)",
              "Out of antidepressants for {value} days", "Masennuslääke loppunut {value} päivää sitten",
-             never=("No antidepressants dispensed on record", "Ei masennuslääketoimituksia tiedoissa"), decimals=0,
+             never=("No antidepressants dispensed on record", "Ei masennuslääketoimituksia tiedoissa"),
+             said=((0, "No gap in antidepressant supply", "Ei katkosta masennuslääkkeen saannissa"),
+                   (1, "Out of antidepressants for {value} day", "Masennuslääke loppunut {value} päivä sitten")),
              codes=("MED/ANTIDEPRESSANT",)),
-        _num("antidepressant_late_refills_365d", "mental_health", COUNT, 1,
-             f"Antidepressant dispensings in the last 365 days that came more than {ANTIDEPRESSANT_GRACE_DAYS} days after the previous supply ran out",
-             f"Viimeisen 365 päivän masennuslääketoimitukset, jotka tulivat yli {ANTIDEPRESSANT_GRACE_DAYS} päivää edellisen toimituksen loppumisen jälkeen",
-             "{value} gaps in antidepressant dispensing in the last 365 days",
-             "Katkoksia masennuslääkkeen toimituksissa viimeisen 365 päivän aikana: {value}",
-             codes=("MED/ANTIDEPRESSANT",)),
+        _count("antidepressant_late_refills_365d", "mental_health", 1,
+               f"Antidepressant dispensings in the last 365 days that came more than {ANTIDEPRESSANT_GRACE_DAYS} days after the previous supply ran out",
+               f"Viimeisen 365 päivän masennuslääketoimitukset, jotka tulivat yli {ANTIDEPRESSANT_GRACE_DAYS} päivää edellisen toimituksen loppumisen jälkeen",
+               many=("{value} gaps in antidepressant dispensing in the last 365 days",
+                     "Katkoksia masennuslääkkeen toimituksissa viimeisen 365 päivän aikana: {value}"),
+               one=("{value} gap in antidepressant dispensing in the last 365 days",
+                    "{value} katkos masennuslääkkeen toimituksissa viimeisen 365 päivän aikana"),
+               none=("No gaps in antidepressant dispensing in the last 365 days",
+                     "Ei katkoksia masennuslääkkeen toimituksissa viimeisen 365 päivän aikana"),
+               never=("Gaps in antidepressant dispensing in the last 365 days: not known",
+                      "Katkoksia masennuslääkkeen toimituksissa viimeisen 365 päivän aikana: ei tiedossa"),
+               codes=("MED/ANTIDEPRESSANT",)),
     ]
 
 

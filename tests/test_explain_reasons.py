@@ -36,50 +36,78 @@ def _explanation(model, rows, contributions, i):
     return explanation(names, contributions.iloc[i].to_numpy(), list(rows.iloc[i][names]))
 
 
-def _sentence(info, value, lang):
-    """The catalogue template with the value as format_value writes it."""
-    template = info.template_fi if lang == "fi" else info.template_en
-    return template.replace("{value}", format_value(value, lang, info.decimals))
-
-
 def test_values_are_formatted_for_each_language():
+    """vocabulary/numbers.py writes them: no-break thousands space and decimal comma in Finnish,
+    the minus sign, a sign on changes, shares as percentages, whole euros."""
     assert format_value(5.0, "en") == "5"
-    assert format_value(2.25, "en") in ("2.2", "2.3")
-    assert format_value(1.5, "fi") == "1,5"
+    assert format_value(2.25, "en", 1) in ("2.2", "2.3")
+    assert format_value(1.5, "fi", 1) == "1,5"
     assert format_value(0.123, "en", decimals=2) == "0.12"
-    assert format_value(float("nan"), "fi") == "ei tietoa"
-    assert format_value(None, "en") == "no data"
-    assert format_value("F", "en") == "F"
+    assert format_value(45578.0, "fi") == "45\u00a0578" and format_value(45578.0, "en") == "45,578"
+    assert format_value(-2.07, "fi", 2) == "\u22122,07"
+    assert format_value(3.0, "en", 0, "signed") == "+3" and format_value(-2.0, "fi", 0, "signed") == "\u22122"
+    assert format_value(0.04, "en", 1, "signed") == "0.0"  # shown as zero: no sign
+    assert format_value(0.254, "fi", 1, "percent") == "25,4\u00a0%" and format_value(0.25, "en", 0, "percent") == "25%"
+    assert format_value(45578.4, "fi", 0, "euros") == "45\u00a0578\u00a0€" and format_value(45578.4, "en", 0, "euros") == "€45,578"
+    for missing in (None, float("nan")):
+        with pytest.raises(ValueError, match="missing value has no number"):
+            format_value(missing, "fi")
 
 
 def test_template_carries_the_customers_value():
     info = feature_info("er_visits_90d")
     assert feature_sentence(info, 5.0, "en") == "5 emergency department visits in the last 90 days"
     assert feature_sentence(info, 5.0, "fi") == "Päivystyskäyntejä viimeisen 90 päivän aikana: 5"
+    assert feature_sentence(info, 1.0, "en") == "1 emergency department visit in the last 90 days"
+    assert feature_sentence(info, 0.0, "fi") == "Ei päivystyskäyntejä viimeisen 90 päivän aikana"
     age = feature_info("age_years")
     assert feature_sentence(age, 82.0, "en") == "Age 82 years" and feature_sentence(age, 82.0, "fi") == "Ikä 82 vuotta"
-    assert feature_sentence(feature_info("sex"), "F", "fi") == "Sukupuoli: F"
+    assert feature_sentence(feature_info("sex"), "F", "fi") == "Sukupuoli: nainen"
+    assert feature_sentence(feature_info("language"), "sv", "en") == "Language of service: Swedish"
+    heart = feature_info("dx_heart_failure")
+    assert feature_sentence(heart, 1.0, "en") == "Heart failure diagnosis on record"
+    assert feature_sentence(heart, 0.0, "en") == "No heart failure diagnosis on record"
+    cost = feature_info("cost_eur_365d")
+    assert feature_sentence(cost, 45578.4, "fi") == "Palvelujen kustannukset viimeisen 365 päivän aikana: 45\u00a0578\u00a0€"
+    assert feature_sentence(cost, 45578.4, "en") == "Services costing €45,578 in the last 365 days"
 
 
-def test_every_catalogue_sentence_carries_its_value_in_both_languages():
+def test_a_value_is_said_as_it_is_shown():
+    """0.3 days is shown as 0 days: "less than a day ago"; 0.6 days as 1: the singular; with one
+    decimal 1.04 days is "1.0 days", not the singular."""
+    info = feature_info("discharge_days_since")
+    assert feature_sentence(info, 0.3, "en") == "Discharged from hospital less than a day ago"
+    assert feature_sentence(info, 0.6, "en") == "Discharged from hospital 1 day ago"
+    assert feature_sentence(info, 0.6, "fi") == "Kotiutunut sairaalasta 1 päivä sitten"
+    assert feature_sentence(info, 12.4, "fi") == "Kotiutunut sairaalasta 12 päivää sitten"
+    assert feature_sentence(feature_info("bed_days_last_stay"), 1.04, "en") == "The last hospital stay lasted 1.0 days"
+
+
+def test_unknown_categories_are_refused_naming_the_feature():
+    with pytest.raises(ValueError, match="feature 'sex': value 'X' is not one of its categories"):
+        feature_sentence(feature_info("sex"), "X", "en")
+
+
+def test_numeric_catalogue_sentences_carry_their_value_in_both_languages():
     for info in catalogue():
-        value = info.categories[0] if info.kind == "categorical" else 3.0
+        if info.kind != "numeric":
+            continue
         for lang in ("en", "fi"):
-            sentence = feature_sentence(info, value, lang)
-            assert "{value}" not in sentence and format_value(value, lang, info.decimals) in sentence, (info.name, lang)
-        assert feature_sentence(info, value, "en") != feature_sentence(info, value, "fi"), info.name
+            sentence = feature_sentence(info, 3.0, lang)
+            assert "{value}" not in sentence and format_value(3.0, lang, info.decimals, info.shown_as) in sentence, (info.name, lang)
+        assert feature_sentence(info, 3.0, "en") != feature_sentence(info, 3.0, "fi"), info.name
 
 
 def test_never_sentences_are_said_for_missing_values_and_zero_is_a_value():
     """The catalogue's never_* sentences describe a missing value (NaN: "never assessed", "no
     stay on record"); a value of 0 is a real value (0 days since the last visit, CPS 0, no
-    change between two assessments) and gets the template."""
-    described = [info for info in catalogue() if info.never_en]
-    assert described
-    for info in described:
+    change between two assessments) and never gets the "never" sentence."""
+    for info in catalogue():
+        zero = info.categories[0] if info.kind == "categorical" else 0.0
         for lang, never in (("en", info.never_en), ("fi", info.never_fi)):
-            assert feature_sentence(info, None, lang) == never, (info.name, lang)
-            assert feature_sentence(info, 0.0, lang) == _sentence(info, 0.0, lang), (info.name, lang)
+            assert never
+            assert feature_sentence(info, None, lang) == never == feature_sentence(info, float("nan"), lang), (info.name, lang)
+            assert feature_sentence(info, zero, lang) != never, (info.name, lang)
 
 
 def test_family_labels_are_in_each_language():

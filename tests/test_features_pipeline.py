@@ -111,9 +111,13 @@ def test_every_produced_feature_has_a_complete_catalogue_entry(population):
             e = entries[name]
             assert e.direction in (-1, 0, 1)
             assert e.description_en and e.description_fi and e.unit_en and e.unit_fi
-            assert "{value}" in e.template_en and "{value}" in e.template_fi, name
+            if e.kind == "flag":  # the template is the set flag's sentence, no_* the other
+                assert e.no_en and e.no_fi and "{value}" not in e.template_en + e.template_fi + e.no_en + e.no_fi, name
+            else:
+                assert "{value}" in e.template_en and "{value}" in e.template_fi, name
             if e.kind == "categorical":
                 assert list(frame[name].cat.categories) == list(e.categories)
+                assert [code for code, _, _ in e.value_words] == list(e.categories), name
             else:
                 assert frame[name].dtype == np.float64
                 if frame[name].isna().any():
