@@ -1,7 +1,7 @@
-"""Delivers pending alerts from the outbox to the CRM webhook.
+"""Delivers pending alerts (cards: one per customer per index date) from the outbox to the CRM webhook.
 
-Guarantee: at-least-once sending + the CRM deduplicating by `Idempotency-Key` (the alert id)
-= exactly-once effect in the CRM.
+Guarantee: at-least-once sending + the CRM deduplicating by `Idempotency-Key` (the card id,
+which is also the card's uuid and what CRM feedback names) = exactly-once effect in the CRM.
 - Each alert is leased (claimed with an expiry) before it is sent, so two dispatchers never
   send the same alert at the same time; a dispatcher killed mid-send leaves its lease, which
   expires, and the alert is sent again (the CRM answers the repeat from its dedup store).

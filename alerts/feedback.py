@@ -1,5 +1,6 @@
-"""CRM feedback on alerts (CDS Hooks feedback) and the acceptance report.
+"""CRM feedback on cards (CDS Hooks feedback) and the acceptance report.
 
+The CRM names a card by its uuid (the outbox card id, one card per customer per index date);
 `record_feedback(conn, alert_id, payload)` validates and stores one feedback item; the HTTP
 endpoint that receives it (on the BentoML service) maps AlertNotFound -> 404 and
 FeedbackInvalid -> 400 and passes the message through. A CDS Hooks item looks like
@@ -134,6 +135,9 @@ def record_feedback(conn: sqlite3.Connection, alert_id: str, payload: Any) -> Fe
 
 @dataclass(frozen=True)
 class ProblemReport:
+    """One problem's line of the report: counts of the cards that name it (a card naming several
+    problems counts once for each), and the CRM's latest verdict on each of those cards."""
+
     problem: str
     sent: int  # released to the CRM (pending, delivered or dead)
     delivered: int
@@ -150,18 +154,20 @@ class ProblemReport:
 
 
 def report(conn: sqlite3.Connection, *, top: int = 3) -> list[ProblemReport]:
-    """Per problem: delivery counts and, from each alert's latest feedback, acceptance."""
+    """Per problem: delivery counts of the cards naming it and, from each card's latest feedback,
+    acceptance."""
     counts = {
         r["problem"]: dict(r)
         for r in conn.execute(
-            "SELECT problem,"
-            " SUM(status IN ('pending','delivered','dead')) AS sent, SUM(status='delivered') AS delivered,"
-            " SUM(status='dead') AS dead, SUM(status='queued') AS queued FROM alerts GROUP BY problem"
+            "SELECT p.problem,"
+            " SUM(a.status IN ('pending','delivered','dead')) AS sent, SUM(a.status='delivered') AS delivered,"
+            " SUM(a.status='dead') AS dead, SUM(a.status='queued') AS queued"
+            " FROM alert_problems p JOIN alerts a USING (alert_id) GROUP BY p.problem"
         )
     }
     latest = conn.execute(
-        "SELECT a.problem, f.outcome, f.override_code, f.override_display FROM feedback f"
-        " JOIN alerts a USING (alert_id)"
+        "SELECT p.problem, f.outcome, f.override_code, f.override_display FROM feedback f"
+        " JOIN alert_problems p USING (alert_id)"
         " WHERE f.feedback_id = (SELECT g.feedback_id FROM feedback g WHERE g.alert_id = f.alert_id"
         "                        ORDER BY g.outcome_timestamp DESC, g.feedback_id DESC LIMIT 1)"
     ).fetchall()
@@ -183,4 +189,3 @@ def report(conn: sqlite3.Connection, *, top: int = 3) -> list[ProblemReport]:
             top_override_reasons=[(code, display, n) for (code, display), n in ranked],
         ))
     return reports
-

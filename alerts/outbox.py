@@ -1,23 +1,50 @@
-"""The CRM outbox: every score, every alert and its delivery state, and feedback, in SQLite.
+"""The CRM outbox: every score, every card and its delivery state, and feedback, in SQLite.
 
-Why an outbox: an alert is written in the same transaction as the score that caused it, so a
-crash can never leave a score without its alert or an alert without its score; delivery to the
+Why an outbox: a card is written in the same transaction as the scores that caused it, so a
+crash can never leave a score without its card or a card without its scores; delivery to the
 CRM happens afterwards from this table (alerts/dispatcher.py), with retries.
 
-Identity: an alert's id is a uuid5 of (subject_id, problem, as_of), so re-running the same
-index date gives the same ids and inserts nothing new (scores are unique on the same key).
+One card per customer per index date. A customer whose scores alert in several problems at one
+index date gets ONE card naming each of those problems (alerts/cards.py). The tables:
 
-Alert statuses:
+    scores          every score, per (subject_id, problem, as_of): what each model said
+    alerts          one row per card, keyed by the card's uuid (uuid5 of subject_id and as_of):
+                    its delivery state and the card itself (payload). `problem`, `probability`
+                    and `band` are those of the card's first (highest-risk) problem; they rank
+                    the card for capacity and show it in lists.
+    alert_problems  the problems a card names, one row each (rank 1 = highest risk), each tied
+                    to its score; a score is named by at most one card.
+    feedback        the CRM's verdicts, per card (the card uuid is what POST /feedback names)
+    policies        the alert policy last applied to each problem
+    budget          the capacity budget of cards (per municipality per day) and how long a card
+                    may wait for it, from the last run's policies (the dispatcher drains the
+                    queue with it)
+
+Why a card table above per-problem rows (and not a card per problem): the CRM, the
+Idempotency-Key, delivery, capacity, cool-down and feedback are all about what a coordinator
+receives, which is one card per customer; what each model said stays per problem in `scores`
+and `alert_problems`, so nothing of the per-problem record is lost.
+
+Identity: a card's id is a uuid5 of (subject_id, as_of), so re-running the same index date gives
+the same ids and inserts nothing new (scores are unique per problem, cards per id).
+
+Card statuses:
     queued     over today's capacity budget; waits (alerts/rules.py says what that means)
     pending    to be delivered (next_attempt_at says when; a lease says who is sending it)
     delivered  the CRM answered 2xx
     dead       gave up (max attempts, max age, or the CRM rejected the body); `alerts retry`
-    superseded a newer score of the same customer and problem arrived while it was queued
-    expired    waited in the queue longer than the policy allows
+    superseded a newer score of the same customer arrived while it was queued
+    expired    waited in the queue longer than the budget allows
 
 Times: machine-compared times (next_attempt_at, lease_until, due_since) are epoch seconds;
 times for people (created, delivered_at) are ISO 8601 UTC; days (queued_on, released_on) are
 ISO dates of the region's calendar day.
+
+Schema versions (PRAGMA user_version): 1 had one alert per (subject_id, problem, as_of); 2 (this
+one) has cards. Opening a version-1 outbox migrates it in one transaction: every old alert
+becomes a card naming its one problem, with its id, delivery state and feedback kept (the CRM
+already holds those ids). A newer version, or a file that is not an outbox, is refused with one
+line.
 """
 
 from __future__ import annotations
@@ -25,25 +52,27 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from base.settings import home
 from base.errors import SoteRiskError
+from base.settings import home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
-# Fixed namespace: alert ids must be the same on every machine and every re-run.
+# Fixed namespace: card ids must be the same on every machine and every re-run.
 ALERT_NAMESPACE = uuid.UUID("6f1c2d8e-5b7a-4c1e-9a3d-2e4b6c8d0f11")
 
 STATUSES: tuple[str, ...] = ("queued", "pending", "delivered", "dead", "superseded", "expired")
 SENT_STATUSES = ("pending", "delivered", "dead")  # released to the CRM; these count for cool-down
+_SENT = ",".join(f"'{s}'" for s in SENT_STATUSES)
+TABLES = ("scores", "alerts", "alert_problems", "feedback", "policies", "budget")
 
-_SCHEMA = """
+_SCORES = """
 CREATE TABLE IF NOT EXISTS scores (
     subject_id       INTEGER NOT NULL,
     problem          TEXT    NOT NULL,
@@ -56,16 +85,18 @@ CREATE TABLE IF NOT EXISTS scores (
     municipality     TEXT,
     created          TEXT    NOT NULL,
     PRIMARY KEY (subject_id, problem, as_of)
-);
-CREATE TABLE IF NOT EXISTS alerts (
+)"""
+
+_ALERTS = """
+CREATE TABLE {name} (
     alert_id        TEXT PRIMARY KEY,
     subject_id      INTEGER NOT NULL,
-    problem         TEXT    NOT NULL,
     as_of           TEXT    NOT NULL,
     municipality    TEXT,
+    problem         TEXT    NOT NULL,
     probability     REAL    NOT NULL,
     band            TEXT    NOT NULL,
-    trigger         TEXT    NOT NULL,
+    n_problems      INTEGER NOT NULL CHECK (n_problems >= 1),
     status          TEXT    NOT NULL CHECK (status IN
                         ('queued', 'pending', 'delivered', 'dead', 'superseded', 'expired')),
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -79,11 +110,28 @@ CREATE TABLE IF NOT EXISTS alerts (
     released_on     TEXT,
     delivered_at    TEXT,
     payload         TEXT    NOT NULL,
+    FOREIGN KEY (subject_id, problem, as_of) REFERENCES scores (subject_id, problem, as_of)
+)"""
+
+_REST = """
+CREATE INDEX IF NOT EXISTS alerts_due ON alerts (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (subject_id, as_of);
+CREATE TABLE IF NOT EXISTS alert_problems (
+    alert_id    TEXT    NOT NULL REFERENCES alerts (alert_id),
+    rank        INTEGER NOT NULL CHECK (rank >= 1),
+    subject_id  INTEGER NOT NULL,
+    problem     TEXT    NOT NULL,
+    as_of       TEXT    NOT NULL,
+    probability REAL    NOT NULL,
+    band        TEXT    NOT NULL,
+    trigger     TEXT    NOT NULL,
+    decision    TEXT    NOT NULL CHECK (decision IN ('alert', 'cooldown')),
+    PRIMARY KEY (alert_id, problem),
+    UNIQUE (alert_id, rank),
     UNIQUE (subject_id, problem, as_of),
     FOREIGN KEY (subject_id, problem, as_of) REFERENCES scores (subject_id, problem, as_of)
 );
-CREATE INDEX IF NOT EXISTS alerts_due ON alerts (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (problem, subject_id, as_of);
+CREATE INDEX IF NOT EXISTS alert_problems_problem ON alert_problems (problem);
 CREATE TABLE IF NOT EXISTS feedback (
     feedback_id       INTEGER PRIMARY KEY,
     alert_id          TEXT NOT NULL REFERENCES alerts (alert_id),
@@ -99,47 +147,119 @@ CREATE TABLE IF NOT EXISTS policies (
     policy  TEXT NOT NULL,
     updated TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS budget (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    capacity       INTEGER CHECK (capacity IS NULL OR capacity >= 1),
+    queue_max_days INTEGER NOT NULL CHECK (queue_max_days >= 0),
+    updated        TEXT    NOT NULL
+)
 """
+
+# Version 1's alert columns that a card keeps as they were (the rest: see _migrate_from_1).
+_V1_KEPT = ("alert_id, subject_id, as_of, municipality, problem, probability, band, status, attempts, next_attempt_at,"
+            " due_since, lease_owner, lease_until, last_error, created, queued_on, released_on, delivered_at, payload")
+_V1_ALERT_COLUMNS = frozenset(c.strip() for c in (_V1_KEPT + ", trigger").split(","))
 
 
 class AlertNotFound(SoteRiskError):
-    """No alert with this id in the outbox."""
+    """No card with this id in the outbox."""
+
+
+class OutboxError(SoteRiskError):
+    """The outbox file cannot be used by this version of sote-risk (says which file and why)."""
 
 
 # ---------------------------------------------------------------------------------------------
-# connection and transactions
+# connection, schema and transactions
 
 
 def connect(path: Path | str | None = None) -> sqlite3.Connection:
-    """Open (creating if needed) the outbox; default home().outbox_db.
+    """Open (creating or migrating if needed) the outbox; default home().outbox_db.
 
     WAL lets dispatchers read while a scoring run writes; the busy timeout makes concurrent
-    writers wait instead of failing; synchronous=FULL because a committed alert must survive
-    a crash. Autocommit mode: transactions are explicit (write_transaction).
+    writers wait instead of failing; synchronous=FULL because a committed card must survive
+    a crash. Autocommit mode: transactions are explicit (write_transaction). A file this version
+    cannot use raises OutboxError with one line naming it.
     """
     db = Path(path) if path is not None else home().outbox_db
     db.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-        with write_transaction(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = FULL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            conn.execute("PRAGMA foreign_keys = OFF")  # a table rebuild must not cascade; checked at the end
+            _upgrade(conn, db)  # before WAL: a file that is refused is left byte for byte as it was
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as error:
+        conn.close()
+        raise OutboxError(f"outbox {db}: {error}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _upgrade(conn: sqlite3.Connection, db: Path) -> None:
+    """Create a new outbox, or migrate a version-1 one, in one write transaction (another process
+    may have done it meanwhile: the version is read again under the write lock)."""
+    with write_transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise OutboxError(f"outbox {db} has schema version {version}, newer than this sote-risk knows "
+                              f"({SCHEMA_VERSION}); use the sote-risk that wrote it, or another --db / SOTE_RISK_HOME")
+        existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version == 0:
+            if existing:
+                raise OutboxError(f"outbox {db} is not a sote-risk outbox (no schema version; tables "
+                                  f"{', '.join(sorted(existing))}); move it away or use another --db / SOTE_RISK_HOME")
+            conn.execute(_SCORES)
+            conn.execute(_ALERTS.format(name="alerts"))
+        elif version == 1:
+            _migrate_from_1(conn, db, existing)
+        else:
+            raise OutboxError(f"outbox {db} has unknown schema version {version}")
+        for statement in _REST.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise OutboxError(f"outbox {db}: {len(problems)} row(s) refer to missing rows after the upgrade "
+                              f"(first: table {problems[0][0]}); nothing was changed")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migrate_from_1(conn: sqlite3.Connection, db: Path, existing: set[str]) -> None:
+    """Version 1 -> 2: each per-problem alert becomes a card naming its one problem, with the same
+    id (the CRM and its feedback know it), delivery state and payload; nothing is dropped."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
+    if not {"scores", "alerts", "feedback"} <= existing or not _V1_ALERT_COLUMNS <= columns:
+        raise OutboxError(f"outbox {db} says schema version 1 but its tables are not the version-1 outbox; "
+                          "move it away or use another --db / SOTE_RISK_HOME")
+    conn.execute(_ALERTS.format(name="alerts_v2"))
+    conn.execute(f"INSERT INTO alerts_v2 ({_V1_KEPT}, n_problems) SELECT {_V1_KEPT}, 1 FROM alerts")
+    conn.execute("CREATE TABLE alert_problems_v1 AS SELECT alert_id, subject_id, problem, as_of, probability, band, trigger"
+                 " FROM alerts")
+    conn.execute("DROP TABLE alerts")  # the indexes go with it; feedback's reference names `alerts`, kept below
+    conn.execute("ALTER TABLE alerts_v2 RENAME TO alerts")
+    for statement in _REST.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO alert_problems (alert_id, rank, subject_id, problem, as_of, probability, band, trigger, decision)"
+                 " SELECT alert_id, 1, subject_id, problem, as_of, probability, band, trigger, 'alert' FROM alert_problems_v1")
+    conn.execute("DROP TABLE alert_problems_v1")
 
 
 @contextmanager
 def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE .. COMMIT (rollback on error); inside an open transaction, just joins it.
 
-    IMMEDIATE takes the write lock up front, so read-then-write steps (claiming an alert,
-    reading state and recording alerts) are atomic across processes.
+    IMMEDIATE takes the write lock up front, so read-then-write steps (claiming a card,
+    reading state and recording cards) are atomic across processes.
     """
     if conn.in_transaction:
         yield conn
@@ -159,7 +279,7 @@ def utc_iso(moment: datetime | None = None) -> str:
 
 
 def as_of_key(as_of: Any) -> str:
-    """Canonical text of an index time (naive local time, seconds): part of the alert id."""
+    """Canonical text of an index time (naive local time, seconds): part of the card id."""
     if isinstance(as_of, str):
         as_of = datetime.fromisoformat(as_of)
     if hasattr(as_of, "to_pydatetime"):
@@ -171,13 +291,14 @@ def as_of_key(as_of: Any) -> str:
     return as_of.replace(microsecond=0).isoformat(timespec="seconds")
 
 
-def alert_id_for(subject_id: int, problem: str, as_of: Any) -> str:
-    """Deterministic alert id (also the card uuid and the Idempotency-Key)."""
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{int(subject_id)}|{problem}|{as_of_key(as_of)}"))
+def card_id(subject_id: int, as_of: Any) -> str:
+    """Deterministic id of a customer's card at an index time: the card's uuid, the outbox key,
+    the Idempotency-Key and what CRM feedback names."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{int(subject_id)}|{as_of_key(as_of)}"))
 
 
 # ---------------------------------------------------------------------------------------------
-# recording scores and alerts
+# recording scores and cards
 
 
 @dataclass(frozen=True)
@@ -194,33 +315,57 @@ class ScoreRecord:
 
 
 @dataclass(frozen=True)
-class AlertRecord:
-    """An alert to record; `payload` is the card (alerts/cards.py) sent as the webhook body."""
+class CardProblem:
+    """One problem a card names: its score's probability and band, what triggered it (level or
+    band_rise) and its decision (alert: new or risen; cooldown: still at its level, named so the
+    card shows the whole picture)."""
 
-    subject_id: int
     problem: str
-    as_of: datetime
     probability: float
     band: str
+    trigger: str = "level"
+    decision: Literal["alert", "cooldown"] = "alert"
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A card to record: one customer at one index time, naming `problems` (highest risk first);
+    `payload` is the card (alerts/cards.py) sent as the webhook body."""
+
+    subject_id: int
+    as_of: datetime
+    problems: Sequence[CardProblem]
     payload: dict[str, Any]
     municipality: str | None = None
-    trigger: str = "level"
     status: Literal["pending", "queued"] = "pending"
+
+    def __post_init__(self) -> None:
+        if not self.problems:
+            raise ValueError(f"card for customer {self.subject_id}: names no problem")
+        names = [p.problem for p in self.problems]
+        if len(set(names)) != len(names):
+            raise ValueError(f"card for customer {self.subject_id}: names a problem twice ({', '.join(names)})")
+        ordered = sorted(self.problems, key=lambda p: (-float(p.probability), p.problem))
+        if list(self.problems) != ordered:
+            raise ValueError(f"card for customer {self.subject_id}: problems must be ordered by risk, highest first")
 
     @property
     def alert_id(self) -> str:
-        return alert_id_for(self.subject_id, self.problem, self.as_of)
+        return card_id(self.subject_id, self.as_of)
 
     @property
-    def key(self) -> tuple[int, str, str]:
-        return (int(self.subject_id), self.problem, as_of_key(self.as_of))
+    def lead(self) -> CardProblem:
+        return self.problems[0]
+
+    def keys(self) -> list[tuple[int, str, str]]:
+        return [(int(self.subject_id), p.problem, as_of_key(self.as_of)) for p in self.problems]
 
 
 @dataclass(frozen=True)
 class RecordResult:
     scores_written: int
     alerts_written: int
-    alert_ids: list[str] = field(default_factory=list)  # ids of alerts newly written
+    alert_ids: list[str] = field(default_factory=list)  # ids of cards newly written
 
 
 def record_scores_and_alerts(
@@ -231,15 +376,15 @@ def record_scores_and_alerts(
     now: float,
     today: date,
 ) -> RecordResult:
-    """Write scores and their alerts in one transaction (or inside the caller's transaction).
+    """Write scores and their cards in one transaction (or inside the caller's transaction).
 
-    Idempotent: a score or alert whose (subject_id, problem, as_of) is already stored is left
-    as it is. Every alert must come with its score in the same call.
+    Idempotent: a score whose (subject_id, problem, as_of) or a card whose id is already stored
+    is left as it is. Every problem a card names must come with its score in the same call.
     """
     score_keys = {(int(s.subject_id), s.problem, as_of_key(s.as_of)) for s in scores}
-    orphans = [a.alert_id for a in alerts if a.key not in score_keys]
+    orphans = [a.alert_id for a in alerts if not set(a.keys()) <= score_keys]
     if orphans:
-        raise ValueError(f"alerts without their score in the same call: {', '.join(orphans[:5])}")
+        raise ValueError(f"cards without their scores in the same call: {', '.join(orphans[:5])}")
     created = utc_iso()
     written_ids: list[str] = []
     with write_transaction(conn):
@@ -255,66 +400,110 @@ def record_scores_and_alerts(
             scores_written += cur.rowcount
         for a in alerts:
             pending = a.status == "pending"
+            key = as_of_key(a.as_of)
             cur = conn.execute(
-                "INSERT INTO alerts (alert_id, subject_id, problem, as_of, municipality, probability,"
-                " band, trigger, status, next_attempt_at, due_since, created, queued_on, released_on,"
-                " payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (a.alert_id, int(a.subject_id), a.problem, as_of_key(a.as_of), a.municipality,
-                 float(a.probability), a.band, a.trigger, a.status,
-                 now if pending else None, now if pending else None, created,
+                "INSERT INTO alerts (alert_id, subject_id, as_of, municipality, problem, probability, band, n_problems,"
+                " status, next_attempt_at, due_since, created, queued_on, released_on, payload)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (a.alert_id, int(a.subject_id), key, a.municipality, a.lead.problem, float(a.lead.probability),
+                 a.lead.band, len(a.problems), a.status, now if pending else None, now if pending else None, created,
                  None if pending else today.isoformat(), today.isoformat() if pending else None,
                  json.dumps(a.payload, sort_keys=True)),
             )
-            if cur.rowcount:
-                written_ids.append(a.alert_id)
+            if not cur.rowcount:
+                continue
+            written_ids.append(a.alert_id)
+            conn.executemany(
+                "INSERT INTO alert_problems (alert_id, rank, subject_id, problem, as_of, probability, band, trigger,"
+                " decision) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(a.alert_id, rank, int(a.subject_id), p.problem, key, float(p.probability), p.band, p.trigger, p.decision)
+                 for rank, p in enumerate(a.problems, start=1)],
+            )
     return RecordResult(scores_written, len(written_ids), written_ids)
 
 
-def existing_score_keys(conn: sqlite3.Connection, problem: str, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which (subject_id, as_of_key) of this problem are already scored (re-run detection)."""
-    found: set[tuple[int, str]] = set()
-    for subject_id, as_of in keys:
+def existing_score_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+    """Which (subject_id, problem, as_of_key) are already scored (re-run detection)."""
+    found: set[tuple[int, str, str]] = set()
+    for subject_id, problem, as_of in keys:
         row = conn.execute(
             "SELECT 1 FROM scores WHERE subject_id=? AND problem=? AND as_of=?", (int(subject_id), problem, as_of)
         ).fetchone()
         if row:
-            found.add((int(subject_id), as_of))
+            found.add((int(subject_id), problem, as_of))
     return found
 
 
+def carded(conn: sqlite3.Connection, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (subject_id, as_of_key) already have a card (any status): an earlier run of the date."""
+    return {(int(s), a) for s, a in keys
+            if conn.execute("SELECT 1 FROM alerts WHERE subject_id=? AND as_of=? LIMIT 1", (int(s), a)).fetchone()}
+
+
 def previous_state(conn: sqlite3.Connection, problem: str, keys: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Per (subject_id, as_of_key): the band of the previous score and the last sent alert."""
-    sent = ",".join(f"'{s}'" for s in SENT_STATUSES)
+    """Per (subject_id, as_of_key) of one problem: the band of the problem's previous score, and
+    the customer's last card sent before as_of (whichever problems it named) with the band this
+    problem's score had at that card's index time (None when the problem was not scored then).
+
+    The cool-down is the customer's: a card in any problem starts it (alerts/rules.py)."""
     rows = []
     for subject_id, as_of in keys:
         last_score = conn.execute(
             "SELECT band FROM scores WHERE subject_id=? AND problem=? AND as_of<? ORDER BY as_of DESC LIMIT 1",
             (int(subject_id), problem, as_of),
         ).fetchone()
-        last_alert = conn.execute(
-            f"SELECT as_of, band FROM alerts WHERE subject_id=? AND problem=? AND as_of<? AND status IN ({sent})"
-            " ORDER BY as_of DESC LIMIT 1",
-            (int(subject_id), problem, as_of),
+        last_card = conn.execute(
+            f"SELECT as_of FROM alerts WHERE subject_id=? AND as_of<? AND status IN ({_SENT}) ORDER BY as_of DESC LIMIT 1",
+            (int(subject_id), as_of),
         ).fetchone()
+        band_then = None
+        if last_card is not None:
+            then = conn.execute("SELECT band FROM scores WHERE subject_id=? AND problem=? AND as_of=?",
+                                (int(subject_id), problem, last_card["as_of"])).fetchone()
+            band_then = then["band"] if then else None
         rows.append({
             "subject_id": int(subject_id),
             "problem": problem,
             "last_band": last_score["band"] if last_score else None,
-            "last_alert_as_of": last_alert["as_of"] if last_alert else None,
-            "last_alert_band": last_alert["band"] if last_alert else None,
+            "last_alert_as_of": last_card["as_of"] if last_card else None,
+            "last_alert_band": band_then,
         })
     return rows
 
 
 # ---------------------------------------------------------------------------------------------
-# the capacity queue
+# the capacity queue (cards, per municipality)
 
 
-def queued_alerts(conn: sqlite3.Connection, problem: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Budget:
+    """How many cards (customers) a municipality's coordinators take per day (None: no limit),
+    and how many days a card may wait for that budget before it expires."""
+
+    capacity: int | None
+    queue_max_days: int
+
+
+def save_budget(conn: sqlite3.Connection, budget: Budget) -> None:
+    with write_transaction(conn):
+        conn.execute(
+            "INSERT INTO budget (id, capacity, queue_max_days, updated) VALUES (1,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET capacity=excluded.capacity, queue_max_days=excluded.queue_max_days,"
+            " updated=excluded.updated",
+            (budget.capacity, budget.queue_max_days, utc_iso()),
+        )
+
+
+def saved_budget(conn: sqlite3.Connection) -> Budget | None:
+    row = conn.execute("SELECT capacity, queue_max_days FROM budget WHERE id=1").fetchone()
+    return None if row is None else Budget(row["capacity"], int(row["queue_max_days"]))
+
+
+def queued_alerts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Cards waiting for capacity: alert_id, subject_id, as_of, municipality, probability (of
+    the card's highest risk), queued_on (date)."""
     rows = conn.execute(
-        "SELECT alert_id, subject_id, problem, as_of, municipality, probability, queued_on"
-        " FROM alerts WHERE problem=? AND status='queued'",
-        (problem,),
+        "SELECT alert_id, subject_id, as_of, municipality, probability, queued_on FROM alerts WHERE status='queued'"
     ).fetchall()
     return [dict(r) | {"queued_on": date.fromisoformat(r["queued_on"])} for r in rows]
 
@@ -323,18 +512,17 @@ def has_queued(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM alerts WHERE status='queued' LIMIT 1").fetchone() is not None
 
 
-def released_today(conn: sqlite3.Connection, problem: str, today: date) -> dict[str, int]:
-    """Alerts of this problem released today, per municipality (counted against capacity)."""
+def released_today(conn: sqlite3.Connection, today: date) -> dict[str, int]:
+    """Cards released today, per municipality (counted against capacity)."""
     rows = conn.execute(
-        f"SELECT municipality, COUNT(*) AS n FROM alerts WHERE problem=? AND released_on=?"
-        f" AND status IN ({','.join(repr(s) for s in SENT_STATUSES)}) GROUP BY municipality",
-        (problem, today.isoformat()),
+        f"SELECT municipality, COUNT(*) AS n FROM alerts WHERE released_on=? AND status IN ({_SENT}) GROUP BY municipality",
+        (today.isoformat(),),
     ).fetchall()
     return {r["municipality"]: int(r["n"]) for r in rows}
 
 
 def release_queued(conn: sqlite3.Connection, alert_ids: Sequence[str], *, now: float, today: date) -> int:
-    """Waiting alerts go out: queued -> pending, due now."""
+    """Waiting cards go out: queued -> pending, due now."""
     n = 0
     with write_transaction(conn):
         for alert_id in alert_ids:
@@ -346,8 +534,8 @@ def release_queued(conn: sqlite3.Connection, alert_ids: Sequence[str], *, now: f
     return n
 
 
-def drop_queued(conn: sqlite3.Connection, reasons: dict[str, str]) -> int:
-    """Waiting alerts leave the queue unsent: alert_id -> 'superseded' | 'expired'."""
+def drop_queued(conn: sqlite3.Connection, reasons: Mapping[str, str]) -> int:
+    """Waiting cards leave the queue unsent: alert_id -> 'superseded' | 'expired'."""
     n = 0
     with write_transaction(conn):
         for alert_id, reason in reasons.items():
@@ -360,7 +548,7 @@ def drop_queued(conn: sqlite3.Connection, reasons: dict[str, str]) -> int:
 
 
 def save_policy(conn: sqlite3.Connection, problem: str, policy_json: str) -> None:
-    """Remember the policy last applied to a problem, so the dispatcher can drain its queue."""
+    """Remember the policy last applied to a problem (what `alerts report` and audits read)."""
     with write_transaction(conn):
         conn.execute(
             "INSERT INTO policies (problem, policy, updated) VALUES (?,?,?)"
@@ -386,9 +574,9 @@ class ClaimedAlert:
 
 
 def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_seconds: float) -> ClaimedAlert | None:
-    """Lease the next due pending alert to `owner` (or None when nothing is due).
+    """Lease the next due pending card to `owner` (or None when nothing is due).
 
-    The attempt is counted at claim time, so an alert that keeps killing its dispatcher still
+    The attempt is counted at claim time, so a card that keeps killing its dispatcher still
     reaches max attempts and goes to the dead letters instead of looping forever.
     """
     with write_transaction(conn):
@@ -434,7 +622,7 @@ def mark_failed(
 
 
 def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float) -> str:
-    """Send a dead (or waiting-to-retry) alert again now, with a fresh attempt budget."""
+    """Send a dead (or waiting-to-retry) card again now, with a fresh attempt budget."""
     with write_transaction(conn):
         status = get_alert(conn, alert_id)["status"]
         if status not in ("dead", "pending"):
@@ -452,27 +640,61 @@ def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float) -> str:
 
 
 _LIST_COLUMNS = (
-    "alert_id, subject_id, problem, as_of, municipality, probability, band, trigger, status,"
+    "alert_id, subject_id, as_of, municipality, problem, probability, band, n_problems, status,"
     " attempts, next_attempt_at, last_error, created, delivered_at"
 )
 
 
+def _with_problems(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Rows of cards with `problems`: the problems each names, highest risk first."""
+    out = [dict(r) | {"problems": []} for r in rows]
+    by_id = {r["alert_id"]: r for r in out}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for p in conn.execute(
+            f"SELECT alert_id, problem FROM alert_problems WHERE alert_id IN ({','.join('?' * len(chunk))})"
+            " ORDER BY alert_id, rank", chunk,
+        ):
+            by_id[p["alert_id"]]["problems"].append(p["problem"])
+    return out
+
+
 def list_alerts(conn: sqlite3.Connection, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Cards, newest first: each with its highest-risk problem (`problem`, `probability`, `band`)
+    and `problems`, every problem it names in order."""
     if status is not None and status not in STATUSES:
         raise SoteRiskError(f"unknown alert status {status!r}; expected one of {', '.join(STATUSES)}")
     where, params = ("WHERE status=?", [status]) if status else ("", [])
     rows = conn.execute(
         f"SELECT {_LIST_COLUMNS} FROM alerts {where} ORDER BY created DESC, alert_id LIMIT ?", (*params, limit)
     ).fetchall()
-    return [dict(r) for r in rows]
+    return _with_problems(conn, rows)
 
 
 def get_alert(conn: sqlite3.Connection, alert_id: str) -> dict[str, Any]:
     row = conn.execute(f"SELECT {_LIST_COLUMNS}, payload FROM alerts WHERE alert_id=?", (alert_id,)).fetchone()
     if row is None:
         raise AlertNotFound(f"no alert with id {alert_id} in the outbox")
-    return dict(row) | {"payload": json.loads(row["payload"])}
+    return _with_problems(conn, [row])[0] | {"payload": json.loads(row["payload"])}
+
+
+def card_problems(conn: sqlite3.Connection, alert_id: str) -> list[dict[str, Any]]:
+    """The problems a card names, highest risk first, as recorded (rank, problem, probability,
+    band, trigger, decision)."""
+    return [dict(r) for r in conn.execute(
+        "SELECT rank, problem, probability, band, trigger, decision FROM alert_problems WHERE alert_id=? ORDER BY rank",
+        (alert_id,),
+    )]
 
 
 def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Cards per status."""
     return {r["status"]: int(r["n"]) for r in conn.execute("SELECT status, COUNT(*) AS n FROM alerts GROUP BY status")}
+
+
+def problem_counts(conn: sqlite3.Connection, as_of: Any | None = None) -> dict[str, int]:
+    """Cards naming each problem (at one index time, or all)."""
+    where, params = ("WHERE as_of=?", [as_of_key(as_of)]) if as_of is not None else ("", [])
+    return {r["problem"]: int(r["n"]) for r in conn.execute(
+        f"SELECT problem, COUNT(*) AS n FROM alert_problems {where} GROUP BY problem", params)}

@@ -17,12 +17,16 @@ class AlertPolicy(BaseModel):
     - `threshold` and/or `min_band`: the level that triggers an alert (both given: both must
       hold). At least one of them, or `alert_on_band_rise`, must be set.
     - `alert_on_band_rise`: a band higher than at the customer's previous score also triggers.
-    - `cooldown_days`: no repeat alert within this many days of the last sent alert (counted
-      between index times), unless the band is higher than the band of that alert.
-    - `capacity_per_municipality_per_day`: how many alerts the coordinators of one municipality
-      can take per day; None means no budget. Over budget, the highest risks go first and the
-      rest wait in the queue (see alerts/rules.py for what waiting means).
-    - `queue_max_days`: a waiting alert older than this expires unsent.
+    - `cooldown_days`: this problem raises no new card for a customer within this many days of
+      the customer's last card (naming any problem; counted between index times), unless this
+      problem's band is higher than it was then.
+    - `capacity_per_municipality_per_day`: how many cards (customers) the coordinators of one
+      municipality can take per day; None means no budget. One team takes every problem's
+      cards, so the smallest capacity the served problems state applies to all cards. Over
+      budget, the highest risks go first and the rest wait in the queue (see alerts/rules.py
+      for what waiting means).
+    - `queue_max_days`: a waiting card older than this expires unsent (the shortest of the
+      served problems' applies).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -6,12 +6,20 @@ path (scoring/path.py) that the service uses, with the same objects (scoring/bac
 every customer's timeline gives the cohorts and each segment's feature rows, then one predict per
 problem.
 
-Every score is recorded; only the scores that become alerts are explained (SHAP is the expensive
-part and a card is the only reader), in one batch per problem through run_alert_cycle's
-`prepare_cards` hook. Cards carry a link to the clinician page and the FHIR RiskAssessment.
+Every score is recorded, per problem. Then every problem's rules run together in one alert
+cycle (alerts/cycle.py), so a customer whose scores alert in several problems gets ONE card
+naming each of them, highest risk first, with one cool-down and one place in the municipality's
+capacity. Only the scores a card names are explained (SHAP is the expensive part and a card is
+the only reader), in one batch per problem through run_alert_cycle's `prepare_cards` hook.
 
-Re-running the same date is safe: the outbox is keyed on (subject_id, problem, as_of), so the
-scores are found already recorded, nothing is written and no alert is raised twice.
+Cards are in the CRM's language (SOTE_RISK_CRM_LANGUAGE) and link the customer's clinician page
+on the service's public address (SOTE_RISK_PUBLIC_URL, never a process's own port), signed with
+the home's link secret so a browser opens it without a key for SOTE_RISK_LINK_DAYS days
+(base/links.py); each problem's FHIR RiskAssessment rides in the card's extension.
+
+Re-running the same date is safe: scores are keyed on (subject_id, problem, as_of) and cards on
+(subject_id, as_of), so the scores are found already recorded, nothing is written and no card
+is raised twice.
 """
 
 from __future__ import annotations
@@ -20,27 +28,28 @@ import datetime as dt
 import sqlite3
 import time as clock
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from alerts.cards import CardInput, build_card
+from alerts.cards import CardInput, ProblemRisk, build_card
 from alerts.cycle import RunInfo, run_alert_cycle
 from alerts.fhir import risk_assessment
 from alerts.policy import AlertPolicy
 from base.errors import SoteRiskError
-from explain.chains import suggest_chains
+from base.links import sign
 from scoring import path
 from scoring.backend import Backend
 from scoring.champions import Champion
 from scoring.path import ProblemRows
-from vocabulary import vocabulary
+from vocabulary import Language, vocabulary
 
 Progress = Callable[[str, int], None]  # (what is happening, steps completed) for a progress bar
 TOP_REASONS = 5
+DAY_SECONDS = 86_400
 # The capacity of a threshold: a probability can reach 1.0 exactly, a policy threshold may not.
 THRESHOLD_RANGE = (1e-6, 1.0 - 1e-9)
 
@@ -51,13 +60,36 @@ class PopulationError(SoteRiskError):
 
 @dataclass(frozen=True)
 class Links:
-    """Where a card's reader finds more: the service's clinician page (and language)."""
+    """How a card's reader finds more, and in which language the card speaks: the customer's
+    clinician page on the service's public address, signed with the home's link secret so a
+    browser opens it without a key until `days` from when the card is made."""
 
-    service_url: str = "http://127.0.0.1:3000"
-    language: str = "fi"
+    public_url: str
+    secret: bytes = field(repr=False)
+    language: Language = "fi"
+    days: int = 14
 
-    def page(self, subject_id: int, as_of: pd.Timestamp) -> str:
-        return f"{self.service_url.rstrip('/')}/ui/customers/{int(subject_id)}?as_of={as_of.date().isoformat()}&lang={self.language}"
+    def __post_init__(self) -> None:
+        if not self.public_url.startswith(("http://", "https://")):
+            raise PopulationError(f"public URL {self.public_url!r}: must be the http(s) address browsers reach the service at")
+        if self.language not in ("fi", "en"):
+            raise PopulationError(f"card language {self.language!r}: must be fi or en")
+
+    @classmethod
+    def from_settings(cls, public_url: str | None = None) -> "Links":
+        """SOTE_RISK_PUBLIC_URL (or the given address), SOTE_RISK_CRM_LANGUAGE, SOTE_RISK_LINK_DAYS
+        and the home's link secret (created on first use)."""
+        from base.links import link_secret
+        from base.settings import settings
+
+        s = settings()
+        return cls(public_url or s.public_url, link_secret(s.layout.link_secret), s.crm_language, s.link_days)
+
+    def page(self, subject_id: int, as_of: pd.Timestamp, *, now: float | None = None) -> str:
+        """The signed address of the customer's page at as_of, in the card's language."""
+        local = f"/ui/customers/{int(subject_id)}?as_of={as_of.date().isoformat()}&lang={self.language}"
+        expires = int(clock.time() if now is None else now) + self.days * DAY_SECONDS
+        return self.public_url.rstrip("/") + sign(local, self.secret, expires_at=expires)
 
 
 @dataclass(frozen=True)
@@ -67,9 +99,9 @@ class ProblemRun:
     eligible: int  # customers in the problem's cohort and eligible at as_of
     scores_written: int
     already_recorded: int  # scores of an earlier run of the same date (re-run: all of them)
-    alerts_sent: int
-    alerts_queued: int
-    explained: int  # customers whose SHAP contributions were computed (= new alerts)
+    alerts_sent: int  # new cards released today that name this problem
+    alerts_queued: int  # new cards waiting for capacity that name this problem
+    explained: int  # customers whose SHAP contributions were computed (= named on new cards)
     threshold: float | None
 
 
@@ -79,12 +111,15 @@ class PopulationResult:
     run_id: str
     customers: int  # everyone in the data
     scored: int  # distinct customers with at least one score this run (new or already recorded)
+    cards_sent: int = 0  # new cards released today: one per customer
+    cards_queued: int = 0  # new cards waiting for capacity
     problems: list[ProblemRun] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
 
     @property
     def alerts(self) -> int:
-        return sum(p.alerts_sent + p.alerts_queued for p in self.problems)
+        """New cards (= customers alerted by this run)."""
+        return self.cards_sent + self.cards_queued
 
 
 def alert_policy_for(champion: Champion) -> AlertPolicy:
@@ -111,37 +146,44 @@ def alert_policy_for(champion: Champion) -> AlertPolicy:
 
 
 class _Cards:
-    """Cards of one problem's alerts: explained in one batch when the alerts are known."""
+    """Cards of one run: the scores a card names are explained in one batch per problem when the
+    cards are known; a card then gathers its problems' risks, reasons and FHIR resources."""
 
-    def __init__(self, rows: ProblemRows, ids: np.ndarray, links: Links, time: pd.Timestamp, top_k: int) -> None:
-        self.rows, self.links, self.time, self.top_k = rows, links, time, top_k
-        self.row_of = {int(s): i for i, s in enumerate(ids)}
-        self.reasons: dict[int, list] = {}
+    def __init__(self, problems: Mapping[str, ProblemRows], ids: np.ndarray, links: Links, time: pd.Timestamp,
+                 top_k: int) -> None:
+        self.problems, self.links, self.time, self.top_k = problems, links, time, top_k
+        self.row_of = {p: {int(ids[pos]): i for i, pos in enumerate(rows.positions)} for p, rows in problems.items()}
+        self.reasons: dict[tuple[str, int], list] = {}
 
-    def prepare(self, alerted: pd.DataFrame) -> None:
-        subjects = [int(s) for s in alerted["subject_id"]]
-        which = [self.row_of[s] for s in subjects]
-        for subject, row, values in zip(subjects, which, path.contributions(self.rows, which)):
-            self.reasons[subject] = path.reasons(self.rows, row, values, self.top_k)
+    def prepare(self, named: pd.DataFrame) -> None:
+        for problem, part in named.groupby("problem", sort=True):
+            rows = self.problems[str(problem)]
+            subjects = [int(s) for s in part["subject_id"] if (str(problem), int(s)) not in self.reasons]
+            which = [self.row_of[str(problem)][s] for s in subjects]
+            if not which:
+                continue
+            for subject, row, values in zip(subjects, which, path.contributions(rows, which)):
+                self.reasons[str(problem), subject] = path.reasons(rows, row, values, self.top_k)
 
-    def card(self, row: pd.Series) -> dict[str, Any]:
-        subject = int(row["subject_id"])
-        if subject not in self.reasons:  # called without prepare (not by run_alert_cycle)
-            self.prepare(pd.DataFrame({"subject_id": [subject]}))
-        reasons = self.reasons[subject]
-        c = self.rows.champion
-        fhir = risk_assessment(
-            subject_id=subject, problem=c.problem, time=self.time,
-            outcome_label=vocabulary().problem_label(c.problem, "en"), horizon_days=c.horizon_days,
-            probability=float(row["probability"]), band=str(row["band"]), model_version=c.version,
-            pipeline_version=c.model.pipeline_version, reasons=reasons,
-        )
-        return build_card(CardInput(
-            subject_id=subject, problem=c.problem, as_of=self.time, probability=float(row["probability"]),
-            band=str(row["band"]), model_version=c.version, reasons=reasons,
-            suggestions=[s.model_dump(include={"chain", "label_en", "label_fi"}) for s in suggest_chains(reasons)],
-            page_url=self.links.page(subject, self.time), fhir=fhir,
-        ))
+    def card(self, named: pd.DataFrame) -> dict[str, Any]:
+        """The card of one customer from the decision rows it names (run_alert_cycle's card_for)."""
+        self.prepare(named)  # a no-op for rows run_alert_cycle already had explained
+        subject = int(named["subject_id"].iloc[0])
+        lang = self.links.language
+        risks = []
+        for r in named.itertuples():
+            champion = self.problems[r.problem].champion
+            reasons = self.reasons[r.problem, subject]
+            fhir = risk_assessment(
+                subject_id=subject, problem=r.problem, time=self.time,
+                outcome_label=vocabulary().problem_label(r.problem, lang), horizon_days=champion.horizon_days,
+                probability=float(r.probability), band=str(r.band), model_version=champion.version,
+                pipeline_version=champion.model.pipeline_version, reasons=reasons, lang=lang,
+            )
+            risks.append(ProblemRisk(problem=r.problem, probability=float(r.probability), band=str(r.band),
+                                     model_version=champion.version, reasons=reasons, fhir=fhir))
+        return build_card(CardInput(subject_id=subject, as_of=self.time, risks=risks,
+                                    page_url=self.links.page(subject, self.time)), language=lang)
 
 
 def run_population(
@@ -149,15 +191,17 @@ def run_population(
     conn: sqlite3.Connection,
     as_of: dt.date,
     *,
-    links: Links = Links(),
+    links: Links | None = None,
     today: dt.date | None = None,
     run_id: str | None = None,
     top_k: int = TOP_REASONS,
     progress: Progress | None = None,
     workers: int = 1,
 ) -> PopulationResult:
-    """Score everyone at `as_of` (00:00), record every score, alert and explain per policy.
+    """Score everyone at `as_of` (00:00), record every score, raise one card per alerted customer
+    and explain what the cards name, per the problems' policies.
 
+    links: the cards' page links and language (default: from the settings, Links.from_settings).
     as_of outside the data raises a one-line error (nothing is written); so does a problem
     without a usable alert policy (checked for every problem before any work).
     """
@@ -167,6 +211,7 @@ def run_population(
     store = backend.history
     time = store.resolve_time(as_of)
     policies = {p: alert_policy_for(c) for p, c in backend.champions.items()}
+    links = links or Links.from_settings()
     seconds: dict[str, float] = {}
 
     started = clock.perf_counter()
@@ -177,36 +222,45 @@ def run_population(
     seconds["cohorts, features and probabilities"] = clock.perf_counter() - started
     tick(f"{len(ids):,} customers scored", 1)
 
-    results, scored_any = [], np.zeros(len(ids), dtype=bool)
+    started = clock.perf_counter()
+    scored_any = np.zeros(len(ids), dtype=bool)
+    frames, runs = [], {}
     for problem, rows in scored.problems.items():
-        started = clock.perf_counter()
-        champion = rows.champion
         scored_any[rows.positions] = True
-        scores = pd.DataFrame({
-            "subject_id": ids[rows.positions], "problem": problem, "as_of": time,
+        frames.append(pd.DataFrame({
+            "subject_id": ids[rows.positions].astype("int64"), "problem": problem, "as_of": time,
             "probability": rows.probabilities, "municipality": municipality[rows.positions],
-        })
-        cards = _Cards(rows, ids[rows.positions], links, time, top_k)
-        cycle = run_alert_cycle(
-            conn, scores, policies[problem],
-            RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id),
-            cards.card, today=today, prepare_cards=cards.prepare,
-        )
+        }))
+        champion = rows.champion
+        runs[problem] = RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id)
+    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    cards = _Cards(scored.problems, ids, links, time, top_k)
+    cycle = run_alert_cycle(conn, scores, policies, runs, cards.card, today=today, prepare_cards=cards.prepare)
+    seconds["alerts and cards"] = clock.perf_counter() - started
+
+    results = []
+    decisions = cycle.decisions
+    for problem, rows in scored.problems.items():
+        mine = decisions.loc[decisions["problem"] == problem] if len(decisions) else decisions
+        on_card = mine.loc[mine["card"] >= 0] if len(mine) else mine
+        released = int(on_card["released"].sum()) if len(on_card) else 0
         results.append(ProblemRun(
-            problem=problem, model_version=champion.version, eligible=len(rows),
-            scores_written=cycle.scores_written, already_recorded=cycle.already_recorded,
-            alerts_sent=cycle.alerts_sent, alerts_queued=cycle.alerts_queued, explained=len(cards.reasons),
-            threshold=policies[problem].threshold,
+            problem=problem, model_version=rows.champion.version, eligible=len(rows),
+            scores_written=len(mine), already_recorded=len(rows) - len(mine),
+            alerts_sent=released, alerts_queued=len(on_card) - released,
+            explained=sum(1 for p, _ in cards.reasons if p == problem), threshold=policies[problem].threshold,
         ))
-        seconds[f"alerts {problem}"] = clock.perf_counter() - started
-        tick(f"{problem}: {len(rows):,} scored, {cycle.alerts_sent + cycle.alerts_queued:,} new alerts", 1)
+    tick(f"{cycle.alerts_sent + cycle.alerts_queued:,} new cards, one per customer "
+         f"({cycle.alerts_queued:,} waiting for capacity)", 1)
     return PopulationResult(as_of=time, run_id=run_id, customers=len(ids), scored=int(scored_any.sum()),
+                            cards_sent=cycle.alerts_sent, cards_queued=cycle.alerts_queued,
                             problems=sorted(results, key=lambda r: r.problem), seconds=seconds)
 
 
 def steps(backend: Backend) -> int:
-    """How many progress steps run_population reports (for a progress bar's total)."""
-    return 1 + len(backend.champions)
+    """How many progress steps run_population reports (for a progress bar's total): scoring, then
+    the alert cycle with its cards."""
+    return 2
 
 
 def deliver(conn: sqlite3.Connection, config: Any, *, max_passes: int = 100) -> dict[str, int]:

@@ -1,25 +1,34 @@
-"""Alert rules: pure functions from new scores and previous state to alert decisions.
+"""Alert rules: pure functions from new scores and previous state to alert decisions and cards.
 
 Nothing here reads or writes the outbox; alerts/cycle.py does the I/O around these.
 
-Order of the rules for one new score (one problem at a time):
+Order of the rules for one new score (each problem with its own policy):
 1. suppressed  - the customer is already in the outcome state (e.g. already in 24-hour care):
                  an alert could not change anything.
 2. below_level - neither the level (threshold / min_band) nor, if enabled, a band rise since
-                 the customer's previous score triggers.
-3. cooldown    - an alert was sent for this customer and problem less than `cooldown_days`
-                 before (between index times) and the band is not higher than that alert's.
-4. alert       - a candidate; the capacity budget then decides whether it goes out today.
+                 the customer's previous score of this problem triggers.
+3. cooldown    - the customer got a card (naming any problem) less than the problem's
+                 `cooldown_days` before (between index times), and this problem's band is not
+                 higher than it was at that card's index time. One cool-down per customer: a
+                 customer is not carded again for the same picture, only when a band rises (a
+                 problem the customer was not scored for then counts as risen).
+4. alert       - a candidate.
 
-What "wait" means (capacity): each municipality's coordinators take at most
-`capacity_per_municipality_per_day` alerts per problem per calendar day. The day's candidates
-and the alerts still waiting from earlier days compete together, highest probability first
-(ties: the one waiting longest, then the lower subject id, so the order is deterministic).
-Those over the budget are recorded as `queued`: not sent, not counted for cool-down, and
-re-ranked on each later day (the dispatcher does this every pass, so the queue drains the next
-day even without new scores). A queued alert leaves the queue when it is released (becomes
-`pending` and is delivered), when a newer score of the same customer and problem arrives
-(`superseded`: that score is judged on its own), or after `queue_max_days` (`expired`).
+Cards (`cards_of`): a customer with at least one `alert` at an index time gets ONE card, naming
+every problem whose score is at its level (`alert` or `cooldown`), highest risk first, so the
+card shows the whole picture. A customer who already has a card at that index time (a problem
+scored by a later run of the same date) is not carded twice: those decisions become
+`already_carded`.
+
+What "wait" means (capacity): a municipality's coordinators take at most `capacity` cards
+(customers, not problem alerts) per calendar day. The day's new cards and the cards still
+waiting from earlier days compete together, the card's highest probability first (ties: the
+one waiting longest, then the lower subject id, so the order is deterministic). Those over the
+budget are recorded as `queued`: not sent, not counted for cool-down, and re-ranked on each
+later day (the dispatcher does this every pass, so the queue drains the next day even without
+new scores). A queued card leaves the queue when it is released (becomes `pending` and is
+delivered), when a newer score of the same customer arrives (`superseded`: that score is judged
+on its own), or after `queue_max_days` (`expired`).
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ from scoring.bands import BANDS, band_for, band_rank
 
 SCORE_COLUMNS = ("subject_id", "problem", "as_of", "probability", "municipality")
 STATE_COLUMNS = ("subject_id", "problem", "last_band", "last_alert_as_of", "last_alert_band")
-DECISIONS = ("alert", "suppressed", "below_level", "cooldown")
+DECISIONS = ("alert", "suppressed", "below_level", "cooldown", "already_carded")
+ON_CARD = ("alert", "cooldown")  # the decisions a card names (when at least one is an alert)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -55,8 +65,10 @@ def decide_alerts(scores: pd.DataFrame, state: pd.DataFrame, policy: AlertPolicy
     scores: subject_id, problem, as_of (timestamp), probability, municipality and optionally
         in_outcome_state (bool; missing means False).
     state: per (subject_id, problem), as it was before each score: last_band (of the previous
-        score), last_alert_as_of and last_alert_band (of the last alert actually sent or being
-        sent); customers without history may be absent.
+        score of this problem), last_alert_as_of (the customer's last card sent or being sent,
+        whichever problems it named) and last_alert_band (this problem's band at that card's
+        index time; None when it was not scored then, which counts as a rise); customers
+        without history may be absent.
     Returns a new frame: the score columns plus band, previous_band, band_rose, trigger
     ("level" | "band_rise" | None) and decision (one of DECISIONS). The input is not modified.
     """
@@ -93,7 +105,8 @@ def decide_alerts(scores: pd.DataFrame, state: pd.DataFrame, policy: AlertPolicy
     last_alert = pd.to_datetime(out["last_alert_as_of"])
     days_since = (out["as_of"] - last_alert).dt.days
     in_cooldown = (days_since < policy.cooldown_days).fillna(False).astype(bool)
-    higher_than_alerted = (rank > alert_rank).fillna(True).astype(bool)
+    # not scored at the last card's index time: nothing to compare with, so a new risk (a rise)
+    higher_than_alerted = (alert_rank.isna() | (rank > alert_rank)).astype(bool)
 
     decision = np.select(
         [out["in_outcome_state"], out["trigger"].isna(), in_cooldown & ~higher_than_alerted],
@@ -109,10 +122,11 @@ def allocate_capacity(
     capacity: int | None,
     used_today: Mapping[str, int],
 ) -> pd.DataFrame:
-    """Which candidates go out today under the per-municipality daily budget.
+    """Which cards go out today under the per-municipality daily budget.
 
-    candidates: subject_id, as_of, probability, municipality (new candidates and waiting ones
-        together). used_today: alerts of this problem already released today per municipality.
+    candidates: subject_id, as_of, probability, municipality (new cards and waiting ones
+        together; probability is a card's highest). used_today: cards already released today per
+        municipality.
     Returns a new frame with `released` (bool) and `rank` (1 = first in its municipality).
     """
     _require(candidates, ("subject_id", "as_of", "probability", "municipality"), "candidates")
@@ -132,20 +146,66 @@ def allocate_capacity(
     return out
 
 
-def stale_queue(queued: pd.DataFrame, scores: pd.DataFrame, policy: AlertPolicy, today: date) -> pd.DataFrame:
-    """Waiting alerts that leave the queue unsent: superseded by a newer score, or expired.
+def stale_queue(queued: pd.DataFrame, scores: pd.DataFrame, queue_max_days: int, today: date) -> pd.DataFrame:
+    """Waiting cards that leave the queue unsent: superseded by a newer score of the same customer
+    (in any problem), or expired after `queue_max_days`.
 
-    queued: alert_id, subject_id, problem, as_of, queued_on (date). scores: the new scores.
+    queued: alert_id, subject_id, as_of, queued_on (date). scores: the new scores.
     Returns queued rows with a `reason` column ("superseded" | "expired").
     """
-    _require(queued, ("alert_id", "subject_id", "problem", "as_of", "queued_on"), "queued")
+    _require(queued, ("alert_id", "subject_id", "as_of", "queued_on"), "queued")
     if queued.empty:
         return queued.assign(reason=pd.Series(dtype="object"))
-    newest = scores.assign(as_of=pd.to_datetime(scores["as_of"])).groupby(["subject_id", "problem"])["as_of"].max()
-    newest = newest.rename("newest_as_of").reset_index()
-    q = queued.assign(as_of=pd.to_datetime(queued["as_of"])).merge(newest, on=["subject_id", "problem"], how="left")
+    if scores.empty:
+        newest = pd.DataFrame({"subject_id": pd.Series(dtype="int64"), "newest_as_of": pd.Series(dtype="datetime64[ns]")})
+    else:
+        newest = scores.assign(as_of=pd.to_datetime(scores["as_of"])).groupby("subject_id")["as_of"].max()
+        newest = newest.rename("newest_as_of").reset_index()
+    q = queued.assign(as_of=pd.to_datetime(queued["as_of"])).merge(newest, on="subject_id", how="left")
     superseded = (q["newest_as_of"] > q["as_of"]).fillna(False).astype(bool)
     age = q["queued_on"].map(lambda d: (today - d).days)
-    expired = age > policy.queue_max_days
+    expired = age > queue_max_days
     q["reason"] = np.where(superseded, "superseded", np.where(expired, "expired", None))
     return q.loc[q["reason"].notna(), [*queued.columns, "reason"]].reset_index(drop=True)
+
+
+def cards_of(decisions: pd.DataFrame, carded: set[tuple[int, str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One card per customer and index time from every problem's decisions.
+
+    decisions: decide_alerts' rows of any number of problems (with as_of_key). carded: the
+    (subject_id, as_of_key) that already have a card. Returns (decisions, with `already_carded`
+    where a card exists and `card` naming the card row each decision is on, or -1; cards: one
+    row per new card, subject_id, as_of, as_of_key, municipality, probability (its highest),
+    n_problems, in no particular order). A card's own rows are decisions[decisions.card == i],
+    which `card_rows` orders by risk.
+    """
+    _require(decisions, ("subject_id", "as_of", "as_of_key", "problem", "probability", "municipality", "decision"),
+             "decisions")
+    out = decisions.copy()
+    key = list(zip(out["subject_id"].astype("int64"), out["as_of_key"]))
+    if carded:
+        done = pd.Series([k in carded for k in key], index=out.index)
+        out.loc[done & (out["decision"] == "alert"), "decision"] = "already_carded"
+    alerting = {k for k, d in zip(key, out["decision"]) if d == "alert"}
+    on = pd.Series([k in alerting for k in key], index=out.index) & out["decision"].isin(ON_CARD)
+    named = out.loc[on]
+    cards = (named.groupby(["subject_id", "as_of_key"], sort=True)
+             .agg(as_of=("as_of", "first"), municipality=("municipality", "first"), probability=("probability", "max"),
+                  n_problems=("problem", "size"))
+             .reset_index())
+    number = {(int(s), a): i for i, (s, a) in enumerate(zip(cards["subject_id"], cards["as_of_key"]))}
+    out["card"] = [number.get(k, -1) if o else -1 for k, o in zip(key, on)]
+    return out, cards
+
+
+def card_rows(decisions: pd.DataFrame, card: int) -> pd.DataFrame:
+    """The decisions one card names, highest risk first (ties: problem id)."""
+    rows = decisions.loc[decisions["card"] == card]
+    return rows.sort_values(["probability", "problem"], ascending=[False, True], kind="stable")
+
+
+def combined_budget(policies: Mapping[str, AlertPolicy]) -> tuple[int | None, int]:
+    """(capacity, queue_max_days) of cards from the problems' policies: one team takes every card
+    of its municipality, so the tightest stated capacity and the shortest wait apply to all."""
+    capacities = [p.capacity_per_municipality_per_day for p in policies.values() if p.capacity_per_municipality_per_day]
+    return (min(capacities) if capacities else None, min((p.queue_max_days for p in policies.values()), default=7))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from alerts.policy import AlertPolicy
 from alerts.cycle import RunInfo, run_alert_cycle
-from alerts.cards import CardInput, build_card
+from alerts.cards import CardInput, ProblemRisk, build_card
 from explain.reasons import Reason
 
 PROBLEM = "elderly-hospitalisation"
@@ -67,12 +67,16 @@ def reasons() -> list[Reason]:
     return list(flagged().reasons)
 
 
-def card_for(row: pd.Series) -> dict:
+def card_for(rows: pd.DataFrame, language: str = "en") -> dict:
+    """run_alert_cycle's card_for: one card naming each row's problem (with the flagged
+    customer's real reasons, whatever the problem: these tests are about the outbox)."""
+    first = rows.iloc[0]
     return build_card(CardInput(
-        subject_id=int(row["subject_id"]), problem=row["problem"], as_of=row["as_of"],
-        probability=float(row["probability"]), band=row["band"], model_version=RUN.model_version,
-        reasons=reasons(), page_url=f"http://127.0.0.1/pages/{row['problem']}",
-    ))
+        subject_id=int(first["subject_id"]), as_of=first["as_of"],
+        risks=[ProblemRisk(problem=r.problem, probability=float(r.probability), band=r.band,
+                           model_version=RUN.model_version, reasons=reasons()) for r in rows.itertuples()],
+        page_url=f"http://127.0.0.1/pages/{int(first['subject_id'])}",
+    ), language=language)
 
 
 def score_frame(subjects, probability=0.9, as_of="2025-03-01", municipality="Imatra", problem=PROBLEM) -> pd.DataFrame:
@@ -80,13 +84,28 @@ def score_frame(subjects, probability=0.9, as_of="2025-03-01", municipality="Ima
     return pd.DataFrame({
         "subject_id": subjects, "problem": problem, "as_of": pd.Timestamp(as_of),
         "probability": probability if isinstance(probability, list) else [probability] * len(subjects),
-        "municipality": municipality,
+        "municipality": municipality if isinstance(municipality, list) else [municipality] * len(subjects),
+    })
+
+
+def scores_of(*rows, as_of="2025-03-01") -> pd.DataFrame:
+    """Scores of several problems: rows are (subject_id, problem, probability[, municipality])."""
+    return pd.DataFrame({
+        "subject_id": [r[0] for r in rows], "problem": [r[1] for r in rows], "as_of": pd.Timestamp(as_of),
+        "probability": [float(r[2]) for r in rows], "municipality": [r[3] if len(r) > 3 else "Imatra" for r in rows],
     })
 
 
 def record(conn, subjects, *, policy=None, today=date(2025, 3, 1), **kwargs):
     policy = policy or AlertPolicy(threshold=0.2, cooldown_days=0)
     return run_alert_cycle(conn, score_frame(subjects, **kwargs), policy, RUN, card_for, today=today)
+
+
+def record_many(conn, scores: pd.DataFrame, *, policy=None, today=date(2025, 3, 1)):
+    """One cycle over the scores of several problems, each with `policy` (the same RunInfo)."""
+    policy = policy or AlertPolicy(threshold=0.2, cooldown_days=0)
+    problems = sorted(set(scores["problem"]))
+    return run_alert_cycle(conn, scores, {p: policy for p in problems}, {p: RUN for p in problems}, card_for, today=today)
 
 
 # --- processes --------------------------------------------------------------------------------

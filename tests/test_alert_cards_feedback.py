@@ -1,8 +1,10 @@
-"""The alert card (CDS Hooks shape) and CRM feedback: validation, storage, report.
+"""The alert card (CDS Hooks shape, one per customer naming each problem, in the CRM's language)
+and CRM feedback: validation, storage, report.
 
 Cards carry real reasons: a test-region customer's top reasons from the scoring path
 (_alerts_helpers.flagged), as explain.reasons.Reason objects, the one reason type."""
 
+import re
 from datetime import datetime
 
 import pytest
@@ -10,22 +12,32 @@ from pydantic import ValidationError
 
 from alerts import feedback, outbox
 from alerts.policy import AlertPolicy
-from alerts.cards import INDICATOR_BY_BAND, CardInput, build_card
+from alerts.cards import INDICATOR_BY_BAND, OVERRIDE_REASONS, WORDS, CardInput, ProblemRisk, build_card
 from explain.chains import suggest_chains
 from explain.reasons import Reason
-from _alerts_helpers import PROBLEM, TOP_K, flagged, reasons, record
+from vocabulary import vocabulary
+from vocabulary.numbers import percent
+from _alerts_helpers import PROBLEM, TOP_K, flagged, reasons, record, record_many, scores_of
 
 AS_OF = datetime(2025, 3, 1)
+ACUTE = "acute-hospitalisation"
 
 
-def card(**overrides):
-    values = dict(subject_id=42, problem=PROBLEM, as_of=AS_OF, probability=0.62, band="very_high",
-                  model_version="elderly-hospitalisation/3", reasons=reasons(), page_url="http://127.0.0.1/p/42")
-    return build_card(CardInput(**(values | overrides)))
+def risk(**overrides):
+    values = dict(problem=PROBLEM, probability=0.62, band="very_high", model_version="14", reasons=reasons())
+    return ProblemRisk(**(values | overrides))
+
+
+def card(language="en", page_url="http://127.0.0.1/p/42", **overrides):
+    return build_card(CardInput(subject_id=42, as_of=AS_OF, risks=[risk(**overrides)], page_url=page_url), language=language)
 
 
 def detail_lines(reasons_, language="en"):
     return [f"- {'↑' if r.direction == 'up' else '↓'} {r.text_en if language == 'en' else r.text_fi}" for r in reasons_]
+
+
+def listed(card_):
+    return [line for line in card_["detail"].splitlines() if line.startswith("- ")]
 
 
 def fhir_of(who, reasons_):
@@ -43,16 +55,21 @@ def test_card_has_the_cds_hooks_shape_and_our_extension():
     given = list(who.reasons)
     assert all(isinstance(r, Reason) for r in given) and len(given) == TOP_K
     fhir = fhir_of(who, given)
-    c = card(subject_id=who.subject_id, as_of=who.time, probability=who.probability, band=who.band,
-             model_version=who.model_version, page_url=f"http://127.0.0.1/p/{who.subject_id}", fhir=fhir)
-    assert c["uuid"] == outbox.alert_id_for(who.subject_id, PROBLEM, who.time.date())
-    assert len(c["summary"]) < 140 and f"{who.probability:.0%}" in c["summary"]
+    c = build_card(CardInput(who.subject_id, who.time, [ProblemRisk(PROBLEM, who.probability, who.band, who.model_version,
+                                                                    given, fhir=fhir)],
+                             page_url=f"http://127.0.0.1/p/{who.subject_id}"), language="en")
+    assert c["uuid"] == outbox.card_id(who.subject_id, who.time.date())
+    assert c["summary"] == f"{vocabulary().band_label(who.band, 'en')} risk of {vocabulary().outcome_text(PROBLEM, 'en')} " \
+                           f"({percent(who.probability, 'en')})"
+    assert len(c["summary"]) < 140
     assert c["indicator"] == INDICATOR_BY_BAND[who.band]
     assert c["source"]["label"] and c["source"]["topic"]["code"] == PROBLEM
-    # every reason, in the scoring path's order, with its arrow, and nothing else
-    listed = [line for line in c["detail"].splitlines() if line.startswith("- ")]
-    assert listed == detail_lines(given) and "(no reasons available)" not in c["detail"]
-    assert f"_Model estimate, not a diagnosis; model version {who.model_version}._" in c["detail"]
+    # the problem's words, its risk line, every reason in the scoring path's order with its arrow, and nothing else
+    assert f"**1. {vocabulary().problem_label(PROBLEM, 'en')}**" in c["detail"]
+    assert f"Risk {percent(who.probability, 'en')} ({vocabulary().band_label(who.band, 'en').lower()}) · model version " \
+           f"{who.model_version}" in c["detail"]
+    assert listed(c) == detail_lines(given) and "(no reasons available)" not in c["detail"]
+    assert c["detail"].endswith(f"_{WORDS['note_1']['en']}_")
     # the chains the clinician page suggests for the same reasons (explain/chains.py)
     page_chains = suggest_chains(given)
     assert page_chains and [s["label"] for s in c["suggestions"]] == [s.label_en for s in page_chains]
@@ -61,13 +78,45 @@ def test_card_has_the_cds_hooks_shape_and_our_extension():
     assert c["links"] == [{"label": "Why this customer was flagged", "url": f"http://127.0.0.1/p/{who.subject_id}",
                            "type": "absolute"}]
     ext = c["extension"]
-    assert ext["subject_pseudonym"] == who.subject_id and ext["band"] == who.band
-    assert ext["probability"] == round(who.probability, 4) and ext["model_version"] == who.model_version
-    assert ext["fhir_risk_assessment"] == fhir
-    resource = RiskAssessment.model_validate(ext["fhir_risk_assessment"])  # a valid FHIR R4 resource
+    assert (ext["subject_pseudonym"], ext["language"], ext["as_of"]) == (who.subject_id, "en", outbox.as_of_key(who.time))
+    [only] = ext["risks"]
+    assert (only["problem"], only["band"], only["model_version"]) == (PROBLEM, who.band, who.model_version)
+    assert only["probability"] == round(who.probability, 4) and only["fhir_risk_assessment"] == fhir
+    resource = RiskAssessment.model_validate(only["fhir_risk_assessment"])  # a valid FHIR R4 resource
     assert resource.subject.reference == f"Patient/{who.subject_id}"
     assert [n.text for n in resource.note] == [f"({'+' if r.direction == 'up' else '-'}) {r.text_en}" for r in given]
     assert {r["code"] for r in c["overrideReasons"]} >= {"already-known", "not-relevant"}
+
+
+def test_one_card_names_each_problem_highest_risk_first():
+    """A customer at risk in several problems: one card, each problem's outcome and population,
+    its risk and its own reasons, ordered by risk; the summary names the highest and counts the rest."""
+    elderly_reasons, acute_reasons = reasons()[:3], reasons()[3:]
+    c = build_card(CardInput(42, AS_OF, [
+        risk(probability=0.29, band="high", reasons=elderly_reasons),
+        risk(problem=ACUTE, probability=0.48, band="high", model_version="10", reasons=acute_reasons),
+        risk(problem="depression-hospitalisation", probability=0.39, band="high", model_version="12", reasons=[]),
+    ]), language="en")
+    order = [ACUTE, "depression-hospitalisation", PROBLEM]
+    assert [r["problem"] for r in c["extension"]["risks"]] == order
+    assert c["summary"] == f"High risk of {vocabulary().outcome_text(ACUTE, 'en')} (48.0%) and 2 more risks"
+    assert c["source"]["topic"]["code"] == ACUTE
+    headings = re.findall(r"^\*\*(\d)\. (.+)\*\*$", c["detail"], flags=re.M)
+    assert headings == [(str(i), vocabulary().problem_label(p, "en")) for i, p in enumerate(order, start=1)]
+    assert len(set(h for _, h in headings)) == 3  # the same outcome, told apart by the population
+    sections = c["detail"].split("\n**")[1:]  # after the heading, one section per problem
+    assert [line for line in sections[0].splitlines() if line.startswith("- ")] == detail_lines(acute_reasons)
+    assert [line for line in sections[1].splitlines() if line.startswith("- ")] == ["- (no reasons available)"]
+    assert [line for line in sections[2].splitlines() if line.startswith("- ")] == detail_lines(elderly_reasons)
+    assert "Risk 48.0% (high) · model version 10" in sections[0] and "Risk 29.0% (high) · model version 14" in sections[2]
+    assert c["detail"].startswith("**Risks, highest first**") and c["detail"].endswith(f"_{WORDS['note_n']['en']}_")
+    # chains from every problem's reasons, each once, in the card's order
+    expected = []
+    for given in (acute_reasons, [], elderly_reasons):
+        expected += [s.label_en for s in suggest_chains(given) if s.label_en not in expected]
+    assert [s["label"] for s in c.get("suggestions", [])] == expected
+    fi = build_card(CardInput(42, AS_OF, [risk(), risk(problem=ACUTE, probability=0.1, band="moderate")]), language="fi")
+    assert fi["summary"].endswith("(62,0\u00a0%) ja 1 muu riski") and fi["indicator"] == "critical"
 
 
 @pytest.mark.parametrize("band, indicator", [("low", "info"), ("moderate", "info"), ("high", "warning"), ("very_high", "critical")])
@@ -75,16 +124,30 @@ def test_indicator_follows_the_band(band, indicator):
     assert card(band=band)["indicator"] == indicator
 
 
-def test_card_in_finnish_and_with_given_suggestions():
+def test_the_finnish_card_speaks_finnish_and_writes_finnish_numbers():
     given = reasons()
-    c = card(suggestions=[{"chain": "home_rehabilitation", "label_en": "Home rehabilitation", "label_fi": "Kotikuntoutus"}],
-             page_url=None)
-    fi = build_card(CardInput(42, PROBLEM, AS_OF, 0.3, "high", "m", given, suggestions=["Kotikuntoutus"]), language="fi")
-    assert [s["label"] for s in c["suggestions"]] == ["Home rehabilitation"] and c["links"] == []
-    assert fi["summary"].startswith("Korkea") and "30%" in fi["summary"]
-    assert [line for line in fi["detail"].splitlines() if line.startswith("- ")] == detail_lines(given, "fi")
-    assert fi["detail"].startswith("**Tärkeimmät syyt**") and "Mallin arvio, ei diagnoosi" in fi["detail"]
+    fi = build_card(CardInput(42, AS_OF, [risk(probability=0.254, band="high",
+                                                suggestions=[{"chain": "home_rehabilitation", "label_en": "Home rehabilitation",
+                                                              "label_fi": "Kotikuntoutus"}])],
+                              page_url="http://x/p"), language="fi")
+    assert fi["summary"] == f"Korkea riski: {vocabulary().outcome_text(PROBLEM, 'fi')} (25,4\u00a0%)"
+    assert "Riski 25,4\u00a0% (korkea) · mallin versio 14" in fi["detail"]
+    assert listed(fi) == detail_lines(given, "fi")
+    assert fi["detail"].startswith("**Riski**") and fi["detail"].endswith("_Mallin arvio, ei diagnoosi._")
+    assert f"**1. {vocabulary().problem_label(PROBLEM, 'fi')}**" in fi["detail"]
     assert [s["label"] for s in fi["suggestions"]] == ["Kotikuntoutus"]
+    assert [r["display"] for r in fi["overrideReasons"]] == [d["fi"] for _, d in OVERRIDE_REASONS]
+    assert fi["links"][0]["label"] == "Miksi asiakas nousi esiin" and fi["source"]["label"] == WORDS["source"]["fi"]
+    assert fi["source"]["topic"]["display"] == vocabulary().problem_label(PROBLEM, "fi")
+    en = build_card(CardInput(42, AS_OF, [risk(probability=0.254, band="high")], page_url="http://x/p"), language="en")
+    assert "(25.4%)" in en["summary"] and en["uuid"] == fi["uuid"]  # one card, told in either language
+
+
+def test_the_card_language_defaults_to_the_crms(monkeypatch):
+    monkeypatch.delenv("SOTE_RISK_CRM_LANGUAGE", raising=False)
+    assert build_card(CardInput(42, AS_OF, [risk()]))["extension"]["language"] == "fi"
+    monkeypatch.setenv("SOTE_RISK_CRM_LANGUAGE", "en")
+    assert build_card(CardInput(42, AS_OF, [risk()]))["summary"].startswith("Very high risk of")
 
 
 def test_card_chains_come_from_the_one_chain_table():
@@ -94,7 +157,7 @@ def test_card_chains_come_from_the_one_chain_table():
     labels = {rule.chain: rule for rule in default_rules()}
     chains = [s.chain for s in suggest_chains(reasons())]
     en = card()
-    fi = build_card(CardInput(42, PROBLEM, AS_OF, 0.3, "high", "m", reasons()), language="fi")
+    fi = card(language="fi")
     assert chains and all(chain in labels for chain in chains)
     assert [s["label"] for s in en["suggestions"]] == [labels[chain].label_en for chain in chains]
     assert [s["label"] for s in fi["suggestions"]] == [labels[chain].label_fi for chain in chains]
@@ -122,8 +185,8 @@ def test_a_card_without_given_suggestions_offers_the_pages_chains_for_every_aler
     differ = {}
     for row, values in zip(alerted, path.contributions(rows, alerted)):
         given = path.reasons(rows, int(row), values, TOP_K)
-        built = build_card(CardInput(int(ids[rows.positions[row]]), PROBLEM, time, float(rows.probabilities[row]),
-                                     rows.band(int(row)), champion.version, given))
+        built = build_card(CardInput(int(ids[rows.positions[row]]), time, [
+            ProblemRisk(PROBLEM, float(rows.probabilities[row]), rows.band(int(row)), champion.version, given)]), language="en")
         offered = [s["label"] for s in built.get("suggestions", [])]
         page = [s.label_en for s in suggest_chains(given)]
         if offered != page:
@@ -136,6 +199,14 @@ def test_card_rejects_nonsense():
         card(band="extreme")
     with pytest.raises(ValueError, match="probability"):
         card(probability=1.5)
+    with pytest.raises(ValueError, match="unknown problem"):
+        card(problem="elderly-flying")
+    with pytest.raises(ValueError, match="names no problem"):
+        build_card(CardInput(42, AS_OF, []), language="en")
+    with pytest.raises(ValueError, match="names a problem twice"):
+        build_card(CardInput(42, AS_OF, [risk(), risk(probability=0.3)]), language="en")
+    with pytest.raises(ValueError, match="language 'sv'"):
+        card(language="sv")
     # a malformed reason cannot be made: the Reason type refuses it
     good = reasons()[0].model_dump()
     with pytest.raises(ValidationError, match="direction"):
@@ -188,6 +259,22 @@ def test_feedback_is_stored_once_and_reported(conn):
     assert (r.problem, r.sent, r.with_feedback, r.accepted, r.overridden) == (PROBLEM, 4, 4, 2, 2)
     assert r.acceptance_rate == 0.5
     assert r.top_override_reasons == [("already-known", "Already known", 2)]
+
+
+def test_feedback_names_the_card_and_counts_for_each_problem_it_names(conn):
+    record_many(conn, scores_of((1, PROBLEM, 0.4), (1, ACUTE, 0.6), (2, ACUTE, 0.3)))
+    cards = {a["subject_id"]: a["alert_id"] for a in outbox.list_alerts(conn)}
+    assert cards[1] == outbox.card_id(1, AS_OF)  # the card's uuid, what the CRM sends back
+    result = feedback.record_feedback(conn, cards[1], {"card": cards[1], "outcome": "overridden",
+                                                       "overrideReason": {"code": "already-in-service"},
+                                                       "outcomeTimestamp": "2025-03-02T08:00:00Z"})
+    assert (result.alert_id, result.duplicate) == (cards[1], False)
+    assert conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 1  # one verdict on one card
+    by_problem = {r.problem: r for r in feedback.report(conn)}
+    assert (by_problem[ACUTE].sent, by_problem[ACUTE].with_feedback, by_problem[ACUTE].overridden) == (2, 1, 1)
+    assert (by_problem[PROBLEM].sent, by_problem[PROBLEM].with_feedback, by_problem[PROBLEM].overridden) == (1, 1, 1)
+    with pytest.raises(feedback.NotFound):  # a per-problem id of the old kind names nothing
+        feedback.record_feedback(conn, "not-" + cards[1], {"outcome": "accepted", "outcomeTimestamp": "2025-03-02T08:00:00Z"})
 
 
 def test_feedback_for_an_unknown_alert_names_the_id(conn):

@@ -46,10 +46,12 @@ def home(tmp_path, monkeypatch):
 def test_list_show_dead_retry_report(home, run_cli):
     listed = run_cli("alerts", "list")
     assert listed.returncode == 0 and home["dead"] in listed.stdout and home["delivered"] in listed.stdout
+    assert all(line.endswith("elderly-hospitalisation") or "last_error=" in line for line in listed.stdout.splitlines())
     dead = run_cli("alerts", "dead")
     assert home["dead"] in dead.stdout and "HTTP 400" in dead.stdout and home["delivered"] not in dead.stdout
     shown = json.loads(run_cli("alerts", "show", home["delivered"]).stdout)
     assert shown["status"] == "delivered" and shown["payload"]["uuid"] == home["delivered"]
+    assert shown["problems"] == ["elderly-hospitalisation"]
     retried = run_cli("alerts", "retry", home["dead"])
     assert retried.returncode == 0 and "dead -> pending" in retried.stdout
     report = run_cli("alerts", "report")
@@ -70,6 +72,17 @@ def test_errors_are_one_line(home, run_cli, args, message):
     result = run_cli(*args)
     assert result.returncode == 2 and result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_an_outbox_of_a_newer_version_is_one_line(tmp_path, run_cli):
+    import sqlite3
+
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 9")
+    result = run_cli("alerts", "list", "--db", str(path))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"error: outbox {path} has schema version 9, newer than this sote-risk knows (2)")
 
 
 def test_dispatch_without_a_webhook_says_which_variable(home, run_cli, monkeypatch):

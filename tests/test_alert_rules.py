@@ -1,4 +1,5 @@
-"""Alert rules on crafted frames: level, band rise, cool-down, suppression, capacity, queue."""
+"""Alert rules on crafted frames: level, band rise, cool-down, suppression, one card per customer,
+capacity, queue."""
 
 from datetime import date
 
@@ -8,7 +9,7 @@ from pydantic import ValidationError
 
 from alerts.policy import AlertPolicy
 from scoring.bands import BandThresholds, band_for
-from alerts.rules import allocate_capacity, decide_alerts, empty_state, stale_queue
+from alerts.rules import allocate_capacity, card_rows, cards_of, combined_budget, decide_alerts, empty_state, stale_queue
 
 P = "elderly-hospitalisation"
 MARCH = pd.Timestamp("2025-03-01")
@@ -122,12 +123,53 @@ def test_no_capacity_budget_releases_everything():
     assert out["released"].all()
 
 
-def test_queue_leaves_on_newer_score_or_expiry():
-    policy = AlertPolicy(threshold=0.2, queue_max_days=3)
+def test_queue_leaves_on_a_newer_score_of_the_customer_in_any_problem_or_expiry():
     queued = pd.DataFrame({
-        "alert_id": ["a", "b", "c"], "subject_id": [1, 2, 3], "problem": P,
-        "as_of": [pd.Timestamp("2025-02-01")] * 3,
-        "queued_on": [date(2025, 3, 1), date(2025, 2, 20), date(2025, 3, 1)],
+        "alert_id": ["a", "b", "c", "d"], "subject_id": [1, 2, 3, 4],
+        "as_of": [pd.Timestamp("2025-02-01")] * 4,
+        "queued_on": [date(2025, 3, 1), date(2025, 2, 20), date(2025, 3, 1), date(2025, 3, 1)],
     })
-    out = stale_queue(queued, scores((1, 0.5)), policy, today=date(2025, 3, 2))
-    assert dict(zip(out["alert_id"], out["reason"])) == {"a": "superseded", "b": "expired"}
+    new = pd.concat([scores((1, 0.5)), scores((4, 0.5)).assign(problem="acute-hospitalisation")], ignore_index=True)
+    out = stale_queue(queued, new, queue_max_days=3, today=date(2025, 3, 2))
+    assert dict(zip(out["alert_id"], out["reason"])) == {"a": "superseded", "b": "expired", "d": "superseded"}
+    same_day = stale_queue(queued, scores((3, 0.5), as_of=pd.Timestamp("2025-02-01")), queue_max_days=3, today=date(2025, 3, 2))
+    assert dict(zip(same_day["alert_id"], same_day["reason"])) == {"b": "expired"}  # not newer: stays
+
+
+def decided(*rows):
+    """rows: (subject_id, problem, probability, decision)."""
+    return pd.DataFrame([{"subject_id": s, "problem": p, "as_of": MARCH, "as_of_key": "2025-03-01T00:00:00",
+                          "probability": pr, "municipality": "Imatra", "decision": d} for s, p, pr, d in rows])
+
+
+def test_one_card_per_customer_names_every_problem_at_its_level_highest_risk_first():
+    rows = decided(
+        (1, "a-x", 0.3, "alert"), (1, "b-x", 0.5, "cooldown"), (1, "c-x", 0.9, "below_level"),
+        (2, "a-x", 0.4, "cooldown"), (2, "b-x", 0.2, "cooldown"),  # nothing new: no card
+        (3, "a-x", 0.6, "suppressed"), (3, "b-x", 0.25, "alert"),
+    )
+    out, cards = cards_of(rows)
+    assert cards[["subject_id", "probability", "n_problems"]].values.tolist() == [[1, 0.5, 2], [3, 0.25, 1]]
+    assert card_rows(out, 0)["problem"].tolist() == ["b-x", "a-x"]  # the cool-down one too: the whole picture
+    assert card_rows(out, 1)["problem"].tolist() == ["b-x"]
+    assert out.groupby("subject_id")["card"].apply(set).to_dict() == {1: {0, -1}, 2: {-1}, 3: {1, -1}}
+    # a customer who already has a card at this index time gets no second one
+    again, none = cards_of(rows, carded={(3, "2025-03-01T00:00:00")})
+    assert none["subject_id"].tolist() == [1]
+    assert again.set_index(["subject_id", "problem"]).loc[(3, "b-x"), "decision"] == "already_carded"
+
+
+def test_the_card_budget_is_the_tightest_the_policies_state():
+    assert combined_budget({"a": AlertPolicy(threshold=0.2), "b": AlertPolicy(threshold=0.2)}) == (None, 7)
+    assert combined_budget({
+        "a": AlertPolicy(threshold=0.2, capacity_per_municipality_per_day=5, queue_max_days=3),
+        "b": AlertPolicy(threshold=0.2, capacity_per_municipality_per_day=2),
+        "c": AlertPolicy(threshold=0.2),
+    }) == (2, 3)
+
+
+def test_a_problem_not_scored_at_the_customers_last_card_counts_as_risen():
+    policy = AlertPolicy(threshold=0.2, cooldown_days=60)
+    prior = state((1, None, "2025-02-01T00:00:00", None), (2, "high", "2025-02-01T00:00:00", "high"))
+    out = decide_alerts(scores((1, 0.3), (2, 0.3)), prior, policy)
+    assert [decision_of(out, s) for s in (1, 2)] == ["alert", "cooldown"]

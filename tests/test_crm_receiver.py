@@ -8,7 +8,7 @@ with warnings.catch_warnings():  # starlette nags about its httpx-based test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from alerts.cards import CardInput, build_card
+from alerts.cards import CardInput, ProblemRisk, build_card
 from alerts.crm_receiver import create_app
 from _alerts_helpers import PROBLEM, flagged
 
@@ -22,8 +22,8 @@ def client(tmp_path):
 def a_card(subject_id=None):
     """The card of a real test-region customer, with the reasons the scoring path gives them."""
     who = flagged()
-    return build_card(CardInput(who.subject_id if subject_id is None else subject_id, PROBLEM, who.time, who.probability,
-                                who.band, who.model_version, who.reasons))
+    return build_card(CardInput(who.subject_id if subject_id is None else subject_id, who.time,
+                                [ProblemRisk(PROBLEM, who.probability, who.band, who.model_version, who.reasons)]))
 
 
 def post(client, card, key=None):
@@ -40,6 +40,7 @@ def test_a_repeated_key_returns_the_original_receipt_and_is_stored_once(client):
     items = client.get("/received").json()["items"]
     assert len(items) == 1 and items[0]["deliveries"] == 2 and items[0]["body"] == card
     assert items[0]["body"]["detail"].count("\n- ") == len(flagged().reasons)  # the reasons arrive as sent
+    assert items[0]["idempotency_key"] == card["uuid"]
 
 
 @pytest.mark.parametrize(

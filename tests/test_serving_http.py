@@ -80,9 +80,9 @@ def posted_history(subject: int) -> dict[str, Any]:
 
 
 def record_sent_alerts(path: Path, subjects: list[int]) -> list[str]:
-    """Alerts of these elderly members in the outbox, sent to the CRM (status pending), with cards
-    built from their real scores and reasons; returns the alert ids."""
-    from alerts.cards import CardInput, build_card
+    """Cards of these elderly members in the outbox, sent to the CRM (status pending), built from
+    their real scores and reasons; returns the card ids (what CRM feedback names)."""
+    from alerts.cards import CardInput, ProblemRisk, build_card
     from alerts.cycle import RunInfo, run_alert_cycle
     from alerts.policy import AlertPolicy
     from scoring.scorer import Scorer
@@ -96,11 +96,12 @@ def record_sent_alerts(path: Path, subjects: list[int]) -> list[str]:
                            "probability": [risks[s].probability for s in subjects],
                            "municipality": [municipality.loc[s] for s in subjects]})
 
-    def card_for(row: pd.Series) -> dict:
+    def card_for(rows: pd.DataFrame) -> dict:
+        row = rows.iloc[0]
         risk = risks[int(row["subject_id"])]
-        return build_card(CardInput(subject_id=int(row["subject_id"]), problem=ELDERLY, as_of=row["as_of"],
-                                    probability=risk.probability, band=row["band"], model_version=risk.model_version,
-                                    reasons=risk.reasons))
+        return build_card(CardInput(subject_id=int(row["subject_id"]), as_of=row["as_of"], risks=[
+            ProblemRisk(problem=ELDERLY, probability=risk.probability, band=row["band"], model_version=risk.model_version,
+                        reasons=risk.reasons)]))
 
     conn = outbox.connect(path)
     try:
@@ -111,7 +112,7 @@ def record_sent_alerts(path: Path, subjects: list[int]) -> list[str]:
         assert result.alerts_sent == len(subjects)
     finally:
         conn.close()
-    return [outbox.alert_id_for(s, ELDERLY, time) for s in subjects]
+    return [outbox.card_id(s, time) for s in subjects]
 
 
 # --- the service -------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
 
+An alert is a card: one per customer per index date, naming every problem that alerted.
+
 Library imports happen inside the commands, so `sote-risk --help` stays fast.
 """
 
@@ -30,6 +32,8 @@ def _connect(db: Optional[Path]):  # noqa: ANN202
 
     try:
         return outbox.connect(db)
+    except SoteRiskError:  # OutboxError: already one line naming the file
+        raise
     except Exception as error:  # sqlite3 errors name the file; keep the CLI one line
         raise SoteRiskError(f"cannot open outbox {db or 'in the home folder'}: {error}") from None
 
@@ -40,7 +44,7 @@ def list_alerts(
     limit: int = typer.Option(50, min=1),
     db: Optional[Path] = DbOption,
 ) -> None:
-    """List alerts, newest first."""
+    """List alerts (cards), newest first, with the problems each names (highest risk first)."""
     from alerts import outbox
 
     rows = outbox.list_alerts(_connect(db), status=status, limit=limit)
@@ -57,7 +61,7 @@ def dead(limit: int = typer.Option(50, min=1), db: Optional[Path] = DbOption) ->
 
 @alerts_app.command("show")
 def show(alert_id: str, db: Optional[Path] = DbOption) -> None:
-    """One alert with its card, as JSON."""
+    """One alert: its delivery state, the problems it names and the card, as JSON."""
     from alerts import outbox
 
     typer.echo(json.dumps(outbox.get_alert(_connect(db), alert_id), indent=2, ensure_ascii=False))
@@ -113,7 +117,7 @@ def dispatch(
 
 @alerts_app.command("report")
 def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Per problem: alerts sent, delivered, dead, and CRM acceptance with top override reasons."""
+    """Per problem: the cards naming it sent, delivered, dead, and CRM acceptance with top override reasons."""
     from dataclasses import asdict
 
     from alerts import feedback
@@ -156,16 +160,17 @@ def run(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
-    raise and explain alerts, and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
-    from base.settings import settings
-
-    summary = run_population_command(as_of.date(), service_url=public_url or settings().public_url, db=db)
+    raise one card per alerted customer (naming each problem, in SOTE_RISK_CRM_LANGUAGE, with a
+    signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
+    summary = run_population_command(as_of.date(), public_url=public_url, db=db)
     typer.echo(json.dumps(summary))
 
 
-def run_population_command(as_of: date, *, service_url: str, db: Optional[Path] = None) -> dict:
+def run_population_command(as_of: date, *, public_url: Optional[str] = None, db: Optional[Path] = None,
+                           service_url: Optional[str] = None) -> dict:
     """The `run` command's work (also called by the demo): load, score, alert, deliver, with progress.
-    Returns a JSON-ready summary."""
+    Returns a JSON-ready summary. The cards' links go to `public_url` (default SOTE_RISK_PUBLIC_URL);
+    `service_url` is the older name of the same thing."""
     import time
 
     from rich.console import Console
@@ -184,26 +189,30 @@ def run_population_command(as_of: date, *, service_url: str, db: Optional[Path] 
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("loading champions and histories", total=None)
         backend = load_backend(settings(), refusal="cannot run the population")
+        links = Links.from_settings(public_url or service_url)  # a bad address fails before any scoring
         loaded = time.perf_counter() - started
         progress.update(task, total=1 + steps(backend) + (1 if config else 0), completed=1,
                         description=f"{len(backend.history.customers):,} customers loaded")
         conn = _connect(db)
-        result = run_population(backend, conn, as_of, links=Links(service_url=service_url),
+        result = run_population(backend, conn, as_of, links=links,
                                 progress=lambda what, n: progress.update(task, advance=n, description=what))
         delivered = None
         if config is not None:
-            progress.update(task, description="delivering alerts to the CRM")
+            progress.update(task, description="delivering cards to the CRM")
             delivered = deliver(conn, config)
-            progress.update(task, advance=1, description=f"delivered {delivered['delivered']:,} alerts")
+            progress.update(task, advance=1, description=f"delivered {delivered['delivered']:,} cards")
     for p in result.problems:
         console.print(f"{p.problem}: {p.eligible:,} scored ({p.already_recorded:,} already recorded), "
-                      f"{p.alerts_sent:,} alerts sent, {p.alerts_queued:,} queued, {p.explained:,} explained")
+                      f"named on {p.alerts_sent:,} cards sent and {p.alerts_queued:,} queued, {p.explained:,} explained")
+    console.print(f"{result.alerts:,} new cards, one per customer: {result.cards_sent:,} sent, {result.cards_queued:,} "
+                  f"waiting for capacity (in {links.language}, links to {links.public_url})")
     if config is None:
-        console.print(f"{dispatcher.WEBHOOK_ENV} is not set: alerts wait in the outbox for `sote-risk alerts dispatch`")
+        console.print(f"{dispatcher.WEBHOOK_ENV} is not set: cards wait in the outbox for `sote-risk alerts dispatch`")
     return {
         "as_of": result.as_of.date().isoformat(), "run_id": result.run_id, "customers": result.customers,
         "scored": result.scored, "load_seconds": round(loaded, 2), "seconds": round(time.perf_counter() - started, 2),
         "stage_seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+        "cards": {"sent": result.cards_sent, "queued": result.cards_queued, "language": links.language},
         "problems": {p.problem: {"scored": p.eligible, "new_scores": p.scores_written, "already_recorded": p.already_recorded,
                                  "alerts_sent": p.alerts_sent, "alerts_queued": p.alerts_queued, "explained": p.explained}
                      for p in result.problems},
@@ -218,8 +227,8 @@ def _print_rows(rows: list[dict]) -> None:
     for r in rows:
         error = f"  last_error={r['last_error']}" if r.get("last_error") else ""
         typer.echo(
-            f"{r['alert_id']}  {r['status']:<10} {r['problem']:<28} as_of={r['as_of']}  "
-            f"p={r['probability']:.3f} {r['band']:<9} attempts={r['attempts']}{error}"
+            f"{r['alert_id']}  {r['status']:<10} customer={r['subject_id']} as_of={r['as_of']}  "
+            f"p={r['probability']:.3f} {r['band']:<9} attempts={r['attempts']}  {','.join(r['problems'])}{error}"
         )
 
 
