@@ -32,6 +32,7 @@ from alerts.outbox import as_of_key, card_id
 from explain.chains import suggest_chains
 from explain.reasons import Reason
 from scoring.bands import band_rank
+from scoring.champions import Gate
 from vocabulary import Language, VocabularyError, vocabulary
 from vocabulary.numbers import natural, percent
 
@@ -58,6 +59,9 @@ WORDS: dict[str, dict[Language, str]] = {
     "note_n": {"en": "Model estimates, not diagnoses: each risk is estimated by its own model for its own population.",
                "fi": "Mallien arvioita, ei diagnooseja: kunkin riskin on arvioinut oman kohderyhmänsä malli."},
     "link": {"en": "Why this customer was flagged", "fi": "Miksi asiakas nousi esiin"},
+    "gate": {"en": "Caution: {label}", "fi": "Huomio: {label}"},
+    "failed": {"en": "Checks it did not pass: {reasons}", "fi": "Tarkistukset, joita se ei läpäissyt: {reasons}"},
+
 }
 
 # Offered to the CRM so its feedback uses codes we can count (alerts report).
@@ -83,6 +87,7 @@ class ProblemRisk:
     # None: derived from the risk-raising reasons with explain/chains.py's table.
     suggestions: Sequence[str | Mapping[str, Any]] | None = None
     fhir: dict[str, Any] | None = None  # the problem's FHIR RiskAssessment (alerts/fhir.py)
+    gate: Gate = Gate("passed")  # the model's promotion record: a card says when it is not "passed"
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ def build_card(item: CardInput, *, language: Language | None = None) -> dict[str
             "as_of": as_of_key(item.as_of),
             "language": lang,
             "risks": [{"problem": r.problem, "probability": round(float(r.probability), 4), "band": r.band,
-                       "model_version": r.model_version, "fhir_risk_assessment": r.fhir} for r in risks],
+                       "model_version": r.model_version, "gate": {"status": r.gate.status, "reasons": list(r.gate.reasons)},
+                       "fhir_risk_assessment": r.fhir} for r in risks],
         },
     }
     if chains:
@@ -160,7 +166,7 @@ def _ordered(item: CardInput) -> list[ProblemRisk]:
             raise ValueError(f"card: {r.problem}: probability {r.probability} is outside 0..1")
         reasons = tuple(x if isinstance(x, Reason) else Reason.model_validate(x) for x in r.reasons)  # refused naming the field
         checked.append(ProblemRisk(r.problem, float(r.probability), r.band, str(r.model_version), reasons,
-                                   r.suggestions, r.fhir))
+                                   r.suggestions, r.fhir, r.gate))
     return sorted(checked, key=lambda r: (-r.probability, r.problem))
 
 
@@ -196,6 +202,8 @@ def _summary(risks: Sequence[ProblemRisk], lang: Language) -> str:
     more = len(risks) - 1
     if more:
         text += " " + (WORDS["more_1"][lang] if more == 1 else WORDS["more_n"][lang].format(n=natural(more, lang)))
+    if any(r.gate.status != "passed" for r in risks):
+        text = "⚠ " + text
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
@@ -205,8 +213,12 @@ def _detail(risks: Sequence[ProblemRisk], lang: Language) -> str:
     for number, r in enumerate(risks, start=1):
         lines += ["", f"**{number}. {vocabulary().problem_label(r.problem, lang)}**",
                   WORDS["risk"][lang].format(percent=percent(r.probability, lang),
-                                             band=vocabulary().band_label(r.band, lang).lower(), version=r.model_version),
-                  "", WORDS["reasons"][lang]]
+                                             band=vocabulary().band_label(r.band, lang).lower(), version=r.model_version)]
+        if r.gate.status != "passed":  # nothing that failed its checks looks like it passed
+            lines += ["", "⚠ " + WORDS["gate"][lang].format(label=vocabulary().gate_label(r.gate.status, lang))]
+            if r.gate.reasons:
+                lines.append(WORDS["failed"][lang].format(reasons="; ".join(r.gate.reasons)))
+        lines += ["", WORDS["reasons"][lang]]
         for reason in r.reasons[:MAX_REASONS]:
             text = reason.text_fi if lang == "fi" else reason.text_en
             lines.append(f"- {'↑' if reason.direction == 'up' else '↓'} {text}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -66,6 +66,7 @@ def run_alert_cycle(
     today: date,
     now: float | None = None,
     prepare_cards: Callable[[pd.DataFrame], None] | None = None,
+    held: Collection[str] = (),
 ) -> CycleResult:
     """Record new scores of any number of problems and the cards the policies raise, atomically.
 
@@ -80,6 +81,8 @@ def run_alert_cycle(
     today: the region's calendar day the capacity budget is counted on.
     prepare_cards: called once with every row on a new card before card_for is called, so a
         caller can explain them in one batch per problem (SHAP costs per call, not per row).
+    held: problems whose scores are recorded but raise no card (a model forced past its gates,
+        unless the run is told otherwise): their would-be alerts are decided as "held".
     A re-run with the same scores writes nothing and raises no card twice.
     """
     now = time.time() if now is None else now
@@ -100,6 +103,8 @@ def run_alert_cycle(
         seen = outbox.existing_score_keys(conn, keys)
         fresh = frame.loc[[k not in seen for k in keys]].reset_index(drop=True)
         decisions = _decide(conn, fresh, policy_of)
+        holding = decisions["problem"].isin(list(held)) & (decisions["decision"] == "alert")
+        decisions.loc[holding, "decision"] = "held"
         alerting = decisions.loc[decisions["decision"] == "alert"]
         already = outbox.carded(conn, sorted(set(zip(alerting["subject_id"].astype("int64"), alerting["as_of_key"]))))
         decisions, cards = cards_of(decisions, already)

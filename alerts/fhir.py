@@ -12,10 +12,12 @@ from typing import Any
 import pandas as pd
 
 from explain.reasons import Reason
+from scoring.champions import Gate
 from vocabulary import vocabulary
 
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
 PROBLEM_SYSTEM = "https://eksote.fi/sote-risk/problem"
+GATE_EXTENSION = "https://eksote.fi/sote-risk/StructureDefinition/model-gate"  # passed | forced | unchecked
 MODEL_SYSTEM = "https://eksote.fi/sote-risk/model"
 HL7_CODE = {"low": "low", "moderate": "moderate", "high": "high", "very_high": "high"}
 HELSINKI = "Europe/Helsinki"
@@ -44,8 +46,13 @@ def risk_assessment(
     pipeline_version: str,
     reasons: list[Reason],
     lang: str = "en",
+    gate: Gate | None = None,
 ) -> dict[str, Any]:
-    """The RiskAssessment as a JSON-ready dict, validated by fhir.resources (raises if invalid)."""
+    """The RiskAssessment as a JSON-ready dict, validated by fhir.resources (raises if invalid).
+
+    The prediction's rationale says what the probability means (the vocabulary's words); the
+    model's promotion record travels as an extension (GATE_EXTENSION: passed, forced, unchecked)
+    and, when the model did not pass its checks, as the first note, in words."""
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
     end = (time + pd.Timedelta(days=horizon_days)).date()
@@ -71,10 +78,18 @@ def risk_assessment(
                 "text": vocabulary().band_label(band, lang),
             },
             "whenPeriod": {"start": local_iso(time), "end": end.isoformat()},
+            "rationale": vocabulary().meaning(problem, lang),
         }],
     }
-    if reasons:
-        resource["note"] = [{"text": f"({direction[r.direction]}) {text_of(r)}"} for r in reasons]
+    notes = []
+    if gate is not None:
+        resource["extension"] = [{"url": GATE_EXTENSION, "valueCode": gate.status}]
+        if gate.status != "passed":
+            failed = f" ({'; '.join(gate.reasons)})" if gate.reasons else ""
+            notes.append({"text": f"⚠ {vocabulary().gate_label(gate.status, lang)}{failed}"})
+    notes += [{"text": f"({direction[r.direction]}) {text_of(r)}"} for r in reasons]
+    if notes:
+        resource["note"] = notes
     validated = RiskAssessment.model_validate(resource)
     return validated.model_dump(mode="json", exclude_none=True)
 

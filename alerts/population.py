@@ -103,6 +103,8 @@ class ProblemRun:
     alerts_queued: int  # new cards waiting for capacity that name this problem
     explained: int  # customers whose SHAP contributions were computed (= named on new cards)
     threshold: float | None
+    gate: str = "passed"  # the champion's promotion record: passed, forced, unchecked
+    held: int = 0  # alerts not raised because the model was forced past its gates (no --allow-forced)
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,10 @@ class _Cards:
                 subject_id=subject, problem=r.problem, time=self.time,
                 outcome_label=vocabulary().problem_label(r.problem, lang), horizon_days=champion.horizon_days,
                 probability=float(r.probability), band=str(r.band), model_version=champion.version,
-                pipeline_version=champion.model.pipeline_version, reasons=reasons, lang=lang,
+                pipeline_version=champion.model.pipeline_version, reasons=reasons, lang=lang, gate=champion.gate,
             )
             risks.append(ProblemRisk(problem=r.problem, probability=float(r.probability), band=str(r.band),
-                                     model_version=champion.version, reasons=reasons, fhir=fhir))
+                                     model_version=champion.version, reasons=reasons, fhir=fhir, gate=champion.gate))
         return build_card(CardInput(subject_id=subject, as_of=self.time, risks=risks,
                                     page_url=self.links.page(subject, self.time)), language=lang)
 
@@ -197,11 +199,14 @@ def run_population(
     top_k: int = TOP_REASONS,
     progress: Progress | None = None,
     workers: int = 1,
+    allow_forced: bool = False,
 ) -> PopulationResult:
     """Score everyone at `as_of` (00:00), record every score, raise one card per alerted customer
     and explain what the cards name, per the problems' policies.
 
     links: the cards' page links and language (default: from the settings, Links.from_settings).
+    allow_forced: raise cards from models forced past their gates too (default: their scores are
+        recorded, their alerts held, and the result says how many).
     as_of outside the data raises a one-line error (nothing is written); so does a problem
     without a usable alert policy (checked for every problem before any work).
     """
@@ -235,7 +240,8 @@ def run_population(
         runs[problem] = RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id)
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     cards = _Cards(scored.problems, ids, links, time, top_k)
-    cycle = run_alert_cycle(conn, scores, policies, runs, cards.card, today=today, prepare_cards=cards.prepare)
+    held = [p for p, c in backend.champions.items() if c.gate.status == "forced" and not allow_forced]
+    cycle = run_alert_cycle(conn, scores, policies, runs, cards.card, today=today, prepare_cards=cards.prepare, held=held)
     seconds["alerts and cards"] = clock.perf_counter() - started
 
     results = []
@@ -249,6 +255,7 @@ def run_population(
             scores_written=len(mine), already_recorded=len(rows) - len(mine),
             alerts_sent=released, alerts_queued=len(on_card) - released,
             explained=sum(1 for p, _ in cards.reasons if p == problem), threshold=policies[problem].threshold,
+            gate=rows.champion.gate.status, held=int((mine["decision"] == "held").sum()) if len(mine) else 0,
         ))
     tick(f"{cycle.alerts_sent + cycle.alerts_queued:,} new cards, one per customer "
          f"({cycle.alerts_queued:,} waiting for capacity)", 1)

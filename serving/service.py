@@ -236,7 +236,7 @@ class RiskService:
             subject_id=customer_id, problem=problem, time=pd.Timestamp(item.as_of),
             outcome_label=vocabulary().problem_label(champion.problem, "en"),
             horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
-            model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
+            model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons, gate=risk.gate,
         )
 
     @bentoml.api(route="/predict_row", input_spec=PredictRowRequest)

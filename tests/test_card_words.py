@@ -98,7 +98,14 @@ def read_texts(card: dict[str, Any]) -> list[str]:
 
 
 def note_language(note: str, reasons: list[Reason]) -> str:
-    """A FHIR note is one reason's text in one language (alerts/fhir.py)."""
+    """A FHIR note is one reason's text in one language, or the model's gate record in words when
+    the model did not pass its checks (alerts/fhir.py)."""
+    from vocabulary import vocabulary
+
+    for lang in ("fi", "en"):
+        for status in ("forced", "unchecked"):
+            if note.startswith(f"⚠ {vocabulary().gate_label(status, lang)}"):
+                return lang
     if any(r.text_fi and note.endswith(r.text_fi) for r in reasons):
         return "fi"
     if any(r.text_en and note.endswith(r.text_en) for r in reasons):

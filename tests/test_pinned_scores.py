@@ -35,6 +35,11 @@ These differences are declared, not hidden:
   each language (of 584) and 152 FHIR notes (of 195). Probabilities, contributions, values,
   the order of reasons and their features, labels and everything else are identical. Of the
   21,279 pinned sentences, 2,781 had one of tests/_forbidden.py's patterns before, none after.
+- the served model's promotion record and what the probability means: /score, /score_batch and
+  /explain answers gained `gate` and `meaning_en`/`meaning_fi`, and each FHIR RiskAssessment a
+  gate extension, a first note when the model did not pass its checks (the pinned models were never
+  promoted: "unchecked") and the prediction's rationale. Re-pinned by scripts that allowed only
+  those additions, each with its expected value (351 answer fields, 39 FHIR resources).
 Everything else is compared as it was pinned.
 """
 
@@ -114,7 +119,7 @@ def test_fhir_risk_assessments_are_pinned(pinned, scorer):
                 subject_id=case["customer_id"], problem=risk.problem, time=pd.Timestamp(score.as_of),
                 outcome_label=vocabulary().problem_label(champion.problem, "en"),
                 horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
-                model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons,
+                model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons, gate=risk.gate,
             )
             assert got == case["fhir"][risk.problem], (case["customer_id"], risk.problem)
 

@@ -158,19 +158,21 @@ def run(
     public_url: Optional[str] = typer.Option(None, "--public-url", show_default="SOTE_RISK_PUBLIC_URL, or http://127.0.0.1:3000",
                                              help="The service's address as browsers reach it, for the clinician-page links in the cards."),
     db: Optional[Path] = DbOption,
+    allow_forced: bool = typer.Option(False, "--allow-forced", help="Also raise cards from models forced past their "
+                                      "promotion gates (their scores are always recorded; by default their alerts are held)."),
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
     raise one card per alerted customer (naming each problem, in SOTE_RISK_CRM_LANGUAGE, with a
     signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
-    summary = run_population_command(as_of.date(), public_url=public_url, db=db)
+    summary = run_population_command(as_of.date(), public_url=public_url, db=db, allow_forced=allow_forced)
     typer.echo(json.dumps(summary))
 
 
 def run_population_command(as_of: date, *, public_url: Optional[str] = None, db: Optional[Path] = None,
-                           service_url: Optional[str] = None) -> dict:
+                           allow_forced: bool = False) -> dict:
     """The `run` command's work (also called by the demo): load, score, alert, deliver, with progress.
-    Returns a JSON-ready summary. The cards' links go to `public_url` (default SOTE_RISK_PUBLIC_URL);
-    `service_url` is the older name of the same thing."""
+    Returns a JSON-ready summary. The cards' links go to `public_url` (default SOTE_RISK_PUBLIC_URL).
+    Models forced past their gates raise no card unless `allow_forced`."""
     import time
 
     from rich.console import Console
@@ -189,12 +191,12 @@ def run_population_command(as_of: date, *, public_url: Optional[str] = None, db:
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("loading champions and histories", total=None)
         backend = load_backend(settings(), refusal="cannot run the population")
-        links = Links.from_settings(public_url or service_url)  # a bad address fails before any scoring
+        links = Links.from_settings(public_url)  # a bad address fails before any scoring
         loaded = time.perf_counter() - started
         progress.update(task, total=1 + steps(backend) + (1 if config else 0), completed=1,
                         description=f"{len(backend.history.customers):,} customers loaded")
         conn = _connect(db)
-        result = run_population(backend, conn, as_of, links=links,
+        result = run_population(backend, conn, as_of, links=links, allow_forced=allow_forced,
                                 progress=lambda what, n: progress.update(task, advance=n, description=what))
         delivered = None
         if config is not None:
@@ -204,6 +206,10 @@ def run_population_command(as_of: date, *, public_url: Optional[str] = None, db:
     for p in result.problems:
         console.print(f"{p.problem}: {p.eligible:,} scored ({p.already_recorded:,} already recorded), "
                       f"named on {p.alerts_sent:,} cards sent and {p.alerts_queued:,} queued, {p.explained:,} explained")
+        if p.gate == "forced":
+            console.print(f"  {p.problem}: its model was FORCED past its promotion gates: "
+                          + (f"{p.held:,} alerts held (run with --allow-forced to send them)" if not allow_forced
+                             else "its alerts were sent because of --allow-forced, each card flagged"))
     console.print(f"{result.alerts:,} new cards, one per customer: {result.cards_sent:,} sent, {result.cards_queued:,} "
                   f"waiting for capacity (in {links.language}, links to {links.public_url})")
     if config is None:
@@ -214,7 +220,8 @@ def run_population_command(as_of: date, *, public_url: Optional[str] = None, db:
         "stage_seconds": {k: round(v, 2) for k, v in result.seconds.items()},
         "cards": {"sent": result.cards_sent, "queued": result.cards_queued, "language": links.language},
         "problems": {p.problem: {"scored": p.eligible, "new_scores": p.scores_written, "already_recorded": p.already_recorded,
-                                 "alerts_sent": p.alerts_sent, "alerts_queued": p.alerts_queued, "explained": p.explained}
+                                 "alerts_sent": p.alerts_sent, "alerts_queued": p.alerts_queued, "explained": p.explained,
+                                 "gate": p.gate, "held": p.held}
                      for p in result.problems},
         "delivered": delivered,
     }

@@ -144,7 +144,14 @@ def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) ->
         saved = {name: os.environ.get(name) for name in (WEBHOOK_ENV, problems_env)}
         os.environ.update({WEBHOOK_ENV: f"{receiver.url}/alerts", problems_env: ",".join(problems)})
         try:
-            run = run_population_command(as_of.date(), service_url=service.url)
+            # The demo serves every model, the forced ones too, and says so; `sote-risk run` holds a
+            # forced model's alerts unless told (--allow-forced). Card links go to the public URL
+            # (SOTE_RISK_PUBLIC_URL), not this throwaway port: the saved pages are the demo's record.
+            run = run_population_command(as_of.date(), allow_forced=True)
+            forced = [p for p, v in run["problems"].items() if v["gate"] == "forced"]
+            if forced:
+                console.print(f"cards from models forced past their gates were sent for the demo (--allow-forced), "
+                              f"each flagged on the card: {', '.join(forced)}")
         finally:
             for name, value in saved.items():
                 os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
