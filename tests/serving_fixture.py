@@ -75,12 +75,14 @@ def store():  # noqa: ANN201 (scoring.history.HistoryStore)
 
 
 def make_backend(chosen: Mapping[str, RiskModel] | None = None):  # noqa: ANN201 (scoring.backend.Backend)
+    """The region's backend with the models as champions that passed their gates (as `sote-risk
+    promote` leaves them; tests of the gate record give champions their own)."""
     from scoring.backend import Backend
-    from scoring.champions import champion_from_model
+    from scoring.champions import Gate, champion_from_model
 
     chosen = models() if chosen is None else chosen
     held = store()
-    return Backend({p: champion_from_model(p, m) for p, m in chosen.items()}, lambda: held)
+    return Backend({p: champion_from_model(p, m, gate=Gate("passed")) for p, m in chosen.items()}, lambda: held)
 
 
 def members(problem: str, time: pd.Timestamp | None = None, limit: int | None = None) -> list[int]:
@@ -140,6 +142,8 @@ def register(home: Path, chosen: Mapping[str, RiskModel], alias: str = "champion
                 info = log_risk_model(model, _example_rows(model), registered_model_name=model_name(problem))
             version = str(info.registered_model_version)
             client.set_registered_model_alias(model_name(problem), alias, version)
+            if alias == "champion":  # the tag `sote-risk promote` writes when the gates pass
+                client.set_model_version_tag(model_name(problem), version, "promoted_at", "2026-12-01T00:00:00+00:00")
             versions[problem] = version
         return versions
     finally:

@@ -27,7 +27,7 @@ def test_the_record_is_read_from_the_version_tags_promote_writes(tags, expected)
 @pytest.mark.slow
 def test_a_forced_champion_is_flagged_in_every_score_answer(fixture_home, monkeypatch):
     """Registry tags as `sote-risk promote --force` leaves them -> the loaded champion, /score,
-    /explain and /predict_row answers carry the record and its words; the others stay unchecked."""
+    /explain and /predict_row answers carry the record and its words; the others (promoted as the fixture registers them) stay passed."""
     from mlflow import MlflowClient
 
     from base.settings import settings
@@ -46,7 +46,7 @@ def test_a_forced_champion_is_flagged_in_every_score_answer(fixture_home, monkey
         client.set_model_version_tag(model_name(PROBLEM), version, key, value)
     scorer = Scorer(load_backend(settings()))
     assert scorer.champion(PROBLEM).gate == Gate("forced", ("test_auroc 0.6190 does not beat the baseline's 0.6498",))
-    assert scorer.champion("elderly-hospitalisation").gate == Gate("unchecked")
+    assert scorer.champion("elderly-hospitalisation").gate == Gate("passed")
 
     subject = members(PROBLEM, limit=1)[0]
     answer = score_response(scorer.score_customer(subject, None, 3)).model_dump(mode="json")
@@ -54,7 +54,7 @@ def test_a_forced_champion_is_flagged_in_every_score_answer(fixture_home, monkey
     assert gates[PROBLEM] == {"status": "forced", "reasons": ["test_auroc 0.6190 does not beat the baseline's 0.6498"],
                               "label_en": "Put in use although it did not pass its quality checks",
                               "label_fi": "Otettu käyttöön, vaikka se ei läpäissyt laatutarkistuksia"}
-    assert all(g["status"] == "unchecked" for p, g in gates.items() if p != PROBLEM)
+    assert all(g["status"] == "passed" for p, g in gates.items() if p != PROBLEM)
     for risk in answer["risks"]:
         assert "180" in risk["meaning_fi"] or "90" in risk["meaning_fi"]
         assert "alive" in risk["meaning_en"] and "elossa" in risk["meaning_fi"]

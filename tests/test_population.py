@@ -162,7 +162,7 @@ def test_population_scores_equal_the_service_and_each_alerted_customer_gets_one_
         local = link["url"][len(PUBLIC):]
         verify(local, SECRET)  # the service checks exactly this (base/links.py)
         expires = int(parse_qs(urlsplit(local).query)["exp"][0])
-        assert made + 14 * 86_400 <= expires <= clock.time() + 14 * 86_400
+        assert int(made) + 14 * 86_400 <= expires <= clock.time() + 14 * 86_400  # whole seconds
         risks = card["extension"]["risks"]
         assert [r["problem"] for r in risks] == cards[subject]
         for number, (risk, section) in enumerate(zip(risks, sections(card), strict=True), start=1):
