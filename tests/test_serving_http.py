@@ -274,8 +274,13 @@ def test_explain_is_additive_and_in_plain_words(live):
     er = next(c for c in body["contributions"] if c["feature"] == "er_visits_90d")
     visits = int(frame["er_visits_90d"].iloc[0])
     assert er["value"] == visits
-    assert er["text_en"] == f"{visits} emergency department visits in the last 90 days"
-    assert er["text_fi"] == f"Päivystyskäyntejä viimeisen 90 päivän aikana: {visits}"
+    # the catalogue's sentence for this count (0 and 1 have their own words)
+    expected_en, expected_fi = {
+        0: ("No emergency department visits in the last 90 days", "Ei päivystyskäyntejä viimeisen 90 päivän aikana"),
+        1: ("1 emergency department visit in the last 90 days", "1 päivystyskäynti viimeisen 90 päivän aikana"),
+    }.get(visits, (f"{visits} emergency department visits in the last 90 days",
+                   f"Päivystyskäyntejä viimeisen 90 päivän aikana: {visits}"))
+    assert (er["text_en"], er["text_fi"]) == (expected_en, expected_fi)
     score = live.post("/score", {"customer_id": live.member, "top_k": 3}, role="clinician").json()
     risk = next(r for r in score["risks"] if r["problem"] == ELDERLY)
     assert risk["probability"] == body["probability"] and len(risk["reasons"]) == 3
