@@ -130,6 +130,10 @@ class HomeLayout:
         return self.root / "pages"
 
     @property
+    def logs(self) -> Path:  # the command line's log (sote-risk.log), the demo's service logs, tracebacks
+        return self.root / "logs"
+
+    @property
     def link_secret(self) -> Path:  # signs page links in CRM cards (base/links.py)
         return self.root / "link_secret"
 

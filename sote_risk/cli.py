@@ -6,6 +6,7 @@ edit one shared file. Imports of heavy libraries happen inside commands, not her
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -17,6 +18,7 @@ from sote_risk.commands import training as training_commands
 from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
+from sote_risk import logs
 from base.settings import quiet_third_parties
 from base.errors import SoteRiskError
 
@@ -45,13 +47,23 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Console entry point: a SoteRiskError becomes one line on stderr and a non-zero exit.
+    """Console entry point: a command's own lines on the terminal, everything the libraries log or
+    warn in the home folder's log (sote_risk/logs.py); a SoteRiskError becomes one line on stderr
+    and a non-zero exit, and so does an unexpected error (its traceback goes to the log).
 
     Usage errors (unknown options, bad values) are click's own one-line messages (exit 2).
     """
     quiet_third_parties()
-    try:
-        app()
-    except SoteRiskError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
+    with logs.home_log() as log:
+        try:
+            app()
+        except SoteRiskError as error:
+            typer.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except Exception as error:  # noqa: BLE001 (a bug: one line here, the traceback in the log)
+            if log is None:
+                raise
+            logging.getLogger("sote_risk").exception("unexpected error")
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            typer.echo(f"error: {type(error).__name__}{': ' + first if first else ''} (traceback in {log})", err=True)
+            sys.exit(1)

@@ -136,11 +136,14 @@ def _any_running(pgid: int) -> bool:
 
 
 def start_cli(name: str, args: list[str], *, url: str, log: Path, env: dict[str, str] | None = None) -> Child:
-    """`sote-risk ARGS` in a new session (its own process group), output to `log`."""
+    """`sote-risk ARGS` in a new session (its own process group), output to `log`; the child gets
+    the environment as the user set it and sets up its own logging."""
+    from sote_risk.logs import user_environment
+
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = open(log, "ab")
     command = [sys.executable, "-c", "from sote_risk.cli import main; main()", *args]
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=handle, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, env={**user_environment(), **(env or {})}, stdout=handle, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     return Child(name, process, url, log, handle)
 

@@ -21,8 +21,8 @@ def fixture_home_template(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def fixture_home(fixture_home_template, tmp_path) -> Path:
-    """A private copy of the fixture home: its own data, registry database, keys and outbox (the
-    registered models' files stay where the template put them, read only)."""
+    """A private copy of the fixture home: its own data, registry database, model files, keys and
+    outbox (the copy's registry points at the copy's files when first opened: a home can move)."""
     home = tmp_path / "home"
     shutil.copytree(fixture_home_template, home)
     return home

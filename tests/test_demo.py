@@ -2,7 +2,8 @@
 
 Small region and two trials to stay near a minute; checks what the demo promises: it exits 0,
 every alert in the outbox marked delivered reached the CRM stand-in, clinician pages exist with a
-band and reasons, and no process it started is still running.
+band and reasons, no process it started is still running, and its console holds only its own
+lines (the libraries' go to <home>/logs/sote-risk.log).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from sote_risk.processes import group_alive
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 REPO = Path(__file__).resolve().parent.parent
+# a library's line on the console: a log record, a warning, a bare MLflow print, a traceback
+LIBRARY = re.compile(r" (INFO|WARNING|ERROR|DEBUG) |Warning: |Successfully registered model|Created version '|Traceback"
+                     r"|alembic|sqlalchemy")
 
 
 def test_demo_end_to_end(tmp_path):
@@ -82,6 +86,11 @@ def test_demo_end_to_end(tmp_path):
             assert not group_alive(pid), f"a process of the {name}'s groups is still running"
     assert json.loads((home / "keys.json").read_text())["keys"] == []  # the demo's keys are revoked
     assert "where to look" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+
+    # the console shows the demo's own stages; what MLflow and the other libraries say is in the log
+    assert [line for line in (result.stdout + result.stderr).splitlines() if LIBRARY.search(line)] == []
+    log = (home / "logs" / "sote-risk.log").read_text(encoding="utf-8")
+    assert "command: sote-risk demo\n" in log and "INFO mlflow: Successfully registered model 'sote-risk-" in log
 
 
 def _zombie(pid: int) -> bool:

@@ -1,7 +1,8 @@
 """MLflow plumbing: where runs go, experiment per problem, nested trial runs, model names.
 
 Everything happens at call time: nothing here touches MLflow's global state on import.
-SQLite in the home folder by default; MLFLOW_TRACKING_URI points elsewhere (a server).
+SQLite in the home folder by default (artifacts in <home>/mlartifacts/<problem>); MLFLOW_TRACKING_URI
+points elsewhere (a server).
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ import math
 import time
 from typing import Callable
 
+from models.registry import EXPERIMENT_PREFIX, artifact_root
 from models.registry import configure_tracking as configure  # noqa: F401  (re-exported)
 from models.registry import model_name  # noqa: F401  (re-exported)
-from base.settings import home
-
-EXPERIMENT_PREFIX = "sote-risk/"
 
 
 def _local_artifact_root(uri: str) -> str | None:
-    """With a local SQLite store, keep artifacts in the home folder, not in ./mlruns of the cwd."""
+    """With a local SQLite store, keep artifacts in the home folder, not in ./mlruns of the cwd.
+    The location is absolute (MLflow's file store needs it); a moved home follows it
+    (models.registry.follow_moved_home)."""
     if uri.startswith("sqlite:///"):
-        root = home().mlflow_artifacts.resolve()
+        root = artifact_root()
         root.mkdir(parents=True, exist_ok=True)
         return root.as_uri()
     return None

@@ -92,11 +92,11 @@ def dispatch(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Deliver pending alerts to the CRM webhook (loop until Ctrl-C / SIGTERM, or --once)."""
-    import logging
     import signal
     import threading
 
     from alerts import dispatcher
+    from sote_risk.logs import echo_logger
 
     config = dispatcher.config_from_env(
         webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay, max_attempts=max_attempts,
@@ -106,8 +106,7 @@ def dispatch(
     if once:
         typer.echo(json.dumps(dispatcher.run_once(conn, config).as_dict()))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines would repeat the URL per alert
+    echo_logger(dispatcher.log.name)  # the loop's own lines are its output (they also go to the home's log)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

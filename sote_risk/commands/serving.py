@@ -57,6 +57,7 @@ def serve(
     import serving
     from base.settings import env_name, settings
     from scoring.backend import check_ready
+    from sote_risk.logs import restore_environment
 
     # Fail here, in one line, if a setting is bad or a champion missing or stale: a BentoML worker
     # whose __init__ raises only logs a traceback and the server never becomes ready.
@@ -74,6 +75,7 @@ def serve(
     os.environ[env_name("workers")] = str(workers or settings().workers)  # the worker processes read it at import
     argv = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService",
             "--host", host, "--port", str(port), "--working-dir", str(root)]
+    restore_environment()  # as the user set it: the service keeps its own logging (sote_risk/logs.py)
     os.execv(sys.executable, argv)  # the server replaces this process: signals reach it directly
 
 

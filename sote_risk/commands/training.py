@@ -16,9 +16,10 @@ models_app = typer.Typer(no_args_is_help=True, help="Registered models (MLflow r
 
 
 def _console():
+    """Progress on stderr (stdout holds the results), without rich's source-file column."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, log_path=False)
 
 
 def _problems(problem: list[str] | None, all_problems: bool, experiments: Path | None) -> list[str]:
@@ -97,7 +98,7 @@ def _write_traceback(problem: str) -> Path:
     from base.atomic import atomic_write_text
     from base.settings import home
 
-    return atomic_write_text(home().root / "logs" / f"train-{problem}.log", traceback.format_exc())
+    return atomic_write_text(home().logs / f"train-{problem}.log", traceback.format_exc())
 
 
 def evaluate(
