@@ -26,17 +26,21 @@ _TITLES = {
            "Muut tekijät", "Tämä asiakas"),
 }
 _POINTS = {"en": "pp", "fi": "%-yks."}
+_BACKGROUND = {"en": "background", "fi": "tausta"}
 _RAISE, _LOWER, _NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 
 
 def waterfall_steps(explanation: Explanation, max_steps: int) -> list[tuple[str, str, float]]:
-    """(family key, kind, delta in log-odds) steps: the largest families, then the rest as one step."""
+    """(family key, kind, delta in log-odds) steps: the background families first (who the
+    customer is: "context"), then the largest reasons, then the rest as one step; every family
+    is in exactly one step, so the steps add up to the raw score."""
+    background: list[Reason] = explanation.context
     reasons: list[Reason] = explanation.reasons
-    shown = reasons[:max_steps]
-    rest = sum(r.contribution for r in reasons[max_steps:])
-    steps = [(r.family, "family", r.contribution) for r in shown]
-    if len(reasons) > max_steps:
-        steps.append(("__other__", "other", rest))
+    room = max(max_steps - len(background), 1)
+    steps = [(r.family, "context", r.contribution) for r in background]
+    steps += [(r.family, "family", r.contribution) for r in reasons[:room]]
+    if len(reasons) > room:
+        steps.append(("__other__", "other", sum(r.contribution for r in reasons[room:])))
     return steps
 
 
@@ -49,6 +53,7 @@ def waterfall_rows(explanation: Explanation, to_probability: Callable[[np.ndarra
     booster's own raw score in the last digits, and the chart must end where the headline does)."""
     _, _, base_label, other_label, total_label = _TITLES[lang]
     labels = {r.family: (r.label_fi if lang == "fi" else r.label_en) for r in explanation.reasons}
+    labels |= {r.family: f"{r.label_fi if lang == 'fi' else r.label_en} ({_BACKGROUND[lang]})" for r in explanation.context}
     steps = waterfall_steps(explanation, max_steps)
     positions = np.cumsum([explanation.base_value] + [delta for _, _, delta in steps])
     probability = np.asarray(to_probability(positions), dtype=float)

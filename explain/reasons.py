@@ -6,6 +6,12 @@ words come from the feature catalogue (features/catalogue.py, one entry per feat
 languages). Features of one family (e.g. every emergency-care count) are summed into one reason,
 because a clinician reads "emergency care use raises the risk" better than five correlated raw
 features.
+
+Reasons come only from families a nurse can act on (services, events, diagnoses, assessments);
+the background families (age, sex, municipality, language; service costs: features/catalogue.py
+BACKGROUND_FAMILIES) are returned apart as `context`, so a page shows them as who the customer
+is, not as causes. Reasons and context together hold every family: base value + reasons +
+context == raw score.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from features.catalogue import FeatureInfo, family_words, feature_info
+from features.catalogue import FeatureInfo, family_words, feature_info, is_background
 from vocabulary import Language
 from vocabulary.numbers import euros, natural, percent
 
@@ -53,7 +59,8 @@ class Reason(BaseModel):
 
 
 class Explanation(BaseModel):
-    """Every contribution for one row: base_value + sum(contributions) == raw_score."""
+    """Every contribution for one row: base_value + sum(contributions) == raw_score, and the
+    same sum by family: reasons (families to act on) and context (background families)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +68,7 @@ class Explanation(BaseModel):
     raw_score: float
     contributions: list[FeatureContribution]
     reasons: list[Reason]
+    context: list[Reason]
 
 
 def format_value(value: Any, lang: Language, decimals: int = 0,
@@ -165,7 +173,10 @@ def explanation(names: Sequence[str], contributions: Sequence[float], values: Se
         for i, (name, info) in enumerate(zip(names, infos))
     ]
     raw_score = base_value + math.fsum(item.contribution for item in items)
-    return Explanation(base_value=base_value, raw_score=raw_score, contributions=items, reasons=group_by_family(items))
+    families = group_by_family(items)
+    return Explanation(base_value=base_value, raw_score=raw_score, contributions=items,
+                       reasons=[r for r in families if not is_background(r.family)],
+                       context=[r for r in families if is_background(r.family)])
 
 
 def top_reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], k: int) -> list[Reason]:
@@ -173,12 +184,24 @@ def top_reasons(names: Sequence[str], contributions: Sequence[float], values: Se
     their sums first, and only the shown members of the k largest get sentences (a row has ~130
     features, 95 of them in one family; the service shows 5 reasons). Equal to the long way
     (tested)."""
-    if k <= 0:
+    return _family_reasons(names, contributions, values, background=False, k=k)
+
+
+def context(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any]) -> list[Reason]:
+    """explanation(...).context: the background families of one row, largest effect first."""
+    return _family_reasons(names, contributions, values, background=True, k=None)
+
+
+def _family_reasons(names: Sequence[str], contributions: Sequence[float], values: Sequence[Any], *,
+                    background: bool, k: int | None) -> list[Reason]:
+    """The k (None: all) families of one kind with the largest effect, as reasons."""
+    if k is not None and k <= 0:
         return []
     infos = catalogue_entries(names)
     members: dict[str, list[int]] = {}
     for index, info in enumerate(infos):
-        members.setdefault(info.family, []).append(index)
+        if is_background(info.family) == background:
+            members.setdefault(info.family, []).append(index)
     floats = [float(c) for c in contributions[: len(names)]]
     totals = {family: math.fsum(floats[i] for i in indexes) for family, indexes in members.items()}
     reasons = []

@@ -745,6 +745,20 @@ FAMILY_WORDS: dict[str, tuple[str, str]] = {  # family -> (English, Finnish)
 }
 
 
+# Families that describe who the customer is (age, sex, municipality, language) and what their
+# services cost as a whole. They move a model's risk, but a nurse can act on none of them, and
+# "high service cost lowers the risk" read as a cause misleads: reasons come from the other
+# families (services, events, diagnoses, assessments); these are shown beside them as context.
+BACKGROUND_FAMILIES: frozenset[str] = frozenset({"demographics", "cost"})
+
+
+def is_background(family: str) -> bool:
+    """Whether a family is context (who the customer is), never a reason to act on."""
+    if family not in FAMILY_WORDS:
+        raise KeyError(f"unknown feature family {family!r}")
+    return family in BACKGROUND_FAMILIES
+
+
 def family_words(family: str, lang: str) -> str:
     """A feature family's name in Finnish or English (every family has both; tested)."""
     en, fi = FAMILY_WORDS[family]

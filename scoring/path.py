@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from explain.reasons import Explanation, Reason, explanation, top_reasons
+from explain.reasons import Explanation, Reason, context, explanation, top_reasons
 from features import scoring_rows
 from features.catalogue import feature_info
 from features.history import History
@@ -115,6 +115,11 @@ def contributions(rows: ProblemRows, which: Sequence[int] | np.ndarray | None = 
 def reasons(rows: ProblemRows, row: int, contribution_row: np.ndarray, k: int) -> list[Reason]:
     """The k family reasons with the largest effect for one row (explain/reasons.top_reasons)."""
     return top_reasons(rows.champion.model.feature_names, contribution_row, rows.values(row), k)
+
+
+def background(rows: ProblemRows, row: int, contribution_row: np.ndarray) -> list[Reason]:
+    """The background families of one row, shown as context beside the reasons (explain/reasons.context)."""
+    return context(rows.champion.model.feature_names, contribution_row, rows.values(row))
 
 
 def explain(rows: ProblemRows, row: int, contribution_row: np.ndarray) -> Explanation:

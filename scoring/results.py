@@ -23,8 +23,9 @@ class Risk:
     band: Band
     model_version: str
     pipeline_version: str
-    reasons: list[Reason] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)  # families a nurse can act on
     gate: Gate = Gate()  # the model's promotion record (scoring/champions.py)
+    context: list[Reason] = field(default_factory=list)  # background families (explain/reasons.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Explained:
     reasons: list[Reason]
     suggested_chains: list[SuggestedChain]
     gate: Gate = Gate()
+    context: list[Reason] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def per_customer(scored: path.ScoredPairs) -> list[CustomerRows]:
     return [CustomerRows(problems, None if problems else scored.note(i)) for i, problems in enumerate(out)]
 
 
-def risk(rows: ProblemRows, row: int, reasons: list) -> Risk:
+def risk(rows: ProblemRows, row: int, reasons: list, context: list | None = None) -> Risk:
     champion = rows.champion
     probability = float(rows.probabilities[row])
     words = vocabulary()
@@ -95,7 +95,7 @@ def risk(rows: ProblemRows, row: int, reasons: list) -> Risk:
         problem=champion.problem, label_en=words.problem_label(champion.problem, "en"),
         label_fi=words.problem_label(champion.problem, "fi"), probability=probability,
         band=band_for(probability, champion.bands), model_version=champion.version,
-        pipeline_version=champion.model.pipeline_version, reasons=reasons, gate=champion.gate,
+        pipeline_version=champion.model.pipeline_version, reasons=reasons, gate=champion.gate, context=context or [],
     )
 
 
@@ -166,8 +166,11 @@ class Scorer:
             shap = self._contribution_rows(problem, inside, time) if top_k > 0 else {}
             for subject, item in inside.items():
                 rows = item.problems[problem]
-                reasons = path.reasons(rows, 0, shap[subject], top_k) if top_k > 0 else []
-                risks[subject].append(risk(rows, 0, reasons))
+                if top_k > 0:
+                    risks[subject].append(risk(rows, 0, path.reasons(rows, 0, shap[subject], top_k),
+                                               path.background(rows, 0, shap[subject])))
+                else:
+                    risks[subject].append(risk(rows, 0, []))
         return risks
 
     # --- scoring ----------------------------------------------------------------------------------
@@ -224,6 +227,7 @@ class Scorer:
             pipeline_version=champion.model.pipeline_version, probability=probability, band=rows.band(0),
             base_value=explained.base_value, raw_score=explained.raw_score, contributions=explained.contributions,
             reasons=explained.reasons, suggested_chains=suggest_chains(explained.reasons), gate=champion.gate,
+            context=explained.context,
         )
 
     def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None, str | None]]]:

@@ -200,7 +200,10 @@ class ProblemRisk(Response):
     band: Band
     model_version: str
     pipeline_version: str
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(description="The top_k families a nurse can act on (services, events, diagnoses, "
+                                  "assessments), largest effect first")
+    context: list[Reason] = Field(description="Background, not reasons to act on: age, sex, municipality, language and "
+                                  "service costs, with their share of the score (empty when top_k is 0)")
     gate: ModelGate
     meaning_en: str = Field(description="What the probability is (and is not), in plain English")
     meaning_fi: str = Field(description="Mitä todennäköisyys tarkoittaa (ja mitä ei), suomeksi")
@@ -233,7 +236,9 @@ class ExplainResponse(Response):
     base_value: float = Field(description="Expected raw score (log-odds); base_value + sum(contributions) = raw_score")
     raw_score: float
     contributions: list[FeatureContribution]
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(description="Every family a nurse can act on, largest effect first")
+    context: list[Reason] = Field(description="The background families (age, sex, municipality, language; service costs): "
+                                  "base_value + reasons + context = raw_score")
     suggested_chains: list[SuggestedChain]
     gate: ModelGate
     meaning_en: str

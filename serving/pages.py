@@ -43,6 +43,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gap_outside": "not scored: outside this group at the time",
         "gap_not_eligible": "not scored: in hospital, or the outcome had already happened",
         "meaning": "What the figure means", "gate": "Model check", "failed_gates": "Checks it did not pass",
+        "context": "Background (who the customer is and what their services cost: it moves the figure, but is not a reason to act on)",
     },
     "fi": {
         "title": "Riskiyhteenveto asiakkaalle", "other_language": "In English", "as_of": "Tilanne",
@@ -58,6 +59,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gap_outside": "ei arvioitu: ei kuulunut tähän ryhmään silloin",
         "gap_not_eligible": "ei arvioitu: sairaalassa, tai tapahtuma oli jo sattunut",
         "meaning": "Mitä luku tarkoittaa", "gate": "Mallin tarkistus", "failed_gates": "Tarkistukset, joita se ei läpäissyt",
+        "context": "Taustatiedot (kuka asiakas on ja mitä palvelut maksavat: ne vaikuttavat lukuun, mutta eivät ole toimenpiteen syitä)",
     },
 }
 
@@ -96,7 +98,7 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
         explained = scorer.explain(subject_id, risk.problem, as_of)
         explanation = Explanation(
             base_value=explained.base_value, raw_score=explained.raw_score,
-            contributions=explained.contributions, reasons=explained.reasons,
+            contributions=explained.contributions, reasons=explained.reasons, context=explained.context,
         )
         bands = champion.bands
         points = [(f"{day:%m/%y}", value, why) for day, value, why in trends.get(risk.problem, [])]
@@ -109,6 +111,10 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
                 {"direction": r.direction, "label": r.label_fi if lang == "fi" else r.label_en,
                  "text": r.text_fi if lang == "fi" else r.text_en}
                 for r in explained.reasons[:top_k]
+            ],
+            "context": [
+                {"family": r.family, "label": r.label_fi if lang == "fi" else r.label_en, "text": r.text_fi if lang == "fi" else r.text_en}
+                for r in explained.context
             ],
             "chains": [
                 {"chain": c.chain, "label": c.label_fi if lang == "fi" else c.label_en, "why": c.why_fi if lang == "fi" else c.why_en}

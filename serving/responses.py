@@ -49,7 +49,7 @@ def problem_risk(risk: Risk) -> ProblemRisk:
     words = vocabulary()
     return ProblemRisk(problem=risk.problem, label_en=risk.label_en, label_fi=risk.label_fi, probability=risk.probability,
                        band=risk.band, model_version=risk.model_version, pipeline_version=risk.pipeline_version,
-                       reasons=risk.reasons, gate=model_gate(risk.gate), meaning_en=words.meaning(risk.problem, "en"),
+                       reasons=risk.reasons, context=risk.context, gate=model_gate(risk.gate), meaning_en=words.meaning(risk.problem, "en"),
                        meaning_fi=words.meaning(risk.problem, "fi"))
 
 
@@ -66,7 +66,7 @@ def explain_response(item: Explained) -> ExplainResponse:
     return ExplainResponse(
         customer_id=item.customer_id, problem=item.problem, as_of=item.as_of, model_version=item.model_version,
         pipeline_version=item.pipeline_version, probability=item.probability, band=item.band, base_value=item.base_value,
-        raw_score=item.raw_score, contributions=item.contributions, reasons=item.reasons, suggested_chains=item.suggested_chains,
+        raw_score=item.raw_score, contributions=item.contributions, reasons=item.reasons, context=item.context, suggested_chains=item.suggested_chains,
         gate=model_gate(item.gate), meaning_en=vocabulary().meaning(item.problem, "en"),
         meaning_fi=vocabulary().meaning(item.problem, "fi"),
     )

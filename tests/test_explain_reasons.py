@@ -12,8 +12,9 @@ import pytest
 
 from explain.chains import MIN_EFFECT, suggest_chains
 from explain.plots import mean_abs_importance, shap_summary_svg, trend_svg, waterfall_svg
-from explain.reasons import explanation, family_label, feature_sentence, format_value, top_reasons
+from explain.reasons import context, explanation, family_label, feature_sentence, format_value, top_reasons
 from features import catalogue, feature_info
+from features.catalogue import BACKGROUND_FAMILIES, FAMILY_WORDS
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -125,8 +126,8 @@ def test_contributions_and_reasons_add_up_to_the_raw_score(explained):
         long = _explanation(model, rows, contributions, i)
         assert long.raw_score == pytest.approx(raw[i], abs=1e-9)
         assert long.base_value == contributions["bias"].iloc[i]
-        by_reason = long.base_value + math.fsum(r.contribution for r in long.reasons)
-        assert by_reason == pytest.approx(raw[i], abs=1e-9)
+        by_family = long.base_value + math.fsum(r.contribution for r in long.reasons + long.context)
+        assert by_family == pytest.approx(raw[i], abs=1e-9)
         assert [c.feature for c in long.contributions] == model.feature_names
 
 
@@ -135,11 +136,12 @@ def test_reasons_are_grouped_by_family_largest_first(explained):
     model, rows, contributions = explained
     for i in range(len(rows)):
         long = _explanation(model, rows, contributions, i)
-        families = [r.family for r in long.reasons]
+        families = [r.family for r in long.reasons + long.context]
         assert sorted(families) == sorted({feature_info(n).family for n in model.feature_names})
-        sizes = [abs(r.contribution) for r in long.reasons]
-        assert sizes == sorted(sizes, reverse=True)
-        for reason in long.reasons:
+        for part in (long.reasons, long.context):
+            sizes = [abs(r.contribution) for r in part]
+            assert sizes == sorted(sizes, reverse=True)
+        for reason in long.reasons + long.context:
             assert {f.feature for f in reason.features} <= {n for n in model.feature_names if feature_info(n).family == reason.family}
             members = [c for c in long.contributions if c.family == reason.family]
             assert reason.contribution == pytest.approx(math.fsum(c.contribution for c in members), abs=1e-12)
@@ -199,25 +201,39 @@ def test_chains_follow_risk_raising_reasons():
 
 @pytest.mark.slow
 def test_waterfall_is_valid_svg_with_a_bar_per_step(explained):
+    """One bar for the average customer, each background family (marked as background), the
+    largest reasons, "other factors" and this customer; every family is in one bar."""
     model, rows, contributions = explained
     long = _explanation(model, rows, contributions, 0)
-    assert len(long.reasons) > 3
+    assert len(long.reasons) > 3 and len(long.context) == 2
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
+
+    shown = float(sigmoid(long.raw_score))
+    steps = len(long.context) + 3
     for lang in ("en", "fi"):
-        svg = waterfall_svg(long, lang, max_steps=3)
+        svg = waterfall_svg(long, sigmoid, shown, lang, max_steps=steps)
         root = ET.fromstring(svg)
-        assert len(root.findall(f"{SVG}rect")) == 1 + 3 + 1 + 1  # base, three families, "other", total
+        assert len(root.findall(f"{SVG}rect")) == 1 + 2 + 3 + 1 + 1  # base, background, three reasons, "other", total
         texts = [t.text for t in root.findall(f"{SVG}text")]
+        marker = "tausta" if lang == "fi" else "background"
+        for item in long.context:
+            assert f"{item.label_fi if lang == 'fi' else item.label_en} ({marker})" in texts
         for reason in long.reasons[:3]:
             assert (reason.label_fi if lang == "fi" else reason.label_en) in texts
-    assert "Miten riskipisteet muodostuvat" in waterfall_svg(long, "fi")
-    every = ET.fromstring(waterfall_svg(long, "en", max_steps=len(long.reasons)))
-    assert len(every.findall(f"{SVG}rect")) == 1 + len(long.reasons) + 1  # no "other" step left
+    assert "Miten syyt muodostavat riskin" in waterfall_svg(long, sigmoid, shown, "fi")
+    every = ET.fromstring(waterfall_svg(long, sigmoid, shown, "en", max_steps=len(long.reasons) + 2))
+    assert len(every.findall(f"{SVG}rect")) == 1 + 2 + len(long.reasons) + 1  # no "other" step left
 
 
 def test_trend_chart_leaves_gaps_outside_the_cohort():
-    svg = trend_svg([("01/23", 0.1), ("02/23", None), ("03/23", 0.3), ("04/23", 0.35)], (0.1, 0.25, 0.5), "trend")
+    points = [("01/23", 0.1, None), ("02/23", None, "outside"), ("03/23", 0.3, None), ("04/23", 0.35, None)]
+    svg = trend_svg(points, (0.1, 0.25, 0.5), "trend", {"outside": "outside the group"})
     root = ET.fromstring(svg)
-    assert len(root.findall(f"{SVG}circle")) == 3
+    filled = [c for c in root.findall(f"{SVG}circle") if c.get("fill") != "none"]
+    assert len(filled) == 3  # the scored months; the gap is an open circle on the axis
+    assert [c.get("data-why") for c in root.findall(f"{SVG}circle") if c.get("class") == "gap"] == ["outside"]
     assert len(root.findall(f"{SVG}polyline")) == 1  # the lone first point has no line
 
 
@@ -243,6 +259,45 @@ def test_top_reasons_equal_the_long_way(explained):
         long = explanation(names, vector, values)
         for k in (0, 1, 2, 3, 5, 10, len(long.reasons) + 1):
             assert top_reasons(names, vector, values, k) == long.reasons[:k]
+        assert context(names, vector, values) == long.context
+
+
+@pytest.mark.slow
+def test_reasons_are_what_a_nurse_can_act_on_and_background_is_context(explained):
+    """Naive oracle: sum each family's contributions by hand from the catalogue; reasons are
+    exactly the families outside age, sex, municipality, language and service costs, ranked by
+    |sum|, and context exactly those five features' families. On these rows the background moves
+    the score (so the split is seen, not vacuous)."""
+    assert BACKGROUND_FAMILIES == {"demographics", "cost"}
+    background_features = {info.name for info in catalogue() if info.family in BACKGROUND_FAMILIES}
+    assert {"age_years", "sex", "municipality", "language", "cost_eur_365d"} <= background_features
+    model, rows, contributions = explained
+    names = model.feature_names
+    background_would_lead = 0
+    for i in range(len(rows)):
+        vector, values = contributions.iloc[i].to_numpy(), list(rows.iloc[i][names])
+        sums: dict[str, float] = {}
+        for name, value in zip(names, vector[: len(names)]):
+            family = [info.family for info in catalogue() if info.name == name][0]
+            sums[family] = sums.get(family, 0.0) + float(value)
+        ranked = sorted(sums, key=lambda f: abs(sums[f]), reverse=True)
+        background_would_lead += ranked[0] in BACKGROUND_FAMILIES
+        long = explanation(names, vector, values)
+        assert [r.family for r in long.reasons] == [f for f in ranked if f not in BACKGROUND_FAMILIES]
+        assert [r.family for r in long.context] == [f for f in ranked if f in BACKGROUND_FAMILIES]
+        for reason in long.reasons + long.context:
+            assert reason.contribution == pytest.approx(sums[reason.family], abs=1e-9)
+        top = top_reasons(names, vector, values, 3)
+        assert len(top) == 3 and not {r.family for r in top} & BACKGROUND_FAMILIES
+    assert background_would_lead > 0, "no row where age or cost would have been the first reason: the test sees nothing"
+
+
+def test_every_family_is_either_a_reason_or_context():
+    from features.catalogue import is_background
+
+    assert {f for f in FAMILY_WORDS if is_background(f)} == BACKGROUND_FAMILIES
+    with pytest.raises(KeyError, match="unknown feature family"):
+        is_background("astrology")
 
 
 def test_top_reasons_keep_ties_zero_and_opposite_members_as_the_long_way():

@@ -1,0 +1,214 @@
+"""Measure issue 14 on a demo home: what the CRM got, and what its words and pages break.
+
+    .venv/bin/python benchmarks/card_words.py [HOME]      # default: .sote-risk
+
+Reads the home folder's `outbox.db` (read only: an old outbox is never migrated) and, if the
+demo kept it, `crm_receiver.db`, and prints, for the cards delivered in the outbox and for the
+cards the demo's CRM receiver stored: how many, to how many distinct customers, and how many
+break a rule of tests/_forbidden.py (with a breakdown by rule and an example of each). Then it
+reads every Finnish page in `pages/` and counts the English words in its visible text.
+
+Both outbox schemas are read: version 1 (commit 7ca9338: one row per alert, the payload an
+English card) and version 2 (one card per customer per index date, in the CRM's language, named
+in the card's `extension.language`). A card is checked in its own language only: it stores the
+text of that one language.
+
+What a person reads on a card: the summary, the detail (markdown, one line at a time: each
+reason), the suggestion and link labels, the source label and topic, the override reasons. The
+pseudonym and model versions are identifiers, not amounts, and are left out (`allow`).
+
+A page's language is the file name's suffix (`-fi.html`, `-en.html`), else its `<html lang>`;
+its visible text is everything outside tags, <script> and <style>, unescaped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _forbidden import problems  # noqa: E402  (tests/ is not a package)
+
+ENGLISH_WORD = "an English word in Finnish"
+MARKDOWN = re.compile(r"^\s*(?:[-*]\s+)?|\*\*|(?<!\w)_|_(?!\w)")
+
+
+@dataclass
+class CardCounts:
+    """What one source of cards (the outbox, or the CRM receiver) holds."""
+
+    source: str
+    cards: int = 0
+    customers: set[int] = field(default_factory=set)
+    languages: Counter[str] = field(default_factory=Counter)
+    bad_cards: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)  # rule -> cards breaking it
+    examples: dict[str, str] = field(default_factory=dict)  # rule -> one example
+
+
+def read_texts(card: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, text) of every text on a card a person reads."""
+    yield "summary", str(card.get("summary", ""))
+    for line in str(card.get("detail", "")).splitlines():
+        text = MARKDOWN.sub("", line).strip()
+        if text:
+            yield "detail", text
+    for item in card.get("suggestions") or []:
+        yield "suggestion", str(item.get("label", ""))
+    for item in card.get("links") or []:
+        yield "link", str(item.get("label", ""))
+    source = card.get("source") or {}
+    yield "source", str(source.get("label", ""))
+    yield "topic", str((source.get("topic") or {}).get("display", ""))
+    for item in card.get("overrideReasons") or []:
+        yield "override reason", str(item.get("display", ""))
+
+
+def card_language(card: dict[str, Any]) -> str:
+    return str((card.get("extension") or {}).get("language") or "en")  # version 1 cards: English only
+
+
+def identifiers(card: dict[str, Any]) -> list[str]:
+    """The card's pseudonym and model versions (left out of the check)."""
+    ext = card.get("extension") or {}
+    versions = [ext.get("model_version")] + [r.get("model_version") for r in ext.get("risks") or []]
+    return [str(x) for x in [ext.get("subject_pseudonym"), *versions] if x is not None]
+
+
+def check_card(card: dict[str, Any], counts: CardCounts) -> None:
+    lang = card_language(card)
+    counts.cards += 1
+    counts.customers.add(int((card.get("extension") or {}).get("subject_pseudonym", -1)))
+    counts.languages[lang] += 1
+    broken: set[str] = set()
+    for name, text in read_texts(card):
+        for found in problems(text, lang, allow=identifiers(card)):
+            rule, _, rest = found.partition(": «")
+            broken.add(rule)
+            piece = rest.split("»", 1)[0]
+            counts.examples.setdefault(rule, f"«{piece}» in {name} «{text[:90]}»")
+    counts.bad_cards += bool(broken)
+    counts.by_rule.update(broken)
+
+
+def outbox_cards(db: Path) -> tuple[CardCounts, str]:
+    """The delivered cards of an outbox, and its schema and statuses in words."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM alerts GROUP BY status").fetchall())
+        counts = CardCounts("outbox (delivered)")
+        for (payload,) in conn.execute("SELECT payload FROM alerts WHERE status = 'delivered'"):
+            check_card(json.loads(payload), counts)
+    finally:
+        conn.close()
+    kind = "one card per customer" if version >= 2 else "one row per alert"
+    return counts, f"schema v{version} ({kind}); rows by status: {statuses}"
+
+
+def received_cards(db: Path) -> CardCounts:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        counts = CardCounts("CRM receiver")
+        for (body,) in conn.execute("SELECT body FROM received"):
+            check_card(json.loads(body), counts)
+    finally:
+        conn.close()
+    return counts
+
+
+class _Text(HTMLParser):
+    """Visible text of a page: data outside <script> and <style>, one chunk per line."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.lang: str | None = None
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "html" and self.lang is None:
+            self.lang = dict(attrs).get("lang")
+        if tag in ("script", "style"):
+            self._hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        text = " ".join(data.split())
+        if text and not self._hidden:
+            self.chunks.append(text)
+
+
+def page_language(path: Path, parsed: _Text) -> str:
+    match = re.search(r"-(fi|en)\.html$", path.name)
+    return match.group(1) if match else (parsed.lang or "?")
+
+
+def finnish_pages(pages: Path) -> tuple[list[str], Counter[str], Counter[str]]:
+    """(Finnish pages read, English words found with their counts, other rules broken per page)."""
+    read: list[str] = []
+    words: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    for path in sorted(pages.glob("*.html")):
+        parsed = _Text()
+        parsed.feed(path.read_text(encoding="utf-8"))
+        if page_language(path, parsed) != "fi":
+            continue
+        read.append(path.name + ("" if parsed.lang == "fi" else f" (html lang={parsed.lang})"))
+        for chunk in parsed.chunks:
+            for found in problems(chunk, "fi"):
+                rule, _, rest = found.partition(": «")
+                if rule == ENGLISH_WORD:
+                    words[rest.split("»", 1)[0]] += 1
+                else:
+                    others[rule] += 1
+    return read, words, others
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("home", nargs="?", default=".sote-risk", type=Path, help="the demo's home folder")
+    home = parser.parse_args().home
+    outbox, schema = outbox_cards(home / "outbox.db")
+    sources = [outbox]
+    if (home / "crm_receiver.db").exists():
+        sources.append(received_cards(home / "crm_receiver.db"))
+    print(f"home: {home.resolve()}\noutbox: {schema}\n")
+    print(f"{'':34}" + "".join(f"{c.source:>22}" for c in sources))
+    rows = [("cards", lambda c: c.cards), ("distinct customers", lambda c: len(c.customers)),
+            ("card languages", lambda c: ", ".join(f"{k} {v}" for k, v in sorted(c.languages.items()))),
+            ("cards with a forbidden pattern", lambda c: c.bad_cards)]
+    for label, value in rows:
+        print(f"{label:34}" + "".join(f"{value(c)!s:>22}" for c in sources))
+    rules = sorted({r for c in sources for r in c.by_rule}, key=lambda r: -outbox.by_rule[r])
+    for rule in rules:
+        print(f"  {rule[:32]:32}" + "".join(f"{c.by_rule[rule]:>22}" for c in sources))
+    if rules:
+        print("\nexamples (first card breaking each rule):")
+        for rule in rules:
+            example = next(c.examples[rule] for c in sources if rule in c.examples)
+            print(f"  {rule}: {example}")
+
+    read, words, others = finnish_pages(home / "pages")
+    print(f"\nFinnish pages checked: {len(read)}" + "".join(f"\n  {name}" for name in read))
+    print(f"English words on Finnish pages: {sum(words.values())} ({len(words)} distinct)")
+    if words:
+        print("  " + ", ".join(f"{w} ×{n}" for w, n in words.most_common()))
+    if others:
+        print("other forbidden patterns on Finnish pages: " + ", ".join(f"{r} ×{n}" for r, n in others.most_common()))
+
+
+if __name__ == "__main__":
+    main()
