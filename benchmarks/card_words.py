@@ -15,7 +15,8 @@ text of that one language.
 
 What a person reads on a card: the summary, the detail (markdown, one line at a time: each
 reason), the suggestion and link labels, the source label and topic, the override reasons. The
-pseudonym and model versions are identifiers, not amounts, and are left out (`allow`).
+product's name ("sote-risk"), the pseudonym and model versions are identifiers, not words or
+amounts, and are left out (`allow`).
 
 A page's language is the file name's suffix (`-fi.html`, `-en.html`), else its `<html lang>`;
 its visible text is everything outside tags, <script> and <style>, unescaped.
@@ -39,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _forbidden import problems  # noqa: E402  (tests/ is not a package)
 
 ENGLISH_WORD = "an English word in Finnish"
+PRODUCT = "sote-risk"  # a name, on the card's source label: not an English word
+SPACES = re.compile(r"[ \t\r\n\f\v]+")
+IDENTIFIER = re.compile(r"(?<![\w-])[a-z0-9]+(?:[_-][a-z0-9]+)+(?![\w-])")  # feature names, problem ids
 MARKDOWN = re.compile(r"^\s*(?:[-*]\s+)?|\*\*|(?<!\w)_|_(?!\w)")
 
 
@@ -53,6 +57,7 @@ class CardCounts:
     bad_cards: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)  # rule -> cards breaking it
     examples: dict[str, str] = field(default_factory=dict)  # rule -> one example
+    english: Counter[str] = field(default_factory=Counter)  # English words on Finnish cards
 
 
 def read_texts(card: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -78,10 +83,17 @@ def card_language(card: dict[str, Any]) -> str:
 
 
 def identifiers(card: dict[str, Any]) -> list[str]:
-    """The card's pseudonym and model versions (left out of the check)."""
+    """The product's name, the card's pseudonym and model versions (left out of the check)."""
     ext = card.get("extension") or {}
     versions = [ext.get("model_version")] + [r.get("model_version") for r in ext.get("risks") or []]
-    return [str(x) for x in [ext.get("subject_pseudonym"), *versions] if x is not None]
+    return [PRODUCT, *(str(x) for x in [ext.get("subject_pseudonym"), *versions] if x is not None)]
+
+
+def around(text: str, piece: str, chars: int = 45) -> str:
+    """The piece in its context (the text may be long)."""
+    at = max(text.find(piece), 0)
+    start, end = max(at - chars, 0), at + len(piece) + chars
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
 def check_card(card: dict[str, Any], counts: CardCounts) -> None:
@@ -95,7 +107,9 @@ def check_card(card: dict[str, Any], counts: CardCounts) -> None:
             rule, _, rest = found.partition(": «")
             broken.add(rule)
             piece = rest.split("»", 1)[0]
-            counts.examples.setdefault(rule, f"«{piece}» in {name} «{text[:90]}»")
+            if rule == ENGLISH_WORD:
+                counts.english[piece] += 1
+            counts.examples.setdefault(rule, f"«{piece}» in {name} «{around(text, piece)}»")
     counts.bad_cards += bool(broken)
     counts.by_rule.update(broken)
 
@@ -146,7 +160,7 @@ class _Text(HTMLParser):
             self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
-        text = " ".join(data.split())
+        text = SPACES.sub(" ", data).strip(" ")  # not str.split(): it would break no-break spaces
         if text and not self._hidden:
             self.chunks.append(text)
 
@@ -156,11 +170,13 @@ def page_language(path: Path, parsed: _Text) -> str:
     return match.group(1) if match else (parsed.lang or "?")
 
 
-def finnish_pages(pages: Path) -> tuple[list[str], Counter[str], Counter[str]]:
-    """(Finnish pages read, English words found with their counts, other rules broken per page)."""
+def finnish_pages(pages: Path) -> tuple[list[str], Counter[str], int, Counter[str]]:
+    """(Finnish pages read, English words found with their counts, how many of those are inside
+    code identifiers, other rules broken, counted per piece)."""
     read: list[str] = []
     words: Counter[str] = Counter()
     others: Counter[str] = Counter()
+    in_identifiers = 0
     for path in sorted(pages.glob("*.html")):
         parsed = _Text()
         parsed.feed(path.read_text(encoding="utf-8"))
@@ -168,42 +184,51 @@ def finnish_pages(pages: Path) -> tuple[list[str], Counter[str], Counter[str]]:
             continue
         read.append(path.name + ("" if parsed.lang == "fi" else f" (html lang={parsed.lang})"))
         for chunk in parsed.chunks:
-            for found in problems(chunk, "fi"):
-                rule, _, rest = found.partition(": «")
-                if rule == ENGLISH_WORD:
-                    words[rest.split("»", 1)[0]] += 1
-                else:
-                    others[rule] += 1
-    return read, words, others
+            found = [f.partition(": «") for f in problems(chunk, "fi")]
+            english = [rest.split("»", 1)[0] for rule, _, rest in found if rule == ENGLISH_WORD]
+            words.update(english)
+            others.update(rule for rule, _, _ in found if rule != ENGLISH_WORD)
+            if english:
+                outside = sum(f.startswith(ENGLISH_WORD) for f in problems(IDENTIFIER.sub(" ", chunk), "fi"))
+                in_identifiers += len(english) - outside
+    return read, words, in_identifiers, others
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("home", nargs="?", default=".sote-risk", type=Path, help="the demo's home folder")
     home = parser.parse_args().home
+    if not (home / "outbox.db").is_file():
+        sys.exit(f"{home}: no outbox.db (run the demo into it first: SOTE_RISK_HOME={home} bin/sote-risk demo)")
     outbox, schema = outbox_cards(home / "outbox.db")
     sources = [outbox]
     if (home / "crm_receiver.db").exists():
         sources.append(received_cards(home / "crm_receiver.db"))
     print(f"home: {home.resolve()}\noutbox: {schema}\n")
-    print(f"{'':34}" + "".join(f"{c.source:>22}" for c in sources))
+    rules = sorted({r for c in sources for r in c.by_rule}, key=lambda r: -outbox.by_rule[r])
+    width = max([34, *(len(r) + 4 for r in rules)])
+    print(f"{'':{width}}" + "".join(f"{c.source:>22}" for c in sources))
     rows = [("cards", lambda c: c.cards), ("distinct customers", lambda c: len(c.customers)),
             ("card languages", lambda c: ", ".join(f"{k} {v}" for k, v in sorted(c.languages.items()))),
             ("cards with a forbidden pattern", lambda c: c.bad_cards)]
     for label, value in rows:
-        print(f"{label:34}" + "".join(f"{value(c)!s:>22}" for c in sources))
-    rules = sorted({r for c in sources for r in c.by_rule}, key=lambda r: -outbox.by_rule[r])
+        print(f"{label:{width}}" + "".join(f"{value(c)!s:>22}" for c in sources))
     for rule in rules:
-        print(f"  {rule[:32]:32}" + "".join(f"{c.by_rule[rule]:>22}" for c in sources))
+        print(f"  {rule:{width - 2}}" + "".join(f"{c.by_rule[rule]:>22}" for c in sources))
     if rules:
         print("\nexamples (first card breaking each rule):")
         for rule in rules:
             example = next(c.examples[rule] for c in sources if rule in c.examples)
             print(f"  {rule}: {example}")
+    for c in sources:
+        if c.english:
+            print(f"English words on {c.source}'s Finnish cards: {sum(c.english.values())} ("
+                  + ", ".join(f"{w} ×{n}" for w, n in c.english.most_common()) + ")")
 
-    read, words, others = finnish_pages(home / "pages")
+    read, words, in_identifiers, others = finnish_pages(home / "pages")
     print(f"\nFinnish pages checked: {len(read)}" + "".join(f"\n  {name}" for name in read))
-    print(f"English words on Finnish pages: {sum(words.values())} ({len(words)} distinct)")
+    print(f"English words on Finnish pages: {sum(words.values())} ({len(words)} distinct; "
+          f"{in_identifiers} of them inside code identifiers such as er_visits_30d or acute-hospitalisation)")
     if words:
         print("  " + ", ".join(f"{w} ×{n}" for w, n in words.most_common()))
     if others:

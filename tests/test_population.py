@@ -39,6 +39,16 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 PUBLIC = "https://sote-risk.example.fi/palvelu"  # where browsers reach the service (a path prefix too)
 
 
+def shown_reasons(problem: str) -> int:
+    """A card's reasons for a problem: TOP_REASONS, or as many families to act on as its model has
+    (age, sex, municipality, language and costs are context, never reasons)."""
+    from features.catalogue import BACKGROUND_FAMILIES, feature_info
+    from tests.serving_fixture import models
+
+    families = {feature_info(n).family for n in models([problem])[problem].feature_names}
+    return min(TOP_REASONS, len(families - BACKGROUND_FAMILIES))
+
+
 def budgeted(chosen: dict, threshold: float | None = THRESHOLD, **policy_fields) -> dict:
     """The models as training leaves them: a spec whose alert_policy states only a budget, and the
     threshold training chose for that budget in the metadata (None: no threshold). policy_fields:
@@ -172,7 +182,7 @@ def test_population_scores_equal_the_service_and_each_alerted_customer_gets_one_
             assert float(fhir.prediction[0].probabilityDecimal) == pytest.approx(scores[subject, problem], abs=1e-6)
             assert risk["probability"] == round(scores[subject, problem], 4)
             reasons = service[subject, problem].reasons
-            assert len(reasons) == TOP_REASONS and section.startswith(f"{number}. {vocabulary().problem_label(problem, 'en')}**")
+            assert len(reasons) == shown_reasons(problem) and section.startswith(f"{number}. {vocabulary().problem_label(problem, 'en')}**")
             assert f"Risk {percent(scores[subject, problem], 'en')} " in section
             assert reason_lines(section) == detail_lines(reasons[:MAX_REASONS])
         chains = []
@@ -419,7 +429,7 @@ def test_run_command_delivers_one_card_per_customer_and_a_rerun_of_the_month_cre
             assert [r["problem"] for r in card["extension"]["risks"]] == expected[subject]
             for risk in card["extension"]["risks"]:
                 assert RiskAssessment.model_validate(risk["fhir_risk_assessment"]).subject.reference == f"Patient/{subject}"
-            assert card["detail"].count("\n- ") == TOP_REASONS * len(expected[subject])
+            assert card["detail"].count("\n- ") == sum(shown_reasons(p) for p in expected[subject])
             assert "Tärkeimmät syyt:" in card["detail"]  # the CRM's language by default: Finnish
         before = counts(conn)
 
