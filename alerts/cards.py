@@ -34,6 +34,7 @@ from explain.reasons import Reason
 from scoring.bands import band_rank
 from scoring.champions import Gate
 from vocabulary import Language, VocabularyError, vocabulary
+from vocabulary.gates import gate_reasons
 from vocabulary.numbers import natural, percent
 
 TOPIC_SYSTEM = "https://eksote.fi/sote-risk/problem"
@@ -217,7 +218,7 @@ def _detail(risks: Sequence[ProblemRisk], lang: Language) -> str:
         if r.gate.status != "passed":  # nothing that failed its checks looks like it passed
             lines += ["", "⚠ " + WORDS["gate"][lang].format(label=vocabulary().gate_label(r.gate.status, lang))]
             if r.gate.reasons:
-                lines.append(WORDS["failed"][lang].format(reasons="; ".join(r.gate.reasons)))
+                lines.append(WORDS["failed"][lang].format(reasons="; ".join(gate_reasons(r.gate.reasons, lang))))
         lines += ["", WORDS["reasons"][lang]]
         for reason in r.reasons[:MAX_REASONS]:
             text = reason.text_fi if lang == "fi" else reason.text_en

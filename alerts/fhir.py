@@ -14,6 +14,7 @@ import pandas as pd
 from explain.reasons import Reason
 from scoring.champions import Gate
 from vocabulary import vocabulary
+from vocabulary.gates import gate_reasons
 
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
 PROBLEM_SYSTEM = "https://eksote.fi/sote-risk/problem"
@@ -85,7 +86,7 @@ def risk_assessment(
     if gate is not None:
         resource["extension"] = [{"url": GATE_EXTENSION, "valueCode": gate.status}]
         if gate.status != "passed":
-            failed = f" ({'; '.join(gate.reasons)})" if gate.reasons else ""
+            failed = f" ({'; '.join(gate_reasons(gate.reasons, lang))})" if gate.reasons else ""
             notes.append({"text": f"⚠ {vocabulary().gate_label(gate.status, lang)}{failed}"})
     notes += [{"text": f"({direction[r.direction]}) {text_of(r)}"} for r in reasons]
     if notes:

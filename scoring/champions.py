@@ -10,6 +10,7 @@ feature it reads must have words in the catalogue.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,11 +37,23 @@ class Gate:
         return self.status == "passed"
 
 
+def _forced_reasons(tag: str) -> tuple[str, ...]:
+    """The failed gates: a JSON list (training/promotion.py), or "; "-joined text as versions
+    promoted before it was a list recorded them."""
+    if tag.startswith("["):
+        try:
+            found = json.loads(tag)
+        except ValueError:
+            found = None
+        if isinstance(found, list):
+            return tuple(str(r).strip() for r in found if str(r).strip())
+    return tuple(r.strip() for r in tag.split(";") if r.strip())
+
+
 def gate_of(tags: Mapping[str, str]) -> Gate:
     """The promotion record from a registry version's tags (training/promotion.py writes them)."""
     if tags.get("promotion_forced") == "true":
-        reasons = tuple(r.strip() for r in tags.get("promotion_forced_reasons", "").split(";") if r.strip())
-        return Gate("forced", reasons)
+        return Gate("forced", _forced_reasons(tags.get("promotion_forced_reasons", "")))
     if tags.get("promoted_at"):
         return Gate("passed")
     return Gate("unchecked")

@@ -12,7 +12,6 @@ spec (written at training) and its registry version's tags (written at promotion
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Literal
 
 import pandas as pd
@@ -24,6 +23,7 @@ from features.catalogue import feature_info
 from scoring.scorer import Scorer
 from serving.pages import Sign
 from vocabulary import vocabulary
+from vocabulary.gates import flagged_groups, gate_reasons
 from vocabulary.numbers import number, percent
 
 Language = Literal["fi", "en"]
@@ -38,7 +38,7 @@ WORDS: dict[str, dict[str, str]] = {
         "auroc": "Discrimination (AUROC)", "auroc_note": "0.5 is chance, 1.0 perfect ranking",
         "baseline": "Best simple baseline (AUROC)", "gain": "Gain over the baseline", "calibration": "Calibration",
         "ece": "Expected calibration error", "oe": "Observed / expected outcomes", "oe_note": "1.0 = right on average",
-        "not_computed": "not computed for this model version", "interval": "95 % interval",
+        "not_computed": "not computed for this model version", "interval": "95% interval",
         "threshold": "Alert threshold", "alert_rate": "Alerts per 1,000 scored customers a month", "ppv": "Share of alerts "
         "followed by the outcome (PPV)", "sensitivity": "Share of outcomes alerted in advance (sensitivity)",
         "lead": "Median time from alert to outcome (days)", "counts": "Test rows, customers, outcomes",
@@ -46,12 +46,14 @@ WORDS: dict[str, dict[str, str]] = {
             "Each group of sex, age band, municipality and language with at least {rows} test rows and {events} outcomes "
             "is checked. A group is flagged when its AUROC is more than {auroc} below the model's AUROC within that "
             "attribute, or its observed/expected ratio is further than {oe} from 1, and in either case the gap is beyond "
-            "chance (two-sided, 5 % over all checks together, counting customers rather than rows). Smaller groups are "
+            "chance (two-sided, 5% over all checks together, counting customers rather than rows). Smaller groups are "
             "reported but not judged."),
         "flagged": "Flagged groups", "none_flagged": "No group was flagged.", "unknown_flags": "Not recorded for this model version.",
-        "importance": "What the model relies on", "importance_note": "Mean absolute effect on the risk score (log-odds) "
-        "over {n} scored customers.", "importance_gain": "The model's own split gain (no customers to compute effects on).",
-        "feature": "Feature", "description": "Description", "effect": "Mean |effect|",
+        "importance": "What the model relies on", "importance_note": "Each feature's share of what the model relies on: its mean absolute effect on the "
+        "risk score over {n} scored customers, as a share of all features' together.",
+        "importance_gain": "Each feature's share of the model's own split gain (no customers to compute effects on).",
+        "feature": "Feature", "description": "Description", "effect": "Share",
+        "intended_use_missing": "",
     },
     "fi": {
         "model_card": "Mallikortti", "other_language": "In English", "status": "Tila", "version": "Mallin versio",
@@ -62,8 +64,8 @@ WORDS: dict[str, dict[str, str]] = {
         "auroc": "Erottelukyky (AUROC)", "auroc_note": "0,5 on sattumaa, 1,0 täydellinen järjestys",
         "baseline": "Paras yksinkertainen vertailumalli (AUROC)", "gain": "Etu vertailumalliin", "calibration": "Kalibraatio",
         "ece": "Odotettu kalibraatiovirhe", "oe": "Havaitut / odotetut tapahtumat", "oe_note": "1,0 = keskimäärin oikein",
-        "not_computed": "ei laskettu tälle mallin versiolle", "interval": "95 %:n väli",
-        "threshold": "Hälytysraja", "alert_rate": "Hälytyksiä 1 000 arvioitua asiakasta kohden kuukaudessa",
+        "not_computed": "ei laskettu tälle mallin versiolle", "interval": "95\u00a0%:n väli",
+        "threshold": "Hälytysraja", "alert_rate": "Hälytyksiä 1\u00a0000 arvioitua asiakasta kohden kuukaudessa",
         "ppv": "Hälytyksistä osuus, joita seurasi tapahtuma (PPV)", "sensitivity": "Tapahtumista osuus, joista "
         "hälytettiin etukäteen (herkkyys)", "lead": "Hälytyksen ja tapahtuman välinen aika, mediaani (päivää)",
         "counts": "Testirivit, asiakkaat, tapahtumat", "bands": "Riskiluokat (alarajat)", "subgroups": "Alaryhmät",
@@ -71,12 +73,15 @@ WORDS: dict[str, dict[str, str]] = {
             "Jokainen sukupuolen, ikäryhmän, kunnan ja asiointikielen ryhmä, jossa on vähintään {rows} testiriviä ja "
             "{events} tapahtumaa, tarkistetaan. Ryhmä merkitään, kun sen AUROC on yli {auroc} alempi kuin mallin AUROC "
             "saman ominaisuuden sisällä tai sen havaittujen ja odotettujen tapahtumien suhde poikkeaa ykkösestä yli {oe}, "
-            "ja kummassakin tapauksessa ero on suurempi kuin sattuma selittää (kaksisuuntaisesti, 5 % kaikkien tarkistusten "
+            "ja kummassakin tapauksessa ero on suurempi kuin sattuma selittää (kaksisuuntaisesti, 5\u00a0% kaikkien tarkistusten "
             "yhteensä, asiakkaita eikä rivejä laskien). Pienemmät ryhmät raportoidaan mutta niitä ei arvioida."),
         "flagged": "Merkityt ryhmät", "none_flagged": "Yhtään ryhmää ei merkitty.", "unknown_flags": "Ei kirjattu tälle mallin versiolle.",
-        "importance": "Mihin malli nojaa", "importance_note": "Keskimääräinen vaikutuksen suuruus riskipisteisiin "
-        "(logit-asteikolla) {n} arvioidulla asiakkaalla.", "importance_gain": "Mallin oma jakohyöty (asiakkaita vaikutusten "
-        "laskemiseen ei ollut).", "feature": "Piirre", "description": "Kuvaus", "effect": "Keskim. |vaikutus|",
+        "importance": "Mihin malli nojaa", "importance_note": "Kunkin piirteen osuus siitä, mihin malli nojaa: sen keskimääräinen vaikutus "
+        "riskipisteisiin {n} arvioidulla asiakkaalla suhteessa kaikkien piirteiden vaikutukseen yhteensä.",
+        "importance_gain": "Kunkin piirteen osuus mallin omasta jakohyödystä (asiakkaita vaikutusten laskemiseen ei ollut).",
+        "feature": "Piirre", "description": "Kuvaus", "effect": "Osuus",
+        "intended_use_missing": "Tälle mallin versiolle ei ole kirjattu käyttötarkoitusta suomeksi: se on englanninkielisessä "
+        "mallikortissa.",
     },
 }
 
@@ -97,13 +102,15 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
         lang=lang, other_lang="en" if lang == "fi" else "fi", t=t, problem=problem,
         other_language_url=href(model_card_path(problem, "en" if lang == "fi" else "fi")),
         label=words.problem_label(problem, lang), version=champion.version, pipeline_version=model.pipeline_version,
-        gate=champion.gate.status, gate_label=words.gate_label(champion.gate.status, lang), gate_reasons=list(champion.gate.reasons),
+        gate=champion.gate.status, gate_label=words.gate_label(champion.gate.status, lang), gate_reasons=gate_reasons(champion.gate.reasons, lang),
         promoted_at=champion.tags.get("promoted_at"),
-        intended_use=(spec.get("intended_use_fi") or spec.get("intended_use")) if lang == "fi" else spec.get("intended_use"),
+        # a version trained before the Finnish text existed says so, rather than English on a Finnish card
+        intended_use=(spec.get("intended_use_fi") or (t["intended_use_missing"] if spec.get("intended_use") else None))
+        if lang == "fi" else spec.get("intended_use"),
         population=words.segment(champion.segment).description(lang), meaning=words.meaning(problem, lang),
         bands=" / ".join(percent(edge, lang, 0) for edge in (champion.bands.moderate, champion.bands.high, champion.bands.very_high)),
         test_period=_test_period(model.metadata.get("periods")), performance=_performance(metrics, model.metadata, lang, t),
-        subgroup_rule=_subgroup_rule(spec, lang, t), flagged=_flagged(champion.tags.get("subgroup_flagged"), lang),
+        subgroup_rule=_subgroup_rule(spec, lang, t), flagged=flagged_groups(champion.tags.get("subgroup_flagged"), lang),
         **_importance(model, sample, lang),
     )
 
@@ -166,37 +173,6 @@ def _subgroup_rule(spec: dict[str, Any], lang: Language, t: dict[str, str]) -> s
     )
 
 
-_FLAG = re.compile(r"(?P<attr>[a-z_]+)=(?P<value>[^:]+):(?P<kinds>[a-z+]+) \((?P<measures>[^;]*); "
-                   r"(?P<rows>[\d,]+) rows, (?P<events>[\d,]+) events\)")
-_ATTRIBUTES = {"sex": ("Sex", "Sukupuoli"), "age_band": ("Age band", "Ikäryhmä"), "municipality": ("Municipality", "Kunta"),
-               "language": ("Language of service", "Asiointikieli")}
-_KINDS = {"auroc": ("discrimination", "erottelukyky"), "calibration": ("calibration", "kalibraatio")}
-_COUNTS = {"en": "{rows} rows, {events} outcomes", "fi": "{rows} riviä, {events} tapahtumaa"}
-
-
-def _flagged(tag: str | None, lang: Language) -> list[str] | None:
-    """The flagged groups training recorded (training/pipeline.py flagged_subgroups), in the
-    language (None: not recorded for this version; []: none flagged)."""
-    if tag is None:
-        return None
-    if tag.strip() in ("", "none"):
-        return []
-    found_all = list(_FLAG.finditer(tag))
-    if not found_all:  # a format this card does not know: shown as recorded rather than lost
-        return [tag.strip()]
-    out = []
-    pick = 1 if lang == "fi" else 0
-    for found in found_all:
-        attribute = _ATTRIBUTES.get(found["attr"], (found["attr"], found["attr"]))[pick]
-        kinds = ", ".join(_KINDS.get(k, (k, k))[pick] for k in found["kinds"].split("+"))
-        measures = re.sub(r"\d+\.\d+", lambda m: number(float(m.group()), lang, len(m.group().split(".")[1])),
-                          found["measures"].replace("auroc", "AUROC"))
-        counts = _COUNTS[lang].format(rows=number(float(found["rows"].replace(",", "")), lang),
-                                      events=number(float(found["events"].replace(",", "")), lang))
-        out.append(f"{attribute} {found['value']}: {kinds} ({measures}; {counts})")
-    return out
-
-
 def _importance(model: Any, sample: tuple[pd.DataFrame, pd.DataFrame] | None, lang: Language) -> dict[str, Any]:
     if sample is not None and len(sample[0]):
         contributions, rows = sample
@@ -206,10 +182,11 @@ def _importance(model: Any, sample: tuple[pd.DataFrame, pd.DataFrame] | None, la
         gain = model.booster.feature_importance(importance_type="gain")
         importance = pd.Series(gain, index=model.feature_names).sort_values(ascending=False)
         summary, size = None, 0
+    total = float(importance.sum())
     rows_out = []
     for name, value in importance.head(20).items():
         info = feature_info(str(name))
         rows_out.append({"name": name, "description": info.description_fi if lang == "fi" else info.description_en,
-                         "value": number(float(value), lang, 3)})
+                         "value": percent(float(value) / total if total > 0 else 0.0, lang)})
     return {"importance": rows_out, "summary_svg": summary, "sample_size": size}
 

@@ -22,6 +22,7 @@ from explain.chains import suggest_chains
 from explain.plots import trend_svg, waterfall_svg
 from explain.reasons import Explanation
 from vocabulary import numbers, vocabulary
+from vocabulary.gates import gate_reasons
 from scoring.scorer import Scorer
 from serving.page_links import relative_href
 
@@ -124,7 +125,7 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
             "waterfall_svg": Markup(waterfall_svg(explanation, champion.model.calibrator.transform, risk.probability, lang)),
             "meaning": vocabulary().meaning(risk.problem, lang),
             "gate": risk.gate.status, "gate_label": vocabulary().gate_label(risk.gate.status, lang),
-            "gate_reasons": list(risk.gate.reasons),
+            "gate_reasons": gate_reasons(risk.gate.reasons, lang),
             "model_version": risk.model_version, "pipeline_version": risk.pipeline_version,
             "model_card_url": href(model_card_path(risk.problem, lang)),
         })

@@ -102,7 +102,9 @@ def champion_state(problem: str, spec: Any, features: Path) -> ChampionState:
         return ChampionState(problem, str(version.version), False, "its experiment spec cannot be read")
     if _spec_without_trials(trained) != _spec_without_trials(spec.as_dict()):
         return ChampionState(problem, str(version.version), False, "the experiment spec changed")
-    forced = tags.get("promotion_forced_reasons", "") if tags.get("promotion_forced") == "true" else ""
+    from scoring.champions import gate_of
+
+    forced = "; ".join(gate_of(tags).reasons) if tags.get("promotion_forced") == "true" else ""
     return ChampionState(problem, str(version.version), True, "", forced)
 
 

@@ -69,7 +69,8 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (  # (name, regex, languages)
     ("two numbers side by side", r"\d \d", "en fi"),
     ("a minus written as a hyphen", r"(?<![\w)\]\-])-\d", "en fi"),
     ("a negative zero", r"[\u2212\-]0(?:[.,]0+)?(?![\d.,])", "en fi"),
-    ("English thousands grouping in Finnish", r"(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])", "fi"),
+    # "45,578" is English grouping; "0,612" is a Finnish decimal (no number is grouped after a 0)
+    ("English thousands grouping in Finnish", r"(?<![\d,])(?!0,)\d{1,3}(?:,\d{3})+(?![\d,])", "fi"),
     ("a decimal point in Finnish", r"(?<![\w.])\d+\.\d+(?![\d.])", "fi"),
     ("a Finnish thousands separator that is not a no-break space", r"(?<![\d,])\d{1,3}(?: \d{3})+(?![\d,])", "fi"),
     ("a percentage without the Finnish space", r"\d%", "fi"),

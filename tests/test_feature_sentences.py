@@ -187,6 +187,7 @@ def test_the_checker_knows_every_count_noun_of_the_catalogue():
     ("Last PHQ-9 0 days ago", "en", "zero days ago"),
     ("Sex: {value}", "en", "a placeholder left in"),
     ("Services costing 45,578 EUR", "en", "euros as EUR or euroa after a number"),
+    ("Kustannukset 45,578 euroa vuodessa", "fi", "English thousands grouping in Finnish"),
 ])
 def test_the_checker_finds_the_issues_patterns(text, lang, what):
     assert any(p.startswith(what) for p in problems(text, lang)), problems(text, lang)
@@ -195,6 +196,7 @@ def test_the_checker_finds_the_issues_patterns(text, lang, what):
 @pytest.mark.parametrize("text, lang", [
     ("Palvelujen kustannukset viimeisen 365 päivän aikana: 45\u00a0578\u00a0€", "fi"),
     ("Services costing €45,578 in the last 365 days", "en"),
+    ("Testijakson AUROC 0,612 (luottamusväli 0,524–0,795)", "fi"),  # Finnish decimals, not English grouping
     ("Viimeisin interRAI kognitiivisen suoriutumisen mittari CPS (0-6): 3", "fi"),
     ("PHQ-9 changed by \u22122 points between the last two measurements", "en"),
     ("Korkea riski: suunnittelematon sairaalahoito 90 päivän sisällä (25,4\u00a0%)", "fi"),

@@ -18,6 +18,9 @@ PROBLEM = "elderly-homecare_failure"
     ({"promoted_at": "2026-12-01T10:00:00+00:00", "promotion_forced": "true",
       "promotion_forced_reasons": "test_auroc 0.6190 does not beat the baseline's 0.6498; subgroup Luumäki O/E 1.9"},
      Gate("forced", ("test_auroc 0.6190 does not beat the baseline's 0.6498", "subgroup Luumäki O/E 1.9"))),
+    ({"promoted_at": "x", "promotion_forced": "true",  # as promote writes them now: a reason may hold "; "
+      "promotion_forced_reasons": '["1 subgroup gap(s) beyond tolerance: sex=F:auroc (auroc 0.612; 1,234 rows, 56 events)"]'},
+     Gate("forced", ("1 subgroup gap(s) beyond tolerance: sex=F:auroc (auroc 0.612; 1,234 rows, 56 events)",))),
     ({"promotion_forced": "false", "promoted_at": "x"}, Gate("passed")),
 ])
 def test_the_record_is_read_from_the_version_tags_promote_writes(tags, expected):
@@ -110,11 +113,12 @@ def test_a_forced_model_raises_no_card_unless_allowed_and_its_cards_say_so(tmp_p
     label = vocabulary().gate_label("forced", "en")
     for card in flagged:
         assert card["summary"].startswith("⚠ ")
-        assert WORDS["gate"]["en"].format(label=label) in card["detail"] and forced.reasons[0] in card["detail"]
+        said = "Test-period AUROC 0.6190 does not beat the simple baseline's 0.6498"  # vocabulary/gates.py's words
+        assert WORDS["gate"]["en"].format(label=label) in card["detail"] and said in card["detail"]
         risk = next(r for r in card["extension"]["risks"] if r["problem"] == "elderly-hospitalisation")
         assert risk["gate"] == {"status": "forced", "reasons": list(forced.reasons)}
         resource = risk["fhir_risk_assessment"]
         assert resource["extension"] == [{"url": GATE_EXTENSION, "valueCode": "forced"}]
-        assert resource["note"][0]["text"].startswith(f"⚠ {label}")
+        assert resource["note"][0]["text"] == f"⚠ {label} ({said})"
     others = [c for c in sent_cards if c not in flagged]
     assert others and not any(c["summary"].startswith("⚠") for c in others)

@@ -19,10 +19,12 @@ import pytest
 
 
 from explain.chains import suggest_chains
+from features.catalogue import BACKGROUND_FAMILIES
 from scoring.scorer import Scorer
 from vocabulary import numbers
 from serving.model_card import model_card
 from serving.pages import customer_page
+from tests._forbidden import problems
 from tests.serving_fixture import make_backend, members
 from vocabulary import vocabulary
 
@@ -73,6 +75,14 @@ def section(dom: str, problem: str) -> str:
 def text_of(fragment: str) -> str:
     """Visible text of an HTML fragment, whitespace collapsed."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def readable_text(dom: str) -> str:
+    """The text a person reads, as the browser lays it out: no style or script, cells and items
+    apart, entities resolved, no-break spaces kept (they are how Finnish groups digits)."""
+    shown = re.sub(r"<(style|script)\b.*?</\1>", "", dom, flags=re.S)
+    shown = re.sub(r"<(?:td|th|li|p|h[1-6]|tr|figcaption|nav)\b", lambda m: " " + m.group(), shown)
+    return re.sub(r"[ \t\r\n]+", " ", html.unescape(re.sub(r"<[^>]+>", "", shown))).strip()
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +138,20 @@ def test_page_shows_band_reasons_chains_and_charts_in_chromium(tmp_path, scorer,
         values = re.findall(r'<text class="value"[^>]*>([^<]+)</text>', waterfall[: waterfall.index("</svg>")])
         assert html.unescape(values[-1]) == numbers.percent(risk.probability, lang)
         assert words.meaning(risk.problem, lang) in visible
+        # age, sex, municipality, language and costs: never a reason, shown as background
+        background = scorer.explain(subject, risk.problem, None).context
+        assert background and not {r.family for r in reasons} & BACKGROUND_FAMILIES
+        assert re.findall(r'<ul class="context">.*?</ul>', shown, flags=re.S)
+        assert re.findall(r'<li data-family="([a-z_]+)">', shown) == [r.family for r in background]
+        for item in background:
+            marker = "tausta" if lang == "fi" else "background"
+            assert f"{item.label_fi if lang == 'fi' else item.label_en} ({marker})" in waterfall
         # the model card link is relative to the page (/ui/customers/<id>), so it opens on any address
         assert f"v{risk.model_version}" in visible and f'href="../model_card/{risk.problem}?lang={lang}"' in shown
     assert ups and downs and any(r.band in HIGH for r in risks)
+    # all the text a person reads, charts included: no forbidden pattern, no English in Finnish
+    allow = [str(subject)] + [r.model_version for r in risks] + [r.pipeline_version for r in risks]
+    assert problems(readable_text(dom), lang, allow=allow) == []
 
 
 def test_page_screenshot_is_not_blank(tmp_path, scorer, subject):
@@ -206,7 +227,9 @@ def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
     visible = text_of(dom)
     t, words = WORDS[lang], vocabulary()
     spec = carded.champion(problem).model.spec
-    assert words.gate_label("forced", lang) in visible and "test_auroc 0.6190 does not beat the baseline's 0.6498" in visible
+    failed = {"en": "Test-period AUROC 0.6190 does not beat the simple baseline's 0.6498",
+              "fi": "Testijakson AUROC 0,6190 ei ylitä yksinkertaisen vertailumallin arvoa 0,6498"}[lang]
+    assert words.gate_label("forced", lang) in visible and failed in visible
     assert (spec["intended_use_fi"] if lang == "fi" else spec["intended_use"]) in visible
     assert words.meaning(problem, lang) in visible and words.segment("elderly").description(lang) in visible
     auroc = f"{numbers.number(0.7634, lang, 3)} ({t['interval']} {numbers.number(0.7512, lang, 3)}–{numbers.number(0.7751, lang, 3)})"
@@ -223,7 +246,7 @@ def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
                "fi": "Kunta Luumäki: kalibraatio (O/E 1,91; 1 204 riviä, 41 tapahtumaa)"}[lang]
     assert flagged in visible
     top = list(mean_abs_importance(sample[0]).index[:5])
-    listed = re.findall(r'<td class="meta">([a-z0-9_]+)</td>', dom)
+    listed = re.findall(r'<tr data-feature="([a-z0-9_]+)">', dom)
     assert listed[:5] == top  # the table follows the sample's mean |SHAP|, described in the language
     from features.catalogue import feature_info
 
@@ -231,6 +254,12 @@ def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
         info = feature_info(name)
         assert (info.description_fi if lang == "fi" else info.description_en) in visible
     assert re.search(r'<figure class="summary">\s*<svg', dom)  # shap's beeswarm, inline
+    # what a person reads (the chart's own SVG text is shap's, feature names on its axis): no
+    # forbidden pattern, no English word on the Finnish card, no feature or problem identifier
+    champion = carded.champion(problem)
+    readable = readable_text(re.sub(r'<figure class="summary">.*?</figure>', "", dom, flags=re.S))
+    assert problems(readable, lang, allow=[champion.version, champion.model.pipeline_version[:16]]) == []
+    assert problem not in readable and not [name for name in top if name in readable]
     if lang == "fi":
         finnish = re.sub(r"\{[a-z_]+\}", "", " ".join(WORDS["fi"].values()))  # placeholders are no words
         english = set(re.findall(r"[A-Za-z]{4,}", " ".join(WORDS["en"].values()))) - {"AUROC"}

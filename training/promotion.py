@@ -91,7 +91,9 @@ def promote(problem: str, force: bool = False, tracking_uri: str | None = None) 
     if decision.reasons:  # forced past failing gates: leave a trace on the version
         decision.forced = True
         client.set_model_version_tag(name, challenger.version, "promotion_forced", "true")
-        client.set_model_version_tag(name, challenger.version, "promotion_forced_reasons", "; ".join(decision.reasons)[:4900])
+        # a JSON list: a reason may hold "; " itself (the flagged subgroups); MLflow caps a tag at 5,000
+        client.set_model_version_tag(name, challenger.version, "promotion_forced_reasons",
+                                     json.dumps([r[:4800 // len(decision.reasons)] for r in decision.reasons], ensure_ascii=False))
     decision.promoted = True
     return decision
 

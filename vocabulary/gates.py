@@ -1,0 +1,101 @@
+"""A model's promotion record in words, in Finnish and English.
+
+Two records are stored as text in a model version's registry tags: the gates a forced challenger
+failed (training/promotion.py `gate_reasons`: "test_auroc 0.6190 does not beat the baseline's
+0.6498") and the subgroups training flagged (training/pipeline.py `flagged_subgroups`:
+"sex=F:auroc (auroc 0.612; 1,234 rows, 56 events)"). Pages, cards, model cards and FHIR notes say
+them to people, so they are parsed here and said in each language with its numbers. The formats
+are fixed by those two writers (a test feeds their real output through here); a record in a
+format not known here is shown as recorded rather than lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from vocabulary import Language
+from vocabulary.numbers import number
+
+_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def _said(text: str, lang: Language) -> str:
+    """A recorded number ("0.6190") in the language, with the decimals it was recorded with."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return number(float(text), lang, decimals)
+
+
+_FLAG = re.compile(r"(?P<attr>[a-z_]+)=(?P<value>[^:;]+):(?P<kinds>[a-z+]+) \((?P<measures>[^;]*); "
+                   r"(?P<rows>[\d,]+) rows, (?P<events>[\d,]+) events\)")
+_ATTRIBUTES = {"sex": ("Sex", "Sukupuoli"), "age_band": ("Age band", "Ikäryhmä"), "municipality": ("Municipality", "Kunta"),
+               "language": ("Language of service", "Asiointikieli")}
+_KINDS = {"auroc": ("discrimination", "erottelukyky"), "calibration": ("calibration", "kalibraatio")}
+_COUNTS = {"en": "{rows} rows, {events} outcomes", "fi": "{rows} riviä, {events} tapahtumaa"}
+_MEASURES = {"auroc": "AUROC", "O/E": "O/E"}
+
+
+def flagged_groups(tag: str | None, lang: Language) -> list[str] | None:
+    """The flagged subgroups a model version records, one phrase each ("Sukupuoli F: erottelukyky
+    (AUROC 0,612; 1 234 riviä, 56 tapahtumaa)"). None: not recorded for this version; []: none."""
+    if tag is None:
+        return None
+    if tag.strip() in ("", "none"):
+        return []
+    found_all = list(_FLAG.finditer(tag))
+    if not found_all:
+        return [tag.strip()]
+    pick = 1 if lang == "fi" else 0
+    out = []
+    for found in found_all:
+        attribute = _ATTRIBUTES.get(found["attr"], (found["attr"], found["attr"]))[pick]
+        kinds = ", ".join(_KINDS.get(k, (k, k))[pick] for k in found["kinds"].split("+"))
+        measures = re.sub(rf"(auroc|O/E) ({_NUMBER})", lambda m: f"{_MEASURES[m[1]]} {_said(m[2], lang)}", found["measures"])
+        counts = _COUNTS[lang].format(rows=number(float(found["rows"].replace(",", "")), lang),
+                                      events=number(float(found["events"].replace(",", "")), lang))
+        out.append(f"{attribute} {found['value']}: {kinds} ({measures}; {counts})")
+    return out
+
+
+# (pattern of the recorded reason, English, Finnish): the words take the pattern's groups, numbers
+# already said in the language.
+_REASONS: tuple[tuple[re.Pattern[str], Callable[[dict[str, str], Language], str]], ...] = (
+    (re.compile(r"challenger has no test_auroc/test_ece recorded"),
+     lambda g, lang: ("Testijakson AUROC-arvoa tai kalibraatiovirhettä ei ole kirjattu" if lang == "fi"
+                      else "No test-period AUROC or calibration error was recorded")),
+    (re.compile(rf"test_ece (?P<ece>{_NUMBER}) > gate (?P<limit>{_NUMBER})"),
+     lambda g, lang: (f"Kalibraatiovirhe testijaksolla {g['ece']} ylittää rajan {g['limit']}" if lang == "fi"
+                      else f"Calibration error on the test period {g['ece']} is above the limit {g['limit']}")),
+    (re.compile(rf"test_auroc (?P<auroc>{_NUMBER}) does not beat the baseline's (?P<baseline>{_NUMBER})(?: by (?P<by>{_NUMBER}))?"),
+     lambda g, lang: (f"Testijakson AUROC {g['auroc']} ei ylitä yksinkertaisen vertailumallin arvoa {g['baseline']}"
+                      + (f" vaaditulla erolla {g['by']}" if g["by"] else "") if lang == "fi"
+                      else f"Test-period AUROC {g['auroc']} does not beat the simple baseline's {g['baseline']}"
+                      + (f" by the required {g['by']}" if g["by"] else ""))),
+    (re.compile(rf"test_auroc (?P<auroc>{_NUMBER}) is worse than the champion's (?P<champion>{_NUMBER})"),
+     lambda g, lang: (f"Testijakson AUROC {g['auroc']} on heikompi kuin käytössä olleen mallin {g['champion']}" if lang == "fi"
+                      else f"Test-period AUROC {g['auroc']} is worse than the model in use before ({g['champion']})")),
+    (re.compile(r"(?P<n>\d+) subgroup gap\(s\) beyond tolerance: (?P<groups>.*)"),
+     lambda g, lang: (f"Alaryhmiä, joissa malli toimii sallittua huonommin: {g['n']} ({g['groups']})" if lang == "fi"
+                      else f"Subgroups where the model does worse than allowed: {g['n']} ({g['groups']})")),
+)
+
+
+def gate_reason(recorded: str, lang: Language) -> str:
+    """One failed gate as recorded by training/promotion.py, said in the language."""
+    text = recorded.strip()
+    for pattern, words in _REASONS:
+        found = pattern.fullmatch(text)
+        if found:
+            groups = {k: v for k, v in found.groupdict().items()}
+            for key, value in groups.items():
+                if value is not None and key in ("ece", "limit", "auroc", "baseline", "by", "champion"):
+                    groups[key] = _said(value, lang)
+            if "groups" in groups:
+                groups["groups"] = "; ".join(flagged_groups(groups["groups"], lang) or [])
+            return words(groups, lang)
+    return text
+
+
+def gate_reasons(recorded: Iterable[str], lang: Language) -> list[str]:
+    """Every failed gate of a promotion record, said in the language."""
+    return [gate_reason(r, lang) for r in recorded]
