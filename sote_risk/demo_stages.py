@@ -201,13 +201,14 @@ def top_customers(outbox_db: Path, as_of: pd.Timestamp, n: int = 5) -> list[tupl
 
 
 def alerts_at(outbox_db: Path, as_of: pd.Timestamp) -> dict[str, int]:
-    """Alerts of each problem for the month as_of (whichever run raised them)."""
+    """How many of the month's cards name each problem as a new alert (a card holds a customer's
+    every problem; whichever run raised them), as stage 6 counts them."""
     from alerts import outbox
 
     conn = outbox.connect(outbox_db)
     try:
-        rows = conn.execute("SELECT problem, COUNT(*) AS n FROM alerts WHERE as_of=? GROUP BY problem",
-                            (outbox.as_of_key(as_of),)).fetchall()
+        rows = conn.execute("SELECT problem, COUNT(*) AS n FROM alert_problems WHERE as_of=? AND decision='alert' "
+                            "GROUP BY problem", (outbox.as_of_key(as_of),)).fetchall()
     finally:
         conn.close()
     return {r["problem"]: int(r["n"]) for r in rows}

@@ -77,7 +77,9 @@ def reasons_of(item: Any) -> list[Reason]:
 def identifiers(item: Any) -> list[str]:
     """Pseudonym and model versions: identifiers a card may show, not amounts."""
     risks = getattr(item, "risks", None) or [item]
-    return [str(item.subject_id)] + [str(getattr(risk, "model_version", "")) for risk in risks]
+    # a version only where the card names it: a bare "1" would hide "(1-5)" or "1 päivää sitten"
+    versions = [str(getattr(risk, "model_version", "")) for risk in risks]
+    return [str(item.subject_id)] + [f"{words} {v}" for v in versions for words in ("model version", "mallin versio")]
 
 
 def risk_assessments(node: Any) -> Iterator[dict[str, Any]]:

@@ -204,7 +204,7 @@ def print_summary(summary: dict, layout, console) -> None:  # noqa: ANN001
     console.rule("summary")
     table = Table(title=f"Latest month {summary['as_of']}: {summary['scored']:,} of {summary['customers']:,} customers scored")
     table.add_column("problem")
-    table.add_column("alerts", justify="right")
+    table.add_column("cards naming it", justify="right")
     table.add_column("model")
     models = summary.get("models", {})
     for problem in sorted(set(summary["alerts"]) | set(models)):
