@@ -259,23 +259,32 @@ class Scorer:
 
     def card_sample(self, problem: str, size: int = 200) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """(contributions, feature rows) of up to `size` members of the problem's cohort at the
-        end of the data, for a model card's global importance; customers are taken evenly across
-        ids (deterministic)."""
+        end of the data, for a model card's global importance. Customers are looked at in passes
+        of evenly spread ids (deterministic) until `size` members are found: a small cohort (home
+        care, 2 % of everyone) needs many passes, and a sample of a dozen would make the card's
+        importance noise."""
         champion = self.champion(problem)
         store = self.backend.history
         ids = store.ids()
         if not len(ids):
             return None
-        step = max(len(ids) // (size * 3), 1)  # members are a fraction of everyone: look at 3x as many
-        candidates = ids[::step][: size * 3]
+        step = max(len(ids) // (size * 3), 1)  # a pass looks at ~3x `size` customers
         time = store.resolve_time(None)
-        rows = path.score_pairs(store.history, candidates, [time] * len(candidates), {problem: champion}).problems[problem]
-        if not len(rows):
+        values, frames, found = [], [], 0
+        for offset in range(step):
+            candidates = ids[offset::step]
+            rows = path.score_pairs(store.history, candidates, [time] * len(candidates), {problem: champion}).problems[problem]
+            if len(rows):
+                chosen = np.arange(min(size - found, len(rows)))
+                values.append(path.contributions(rows, chosen))
+                frames.append(rows.block.take(chosen).to_frame())
+                found += len(chosen)
+            if found >= size:
+                break
+        if not found:
             return None
-        chosen = np.arange(min(size, len(rows)))
-        values = path.contributions(rows, chosen)
-        frame = rows.block.take(chosen).to_frame()
-        return pd.DataFrame(values, columns=[*champion.model.feature_names, "bias"]), frame
+        contributions = pd.DataFrame(np.vstack(values), columns=[*champion.model.feature_names, "bias"])
+        return contributions, pd.concat(frames, ignore_index=True)
 
     def clear_caches(self) -> None:
         self._rows.clear()

@@ -11,7 +11,9 @@ spec (written at training) and its registry version's tags (written at promotion
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from typing import Any, Literal
 
 import pandas as pd
@@ -159,10 +161,17 @@ def _performance(metrics: dict[str, Any], metadata: dict[str, Any], lang: Langua
 
 
 def _test_period(periods: Any) -> str | None:
-    if isinstance(periods, list) and periods:
-        text = str(periods[-1])
-        return text.split(" ", 1)[1] if text.startswith("test ") else text
-    return None
+    """The test period as a person reads it: training records "test [2026-02-01, 2026-08-01)" (the
+    end excluded), shown "2026-02-01 – 2026-07-31"."""
+    if not (isinstance(periods, list) and periods):
+        return None
+    text = str(periods[-1])
+    text = text.split(" ", 1)[1] if text.startswith("test ") else text
+    found = re.fullmatch(r"\[(\d{4}-\d{2}-\d{2}), (\d{4}-\d{2}-\d{2})\)", text.strip())
+    if not found:
+        return text
+    last = dt.date.fromisoformat(found[2]) - dt.timedelta(days=1)
+    return f"{found[1]} – {last.isoformat()}"
 
 
 def _subgroup_rule(spec: dict[str, Any], lang: Language, t: dict[str, str]) -> str:

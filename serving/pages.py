@@ -44,7 +44,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gap_outside": "not scored: outside this group at the time",
         "gap_not_eligible": "not scored: in hospital, or the outcome had already happened",
         "meaning": "What the figure means", "gate": "Model check", "failed_gates": "Checks it did not pass",
-        "context": "Background (who the customer is and what their services cost: it moves the figure, but is not a reason to act on)",
+        "context": "Background", "context_note": "Who the customer is and what their services cost: it moves the figure, but is not a reason to act on.",
     },
     "fi": {
         "title": "Riskiyhteenveto asiakkaalle", "other_language": "In English", "as_of": "Tilanne",
@@ -60,7 +60,7 @@ TEXT: dict[str, dict[str, str]] = {
         "gap_outside": "ei arvioitu: ei kuulunut tähän ryhmään silloin",
         "gap_not_eligible": "ei arvioitu: sairaalassa, tai tapahtuma oli jo sattunut",
         "meaning": "Mitä luku tarkoittaa", "gate": "Mallin tarkistus", "failed_gates": "Tarkistukset, joita se ei läpäissyt",
-        "context": "Taustatiedot (kuka asiakas on ja mitä palvelut maksavat: ne vaikuttavat lukuun, mutta eivät ole toimenpiteen syitä)",
+        "context": "Taustatiedot", "context_note": "Kuka asiakas on ja mitä hänen palvelunsa maksavat: ne vaikuttavat lukuun, mutta eivät ole toimenpiteen syitä.",
     },
 }
 

@@ -264,3 +264,11 @@ def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
         finnish = re.sub(r"\{[a-z_]+\}", "", " ".join(WORDS["fi"].values()))  # placeholders are no words
         english = set(re.findall(r"[A-Za-z]{4,}", " ".join(WORDS["en"].values()))) - {"AUROC"}
         assert not [w for w in re.findall(r"[A-Za-z]{4,}", finnish) if w in english]
+
+
+def test_the_test_period_reads_as_dates_with_its_last_day():
+    from serving.model_card import _test_period
+
+    assert _test_period(["train [2022-01-01, 2025-01-01)", "test [2026-02-01, 2026-08-01)"]) == "2026-02-01 – 2026-07-31"
+    assert _test_period(["test something else"]) == "something else"  # shown as recorded, not lost
+    assert _test_period(None) is None and _test_period([]) is None

@@ -409,5 +409,11 @@ def test_card_sample_holds_members_contributions(scorer):
         return [tuple(None if pd.isna(v) else v for v in row) for row in frame.astype(object).itertuples(index=False)]
 
     assert set(as_tuples(rows)) <= set(as_tuples(member_rows))  # every sampled row is a member's row
+    # a small cohort still gives the full sample when it has that many members (not the dozen a
+    # single pass of evenly spread ids finds), and never more members than it has
+    members_count = int(eligible.sum())
+    assert members_count > 20 and len(rows) == 20
+    every, _ = scorer.card_sample(problem, size=members_count + 50)
+    assert len(every) == members_count
     with pytest.raises(UnknownProblem):
         scorer.card_sample("no-such-problem")
