@@ -26,7 +26,7 @@ _TITLES = {
            "Muut tekijät", "Tämä asiakas"),
 }
 _POINTS = {"en": "pp", "fi": "%-yks."}
-_BACKGROUND = {"en": "background", "fi": "tausta"}
+_BACKGROUND = {"en": "context", "fi": "taustatekijä"}  # marks a background family (never a reason)
 _RAISE, _LOWER, _NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 
 

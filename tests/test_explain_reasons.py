@@ -217,7 +217,7 @@ def test_waterfall_is_valid_svg_with_a_bar_per_step(explained):
         root = ET.fromstring(svg)
         assert len(root.findall(f"{SVG}rect")) == 1 + 2 + 3 + 1 + 1  # base, background, three reasons, "other", total
         texts = [t.text for t in root.findall(f"{SVG}text")]
-        marker = "tausta" if lang == "fi" else "background"
+        marker = "taustatekijä" if lang == "fi" else "context"
         for item in long.context:
             assert f"{item.label_fi if lang == 'fi' else item.label_en} ({marker})" in texts
         for reason in long.reasons[:3]:

@@ -144,7 +144,7 @@ def test_page_shows_band_reasons_chains_and_charts_in_chromium(tmp_path, scorer,
         assert re.findall(r'<ul class="context">.*?</ul>', shown, flags=re.S)
         assert re.findall(r'<li data-family="([a-z_]+)">', shown) == [r.family for r in background]
         for item in background:
-            marker = "tausta" if lang == "fi" else "background"
+            marker = "taustatekijä" if lang == "fi" else "context"
             assert f"{item.label_fi if lang == 'fi' else item.label_en} ({marker})" in waterfall
         # the model card link is relative to the page (/ui/customers/<id>), so it opens on any address
         assert f"v{risk.model_version}" in visible and f'href="../model_card/{risk.problem}?lang={lang}"' in shown
@@ -203,11 +203,36 @@ def carded():
     tags = {"promoted_at": "2026-12-06T05:00:00+00:00", "promotion_forced": "true",
             "promotion_forced_reasons": "test_auroc 0.6190 does not beat the baseline's 0.6498",
             "subgroup_flagged": "municipality=Luumäki:calibration (O/E 1.91; 1,204 rows, 41 events)"}
-    champions = {p: champion_from_model(p, m) for p, m in chosen.items()}
+    champions = {p: champion_from_model(p, m, gate=Gate("passed")) for p, m in chosen.items()}
     champions["elderly-hospitalisation"] = champion_from_model("elderly-hospitalisation", model, gate=Gate(
         "forced", ("test_auroc 0.6190 does not beat the baseline's 0.6498",)), tags=tags)
     held = store()
     return Scorer(Backend(champions, lambda: held))
+
+
+@pytest.mark.parametrize("lang", ["en", "fi"])
+def test_a_forced_models_risk_is_flagged_on_the_page_and_a_passed_ones_is_not(tmp_path, carded, lang):
+    """A customer scored by the forced elderly model and a model that passed: in the browser, the
+    forced one's section opens with the warning (its label and the failed gate in the language),
+    the passed one's has none."""
+    from vocabulary.gates import gate_reason
+
+    forced = "elderly-hospitalisation"
+    both = [s for s in members(forced) if len(carded.score_customer(s, None, 0).risks) >= 2]
+    assert both, "no customer of the test region is scored for the forced problem and another"
+    page, risks = customer_page(carded, both[0], None, lang)
+    dom = rendered(tmp_path, f"forced-{lang}.html", page)
+    for risk in risks:
+        shown = section(dom, risk.problem)
+        banners = re.findall(r'<p class="gate gate-(\w+)" role="alert" data-gate="\w+">(.*?)</p>', shown, flags=re.S)
+        if risk.problem == forced:
+            assert [status for status, _ in banners] == ["forced"]
+            text = text_of(banners[0][1])
+            assert vocabulary().gate_label("forced", lang) in text
+            assert gate_reason("test_auroc 0.6190 does not beat the baseline's 0.6498", lang) in text
+            assert shown.index('data-gate="forced"') < shown.index('class="probability"')  # before the figure
+        else:
+            assert banners == [] and risk.gate.status == "passed"
 
 
 @pytest.mark.parametrize("lang", ["en", "fi"])
