@@ -22,12 +22,12 @@ import os
 import random
 import socket
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -83,6 +83,49 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0.0, min(cap, base * 2 ** (attempt - 1)))
 
 
+POLL_SLICE_S = 0.1  # how often an idle wait looks at the stop flag: bounds how long a stop takes
+
+
+class StopFlag:
+    """Set by a signal handler, polled by the loop.
+
+    Setting it is one attribute write and takes no lock. A handler that calls
+    threading.Event.set takes the Event's Condition lock; a second signal landing while the first
+    handler holds it runs the handler again on the same thread, which waits for that lock
+    forever (seen: a dispatcher under `timeout`, which sends two signals, hung until kill -9).
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def on_signal(self, signum: int, frame: object) -> None:  # noqa: ARG002 (signal handler signature)
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds in slices of POLL_SLICE_S, returning early once set."""
+        deadline = time.monotonic() + timeout
+        while not self._set:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, POLL_SLICE_S))
+        return self._set
+
+
+class Stop(Protocol):
+    """What the loop needs of a stop signal: a StopFlag, or a threading.Event in tests."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+
 @dataclass
 class DispatchCounts:
     delivered: int = 0
@@ -128,7 +171,7 @@ def run_once(
     clock: Callable[[], float] = time.time,
     today: Callable[[], date] = date.today,
     rng: random.Random | None = None,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
 ) -> DispatchCounts:
     """Deliver what is due now (after releasing waiting alerts today's budget allows)."""
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -176,7 +219,7 @@ def run_loop(
     conn: sqlite3.Connection,
     config: DispatchConfig,
     *,
-    stop: threading.Event,
+    stop: Stop,
     on_pass: Callable[[DispatchCounts], None] | None = None,
 ) -> DispatchCounts:
     """Deliver until `stop` is set; sleeps poll_interval_s when a pass found nothing to do."""

@@ -93,7 +93,6 @@ def dispatch(
 ) -> None:
     """Deliver pending alerts to the CRM webhook (loop until Ctrl-C / SIGTERM, or --once)."""
     import signal
-    import threading
 
     from alerts import dispatcher
     from sote_risk.logs import echo_logger
@@ -107,9 +106,9 @@ def dispatch(
         typer.echo(json.dumps(dispatcher.run_once(conn, config).as_dict()))
         return
     echo_logger(dispatcher.log.name)  # the loop's own lines are its output (they also go to the home's log)
-    stop = threading.Event()
+    stop = dispatcher.StopFlag()  # the handler only sets a flag: a burst of signals cannot deadlock it
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stop.on_signal)
     total = dispatcher.run_loop(conn, config, stop=stop)
     typer.echo(json.dumps(total.as_dict()))
 
