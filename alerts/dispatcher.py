@@ -7,10 +7,14 @@ which is also the card's uuid and what CRM feedback names) = exactly-once effect
   expires, and the alert is sent again (the CRM answers the repeat from its dedup store).
 - The lease outlives the request timeout (validated), so a live dispatcher never loses its
   lease in the middle of a request.
-- Failures retry with exponential backoff and full jitter (delay ~ U(0, min(cap, base*2^(n-1))));
-  after `max_attempts` attempts or `max_age_s` since the alert became due, a failing alert goes
-  to the dead letters (`sote-risk alerts dead`, `alerts retry ID`). A 4xx other than 408/425/429
-  means the CRM rejects the body: retrying cannot help, so it is dead at once.
+- Failures retry with exponential backoff and full jitter (delay ~ U(0, min(cap, base*2^(n-1)))).
+  The cap is a few minutes, so delivery resumes soon after the CRM comes back.
+- An alert is dead only when it is older than its maximum age (`max_age_s` since it became
+  due) or when the CRM refuses it for good: a 4xx other than 408/425/429 means the CRM rejects
+  the body and retrying cannot help. A refused connection, a timeout or a 5xx is an outage,
+  not a bad alert, so no count of attempts makes it dead (a count of 10 killed alerts about
+  8 minutes into an outage). Dead letters: `sote-risk alerts dead`, `alerts retry ID` or
+  `alerts retry --all-dead`.
 Logs carry alert ids and HTTP statuses, never payloads.
 """
 
@@ -47,8 +51,7 @@ class DispatchConfig(BaseModel):
 
     webhook_url: str
     base_delay_s: float = Field(2.0, gt=0)
-    cap_delay_s: float = Field(600.0, gt=0)
-    max_attempts: int = Field(10, ge=1)
+    cap_delay_s: float = Field(120.0, gt=0)  # the longest wait after the CRM returns
     max_age_s: float = Field(24 * 3600.0, gt=0)
     lease_s: float = Field(60.0, gt=0)
     request_timeout_s: float = Field(10.0, gt=0)
@@ -198,7 +201,7 @@ def run_once(
                 continue
             now = clock()
             too_old = now - claimed.due_since >= config.max_age_s
-            if not outcome.retryable or claimed.attempts >= config.max_attempts or too_old:
+            if not outcome.retryable or too_old:
                 outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=None)
                 counts.dead += 1
                 log.warning("alert %s dead after %d attempt(s): %s", claimed.alert_id, claimed.attempts, outcome.error)

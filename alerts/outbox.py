@@ -32,7 +32,7 @@ Card statuses:
     queued     over today's capacity budget; waits (alerts/rules.py says what that means)
     pending    to be delivered (next_attempt_at says when; a lease says who is sending it)
     delivered  the CRM answered 2xx
-    dead       gave up (max attempts, max age, or the CRM rejected the body); `alerts retry`
+    dead       gave up (older than its maximum age, or the CRM rejected the body); `alerts retry`
     superseded a newer score of the same customer arrived while it was queued
     expired    waited in the queue longer than the budget allows
 
@@ -576,8 +576,8 @@ class ClaimedAlert:
 def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_seconds: float) -> ClaimedAlert | None:
     """Lease the next due pending card to `owner` (or None when nothing is due).
 
-    The attempt is counted at claim time, so a card that keeps killing its dispatcher still
-    reaches max attempts and goes to the dead letters instead of looping forever.
+    The attempt is counted at claim time, so a card that keeps killing its dispatcher shows it
+    in `attempts` (`alerts list`).
     """
     with write_transaction(conn):
         row = conn.execute(
@@ -633,6 +633,29 @@ def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float) -> str:
             (now, now, alert_id),
         )
     return status
+
+
+def retry_dead(conn: sqlite3.Connection, *, now: float, problem: str | None = None,
+               as_of: date | None = None) -> list[str]:
+    """Send every dead card again now (optionally only those naming `problem`, or of index date
+    `as_of`), each with a fresh age budget, in one transaction; the ids retried, oldest first.
+    After a CRM outage the dead letters go back together, not one id at a time."""
+    where, params = ["a.status='dead'"], []
+    if problem is not None:
+        where.append("a.alert_id IN (SELECT alert_id FROM alert_problems WHERE problem=?)")
+        params.append(problem)
+    if as_of is not None:
+        where.append("substr(a.as_of, 1, 10)=?")  # the card's index date, whatever its time of day
+        params.append(as_of.isoformat())
+    with write_transaction(conn):
+        ids = [r["alert_id"] for r in conn.execute(
+            f"SELECT a.alert_id FROM alerts a WHERE {' AND '.join(where)} ORDER BY a.as_of, a.alert_id", params)]
+        conn.executemany(
+            "UPDATE alerts SET status='pending', attempts=0, next_attempt_at=?, due_since=?,"
+            " lease_owner=NULL, lease_until=NULL WHERE alert_id=? AND status='dead'",
+            [(now, now, alert_id) for alert_id in ids],
+        )
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------

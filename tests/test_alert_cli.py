@@ -89,3 +89,40 @@ def test_dispatch_without_a_webhook_says_which_variable(home, run_cli, monkeypat
     monkeypatch.delenv("SOTE_RISK_CRM_WEBHOOK_URL", raising=False)
     result = run_cli("alerts", "dispatch", "--once")
     assert result.returncode == 2 and "SOTE_RISK_CRM_WEBHOOK_URL" in result.stderr
+
+
+def _kill_every_pending(conn):
+    while (claimed := outbox.claim_next(conn, owner="t", now=1e12, lease_seconds=10)) is not None:
+        outbox.mark_failed(conn, claimed.alert_id, owner="t", error="HTTP 400", next_attempt_at=None)
+
+
+def test_retry_all_dead_with_problem_and_date_filters(home, run_cli):
+    """Issue 16, item 2: after an outage the operator revives every dead letter in one command,
+    or those of one problem or one index date, instead of one id at a time."""
+    from _alerts_helpers import record_many, scores_of
+
+    conn = outbox.connect()
+    other = "elderly-homecare_failure"
+    record_many(conn, scores_of((11, other, 0.9), (12, "elderly-hospitalisation", 0.9)))
+    record_many(conn, scores_of((13, other, 0.9)))
+    record_many(conn, scores_of((14, other, 0.9), as_of="2025-04-01"), today=__import__("datetime").date(2025, 4, 1))
+    ids = {a["subject_id"]: a["alert_id"] for a in outbox.list_alerts(conn) if a["subject_id"] > 10}
+    _kill_every_pending(conn)
+    assert outbox.status_counts(conn)["dead"] == 5  # the fixture's one and these four
+
+    by_problem = run_cli("alerts", "retry", "--all-dead", "--problem", other, "--as-of", "2025-03-01")
+    assert by_problem.returncode == 0, by_problem.stderr
+    assert by_problem.stdout.startswith("2 dead alerts -> pending")
+    assert {a["alert_id"] for a in outbox.list_alerts(conn, status="pending")} == {ids[11], ids[13]}
+    everything = run_cli("alerts", "retry", "--all-dead")
+    assert everything.returncode == 0 and everything.stdout.startswith("3 dead alerts -> pending")
+    assert outbox.status_counts(conn).get("dead", 0) == 0
+    assert run_cli("alerts", "retry", "--all-dead").stdout.startswith("0 dead alerts -> pending")
+    conn.close()
+
+
+@pytest.mark.parametrize("args", [(), ("some-id", "--all-dead"), ("some-id", "--problem", "x"), ("--problem", "x")])
+def test_retry_needs_one_id_or_all_dead(home, run_cli, args):
+    result = run_cli("alerts", "retry", *args)
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert "--all-dead" in result.stderr and len(result.stderr.strip().splitlines()) == 1

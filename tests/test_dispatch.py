@@ -32,7 +32,7 @@ def conn(tmp_path):
 
 
 def config(**overrides):
-    values = dict(webhook_url="http://crm.invalid/alerts", base_delay_s=1.0, cap_delay_s=8.0, max_attempts=4,
+    values = dict(webhook_url="http://127.0.0.1:9/alerts", base_delay_s=1.0, cap_delay_s=8.0,
                   max_age_s=3600.0, lease_s=20.0, request_timeout_s=5.0)
     return DispatchConfig(**(values | overrides))
 
@@ -76,25 +76,46 @@ def test_failures_back_off_then_succeed(conn):
     assert run(conn, config(), lambda r: next(answers), clock).delivered == 1
 
 
-def test_connection_errors_retry_and_dead_letter_after_max_attempts(conn):
+def test_a_refused_connection_is_an_outage_retried_until_the_alert_is_older_than_its_max_age(conn):
+    """Issue 16, item 2: with 10 attempts an alert died ~8 minutes into an outage although its
+    maximum age is 24 h. Now only age (or a permanent refusal) makes a dead letter."""
     record(conn, [1])
     clock = Clock()
+    cfg = config(max_age_s=24 * 3600.0, cap_delay_s=180.0)
 
     def refused(request):
         raise httpx.ConnectError("connection refused", request=request)
 
-    for _ in range(3):
-        assert run(conn, config(), refused, clock).retrying == 1
-        clock.now += 10
-    assert run(conn, config(), refused, clock).dead == 1
+    attempts, due_since = 0, clock.now - 1  # record() made it due at the real time, just before the clock
+    while clock.now - due_since < 23.9 * 3600:
+        counts = run(conn, cfg, refused, clock)
+        attempts += counts.retrying
+        assert counts.dead == 0
+        clock.now += 180.0  # at most the cap: every retry is due by then
+    assert attempts > 400 and outbox.status_counts(conn) == {"pending": 1}
+    clock.now += 0.2 * 3600
+    assert run(conn, cfg, refused, clock).dead == 1
     [dead] = outbox.list_alerts(conn, status="dead")
-    assert dead["attempts"] == 4 and "ConnectError" in dead["last_error"]
+    assert "ConnectError" in dead["last_error"]
+
+
+def test_the_default_backoff_is_capped_at_a_few_minutes_so_delivery_resumes_soon_after_an_outage(conn):
+    cfg = DispatchConfig(webhook_url="http://127.0.0.1:9/alerts")
+    assert cfg.cap_delay_s <= 300 and cfg.max_age_s == 24 * 3600
+    assert "max_attempts" not in DispatchConfig.model_fields  # an attempt count no longer kills an alert
+    record(conn, [1])
+    clock = Clock()
+    for _ in range(30):  # far past the attempt where 2 s * 2^(n-1) exceeds the cap
+        run(conn, cfg, lambda r: httpx.Response(503), clock)
+        [alert] = outbox.list_alerts(conn)
+        assert alert["status"] == "pending" and alert["next_attempt_at"] - clock.now <= cfg.cap_delay_s
+        clock.now = alert["next_attempt_at"]
 
 
 def test_dead_letter_after_max_age(conn):
     record(conn, [1])
     clock = Clock()
-    cfg = config(max_attempts=100, max_age_s=25)
+    cfg = config(max_age_s=25)
     assert run(conn, cfg, lambda r: httpx.Response(500), clock).retrying == 1
     clock.now += 30
     assert run(conn, cfg, lambda r: httpx.Response(500), clock).dead == 1
@@ -137,7 +158,7 @@ def test_config_needs_a_webhook(monkeypatch):
     with pytest.raises(SoteRiskError, match="SOTE_RISK_CRM_WEBHOOK_URL"):
         dispatcher.config_from_env()
     monkeypatch.setenv(dispatcher.WEBHOOK_ENV, "http://127.0.0.1:9/alerts")
-    assert dispatcher.config_from_env(max_attempts=3).max_attempts == 3
+    assert dispatcher.config_from_env(max_age_s=60).max_age_s == 60
 
 
 def test_each_pass_releases_alerts_waiting_for_capacity_on_a_later_day(conn):

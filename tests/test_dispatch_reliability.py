@@ -14,7 +14,7 @@ from _alerts_helpers import Receiver, cli, free_port, record, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
-FAST = ["--base-delay", "0.05", "--cap-delay", "0.3", "--max-attempts", "1000", "--max-age", "3600",
+FAST = ["--base-delay", "0.05", "--cap-delay", "0.3", "--max-age", "3600",
         "--poll-interval", "0.05"]
 
 

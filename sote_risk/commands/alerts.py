@@ -1,8 +1,8 @@
 """CLI commands for the alerts area (registered on the main app by sote_risk.cli).
 
     sote-risk alerts list [--status S] [--limit N]
-    sote-risk alerts show ID | retry ID | dead | report
-    sote-risk alerts dispatch [--once] [--base-delay ... --max-attempts ...]
+    sote-risk alerts show ID | retry ID | retry --all-dead [--problem P] [--as-of DATE] | dead | report
+    sote-risk alerts dispatch [--once] [--base-delay ... --max-age ...]
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
 
@@ -68,14 +68,31 @@ def show(alert_id: str, db: Optional[Path] = DbOption) -> None:
 
 
 @alerts_app.command("retry")
-def retry(alert_id: str, db: Optional[Path] = DbOption) -> None:
-    """Send a dead alert again now, with a fresh attempt budget."""
+def retry(
+    alert_id: Optional[str] = typer.Argument(None, help="One alert's id (or use --all-dead)."),
+    all_dead: bool = typer.Option(False, "--all-dead", help="Every dead alert (narrowed by --problem, --as-of)."),
+    problem: Optional[str] = typer.Option(None, "--problem", help="With --all-dead: only alerts naming this problem."),
+    as_of: Optional[datetime] = typer.Option(None, "--as-of", formats=["%Y-%m-%d"],
+                                             help="With --all-dead: only alerts of this index date (YYYY-MM-DD)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Send a dead alert again now (or every dead one with --all-dead), with a fresh age budget."""
     import time
 
     from alerts import outbox
 
-    previous = outbox.retry_alert(_connect(db), alert_id, now=time.time())
-    typer.echo(f"alert {alert_id}: {previous} -> pending")
+    if (alert_id is None) == (not all_dead) or (alert_id is not None and (problem or as_of)):
+        raise SoteRiskError("alerts retry: give one alert id, or --all-dead (optionally with --problem and --as-of)")
+    if alert_id is not None:
+        previous = outbox.retry_alert(_connect(db), alert_id, now=time.time())
+        typer.echo(f"alert {alert_id}: {previous} -> pending")
+        return
+    ids = outbox.retry_dead(_connect(db), now=time.time(), problem=problem, as_of=as_of.date() if as_of else None)
+    narrowed = ", ".join(f for f in (f"problem {problem}" if problem else "",
+                                      f"index date {as_of.date()}" if as_of else "") if f)
+    typer.echo(f"{len(ids)} dead alert{'' if len(ids) == 1 else 's'} -> pending" + (f" ({narrowed})" if narrowed else ""))
+    for retried in ids:
+        typer.echo(f"  {retried}")
 
 
 @alerts_app.command("dispatch")
@@ -83,9 +100,9 @@ def dispatch(
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, print counts, exit."),
     webhook: Optional[str] = typer.Option(None, help="CRM webhook URL (default: SOTE_RISK_CRM_WEBHOOK_URL)."),
     base_delay: Optional[float] = typer.Option(None, help="Backoff base in seconds (default 2)."),
-    cap_delay: Optional[float] = typer.Option(None, help="Backoff cap in seconds (default 600)."),
-    max_attempts: Optional[int] = typer.Option(None, help="Attempts before dead letter (default 10)."),
-    max_age: Optional[float] = typer.Option(None, help="Seconds of retrying before dead letter (default 86400)."),
+    cap_delay: Optional[float] = typer.Option(None, help="Backoff cap in seconds (default 120)."),
+    max_age: Optional[float] = typer.Option(None, help="An alert failing for longer than this many seconds since it "
+                                            "became due is a dead letter (default 86400)."),
     lease: Optional[float] = typer.Option(None, help="Lease on a claimed alert in seconds (default 60)."),
     timeout: Optional[float] = typer.Option(None, help="HTTP request timeout in seconds (default 10)."),
     poll_interval: Optional[float] = typer.Option(None, help="Idle wait between passes in seconds (default 2)."),
@@ -98,7 +115,7 @@ def dispatch(
     from sote_risk.logs import echo_logger
 
     config = dispatcher.config_from_env(
-        webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay, max_attempts=max_attempts,
+        webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay,
         max_age_s=max_age, lease_s=lease, request_timeout_s=timeout, poll_interval_s=poll_interval,
     )
     conn = _connect(db)
