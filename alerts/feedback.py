@@ -10,12 +10,19 @@ FeedbackInvalid -> 400 and passes the message through. A CDS Hooks item looks li
      "acceptedSuggestions": [{"id": "..."}], "outcomeTimestamp": "2025-03-01T09:30:00Z"}
 `overrideReason` may also be given flat as {"code", "display"}. The free-text userComment is
 accepted but not stored: it may name people, and the report does not need it.
+
+`outcomeTimestamp` is an instant: stored as UTC (`...Z`), so the same moment sent as `Z` and as
+`+02:00` is one verdict, and checked to lie between 2000 and a day after now (a verdict dated
+9999 would otherwise outrank every real one). The latest verdict on a card is the latest
+instant, compared as times, never as text. The reason's code and display are made printable
+(base/safe_text.py) before they are stored and again when reported (rows stored before this).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,10 +30,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from alerts import outbox
 from alerts.outbox import AlertNotFound
 from base.errors import SoteRiskError
+from base.safe_text import printable
 
 NotFound = AlertNotFound  # the name the HTTP layer expects
 NEVER_SENT = ("queued", "superseded", "expired")
 NO_REASON = "(no reason given)"
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+AHEAD = timedelta(days=1)  # the CRM's clock may run ahead of ours, not by more than this
 
 
 class FeedbackInvalid(SoteRiskError):
@@ -110,11 +120,33 @@ def parse_feedback(alert_id: str, payload: Any) -> CardFeedback:
     return item
 
 
-def record_feedback(conn: sqlite3.Connection, alert_id: str, payload: Any) -> FeedbackResult:
-    """Validate and store one CRM verdict on an alert; idempotent for a repeated post."""
+def outcome_instant(stamp: datetime, now: datetime) -> datetime:
+    """The verdict's time in UTC; ValueError when it is before 2000 or more than a day after `now`."""
+    try:
+        moment = stamp.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the last representable instant
+        moment = None
+    if moment is None or not EARLIEST <= moment <= now + AHEAD:
+        raise ValueError(f"must lie between {outbox.utc_iso(EARLIEST)} and a day after now "
+                         f"({outbox.utc_iso(now + AHEAD)}), got {stamp.isoformat()}")
+    return moment
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else (printable(value).strip() or None)
+
+
+def record_feedback(conn: sqlite3.Connection, alert_id: str, payload: Any, *,
+                    now: datetime | None = None) -> FeedbackResult:
+    """Validate and store one CRM verdict on an alert; idempotent for a repeated post (the same
+    outcome at the same instant, in whatever offset)."""
     item = parse_feedback(alert_id, payload)
+    try:
+        moment = outcome_instant(item.outcomeTimestamp, now or datetime.now(timezone.utc))
+    except ValueError as error:
+        raise FeedbackInvalid(f"feedback for alert {alert_id}: outcomeTimestamp: {error}") from None
     reason = item.overrideReason.reason if item.overrideReason else None
-    stamp = item.outcomeTimestamp.isoformat()
+    stamp = outbox.utc_iso(moment)
     with outbox.write_transaction(conn):
         status = outbox.get_alert(conn, alert_id)["status"]  # raises AlertNotFound naming the id
         if status in NEVER_SENT:
@@ -122,7 +154,7 @@ def record_feedback(conn: sqlite3.Connection, alert_id: str, payload: Any) -> Fe
         cur = conn.execute(
             "INSERT INTO feedback (alert_id, outcome, override_code, override_display, outcome_timestamp, received)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (alert_id, item.outcome, reason.code if reason else None, reason.display if reason else None,
+            (alert_id, item.outcome, _text(reason.code) if reason else None, _text(reason.display) if reason else None,
              stamp, outbox.utc_iso()),
         )
         duplicate = cur.rowcount == 0
@@ -153,6 +185,18 @@ class ProblemReport:
         return self.accepted / self.with_feedback if self.with_feedback else None
 
 
+def latest_verdicts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per alert id, its feedback row with the latest instant (ties: the later stored). Times are
+    parsed, so rows stored before times were kept in UTC (any offset) order correctly too."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = (datetime.fromisoformat(row["outcome_timestamp"]), row["feedback_id"])
+        held = latest.get(row["alert_id"])
+        if held is None or key > held["_order"]:
+            latest[row["alert_id"]] = row | {"_order": key}
+    return latest
+
+
 def report(conn: sqlite3.Connection, *, top: int = 3) -> list[ProblemReport]:
     """Per problem: delivery counts of the cards naming it and, from each card's latest feedback,
     acceptance."""
@@ -165,19 +209,17 @@ def report(conn: sqlite3.Connection, *, top: int = 3) -> list[ProblemReport]:
             " FROM alert_problems p JOIN alerts a USING (alert_id) GROUP BY p.problem"
         )
     }
-    latest = conn.execute(
-        "SELECT p.problem, f.outcome, f.override_code, f.override_display FROM feedback f"
-        " JOIN alert_problems p USING (alert_id)"
-        " WHERE f.feedback_id = (SELECT g.feedback_id FROM feedback g WHERE g.alert_id = f.alert_id"
-        "                        ORDER BY g.outcome_timestamp DESC, g.feedback_id DESC LIMIT 1)"
-    ).fetchall()
+    verdicts = latest_verdicts([dict(r) for r in conn.execute(
+        "SELECT feedback_id, alert_id, outcome, override_code, override_display, outcome_timestamp FROM feedback")])
+    latest = [verdicts[r["alert_id"]] | {"problem": r["problem"]}
+              for r in conn.execute("SELECT alert_id, problem FROM alert_problems") if r["alert_id"] in verdicts]
     reports = []
     for problem in sorted(counts):
         rows = [r for r in latest if r["problem"] == problem]
         reasons: dict[tuple[str, str], int] = {}
         for r in rows:
             if r["outcome"] == "overridden":
-                key = (r["override_code"] or NO_REASON, r["override_display"] or "")
+                key = (_text(r["override_code"]) or NO_REASON, _text(r["override_display"]) or "")
                 reasons[key] = reasons.get(key, 0) + 1
         ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0][0]))[:top]
         c = counts[problem]

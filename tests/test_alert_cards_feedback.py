@@ -310,3 +310,67 @@ def test_feedback_on_an_alert_never_sent_is_refused(conn):
     queued = outbox.list_alerts(conn, status="queued")[0]["alert_id"]
     with pytest.raises(feedback.FeedbackInvalid, match="never sent"):
         feedback.record_feedback(conn, queued, {"outcome": "accepted", "outcomeTimestamp": "2025-03-02T08:00:00Z"})
+
+
+# --- feedback times are instants, checked (issue 16, item 7) -------------------------------------
+
+
+def test_the_same_moment_in_two_offsets_is_one_verdict_stored_in_utc(conn):
+    record(conn, [1])
+    alert_id = outbox.list_alerts(conn)[0]["alert_id"]
+    first = feedback.record_feedback(conn, alert_id, {"outcome": "accepted", "outcomeTimestamp": "2025-03-02T06:00:00Z"})
+    again = feedback.record_feedback(conn, alert_id, {"outcome": "accepted",
+                                                      "outcomeTimestamp": "2025-03-02T08:00:00+02:00"})
+    assert again.duplicate and again.feedback_id == first.feedback_id
+    assert [r[0] for r in conn.execute("SELECT outcome_timestamp FROM feedback")] == ["2025-03-02T06:00:00Z"]
+
+
+def test_the_latest_verdict_is_the_latest_instant_not_the_largest_text(conn):
+    record(conn, [1])
+    alert_id = outbox.list_alerts(conn)[0]["alert_id"]
+    feedback.record_feedback(conn, alert_id, overridden(at="2025-03-02T09:00:00Z"))
+    # later as text, earlier in time (08:00 UTC): must not replace the override
+    feedback.record_feedback(conn, alert_id, {"outcome": "accepted", "outcomeTimestamp": "2025-03-02T10:00:00+02:00"})
+    [r] = feedback.report(conn)
+    assert (r.accepted, r.overridden) == (0, 1)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "1999-12-31T23:59:59Z", "2025-03-05T00:00:01Z"],
+                         ids=["year-9999", "before-2000", "over-a-day-ahead"])
+def test_a_verdict_time_out_of_range_is_refused_naming_the_field(conn, stamp):
+    from datetime import datetime, timezone
+
+    record(conn, [1])
+    alert_id = outbox.list_alerts(conn)[0]["alert_id"]
+    now = datetime(2025, 3, 4, tzinfo=timezone.utc)
+    with pytest.raises(feedback.FeedbackInvalid, match=f"feedback for alert {alert_id}: outcomeTimestamp: "):
+        feedback.record_feedback(conn, alert_id, {"outcome": "accepted", "outcomeTimestamp": stamp}, now=now)
+    assert conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
+    ok = feedback.record_feedback(conn, alert_id, {"outcome": "accepted", "outcomeTimestamp": "2025-03-04T23:00:00+02:00"},
+                                  now=now)  # within a day ahead (clocks differ)
+    assert not ok.duplicate
+
+
+# --- text from the CRM is made printable (issue 16, item 9) ---------------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07Already\nknown\u202e\x9b31m"
+
+
+def test_control_characters_and_terminal_escapes_are_stripped_before_storing(conn):
+    record(conn, [1])
+    alert_id = outbox.list_alerts(conn)[0]["alert_id"]
+    feedback.record_feedback(conn, alert_id, overridden(code="known\x1b[31m", display=HOSTILE))
+    assert conn.execute("SELECT override_code, override_display FROM feedback").fetchone()[:] == ("known", "Already known31m")
+    [r] = feedback.report(conn)
+    assert r.top_override_reasons == [("known", "Already known31m", 1)]
+
+
+def test_text_stored_before_the_fix_is_made_printable_when_reported(conn):
+    record(conn, [1])
+    alert_id = outbox.list_alerts(conn)[0]["alert_id"]
+    outbox.mark_delivered(conn, alert_id)
+    conn.execute("INSERT INTO feedback (alert_id, outcome, override_code, override_display, outcome_timestamp, received)"
+                 " VALUES (?, 'overridden', ?, ?, '2025-03-02T08:00:00+02:00', '2025-03-02T06:00:01Z')",
+                 (alert_id, "x\x1b[5m", HOSTILE))
+    [r] = feedback.report(conn)
+    assert r.top_override_reasons == [("x", "Already known31m", 1)]

@@ -340,6 +340,9 @@ BAD_INPUTS: list[tuple[str, str, Any, int, str]] = [
     ("feedback-no-time", "/feedback", lambda v: {k: x for k, x in v.verdict().items() if k != "outcomeTimestamp"}, 400,
      "outcomeTimestamp"),
     ("feedback-naive-time", "/feedback", lambda v: v.verdict(outcomeTimestamp="2025-01-02T09:30:00"), 400, "outcomeTimestamp"),
+    ("feedback-time-9999", "/feedback", lambda v: v.verdict(outcomeTimestamp="9999-12-31T23:59:59-14:00"), 400,
+     "outcomeTimestamp"),  # would outrank every real verdict (issue 16, item 7)
+    ("feedback-time-1999", "/feedback", lambda v: v.verdict(outcomeTimestamp="1999-12-31T23:59:59Z"), 400, "outcomeTimestamp"),
     ("feedback-accepted-with-reason", "/feedback", lambda v: v.verdict(outcome="accepted"), 400, "overrideReason"),
     ("feedback-empty-reason", "/feedback", lambda v: v.verdict(overrideReason={"reason": {"code": ""}}), 400, "overrideReason"),
     ("feedback-extra", "/feedback", lambda v: v.verdict(verdict="yes"), 400, "verdict"),
