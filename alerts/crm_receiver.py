@@ -1,7 +1,10 @@
 """A stand-in for the CRM's alert webhook, for tests and the demo (not a production CRM).
 
-    POST /alerts        store a card; needs `Idempotency-Key`; a repeated key answers 200 with
-                        the original receipt and stores nothing new (it counts `deliveries`)
+    POST /alerts        store a card; needs a valid signature (alerts/webhook_signing.py: 401
+                        when missing, wrong, or its timestamp is more than 5 minutes from now)
+                        and `Idempotency-Key` equal to the signed `webhook-id`; a repeated id
+                        answers 200 with the original receipt and stores nothing new (it counts
+                        `deliveries`), so a replay inside the 5 minutes has no effect either
     GET  /received      what was stored (JSON)
     GET  /health        {"status": "ok", "mode": ...}
     POST /admin/mode    {"mode": "ok" | "fail500" | "down" | "delay", "delay_s": 2,
@@ -11,7 +14,9 @@
                          test can kill the sender between "stored" and "acknowledged";
                          fail_count: fail only the next N requests, then back to ok.
 
-The initial mode can come from SOTE_RISK_CRM_MODE. Bodies are stored, never logged.
+The initial mode can come from SOTE_RISK_CRM_MODE. The secret is the home folder's
+crm_webhook_secret unless given (`crm-receiver --secret-file`): the one the dispatcher signs with.
+Bodies are stored, never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from alerts import webhook_signing
 from alerts.outbox import utc_iso
 from base.settings import home, settings
 
@@ -111,7 +118,8 @@ def _card_problem(body: Any) -> str | None:
     return None
 
 
-def create_app(store_path: Path | str | None = None, *, mode: str | None = None) -> Starlette:
+def create_app(store_path: Path | str | None = None, *, mode: str | None = None, secret: str | None = None) -> Starlette:
+    key = webhook_signing.secret_key(secret or webhook_signing.load_secret(home().crm_webhook_secret))
     store = ReceiverStore(store_path or default_store())
     state = Mode(mode=mode or settings().crm_mode or "ok")
     if state.mode not in MODES:
@@ -121,17 +129,23 @@ def create_app(store_path: Path | str | None = None, *, mode: str | None = None)
         failing = state.failing_status()
         if failing is not None:
             return JSONResponse({"error": f"receiver in mode {state.mode if failing == 500 else 'down'}"}, failing)
-        key = request.headers.get("idempotency-key", "").strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
-            return JSONResponse({"error": "missing or invalid Idempotency-Key header"}, 400)
+        raw = await request.body()
         try:
-            body = json.loads(await request.body())
+            msg_id = webhook_signing.verify(key, request.headers, raw, now=time.time())
+        except webhook_signing.SignatureError as error:
+            return JSONResponse({"error": f"signature: {error}"}, 401)
+        idempotency = request.headers.get("idempotency-key", "").strip()
+        if not idempotency or len(idempotency) > MAX_KEY_LENGTH or idempotency != msg_id:
+            # the signed id is the key: an unsigned header naming another key must not store a copy
+            return JSONResponse({"error": "missing or invalid Idempotency-Key header (must equal webhook-id)"}, 400)
+        try:
+            body = json.loads(raw)
         except ValueError:
             return JSONResponse({"error": "body is not valid JSON"}, 400)
         problem = _card_problem(body)
         if problem:
             return JSONResponse({"error": problem}, 400)
-        receipt, is_new = store.store(key, body)
+        receipt, is_new = store.store(msg_id, body)
         if state.mode == "delay" and state.delay_s > 0:
             await asyncio.sleep(state.delay_s)  # stored, not yet acknowledged
         return JSONResponse(receipt | {"duplicate": not is_new}, 201 if is_new else 200)
@@ -177,9 +191,11 @@ def _closing(store: ReceiverStore):  # noqa: ANN202 (starlette lifespan factory)
     return lifespan
 
 
-def serve(*, host: str, port: int, store_path: Path | str | None = None, mode: str | None = None) -> None:
+def serve(*, host: str, port: int, store_path: Path | str | None = None, mode: str | None = None,
+          secret_file: Path | None = None) -> None:
     """Run the receiver in the foreground (uvicorn; access log off so nothing about customers is logged)."""
     import uvicorn
 
-    uvicorn.run(create_app(store_path, mode=mode), host=host, port=port, log_level="warning", access_log=False,
+    secret = webhook_signing.load_secret(secret_file) if secret_file is not None else None
+    uvicorn.run(create_app(store_path, mode=mode, secret=secret), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=1)  # held (delay mode) requests must not block a stop

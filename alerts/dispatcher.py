@@ -15,11 +15,15 @@ which is also the card's uuid and what CRM feedback names) = exactly-once effect
   not a bad alert, so no count of attempts makes it dead (a count of 10 killed alerts about
   8 minutes into an outage). Dead letters: `sote-risk alerts dead`, `alerts retry ID` or
   `alerts retry --all-dead`.
-Logs carry alert ids and HTTP statuses, never payloads.
+Bodies are signed (alerts/webhook_signing.py: webhook-id, webhook-timestamp, webhook-signature
+headers, HMAC-SHA256 with the home folder's per-CRM secret), and the webhook must be https unless
+it is on this machine (loopback): a card names a customer and their risks.
+Logs carry alert ids and HTTP statuses, never payloads or the secret.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -32,13 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from alerts import outbox
+from alerts import outbox, webhook_signing
 from base.errors import SoteRiskError
-from base.settings import env_name, settings
+from base.settings import env_name, home, settings
 
 WEBHOOK_ENV = env_name("crm_webhook_url")
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -50,6 +55,7 @@ class DispatchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhook_url: str
+    secret: SecretStr  # the per-CRM signing secret (`whsec_...`); never in a repr or log
     base_delay_s: float = Field(2.0, gt=0)
     cap_delay_s: float = Field(120.0, gt=0)  # the longest wait after the CRM returns
     max_age_s: float = Field(24 * 3600.0, gt=0)
@@ -60,8 +66,10 @@ class DispatchConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "DispatchConfig":
-        if not self.webhook_url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        problem = webhook_url_problem(self.webhook_url)
+        if problem:
+            raise ValueError(problem)
+        webhook_signing.secret_key(self.secret.get_secret_value())  # ValueError naming the format
         if self.lease_s <= self.request_timeout_s:
             raise ValueError("lease_s must exceed request_timeout_s, or a slow request could be sent twice at once")
         if self.cap_delay_s < self.base_delay_s:
@@ -69,16 +77,45 @@ class DispatchConfig(BaseModel):
         return self
 
 
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` may not receive cards (one line naming the setting), or None. Plain http only to
+    loopback, where nothing crosses a network; anywhere else a card (a customer's risks) and its
+    signature would travel readable."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+        return None
+    return (f"the CRM webhook ({WEBHOOK_ENV} or --webhook) must be an https URL; plain http only to loopback "
+            f"(127.0.0.1, ::1, localhost); got {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def config_from_env(**overrides: object) -> DispatchConfig:
-    """DispatchConfig with the webhook from SOTE_RISK_CRM_WEBHOOK_URL (unless given)."""
+    """DispatchConfig with the webhook from SOTE_RISK_CRM_WEBHOOK_URL (unless given) and the
+    signing secret from the home folder's crm_webhook_secret (made on first use)."""
     values = {k: v for k, v in overrides.items() if v is not None}
     values.setdefault("webhook_url", settings().crm_webhook_url)
     if not values["webhook_url"]:
         raise SoteRiskError(f"no CRM webhook: set {WEBHOOK_ENV} (e.g. http://127.0.0.1:8900/alerts)")
+    problem = webhook_url_problem(str(values["webhook_url"]))
+    if problem:
+        raise SoteRiskError(problem)
+    values.setdefault("secret", webhook_signing.load_secret(home().crm_webhook_secret))
     try:
         return DispatchConfig(**values)
-    except ValueError as error:
-        raise SoteRiskError(f"dispatch config: {error}".replace("\n", " ")) from None
+    except ValidationError as error:  # the messages only: pydantic's own text repeats the input, secret included
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
+                             for e in error.errors(include_url=False, include_input=False, include_context=False))
+        raise SoteRiskError(f"dispatch config: {problems}".replace("\n", " ")) from None
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -149,11 +186,15 @@ class _Outcome:
 
 
 def _send(client: httpx.Client, config: DispatchConfig, claimed: outbox.ClaimedAlert) -> _Outcome:
+    body = json.dumps(claimed.payload, sort_keys=True).encode()
+    key = webhook_signing.secret_key(config.secret.get_secret_value())
+    # Signed at send time with the wall clock: the receiver compares the timestamp with its own.
+    signed = webhook_signing.signed_headers(key, claimed.alert_id, int(time.time()), body)
     try:
         response = client.post(
             config.webhook_url,
-            content=json.dumps(claimed.payload, sort_keys=True),
-            headers={"Idempotency-Key": claimed.alert_id, "Content-Type": "application/json"},
+            content=body,
+            headers={"Idempotency-Key": claimed.alert_id, "Content-Type": "application/json", **signed},
         )
     except httpx.HTTPError as error:  # refused, reset, timeout: the CRM may or may not have it
         return _Outcome(False, True, f"{type(error).__name__}: {error}")

@@ -138,6 +138,10 @@ class HomeLayout:
         return self.root / "link_secret"
 
     @property
+    def crm_webhook_secret(self) -> Path:  # signs webhook bodies to the CRM (alerts/webhook_signing.py)
+        return self.root / "crm_webhook_secret"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         """MLFLOW_TRACKING_URI wins (MLflow's own variable); otherwise SQLite in the home folder."""
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db.resolve()}"

@@ -155,10 +155,13 @@ def stop(process: subprocess.Popen) -> None:
 class Receiver:
     """A crm-receiver process on a free loopback port."""
 
-    def __init__(self, store: Path, port: int | None = None, mode: str = "ok") -> None:
+    def __init__(self, store: Path, port: int | None = None, mode: str = "ok", secret_file: Path | None = None) -> None:
+        """`secret_file`: the webhook secret the dispatcher signs with (default: the home folder's,
+        from this process's SOTE_RISK_HOME)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = cli("crm-receiver", "--port", str(self.port), "--store", str(store), "--mode", mode,
+        secret = ("--secret-file", str(secret_file)) if secret_file is not None else ()
+        self.process = cli("crm-receiver", "--port", str(self.port), "--store", str(store), "--mode", mode, *secret,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._up, what="the receiver to start")
 

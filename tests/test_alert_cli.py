@@ -66,6 +66,8 @@ def test_list_show_dead_retry_report(home, run_cli):
         (("alerts", "dispatch", "--once", "--webhook", "http://127.0.0.1:9/a", "--lease", "1", "--timeout", "5"),
          "error: dispatch config: "),
         (("crm-receiver", "--port", "9", "--mode", "sideways"), "error: unknown receiver mode"),
+        (("alerts", "dispatch", "--once", "--webhook", "http://crm.example.fi/alerts"),
+         "error: the CRM webhook (SOTE_RISK_CRM_WEBHOOK_URL or --webhook) must be an https URL"),
     ],
 )
 def test_errors_are_one_line(home, run_cli, args, message):

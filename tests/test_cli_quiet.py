@@ -173,7 +173,7 @@ def test_the_dispatch_loop_shows_its_own_lines(tmp_path):
     with open(err, "wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-c", "from sote_risk.cli import main; main()", "alerts", "dispatch",
-             "--webhook", "http://127.0.0.1:9/alerts", "--base-delay", "600", "--poll-interval", "0.2", "--timeout", "2"],
+             "--webhook", "http://127.0.0.1:9/alerts", "--base-delay", "600", "--cap-delay", "600", "--poll-interval", "0.2", "--timeout", "2"],
             cwd=REPO, env=user_env(home), stdout=subprocess.PIPE, stderr=handle, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -1,5 +1,8 @@
-"""The local CRM receiver in-process: dedup by Idempotency-Key, 400s, failure modes."""
+"""The local CRM receiver in-process: dedup by Idempotency-Key, 400s, failure modes (every
+request signed as the dispatcher signs it; tests/test_webhook_signing.py checks the refusals)."""
 
+import json
+import time
 import warnings
 
 import pytest
@@ -8,15 +11,22 @@ with warnings.catch_warnings():  # starlette nags about its httpx-based test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from alerts import webhook_signing as ws
 from alerts.cards import CardInput, ProblemRisk, build_card
 from alerts.crm_receiver import create_app
 from _alerts_helpers import PROBLEM, flagged
 
+SECRET = ws.new_secret()
+
 
 @pytest.fixture()
 def client(tmp_path):
-    with TestClient(create_app(tmp_path / "crm.db")) as c:
+    with TestClient(create_app(tmp_path / "crm.db", secret=SECRET)) as c:
         yield c
+
+
+def signed(raw: bytes, msg_id: str) -> dict:
+    return ws.signed_headers(ws.secret_key(SECRET), msg_id, int(time.time()), raw)
 
 
 def a_card(subject_id=None):
@@ -27,8 +37,10 @@ def a_card(subject_id=None):
 
 
 def post(client, card, key=None):
-    headers = {} if key is False else {"Idempotency-Key": key or card["uuid"]}
-    return client.post("/alerts", json=card, headers=headers)
+    raw = json.dumps(card).encode()
+    msg_id = (key or card.get("uuid") or "k") if key is not False else card["uuid"]
+    headers = signed(raw, msg_id) | ({} if key is False else {"Idempotency-Key": msg_id})
+    return client.post("/alerts", content=raw, headers=headers | {"Content-Type": "application/json"})
 
 
 def test_a_repeated_key_returns_the_original_receipt_and_is_stored_once(client):
@@ -60,7 +72,7 @@ def test_bad_requests_get_400_and_are_not_stored(client, body, key, message):
 
 
 def test_invalid_json_is_400(client):
-    response = client.post("/alerts", content=b"{not json", headers={"Idempotency-Key": "k"})
+    response = client.post("/alerts", content=b"{not json", headers={"Idempotency-Key": "k", **signed(b"{not json", "k")})
     assert response.status_code == 400
 
 

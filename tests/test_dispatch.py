@@ -11,7 +11,10 @@ import pytest
 from alerts import dispatcher, outbox
 from alerts.dispatcher import DispatchConfig, backoff_delay, run_once
 from base.errors import SoteRiskError
+from alerts.webhook_signing import new_secret
 from _alerts_helpers import record
+
+SECRET = new_secret()
 
 
 class Clock:
@@ -32,7 +35,7 @@ def conn(tmp_path):
 
 
 def config(**overrides):
-    values = dict(webhook_url="http://127.0.0.1:9/alerts", base_delay_s=1.0, cap_delay_s=8.0,
+    values = dict(webhook_url="http://127.0.0.1:9/alerts", secret=SECRET, base_delay_s=1.0, cap_delay_s=8.0,
                   max_age_s=3600.0, lease_s=20.0, request_timeout_s=5.0)
     return DispatchConfig(**(values | overrides))
 
@@ -100,7 +103,7 @@ def test_a_refused_connection_is_an_outage_retried_until_the_alert_is_older_than
 
 
 def test_the_default_backoff_is_capped_at_a_few_minutes_so_delivery_resumes_soon_after_an_outage(conn):
-    cfg = DispatchConfig(webhook_url="http://127.0.0.1:9/alerts")
+    cfg = DispatchConfig(webhook_url="http://127.0.0.1:9/alerts", secret=SECRET)
     assert cfg.cap_delay_s <= 300 and cfg.max_age_s == 24 * 3600
     assert "max_attempts" not in DispatchConfig.model_fields  # an attempt count no longer kills an alert
     record(conn, [1])
@@ -150,10 +153,11 @@ def test_config_is_validated():
     with pytest.raises(ValueError, match="lease_s must exceed"):
         config(lease_s=5.0, request_timeout_s=10.0)
     with pytest.raises(ValueError, match="extra"):
-        DispatchConfig(webhook_url="http://x", retries=3)
+        DispatchConfig(webhook_url="http://127.0.0.1/x", secret=SECRET, retries=3)
 
 
-def test_config_needs_a_webhook(monkeypatch):
+def test_config_needs_a_webhook(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path))
     monkeypatch.delenv(dispatcher.WEBHOOK_ENV, raising=False)
     with pytest.raises(SoteRiskError, match="SOTE_RISK_CRM_WEBHOOK_URL"):
         dispatcher.config_from_env()

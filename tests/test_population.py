@@ -390,7 +390,7 @@ def test_run_command_delivers_one_card_per_customer_and_a_rerun_of_the_month_cre
 
     from base.links import link_secret
 
-    receiver = Receiver(tmp_path / "crm.db")
+    receiver = Receiver(tmp_path / "crm.db", secret_file=fixture_home / "crm_webhook_secret")  # what `run` signs with
     env = {"SOTE_RISK_HOME": str(fixture_home), "SOTE_RISK_CRM_WEBHOOK_URL": f"{receiver.url}/alerts",
            "SOTE_RISK_PUBLIC_URL": PUBLIC}
     try:

@@ -3,7 +3,7 @@
     sote-risk alerts list [--status S] [--limit N]
     sote-risk alerts show ID | retry ID | retry --all-dead [--problem P] [--as-of DATE] | dead | report
     sote-risk alerts dispatch [--once] [--base-delay ... --max-age ...]
-    sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok]
+    sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok] [--secret-file FILE]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
 
 An alert is a card: one per customer per index date, naming every problem that alerted.
@@ -158,6 +158,8 @@ def crm_receiver(
     host: str = typer.Option("127.0.0.1", "--host"),
     store: Optional[Path] = typer.Option(None, "--store", help="SQLite file (default: home folder's crm_receiver.db)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="ok, fail500, down or delay (default ok)."),
+    secret_file: Optional[Path] = typer.Option(None, "--secret-file", help="The webhook signing secret to verify with "
+                                               "(default: the home folder's crm_webhook_secret, what the dispatcher signs with)."),
 ) -> None:
     """Run a local stand-in for the CRM webhook (POST /alerts, GET /received, POST /admin/mode)."""
     from alerts import crm_receiver as receiver
@@ -165,7 +167,7 @@ def crm_receiver(
     if mode is not None and mode not in receiver.MODES:
         raise SoteRiskError(f"unknown receiver mode {mode!r}; expected one of {', '.join(receiver.MODES)}")
     typer.echo(f"CRM receiver on http://{host}:{port}/alerts", err=True)
-    receiver.serve(host=host, port=port, store_path=store, mode=mode)
+    receiver.serve(host=host, port=port, store_path=store, mode=mode, secret_file=secret_file)
 
 
 def run(

@@ -116,6 +116,7 @@ def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) ->
     """Stages 5-7 with the service and the CRM receiver running; both stopped whatever happens."""
     from serving.auth import create_key, revoke_key
     from alerts.dispatcher import WEBHOOK_ENV
+    from alerts.webhook_signing import load_secret
     from base.settings import env_name
     from sote_risk import demo_stages
     from sote_risk.commands.alerts import run_population_command
@@ -131,8 +132,12 @@ def serve_and_run(layout, *, problems: list[str], pages: int, console, stage) ->
         service = start_cli("service", ["serve", "--host", "127.0.0.1", "--port", str(service_port)],
                             url=f"http://127.0.0.1:{service_port}", log=layout.root / "logs" / "service.log", env=env)
         children.append(service)
+        # The receiver verifies each card's signature with the secret the dispatcher signs with.
+        secret_file = layout.crm_webhook_secret
+        load_secret(secret_file)  # made here, before either side starts (0600)
         receiver = start_cli("CRM receiver", ["crm-receiver", "--host", "127.0.0.1", "--port", str(crm_port),
-                                              "--store", str(layout.root / "crm_receiver.db")],
+                                              "--store", str(layout.root / "crm_receiver.db"),
+                                              "--secret-file", str(secret_file)],
                              url=f"http://127.0.0.1:{crm_port}", log=layout.root / "logs" / "crm-receiver.log", env=env)
         children.append(receiver)
         console.print(f"service pid {service.pid} on {service.url} (log {service.log}); "
