@@ -128,3 +128,15 @@ def test_retry_needs_one_id_or_all_dead(home, run_cli, args):
     result = run_cli("alerts", "retry", *args)
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert "--all-dead" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_report_prints_no_terminal_escapes_from_crm_text(home, run_cli):
+    """Issue 16, item 9: a verdict stored before text was cleaned still reaches the terminal clean."""
+    conn = outbox.connect()
+    conn.execute("INSERT INTO feedback (alert_id, outcome, override_code, override_display, outcome_timestamp, received)"
+                 " VALUES (?, 'overridden', ?, ?, '2025-03-03T08:00:00Z', '2025-03-03T08:00:01Z')",
+                 (home["delivered"], "x\x1b]0;owned\x07", "\x1b[2J\x1b[1;1Hfine\r\nforged line\u202e"))
+    conn.close()
+    printed = run_cli("alerts", "report").stdout
+    assert "override x (fine forged line): 1" in printed
+    assert not any(ord(ch) < 32 and ch != "\n" or 0x7f <= ord(ch) < 0xa0 or ch == "\u202e" for ch in printed)
