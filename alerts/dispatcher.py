@@ -12,8 +12,8 @@ which is also the card's uuid and what CRM feedback names) = exactly-once effect
 - An alert is dead only when it is older than its maximum age (`max_age_s` since it became
   due) or when the CRM refuses it for good: a 4xx other than 408/425/429 means the CRM rejects
   the body and retrying cannot help. A refused connection, a timeout or a 5xx is an outage,
-  not a bad alert, so no count of attempts makes it dead (a count of 10 killed alerts about
-  8 minutes into an outage). Dead letters: `sote-risk alerts dead`, `alerts retry ID` or
+  not a bad alert, so no count of attempts makes it dead (a small count killed alerts minutes
+  into a short outage). Dead letters: `sote-risk alerts dead`, `alerts retry ID` or
   `alerts retry --all-dead`.
 Bodies are signed (alerts/webhook_signing.py: webhook-id, webhook-timestamp, webhook-signature
 headers, HMAC-SHA256 with the home folder's per-CRM secret), and the webhook must be https unless
@@ -119,8 +119,10 @@ def config_from_env(**overrides: object) -> DispatchConfig:
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Full jitter (AWS architecture blog, 'Exponential Backoff and Jitter'): spreads retries."""
-    return rng.uniform(0.0, min(cap, base * 2 ** (attempt - 1)))
+    """Full jitter (AWS architecture blog, 'Exponential Backoff and Jitter'): spreads retries.
+    The exponent stops at 60 (far past any cap): attempts are unbounded during an outage, and
+    2 ** 1024 does not fit a float."""
+    return rng.uniform(0.0, min(cap, base * 2 ** min(attempt - 1, 60)))
 
 
 POLL_SLICE_S = 0.1  # how often an idle wait looks at the stop flag: bounds how long a stop takes
@@ -132,7 +134,7 @@ class StopFlag:
     Setting it is one attribute write and takes no lock. A handler that calls
     threading.Event.set takes the Event's Condition lock; a second signal landing while the first
     handler holds it runs the handler again on the same thread, which waits for that lock
-    forever (seen: a dispatcher under `timeout`, which sends two signals, hung until kill -9).
+    forever (`timeout` sends two signals; so does Ctrl-C pressed twice).
     """
 
     def __init__(self) -> None:

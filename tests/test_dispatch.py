@@ -173,3 +173,10 @@ def test_each_pass_releases_alerts_waiting_for_capacity_on_a_later_day(conn):
     assert run(conn, config(), ok, Clock()).as_dict() == {"delivered": 2, "retrying": 0, "dead": 0, "released": 0}
     next_day = run_once(conn, config(), client=client(ok), clock=Clock(), today=lambda: date(2025, 3, 2))
     assert (next_day.released, next_day.delivered) == (1, 1)
+
+
+def test_backoff_stays_at_the_cap_however_many_attempts_a_day_long_outage_makes():
+    """Without an attempt limit a day of retries at a 120 s cap is ~1,400 attempts; 2 ** 1024
+    does not fit a float, so the exponent must stop growing once the cap is reached."""
+    rng = random.Random(3)
+    assert all(0 <= backoff_delay(attempt, 2.0, 120.0, rng) <= 120.0 for attempt in (1024, 1025, 5000, 10**6))
