@@ -95,11 +95,11 @@ def _release_arrow_memory() -> None:
 
 
 def validate_posted(events: pd.DataFrame, customers: pd.DataFrame) -> None:
-    """A posted history must keep the data contracts (raises naming the rule)."""
-    from data_contracts import validate_customers, validate_events
+    """A posted history must keep the data contracts, the birth and death rules included (raises
+    naming the rule and the rows)."""
+    from data_contracts import validate_history
 
-    validate_customers(customers)
-    validate_events(events)
+    validate_history(events, customers)
 
 
 def posted_frames(customer: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
