@@ -219,3 +219,16 @@ def test_cli_train_all_goes_on_after_a_failing_problem(tmp_path):
     assert lines[0].startswith("depression-hospitalisation: failed: ") and "segment 'depression' not found" in lines[0]
     assert lines[1].startswith("elderly-hospitalisation: trained version 1 (challenger) test_auroc")
     assert "1 of 2 problem(s) failed: depression-hospitalisation" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_logged_input_example_is_synthetic(in_home, tmp_path):
+    """Issue 16: the registry's input examples held real test-period rows; now no row of them is
+    any real feature row, and no customer id appears in them."""
+    from _artifact_checks import assert_no_customer_in, logged_examples
+    from models.pyfunc import wire_frame
+
+    result, features_dir = in_home[0], in_home[1]
+    table = pd.read_parquet(features_dir / "elderly.parquet")
+    example, text = logged_examples("models:/sote-risk-elderly-hospitalisation@challenger", tmp_path)
+    assert list(example.columns) == list(result.model.feature_names) and len(example) >= 1
+    assert_no_customer_in(example, text, wire_frame(result.model, table), table["subject_id"].unique())
