@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from base.errors import SoteRiskError
+from base.private import current_umask
 
 
 class OutputError(SoteRiskError):
@@ -52,7 +53,7 @@ def atomic_directory(out: str | os.PathLike[str], *, overwrite: bool = False) ->
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
-        tmp.chmod(0o755)
+        tmp.chmod(0o777 & ~current_umask())  # as mkdir would make it (mkdtemp's is always 0700)
     except OSError as error:
         raise OutputError(f"{target}: cannot write there ({error.strerror})") from None
     try:

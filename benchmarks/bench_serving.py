@@ -349,9 +349,9 @@ def main() -> None:
 
         import mlflow.pyfunc
         from mlflow.models import infer_signature
-        from models.pyfunc import ARTIFACT_KEY, RiskModelPyfunc, save_risk_model, wire_frame
+        from models.pyfunc import ARTIFACT_KEY, RiskModelPyfunc, save_risk_model, synthetic_example
 
-        example = wire_frame(model, rows.head(5))
+        example = synthetic_example(model)
         mlflow_dir = work / "mlflow-model"
         mlflow.pyfunc.save_model(
             str(mlflow_dir), python_model=RiskModelPyfunc(),

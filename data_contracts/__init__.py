@@ -2,7 +2,7 @@
 
 Public API:
     load_code_catalogue()                       the code catalogue (codes.csv) as a DataFrame
-    validate_events / validate_customers / validate_dataset / validate_labels / validate_predictions
+    validate_events / validate_customers / validate_history / validate_dataset / validate_labels / validate_predictions
     read_dataset(dir) -> Dataset, write_dataset(dataset, dir)
     export_meds(dataset, out), import_meds(in_dir) -> Dataset
     ContractError (a SoteRiskError), Failure
@@ -16,6 +16,7 @@ from data_contracts.validate import (
     validate_customers,
     validate_dataset,
     validate_events,
+    validate_history,
     validate_labels,
     validate_predictions,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "validate_customers",
     "validate_dataset",
     "validate_events",
+    "validate_history",
     "validate_labels",
     "validate_predictions",
     "write_dataset",

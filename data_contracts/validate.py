@@ -143,6 +143,15 @@ def validate_customers(customers: pd.DataFrame, *, max_birth_year: int | None = 
     raise_if_any(customer_failures(customers, year))
 
 
+def validate_history(events: pd.DataFrame, customers: pd.DataFrame, *, max_birth_year: int | None = None) -> None:
+    """Raise ContractError unless a history without an extract (one a caller posts: customers and
+    their events) keeps every rule a dataset keeps but the extract window, the links to the
+    customers included: no event before the birth month or after the DEATH (issue 16: posted
+    histories were checked table by table, so those rules never ran)."""
+    year = max_birth_year if max_birth_year is not None else pd.Timestamp.now().year
+    raise_if_any(customer_failures(customers, year) + event_failures(events, customers))
+
+
 def validate_dataset(events: pd.DataFrame, customers: pd.DataFrame, metadata: Mapping[str, Any]) -> None:
     """Raise ContractError unless events, customers and their links all keep the contract.
 

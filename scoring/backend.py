@@ -17,7 +17,7 @@ from base.errors import SoteRiskError
 from base.settings import Settings
 from scoring.champions import Champion, check_champions, load_champions, served_problems
 from scoring.errors import BackendError, ReloadRefused
-from scoring.history import HistoryStore, load_history
+from scoring.history import HistoryStore, check_dataset, load_history
 
 
 class Backend:
@@ -78,11 +78,13 @@ def load_backend(settings: Settings, refusal: str = "serving refuses to start") 
 
 
 def check_ready(settings: Settings) -> list[str]:
-    """What `sote-risk serve` checks before starting the server: champions and versions only
-    (not the histories), so a bad set-up fails in a second with one line."""
+    """What `sote-risk serve` checks before starting the server: champions and versions, and that
+    the dataset opens and is whole (its files' footers, not the histories), so a bad set-up fails
+    in a second with one line instead of workers that crash-loop behind an open port."""
     from features import pipeline_version
 
     champions = load_champions(served_problems(settings.problems), pipeline_version())
+    check_dataset(settings.layout.data)
     return [f"{c.problem} v{c.version}" for c in champions.values()]
 
 

@@ -198,9 +198,11 @@ class Scorer:
 
     def score_posted(self, events: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date | None, top_k: int) -> CustomerRisks:
         """A history the caller holds (checked by the contracts first: scoring.history.validate_posted);
-        scored at as_of, default today. Nothing of it is cached."""
+        scored at as_of, inside the held data's span and by default its end, as /score is: the
+        champions know the region only that far, and a date past it (today, 9999-12-31) is refused
+        rather than scored on a history that stops years earlier. Nothing of it is cached."""
         subject = int(customers["subject_id"].iloc[0])
-        time = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(dt.date.today())
+        time = self.backend.history.resolve_time(as_of)
         store = HistoryStore.from_frames(events, customers, time, time)
         (item,) = per_customer(path.score_pairs(store.history, [subject], [time], self.champions))
         risks = self._risks({subject: item}, top_k, None)[subject]

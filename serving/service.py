@@ -137,9 +137,11 @@ class RiskService:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _record(self, request: Any, endpoint: str, reads: list[tuple[int, list[Any]]], link_expires: int | None = None) -> None:
+    def _record(self, request: Any, endpoint: str, reads: list[tuple[int, list[Any]]], link_expires: int | None = None,
+                posted: str | None = None) -> None:
         """Audit every read of a customer's risk: one row per customer. A read through a signed
-        link carries the link's expiry (so does the making of one: `link_expires`)."""
+        link carries the link's expiry (so does the making of one: `link_expires`); a posted
+        history's read its hash (`posted`, customer serving.audit.POSTED)."""
         from base.links import expiry_text
         from serving.audit import AuditEntry, now
 
@@ -152,7 +154,7 @@ class RiskService:
             AuditEntry(
                 time=stamp, key_id=identity.key_id, role=identity.role, endpoint=endpoint, customer=int(customer),
                 problems=[r.problem for r in risks], model_versions=[f"{r.problem}:{r.model_version}" for r in risks],
-                link_expires=expiry_text(expires) if expires else None,
+                link_expires=expiry_text(expires) if expires else None, posted=posted,
             )
             for customer, risks in reads
         )
@@ -177,18 +179,25 @@ class RiskService:
 
     @bentoml.api(route="/score_history", input_spec=HistoryRequest)
     def score_history(self, customer: Any, events: list[Any], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
-        """Risk for a history the caller posts (customer + events), checked by the data contracts."""
+        """Risk for a history the caller posts (customer + events), checked by the data contracts,
+        at as_of inside the data's span (default its end; a date outside it: 400 naming as_of)."""
+        from scoring.errors import OutsideData
         from scoring.history import posted_frames, validate_posted
+        from serving.audit import POSTED, posted_hash
 
+        posted = (customer.model_dump(), [e.model_dump() for e in events])
         try:
-            frames = posted_frames(customer.model_dump(), [e.model_dump() for e in events])
+            frames = posted_frames(*posted)
             validate_posted(*frames)
             item = self.scorer.score_posted(*frames, as_of, top_k)
+        except OutsideData as error:  # a bad request, as a date the schema refuses would be
+            return _error(ctx, _with_status(error, 400, "as_of"))
         except SoteRiskError as error:
             if not hasattr(error, "field"):
                 error.field = "events"  # type: ignore[attr-defined]  (a contract rule on the posted history)
             return _error(ctx, error)
-        self._record(ctx.request, "score_history", [(customer.subject_id, item.risks)])
+        # Not a read of the stored customer with this subject_id: the caller's own history.
+        self._record(ctx.request, "score_history", [(POSTED, item.risks)], posted=posted_hash(*posted))
         return score_response(item)
 
     @bentoml.api(route="/score_batch", input_spec=BatchRequest)

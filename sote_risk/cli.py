@@ -19,6 +19,7 @@ from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
 from sote_risk import logs
+from base.private import private_files
 from base.settings import quiet_third_parties
 from base.errors import SoteRiskError
 
@@ -46,15 +47,27 @@ def _root() -> None:
     """sote-risk: early risk alerts for integrated social and health care (Eksote)."""
 
 
+def _home_root():  # noqa: ANN202 (Path | None)
+    """The home folder, or None when the settings cannot name one (the command then fails with
+    its own one-line error)."""
+    from base.settings import settings
+
+    try:
+        return settings().layout.root
+    except SoteRiskError:
+        return None
+
+
 def main() -> None:
-    """Console entry point: a command's own lines on the terminal, everything the libraries log or
-    warn in the home folder's log (sote_risk/logs.py); a SoteRiskError becomes one line on stderr
+    """Console entry point: everything it writes private to its user (base/private.py); a
+    command's own lines on the terminal, everything the libraries log or warn in the home
+    folder's log (sote_risk/logs.py); a SoteRiskError becomes one line on stderr
     and a non-zero exit, and so does an unexpected error (its traceback goes to the log).
 
     Usage errors (unknown options, bad values) are click's own one-line messages (exit 2).
     """
     quiet_third_parties()
-    with logs.home_log() as log:
+    with private_files(_home_root()), logs.home_log() as log:
         try:
             app()
         except SoteRiskError as error:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_demo_end_to_end(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", "from sote_risk.cli import main; main()", "demo", "--customers", "1500", "--trials", "2"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=360,
+        preexec_fn=lambda: os.umask(0o022),  # as a user with the common umask runs it
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     summary = json.loads((home / "demo-summary.json").read_text())
@@ -90,6 +92,11 @@ def test_demo_end_to_end(tmp_path):
     # the console shows the demo's own stages; what MLflow and the other libraries say is in the log
     assert [line for line in (result.stdout + result.stderr).splitlines() if LIBRARY.search(line)] == []
     log = (home / "logs" / "sote-risk.log").read_text(encoding="utf-8")
+    # the home is the user's alone (issue 16): data, features, MLflow, outbox, audit, pages, logs
+    assert {"mlartifacts", "pages", "features", "audit.db"} <= {p.name for p in home.iterdir()}
+    shared = [f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p}" for p in [home, *home.rglob("*")]
+              if stat.S_IMODE(p.lstat().st_mode) & 0o077]
+    assert shared == [], shared[:10]
     assert "command: sote-risk demo\n" in log and "INFO mlflow: Successfully registered model 'sote-risk-" in log
 
 

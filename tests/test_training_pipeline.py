@@ -3,8 +3,10 @@ the pyfunc by alias, pipeline-version checks, promotion gates and the CLI's one-
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -219,3 +221,52 @@ def test_cli_train_all_goes_on_after_a_failing_problem(tmp_path):
     assert lines[0].startswith("depression-hospitalisation: failed: ") and "segment 'depression' not found" in lines[0]
     assert lines[1].startswith("elderly-hospitalisation: trained version 1 (challenger) test_auroc")
     assert "1 of 2 problem(s) failed: depression-hospitalisation" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_logged_input_example_is_synthetic(in_home, tmp_path):
+    """Issue 16: the registry's input examples held real test-period rows; now no row of them is
+    any real feature row, and no customer id appears in them."""
+    from _artifact_checks import assert_no_customer_in, logged_examples
+    from models.pyfunc import wire_frame
+
+    from models.registry import configure_tracking
+
+    result, features_dir = in_home[0], in_home[1]
+    configure_tracking()  # this module's home (another test may have pointed MLflow elsewhere)
+    table = pd.read_parquet(features_dir / "elderly.parquet")
+    example, text = logged_examples("models:/sote-risk-elderly-hospitalisation@challenger", tmp_path)
+    assert list(example.columns) == list(result.model.feature_names) and len(example) >= 1
+    assert_no_customer_in(example, text, wire_frame(result.model, table), table["subject_id"].unique())
+
+
+
+def test_no_subgroup_count_under_5_in_any_artifact(feature_tables, tmp_path, monkeypatch):  # noqa: F811
+    """Issue 16: subgroups.csv showed groups down to 2 customers. Every count the run's artifacts
+    give of a subgroup (subgroups.csv, the model card) is 0, at least 5 or '<5', and a group of
+    fewer than 5 customers (here the age band 100.8+) shows no statistic either."""
+    import mlflow
+
+    from training.pipeline import train_problem
+
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    features_dir, dataset_dir = feature_tables
+    spec = fast_spec_dict()
+    spec["subgroups"] = {**spec.get("subgroups", {}), "age_bands": [85, 95, 100.8]}  # 4 customers are 100.8+ in the test period
+    result = train_problem(parse_spec(spec), features_dir, dataset_dir=dataset_dir)
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, dst_path=str(tmp_path / "artifacts")))
+    table = pd.read_csv(folder / "subgroups.csv", dtype=str, keep_default_na=False)
+    for column in ("rows", "customers", "events"):
+        for cell in table[column]:
+            assert cell in ("", "<5") or int(cell) == 0 or int(cell) >= 5, (column, cell)
+    small = table["customers"] == "<5"
+    assert small.any(), "a subgroup of fewer than 5 customers (else this test proves nothing)"
+    assert (result.report.subgroup_table["customers"] < 5).sum() == small.sum()  # the gates still see the numbers
+    assert (table.loc[small, ["rows", "events", "auroc", "o_e", "alert_rate"]] == "").all().all()
+    for card, start, end in (("model_card.md", "## Subgroups", "## Calibration"),
+                             ("model_card.html", "<h2>Subgroups</h2>", "<h2>Calibration</h2>")):
+        text = (folder / card).read_text()
+        section = text[text.index(start):text.index(end)]
+        assert "fewer than 5 customers: not shown" in section, card
+        assert not re.search(r"(\| |<td>)[1-4](<| \|)", section), card

@@ -96,3 +96,34 @@ def test_noise_counts_customers_not_rows():
     assert poisson_flags > 0.15 * len(judged)  # the row-level rule flags noise
     assert judged["flag_calibration"].sum() <= 2  # family-wise 5 %: at most a rare false flag
     assert (judged["customers"] == customers_each).all()
+
+
+def test_a_flagged_group_s_small_counts_are_recorded_and_said_as_under_5():
+    """A spec may judge groups with fewer than 5 outcomes; the registry tag and the words made of
+    it (model cards, gate reasons) say '<5', never the count (issue 16)."""
+    from training.pipeline import flagged_subgroups
+    from vocabulary.gates import flagged_groups
+
+    table = pd.DataFrame([{"attribute": "municipality", "value": "Lemi", "rows": 240, "customers": 60, "events": 3,
+                           "auroc": 0.41, "o_e": 2.5, "flag_auroc": True, "flag_calibration": False}])
+    tag = flagged_subgroups(table)
+    assert tag == "municipality=Lemi:auroc (auroc 0.410; 240 rows, <5 events)"
+    assert flagged_groups(tag, "fi") == ["Kunta Lemi: erottelukyky (AUROC 0,410; 240 riviä, <5 tapahtumaa)"]
+    assert flagged_groups(tag, "en") == ["Municipality Lemi: discrimination (AUROC 0.410; 240 rows, <5 outcomes)"]
+
+
+def test_published_tables_show_no_count_under_5_and_nothing_of_a_group_under_5_customers():
+    from training.model_card import card_context
+    from training.subgroups import published
+
+    groups, y, p = _population(4_000, seed=2)
+    groups.loc[groups.index[:3], "municipality"] = "tiny"  # 3 customers
+    table = audit(groups, y, p, threshold=0.3, gates=GATES)
+    shown = published(table)
+    tiny = shown[shown["value"] == "tiny"].iloc[0]
+    assert tiny["customers"] == "<5" and tiny["rows"] is None and tiny["events"] is None and np.isnan(tiny["auroc"])
+    assert table[table["value"] == "tiny"]["customers"].iloc[0] == 3  # the gates' table keeps its numbers
+    context = card_context(spec={"problem": "x", "segment": "s", "outcome": "o", "horizon_days": 90}, metrics={},
+                           metadata={}, feature_names=[], subgroup_table=table, periods=[], notes=[])
+    row = next(g for g in context["subgroups"] if g["value"] == "tiny")
+    assert row["rows"] == row["events"] == row["auroc"] == "n/a" and "fewer than 5 customers" in row["flags"]

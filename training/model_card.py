@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from training.subgroups import SMALL_SHOWN, published
+
 TEMPLATES = Path(__file__).resolve().parent
 
 
@@ -62,12 +64,13 @@ def card_context(
         ("Median lead time of true alerts (days)", _fmt(metrics.get("test_median_lead_days"), 0)),
     ]
     groups = []
-    for row in subgroup_table.itertuples():
+    for row in published(subgroup_table).itertuples():  # counts under 5 suppressed (training/subgroups.py)
         flags = [n for n, f in (("AUROC", row.flag_auroc), ("calibration", row.flag_calibration), ("alert rate", row.flag_alert_rate)) if f]
         groups.append({
-            "attribute": row.attribute, "value": row.value, "rows": row.rows, "events": row.events,
+            "attribute": row.attribute, "value": row.value, "rows": _fmt(row.rows), "events": _fmt(row.events),
             "auroc": _fmt(row.auroc), "o_e": _fmt(row.o_e, 2), "alert_rate": _fmt(row.alert_rate),
-            "flags": ", ".join(flags) if flags else ("" if row.judged else "too small to judge"),
+            "flags": ", ".join(flags) if flags else ("" if row.judged else "too small to judge")
+                     + ("; fewer than 5 customers: not shown" if row.customers == SMALL_SHOWN else ""),
         })
     return {
         "problem": spec["problem"],

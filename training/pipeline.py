@@ -29,6 +29,7 @@ from training.report import Report, evaluation_report
 from training.spec import ExperimentSpec, parse_spec
 from training.splits import select_features, split_table
 from training.tuning import training_data, tune
+from training.subgroups import shown_count
 
 Progress = Callable[[str], None]
 
@@ -53,13 +54,15 @@ def _silent(_: str) -> None:
 
 def flagged_subgroups(table: pd.DataFrame) -> str:
     """`attr=value:kind (measure, rows, events)` per flagged subgroup: the counts show at a glance
-    whether a gap is a large group's real problem or a small group's sampling noise."""
+    whether a gap is a large group's real problem or a small group's sampling noise (counts
+    under 5 as '<5', as in every artifact: a spec may judge groups that small)."""
     parts = []
     for row in table.itertuples():
         kinds = [k for k, f in (("auroc", row.flag_auroc), ("calibration", row.flag_calibration)) if f]
         if kinds:
             measures = ", ".join(f"auroc {row.auroc:.3f}" if k == "auroc" else f"O/E {row.o_e:.2f}" for k in kinds)
-            parts.append(f"{row.attribute}={row.value}:{'+'.join(kinds)} ({measures}; {row.rows:,} rows, {row.events:,} events)")
+            rows, events = (f"{n:,}" if isinstance(n, int) else n for n in (shown_count(row.rows), shown_count(row.events)))
+            parts.append(f"{row.attribute}={row.value}:{'+'.join(kinds)} ({measures}; {rows} rows, {events} events)")
     return "; ".join(parts)
 
 
@@ -139,7 +142,7 @@ def train_problem(
             mlflow.set_tag("notes", " | ".join(report.notes)[:4900])
 
         progress(f"{spec.problem}: logging and registering the model")
-        info = log_risk_model(model, split.test, registered_model_name=model_name(spec.problem))
+        info = log_risk_model(model, registered_model_name=model_name(spec.problem))  # a synthetic example, no test rows
         client = MlflowClient()
         registered = str(info.registered_model_version)
         client.set_registered_model_alias(model_name(spec.problem), "challenger", registered)

@@ -21,7 +21,7 @@ from training.evaluate import auprc, auroc, bootstrap_auroc_gain_ci, brier, eval
 from training.model_card import card_context, render_card
 from training.spec import ExperimentSpec
 from training.splits import Split
-from training.subgroups import attributes, audit, audit_metrics
+from training.subgroups import attributes, audit, audit_metrics, published
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def evaluation_report(
     sample = test.sample(n=min(spec.evaluation.shap_sample, len(test)), random_state=spec.seed)
     files.append(plots.shap_summary_plot(model.contributions(sample), sample[model.feature_names], plot_dir / "shap_summary.png"))
     table_path = outdir / "subgroups.csv"
-    table.to_csv(table_path, index=False)
+    published(table).to_csv(table_path, index=False)  # counts under 5 suppressed; the gates read `table`
     files.append(table_path)
 
     context = card_context(

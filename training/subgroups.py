@@ -144,6 +144,39 @@ def audit(groups: pd.DataFrame, y, p, threshold: float, gates: Gates, subject_id
     return pd.DataFrame(rows, columns=columns)
 
 
+SMALL = 5  # a subgroup count below this is not published: a cell of 1 to 4 can point at a person
+SMALL_SHOWN = f"<{SMALL}"
+COUNTS = ("rows", "customers", "events")
+STATISTICS = ("auroc", "auroc_reference", "o_e", "alert_rate")
+
+
+def shown_count(n: int) -> int | str:
+    """A count as an artifact shows it: 1 to 4 as '<5' (small-cell suppression, as THL and
+    Statistics Finland publish); 0 stays 0, it points at no one."""
+    return SMALL_SHOWN if 0 < int(n) < SMALL else int(n)
+
+
+def is_small(row) -> bool:  # noqa: ANN001 (a table row)
+    """A group of fewer than SMALL customers shows no counts or statistics at all: its alert rate
+    or AUROC times its rows would give the small counts back."""
+    return int(row.customers) < SMALL
+
+
+def published(table: pd.DataFrame) -> pd.DataFrame:
+    """The audit table as every artifact shows it (subgroups.csv, model cards): counts 1 to 4 as
+    '<5'; a group of fewer than 5 customers as '<5' customers and nothing else but its flags
+    (never flagged: it is too small to judge). The caller's table, which the gates read, is left
+    as it is."""
+    out = table.copy()
+    small = np.array([is_small(row) for row in table.itertuples()], dtype=bool)
+    for column in COUNTS:
+        shown = [None if tiny and column != "customers" else shown_count(n) for n, tiny in zip(table[column], small)]
+        out[column] = pd.Series(shown, index=table.index, dtype=object)  # whole numbers stay whole beside "<5"
+    for column in STATISTICS:
+        out[column] = table[column].where(~small, np.nan)
+    return out
+
+
 def slug(text: str) -> str:
     """ASCII metric-name-safe form (Luumäki -> Luumaki, `75-84` kept)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -151,9 +184,12 @@ def slug(text: str) -> str:
 
 
 def audit_metrics(table: pd.DataFrame) -> dict[str, float]:
-    """Flattened for MLflow: subgroup_<attr>_<value>_{auroc,o_e,alert_rate} and flag counts."""
+    """Flattened for MLflow: subgroup_<attr>_<value>_{auroc,o_e,alert_rate} and flag counts; none
+    for a group of fewer than 5 customers (published)."""
     metrics: dict[str, float] = {}
     for row in table.itertuples():
+        if is_small(row):
+            continue
         base = f"subgroup_{slug(row.attribute)}_{slug(row.value)}"
         metrics[f"{base}_auroc"] = float(row.auroc)
         metrics[f"{base}_o_e"] = float(row.o_e)

@@ -27,12 +27,17 @@ def _said(text: str, lang: Language) -> str:
 
 
 _FLAG = re.compile(r"(?P<attr>[a-z_]+)=(?P<value>[^:;]+):(?P<kinds>[a-z+]+) \((?P<measures>[^;]*); "
-                   r"(?P<rows>[\d,]+) rows, (?P<events>[\d,]+) events\)")
+                   r"(?P<rows>[\d,]+|<5) rows, (?P<events>[\d,]+|<5) events\)")  # <5: a small count suppressed
 _ATTRIBUTES = {"sex": ("Sex", "Sukupuoli"), "age_band": ("Age band", "Ikäryhmä"), "municipality": ("Municipality", "Kunta"),
                "language": ("Language of service", "Asiointikieli")}
 _KINDS = {"auroc": ("discrimination", "erottelukyky"), "calibration": ("calibration", "kalibraatio")}
 _COUNTS = {"en": "{rows} rows, {events} outcomes", "fi": "{rows} riviä, {events} tapahtumaa"}
 _MEASURES = {"auroc": "AUROC", "O/E": "O/E"}
+
+
+def _count(text: str, lang: Language) -> str:
+    """A recorded count in the language; a suppressed one ('<5') as it is."""
+    return text if text.startswith("<") else number(float(text.replace(",", "")), lang)
 
 
 def flagged_groups(tag: str | None, lang: Language) -> list[str] | None:
@@ -51,8 +56,7 @@ def flagged_groups(tag: str | None, lang: Language) -> list[str] | None:
         attribute = _ATTRIBUTES.get(found["attr"], (found["attr"], found["attr"]))[pick]
         kinds = ", ".join(_KINDS.get(k, (k, k))[pick] for k in found["kinds"].split("+"))
         measures = re.sub(rf"(auroc|O/E) ({_NUMBER})", lambda m: f"{_MEASURES[m[1]]} {_said(m[2], lang)}", found["measures"])
-        counts = _COUNTS[lang].format(rows=number(float(found["rows"].replace(",", "")), lang),
-                                      events=number(float(found["events"].replace(",", "")), lang))
+        counts = _COUNTS[lang].format(rows=_count(found["rows"], lang), events=_count(found["events"], lang))
         out.append(f"{attribute} {found['value']}: {kinds} ({measures}; {counts})")
     return out
 

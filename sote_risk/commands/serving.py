@@ -79,8 +79,10 @@ def serve(
     os.execv(sys.executable, argv)  # the server replaces this process: signals reach it directly
 
 
-def audit(customer: int = typer.Option(..., "--customer", help="the customer's pseudonym (subject_id)")) -> None:
-    """List every read of one customer's risk (time, key id, role, endpoint, problems, model versions)."""
+def audit(customer: int = typer.Option(..., "--customer", help="the customer's pseudonym (subject_id); 0 lists posted histories")) -> None:
+    """List every read of one customer's risk (time, key id, role, endpoint, problems, model versions).
+    Scores of histories a caller posted (/score_history) are not reads of the stored customer with
+    that id: they are listed under customer 0 with the posted history's hash."""
     from serving.audit import read_audit
     from base.settings import home
 
@@ -89,6 +91,7 @@ def audit(customer: int = typer.Option(..., "--customer", help="the customer's p
         typer.echo(f"no reads of customer {customer} in {home().audit_db}", err=True)
     for e in entries:
         link = f"\tlink expires {e.link_expires}" if e.link_expires else ""
+        link += f"\tposted history {e.posted}" if e.posted else ""
         typer.echo(f"{e.time}\t{e.key_id}\t{e.role}\t{e.endpoint}\t{','.join(e.problems) or '-'}\t{','.join(e.model_versions) or '-'}{link}")
 
 
