@@ -130,8 +130,9 @@ def read_keys(path: Path) -> KeyFile:
 
 
 def write_keys(path: Path, keys: KeyFile) -> None:
-    """Atomic write (tmp + rename), readable by the owner only."""
-    atomic_write_text(path, keys.model_dump_json(indent=2), mode=0o600)
+    """Atomic write (tmp + rename), readable by the owner only. A key without expiry is written
+    without the field, as before expiry existed (a rolled-back service still reads the file)."""
+    atomic_write_text(path, keys.model_dump_json(indent=2, exclude_none=True), mode=0o600)
 
 
 def create_key(path: Path, role: str, expires_in: dt.timedelta | None = None,

@@ -17,6 +17,7 @@ Series live in prometheus_client's multiprocess files when PROMETHEUS_MULTIPROC_
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import lru_cache
@@ -46,6 +47,17 @@ def route_template(path: str) -> str | None:
         if path.startswith(prefix) and rest and "/" not in rest:
             return template
     return None
+
+
+def untraced_urls(traced: tuple[str, ...] = JSON_ROUTES) -> str:
+    """A regex for BentoML's `tracing.excluded_urls` (OpenTelemetry searches it in
+    scheme://host/path) that matches every URL but the traced routes and pages. Why: BentoML's
+    TimeoutMiddleware keeps each request's context, its span included, until the traffic
+    timeout fires (a timer it never cancels), so a burst of probe requests to paths that are no
+    route would cost the worker a few KB each for two minutes, and its peak RSS for good."""
+    routes = [re.escape(route.lstrip("/")) for route in traced]
+    routes += [re.escape(prefix.lstrip("/")) + "[^/]+" for prefix in PREFIX_TEMPLATES]
+    return rf"^[A-Za-z]+://[^/]*(?!/(?:{'|'.join(routes)})$)/"
 
 
 def endpoint_label(path: str, status: int | None = None) -> str:

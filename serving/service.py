@@ -25,7 +25,7 @@ from serving.api_types import (
     ReloadRequest, ReloadResponse, ScoreRequest, ScoreResponse,
 )
 from serving.headers import page_headers
-from serving.metrics import MetricsMiddleware
+from serving.metrics import JSON_ROUTES, MetricsMiddleware, untraced_urls
 from serving.middleware import IDENTITY, GuardMiddleware
 from serving.page_links import LINK_EXPIRES, LinkKeeper
 from serving.responses import batch_item, error_body, explain_response, row_response, score_response
@@ -105,7 +105,8 @@ def _field_of(message: str) -> str | None:
     # middleware still counts and times it.
     logging={"access": {"enabled": True, "request_content_length": True, "response_content_length": True,
                         "skip_paths": [ROW_PATH]}},
-    tracing={"excluded_urls": [ROW_PATH]},
+    # Traced: the routes and pages but /predict_row (serving/metrics.py untraced_urls says why).
+    tracing={"excluded_urls": [untraced_urls(tuple(route for route in JSON_ROUTES if route != ROW_PATH))]},
 )
 class RiskService:
     """Risk scores, explanations, FHIR RiskAssessments and clinician pages for Eksote's customers."""

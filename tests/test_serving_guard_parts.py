@@ -107,3 +107,16 @@ def test_a_body_cut_short_is_one_line_not_a_traceback():
                                (ClientDisconnect, ClientDisconnect(), None))
     assert RedactValidationErrors().filter(record)
     assert record.exc_info is None and record.levelname == "INFO" and "/score" in record.getMessage()
+
+
+def test_only_routes_are_traced():
+    import re
+
+    from serving.metrics import untraced_urls
+
+    untraced = re.compile(untraced_urls(("/score", "/reload")))
+    for url in ("http://h:3000/score", "https://sote.example.fi/reload", "http://h/ui/customers/42", "http://h/ui/model_card/x"):
+        assert not untraced.search(url), url
+    for url in ("http://h:3000/", "http://h/a8f3e1", "http://h/score/x", "http://h/predict_row", "http://h/ui/customers/1/2",
+                "http://h/metrics", "http://h/ui/customers/"):
+        assert untraced.search(url), url
