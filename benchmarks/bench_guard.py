@@ -11,7 +11,7 @@ Starts `sote-risk serve` on 127.0.0.1 (its own process group, stopped at the end
    POST /score/<random>; then /metrics and worker RSS again, with the change in per cent;
 3. a --chunked-mb chunked JSON body to POST /score with a crm key, sent whole whatever the
    server says (a client that reads its answer only at the end), then the status it got, how
-   long it took and worker RSS again.
+   long it took, worker RSS again and each worker's peak RSS (VmHWM) before and after.
 Prints one JSON object. RSS is read from /proc after a one-second pause, and again --settle
 seconds later (default: past the traffic timeout): BentoML's TimeoutMiddleware schedules a timer
 per request that it never cancels (bentoml/_internal/server/http/traffic.py, `loop.call_later`),
@@ -43,8 +43,8 @@ from tests.serving_server import start_service  # noqa: E402  (shared with the t
 MB = 1024 * 1024
 
 
-def worker_rss_mib(server_pid: int) -> dict[int, float]:
-    """VmRSS (MiB) of each BentoML worker under the server process."""
+def worker_rss_mib(server_pid: int, field: str = "VmRSS") -> dict[int, float]:
+    """VmRSS (MiB) of each BentoML worker under the server process (or VmHWM: its peak so far)."""
     found = {}
     for pid in descendants(server_pid):
         try:
@@ -53,7 +53,7 @@ def worker_rss_mib(server_pid: int) -> dict[int, float]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        kib = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
+        kib = int(re.search(rf"^{field}:\s+(\d+)", status, re.M).group(1))
         found[pid] = round(kib / 1024, 1)
     return found
 
@@ -159,10 +159,13 @@ def main() -> None:
             result[f"rss_mib_{args.settle}s_after_probe"] = settled
             result[f"rss_change_pct_{args.settle}s_after_probe"] = change(rss, settled)
             after = settled
+            result["peak_rss_mib_before_chunked"] = worker_rss_mib(service.process.pid, "VmHWM")
             result["chunked"] = chunked_post(service.url, "/score", crm, args.chunked_mb * MB)
             time.sleep(1)
             result["rss_mib_after_chunked"] = worker_rss_mib(service.process.pid)
             result["rss_change_pct_after_chunked"] = change(after, result["rss_mib_after_chunked"])  # type: ignore[arg-type]
+            # the peak while the body arrived (a freed large buffer leaves RSS, not the high-water mark)
+            result["peak_rss_mib_after_chunked"] = worker_rss_mib(service.process.pid, "VmHWM")
             result["ready_after"] = client.get("/readyz").status_code
     finally:
         service.stop()
