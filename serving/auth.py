@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -40,6 +41,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "page_link": frozenset({"clinician", "admin"}),
     "reload": frozenset({"admin"}),
     "feedback": frozenset({"crm", "admin"}),  # the CRM's verdicts on alerts
+    # the series name routes and statuses only (serving/metrics.py), but traffic is the operators' business
+    "metrics": frozenset({"admin"}),
 }
 
 
@@ -51,6 +54,7 @@ class KeyRecord(BaseModel):
     salt: str
     sha256: str
     created: str
+    expires: str | None = None  # ISO 8601 UTC; None: until revoked (keys made before expiry existed)
 
 
 class KeyFile(BaseModel):
@@ -64,6 +68,34 @@ class Identity(BaseModel):
 
     key_id: str
     role: Role
+
+
+class KeyExpired(SoteRiskError):
+    """A key that was valid and is no longer: the client is told when it expired."""
+
+    def __init__(self, key_id: str, expires: str) -> None:
+        super().__init__(f"API key {key_id} expired on {expires}: ask for a new one")
+        self.key_id, self.expires = key_id, expires
+
+
+DURATION = re.compile(r"^\s*(\d{1,5})\s*([dhw])\s*$")
+UNITS = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'90d', '12h', '2w' -> a timedelta (what `keys create --expires-in` takes)."""
+    found = DURATION.match(text)
+    if found is None or int(found.group(1)) == 0:
+        raise SoteRiskError(f"--expires-in {text!r}: give a positive whole number of hours, days or weeks, e.g. 90d, 12h, 2w")
+    return int(found.group(1)) * UNITS[found.group(2)]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def expired(record: KeyRecord, now: dt.datetime) -> bool:
+    return record.expires is not None and dt.datetime.fromisoformat(record.expires) <= now
 
 
 def allowed(role: str, action: str) -> bool:
@@ -98,12 +130,15 @@ def read_keys(path: Path) -> KeyFile:
 
 
 def write_keys(path: Path, keys: KeyFile) -> None:
-    """Atomic write (tmp + rename), readable by the owner only."""
-    atomic_write_text(path, keys.model_dump_json(indent=2), mode=0o600)
+    """Atomic write (tmp + rename), readable by the owner only. A key without expiry is written
+    without the field, as before expiry existed (a rolled-back service still reads the file)."""
+    atomic_write_text(path, keys.model_dump_json(indent=2, exclude_none=True), mode=0o600)
 
 
-def create_key(path: Path, role: str) -> tuple[str, KeyRecord]:
-    """Add a key with this role; returns the full key (shown once) and its stored record."""
+def create_key(path: Path, role: str, expires_in: dt.timedelta | None = None,
+               now: dt.datetime | None = None) -> tuple[str, KeyRecord]:
+    """Add a key with this role (valid for `expires_in`, or until revoked); returns the full key
+    (shown once) and its stored record."""
     if role not in ROLES:
         raise SoteRiskError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     keys = read_keys(path)
@@ -113,9 +148,11 @@ def create_key(path: Path, role: str) -> tuple[str, KeyRecord]:
         key_id = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)
+    created = now or utc_now()
     record = KeyRecord(
         key_id=key_id, role=role, salt=salt, sha256=digest(salt, secret),
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created=created.isoformat(timespec="seconds"),
+        expires=(created + expires_in).isoformat(timespec="seconds") if expires_in is not None else None,
     )
     write_keys(path, KeyFile(keys=[*keys.keys, record]))
     return f"{KEY_PREFIX}{key_id}.{secret}", record
@@ -152,7 +189,9 @@ class KeyRing:
             self._by_id = {record.key_id: record for record in read_keys(self.path).keys}
             self._stamp = stamp
 
-    def identify(self, authorization: str | None) -> Identity | None:
+    def identify(self, authorization: str | None, now: dt.datetime | None = None) -> Identity | None:
+        """The key's identity; None for no key or a wrong one; KeyExpired for a right one past its
+        expiry (checked after the secret, so the message tells nothing to who does not hold it)."""
         parsed = parse_bearer(authorization)
         if parsed is None:
             return None
@@ -161,4 +200,6 @@ class KeyRing:
         record = self._by_id.get(key_id)
         if record is None or not hmac.compare_digest(record.sha256, digest(record.salt, secret)):
             return None
+        if expired(record, now or utc_now()):
+            raise KeyExpired(record.key_id, record.expires or "")
         return Identity(key_id=record.key_id, role=record.role)

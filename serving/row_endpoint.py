@@ -7,8 +7,8 @@ the API the same for clients: the route is still declared with `@bentoml.api` (s
 and the fallback before the service instance exists), the body is validated by the same
 pydantic type with the same 400 body BentoML gives (`{"error": "N validation error for
 PredictRowRequest", "detail": [...]}`, no input values echoed), scoring errors get the same
-status and `{"error", "field"}` as the other routes, and BentoML's Prometheus middleware (it
-sits outside the guard) still counts and times the route. What the route no longer has is an
+status and `{"error", "field"}` as the other routes, and the metrics middleware (it sits
+outside the guard: serving/metrics.py) still counts and times the route. What the route no longer has is an
 access-log line and a tracing span (serving/service.py skips both for it by configuration).
 """
 

@@ -24,6 +24,8 @@ from serving.api_types import (
     FhirRequest, FhirResource, HistoryRequest, PageLinkRequest, PageLinkResponse, PredictRowRequest, PredictRowResponse,
     ReloadRequest, ReloadResponse, ScoreRequest, ScoreResponse,
 )
+from serving.headers import page_headers
+from serving.metrics import JSON_ROUTES, MetricsMiddleware, untraced_urls
 from serving.middleware import IDENTITY, GuardMiddleware
 from serving.page_links import LINK_EXPIRES, LinkKeeper
 from serving.responses import batch_item, error_body, explain_response, row_response, score_response
@@ -41,7 +43,10 @@ def worker_count() -> int:
         raise SystemExit(str(error)) from None
 
 
-ui = FastAPI(title="sote-risk pages", description="Clinician pages and model cards (HTML)")
+# No FastAPI docs under /ui: its Swagger and ReDoc pages load scripts from a CDN (BentoML reads the
+# routes for its OpenAPI document from the app itself, not from openapi_url).
+ui = FastAPI(title="sote-risk pages", description="Clinician pages and model cards (HTML)",
+             docs_url=None, redoc_url=None, openapi_url=None)
 
 
 def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
@@ -70,19 +75,14 @@ def _with_status(error: SoteRiskError, status: int, field: str | None) -> SoteRi
     return error
 
 
-# Pages carry a customer's risk: no shared cache keeps them, and no Referer carries their (maybe
-# signed) address to another site.
-PAGE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
-
-
 def _page(html: str) -> HTMLResponse:
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    """A page with its security headers: its CSP allows its own inline styles by hash (the guard
+    adds the same fixed headers to every /ui response, errors included)."""
+    return HTMLResponse(html, headers=page_headers(html))
 
 
 def _page_error(error: SoteRiskError) -> Response:
-    response = _error(None, error)
-    response.headers.update(PAGE_HEADERS)
-    return response
+    return _error(None, error)
 
 
 def _field_of(message: str) -> str | None:
@@ -97,13 +97,16 @@ def _field_of(message: str) -> str | None:
     threads=THREADS,
     workers=worker_count(),
     traffic={"timeout": 120},
-    metrics={"enabled": True, "namespace": "sote_risk"},
+    # BentoML's HTTP metrics label each series with the raw path, refused and unknown ones too:
+    # serving/metrics.py records them by route template instead (MetricsMiddleware, below).
+    metrics={"enabled": False},
     # /predict_row (answered in the guard, serving/row_endpoint.py) has no access-log line and no
-    # tracing span: at thousands of rows a second they cost more than the scoring; BentoML's
-    # Prometheus middleware still counts and times it (skip_paths only drops its timestamp gauge).
+    # tracing span: at thousands of rows a second they cost more than the scoring; the metrics
+    # middleware still counts and times it.
     logging={"access": {"enabled": True, "request_content_length": True, "response_content_length": True,
                         "skip_paths": [ROW_PATH]}},
-    tracing={"excluded_urls": [ROW_PATH]},
+    # Traced: the routes and pages but /predict_row (serving/metrics.py untraced_urls says why).
+    tracing={"excluded_urls": [untraced_urls(tuple(route for route in JSON_ROUTES if route != ROW_PATH))]},
 )
 class RiskService:
     """Risk scores, explanations, FHIR RiskAssessments and clinician pages for Eksote's customers."""
@@ -365,4 +368,6 @@ class RiskService:
             return _page_error(error)
 
 
+# The first added is the outer one: metrics see the guard's refusals.
+RiskService.add_asgi_middleware(MetricsMiddleware)
 RiskService.add_asgi_middleware(GuardMiddleware)

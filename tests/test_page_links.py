@@ -106,7 +106,7 @@ def test_signed_customer_page_opens_without_a_header_and_is_audited(site):
     assert "authorization" not in {k.lower() for k in response.request.headers}
     assert response.status_code == 200, response.text[:300]
     assert response.headers["content-type"].startswith("text/html")
-    assert response.headers["cache-control"] == "private, no-store" and response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store" and response.headers["referrer-policy"] == "no-referrer"
     assert "Tärkeimmät syyt" in response.text and 'data-band="' in response.text
     # the same read with a key shows the same risks
     keyed = site.client.get(customer_page_path(site.member, None, "fi"), headers={"Authorization": f"Bearer {site.keys['clinician']}"})
@@ -297,9 +297,11 @@ class Browser:
         self._context = connect_ws(page["webSocketDebuggerUrl"], self._client, max_message_size_bytes=64 * 1024 * 1024)
         self._ws = self._context.__enter__()
         self._id = 0
-        self.events: list[dict] = []
+        self.events: list[dict] = []  # since the last navigation
+        self.earlier: list[dict] = []  # before it (console errors of every page opened count)
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Log.enable")  # what the page's Content-Security-Policy blocks is reported here
 
     def call(self, method: str, **params) -> dict:
         self._id += 1
@@ -318,14 +320,16 @@ class Browser:
             self.events.append(self._ws.receive_json(timeout=60))
 
     def open(self, url: str) -> dict:
-        self.events.clear()
+        self.earlier += self.events
+        self.events = []
         self.call("Page.navigate", url=url)
         self._wait_for_load()
         return self.state()
 
     def click(self, selector: str) -> dict:
         """Click the first element matching `selector` as a user would, and wait for the next page."""
-        self.events.clear()
+        self.earlier += self.events
+        self.events = []
         found = self.evaluate(f"(() => {{ const a = document.querySelector({json.dumps(selector)}); if (!a) return false; a.click(); return true; }})()")
         assert found, f"nothing matches {selector}"
         self._wait_for_load()
@@ -345,8 +349,9 @@ class Browser:
         )
 
     def console_errors(self) -> list[dict]:
-        return [e for e in self.events if e.get("method") == "Runtime.exceptionThrown"
-                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") == "error")]
+        return [e for e in self.earlier + self.events if e.get("method") == "Runtime.exceptionThrown"
+                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") == "error")
+                or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
 
     def close(self) -> None:
         try:
@@ -379,6 +384,8 @@ def test_chromium_opens_a_signed_link_and_follows_its_links_without_a_key(site, 
     before = len(site.audit(site.member))
     page = browser.open(link)
     assert page["status"] == 200 and page["lang"] == "fi" and f"Riskiyhteenveto asiakkaalle {site.member}" in page["h1"]
+    styled = "getComputedStyle(document.querySelector('header')).borderBottomStyle"
+    assert browser.evaluate(styled) == "solid"  # the page's own style element applies under its CSP
     english = browser.click("a.other-language")
     assert english["status"] == 200 and english["lang"] == "en" and "Main reasons" in english["text"]
     assert urlsplit(english["url"]).path == f"/ui/customers/{site.member}" and "sig=" in english["url"]
@@ -386,6 +393,7 @@ def test_chromium_opens_a_signed_link_and_follows_its_links_without_a_key(site, 
     assert card["status"] == 200 and card["lang"] == "en" and card["h1"].startswith("Model card: ")
     finnish_card = browser.click("a.other-language")
     assert finnish_card["status"] == 200 and finnish_card["h1"].startswith("Mallikortti: ")
+    assert browser.evaluate(styled) == "solid" and browser.evaluate("document.querySelectorAll('figure.summary svg').length") == 1
     assert browser.console_errors() == []
     rows = site.audit(site.member)[before:]
     assert [(r.key_id, r.endpoint) for r in rows] == [("signed-link", "page")] * 2  # the two customer pages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +95,48 @@ def test_cli_keys_create_list_revoke_and_audit(tmp_path, monkeypatch):
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     assert read_keys(tmp_path / "keys.json").keys == []
     assert set(ROLES) == {"crm", "clinician", "admin"}
+
+
+def test_keys_expire_and_the_refusal_names_when(tmp_path):
+    import datetime as dt
+
+    from serving.auth import KeyExpired, parse_duration, utc_now
+
+    path = tmp_path / "keys.json"
+    made = utc_now() - dt.timedelta(days=91)
+    old, record = create_key(path, "crm", parse_duration("90d"), now=made)
+    fresh, fresh_record = create_key(path, "crm", parse_duration("2w"))
+    forever, forever_record = create_key(path, "crm")
+    assert record.expires == (made + dt.timedelta(days=90)).isoformat(timespec="seconds")
+    assert forever_record.expires is None and fresh_record.expires is not None
+    ring = KeyRing(path)
+    with pytest.raises(KeyExpired, match=f"expired on {re.escape(record.expires)}"):
+        ring.identify(f"Bearer {old}")
+    assert ring.identify(f"Bearer {old}x") is None  # the expiry is told only to who holds the key
+    assert ring.identify(f"Bearer {fresh}").role == "crm" and ring.identify(f"Bearer {forever}").role == "crm"
+    with pytest.raises(KeyExpired):
+        ring.identify(f"Bearer {fresh}", now=utc_now() + dt.timedelta(weeks=2, seconds=1))
+    assert parse_duration("12h") == dt.timedelta(hours=12) and parse_duration("2w") == dt.timedelta(days=14)
+    for bad in ("0d", "90", "1y", "-3d", "d"):
+        with pytest.raises(SoteRiskError, match="--expires-in"):
+            parse_duration(bad)
+
+
+def test_cli_keys_create_with_expiry_and_list_shows_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path))
+    runner = CliRunner()
+    created = runner.invoke(app, ["keys", "create", "--role", "crm", "--expires-in", "90d"])
+    assert created.exit_code == 0, created.output
+    assert "expires 20" in created.stderr
+    plain = runner.invoke(app, ["keys", "create", "--role", "admin"])
+    import datetime as dt
+
+    from serving.auth import utc_now
+
+    create_key(tmp_path / "keys.json", "clinician", dt.timedelta(days=1), now=utc_now() - dt.timedelta(days=2))
+    lines = runner.invoke(app, ["keys", "list"]).stdout.strip().splitlines()
+    record = read_keys(tmp_path / "keys.json").keys
+    assert lines[0] == f"{record[0].key_id}\tcrm\t{record[0].created}\texpires {record[0].expires}"
+    assert lines[1].endswith("\texpires never") and plain.exit_code == 0
+    assert lines[2].endswith(f"\texpires {record[2].expires} (expired)")
+    assert runner.invoke(app, ["keys", "create", "--role", "crm", "--expires-in", "soon"]).exit_code != 0

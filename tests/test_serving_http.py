@@ -237,7 +237,7 @@ def test_posted_history_scores_as_the_stored_one(live):
 def test_predict_row_over_http_equals_the_in_memory_model(live):
     """The route the guard answers itself (serving/row_endpoint.py): the model's probability for
     crm and admin keys, 401/403 without a key or with a clinician's, 4xx naming the field; counted
-    in BentoML's Prometheus metrics, left out of the access log (the other routes stay in it)."""
+    in the Prometheus metrics (serving/metrics.py), left out of the access log (the other routes stay in it)."""
     model = models([ELDERLY])[ELDERLY]
     frame = feature_frame(members(ELDERLY, limit=20), "elderly")
     for i in range(len(frame)):
@@ -254,7 +254,7 @@ def test_predict_row_over_http_equals_the_in_memory_model(live):
     assert extra.status_code == 400 and extra.json()["detail"][0]["loc"] == ["colour"]
     assert live.post("/predict_row", {"problem": "nope-nope", "features": live.row}, role="crm").json()["field"] == "problem"
     assert live.client.get("/predict_row", headers={"Authorization": f"Bearer {live.keys['crm']}"}).status_code == 405
-    metrics = live.client.get("/metrics").text
+    metrics = live.get("/metrics").text
     assert any('endpoint="/predict_row"' in line and 'http_response_code="200"' in line
                for line in metrics.splitlines() if line.startswith("sote_risk_request_total"))
     log = live.service.log.read_text()
@@ -444,9 +444,10 @@ def test_feedback_is_stored_once_and_reported(live):
 
 
 def test_infrastructure_endpoints_need_no_key(live):
-    for path in ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json"):
+    for path in ("/healthz", "/livez", "/readyz", "/docs.json", "/", "/docs"):
         assert live.client.get(path).status_code == 200, path
-    assert "sote_risk" in live.client.get("/metrics").text
+    assert live.client.get("/metrics").status_code == 401  # traffic is the operators' business: admin keys only
+    assert "sote_risk_request_total" in live.get("/metrics").text
 
 
 def test_openapi_describes_every_endpoint(live):

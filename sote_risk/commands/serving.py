@@ -13,24 +13,30 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the scoring servi
 
 
 @keys_app.command("create")
-def keys_create(role: str = typer.Option(..., "--role", help="crm, clinician or admin")) -> None:
+def keys_create(
+    role: str = typer.Option(..., "--role", help="crm, clinician or admin"),
+    expires_in: str = typer.Option(None, "--expires-in", help="valid for this long: 90d, 12h, 2w (default: until revoked)"),
+) -> None:
     """Create a key with this role and print it once (only its hash is kept)."""
-    from serving.auth import create_key
+    from serving.auth import create_key, parse_duration
     from base.settings import home
 
-    key, record = create_key(home().keys_file, role)
+    key, record = create_key(home().keys_file, role, parse_duration(expires_in) if expires_in is not None else None)
     typer.echo(key)
-    typer.echo(f"key id {record.key_id}, role {record.role}: store the key now, it is not shown again", err=True)
+    until = f", expires {record.expires}" if record.expires else ""
+    typer.echo(f"key id {record.key_id}, role {record.role}{until}: store the key now, it is not shown again", err=True)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List key ids, roles and creation times (never the keys)."""
-    from serving.auth import read_keys
+    """List key ids, roles, creation and expiry times (never the keys); an expired key says so."""
+    from serving.auth import expired, read_keys, utc_now
     from base.settings import home
 
+    now = utc_now()
     for record in read_keys(home().keys_file).keys:
-        typer.echo(f"{record.key_id}\t{record.role}\t{record.created}")
+        until = "never" if record.expires is None else f"{record.expires}{' (expired)' if expired(record, now) else ''}"
+        typer.echo(f"{record.key_id}\t{record.role}\t{record.created}\texpires {until}")
 
 
 @keys_app.command("revoke")
