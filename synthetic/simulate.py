@@ -434,6 +434,8 @@ def _first_after(ev_sid: np.ndarray, ev_t: np.ndarray, ev_code: np.ndarray, code
                  sid: np.ndarray, t_us: np.ndarray) -> np.ndarray:
     """Time (us) of the first `code` event strictly after t for each (sid, t); int64 max if none."""
     rows = ev_code == C.of(code)
+    if not rows.any():  # a small or short region may have no such event at all (no death in a year)
+        return np.full(len(sid), np.iinfo("int64").max, dtype="int64")
     e_sid = ev_sid[rows]
     e_t = ev_t[rows].astype("int64")
     shift = np.int64(2**41)
@@ -444,7 +446,7 @@ def _first_after(ev_sid: np.ndarray, ev_t: np.ndarray, ev_code: np.ndarray, code
     e_key, e_t, e_sid = e_key[order], e_t[order], e_sid[order]
     pos = np.searchsorted(e_key, sid * shift + sec(t_us), side="right")
     pos_c = np.minimum(pos, max(len(e_key) - 1, 0))
-    found = (pos < len(e_key)) & (e_sid[pos_c] == sid) if len(e_key) else np.zeros(len(sid), bool)
+    found = (pos < len(e_key)) & (e_sid[pos_c] == sid)
     return np.where(found, e_t[pos_c], np.iinfo("int64").max)
 
 

@@ -188,3 +188,20 @@ def test_medication_robot_lowers_observed_admissions_same_seed():
     paired = on.merge(off, on=["subject_id", "month"], suffixes=("_on", "_off"))
     assert len(paired) > 3000
     assert paired["n_on"].sum() < paired["n_off"].sum()
+
+
+def test_first_event_after_is_none_when_the_region_has_no_such_event():
+    """A 300-customer, one-year region had no death: the risk frame's look-up crashed on it."""
+    import numpy as np
+
+    from synthetic.codes import C
+    from synthetic.simulate import _first_after
+
+    sid = np.array([1, 1, 2], dtype="int64")
+    t_us = np.array([0, 10_000_000, 5_000_000], dtype="int64") + 946_684_800_000_000
+    ev_sid, ev_t = np.array([1, 2], dtype="int64"), t_us[:2] + 1_000_000
+    ev_code = np.array([C.of("ENC/EMERGENCY")] * 2)
+    none = np.iinfo("int64").max
+    assert _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us).tolist() == [none] * 3
+    ev_code = np.array([C.of("DEATH"), C.of("ENC/EMERGENCY")])  # customer 1 dies 1 s after their first time
+    assert _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us).tolist() == [int(ev_t[0]), none, none]
