@@ -163,3 +163,27 @@ def _example_rows(model: RiskModel) -> pd.DataFrame:
     held = store()
     return compute_features(None, None, ids, [held.resolve_time(None)] * len(ids), segment, history=held.history)
 
+
+
+def posted_history(subject: int, with_as_of: bool = True) -> dict:
+    """A stored customer's whole history as the CRM posts it to /score_history (as_of: the end
+    of the data, or left out for the service's default)."""
+    import pandas as pd
+
+    def plain(value):  # noqa: ANN001, ANN202
+        return value if isinstance(value, str) else (None if pd.isna(value) else float(value))
+
+    data = region()
+    customer = data.customers.loc[data.customers["subject_id"] == subject].iloc[0]
+    events = data.events.loc[data.events["subject_id"] == subject]
+    body = {
+        "customer": {"subject_id": int(subject), "birth_year": int(customer["birth_year"]),
+                     "birth_month": int(customer["birth_month"]), "sex": str(customer["sex"]),
+                     "municipality": str(customer["municipality"]), "language": str(customer["language"])},
+        "events": [{"time": e.time.isoformat(), "code": e.code, "numeric_value": plain(e.numeric_value),
+                    "service_area": e.service_area, "unit": plain(e.unit), "cost_eur": float(e.cost_eur)}
+                   for e in events.itertuples()],
+    }
+    if with_as_of:
+        body["as_of"] = store().resolve_time(None).date().isoformat()
+    return body

@@ -18,7 +18,7 @@ import pytest
 
 from serving.audit import POSTED, posted_hash, read_audit
 from serving.auth import create_key
-from tests.serving_fixture import members, region, store
+from tests.serving_fixture import members, posted_history, store
 from tests.serving_server import REPO, free_port, service_env, start_service
 
 pytestmark = pytest.mark.slow
@@ -75,21 +75,6 @@ def test_serve_refuses_customers_fewer_than_dataset_json_says(fixture_home):
 # --- /score_history: as_of and the audit log ----------------------------------------------------
 
 
-def history_body(subject: int) -> dict:
-    """A stored customer's whole history, as the CRM posts it (no as_of)."""
-    data = region()
-    customer = data.customers.loc[data.customers["subject_id"] == subject].iloc[0]
-    events = data.events.loc[data.events["subject_id"] == subject]
-    return {
-        "customer": {"subject_id": int(subject), "birth_year": int(customer["birth_year"]),
-                     "birth_month": int(customer["birth_month"]), "sex": str(customer["sex"]),
-                     "municipality": str(customer["municipality"]), "language": str(customer["language"])},
-        "events": [{"time": e.time.isoformat(), "code": e.code,
-                    "numeric_value": None if pd.isna(e.numeric_value) else float(e.numeric_value),
-                    "unit": None if pd.isna(e.unit) else str(e.unit)} for e in events.itertuples()],
-    }
-
-
 @pytest.fixture(scope="module")
 def live(fixture_home_template, tmp_path_factory):
     home = tmp_path_factory.mktemp("data-checks") / "home"
@@ -107,7 +92,7 @@ def live(fixture_home_template, tmp_path_factory):
 def test_score_history_defaults_to_the_end_of_the_data_and_refuses_dates_past_it(live):
     _, client = live
     subject = members(ELDERLY, limit=1)[0]
-    body = history_body(subject)
+    body = posted_history(subject, with_as_of=False)
     end = store().resolve_time(None).date()
     default = client.post("/score_history", json=body)
     assert default.status_code == 200, default.text
@@ -123,7 +108,7 @@ def test_a_posted_history_is_audited_as_posted_not_as_the_stored_customer(live):
     home, client = live
     subject = members(ELDERLY, limit=2)[1]
     before = read_audit(home / "audit.db", subject)
-    body = history_body(subject)
+    body = posted_history(subject, with_as_of=False)
     assert client.post("/score_history", json=body).status_code == 200
     assert read_audit(home / "audit.db", subject) == before  # not a read of customer `subject`'s record
     posted = [e for e in read_audit(home / "audit.db", POSTED) if e.endpoint == "score_history"]

@@ -24,7 +24,7 @@ from alerts import outbox
 from serving.api_types import MAX_BATCH
 from serving.audit import read_audit
 from serving.auth import create_key
-from tests.serving_fixture import members, models, outside_every_cohort, region, store
+from tests.serving_fixture import members, models, outside_every_cohort, posted_history, store
 from tests.serving_server import ServiceProcess, start_service
 
 pytestmark = pytest.mark.slow
@@ -61,22 +61,6 @@ def posted_row(frame: pd.DataFrame, i: int) -> dict[str, float | str | None]:
     """One feature row as the CRM posts it to /predict_row: every feature of the segment."""
     row = frame.iloc[i]
     return {name: plain(row[name]) for name in frame.columns if name not in META}
-
-
-def posted_history(subject: int) -> dict[str, Any]:
-    """A customer's whole stored history, as the CRM would post it to /score_history."""
-    data = region()
-    customer = data.customers.loc[data.customers["subject_id"] == subject].iloc[0]
-    events = data.events.loc[data.events["subject_id"] == subject]
-    return {
-        "customer": {"subject_id": int(subject), "birth_year": int(customer["birth_year"]),
-                     "birth_month": int(customer["birth_month"]), "sex": str(customer["sex"]),
-                     "municipality": str(customer["municipality"]), "language": str(customer["language"])},
-        "events": [{"time": e.time.isoformat(), "code": e.code, "numeric_value": plain(e.numeric_value),
-                    "service_area": e.service_area, "unit": plain(e.unit), "cost_eur": float(e.cost_eur)}
-                   for e in events.itertuples()],
-        "as_of": store().resolve_time(None).date().isoformat(),
-    }
 
 
 def record_sent_alerts(path: Path, subjects: list[int]) -> list[str]:
