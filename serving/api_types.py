@@ -2,16 +2,18 @@
 
 Requests subclass bentoml.IODescriptor so BentoML uses them as they are (its wrapper would rename
 them `...IODescriptor` in error messages) and forbid unknown fields, so a misspelt field is a 400
-naming it rather than silently ignored. Limits are declared here, once, and show in the schema.
+naming it rather than silently ignored. They are strict: JSON `false` is not the integer 0 and the
+number 0 is not a date, as the schema says (dates and times come as ISO strings). Limits are declared here, once, and show in the schema.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 import bentoml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
@@ -21,6 +23,7 @@ from alerts.feedback import OverrideReason, SuggestionRef
 MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
 MAX_EVENTS = 20_000  # a long-term home care customer has a few thousand events a year
 MAX_ROW_FEATURES = 2_000
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EARLIEST = dt.datetime(1900, 1, 1)
 LATEST = dt.datetime(2100, 1, 1)
 MUNICIPALITIES = (
@@ -38,6 +41,17 @@ AsOf = Annotated[
     dt.date | None,
     Field(description="Score as of this date (00:00 local time, like the monthly index times); default: the end of the data"),
 ]
+
+
+def iso_date_text(value: Any) -> Any:
+    """A page's `as_of` query parameter only as YYYY-MM-DD: pydantic would also read "0" as a Unix
+    time (1970-01-01), a date nobody meant."""
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise ValueError("as_of must be a date written YYYY-MM-DD")
+    return value
+
+
+PageDate = Annotated[dt.date, BeforeValidator(iso_date_text)]  # default None: left out, the end of the data
 
 
 def openapi30(schema: dict[str, Any]) -> None:
@@ -65,7 +79,7 @@ def openapi30(schema: dict[str, Any]) -> None:
 
 
 class Request(bentoml.IODescriptor):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=openapi30)
 
 
 class Response(BaseModel):
@@ -90,7 +104,7 @@ class BatchRequest(Request):
 class CustomerRecord(BaseModel):
     """A customer's static attributes, as in customers.parquet (docs/INTERFACES.md)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=openapi30)
 
     subject_id: CustomerId
     birth_year: int = Field(ge=1900, le=2100)
@@ -103,9 +117,10 @@ class CustomerRecord(BaseModel):
 class EventRecord(BaseModel):
     """One event of a posted history; service_area and cost default from the code catalogue."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=openapi30)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=openapi30)
 
-    time: dt.datetime = Field(description="Local time (Europe/Helsinki); an offset is converted to local time")
+    time: dt.datetime = Field(description="Local time (Europe/Helsinki), years 1900-2099 as written; an offset is converted to local time",
+                              json_schema_extra={"pattern": r"^(19|20)[0-9]{2}-"})
     code: str = Field(min_length=1, max_length=64)
     numeric_value: float | None = None
     service_area: str | None = Field(default=None, max_length=64)
@@ -115,12 +130,14 @@ class EventRecord(BaseModel):
     @field_validator("time")
     @classmethod
     def _local_and_plausible(cls, value: dt.datetime) -> dt.datetime:
+        # The range is checked as written, as the schema's pattern says (a schema cannot say it of
+        # the instant an offset converts to).
+        if not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+            raise ValueError(f"time must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
         if value.tzinfo is not None:
             from zoneinfo import ZoneInfo
 
             value = value.astimezone(ZoneInfo("Europe/Helsinki")).replace(tzinfo=None)
-        if not EARLIEST <= value < LATEST:
-            raise ValueError(f"time must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
         return value
 
 

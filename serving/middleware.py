@@ -31,6 +31,7 @@ from serving import page_links, row_endpoint
 from serving.auth import KeyExpired, KeyRing, allowed
 from serving.docs_page import docs_page
 from serving.headers import page_headers, with_security_headers
+from serving.problems import PROBLEM_JSON, ProblemResponses, problem
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -54,6 +55,7 @@ ACTIONS = {
 # tells who uses the service how much (admin keys only; a scraper gets its own admin key).
 PUBLIC = {"/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz"}
 DOCS_PAGES = {"/", "/docs"}
+OPENAPI_PATH = "/docs.json"
 JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/") and route != "/metrics"}
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDENTITY = "sote_identity"
@@ -69,11 +71,14 @@ def action_for(path: str) -> str | None:
     return None
 
 
-async def _reply(send: Callable[[dict], Awaitable[None]], status: int, body: dict, headers: list | None = None) -> None:
-    payload = json.dumps(body).encode("utf-8")
+async def _reply(send: Callable[[dict], Awaitable[None]], status: int, detail: str, field: str | None,
+                 headers: list | None = None) -> None:
+    """A refusal as problem details (serving/problems.py; the FHIR route's send makes it an OperationOutcome)."""
+    payload = json.dumps(problem(status, detail, field)).encode("utf-8")
     await send({
         "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])],
+        "headers": [(b"content-type", PROBLEM_JSON.encode("ascii")), (b"content-length", str(len(payload)).encode()),
+                    *(headers or [])],
     })
     await send({"type": "http.response.body", "body": payload})
 
@@ -81,6 +86,15 @@ async def _reply(send: Callable[[dict], Awaitable[None]], status: int, body: dic
 def allowed_methods(path: str) -> str:
     """The Allow header of a 405: JSON routes take POST, everything else is read with GET."""
     return "POST" if path in JSON_BODY_ROUTES else "GET, HEAD"
+
+
+def method_allowed(path: str, method: str) -> bool:
+    """Whether a known route takes this method; answered before any key is looked at (which
+    routes take which method is public, in the OpenAPI document). Unknown paths: True (they
+    are refused later, as 401 or 404)."""
+    if path not in PUBLIC and action_for(path) is None:
+        return True
+    return method in (("POST",) if path in JSON_BODY_ROUTES else ("GET", "HEAD"))
 
 
 def authorization_headers(scope: Scope) -> int:
@@ -91,8 +105,7 @@ def is_page(path: str) -> bool:
     return path == "/ui" or path.startswith("/ui/")
 
 
-def _too_large() -> dict:
-    return {"error": f"request body is larger than {MAX_BODY_BYTES} bytes", "field": "body"}
+TOO_LARGE = f"request body is larger than {MAX_BODY_BYTES} bytes"
 
 
 class BodyLimit:
@@ -118,7 +131,7 @@ class BodyLimit:
                     # No `Connection: close`: uvicorn would close with the body unread, the kernel
                     # would reset the connection, and most clients would never read this 413.
                     # Kept alive, the server discards the rest of the body as it comes.
-                    await _reply(self._send, 413, _too_large())
+                    await _reply(self._send, 413, TOO_LARGE, "body")
                 return {"type": "http.disconnect"}
         return message
 
@@ -144,6 +157,12 @@ async def _html(send: Callable[[dict], Awaitable[None]], text: str) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _json(send: Callable[[dict], Awaitable[None]], payload: bytes) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
 async def _metrics(send: Callable[[dict], Awaitable[None]]) -> None:
     import anyio
 
@@ -159,7 +178,7 @@ async def _refuse(send: Callable[[dict], Awaitable[None]], refused: page_links.L
     """A page request that may not open: HTML with the reason for a browser, JSON for a client."""
     extra = [(b"www-authenticate", b'Bearer realm="sote-risk"')] if refused.status == 401 else []
     if not page_links.wants_html(headers):
-        await _reply(send, refused.status, {"error": refused.en, "field": refused.field}, extra)
+        await _reply(send, refused.status, refused.en, refused.field, extra)
         return
     payload = page_links.refusal_page(refused).encode("utf-8")
     await send({
@@ -174,12 +193,20 @@ class GuardMiddleware:
     """401 without a valid key, 403 for a role that may not, 415/413 for bodies we do not take."""
 
     def __init__(self, app: ASGIApp, keys_path: Callable[[], Any] | None = None,
-                 link_secret_path: Callable[[], Any] | None = None) -> None:
+                 link_secret_path: Callable[[], Any] | None = None, openapi: Callable[[], dict] | None = None) -> None:
         self.app = app
+        self._openapi = openapi  # the service's OpenAPI document (serving/openapi.py), served at /docs.json
+        self._openapi_bytes: bytes | None = None
         self._keys_path = keys_path
         self._keys: KeyRing | None = None
         self._link_secret_path = link_secret_path
         self._links: page_links.LinkKeeper | None = None
+
+    def openapi_document(self) -> bytes:
+        if self._openapi_bytes is None:  # built once per worker: the routes do not change while it runs
+            assert self._openapi is not None
+            self._openapi_bytes = json.dumps(self._openapi()).encode("utf-8")
+        return self._openapi_bytes
 
     def keys(self) -> KeyRing:
         if self._keys is None:  # lazily: the home folder is resolved in the worker, not at import
@@ -206,17 +233,21 @@ class GuardMiddleware:
             async def send(message: dict) -> None:  # every /ui response, refusals included
                 await _secured(plain_send, message)
         method = scope.get("method", "GET")
-        if method in METHOD_NOT_ALLOWED:
-            await _reply(send, 405, {"error": f"method {method} is not allowed", "field": "method"},
+        send = ProblemResponses(send, path, method)  # every refusal leaves as problem details
+        if method in METHOD_NOT_ALLOWED or not method_allowed(path, method):
+            await _reply(send, 405, f"method {method} is not allowed on {path}", "method",
                          [(b"allow", allowed_methods(path).encode("ascii"))])
             return
         if authorization_headers(scope) > 1:
-            await _reply(send, 400, {"error": "send one Authorization header, not several", "field": "Authorization"})
+            await _reply(send, 400, "send one Authorization header, not several", "Authorization")
             return
         limit = BodyLimit(receive, send, MAX_BODY_BYTES)
         if path in PUBLIC:
             if path in DOCS_PAGES and method in ("GET", "HEAD"):
                 await _html(send, docs_page())
+                return
+            if path == OPENAPI_PATH and self._openapi is not None:
+                await _json(send, self.openapi_document())
                 return
             await self.app(scope, limit.receive, limit.send)
             return
@@ -235,18 +266,18 @@ class GuardMiddleware:
             try:
                 identity = self.keys().identify(headers.get("authorization"))
             except KeyExpired as error:
-                await _reply(send, 401, {"error": str(error), "field": "Authorization"},
+                await _reply(send, 401, str(error), "Authorization",
                              [(b"www-authenticate", b'Bearer realm="sote-risk", error="invalid_token", error_description="expired"')])
                 return
         if identity is None:
             if action in page_links.LINK_ACTIONS:  # a page: say a signed link opens it too (HTML for a browser)
                 await _refuse(send, page_links.NO_CREDENTIALS, headers)
                 return
-            await _reply(send, 401, {"error": "a valid API key is required: send 'Authorization: Bearer <key>'", "field": "Authorization"},
+            await _reply(send, 401, "a valid API key is required: send 'Authorization: Bearer <key>'", "Authorization",
                          [(b"www-authenticate", b'Bearer realm="sote-risk"')])
             return
         if action is not None and not allowed(identity.role, action):
-            await _reply(send, 403, {"error": f"role {identity.role!r} may not use {path}", "field": "Authorization"})
+            await _reply(send, 403, f"role {identity.role!r} may not use {path}", "Authorization")
             return
         if path == "/metrics":
             await _metrics(send)
@@ -254,11 +285,11 @@ class GuardMiddleware:
         if path in JSON_BODY_ROUTES:
             media = headers.get("content-type", "").split(";")[0].strip().lower() or "application/json"
             if media != "application/json":
-                await _reply(send, 415, {"error": f"Content-Type must be application/json, not {media!r}", "field": "Content-Type"})
+                await _reply(send, 415, f"Content-Type must be application/json, not {media!r}", "Content-Type")
                 return
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            await _reply(send, 413, _too_large())
+            await _reply(send, 413, TOO_LARGE, "body")
             return
         if path == row_endpoint.PATH and method == "POST" and row_endpoint.active():
             # Probability-only scoring is answered here, not by BentoML's handler: see serving/row_endpoint.py.

@@ -13,6 +13,7 @@ from base.errors import SoteRiskError
 from scoring.errors import ReloadRefused, UnknownCustomer, UnknownProblem
 from scoring.results import CustomerRisks, Explained, Risk, RowProbability
 from scoring.champions import Gate
+from serving.problems import problem
 from serving.api_types import BatchItem, ExplainResponse, ModelGate, PredictRowResponse, ProblemRisk, ScoreResponse
 from vocabulary import vocabulary
 
@@ -33,10 +34,11 @@ def http_status(error: SoteRiskError) -> int:
 
 
 def error_body(error: SoteRiskError) -> tuple[int, dict[str, Any]]:
-    """Status and `{"error", "field"}`: one line unless a 422 (whose message may list fields)."""
+    """Status and problem details (serving/problems.py) naming the field: the detail is one
+    line unless a 422 (whose message may list fields)."""
     status = http_status(error)
     message = str(error) if status == 422 else str(error).splitlines()[0]
-    return status, {"error": message, "field": getattr(error, "field", None)}
+    return status, problem(status, message, getattr(error, "field", None))
 
 
 def model_gate(gate: Gate) -> ModelGate:

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from serving.api_types import PredictRowRequest
+from serving.problems import PROBLEM_JSON, problem, validation_problem
 from serving.responses import error_body, row_response
 from base.errors import SoteRiskError
 
@@ -44,24 +45,22 @@ def active() -> bool:
     return _scorer is not None
 
 
-def validation_error_body(error: ValidationError) -> dict[str, Any]:
-    """BentoML's 400 body for a request that fails its input type (errors without the input)."""
-    return {"error": f"{error.error_count()} validation error for {error.title}",
-            "detail": error.errors(include_context=False, include_input=False)}
-
-
 def answer(body: bytes) -> tuple[int, bytes]:
-    """Status and JSON body for one posted request body (tests call it directly)."""
+    """Status and JSON body (problem details for a refusal) for one posted request body (tests
+    call it directly)."""
     try:
         request = PredictRowRequest.model_validate_json(body or b"{}")  # BentoML reads an empty body as {}
     except ValidationError as error:
-        return 400, json.dumps(validation_error_body(error), separators=(",", ":")).encode()
+        return 400, _encoded(validation_problem(error.errors(include_context=False, include_input=False), error.title))
     try:
         response = row_response(_scorer.predict_row(request.problem, request.features))
     except SoteRiskError as error:
-        status, payload = error_body(error)
-        return status, json.dumps(payload, separators=(",", ":")).encode()
+        return error_body(error)[0], _encoded(error_body(error)[1])
     return 200, response.__pydantic_serializer__.to_json(response)
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 class TooLarge(Exception):
@@ -93,10 +92,11 @@ async def handle(scope: dict, receive: Callable[[], Awaitable[dict]], send: Call
     except ConnectionError:
         return
     except TooLarge:
-        status, payload = 413, f'{{"error": "request body is larger than {max_bytes} bytes", "field": "body"}}'.encode()
+        status, payload = 413, _encoded(problem(413, f"request body is larger than {max_bytes} bytes", "body"))
     except Exception:  # noqa: BLE001  (a bug, not bad input: 500 without the row, as BentoML would)
         logger.exception("predict_row failed")
-        status, payload = 500, b'{"error": "An unexpected error has occurred, please check the server log."}'
+        status, payload = 500, _encoded(problem(500, "an unexpected error has occurred; the server log has the details"))
+    media = _JSON if status == 200 else (b"content-type", PROBLEM_JSON.encode("ascii"))
     await send({"type": "http.response.start", "status": status,
-                "headers": [_JSON, (b"content-length", str(len(payload)).encode()), _SERVER]})
+                "headers": [media, (b"content-length", str(len(payload)).encode()), _SERVER]})
     await send({"type": "http.response.body", "body": payload})

@@ -11,23 +11,26 @@ a signed link and no key (serving/page_links.py), and `POST /page_link` makes su
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
 import bentoml
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from base.errors import SoteRiskError
 from base.settings import settings
 from serving.api_types import (
     BatchRequest, BatchResponse, ExplainRequest, ExplainResponse, FeedbackRequest, FeedbackResponse,
-    FhirRequest, FhirResource, HistoryRequest, PageLinkRequest, PageLinkResponse, PredictRowRequest, PredictRowResponse,
+    FhirRequest, FhirResource, HistoryRequest, PageDate, PageLinkRequest, PageLinkResponse, PredictRowRequest, PredictRowResponse,
     ReloadRequest, ReloadResponse, ScoreRequest, ScoreResponse,
 )
 from serving.headers import page_headers
 from serving.metrics import JSON_ROUTES, MetricsMiddleware, untraced_urls
 from serving.middleware import IDENTITY, GuardMiddleware
 from serving.page_links import LINK_EXPIRES, LinkKeeper
+from serving.problems import FHIR_JSON, PROBLEM_JSON, validation_problem
 from serving.responses import batch_item, error_body, explain_response, row_response, score_response
 from serving.row_endpoint import PATH as ROW_PATH
 
@@ -50,11 +53,11 @@ ui = FastAPI(title="sote-risk pages", description="Clinician pages and model car
 
 
 def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
-    """A JSON error naming the field; the status comes from the error type (serving/responses.py)."""
+    """Problem details naming the field; the status comes from the error type (serving/responses.py)."""
     status, body = error_body(error)
     if ctx is not None:
         ctx.response.status_code = status
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
 def _freeze_loaded(reloaded: bool = False) -> None:
@@ -183,7 +186,7 @@ class RiskService:
     @bentoml.api(route="/score_history", input_spec=HistoryRequest)
     def score_history(self, customer: Any, events: list[Any], as_of: dt.date | None, top_k: int, ctx: bentoml.Context) -> ScoreResponse:
         """Risk for a history the caller posts (customer + events), checked by the data contracts,
-        at as_of inside the data's span (default its end; a date outside it: 400 naming as_of)."""
+        at as_of inside the data's span (default its end; a date outside it: 422 naming as_of)."""
         from scoring.errors import OutsideData
         from scoring.history import posted_frames, validate_posted
         from serving.audit import POSTED, posted_hash
@@ -193,8 +196,8 @@ class RiskService:
             frames = posted_frames(*posted)
             validate_posted(*frames)
             item = self.scorer.score_posted(*frames, as_of, top_k)
-        except OutsideData as error:  # a bad request, as a date the schema refuses would be
-            return _error(ctx, _with_status(error, 400, "as_of"))
+        except OutsideData as error:  # understood, but no answer at that date: 422 as on /score
+            return _error(ctx, _with_status(error, 422, "as_of"))
         except SoteRiskError as error:
             if not hasattr(error, "field"):
                 error.field = "events"  # type: ignore[attr-defined]  (a contract rule on the posted history)
@@ -244,12 +247,14 @@ class RiskService:
         except SoteRiskError as error:
             return _error(ctx, error)
         self._record(ctx.request, "fhir", [(customer_id, [risk])])
-        return risk_assessment(
+        resource = risk_assessment(
             subject_id=customer_id, problem=problem, time=pd.Timestamp(item.as_of),
             outcome_label=vocabulary().problem_label(champion.problem, "en"),
             horizon_days=champion.horizon_days, probability=risk.probability, band=risk.band,
             model_version=risk.model_version, pipeline_version=risk.pipeline_version, reasons=risk.reasons, gate=risk.gate,
         )
+        # FHIR's own media type (the declared return type still gives the schema in OpenAPI).
+        return Response(json.dumps(resource, ensure_ascii=False), media_type=FHIR_JSON)
 
     @bentoml.api(route="/predict_row", input_spec=PredictRowRequest)
     async def predict_row(self, problem: str, features: dict[str, Any], ctx: bentoml.Context) -> PredictRowResponse:
@@ -290,7 +295,7 @@ class RiskService:
         outcomeTimestamp: dt.datetime, extension: Any, ctx: bentoml.Context,  # noqa: N803
     ) -> FeedbackResponse:
         """The CRM's verdict on an alert (accepted, or overridden with a reason): stored in the
-        outbox for the acceptance report. Unknown alert: 404; an invalid verdict: 400 naming the field.
+        outbox for the acceptance report. Unknown alert: 404; a verdict its rules refuse: 422 naming the field.
         Repeating the same verdict is harmless (duplicate: true)."""
         from alerts import feedback, outbox
 
@@ -307,7 +312,7 @@ class RiskService:
         except feedback.NotFound as error:
             return _error(ctx, _with_status(error, 404, "card"))
         except feedback.FeedbackInvalid as error:
-            return _error(ctx, _with_status(error, 400, _field_of(str(error))))
+            return _error(ctx, _with_status(error, 422, _field_of(str(error))))
         finally:
             conn.close()
         return FeedbackResponse(alert_id=result.alert_id, outcome=result.outcome, feedback_id=result.feedback_id,
@@ -318,14 +323,15 @@ class RiskService:
         """A signed link to one customer's clinician page (clinician, admin), for a browser that
         sends no key: it opens that page (customer, date, language) and the links in it until it
         expires, and every read through it is audited. Making it is audited too. Unknown customer:
-        404; more days than SOTE_RISK_LINK_DAYS or a date outside the data: 422."""
+        404; more days than SOTE_RISK_LINK_DAYS: 400; a date outside the data: 422."""
         from base.links import customer_page_path, expiry_after, expiry_text, public_link
         from scoring.errors import UnknownCustomer
 
         try:
             if days is not None and days > self.settings.link_days:
+                # 400: the OpenAPI document states this maximum (serving/openapi.py)
                 raise _with_status(SoteRiskError(f"days must be at most {self.settings.link_days} (SOTE_RISK_LINK_DAYS), not {days}"),
-                                   422, "days")
+                                   400, "days")
             if not self.scorer.backend.history.knows(customer_id):
                 raise UnknownCustomer(f"unknown customer {customer_id}", field="customer_id")
             self.scorer.backend.history.resolve_time(as_of)  # a date outside the data: no page to open
@@ -342,7 +348,9 @@ class RiskService:
     def customer_page(
         self, request: Request, customer_id: int = Path(ge=1, le=2**63 - 1, description="the customer's pseudonym"),
         lang: Literal["fi", "en"] = "fi",
-        as_of: dt.date = Query(None, description="default: the end of the data"),  # not `| None`: OpenAPI 3.0 has no null type
+        # Not `| None`: OpenAPI 3.0 has no null type (the default None is not validated). Inside
+        # Annotated, or FastAPI drops PageDate's validator.
+        as_of: Annotated[PageDate, Query(description="default: the end of the data")] = None,
     ) -> HTMLResponse:
         from serving.pages import customer_page
 
@@ -368,6 +376,23 @@ class RiskService:
             return _page_error(error)
 
 
+@ui.exception_handler(RequestValidationError)
+async def _page_request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    """A page request that does not match its parameters: 400 problem details, as on the JSON
+    routes (FastAPI's own answer is a 422 that echoes the values sent)."""
+    return JSONResponse(validation_problem(error.errors()), status_code=400, media_type=PROBLEM_JSON)
+
+
+def openapi_document() -> dict[str, Any]:
+    """BentoML's document of this service, finished by serving/openapi.py (served at /docs.json)."""
+    from scoring.backend import served_problems
+    from serving.openapi import package_version, service_document
+
+    current = settings()
+    return service_document(RiskService.openapi_spec.asdict(), package_version(), served_problems(current.problems),
+                            current.link_days)
+
+
 # The first added is the outer one: metrics see the guard's refusals.
 RiskService.add_asgi_middleware(MetricsMiddleware)
-RiskService.add_asgi_middleware(GuardMiddleware)
+RiskService.add_asgi_middleware(GuardMiddleware, openapi=openapi_document)

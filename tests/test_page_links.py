@@ -166,7 +166,7 @@ def test_a_page_opened_with_a_key_keeps_plain_links(site):
 
 
 def refusal(response: httpx.Response) -> str:
-    return response.json()["error"]
+    return response.json()["detail"]
 
 
 def test_expired_tampered_unsigned_and_other_page_links_are_refused(site):
@@ -237,7 +237,7 @@ def test_page_link_route_makes_links_for_clinicians_and_admins_and_audits_them(s
     unknown = site.client.post("/page_link", json={"customer_id": 999_999}, headers=admin)
     assert unknown.status_code == 404 and unknown.json()["field"] == "customer_id"
     too_long = site.client.post("/page_link", json={"customer_id": site.other, "days": 4}, headers=admin)
-    assert too_long.status_code == 422 and too_long.json()["field"] == "days" and "SOTE_RISK_LINK_DAYS" in too_long.text
+    assert too_long.status_code == 400 and too_long.json()["field"] == "days" and "SOTE_RISK_LINK_DAYS" in too_long.text
     outside = site.client.post("/page_link", json={"customer_id": site.other, "as_of": "1990-01-01"}, headers=admin)
     assert outside.status_code == 422 and outside.json()["field"] == "as_of"
 

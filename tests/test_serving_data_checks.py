@@ -100,7 +100,7 @@ def test_score_history_defaults_to_the_end_of_the_data_and_refuses_dates_past_it
     assert default.json()["risks"] == client.post("/score", json={"customer_id": subject}).json()["risks"]
     for as_of in ("9999-12-31", (end + pd.Timedelta(days=1)).isoformat(), "1990-01-01"):
         refused = client.post("/score_history", json={**body, "as_of": as_of})
-        assert refused.status_code == 400, (as_of, refused.text)
+        assert refused.status_code == 422, (as_of, refused.text)
         assert "as_of" in str(refused.json()) and "outside the data" in refused.text, refused.text
 
 

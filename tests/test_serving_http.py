@@ -177,7 +177,7 @@ def test_every_endpoint_checks_key_and_role(live, method, route, body, roles):
         return live.client.post(path, json=body(live), headers=headers)
 
     missing = call()
-    assert missing.status_code == 401 and "API key" in missing.json()["error"]
+    assert missing.status_code == 401 and "API key" in refusal(missing, path)
     assert call(headers={"Authorization": "Bearer sr_deadbeef.nope"}).status_code == 401
     assert call(headers={"Authorization": f"Basic {live.keys['admin']}"}).status_code == 401
     for role in ("crm", "clinician", "admin"):
@@ -185,7 +185,18 @@ def test_every_endpoint_checks_key_and_role(live, method, route, body, roles):
         if role in roles:
             assert response.status_code == 200, (role, response.text[:500])
         else:
-            assert response.status_code == 403 and role in response.json()["error"], (role, response.text)
+            assert response.status_code == 403 and role in refusal(response, path), (role, response.text)
+
+
+def refusal(response: httpx.Response, path: str) -> str:
+    """What a refusal says, in the route's one shape: an OperationOutcome on the FHIR route,
+    problem details everywhere else."""
+    body = response.json()
+    if path == "/fhir_risk_assessment":
+        assert response.headers["content-type"] == "application/fhir+json" and body["resourceType"] == "OperationOutcome"
+        return body["issue"][0]["diagnostics"]
+    assert response.headers["content-type"] == "application/problem+json" and body["status"] == response.status_code
+    return body["detail"]
 
 
 def test_score_matches_the_in_memory_model(live):
@@ -235,7 +246,7 @@ def test_predict_row_over_http_equals_the_in_memory_model(live):
     assert live.post("/predict_row", posted, headers={"Authorization": "Bearer sr_deadbeef.nope"}, role=None).status_code == 401
     assert live.post("/predict_row", posted, role="clinician").status_code == 403
     extra = live.post("/predict_row", {**posted, "colour": "red"}, role="crm")
-    assert extra.status_code == 400 and extra.json()["detail"][0]["loc"] == ["colour"]
+    assert extra.status_code == 400 and extra.json()["errors"][0]["field"] == "colour"
     assert live.post("/predict_row", {"problem": "nope-nope", "features": live.row}, role="crm").json()["field"] == "problem"
     assert live.client.get("/predict_row", headers={"Authorization": f"Bearer {live.keys['crm']}"}).status_code == 405
     metrics = live.get("/metrics").text
@@ -324,10 +335,10 @@ BAD_INPUTS: list[tuple[str, str, Any, int, str]] = [
     ("feedback-no-time", "/feedback", lambda v: {k: x for k, x in v.verdict().items() if k != "outcomeTimestamp"}, 400,
      "outcomeTimestamp"),
     ("feedback-naive-time", "/feedback", lambda v: v.verdict(outcomeTimestamp="2025-01-02T09:30:00"), 400, "outcomeTimestamp"),
-    ("feedback-time-9999", "/feedback", lambda v: v.verdict(outcomeTimestamp="9999-12-31T23:59:59-14:00"), 400,
+    ("feedback-time-9999", "/feedback", lambda v: v.verdict(outcomeTimestamp="9999-12-31T23:59:59-14:00"), 422,
      "outcomeTimestamp"),  # would outrank every real verdict (issue 16, item 7)
-    ("feedback-time-1999", "/feedback", lambda v: v.verdict(outcomeTimestamp="1999-12-31T23:59:59Z"), 400, "outcomeTimestamp"),
-    ("feedback-accepted-with-reason", "/feedback", lambda v: v.verdict(outcome="accepted"), 400, "overrideReason"),
+    ("feedback-time-1999", "/feedback", lambda v: v.verdict(outcomeTimestamp="1999-12-31T23:59:59Z"), 422, "outcomeTimestamp"),
+    ("feedback-accepted-with-reason", "/feedback", lambda v: v.verdict(outcome="accepted"), 422, "overrideReason"),
     ("feedback-empty-reason", "/feedback", lambda v: v.verdict(overrideReason={"reason": {"code": ""}}), 400, "overrideReason"),
     ("feedback-extra", "/feedback", lambda v: v.verdict(verdict="yes"), 400, "verdict"),
 ]
@@ -335,9 +346,15 @@ BAD_INPUTS: list[tuple[str, str, Any, int, str]] = [
 
 @pytest.mark.parametrize("path, body, status, field", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
 def test_bad_input_gets_a_4xx_naming_the_field(live, path, body, status, field):
+    """400: the request does not match its schema; 422: it does, but a rule the schema cannot
+    state refuses it. Either way one shape: problem details naming the field."""
     response = live.post(path, body(live) if callable(body) else body)
     assert response.status_code == status, response.text[:500]
-    assert field in response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    got = response.json()
+    assert got["status"] == status and got["type"] == "about:blank" and got["detail"]
+    named = [got.get("field") or "", got["detail"], *(e[part] for e in got.get("errors", []) for part in ("field", "message"))]
+    assert any(field in text for text in named), got
 
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain",

@@ -148,8 +148,8 @@ def test_reload_reaches_every_worker_and_two_workers_keep_parity(fixture_home):
         stale[ELDERLY].pipeline_version = "stale-pipeline"
         assert register(home, stale, "champion") == {ELDERLY: "3"}
         refused = fresh(service.url, "/reload", {}, key)
-        assert refused.status_code == 409 and ELDERLY in refused.json()["error"], refused.text
-        assert "stale-pipeline" in refused.json()["error"]
+        assert refused.status_code == 409 and ELDERLY in refused.json()["detail"], refused.text
+        assert "stale-pipeline" in refused.json()["detail"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "still serving the previous data" not in service.log.read_text(errors="replace"):
             time.sleep(0.1)
