@@ -1,8 +1,10 @@
 """Cohorts: who is in which segment at an index time, and who is eligible for which outcome.
 
-Population at t: born, alive (no DEATH at or before t) and living in the region: the last
-MOVE event at or before t is MOVE/IN, or there is none yet and the customer's first MOVE event
-is not a MOVE/IN (a customer whose history starts with moving in was not here before).
+Population at t: born, alive (no DEATH at or before t) and living in the region: the last MOVE
+event at or before t is MOVE/IN, or there is none (nothing on record at t says the customer
+lives elsewhere). The price of reading no later move: a customer whose history starts with a
+MOVE/IN after t counts as a resident at t, with an empty history (only that later move says
+they were not here yet; the rule used to read it, so a later move changed the cohort at t).
 Segments: a member of the population is in a segment when any of the segment's cohort
 conditions holds (vocabulary/problems.yaml; today elderly = 75+ or regular home care running,
 children = 0-17, acute = an ER visit or unplanned admission in (t-90d, t], depression = a
@@ -76,12 +78,9 @@ def _running(tl: Timeline, service: str) -> np.ndarray:
 
 
 def _resident(tl: Timeline) -> np.ndarray:
-    move_in = _code_id("MOVE/IN")
+    """The last move at or before t was a move in, or there was none (the module docstring)."""
     idx, valid = tl.last(MOVES)
-    last_code = tl.take(MOVES, "code", idx, valid, fill=-1)
-    first_idx, has_any = tl.first(MOVES)
-    first_code = tl.take(MOVES, "code", first_idx, has_any, fill=-1)
-    return np.where(valid, last_code == move_in, first_code != move_in)
+    return ~valid | (tl.take(MOVES, "code", idx, valid, fill=-1) == _code_id("MOVE/IN"))
 
 
 def _code_id(code: str) -> int:
