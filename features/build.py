@@ -18,6 +18,8 @@ from features.history import History, to_micros
 from features.pipeline import VERSION_COLUMN, TimeOutsideDataError, compute_features, label_frame
 from features.spec import segment_names, segment_outcomes
 from features.version import pipeline_version
+from features.labels import FutureWindow
+from features.past import over_past
 from features.windows import Timeline
 
 Progress = Callable[[str, int], None]  # (what, how many steps done) for the CLI's progress bar
@@ -65,7 +67,7 @@ def build_tables(
     n_c, n_t = history.n_customers, len(micros_t)
     customer = np.repeat(np.arange(n_c, dtype=np.int64), n_t)  # sorted by (customer, time)
     when = np.tile(micros_t, n_c)
-    cohort = run(history, customer, when, cohorts.compute, workers=workers)
+    cohort = run(history, customer, when, over_past(cohorts.compute), workers=workers)
     tick("cohorts", 1)
 
     for segment in segments:
@@ -79,7 +81,7 @@ def build_tables(
         def label_pass(tl: Timeline, outcomes: tuple[str, ...] = outcomes) -> dict[str, np.ndarray]:
             out = {}
             for outcome in outcomes:
-                out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = labels.compute(tl, outcome, end)
+                out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = labels.compute(FutureWindow(tl), outcome, end)
             return out
 
         cols = run(history, c, t, label_pass, workers=workers)

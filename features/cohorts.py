@@ -1,8 +1,12 @@
 """Cohorts: who is in which segment at an index time, and who is eligible for which outcome.
 
-Population at t: born, alive (no DEATH at or before t) and living in the region: the last
-MOVE event at or before t is MOVE/IN, or there is none yet and the customer's first MOVE event
-is not a MOVE/IN (a customer whose history starts with moving in was not here before).
+Every rule reads a PastWindow (features/past.py): who is in a cohort at t follows from what was
+on record at t, and an event after t (a move, a death, a diagnosis) changes no cohort at t.
+Population at t: born, alive (no DEATH at or before t) and living in the region: the last MOVE
+event at or before t is MOVE/IN, or there is none (nothing on record at t says the customer
+lives elsewhere). The price of reading no later move: a customer whose history starts with a
+MOVE/IN after t counts as a resident at t, with an empty history (only that later move says
+they were not here yet; the rule used to read it, so a later move changed the cohort at t).
 Segments: a member of the population is in a segment when any of the segment's cohort
 conditions holds (vocabulary/problems.yaml; today elderly = 75+ or regular home care running,
 children = 0-17, acute = an ER visit or unplanned admission in (t-90d, t], depression = a
@@ -19,7 +23,7 @@ import numpy as np
 from data_contracts.catalogue import PAIRED_SERVICES
 from features.families._common import month_index
 from features.families.demographics import age_years
-from features.windows import Timeline, group
+from features.past import PastWindow, group
 from vocabulary import AgeAtLeast, AgeAtMost, AllOf, Condition, EventWithin, ServiceRunning, ValueAtLeast, vocabulary
 
 MOVES = group("MOVE/IN", "MOVE/OUT")
@@ -28,26 +32,26 @@ CARE24H = group("CARE24H/START")
 STAY = PAIRED_SERVICES["hospital stay"]
 
 
-def compute(tl: Timeline) -> dict[str, np.ndarray]:
+def compute(past: PastWindow) -> dict[str, np.ndarray]:
     """Boolean columns: population, in_<segment> for every segment, and the states eligibility
     needs (in_hospital, homecare, care24h)."""
-    age = age_years(tl)
-    born = month_index(tl.times) >= tl.history.birth_month_index[tl.customer]
-    alive = tl.count_ever(DEATH) == 0
-    population = born & alive & _resident(tl)
+    age = age_years(past)
+    born = month_index(past.times) >= past.attribute("birth_month_index")
+    alive = past.count_ever(DEATH) == 0
+    population = born & alive & _resident(past)
     out = {"population": population}
     for name, segment in vocabulary().segments.items():
-        member = np.zeros(tl.n, dtype=bool)
+        member = np.zeros(past.n, dtype=bool)
         for condition in segment.cohort:
-            member |= holds(condition, tl, age)
+            member |= holds(condition, past, age)
         out[f"in_{name}"] = population & member
-    out["in_hospital"] = tl.is_open(STAY[0], (STAY[1],))
-    out["homecare"] = _running(tl, "home_care")
-    out["care24h"] = tl.count_ever(CARE24H) > 0
+    out["in_hospital"] = past.is_open(STAY[0], (STAY[1],))
+    out["homecare"] = _running(past, "home_care")
+    out["care24h"] = past.count_ever(CARE24H) > 0
     return out
 
 
-def holds(condition: Condition, tl: Timeline, age: np.ndarray) -> np.ndarray:
+def holds(condition: Condition, past: PastWindow, age: np.ndarray) -> np.ndarray:
     """One cohort condition per query (an unknown kind is a programming error: the vocabulary
     refuses it at load)."""
     if isinstance(condition, AgeAtLeast):
@@ -55,33 +59,30 @@ def holds(condition: Condition, tl: Timeline, age: np.ndarray) -> np.ndarray:
     if isinstance(condition, AgeAtMost):
         return (age >= 0) & (age <= condition.age_at_most)
     if isinstance(condition, ServiceRunning):
-        return _running(tl, condition.service_running)
+        return _running(past, condition.service_running)
     if isinstance(condition, EventWithin):
         window = condition.event_within
-        return tl.count(group(*window.codes), window.days) > 0
+        return past.count(group(*window.codes), window.days) > 0
     if isinstance(condition, ValueAtLeast):
         window = condition.value_at_least
-        return tl.count(group(window.code, min_value=float(window.value)), window.days) > 0
+        return past.count(group(window.code, min_value=float(window.value)), window.days) > 0
     if isinstance(condition, AllOf):
-        every = np.ones(tl.n, dtype=bool)
+        every = np.ones(past.n, dtype=bool)
         for part in condition.all_of:
-            every &= holds(part, tl, age)
+            every &= holds(part, past, age)
         return every
     raise TypeError(f"unknown cohort condition {condition!r}")
 
 
-def _running(tl: Timeline, service: str) -> np.ndarray:
+def _running(past: PastWindow, service: str) -> np.ndarray:
     opening, closing = PAIRED_SERVICES[service.replace("_", " ")]
-    return tl.is_open(opening, (closing,))
+    return past.is_open(opening, (closing,))
 
 
-def _resident(tl: Timeline) -> np.ndarray:
-    move_in = _code_id("MOVE/IN")
-    idx, valid = tl.last(MOVES)
-    last_code = tl.take(MOVES, "code", idx, valid, fill=-1)
-    first_idx, has_any = tl.first(MOVES)
-    first_code = tl.take(MOVES, "code", first_idx, has_any, fill=-1)
-    return np.where(valid, last_code == move_in, first_code != move_in)
+def _resident(past: PastWindow) -> np.ndarray:
+    """The last move at or before t was a move in, or there was none (the module docstring)."""
+    last = past.last(MOVES)
+    return ~last.exists | (last.code() == _code_id("MOVE/IN"))
 
 
 def _code_id(code: str) -> int:

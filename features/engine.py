@@ -1,5 +1,8 @@
 """Runs a Timeline computation over many (customer, time) queries, block by block.
 
+Computations get the block's Timeline (the engine's index); feature and cohort computations
+wrap it in a PastWindow at once (features/pipeline.py), labels in a FutureWindow.
+
 Queries are sorted by (customer, time) and cut into blocks of consecutive customers, so the
 searchsorted look-ups in a block read sorted needles, memory stays bounded, and int64 keys fit
 (block customers x span < 2**62). Results come back in the caller's query order. Batch (every
@@ -14,7 +17,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from features.history import History
-from features.windows import DAY, KEY_LIMIT, MAX_BACK_DAYS, MAX_FORWARD_DAYS, Timeline
+from features.windows import DAY, KEY_LIMIT, MAX_BACK_DAYS, Timeline
 
 BLOCK_CUSTOMERS = 8192
 
@@ -71,8 +74,10 @@ def in_query_order(positions: list[np.ndarray], parts: list[dict[str, np.ndarray
 
 
 def _origin_span(history: History, times: np.ndarray) -> tuple[int, int]:
+    """Keys cover the longest look-back before the earliest query and every event (positions never
+    look past t, and the labels' next event after t is some event of the block)."""
     low = int(times.min()) - MAX_BACK_DAYS * DAY
-    high = int(times.max()) + MAX_FORWARD_DAYS * DAY
+    high = int(times.max())
     if history.n_events:
         low = min(low, history.time_min)
         high = max(high, history.time_max)

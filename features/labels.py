@@ -5,6 +5,10 @@ not after the customer died or moved away. Otherwise censored, with the reason, 
 MOVE/OUT comes within the horizon ("death" / "moved_away"), or if the horizon runs past the
 extract end ("extract_end"); otherwise negative. Never a silent negative. For a positive the
 time of that first outcome event is kept too (training reports the lead time of alerts from it).
+
+Labels are the one place that looks forward, through their own window type: a FutureWindow gives
+each query's first event of a group strictly after t, and nothing at or before t. Features and
+cohorts read a PastWindow (features/past.py) and cannot ask for what a FutureWindow gives.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import numpy as np
 
 from features.history import code_ids
 from features.spec import outcome as outcome_of
-from features.windows import DAY, Timeline, group
+from features.windows import DAY, CodeGroup, Timeline, group
 
 TERMINAL = group("DEATH", "MOVE/OUT")
 NEGATIVE, POSITIVE, CENSORED = 0, 1, 2
@@ -22,17 +26,33 @@ CENSOR_NONE, CENSOR_DEATH, CENSOR_MOVED, CENSOR_EXTRACT_END = 0, 1, 2, 3
 CENSOR_NAMES = {CENSOR_DEATH: "death", CENSOR_MOVED: "moved_away", CENSOR_EXTRACT_END: "extract_end"}
 
 
-def compute(tl: Timeline, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class FutureWindow:
+    """The labels' view of a block: for each query (customer, t), events strictly after t."""
+
+    __slots__ = ("_timeline", "n", "times")
+
+    def __init__(self, timeline: Timeline):
+        self._timeline = timeline
+        self.n = timeline.n
+        self.times = timeline.times
+
+    def next_event(self, g: CodeGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(whether there is one, its time (int64 max if not), its code position (-1 if not)) of the
+        customer's first group event after t."""
+        tl = self._timeline
+        idx = tl.pos(g)  # events at or before t come first: the next one sits right after them
+        found = idx < tl.end(g)
+        return (found, tl.take(g, "time", idx, found, fill=np.iinfo(np.int64).max),
+                tl.take(g, "code", idx, found, fill=-1))
+
+
+def compute(future: FutureWindow, outcome: str, extract_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(status: NEGATIVE/POSITIVE/CENSORED, censor reason code, outcome time in microseconds:
     the first outcome event's time for a positive, NO_TIME otherwise) per query."""
     spec = outcome_of(outcome)
-    horizon_end = tl.times + spec.horizon_days * DAY
-    target = group(spec.code)
-    idx, found = tl.next(target)
-    outcome_time = tl.take(target, "time", idx, found, fill=np.iinfo(np.int64).max)
-    tidx, terminal = tl.next(TERMINAL)
-    terminal_time = tl.take(TERMINAL, "time", tidx, terminal, fill=np.iinfo(np.int64).max)
-    terminal_code = tl.take(TERMINAL, "code", tidx, terminal, fill=-1)
+    horizon_end = future.times + spec.horizon_days * DAY
+    found, outcome_time, _ = future.next_event(group(spec.code))
+    terminal, terminal_time, terminal_code = future.next_event(TERMINAL)
 
     positive = found & (outcome_time <= horizon_end) & (outcome_time <= terminal_time)
     ended = ~positive & terminal & (terminal_time <= horizon_end)

@@ -21,6 +21,8 @@ from features.families import FAMILIES
 from features.history import History, to_micros
 from features.spec import segment_families, segment_names, segment_outcomes
 from features.version import pipeline_version
+from features.labels import FutureWindow
+from features.past import PastWindow, over_past
 from features.windows import Timeline
 from base.errors import SoteRiskError
 
@@ -80,18 +82,18 @@ def feature_columns(history: History, subject_ids: Sequence[int] | np.ndarray, t
 def _feature_columns(history: History, customer: np.ndarray, micros: np.ndarray, segment: str,
                      workers: int) -> dict[str, np.ndarray]:
     feature_names(segment)  # validates the segment first
-    return run(history, customer, micros, lambda tl: segment_features(tl, segment), workers=workers)
+    return run(history, customer, micros, over_past(lambda past: segment_features(past, segment)), workers=workers)
 
 
-def segment_features(tl: Timeline, segment: str, computed: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, np.ndarray]:
-    """The segment's feature columns for the timeline's queries, in feature_names order.
-    `computed` (family -> columns, for this very timeline) lets segments that share families and
+def segment_features(past: PastWindow, segment: str, computed: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+    """The segment's feature columns for the window's queries, in feature_names order.
+    `computed` (family -> columns, for this very window) lets segments that share families and
     queries compute each family once."""
     computed = {} if computed is None else computed
     out: dict[str, np.ndarray] = {}
     for family in segment_families(segment):
         if family not in computed:
-            computed[family] = FAMILIES[family](tl)
+            computed[family] = FAMILIES[family](past)
         out.update(computed[family])
     return {name: out[name] for name in _feature_names(segment)}
 
@@ -144,15 +146,16 @@ def scoring_rows(history: History, subject_ids: Sequence[int] | np.ndarray, time
         wanted.setdefault(segment, []).append(f"eligible_{problem}")
 
     def computation(tl: Timeline) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]:
-        cohort = _cohort_values(cohorts.compute(tl))
+        past = PastWindow(tl)
+        cohort = _cohort_values(cohorts.compute(past))
         rows = {}
-        shared: dict[bytes, tuple[Timeline, dict]] = {}  # member set -> its timeline and the families computed on it
+        shared: dict[bytes, tuple[PastWindow, dict]] = {}  # member set -> its window and the families computed on it
         for segment, eligible in wanted.items():
             inside = np.flatnonzero(np.logical_or.reduce([cohort[name] for name in eligible]))
             if not len(inside):
                 rows[segment] = (inside, _no_rows(segment))
                 continue
-            view, computed = shared.setdefault(inside.tobytes(), (tl if len(inside) == tl.n else tl.subset(inside), {}))
+            view, computed = shared.setdefault(inside.tobytes(), (past if len(inside) == past.n else past.subset(inside), {}))
             rows[segment] = (inside, segment_features(view, segment, computed))
         return cohort, rows
 
@@ -193,7 +196,7 @@ def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, ti
 
 
 def _cohort_columns(history: History, customer: np.ndarray, micros: np.ndarray) -> dict[str, np.ndarray]:
-    return _cohort_values(run(history, customer, micros, cohorts.compute))
+    return _cohort_values(run(history, customer, micros, over_past(cohorts.compute)))
 
 
 def _cohort_values(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -232,9 +235,9 @@ def compute_labels(
 def label_columns(tl: Timeline, segment: str, extract_end: int) -> dict[str, np.ndarray]:
     """Raw label arrays (status, reason, outcome time, eligible) per outcome of the segment for a Timeline."""
     out = {}
-    eligible = cohorts.eligibility(cohorts.compute(tl), segment)
+    eligible = cohorts.eligibility(cohorts.compute(PastWindow(tl)), segment)
     for outcome in segment_outcomes(segment):
-        status, reason, when = labels.compute(tl, outcome, extract_end)
+        status, reason, when = labels.compute(FutureWindow(tl), outcome, extract_end)
         out[f"status_{outcome}"], out[f"reason_{outcome}"], out[f"time_{outcome}"] = status, reason, when
         out[f"eligible_{outcome}"] = eligible[f"eligible_{outcome}"]
     return out

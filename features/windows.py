@@ -1,4 +1,4 @@
-"""Vectorised point-in-time look-ups: counts, sums, last and next events per (customer, time).
+"""The block index under every point-in-time look-up: event keys and positions per (customer, time).
 
 Design. Within a block of customers every event gets one int64 key,
     key = local_customer * span + (time - origin),
@@ -8,8 +8,15 @@ single np.searchsorted over the group's keys, and a window count over (t - w, t]
 difference of two such positions (cumulative counts), never a scan. Sums use cumulative sums of
 fixed-point integers (micro-units), so a windowed sum is exact and does not depend on summation
 order (the naive oracle in the tests gets the very same numbers). `span` covers the block's
-events and every queried shift, so keys of different customers never mix; blocks are sized so
+events and the longest look-back, so keys of different customers never mix; blocks are sized so
 that keys stay below 2**62.
+
+Who reads it. `Timeline` is the engine's index of a block, not an API for feature code: feature
+families and cohort rules get a `features.past.PastWindow` (only events at or before t, only
+look-back spans), labels a `features.labels.FutureWindow` (the first events after t). Positions
+here never look forward either: pos() takes shifts back from t only, so "events up to t + 1 day"
+cannot be asked for; what lies after t is reachable only through the block's raw events, which
+only the two windows read.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ DAY = 86_400_000_000  # microseconds
 KEY_LIMIT = 2**62
 FIXED = 1_000_000  # fixed-point scale of summed values (micro-units)
 MAX_BACK_DAYS = 731  # the longest look-back any rule uses (depression cohort: 730 days)
-MAX_FORWARD_DAYS = 181  # the longest label horizon (home-care failure: 180 days)
 
 
 class CodeGroup:
@@ -117,9 +123,13 @@ class Timeline:
         return found
 
     def pos(self, g: CodeGroup, shift_days: float = 0) -> np.ndarray:
-        """Number of the block's group events with key <= key(customer, t + shift)."""
-        if not -MAX_BACK_DAYS <= shift_days <= MAX_FORWARD_DAYS:
-            raise ValueError(f"shift of {shift_days} days is outside the span the keys were built for")
+        """Number of the block's group events with key <= key(customer, t + shift), shift <= 0.
+
+        A positive shift (a look past t) is refused: no caller needs one (labels ask for the next
+        event after t, FutureWindow), and one that asks is reading the future by mistake.
+        """
+        if not -MAX_BACK_DAYS <= shift_days <= 0:
+            raise ValueError(f"shift of {shift_days} days: positions reach back up to {MAX_BACK_DAYS} days from t, never past t")
         cache_key = (g, int(shift_days * DAY))
         found = self._pos.get(cache_key)
         if found is None:
@@ -127,12 +137,12 @@ class Timeline:
         return found
 
     def prefetch(self, g: CodeGroup, shifts_days: Sequence[float]) -> None:
-        """Compute pos() for several shifts in one searchsorted call (fewer calls online)."""
+        """Compute pos() for several shifts (each <= 0) in one searchsorted call (fewer calls online)."""
+        if not all(-MAX_BACK_DAYS <= d <= 0 for d in shifts_days):
+            raise ValueError(f"shifts {tuple(shifts_days)} days: positions reach back up to {MAX_BACK_DAYS} days from t, never past t")
         shifts = [int(d * DAY) for d in shifts_days if (g, int(d * DAY)) not in self._pos]
         if not shifts:
             return
-        if not all(-MAX_BACK_DAYS * DAY <= x <= MAX_FORWARD_DAYS * DAY for x in shifts):
-            raise ValueError(f"shifts {shifts_days} are outside the span the keys were built for")
         found = np.searchsorted(self.events(g).keys, self.q_key[None, :] + np.array(shifts, dtype=np.int64)[:, None], side="right")
         for shift, row in zip(shifts, found):
             self._pos[(g, shift)] = row
@@ -150,114 +160,29 @@ class Timeline:
             found = self._bounds[(g, "end")] = np.searchsorted(self.events(g).keys, (self.local.astype(np.int64) + 1) * self.span, side="left")
         return found
 
-    # -- counts ------------------------------------------------------------------------------
-    def count(self, g: CodeGroup, days: float) -> np.ndarray:
-        """Events in (t - days, t]."""
-        return self.pos(g) - self.pos(g, -days)
-
-    def count_between(self, g: CodeGroup, older_days: float, newer_days: float) -> np.ndarray:
-        """Events in (t - older_days, t - newer_days]."""
-        return self.pos(g, -newer_days) - self.pos(g, -older_days)
-
-    def count_ever(self, g: CodeGroup) -> np.ndarray:
-        """Events at or before t (anywhere in the history)."""
-        return self.pos(g) - self.start(g)
-
-    # -- last / next events -----------------------------------------------------------------
-    def last(self, g: CodeGroup, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(group position of the k-th last event <= t, whether it exists)."""
-        idx = self.pos(g) - k
-        return idx, idx >= self.start(g)
-
-    def next(self, g: CodeGroup) -> tuple[np.ndarray, np.ndarray]:
-        """(group position of the first event > t, whether it exists)."""
-        idx = self.pos(g)
-        return idx, idx < self.end(g)
-
-    def first(self, g: CodeGroup) -> tuple[np.ndarray, np.ndarray]:
-        """(group position of the customer's first event in the whole history, whether it exists)."""
-        idx = self.start(g)
-        return idx, idx < self.end(g)
-
     def take(self, g: CodeGroup, field: str, idx: np.ndarray, valid: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """A field (time, value, code, cost) of group events at idx; `fill` where not valid."""
         rows = self.events(g).rows
-        source = self._field(field)
+        source = self.field(field)
         out = np.full(self.n, fill, dtype=np.float64 if field in ("value", "cost") else np.int64)
         if valid.any():
             out[valid] = source[rows[idx[valid]]]
         return out
 
-    def _field(self, field: str) -> np.ndarray:
+    def field(self, field: str) -> np.ndarray:
+        """A field (time, code, value, cost) of every event of the block, in event order."""
         h, s0, s1 = self.history, self.s0, self.s1
         return {"time": self.ev_time, "code": self.ev_code, "value": h.value[s0:s1], "cost": h.cost[s0:s1]}[field]
 
-    # -- sums ---------------------------------------------------------------------------------
     def fixed_cumsum(self, g: CodeGroup, field: str) -> np.ndarray:
         """Cumulative sum (with a leading 0) of round(field * 1e6) over the group's events."""
         ge = self.events(g)
         found = ge._cum.get(field)
         if found is None:
-            values = np.nan_to_num(self._field(field)[ge.rows], nan=0.0)
+            values = np.nan_to_num(self.field(field)[ge.rows], nan=0.0)
             fixed = np.round(values * FIXED).astype(np.int64)
             found = ge._cum[field] = np.concatenate([[0], np.cumsum(fixed)])
         return found
-
-    def sum(self, g: CodeGroup, field: str, days: float) -> np.ndarray:
-        """Sum of a field over group events in (t - days, t] (exact in micro-units)."""
-        cum = self.fixed_cumsum(g, field)
-        return (cum[self.pos(g)] - cum[self.pos(g, -days)]) / FIXED
-
-    def flagged_count(self, g: CodeGroup, flags: np.ndarray, days: float) -> np.ndarray:
-        """Group events in (t - days, t] whose per-event flag (aligned with the group) is set."""
-        cum = np.concatenate([[0], np.cumsum(flags.astype(np.int64))])
-        return cum[self.pos(g)] - cum[self.pos(g, -days)]
-
-    # -- state of paired services -----------------------------------------------------------
-    def is_open(self, opening: Sequence[str], closing: Sequence[str]) -> np.ndarray:
-        """Whether the last of the opening/closing events at or before t is an opening one."""
-        g = group(*opening, *closing)
-        idx, valid = self.last(g)
-        code = self.take(g, "code", idx, valid, fill=0)
-        return valid & group(*opening).lut[code]
-
-    # -- care fragmentation --------------------------------------------------------------------
-    def distinct_units(self, days: float) -> np.ndarray:
-        """Distinct units with at least one event in (t - days, t].
-
-        Events are grouped into (customer, unit) pairs; each query is expanded to its customer's
-        pairs, and a pair counts if its cumulative count differs between t - days and t. Pairs
-        are keyed like customers (pair * span + time); ranges of pairs keep keys below 2**62.
-        """
-        unit = self.history.unit[self.s0 : self.s1]
-        sel = np.flatnonzero(unit >= 0)
-        out = np.zeros(self.n, dtype=np.int64)
-        if not len(sel) or not self.n:
-            return out
-        loc, un, tm = self.ev_local[sel], unit[sel], self.ev_time[sel]
-        order = np.lexsort((un, loc))  # stable: keeps time order inside each pair
-        loc, un, tm = loc[order], un[order], tm[order]
-        new = np.ones(len(loc), dtype=bool)
-        new[1:] = (loc[1:] != loc[:-1]) | (un[1:] != un[:-1])
-        pair = np.cumsum(new) - 1
-        pair_customer = loc[new]
-        n_local = self.c1 - self.c0
-        first_pair = np.searchsorted(pair_customer, np.arange(n_local), side="left")
-        last_pair = np.searchsorted(pair_customer, np.arange(n_local), side="right")
-        per_query = (last_pair - first_pair)[self.local]
-        query = np.repeat(np.arange(self.n), per_query)
-        offsets = np.arange(len(query)) - np.repeat(np.cumsum(per_query) - per_query, per_query)
-        qpair = first_pair[self.local[query]] + offsets
-        qtime = self.times[query] - self.origin
-        step = max(1, KEY_LIMIT // self.span)
-        hits = np.zeros(len(query), dtype=bool)
-        for p0 in range(0, int(pair[-1]) + 1, step):  # usually one pass
-            in_ev = (pair >= p0) & (pair < p0 + step)
-            keys = (pair[in_ev] - p0) * self.span + (tm[in_ev] - self.origin)
-            in_q = (qpair >= p0) & (qpair < p0 + step)
-            qk = (qpair[in_q] - p0) * self.span + qtime[in_q]
-            hits[in_q] = np.searchsorted(keys, qk, side="right") > np.searchsorted(keys, qk - int(days * DAY), side="right")
-        return np.bincount(query[hits], minlength=self.n)
 
 
 def days_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:

@@ -241,12 +241,8 @@ class Naive:
         age = self.age()
         born = (self.ts.year * 12 + self.ts.month - 1) >= (self.cust["birth_year"] * 12 + self.cust["birth_month"] - 1)
         alive = not self.of(("DEATH",))
-        moves_before = self.of(("MOVE/IN", "MOVE/OUT"))
-        moves_all = [e for e in self.all if e.code in ("MOVE/IN", "MOVE/OUT")]
-        if moves_before:
-            resident = moves_before[-1].code == "MOVE/IN"
-        else:
-            resident = not (moves_all and moves_all[0].code == "MOVE/IN")
+        moves = self.of(("MOVE/IN", "MOVE/OUT"))  # only moves on record at t decide residency at t
+        resident = not moves or moves[-1].code == "MOVE/IN"
         population = born and alive and resident
         homecare = self.is_open(("HOMECARE/START",), ("HOMECARE/END",))
         acute = self.count(("ENC/EMERGENCY", "ADMIT/UNPLANNED"), 90) > 0

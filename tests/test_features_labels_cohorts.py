@@ -154,7 +154,35 @@ def test_dead_or_moved_away_customers_are_in_no_segment():
         assert not any(row[f"in_{s}"] for s in ("elderly", "children", "acute", "depression"))
     back = [(T - pd.Timedelta(days=100), "MOVE/OUT"), (T - pd.Timedelta(days=10), "MOVE/IN")]
     assert cohort(*back, birth_year=1930)["in_elderly"]
-    assert not cohort((T + pd.Timedelta(days=10), "MOVE/IN"), birth_year=1930)["in_elderly"]  # arrives later
+
+
+DAY = pd.Timedelta(days=1)
+MOVES = {  # moves around T -> resident at T (the last move at or before T is a move in, or there is none)
+    "moves away after t": ([(T + 10 * DAY, "MOVE/OUT")], True),
+    "moves away 1 us after t": ([(T + pd.Timedelta(microseconds=1), "MOVE/OUT")], True),
+    "moved in before t": ([(T - 10 * DAY, "MOVE/IN")], True),
+    "moved in at t": ([(T, "MOVE/IN")], True),
+    "moved in before t, away after": ([(T - 10 * DAY, "MOVE/IN"), (T + 10 * DAY, "MOVE/OUT")], True),
+    "moved away at t": ([(T, "MOVE/OUT")], False),
+    "moved away before t, back after": ([(T - 10 * DAY, "MOVE/OUT"), (T + 10 * DAY, "MOVE/IN")], False),
+    "moved away and back before t": ([(T - 100 * DAY, "MOVE/OUT"), (T - 10 * DAY, "MOVE/IN")], True),
+    # Nothing on record at t says this customer lives elsewhere: only the later move would, and a
+    # later move must not decide a cohort at t (it used to: issue 15).
+    "first move is a move in after t": ([(T + 10 * DAY, "MOVE/IN")], True),
+    "no move at all": ([], True),
+}
+
+
+@pytest.mark.parametrize("case", list(MOVES))
+def test_residency_at_t_reads_only_the_moves_up_to_t(case):
+    from _naive_features import Naive, customer_events
+
+    items, resident = MOVES[case]
+    customers, events = timeline(1, EARLY, *items, birth_year=1930)  # 93: elderly whenever resident
+    fast = compute_cohorts(events, customers, [1], [T]).iloc[0]["in_elderly"]
+    naive = Naive(customer_events(events, 1), customers.iloc[0].to_dict(), T).cohort()["in_elderly"]
+    upto_t = compute_cohorts(events[events["time"] <= T], customers, [1], [T]).iloc[0]["in_elderly"]
+    assert fast == naive == upto_t == resident
 
 
 @pytest.mark.parametrize("code", ["REHAB", "HOMECARE"])

@@ -1,5 +1,5 @@
-"""The feature function's contract: no leakage, batch = online, catalogue coverage, versions,
-bad input as one clear error, and the CLI."""
+"""The feature function's contract: batch = online, catalogue coverage, versions, bad input as one
+clear error, and the CLI (no leakage: test_features_leakage.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from _feature_data import EXTRACT_END, EXTRACT_START, random_population, timeline
 from features import catalogue, compute_features, feature_names, pipeline_version, segment_names
@@ -32,37 +30,7 @@ def _assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
 
 
-# -- leakage --------------------------------------------------------------------------------------
-CODES = ["ENC/EMERGENCY", "ADMIT/UNPLANNED", "DISCHARGE", "HOMECARE/VISIT", "HOMECARE/END", "PHQ9", "MED/ANTIDEPRESSANT",
-         "RAI/MAPLE", "DEATH", "MOVE/OUT", "CARE24H/START", "ICD10/F33", "MEDROBOT/DISPENSE", "CHILDWELFARE/PLACEMENT"]
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    customer=st.integers(0, 119),
-    month=st.integers(6, 30),
-    extra=st.lists(st.tuples(st.sampled_from(CODES), st.integers(1, 10**7), st.floats(0, 27)), min_size=1, max_size=8),
-    segment=st.sampled_from(["elderly", "children", "acute", "depression"]),
-)
-def test_events_after_t_change_no_feature_at_t(population, customer, month, extra, segment):
-    customers, events = population
-    sid = int(customers["subject_id"].iloc[customer])
-    t = EXTRACT_START + pd.DateOffset(months=month)
-    base = compute_features(events, customers, [sid], [t], segment)
-    # adding events after t (1 second .. ~4 months later, including 1 microsecond after t)
-    added = pd.DataFrame({
-        "subject_id": sid,
-        "time": [t + pd.Timedelta(seconds=s) for _, s, _ in extra] + [t + pd.Timedelta(microseconds=1)],
-        "code": [c for c, _, _ in extra] + [extra[0][0]],
-        "numeric_value": [v for _, _, v in extra] + [1.0],
-        "service_area": "X", "unit": "NEW/UNIT", "cost_eur": 999.0,
-    })
-    added["time"] = added["time"].astype("datetime64[us]")
-    more = pd.concat([events, added], ignore_index=True)
-    _assert_same(base, compute_features(more, customers, [sid], [t], segment))
-    # removing every event after t
-    fewer = events[~((events["subject_id"] == sid) & (events["time"] > t))]
-    _assert_same(base, compute_features(fewer, customers, [sid], [t], segment))
+# Leakage (events after t change nothing at t, for every code and feature): test_features_leakage.py.
 
 
 # -- batch = online --------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def test_a_declared_segment_gets_cohorts_labels_and_features_with_no_code(monkey
     a cohort rule from the declared conditions, its own families and outcome."""
     from features import History, cohorts, compute_cohorts, compute_features, compute_labels, feature_names, spec
     from features.engine import run
+    from features.past import over_past
     from tests._feature_data import EXTRACT_END, random_population
 
     data = raw()
@@ -107,7 +108,7 @@ def test_a_declared_segment_gets_cohorts_labels_and_features_with_no_code(monkey
         times = np.tile(np.array(["2022-06-01", "2023-06-01"], dtype="datetime64[us]"), len(customers))
         members = compute_cohorts(events, customers, ids, times)
         history = History.from_frames(events, customers)
-        population = run(history, history.customer_index(ids), times.astype(np.int64), cohorts.compute)["population"]
+        population = run(history, history.customer_index(ids), times.astype(np.int64), over_past(cohorts.compute))["population"]
         coded = events[events["code"] == "ICD10/I50.9"]
         born = customers.set_index("subject_id")
         expected = np.array([

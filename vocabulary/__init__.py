@@ -120,7 +120,7 @@ class Segment(_Strict):
 
 class Outcome(_Strict):
     code: str
-    horizon_days: int = Field(gt=0, le=180)  # features/windows.py MAX_FORWARD_DAYS bounds look-ahead
+    horizon_days: int = Field(gt=0, le=180)  # the longest horizon in use (home-care failure); labels read the next event after t, unbounded
     eligible_when: tuple[EligibleState, ...] = ()
     label: Words  # a template with {days}
     meaning: Words  # what the score is, a template with {days}

@@ -1,8 +1,9 @@
-"""Feature families: each module computes one family's columns for the queries of a Timeline.
+"""Feature families: each module computes one family's columns for the queries of a PastWindow.
 
-A family is a pure function `compute(timeline) -> {feature name: array}`; which families a
-segment uses is data (vocabulary/problems.yaml), and every name a family returns has an entry in
-features/catalogue.py (checked by a test).
+A family is a pure function `compute(past) -> {feature name: array}` of a PastWindow (each
+query's events at or before its t, features/past.py: a family cannot ask for anything later);
+which families a segment uses is data (vocabulary/problems.yaml), and every name a family returns
+has an entry in features/catalogue.py (checked by a test).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from features.families import (
     mental_health,
     utilisation,
 )
-from features.windows import Timeline
+from features.past import PastWindow
 
-FamilyFunction = Callable[[Timeline], dict[str, np.ndarray]]
+FamilyFunction = Callable[[PastWindow], dict[str, np.ndarray]]
 
 FAMILIES: dict[str, FamilyFunction] = {
     "demographics": demographics.compute,

@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.windows import CodeGroup, Timeline, days_between
+from features.past import CodeGroup, PastWindow, days_between
 
 
-def days_since_last(tl: Timeline, g: CodeGroup) -> np.ndarray:
+def days_since_last(past: PastWindow, g: CodeGroup) -> np.ndarray:
     """Days from the last group event at or before t to t; NaN when there is none."""
-    idx, valid = tl.last(g)
-    last_time = tl.take(g, "time", idx, valid, fill=0)
-    return np.where(valid, days_between(tl.times, last_time), np.nan)
+    last = past.last(g)
+    return np.where(last.exists, days_between(past.times, last.time()), np.nan)
 
 
-def supply_gap_days(tl: Timeline, g: CodeGroup) -> np.ndarray:
+def supply_gap_days(past: PastWindow, g: CodeGroup) -> np.ndarray:
     """Days between the end of the last group dispensing's supply (its time + the days supplied in
     numeric_value) and t, 0 while it still lasts; NaN when there is none."""
-    idx, valid = tl.last(g)
-    supplied = tl.take(g, "value", idx, valid)
-    dispensed = tl.take(g, "time", idx, valid, fill=0)
-    return np.where(valid, np.maximum(days_between(tl.times, dispensed) - supplied, 0.0), np.nan)
+    last = past.last(g)
+    return np.where(last.exists, np.maximum(days_between(past.times, last.time()) - last.value(), 0.0), np.nan)
 
 
-def last_value(tl: Timeline, g: CodeGroup, k: int = 1) -> np.ndarray:
+def last_value(past: PastWindow, g: CodeGroup, k: int = 1) -> np.ndarray:
     """numeric_value of the k-th last group event at or before t; NaN when there is none."""
-    idx, valid = tl.last(g, k)
-    return tl.take(g, "value", idx, valid)
+    return past.last(g, k).value()
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -47,15 +43,7 @@ def month_index(times: np.ndarray) -> np.ndarray:
     return months_since_1970 + 1970 * 12
 
 
-def late_refill_flags(tl: Timeline, g: CodeGroup, grace_days: float) -> np.ndarray:
-    """Per event of group g in the block (dispensings whose value is the days supplied): it came more
-    than grace_days after the customer's previous one ran out (previous time + days supplied)."""
-    ge = tl.events(g)
-    rows = ge.rows
-    flags = np.zeros(len(rows), dtype=bool)
-    if len(rows) > 1:
-        same = tl.ev_local[rows[1:]] == tl.ev_local[rows[:-1]]
-        supplied = tl.history.value[tl.s0 + rows[:-1]]
-        gap_days = days_between(tl.ev_time[rows[1:]], tl.ev_time[rows[:-1]]) - supplied
-        flags[1:] = same & (gap_days > grace_days)
-    return flags
+def late_refills(past: PastWindow, g: CodeGroup, grace_days: float, days: float) -> np.ndarray:
+    """Dispensings of group g (value: the days supplied) in (t - days, t] that came more than
+    grace_days after the customer's previous one ran out (previous time + days supplied)."""
+    return past.count_with_previous(g, days, lambda elapsed, supplied: elapsed - supplied > grace_days)

@@ -6,12 +6,12 @@ import numpy as np
 
 from features.families._common import as_float
 from features.history import code_list
-from features.windows import Timeline, group
+from features.past import PastWindow, group
 
 
-def compute(tl: Timeline) -> dict[str, np.ndarray]:
+def compute(past: PastWindow) -> dict[str, np.ndarray]:
     every_code = group(*code_list())
     return {
-        "cost_eur_365d": tl.sum(every_code, "cost", 365),
-        "units_distinct_365d": as_float(tl.distinct_units(365)),
+        "cost_eur_365d": past.sum(every_code, "cost", 365),
+        "units_distinct_365d": as_float(past.distinct_units(365)),
     }

@@ -5,21 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from features.families._common import month_index
-from features.windows import Timeline
+from features.past import PastWindow
 
 
-def age_years(tl: Timeline) -> np.ndarray:
+def age_years(past: PastWindow) -> np.ndarray:
     """Completed years on the index date; birth day is pseudonymised to the 1st of the month."""
-    months = month_index(tl.times) - tl.history.birth_month_index[tl.customer]
+    months = month_index(past.times) - past.attribute("birth_month_index")
     return months // 12
 
 
-def compute(tl: Timeline) -> dict[str, np.ndarray]:
-    h, c = tl.history, tl.customer
+def compute(past: PastWindow) -> dict[str, np.ndarray]:
     return {
-        "age_years": age_years(tl).astype(np.float64),
+        "age_years": age_years(past).astype(np.float64),
         # categorical features are returned as positions in the catalogue's category lists
-        "sex": h.sex[c],
-        "municipality": h.municipality[c],
-        "language": h.language[c],
+        "sex": past.attribute("sex"),
+        "municipality": past.attribute("municipality"),
+        "language": past.attribute("language"),
     }

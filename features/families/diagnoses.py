@@ -8,27 +8,27 @@ import numpy as np
 
 from features.catalogue import (CHRONIC_CONDITIONS, CHRONIC_MED_GRACE_DAYS, CHRONIC_MEDICATION_CODES, CONDITION_RECENCY,
                                INJURY_CODES)
-from features.families._common import as_float, days_since_last, late_refill_flags, supply_gap_days
-from features.windows import Timeline, group
+from features.families._common import as_float, days_since_last, late_refills, supply_gap_days
+from features.past import PastWindow, group
 
 
-def _medication(tl: Timeline) -> dict[str, np.ndarray]:
-    gap = np.full(tl.n, np.nan)
-    late = np.zeros(tl.n)
+def _medication(past: PastWindow) -> dict[str, np.ndarray]:
+    gap = np.full(past.n, np.nan)
+    late = np.zeros(past.n)
     for code in CHRONIC_MEDICATION_CODES:
         g = group(code)
-        gap = np.fmax(gap, supply_gap_days(tl, g))  # the longest gap among classes ever bought
-        late += tl.flagged_count(g, late_refill_flags(tl, g, CHRONIC_MED_GRACE_DAYS), 365)
+        gap = np.fmax(gap, supply_gap_days(past, g))  # the longest gap among classes ever bought
+        late += late_refills(past, g, CHRONIC_MED_GRACE_DAYS, 365)
     return {"chronic_med_gap_days": gap, "chronic_med_late_refills_365d": as_float(late)}
 
 
-def compute(tl: Timeline) -> dict[str, np.ndarray]:
-    flags = {name: tl.count_ever(group(*codes)) > 0 for name, codes in CHRONIC_CONDITIONS.items()}
+def compute(past: PastWindow) -> dict[str, np.ndarray]:
+    flags = {name: past.count_ever(group(*codes)) > 0 for name, codes in CHRONIC_CONDITIONS.items()}
     out = {"chronic_conditions": as_float(sum(f.astype(np.int64) for f in flags.values()))}
     out.update({f"dx_{name}": as_float(flag) for name, flag in flags.items()})
-    out.update({f"dx_{name}_days_since": days_since_last(tl, group(*CHRONIC_CONDITIONS[name])) for name in CONDITION_RECENCY})
-    out["hip_fracture_365d"] = as_float(tl.count(group("ICD10/S72.0"), 365))
-    out["dx_weakness_365d"] = as_float(tl.count(group("ICPC2/A04"), 365))
-    out["injury_dx_365d"] = as_float(tl.count(group(*INJURY_CODES), 365))
-    out.update(_medication(tl))
+    out.update({f"dx_{name}_days_since": days_since_last(past, group(*CHRONIC_CONDITIONS[name])) for name in CONDITION_RECENCY})
+    out["hip_fracture_365d"] = as_float(past.count(group("ICD10/S72.0"), 365))
+    out["dx_weakness_365d"] = as_float(past.count(group("ICPC2/A04"), 365))
+    out["injury_dx_365d"] = as_float(past.count(group(*INJURY_CODES), 365))
+    out.update(_medication(past))
     return out

@@ -7,15 +7,15 @@ import numpy as np
 
 from features.catalogue import ER_LOW_ACUITY_CODES, ER_MEDICAL_CODES, FREQUENT_ATTENDER_ER_365D
 from features.families._common import as_float
-from features.windows import Timeline, group
+from features.past import PastWindow, group
 
 ER = group("ENC/EMERGENCY")
 
 
-def compute(tl: Timeline) -> dict[str, np.ndarray]:
+def compute(past: PastWindow) -> dict[str, np.ndarray]:
     return {
-        "er_visits_180d": as_float(tl.count(ER, 180)),
-        "er_frequent_attender": as_float(tl.count(ER, 365) >= FREQUENT_ATTENDER_ER_365D),
-        "er_low_acuity_dx_365d": as_float(tl.count(group(*ER_LOW_ACUITY_CODES), 365)),
-        "er_medical_dx_365d": as_float(tl.count(group(*ER_MEDICAL_CODES), 365)),
+        "er_visits_180d": as_float(past.count(ER, 180)),
+        "er_frequent_attender": as_float(past.count(ER, 365) >= FREQUENT_ATTENDER_ER_365D),
+        "er_low_acuity_dx_365d": as_float(past.count(group(*ER_LOW_ACUITY_CODES), 365)),
+        "er_medical_dx_365d": as_float(past.count(group(*ER_MEDICAL_CODES), 365)),
     }
