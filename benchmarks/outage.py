@@ -285,6 +285,16 @@ def main(argv: list[str] | None = None) -> None:
     text = json.dumps(report, indent=2)
     (home / "outage-report.json").write_text(text + "\n")
     print(text)
+    say(headline(report))
+
+
+def headline(report: dict) -> str:
+    """The figures the target names, on one line (for whoever polls the nohup'd run's stderr)."""
+    box, crm = report["outbox"], report["receiver"]
+    return (f"target met: {report['target_met']}; dead {box['dead']}, delivered {box['delivered']} of {box['cards']}, "
+            f"received {crm['stored']} (deliveries {crm['deliveries']}, repeats {crm['repeats']}), "
+            f"drained {report['catch_up']['drained_after_return_s']} s after the CRM returned, "
+            f"{box['attempts']['total']} attempts")
 
 
 def _wait_run(run: Child, timeout: float = 1800.0) -> float | None:
