@@ -605,6 +605,19 @@ def mark_delivered(conn: sqlite3.Connection, alert_id: str) -> None:
         )
 
 
+def resume_after_outage(conn: sqlite3.Connection, *, now: float) -> int:
+    """The CRM answered again: cards waiting out the backoff of a connection failure (refused,
+    reset, timed out) are due now instead of at the random later time each drew. Cards the CRM
+    itself answered with an error status keep their time (a 429 or 503 may have asked for it)."""
+    with write_transaction(conn):
+        cursor = conn.execute(
+            "UPDATE alerts SET next_attempt_at=? WHERE status='pending' AND next_attempt_at > ?"
+            " AND last_error IS NOT NULL AND last_error NOT LIKE 'HTTP %' AND (lease_until IS NULL OR lease_until <= ?)",
+            (now, now, now),
+        )
+    return cursor.rowcount
+
+
 def mark_failed(
     conn: sqlite3.Connection, alert_id: str, *, owner: str, error: str, next_attempt_at: float | None
 ) -> None:

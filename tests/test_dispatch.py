@@ -180,3 +180,37 @@ def test_backoff_stays_at_the_cap_however_many_attempts_a_day_long_outage_makes(
     does not fit a float, so the exponent must stop growing once the cap is reached."""
     rng = random.Random(3)
     assert all(0 <= backoff_delay(attempt, 2.0, 120.0, rng) <= 120.0 for attempt in (1024, 1025, 5000, 10**6))
+
+
+def test_once_the_crm_is_back_the_cards_waiting_out_an_outage_go_in_the_same_pass(conn):
+    """A 30-minute outage drained over ~114 s: each card waited out the random backoff it drew
+    before the CRM came back (benchmarks/outage.py). Now the first card that gets through after
+    failing makes the others due; cards the CRM answered 429 keep the time it asked for."""
+    record(conn, [1, 2, 3, 4, 5])
+    clock = Clock()
+    cfg = config(base_delay_s=100.0, cap_delay_s=100.0)
+    up = {"yes": False}
+
+    def crm(request):
+        if not up["yes"]:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.headers["Idempotency-Key"] == throttled:
+            return httpx.Response(429, headers={"Retry-After": "90"})
+        return httpx.Response(201)
+
+    throttled = None
+    assert run(conn, cfg, crm, clock).retrying == 5  # all refused, each due at a random time within 100 s
+    up["yes"] = True
+    waits = sorted(a["next_attempt_at"] - clock.now for a in outbox.list_alerts(conn, status="pending"))
+    clock.now += waits[0] + 0.001  # the first card is due again; the others not yet
+    counts = run(conn, cfg, crm, clock)
+    assert counts.delivered == 5 and waits[1] > 0.001  # without the resume, only the first would go
+    # A card the CRM itself throttled keeps its time:
+    record(conn, [6, 7])
+    throttled = outbox.list_alerts(conn, status="pending")[0]["alert_id"]
+    up["yes"] = False
+    run(conn, cfg, crm, clock)  # both refused
+    up["yes"] = True
+    clock.now += 100.001
+    run(conn, cfg, crm, clock)
+    assert [a["alert_id"] for a in outbox.list_alerts(conn, status="pending")] == [throttled]
