@@ -3,7 +3,7 @@
 Every command that writes a folder (simulate, meds export/import, features build) goes through
 here, so bad output paths get the same one-line errors and a failure never leaves a
 half-written folder behind; small files (keys, the serving generation, logs) go through
-atomic_write_text.
+atomic_write_text, and single files of other kinds (test-period predictions) through atomic_file.
 """
 
 from __future__ import annotations
@@ -86,3 +86,19 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | No
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling path (this process's own name) to write a file of any kind to
+    (Parquet, say); it is renamed over `path` only if the block completes, so a reader sees the
+    old file or the new one, never half of one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -5,6 +5,7 @@ Public API:
     validate_events / validate_customers / validate_history / validate_dataset / validate_labels / validate_predictions
     read_dataset(dir) -> Dataset, write_dataset(dataset, dir)
     export_meds(dataset, out), import_meds(in_dir) -> Dataset
+    data_contracts.meds_tasks: MEDS labels per task (censored rows apart) and test predictions
     ContractError (a SoteRiskError), Failure
 """
 

@@ -52,9 +52,12 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_tables(out: str | os.PathLike[str], tables: Iterable[tuple[str, pd.DataFrame]], *, source: dict) -> dict:
-    """Write OUT/<segment>.parquet per table, OUT/labels.parquet (MEDS shape) and OUT/features.json,
-    all inside a temporary sibling folder renamed into place at the end (overwrites OUT)."""
+    """Write OUT/<segment>.parquet per table, OUT/labels.parquet (every problem, with problem and
+    censor columns), OUT/labels/<task>/0.parquet (MEDS labels, known ones only) with
+    OUT/labels_censored/<task>/0.parquet beside them, and OUT/features.json, all inside a
+    temporary sibling folder renamed into place at the end (overwrites OUT)."""
     from data_contracts.io import atomic_directory
+    from data_contracts.meds_tasks import write_task_labels
     from features.build import meds_labels
 
     manifest = {"pipeline_version": pipeline_version(), "created": dt.datetime.now().isoformat(timespec="seconds"),
@@ -74,7 +77,9 @@ def write_tables(out: str | os.PathLike[str], tables: Iterable[tuple[str, pd.Dat
             }
             del table
         if label_parts:
-            write_parquet(pd.concat(label_parts, ignore_index=True), tmp / LABELS_FILE)
+            all_labels = pd.concat(label_parts, ignore_index=True)
+            write_parquet(all_labels, tmp / LABELS_FILE)
+            manifest["tasks"] = write_task_labels(tmp, all_labels)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 

@@ -1,9 +1,11 @@
 """Labels: did the outcome happen in (t, t + horizon]? Events at t belong to features, never labels.
 
-Per (customer, t): positive if the outcome's first event after t comes within the horizon and
-not after the customer died or moved away. Otherwise censored, with the reason, if DEATH or
-MOVE/OUT comes within the horizon ("death" / "moved_away"), or if the horizon runs past the
-extract end ("extract_end"); otherwise negative. Never a silent negative. For a positive the
+Per (customer, t): censored "extract_end" if the horizon runs past the extract end, whatever the
+data still show of the window: the index time alone decides, so the last months do not keep the
+early positives while their negatives are censored. Otherwise positive if the outcome's first
+event after t comes within the horizon and not after the customer died or moved away; censored,
+with the reason, if DEATH or MOVE/OUT comes within the horizon ("death" / "moved_away");
+otherwise negative. Never a silent negative. For a positive the
 time of that first outcome event is kept too (training reports the lead time of alerts from it).
 
 Labels are the one place that looks forward, through their own window type: a FutureWindow gives
@@ -56,7 +58,8 @@ def compute(future: FutureWindow, outcome: str, extract_end: int) -> tuple[np.nd
 
     positive = found & (outcome_time <= horizon_end) & (outcome_time <= terminal_time)
     ended = ~positive & terminal & (terminal_time <= horizon_end)
-    past_extract = ~positive & ~ended & (horizon_end > extract_end)
+    past_extract = horizon_end > extract_end  # before everything else: a positive too
+    positive, ended = positive & ~past_extract, ended & ~past_extract
     status = np.where(positive, POSITIVE, np.where(ended | past_extract, CENSORED, NEGATIVE))
     death = int(code_ids(["DEATH"])[0])
     reason = np.where(ended, np.where(terminal_code == death, CENSOR_DEATH, CENSOR_MOVED), CENSOR_NONE)

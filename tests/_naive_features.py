@@ -263,12 +263,12 @@ class Naive:
         after = [e for e in self.all if e.time > self.t]
         outcome = next((e for e in after if e.code == code), None)
         terminal = next((e for e in after if e.code in ("DEATH", "MOVE/OUT")), None)
+        if end > micros(extract_end):  # the index time alone decides, positive or not
+            return "censored", "extract_end", None
         if outcome and outcome.time <= end and (terminal is None or outcome.time <= terminal.time):
             return "positive", None, pd.Timestamp(outcome.time, unit="us")
         if terminal and terminal.time <= end:
             return "censored", "death" if terminal.code == "DEATH" else "moved_away", None
-        if end > micros(extract_end):
-            return "censored", "extract_end", None
         return "negative", None, None
 
 

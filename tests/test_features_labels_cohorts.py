@@ -66,12 +66,15 @@ def test_moving_away_is_censored():
     assert eligible and pd.isna(value) and censor == "moved_away"
 
 
-def test_horizon_past_extract_end_is_censored_unless_positive():
+def test_horizon_past_extract_end_is_censored_positive_or_not():
+    """An index time whose window runs past the extract end is censored whatever happens in the
+    part of the window the data still show: keeping the early positives while the negatives are
+    censored would make the last months all positives (issue 15 item 7)."""
     late = pd.Timestamp("2023-12-01")
     er = (late - pd.Timedelta(days=3), "ENC/EMERGENCY")
     assert label(er, t=late) == (None, "extract_end", True)
-    value, censor, _ = label(er, (late + pd.Timedelta(days=14), "ADMIT/UNPLANNED"), t=late)
-    assert value is True and pd.isna(censor)
+    assert label(er, (late + pd.Timedelta(days=14), "ADMIT/UNPLANNED"), t=late) == (None, "extract_end", True)
+    assert label(er, (late + pd.Timedelta(days=14), "MOVE/OUT"), t=late) == (None, "extract_end", True)
 
 
 def test_planned_admission_is_not_a_positive():

@@ -63,6 +63,35 @@ def test_metrics_are_logged_under_the_exact_names(in_home):
     assert plots == {"plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/shap_summary.png"}
 
 
+def test_test_period_predictions_are_a_meds_artifact_of_the_run(in_home, tmp_path):
+    """Issue 15 item 7: the run keeps its test-period predictions in MEDS prediction format, the
+    very probabilities and alerts (at the model's threshold) its metrics were computed from."""
+    import meds
+    import mlflow
+    import pyarrow.parquet as pq
+
+    from data_contracts.meds_tasks import PREDICTION_SCHEMA, validate_prediction_table
+    from training.splits import split_table
+
+    result, features_dir = in_home[0], in_home[1]
+    path = Path(mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="predictions/elderly-hospitalisation/test.parquet", dst_path=str(tmp_path)))
+    table = pq.read_table(path)
+    assert table.schema.equals(PREDICTION_SCHEMA)
+    validate_prediction_table(table)
+    meds.LabelSchema.validate(table.select(["subject_id", "prediction_time", "boolean_value"]))
+    spec = parse_spec(result.model.spec)
+    test = split_table(pd.read_parquet(features_dir / "elderly.parquet"), spec).test
+    frame = table.to_pandas()
+    assert len(frame) == len(test) == result.metrics["test_rows"]
+    np.testing.assert_array_equal(frame["subject_id"], test["subject_id"])
+    np.testing.assert_array_equal(frame["boolean_value"], test[spec.label_column].astype(bool))
+    np.testing.assert_allclose(frame["predicted_boolean_probability"], result.model.predict_proba(test), rtol=0, atol=1e-12)
+    threshold = result.model.metadata["threshold"]
+    np.testing.assert_array_equal(frame["predicted_boolean_value"], frame["predicted_boolean_probability"] >= threshold)
+    assert frame["predicted_boolean_value"].mean() == pytest.approx(result.metrics["test_alert_rate"])
+
+
 def test_trials_are_nested_runs(in_home):
     import mlflow
 

@@ -2,8 +2,8 @@
 
 train_problem: read the feature table -> split once by index date -> tune (nested trial runs)
 -> calibrate on validation -> threshold on validation -> evaluate on test beside baselines and
-the oracle -> log metrics, plots, model card and the pyfunc model -> register the version with
-alias `challenger`.
+the oracle -> log metrics, plots, model card, the test predictions (MEDS format) and the pyfunc
+model -> register the version with alias `challenger`.
 """
 
 from __future__ import annotations
@@ -135,8 +135,7 @@ def train_problem(
         with tempfile.TemporaryDirectory() as tmp:
             report = evaluation_report(model, spec, split, truth, Path(tmp), threshold)
             mlflow.log_metrics(tracking.clean_metrics(report.metrics))
-            for path in report.files:
-                mlflow.log_artifact(str(path), artifact_path="plots" if path.parent.name == "plots" else None)
+            tracking.log_files(report.files, Path(tmp))
         model.metadata["metrics"] = tracking.clean_metrics(report.metrics)
         if report.notes:
             mlflow.set_tag("notes", " | ".join(report.notes)[:4900])
@@ -186,6 +185,5 @@ def evaluate_registered(
         with tempfile.TemporaryDirectory() as tmp:
             report = evaluation_report(model, spec, split, truth, Path(tmp), float(model.metadata["threshold"]))
             mlflow.log_metrics(tracking.clean_metrics(report.metrics))
-            for path in report.files:
-                mlflow.log_artifact(str(path), artifact_path="plots" if path.parent.name == "plots" else None)
+            tracking.log_files(report.files, Path(tmp))
     return report

@@ -1,5 +1,6 @@
 """The evaluation report of one model on its test period: metrics, baselines, oracle, subgroups,
-plots and the model card, written into a folder (the caller logs it to MLflow).
+plots, the model card and the test-period predictions in MEDS prediction format
+(predictions/<problem>/test.parquet), written into a folder (the caller logs it to MLflow).
 
 Shared by `train` (right after fitting) and `evaluate` (a registered model on the latest data),
 so both report exactly the same things under the same names.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_contracts.meds_tasks import prediction_table, write_predictions
 from models.baselines import CLINICAL_SCORES, LogisticBaseline
 from models.risk_model import RiskModel
 from training import plots
@@ -24,6 +26,8 @@ from training.splits import Split
 from training.subgroups import attributes, audit, audit_metrics, published
 
 log = logging.getLogger(__name__)
+
+PREDICTIONS_DIR = "predictions"  # <run artifacts>/predictions/<problem>/test.parquet (MEDS prediction format)
 
 
 @dataclass
@@ -138,6 +142,8 @@ def evaluation_report(
     table_path = outdir / "subgroups.csv"
     published(table).to_csv(table_path, index=False)  # counts under 5 suppressed; the gates read `table`
     files.append(table_path)
+    files.append(write_predictions(outdir / PREDICTIONS_DIR / spec.problem / "test.parquet",
+                                   prediction_table(test, y, p, threshold)))
 
     context = card_context(
         spec=spec.as_dict(), metrics=metrics, metadata={**model.metadata, "pipeline_version": model.pipeline_version},

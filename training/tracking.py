@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 from models.registry import EXPERIMENT_PREFIX, artifact_root
 from models.registry import configure_tracking as configure  # noqa: F401  (re-exported)
@@ -42,6 +43,16 @@ def experiment_id(problem: str) -> str:
 def clean_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """MLflow rejects nothing numeric, but NaN metrics are useless in comparisons: drop them."""
     return {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))}
+
+
+def log_files(files: Iterable[Path], root: Path) -> None:
+    """Log each file under its folder relative to root (model_card.md at the top, plots/roc.png,
+    predictions/<problem>/test.parquet)."""
+    import mlflow
+
+    for path in files:
+        folder = Path(path).parent.relative_to(root).as_posix()
+        mlflow.log_artifact(str(path), artifact_path=None if folder == "." else folder)
 
 
 def trial_logger(experiment: str, parent_run_id: str) -> Callable:

@@ -19,7 +19,7 @@ def build(
     workers: int = typer.Option(2, "--workers", min=1, help="Threads for the feature computation."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Validate the dataset against the contracts first."),
 ) -> None:
-    """Write OUT/<segment>.parquet (features + labels + pipeline version), OUT/labels.parquet (MEDS)."""
+    """Write OUT/<segment>.parquet (features + labels + pipeline version), OUT/labels/<task>/ (MEDS labels), OUT/labels_censored/<task>/."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
