@@ -26,7 +26,9 @@ MUNICIPALITIES: tuple[str, ...] = (
 )
 SEXES: tuple[str, ...] = ("F", "M")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
-CENSOR_REASONS: tuple[str, ...] = ("death", "moved_away", "extract_end")
+# Why a label is missing. Death is not among them: death within the horizon before the outcome is
+# a negative (a competing event; features/labels.py).
+CENSOR_REASONS: tuple[str, ...] = ("moved_away", "extract_end")
 
 DEATH_CODE = "DEATH"
 DISCHARGE_CODE = "DISCHARGE"

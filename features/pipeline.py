@@ -248,7 +248,7 @@ def label_frame(cols: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
     (datetime64[us]: the first outcome event in the label window when label_<o> is true, else NaT)
     per outcome."""
     frame = {}
-    reasons = np.array([None, *labels.CENSOR_NAMES.values()], dtype=object)
+    reasons = np.array([labels.CENSOR_NAMES.get(code) for code in range(max(labels.CENSOR_NAMES) + 1)], dtype=object)
     for outcome in segment_outcomes(segment):
         status, reason, eligible = cols[f"status_{outcome}"], cols[f"reason_{outcome}"], cols[f"eligible_{outcome}"]
         known = eligible & (status != labels.CENSORED)

@@ -15,7 +15,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-CODE_VERSION = "features-7"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS; 4: childhood-onset conditions, ER diagnoses, chronic medication refills, injuries, living situation, alcohol, self-harm; 5: home care minutes per visit, interRAI falls; 6: residency at t from the moves up to t only; 7: a horizon past the extract end censors positives too
+CODE_VERSION = "features-8"  # 2: a service ending and restarting at one instant stays open; 3: interRAI IADL and DRS; 4: childhood-onset conditions, ER diagnoses, chronic medication refills, injuries, living situation, alcohol, self-harm; 5: home care minutes per visit, interRAI falls; 6: residency at t from the moves up to t only; 7: a horizon past the extract end censors positives too; 8: death within the horizon is a negative (competing event), not censored
 
 
 @lru_cache(maxsize=1)

@@ -258,7 +258,10 @@ class Naive:
         }
 
     def label(self, code: str, horizon_days: int, extract_end) -> tuple[str, object, object]:
-        """('positive'|'negative'|'censored', reason or None, outcome time (Timestamp) or None)."""
+        """('positive'|'negative'|'censored', reason or None, outcome time (Timestamp) or None).
+        Death within the horizon before the outcome is a negative (a competing event; reason
+        "death", which no censor column shows); moving away first and a horizon past the extract
+        end censor."""
         end = self.t + horizon_days * DAY
         after = [e for e in self.all if e.time > self.t]
         outcome = next((e for e in after if e.code == code), None)
@@ -268,7 +271,7 @@ class Naive:
         if outcome and outcome.time <= end and (terminal is None or outcome.time <= terminal.time):
             return "positive", None, pd.Timestamp(outcome.time, unit="us")
         if terminal and terminal.time <= end:
-            return "censored", "death" if terminal.code == "DEATH" else "moved_away", None
+            return ("negative", "death", None) if terminal.code == "DEATH" else ("censored", "moved_away", None)
         return "negative", None, None
 
 

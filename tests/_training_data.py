@@ -20,7 +20,7 @@ def synthetic_feature_table(subjects: int = 450, months: int = 40, seed: int = 3
     """(feature table of the elderly segment, truth) with a known risk model behind the labels.
 
     The last 3 index months run past the end of the extract (censored `extract_end`), some
-    customers die (censored `death`), and a few rows are not eligible.
+    customers move away (censored `moved_away`), and a few rows are not eligible.
     """
     rng = np.random.default_rng(seed)
     times = pd.date_range("2020-01-01", periods=months, freq="MS")
@@ -64,7 +64,7 @@ def synthetic_feature_table(subjects: int = 450, months: int = 40, seed: int = 3
     month_index = np.tile(np.arange(months), subjects)
     censor = pd.Series(pd.NA, index=frame.index, dtype="string")
     censor[month_index >= months - 3] = "extract_end"
-    censor[(rng.random(n) < 0.01) & censor.isna().to_numpy()] = "death"
+    censor[(rng.random(n) < 0.01) & censor.isna().to_numpy()] = "moved_away"
     eligible = rng.random(n) > 0.02
     for outcome in ("hospitalisation", "homecare_failure"):
         lab = pd.Series(label if outcome == "hospitalisation" else rng.random(n) < true_p / 3, dtype="boolean")

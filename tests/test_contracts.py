@@ -258,7 +258,7 @@ def labels() -> pd.DataFrame:
             "prediction_time": pd.to_datetime(["2023-03-01", "2023-04-01"]).astype("datetime64[us]"),
             "boolean_value": pd.array([True, None], dtype="boolean"),
             "problem": pd.array(["elderly-hospitalisation"] * 2, dtype="str"),
-            "censor": pd.array([None, "death"], dtype="str"),
+            "censor": pd.array([None, "moved_away"], dtype="str"),
         }
     )
 
@@ -280,6 +280,14 @@ def test_valid_labels_and_predictions_pass():
 def test_label_null_without_censor_reason_is_refused():
     frame = labels().assign(censor=pd.array([None, None], dtype="str"))
     with pytest.raises(ContractError, match="null only where censor"):
+        validate_labels(frame)
+
+
+def test_death_is_not_a_censor_reason():
+    """Death within the horizon is a negative (a competing event), so a label null for "death"
+    comes from the old definition and is refused."""
+    frame = labels().assign(censor=pd.array([None, "death"], dtype="str"))
+    with pytest.raises(ContractError, match="censor must be one of moved_away, extract_end"):
         validate_labels(frame)
 
 

@@ -51,9 +51,15 @@ def test_horizon_edges(offset, expected):
     assert (value, censor, eligible) == (expected, None, True)
 
 
-def test_death_before_the_horizon_is_censored_not_negative():
+def test_death_within_the_horizon_is_a_negative_not_censored():
+    """Death is a competing event: the outcome can no longer happen, so the row is a known 0."""
     value, censor, eligible = label(ER_BEFORE, (T + pd.Timedelta(days=30), "DEATH"))
-    assert eligible and pd.isna(value) and censor == "death"
+    assert (value, censor, eligible) == (False, None, True)
+
+
+def test_death_after_the_horizon_does_not_change_the_label():
+    assert label(ER_BEFORE, (T + pd.Timedelta(days=91), "DEATH")) == (False, None, True)
+    assert label(ER_BEFORE, (T + pd.Timedelta(days=60), "ADMIT/UNPLANNED"), (T + pd.Timedelta(days=91), "DEATH")) == (True, None, True)
 
 
 def test_admission_before_death_is_positive():
@@ -61,9 +67,18 @@ def test_admission_before_death_is_positive():
     assert value is True and pd.isna(censor)
 
 
+def test_admission_at_the_instant_of_death_is_positive():
+    at = T + pd.Timedelta(days=12)
+    assert label(ER_BEFORE, (at, "ADMIT/UNPLANNED"), (at, "DEATH")) == (True, None, True)
+
+
 def test_moving_away_is_censored():
     value, censor, eligible = label(ER_BEFORE, (T + pd.Timedelta(days=20), "MOVE/OUT"))
     assert eligible and pd.isna(value) and censor == "moved_away"
+
+
+def test_admission_before_moving_away_is_positive():
+    assert label(ER_BEFORE, (T + pd.Timedelta(days=5), "ADMIT/UNPLANNED"), (T + pd.Timedelta(days=20), "MOVE/OUT")) == (True, None, True)
 
 
 def test_horizon_past_extract_end_is_censored_positive_or_not():
@@ -75,6 +90,27 @@ def test_horizon_past_extract_end_is_censored_positive_or_not():
     assert label(er, t=late) == (None, "extract_end", True)
     assert label(er, (late + pd.Timedelta(days=14), "ADMIT/UNPLANNED"), t=late) == (None, "extract_end", True)
     assert label(er, (late + pd.Timedelta(days=14), "MOVE/OUT"), t=late) == (None, "extract_end", True)
+    assert label(er, (late + pd.Timedelta(days=14), "DEATH"), t=late) == (None, "extract_end", True)  # a death too
+
+
+def test_death_ended_negatives_are_marked_but_not_as_a_censor_reason():
+    """The raw reason array tells a death-ended negative from a plain one (for reports); the censor
+    column names only moving away and the extract end."""
+    from features import labels
+    from features.engine import run
+    from features.history import to_micros
+    from features.pipeline import _prepare, label_columns
+
+    assert set(labels.CENSOR_NAMES.values()) == {"moved_away", "extract_end"}
+    reasons = {}
+    for name, item in (("died", (T + pd.Timedelta(days=30), "DEATH")), ("plain", (T + pd.Timedelta(days=200), "DEATH")),
+                       ("moved", (T + pd.Timedelta(days=30), "MOVE/OUT"))):
+        customers, events = timeline(1, EARLY, ER_BEFORE, item)
+        history, customer, micros = _prepare(events, customers, [1], [T], None, None)
+        cols = run(history, customer, micros, lambda tl: label_columns(tl, "acute", int(to_micros([END])[0])))
+        reasons[name] = (int(cols["status_hospitalisation"][0]), int(cols["reason_hospitalisation"][0]))
+    assert reasons == {"died": (labels.NEGATIVE, labels.ENDED_DEATH), "plain": (labels.NEGATIVE, labels.CENSOR_NONE),
+                       "moved": (labels.CENSORED, labels.CENSOR_MOVED)}
 
 
 def test_planned_admission_is_not_a_positive():

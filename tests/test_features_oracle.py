@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _feature_data import EXTRACT_END, index_times, random_population
+from _feature_data import EXTRACT_END, index_times, random_population, timeline
 from _naive_features import Naive, customer_events
 from features import compute_cohorts, compute_features, compute_labels, feature_names, segment_names
 from features.spec import outcome as declared_outcome, segment_families, segment_outcomes
@@ -16,10 +16,18 @@ TIMES = index_times("2021-02-01", months=8, step=4)  # 8 index dates, 2021-02 ..
 
 @pytest.fixture(scope="module")
 def population():
-    """(customers, events): 300 customers, ~13,000 shuffled events."""
+    """(customers, events): 302 customers, ~13,000 shuffled events."""
     # The population draws point codes from their own stream, so a new catalogue code does not move
     # the stays, spells and life events (and with them the label classes asserted below).
-    return random_population(300, seed=12)
+    customers, events = random_population(300, seed=12)
+    # and two crafted customers: a home care client who dies 6 weeks after the first index date (a
+    # negative a death ended, a competing event, for both elderly outcomes), and an acute customer
+    # who moves away 4 weeks after it (censored; since death is no longer a censor reason the
+    # random acute rows hold no censored row)
+    crafted = [timeline(99, ("2020-06-01", "HOMECARE/START"), ("2021-01-20", "ENC/EMERGENCY"), ("2021-03-15", "DEATH"), birth_year=1930),
+               timeline(98, ("2020-06-01", "ENC/HC_NURSE"), ("2021-01-20", "ENC/EMERGENCY"), ("2021-03-01", "MOVE/OUT"), birth_year=1970)]
+    return (pd.concat([customers, *(c.astype(customers.dtypes.to_dict()) for c, _ in crafted)], ignore_index=True),
+            pd.concat([events, *(e.astype(events.dtypes.to_dict()) for _, e in crafted)], ignore_index=True))
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +93,7 @@ def test_labels_equal_naive_oracle(population, naive_rows, segment):
     customers, events = population
     ids, times = _pairs(customers)
     fast = compute_labels(events, customers, ids, times, segment, extract_end=EXTRACT_END)
+    died = 0  # negatives a death ended (a competing event), over the segment's outcomes
     for outcome in segment_outcomes(segment):
         o = declared_outcome(outcome)
         statuses = []
@@ -97,6 +106,7 @@ def test_labels_equal_naive_oracle(population, naive_rows, segment):
                 assert pd.isna(label) and pd.isna(censor) and pd.isna(outcome_time)
                 continue
             statuses.append(status)
+            died += status == "negative" and reason == "death"
             if status == "censored":
                 assert pd.isna(label) and censor == reason and pd.isna(outcome_time), (sid, t)
             else:
@@ -107,3 +117,4 @@ def test_labels_equal_naive_oracle(population, naive_rows, segment):
         assert fast[f"outcome_time_{outcome}"].dtype == "datetime64[us]"
         positive = fast[f"label_{outcome}"].fillna(False).to_numpy(dtype=bool)
         assert fast[f"outcome_time_{outcome}"].notna().to_numpy().tolist() == positive.tolist(), outcome
+    assert died > 0, segment
