@@ -60,7 +60,7 @@ def test_a_forced_champion_is_flagged_in_every_score_answer(fixture_home, monkey
     assert all(g["status"] == "passed" for p, g in gates.items() if p != PROBLEM)
     for risk in answer["risks"]:
         assert "180" in risk["meaning_fi"] or "90" in risk["meaning_fi"]
-        assert "alive" in risk["meaning_en"] and "elossa" in risk["meaning_fi"]
+        assert "dies within that time" in risk["meaning_en"] and "kuolee tänä aikana" in risk["meaning_fi"]
     explained = explain_response(scorer.explain(subject, PROBLEM, None)).model_dump(mode="json")
     assert explained["gate"]["status"] == "forced"
     row = dict.fromkeys(scorer.champion(PROBLEM).model.feature_names)

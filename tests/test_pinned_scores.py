@@ -39,7 +39,13 @@ These differences are declared, not hidden:
   /explain answers gained `gate` and `meaning_en`/`meaning_fi`, and each FHIR RiskAssessment a
   gate extension, a first note when the model did not pass its checks (the pinned models were never
   promoted: "unchecked") and the prediction's rationale. Re-pinned by scripts that allowed only
-  those additions, each with its expected value (351 answer fields, 39 FHIR resources).
+  those additions, each with its expected value (351 answer fields, 39 FHIR resources);
+- what the probability means after death became a competing event (issue 15: a death within the
+  horizon without the outcome is a negative, not censored, so the score is a cumulative
+  incidence). Re-pinned by tests/pinned/repin_meaning.py, which allows only meaning_en /
+  meaning_fi and the FHIR rationale to change, each from the old words to today's: 117 + 117
+  answer fields and 39 FHIR rationales of 71,468 pinned leaves. The label rules are hashed into
+  the feature-pipeline version, which moved with them and is read as above.
 Everything else is compared as it was pinned.
 """
 
