@@ -45,7 +45,7 @@ from synthetic.timed import N_TIMED_U, N_TIMED_Z, draw_timed
 from synthetic.timeline import Calendar, days_to_datetime, month_index
 from synthetic.truth import label_probability, outcome_probability
 
-SIMULATOR_VERSION = "1.4.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS); 1.4: bounce-back admissions after non-admitted ER visits, interRAI scale reliability, return and significant-change reassessments
+SIMULATOR_VERSION = "1.5.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS); 1.4: bounce-back admissions after non-admitted ER visits, interRAI scale reliability, return and significant-change reassessments; 1.5: death within the horizon is a competing event (a negative, not censored) in true_probability and observed
 SECOND = 1.0 / 86_400.0
 
 # Order of simultaneous events of one customer (lower first); everything else is 5. A service
@@ -465,15 +465,20 @@ def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid
     end_us = days_to_datetime(np.array([cal.extract_end]))[0].astype("int64")
     limit = t_us + horizon.astype("int64") * 86_400_000_000
     observed = pd.array(np.zeros(len(t), bool), dtype="boolean")
-    # As features/labels.py reads it: death or moving away before the outcome censors the row.
-    exit_first = np.minimum(_first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us),
-                            _first_after(ev_sid, ev_t, ev_code, "MOVE/OUT", sid, t_us))
+    # As features/labels.py reads it: the outcome before death or moving away is a 1; death first
+    # within the horizon a 0 (a competing event); moving away first, or a horizon past the extract
+    # end with neither the outcome nor a death in it, censors the row (null).
+    death = _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us)
+    move = _first_after(ev_sid, ev_t, ev_code, "MOVE/OUT", sid, t_us)
+    exit_first = np.minimum(death, move)
     for k, code in ((0, "ADMIT/UNPLANNED"), (1, "CARE24H/START")):
         rows = which == k
         first = _first_after(ev_sid, ev_t, ev_code, code, sid[rows], t_us[rows])
         hit = (first <= limit[rows]) & (first <= exit_first[rows])
+        died = ~hit & (death[rows] <= limit[rows]) & (death[rows] <= move[rows])
+        moved = ~hit & ~died & (move[rows] <= limit[rows])
         value = pd.array(hit, dtype="boolean")
-        value[~hit & ((limit[rows] > end_us) | (exit_first[rows] <= limit[rows]))] = pd.NA
+        value[moved | (~hit & ~died & (limit[rows] > end_us))] = pd.NA
         observed[np.flatnonzero(rows)] = value
     frame = pd.DataFrame({
         "subject_id": sid,

@@ -77,33 +77,33 @@ def _cluster_z(y: np.ndarray, p: np.ndarray, subject: np.ndarray) -> float:
 
 def _label_rows(dataset, outcome: str, days: int) -> pd.DataFrame:
     """Truth rows with the whole horizon inside the extract; `observed` as features/labels.py
-    reads it (null = censored: death or moving away before the outcome)."""
+    reads it (false: death first, a competing event; null = censored: moving away first)."""
     end = pd.Timestamp(dataset.metadata["extract_end"])
     risk = dataset.risk
     return risk[(risk["outcome"] == outcome) & (risk["prediction_time"] + pd.Timedelta(days=days) <= end)]
 
 
 def test_observed_follows_the_label_definition(ds):
-    """observed is null exactly where death or moving away comes first within the horizon."""
+    """observed is null exactly where moving away comes first within the horizon, false where
+    death comes first (a competing event), true where the outcome does."""
     rows = _label_rows(ds, "homecare_failure", 180).reset_index(drop=True)
     ev = ds.events[ds.events["code"].isin(["DEATH", "MOVE/OUT", "CARE24H/START"])]
     pairs = rows[["subject_id", "prediction_time"]].reset_index().merge(ev, on="subject_id")
     pairs = pairs[(pairs["time"] > pairs["prediction_time"]) & (pairs["time"] <= pairs["prediction_time"] + pd.Timedelta(days=180))]
     first = pairs.sort_values(["index", "time", "code"]).drop_duplicates("index").set_index("index")["code"]
     first = first.reindex(rows.index)
-    assert (rows["observed"].isna() == first.isin(["DEATH", "MOVE/OUT"])).all()
+    assert (rows["observed"].isna() == (first == "MOVE/OUT")).all()
     assert (rows["observed"].fillna(False) == (first == "CARE24H/START")).all()
-    assert first.isin(["DEATH", "MOVE/OUT"]).sum() > 20
+    assert (rows["observed"].eq(False) & (first == "DEATH")).sum() > 20
 
 
 @pytest.mark.slow
 def test_truth_is_calibrated_on_the_label_definition_when_death_is_common():
-    """Training drops censored rows, so a model estimates P(outcome | not censored); the oracle
-    must be that same quantity. With mortality tripled (so the censoring matters: for home care
-    clients ~20 % of 180-day windows end in death), true_probability must match the outcome
-    rate among uncensored rows and the implied exit probability the censoring rate. The
-    competing-risks incidence (the truth before simulator 1.1) fails this at 40,000 customers:
-    z = 4.6 / 4.2 (home-care failure) and 5.1 / 3.5 (hospitalisation) for seeds 11 / 12."""
+    """Training drops censored rows (moving away first), so a model estimates P(outcome before
+    death | not moved away first); the oracle must be that same quantity. With mortality tripled
+    (so the competing deaths matter: for home care clients ~20 % of 180-day windows end in
+    death, now negatives), true_probability must match the outcome rate among uncensored rows
+    and the implied moving-away probability the censoring rate."""
     base = SimulatorConfig(customers=40_000, seed=SEED)
     care = base.care.model_copy(update={"death_yearly": tuple(min(0.9, 3 * p) for p in base.care.death_yearly)})
     dataset = simulate(base.model_copy(update={"care": care}))
@@ -113,8 +113,8 @@ def test_truth_is_calibrated_on_the_label_definition_when_death_is_common():
         z = _cluster_z(kept["observed"].astype(float).to_numpy(), kept["true_probability"].to_numpy(),
                        kept["subject_id"].to_numpy())
         assert abs(z) <= 3.0, (outcome, z, int(kept["observed"].sum()), kept["true_probability"].sum())
-        exit_first = 1 - rows["true_incidence"] / rows["true_probability"].where(rows["true_probability"] > 0, 1.0)
-        z_exit = _cluster_z(rows["observed"].isna().astype(float).to_numpy(), exit_first.to_numpy(),
+        moved_first = 1 - rows["true_incidence"] / rows["true_probability"].where(rows["true_probability"] > 0, 1.0)
+        z_exit = _cluster_z(rows["observed"].isna().astype(float).to_numpy(), moved_first.to_numpy(),
                             rows["subject_id"].to_numpy())
         assert abs(z_exit) <= 3.0, (outcome, "censoring", z_exit)
         assert (rows["true_probability"] >= rows["true_incidence"]).all()
@@ -205,3 +205,54 @@ def test_first_event_after_is_none_when_the_region_has_no_such_event():
     assert _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us).tolist() == [none] * 3
     ev_code = np.array([C.of("DEATH"), C.of("ENC/EMERGENCY")])  # customer 1 dies 1 s after their first time
     assert _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us).tolist() == [int(ev_t[0]), none, none]
+
+
+def _race(lam_o: float, lam_d: float, lam_m: float, blocked: float, exposure: float, n: int, seed: int):
+    """Monte Carlo of one month's race: exponential death, moving away and outcome times, the
+    outcome hazard starting only at `blocked`. (outcome first, moving away first) within exposure."""
+    rng = np.random.default_rng(seed)
+    death, move = rng.exponential(1 / lam_d, n), rng.exponential(1 / lam_m, n)
+    outcome = blocked + rng.exponential(1 / lam_o, n)
+    first = np.minimum(np.minimum(death, move), outcome)
+    inside = first <= exposure
+    return inside & (outcome == first), inside & (move == first)
+
+
+@pytest.mark.parametrize("blocked", [0.0, 7.5, 40.0])
+def test_one_month_race_matches_monte_carlo(blocked):
+    """truth._competing's closed form (P(outcome first), P(moving away first)) against a naive
+    simulation of exponential times, with and without a running stay blocking the outcome."""
+    from synthetic.truth import _competing
+
+    lam_o, lam_d, lam_m, exposure, n = 0.004, 0.002, 0.0005, 31.0, 400_000
+    p_o, p_m = _competing(np.array([lam_o]), np.array([lam_d + lam_m]), np.array([lam_m]), np.array([blocked]), exposure)
+    outcome_first, moved_first = _race(lam_o, lam_d, lam_m, blocked, exposure, n, seed=int(blocked * 10))
+    for p, hits in ((p_o[0], outcome_first), (p_m[0], moved_first)):
+        sd = np.sqrt(p * (1 - p) / n)
+        assert abs(hits.mean() - p) <= 4 * sd, (blocked, hits.mean(), p)
+
+
+def test_label_probability_is_the_cumulative_incidence_with_death_competing():
+    """On a tiny case with constant hazards over a 90-day horizon, label_probability() equals
+    the labels' definition simulated naively (positive: outcome first; negative: death first or
+    nothing; dropped: moving away first) and, in closed form, the cumulative incidence
+    lam_o / (lam_o + lam_d + lam_m) (1 - exp(-(lam_o + lam_d + lam_m) h)) / (1 - P(moving away first));
+    with no moving away it is exactly the competing-risks incidence lam_o / (lam_o + lam_d) (1 - exp(-(lam_o + lam_d) h))."""
+    from synthetic.truth import _competing, label_probability
+
+    lam_o, lam_d, h, n = 0.003, 0.004, 90.0, 400_000
+    for lam_m in (0.0005, 1e-12):
+        p_o, p_m = _competing(np.array([lam_o]), np.array([lam_d + lam_m]), np.array([lam_m]), np.zeros(1), h)
+        truth = float(label_probability(p_o, p_m)[0])
+        total = lam_o + lam_d + lam_m
+        closed = lam_o / total * -np.expm1(-total * h) / (1 - lam_m / total * -np.expm1(-total * h))
+        assert truth == pytest.approx(closed, rel=1e-12)
+        outcome_first, moved_first = _race(lam_o, lam_d, lam_m, 0.0, h, n, seed=3)
+        kept = ~moved_first
+        rate = outcome_first[kept].mean()  # deaths first are kept as negatives
+        assert abs(rate - truth) <= 4 * np.sqrt(truth * (1 - truth) / kept.sum()), (lam_m, rate, truth)
+    cif = lam_o / (lam_o + lam_d) * -np.expm1(-(lam_o + lam_d) * h)
+    assert truth == pytest.approx(cif, rel=1e-6)
+    # and it is not the risk of someone alive through the horizon (the old, death-censored label)
+    survivors = cif / (1 - lam_d / (lam_o + lam_d) * -np.expm1(-(lam_o + lam_d) * h))
+    assert survivors > truth * 1.1
