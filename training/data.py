@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from base.errors import SoteRiskError
 from training.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
+# the first simulator version whose true_probability has death as a competing event, as the labels
+TRUTH_DEFINITION_SINCE = (1, 5)
 
 
 class FeatureTableError(SoteRiskError):
@@ -68,9 +71,25 @@ def read_truth(dataset_dir: Path | None, spec: ExperimentSpec) -> pd.DataFrame |
     if not path.exists():
         log.info("oracle metrics skipped: %s not found", path)
         return None
+    version = _simulator_version(Path(dataset_dir))
+    if version is not None and version < TRUTH_DEFINITION_SINCE:
+        log.info("oracle metrics skipped: %s is from simulator %s, whose truth censors death; the labels count a "
+                 "death as a negative since %s (simulate the region again)", path, ".".join(map(str, version)),
+                 ".".join(map(str, TRUTH_DEFINITION_SINCE)))
+        return None
     truth = pd.read_parquet(path, columns=["subject_id", "prediction_time", "outcome", "horizon_days", "true_probability"])
     truth = truth.loc[(truth["outcome"] == spec.outcome) & (truth["horizon_days"] == spec.horizon_days)]
     if truth.empty:
         log.info("oracle metrics skipped: %s has no rows for %s at %d days", path, spec.outcome, spec.horizon_days)
         return None
     return truth[["subject_id", "prediction_time", "true_probability"]]
+
+
+def _simulator_version(dataset_dir: Path) -> tuple[int, ...] | None:
+    """(major, minor) of the simulator that wrote the dataset, or None if unknown (not simulated,
+    no dataset.json, a version that is not numbers)."""
+    try:
+        text = json.loads((dataset_dir / "dataset.json").read_text(encoding="utf-8")).get("simulator_version")
+        return tuple(int(part) for part in str(text).split(".")[:2])
+    except (OSError, ValueError, AttributeError):
+        return None
