@@ -214,7 +214,8 @@ def _detail(risks: Sequence[ProblemRisk], lang: Language) -> str:
     for number, r in enumerate(risks, start=1):
         lines += ["", f"**{number}. {vocabulary().problem_label(r.problem, lang)}**",
                   WORDS["risk"][lang].format(percent=percent(r.probability, lang),
-                                             band=vocabulary().band_label(r.band, lang).lower(), version=r.model_version)]
+                                             band=vocabulary().band_label(r.band, lang).lower(), version=r.model_version),
+                  f"_{vocabulary().meaning(r.problem, lang)}_"]  # what the figure means (a cumulative incidence)
         if r.gate.status != "passed":  # nothing that failed its checks looks like it passed
             lines += ["", "⚠ " + WORDS["gate"][lang].format(label=vocabulary().gate_label(r.gate.status, lang))]
             if r.gate.reasons:
