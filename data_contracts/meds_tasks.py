@@ -7,7 +7,7 @@ A task is one problem (`<segment>-<outcome>`, vocabulary/problems.yaml). Layout 
                                                (meds.LabelSchema); known labels only
     <root>/labels_censored/<task>/0.parquet   subject_id, prediction_time, censor: the eligible
                                                rows whose label is not known, and why
-                                               (death, moved_away, extract_end); deliberately
+                                               (moved_away, extract_end); deliberately
                                                not in label shape, so no MEDS tool reads them
                                                as labels
     predictions (one file per task and run)    MEDS prediction format as meds-evaluation reads

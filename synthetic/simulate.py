@@ -465,9 +465,9 @@ def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid
     end_us = days_to_datetime(np.array([cal.extract_end]))[0].astype("int64")
     limit = t_us + horizon.astype("int64") * 86_400_000_000
     observed = pd.array(np.zeros(len(t), bool), dtype="boolean")
-    # As features/labels.py reads it: the outcome before death or moving away is a 1; death first
-    # within the horizon a 0 (a competing event); moving away first, or a horizon past the extract
-    # end with neither the outcome nor a death in it, censors the row (null).
+    # As features/labels.py reads it: a horizon past the extract end censors the row (null),
+    # whatever the window shows; otherwise the outcome before death or moving away is a 1, death
+    # first within the horizon a 0 (a competing event), moving away first censors (null).
     death = _first_after(ev_sid, ev_t, ev_code, "DEATH", sid, t_us)
     move = _first_after(ev_sid, ev_t, ev_code, "MOVE/OUT", sid, t_us)
     exit_first = np.minimum(death, move)
@@ -478,7 +478,7 @@ def _risk_frame(truth_rows: list, sid_of_pool: np.ndarray, cal: Calendar, ev_sid
         died = ~hit & (death[rows] <= limit[rows]) & (death[rows] <= move[rows])
         moved = ~hit & ~died & (move[rows] <= limit[rows])
         value = pd.array(hit, dtype="boolean")
-        value[moved | (~hit & ~died & (limit[rows] > end_us))] = pd.NA
+        value[moved | (limit[rows] > end_us)] = pd.NA
         observed[np.flatnonzero(rows)] = value
     frame = pd.DataFrame({
         "subject_id": sid,

@@ -34,7 +34,7 @@ def combined() -> pd.DataFrame:
         "prediction_time": pd.to_datetime([T1, T2, T1, T1, T1]).astype("datetime64[us]"),
         "boolean_value": pd.array([True, False, None, True, None], dtype="boolean"),
         "problem": ["acute-hospitalisation"] * 3 + ["elderly-hospitalisation"] * 2,
-        "censor": pd.array([None, None, "death", None, "extract_end"], dtype="string"),
+        "censor": pd.array([None, None, "moved_away", None, "extract_end"], dtype="string"),
     })
 
 
@@ -47,7 +47,7 @@ def test_labels_split_per_task_core_columns_only_censored_apart():
     # sorted by subject then time; the censored row is not among the labels
     assert acute.labels.to_pydict() == {"subject_id": [1, 2], "prediction_time": [T2.to_pydatetime(), T1.to_pydatetime()],
                                         "boolean_value": [False, True]}
-    assert acute.censored.to_pydict() == {"subject_id": [1], "prediction_time": [T1.to_pydatetime()], "censor": ["death"]}
+    assert acute.censored.to_pydict() == {"subject_id": [1], "prediction_time": [T1.to_pydatetime()], "censor": ["moved_away"]}
     elderly = tasks["elderly-hospitalisation"]
     assert elderly.labels.num_rows == 1 and elderly.censored.column("censor").to_pylist() == ["extract_end"]
 
