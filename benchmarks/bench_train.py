@@ -70,7 +70,7 @@ def main() -> None:
                   f"{int(m['train_rows']):,} train rows, test_auroc {m['test_auroc']:.3f} "
                   f"(baseline {m['baseline_auroc']:.3f}, +{m['test_auroc'] - m['baseline_auroc']:.3f}; oracle {oracle:.3f}, "
                   f"ratio {m['test_auroc'] / oracle:.3f}, above-chance ratio {(m['test_auroc'] - 0.5) / (oracle - 0.5):.3f}), "
-                  f"ece {m['test_ece']:.4f}, at threshold: ppv {m['test_ppv']:.3f} sensitivity {m['test_sensitivity']:.3f} "
+                  f"ece {m['test_ece']:.4f}, O/E {m['test_observed_expected']:.2f} slope {m['test_calibration_slope']:.2f}, at threshold: ppv {m['test_ppv']:.3f} sensitivity {m['test_sensitivity']:.3f} "
                   f"alert rate {m['test_alert_rate']:.4f}; calibration {result.model.metadata['calibration_method']}, "
                   f"{result.model.metadata['best_iteration']} rounds", flush=True)
         print(f"total: {time.perf_counter() - total:.1f} s for {len(problems)} problem(s) x {args.trials} trials "

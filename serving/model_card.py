@@ -4,7 +4,8 @@ in Finnish and English.
 What the model is for and for whom, what its probability means (and does not), whether it passed
 its quality gates before use (or was forced past them, with the gates it failed), how well it did
 on its test period (AUROC and calibration with customer-bootstrap intervals, the best baseline,
-alert figures at the threshold in use), which subgroups were flagged and by which rule exactly,
+alert figures at the threshold in use; the lead time per customer, from scores before their first
+outcome), which subgroups were flagged and by which rule exactly,
 and what the model relies on. Everything comes from the champion itself: the model's metadata and
 spec (written at training) and its registry version's tags (written at promotion).
 """
@@ -40,10 +41,12 @@ WORDS: dict[str, dict[str, str]] = {
         "auroc": "Discrimination (AUROC)", "auroc_note": "0.5 is chance, 1.0 perfect ranking",
         "baseline": "Best simple baseline (AUROC)", "gain": "Gain over the baseline", "calibration": "Calibration",
         "ece": "Expected calibration error", "oe": "Observed / expected outcomes", "oe_note": "1.0 = right on average",
+        "slope": "Calibration slope", "slope_note": "1.0 = predictions spread as far as the outcomes; below 1.0 = too extreme",
         "not_computed": "not computed for this model version", "interval": "95% interval",
         "threshold": "Alert threshold", "alert_rate": "Alerts per 1,000 scored customers a month", "ppv": "Share of alerts "
         "followed by the outcome (PPV)", "sensitivity": "Share of outcomes alerted in advance (sensitivity)",
-        "lead": "Median time from alert to outcome (days)", "counts": "Test rows, customers, outcomes",
+        "lead": "Median days from a customer's first alert to their first outcome (alerts within the horizon "
+        "before it)", "counts": "Test rows, customers, outcomes",
         "bands": "Risk bands (lower edges)", "subgroups": "Subgroups", "subgroup_rule": (
             "Each group of sex, age band, municipality and language with at least {rows} test rows and {events} outcomes "
             "is checked. A group is flagged when its AUROC is more than {auroc} below the model's AUROC within that "
@@ -66,10 +69,12 @@ WORDS: dict[str, dict[str, str]] = {
         "auroc": "Erottelukyky (AUROC)", "auroc_note": "0,5 on sattumaa, 1,0 täydellinen järjestys",
         "baseline": "Paras yksinkertainen vertailumalli (AUROC)", "gain": "Etu vertailumalliin", "calibration": "Kalibraatio",
         "ece": "Odotettu kalibraatiovirhe", "oe": "Havaitut / odotetut tapahtumat", "oe_note": "1,0 = keskimäärin oikein",
+        "slope": "Kalibraation kulmakerroin", "slope_note": "1,0 = ennusteiden hajonta vastaa tapahtumia; alle 1,0 = ennusteet liian äärimmäisiä",
         "not_computed": "ei laskettu tälle mallin versiolle", "interval": "95\u00a0%:n väli",
         "threshold": "Hälytysraja", "alert_rate": "Hälytyksiä 1\u00a0000 arvioitua asiakasta kohden kuukaudessa",
         "ppv": "Hälytyksistä osuus, joita seurasi tapahtuma (PPV)", "sensitivity": "Tapahtumista osuus, joista "
-        "hälytettiin etukäteen (herkkyys)", "lead": "Hälytyksen ja tapahtuman välinen aika, mediaani (päivää)",
+        "hälytettiin etukäteen (herkkyys)", "lead": "Päiviä asiakkaan ensimmäisestä hälytyksestä hänen ensimmäiseen "
+        "tapahtumaansa, mediaani (hälytykset ennustejakson sisällä ennen sitä)",
         "counts": "Testirivit, asiakkaat, tapahtumat", "bands": "Riskiluokat (alarajat)", "subgroups": "Alaryhmät",
         "subgroup_rule": (
             "Jokainen sukupuolen, ikäryhmän, kunnan ja asiointikielen ryhmä, jossa on vähintään {rows} testiriviä ja "
@@ -151,11 +156,14 @@ def _performance(metrics: dict[str, Any], metadata: dict[str, Any], lang: Langua
         (t["gain"], _with_interval(metrics, "gain_over_baseline", lang, t, signed=True)),
         (t["ece"], _with_interval(metrics, "test_ece", lang, t)),
         (t["oe"], f"{_with_interval(metrics, 'test_observed_expected', lang, t, decimals=2)} · {t['oe_note']}"),
+        (t["slope"], f"{_with_interval(metrics, 'test_calibration_slope', lang, t, decimals=2)} · {t['slope_note']}"),
         (t["threshold"], percent(float(threshold), lang, 2) if threshold is not None else t["not_computed"]),
         (t["alert_rate"], plain("test_alerts_per_1000_per_month", 1)),
         (t["ppv"], plain("test_ppv", as_percent=True)),
         (t["sensitivity"], plain("test_sensitivity", as_percent=True)),
-        (t["lead"], plain("test_median_lead_days", 0)),
+        # per customer, from the rows before their first outcome (training/customers.py); a version
+        # trained before that carries only a row-level figure, which is not shown under these words
+        (t["lead"], plain("test_customer_lead_days", 0)),
         (t["counts"], " / ".join(number(c, lang, 0) if c is not None else "–" for c in counts)),
     ]
 

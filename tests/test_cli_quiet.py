@@ -79,8 +79,10 @@ def test_train_and_promote_show_their_own_lines_and_log_the_libraries(tmp_path):
     promote = run_cli("promote", "--problem", "elderly-hospitalisation", "--force", home=home)
     assert promote.returncode == 0, promote.stderr[-3000:]
     assert promote.stderr == "" and noise(promote) == []
-    assert promote.stdout.splitlines()[0] in ("sote-risk-elderly-hospitalisation version 1 is champion",
-                                              "FORCED: sote-risk-elderly-hospitalisation version 1 is champion")
+    # the fixture's outcome rate drifts, so the shipped spec's calibration gates refuse it: forced, with its reasons
+    first = promote.stdout.splitlines()[0]
+    assert first == "sote-risk-elderly-hospitalisation version 1 is champion" or first.startswith(
+        "FORCED: sote-risk-elderly-hospitalisation version 1 is champion despite: ")
     listed = run_cli("models", "list", home=home)
     assert listed.returncode == 0 and listed.stderr == "" and noise(listed) == []
 

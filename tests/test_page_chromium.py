@@ -181,7 +181,10 @@ CARD_METRICS = {"test_auroc": 0.7634, "test_auroc_ci_low": 0.7512, "test_auroc_c
                 "gain_over_baseline": 0.0463, "gain_over_baseline_ci_low": 0.0391, "gain_over_baseline_ci_high": 0.0533,
                 "test_ece": 0.0021, "test_ece_ci_low": 0.0017, "test_ece_ci_high": 0.0049, "test_alerts_per_1000_per_month": 11.9,
                 "test_ppv": 0.215, "test_sensitivity": 0.331, "test_median_lead_days": 38.0, "test_rows": 45578.0,
-                "test_customers": 9120.0, "test_events": 1206.0}  # no observed/expected: a version trained before it was computed
+                "test_customers": 9120.0, "test_events": 1206.0, "test_calibration_slope": 0.94,
+                "test_calibration_slope_ci_low": 0.87, "test_calibration_slope_ci_high": 1.02}
+# no observed/expected: a version trained before it was computed; its lead time is the row-level
+# one of those versions, which the card does not show as the per-customer figure it now says
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +264,10 @@ def test_model_card_a_clinician_can_read(tmp_path, carded, lang):
     seen = lambda text: " ".join(text.split())  # noqa: E731 (how text_of collapses spaces, no-break ones too)
     assert seen(auroc) in visible and f"+{numbers.number(0.0463, lang, 3)}" in visible
     assert t["not_computed"] in visible  # observed/expected: not in this version's metrics
+    table = {text_of(what): text_of(value) for what, value in re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", dom, flags=re.S)}
+    slope = f"{numbers.number(0.94, lang, 2)} ({t['interval']} {numbers.number(0.87, lang, 2)}–{numbers.number(1.02, lang, 2)})"
+    assert table[seen(t["slope"])] == seen(f"{slope} · {t['slope_note']}")
+    assert table[seen(t["lead"])] == t["not_computed"]  # per customer: not in this version's metrics
     assert seen(numbers.number(45578, lang)) in visible and seen(numbers.percent(0.215, lang)) in visible
     gates = spec["gates"]
     assert seen(t["subgroup_rule"].format(rows=numbers.number(gates["min_subgroup_rows"], lang),

@@ -19,10 +19,12 @@ pytestmark = pytest.mark.slow
 
 REQUIRED_METRICS = {
     "test_auroc", "test_auprc", "test_brier", "test_ece", "oracle_auroc", "baseline_auroc",
-    "test_ppv", "test_sensitivity", "test_alert_rate", "test_median_lead_days",
+    "test_ppv", "test_sensitivity", "test_alert_rate", "test_customer_lead_days",
     "test_customer_auroc", "test_customer_ppv", "test_customer_sensitivity", "test_customer_alert_rate",
     "test_auroc_ci_low", "test_auroc_ci_high", "subgroup_flags_auroc", "subgroup_flags_calibration",
     "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high",
+    "test_observed_expected", "test_observed_expected_ci_low", "test_observed_expected_ci_high",
+    "test_calibration_slope", "test_calibration_slope_ci_low", "test_calibration_slope_ci_high",
 }
 
 
@@ -90,6 +92,43 @@ def test_test_period_predictions_are_a_meds_artifact_of_the_run(in_home, tmp_pat
     threshold = result.model.metadata["threshold"]
     np.testing.assert_array_equal(frame["predicted_boolean_value"], frame["predicted_boolean_probability"] >= threshold)
     assert frame["predicted_boolean_value"].mean() == pytest.approx(result.metrics["test_alert_rate"])
+
+
+def test_test_metrics_come_from_the_test_period_only(in_home, tmp_path):
+    """Issue 15, item 5: test metrics computed on train + validation + test passed every test here,
+    because the fixture's outcome rate did not change over time. It drifts now (train, validation
+    and test rates differ by half), and the test period is found here from the table and the
+    spec's month offsets alone: the logged rows, customers, outcomes, rate, AUROC and per-customer
+    figures are those of its rows, and the model card says the same counts."""
+    import mlflow
+    from mlflow import MlflowClient
+    from sklearn.metrics import roc_auc_score
+
+    from _naive_customers import naive_customer_figures
+
+    result, features_dir = in_home[0], in_home[1]
+    table = pd.read_parquet(features_dir / "elderly.parquet")
+    test = parse_spec(fast_spec_dict()).split.test
+    anchor = table.loc[table["censor_hospitalisation"].eq("extract_end"), "prediction_time"].min()  # the last 3 months
+    start, end = anchor + pd.DateOffset(months=test.start), anchor + pd.DateOffset(months=test.end)
+    usable = (table["eligible_hospitalisation"] & table["censor_hospitalisation"].isna()
+              & table["label_hospitalisation"].notna())
+    rows = table.loc[usable & (table["prediction_time"] >= start) & (table["prediction_time"] < end)]
+    y = rows["label_hospitalisation"].astype(bool).to_numpy()
+    p = result.model.predict_proba(rows)
+    logged = MlflowClient().get_run(result.run_id).data.metrics
+    assert (logged["test_rows"], logged["test_events"], logged["test_customers"]) == (len(rows), y.sum(), rows["subject_id"].nunique())
+    assert logged["test_outcome_rate"] == pytest.approx(y.mean(), rel=1e-9)
+    assert logged["test_auroc"] == pytest.approx(roc_auc_score(y, p), rel=1e-9)
+    everything = table.loc[usable, "label_hospitalisation"].astype(bool).mean()
+    assert abs(everything - y.mean()) > 0.2 * y.mean()  # the drift: no other period could give this rate
+    per_customer = naive_customer_figures(pd.DataFrame({
+        "subject_id": rows["subject_id"].to_numpy(), "prediction_time": rows["prediction_time"].to_numpy(), "y": y, "p": p,
+        "outcome_time": rows["outcome_time_hospitalisation"].to_numpy()}), result.model.metadata["threshold"])
+    for key in ("test_customer_auroc", "test_customer_sensitivity", "test_customer_alert_rate"):
+        assert logged[key] == pytest.approx(per_customer[key], rel=1e-6), key  # MLflow keeps float64
+    card = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="model_card.md", dst_path=str(tmp_path)))
+    assert f"test {len(rows)} / {int(y.sum())}." in card.read_text(encoding="utf-8")
 
 
 def test_trials_are_nested_runs(in_home):

@@ -284,16 +284,32 @@ def test_baseline_columns_exist_in_the_segment(problem):
     assert set(spec.subgroups.columns) <= produced
 
 
-def test_gates_refuse_a_model_that_does_not_beat_its_baseline():
+def test_the_fixture_outcome_rate_drifts_so_each_period_has_its_own():
+    """Issue 15, item 5: with a constant rate, a metric computed on the wrong period looked right."""
+    frame, _ = synthetic_feature_table()
+    split = split_table(frame, parse_spec(fast_spec_dict()))
+    train, validation, test = (part["label_hospitalisation"].astype(bool).mean() for part in (split.train, split.validation, split.test))
+    assert 1.2 * train < validation and 1.2 * validation < test
+
+
+def test_gates_refuse_a_model_not_shown_to_beat_its_baseline():
+    """The baseline gate reads the lower end of the paired gain interval, not the two points: a
+    higher test AUROC whose gain interval reaches 0 is refused."""
     from training.promotion import gate_reasons
     from training.spec import Gates
 
-    tags = {"test_auroc": "0.557", "baseline_auroc": "0.558", "test_ece": "0.0015"}
-    assert gate_reasons(tags, None, Gates()) == ["test_auroc 0.5570 does not beat the baseline's 0.5580"]
-    assert gate_reasons({**tags, "test_auroc": "0.743", "baseline_auroc": "0.701"}, None, Gates()) == []
+    calibrated = {"test_observed_expected": "1.01", "test_observed_expected_ci_low": "0.92", "test_observed_expected_ci_high": "1.1",
+                  "test_calibration_slope": "0.98", "test_calibration_slope_ci_low": "0.88", "test_calibration_slope_ci_high": "1.09"}
+    tags = {**calibrated, "test_auroc": "0.557", "baseline_auroc": "0.558", "gain_over_baseline": "-0.001",
+            "gain_over_baseline_ci_low": "-0.02", "gain_over_baseline_ci_high": "0.018"}
+    assert gate_reasons(tags, None, Gates()) == ["gain_over_baseline -0.0010 (95% CI -0.0200 to +0.0180) is not above 0"]
+    beats = {**tags, "test_auroc": "0.743", "baseline_auroc": "0.701", "gain_over_baseline": "0.042",
+             "gain_over_baseline_ci_low": "0.021", "gain_over_baseline_ci_high": "0.063"}
+    assert gate_reasons(beats, None, Gates()) == []
+    assert gate_reasons({**beats, "gain_over_baseline_ci_low": "-0.003"}, None, Gates()) == [
+        "gain_over_baseline +0.0420 (95% CI -0.0030 to +0.0630) is not above 0"]
     strict = Gates(min_auroc_over_baseline=0.03)
-    assert gate_reasons({**tags, "test_auroc": "0.829", "baseline_auroc": "0.815"}, None, strict) == [
-        "test_auroc 0.8290 does not beat the baseline's 0.8150 by 0.03"]
+    assert gate_reasons(beats, None, strict) == ["gain_over_baseline +0.0420 (95% CI +0.0210 to +0.0630) is not above 0.03"]
 
 
 def test_calibration_intervals_resample_customers_against_a_naive_bootstrap():

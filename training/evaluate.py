@@ -1,9 +1,16 @@
 """Evaluation metrics: pure functions of labels, probabilities and row keys.
 
-Row-level metrics treat every (customer, index month) as a case; customer-level metrics take the
-maximum risk per customer over the period against "any outcome in the period", which is what a
-coordinator experiences. Alert metrics use one threshold, chosen on validation by the spec's
-alert policy and then applied unchanged to test.
+Row-level metrics treat every (customer, index month) as a case; customer-level metrics take each
+customer's highest risk before their first outcome against "any outcome in the period", which is
+what a coordinator experiences (training/customers.py says why rows after the outcome do not
+count). Alert metrics use one threshold, chosen on validation by the spec's alert policy and then
+applied unchanged to test.
+
+Calibration is measured as a ratio and a slope, so that it means the same at 0.4 % prevalence as
+at 10 %: observed / expected outcomes (calibration-in-the-large) and the calibration slope (how
+far the spread of the predictions should stretch or shrink). The expected calibration error is
+absolute and is reported, not gated: at 0.36 % prevalence a constant 5 % prediction (14 times too
+high) has an ECE of 0.046. Intervals resample customers (all of a customer's rows together).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from training.customers import customer_lead_days, customer_level
 from training.spec import AlertPolicy
 
 NAN = float("nan")
@@ -50,13 +58,27 @@ def expected_calibration_error(y, p, bins: int = 10, weights=None) -> float:
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     if len(y) == 0 or w.sum() == 0:
         return NAN
+    return _binned_ece(y, p, w, _equal_count_bins(p, bins))
+
+
+def _equal_count_bins(p: np.ndarray, bins: int) -> np.ndarray:
+    """Bin number per row: equal-count bins of the predictions in (stable) sorted order."""
     order = np.argsort(p, kind="stable")
-    total = 0.0
-    for chunk in np.array_split(order, min(bins, len(order))):
-        mass = w[chunk].sum()
-        if len(chunk) and mass > 0:
-            total += mass * abs(np.dot(w[chunk], y[chunk]) / mass - np.dot(w[chunk], p[chunk]) / mass)
-    return float(total / w.sum())
+    index = np.empty(len(p), dtype=np.int64)
+    for number, chunk in enumerate(np.array_split(order, min(bins, len(order)))):
+        index[chunk] = number
+    return index
+
+
+def _binned_ece(y: np.ndarray, p: np.ndarray, w: np.ndarray, index: np.ndarray) -> float:
+    """ECE over given bins: a bin's mass times |its observed rate - its mean prediction| is
+    |weighted outcomes - weighted predictions| in it (a bin no resample drew adds nothing)."""
+    total = w.sum()
+    if total == 0:
+        return NAN
+    n = int(index.max()) + 1
+    outcomes, expected = np.bincount(index, w * y, n), np.bincount(index, w * p, n)
+    return float(np.abs(outcomes - expected).sum() / total)
 
 
 def observed_expected(y, p, weights=None) -> float:
@@ -65,8 +87,76 @@ def observed_expected(y, p, weights=None) -> float:
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    expected = float(np.dot(w, p))
-    return float(np.dot(w, y) / expected) if expected > 0 else NAN
+    expected = float((w * p).sum())  # sums of products, not np.dot (see calibration_slope)
+    return float((w * y).sum() / expected) if expected > 0 else NAN
+
+
+# probabilities are clipped this far from 0 and 1 before the logit: an isotonic calibrator gives
+# exact zeros, whose logit would be -inf (the clip moves no probability a person could read)
+LOGIT_CLIP = 1e-6
+SLOPE_LIMIT = 1e3  # a slope beyond this means the fit ran off to infinity (the classes separate)
+
+
+def _logit(p) -> np.ndarray:
+    x = np.clip(np.asarray(p, dtype=float), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(x) - np.log1p(-x)
+
+
+def _recalibration(y: np.ndarray, x: np.ndarray, w: np.ndarray, start: tuple[float, float] | None = None,
+                   max_iter: int = 50) -> tuple[float, float] | None:
+    """(a, b) of logit P(y) = a + b x by weighted maximum likelihood: Newton steps, halved while
+    the likelihood does not rise, from `start` (a bootstrap resample starts from the full
+    sample's fit and needs two or three steps) or the no-slope optimum. None when there is
+    nothing to estimate (x constant, one class) or the fit does not converge (separation)."""
+    used = w > 0
+    y, x, w = y[used], x[used], w[used]
+    total, events = w.sum(), float((w * y).sum())
+    if total == 0 or events <= 0 or events >= total or np.ptp(x) == 0:
+        return None
+    beta = np.array(start if start is not None else (math.log(events / (total - events)), 0.0), dtype=float)
+
+    def loglik(b: np.ndarray) -> float:
+        eta = b[0] + b[1] * x
+        return float((w * (y * eta - np.logaddexp(0.0, eta))).sum())
+
+    current = loglik(beta)
+    for _ in range(max_iter):
+        mu = 1.0 / (1.0 + np.exp(-(beta[0] + beta[1] * x)))
+        residual, v = w * (y - mu), w * mu * (1 - mu)
+        # sums of products rather than dot products: BLAS threads for a 2x2 system only fight
+        # over the cores (measured 20 times slower under load)
+        vx = (v * x).sum()
+        gradient = np.array([residual.sum(), (residual * x).sum()])
+        hessian = np.array([[v.sum(), vx], [vx, (v * x * x).sum()]])
+        try:
+            step = np.linalg.solve(hessian, gradient)
+        except np.linalg.LinAlgError:
+            return None
+        for _ in range(30):
+            trial = beta + step
+            value = loglik(trial)
+            if value >= current - 1e-12 * abs(current):
+                break
+            step = step / 2
+        beta, current = trial, value
+        if abs(beta[1]) > SLOPE_LIMIT:
+            return None
+        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
+            return float(beta[0]), float(beta[1])
+    return None
+
+
+def calibration_slope(y, p, weights=None) -> float:
+    """b in logit P(y) = a + b logit(p), fitted by weighted maximum likelihood.
+
+    1 = the predictions spread as far as the outcomes do; below 1 = too extreme (high risks too
+    high and low ones too low: overfitting); above 1 = too timid. NaN when it cannot be
+    estimated: every prediction the same (nothing to regress on), one outcome class only, or
+    a fit that does not converge (separated classes). `weights` as for observed_expected."""
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    fit = _recalibration(y, _logit(p), w)
+    return NAN if fit is None else fit[1]
 
 
 def calibration_curve(y, p, bins: int = 10) -> pd.DataFrame:
@@ -117,23 +207,6 @@ def alert_metrics(y, p, threshold: float, prefix: str = "") -> dict[str, float]:
     }
 
 
-def customer_level(keys: pd.DataFrame, y, p) -> pd.DataFrame:
-    """Max risk and any outcome per customer over the period."""
-    frame = pd.DataFrame({"subject_id": keys["subject_id"].to_numpy(), "y": np.asarray(y, bool), "p": np.asarray(p, float)})
-    return frame.groupby("subject_id", sort=True).agg(y=("y", "max"), p=("p", "max"))
-
-
-def median_lead_days(keys: pd.DataFrame, outcome_time: pd.Series | None, y, p, threshold: float) -> float:
-    """Median days from an alerting index date to the outcome event, over true-positive alerts."""
-    if outcome_time is None:
-        return NAN
-    hit = (np.asarray(p, float) >= threshold) & np.asarray(y, bool) & outcome_time.notna().to_numpy()
-    if not hit.any():
-        return NAN
-    lead = pd.to_datetime(outcome_time.to_numpy()[hit]) - pd.to_datetime(keys["prediction_time"].to_numpy()[hit])
-    return float(np.median(lead / pd.Timedelta(days=1)))
-
-
 def _weighted_auroc(groups: np.ndarray, n_groups: int, y: np.ndarray, w: np.ndarray) -> float:
     """AUROC with row weights; `groups` are dense ranks of the scores (ties share a group)."""
     pos = np.bincount(groups, weights=w * y, minlength=n_groups)
@@ -155,7 +228,12 @@ def _customer_bootstrap(subject_ids, samples: int, seed: int, level: float,
                         statistic: Callable[[np.ndarray], float]) -> tuple[float, float]:
     """Percentile interval of statistic(row weights) over resamples of customers (all of a
     customer's rows together, because rows of one customer are correlated); a row's weight is how
-    often its customer was drawn, which avoids copying the rows."""
+    often its customer was drawn, which avoids copying the rows.
+
+    A resample where the statistic is undefined (no outcome drawn, say) is the extreme of a rare
+    outcome's sampling, not a draw to skip: leaving such resamples out would narrow the interval
+    exactly where the data are thinnest. When more of them than one tail's share occur, the tail
+    cannot be placed and the interval is NaN (gates then refuse: nothing shown is not a pass)."""
     customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
     rng = np.random.default_rng(seed)
     values = []
@@ -164,9 +242,9 @@ def _customer_bootstrap(subject_ids, samples: int, seed: int, level: float,
         value = statistic(counts[codes].astype(float))
         if not math.isnan(value):
             values.append(value)
-    if not values:
-        return NAN, NAN
     tail = (1 - level) / 2 * 100
+    if not values or (samples - len(values)) > samples * tail / 100:
+        return NAN, NAN
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
@@ -193,13 +271,21 @@ def bootstrap_auroc_gain_ci(subject_ids, y, p, q, samples: int, seed: int, level
 
 def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: int = 10,
                              level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of ECE and observed/expected, resampling customers (one set of draws
-    for both, as for AUROC)."""
+    """Percentile intervals of ECE, observed/expected and the calibration slope, resampling
+    customers (one set of draws for all, as for AUROC)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
+    index, x = _equal_count_bins(p, bins), _logit(p)  # once, not per resample
+    full = _recalibration(y, x, np.ones(len(y)))
+
+    def slope(w: np.ndarray) -> float:
+        fit = _recalibration(y, x, w, start=full)
+        return NAN if fit is None else fit[1]
+
     return {
-        "ece": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: expected_calibration_error(y, p, bins, w)),
+        "ece": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: _binned_ece(y, p, w, index)),
         "observed_expected": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: observed_expected(y, p, w)),
+        "calibration_slope": _customer_bootstrap(subject_ids, samples, seed, level, slope),
     }
 
 
@@ -223,22 +309,25 @@ def evaluate_test(
     seed: int = 0,
     bins: int = 10,
 ) -> dict[str, float]:
-    """Every test metric of the model (names as logged to MLflow)."""
+    """Every test metric of the model (names as logged to MLflow). `outcome_time` (the first
+    outcome event in each positive row's label window) places each customer's first outcome; the
+    per-customer figures use only the rows before it (training/customers.py)."""
     y = np.asarray(y, dtype=bool)
     p = np.asarray(p, dtype=float)
     metrics = score_metrics(y, p, "test_", bins)
     low, high = bootstrap_auroc_ci(keys["subject_id"], y, p, bootstrap_samples, seed)
     metrics["test_auroc_ci_low"], metrics["test_auroc_ci_high"] = low, high
     metrics["test_observed_expected"] = observed_expected(y, p)
+    metrics["test_calibration_slope"] = calibration_slope(y, p)
     for name, (low, high) in bootstrap_calibration_ci(keys["subject_id"], y, p, bootstrap_samples, seed, bins).items():
         metrics[f"test_{name}_ci_low"], metrics[f"test_{name}_ci_high"] = low, high
     metrics.update(alert_metrics(y, p, threshold, "test_"))
     metrics["test_alerts_per_1000_per_month"] = metrics["test_alert_rate"] * 1000
-    metrics["test_median_lead_days"] = median_lead_days(keys, outcome_time, y, p, threshold)
-    per_customer = customer_level(keys, y, p)
+    per_customer = customer_level(keys, y, p, outcome_time)
     metrics["test_customer_auroc"] = auroc(per_customer["y"], per_customer["p"])
     metrics["test_customer_auprc"] = auprc(per_customer["y"], per_customer["p"])
     metrics.update(alert_metrics(per_customer["y"], per_customer["p"], threshold, "test_customer_"))
+    metrics["test_customer_lead_days"] = customer_lead_days(keys, y, p, threshold, outcome_time)
     metrics["test_rows"] = float(len(y))
     metrics["test_customers"] = float(len(per_customer))
     metrics["test_outcome_rate"] = float(y.mean())

@@ -40,12 +40,20 @@ def card_context(
 ) -> dict[str, Any]:
     m = lambda key: _fmt(metrics.get(key))  # noqa: E731
     gain = lambda key: _fmt(metrics.get(key), signed=True)  # noqa: E731
+
+    def interval(key: str, digits: int = 3) -> str:
+        value, low, high = (_fmt(metrics.get(k), digits) for k in (key, f"{key}_ci_low", f"{key}_ci_high"))
+        return f"{value} (95 % CI {low} to {high}, bootstrap by customer)"
+
     performance = [
-        ("AUROC (rows)", f"{m('test_auroc')} (95 % CI {m('test_auroc_ci_low')} to {m('test_auroc_ci_high')}, bootstrap by customer)"),
+        ("AUROC (rows)", interval("test_auroc")),
         ("AUPRC", m("test_auprc")),
         ("Brier score", m("test_brier")),
-        ("Expected calibration error", m("test_ece")),
-        ("AUROC per customer (max risk over the test period)", m("test_customer_auroc")),
+        ("Observed / expected outcomes (1 = right on average)", interval("test_observed_expected", 2)),
+        ("Calibration slope (1 = predictions spread as far as the outcomes; below 1 = too extreme)",
+         interval("test_calibration_slope", 2)),
+        ("Expected calibration error (absolute: compare with the outcome rate)", interval("test_ece", 4)),
+        ("AUROC per customer (highest risk before their first outcome)", m("test_customer_auroc")),
         ("Best baseline AUROC", m("baseline_auroc")),
         ("Gain over the best baseline", f"{gain('gain_over_baseline')} (95 % CI {gain('gain_over_baseline_ci_low')} to "
                                         f"{gain('gain_over_baseline_ci_high')}, paired bootstrap by customer)"),
@@ -60,8 +68,10 @@ def card_context(
         ("Alerts per 1,000 customers per month", _fmt(metrics.get("test_alerts_per_1000_per_month"), 1)),
         ("PPV", m("test_ppv")),
         ("Sensitivity", m("test_sensitivity")),
-        ("Customer-level PPV / sensitivity", f"{m('test_customer_ppv')} / {m('test_customer_sensitivity')}"),
-        ("Median lead time of true alerts (days)", _fmt(metrics.get("test_median_lead_days"), 0)),
+        ("Customer-level PPV / sensitivity (alerts before the first outcome)",
+         f"{m('test_customer_ppv')} / {m('test_customer_sensitivity')}"),
+        ("Median days from a customer's first alert to their first outcome (alerts within the horizon before it)",
+         _fmt(metrics.get("test_customer_lead_days"), 0)),
     ]
     groups = []
     for row in published(subgroup_table).itertuples():  # counts under 5 suppressed (training/subgroups.py)
@@ -90,6 +100,7 @@ def card_context(
         "monotone": spec.get("monotone_increasing", []),
         "alert_policy": spec.get("alert_policy", {}),
         "gates": spec.get("gates", {}),
+        "promotion_gates": promotion_gates(spec.get("gates", {})),
         "rows": {k: int(metrics.get(f"{k}_rows", 0)) for k in ("train", "validation", "test")},
         "events": {k: int(metrics.get(f"{k}_events", 0)) for k in ("train", "validation", "test")},
         "performance": performance,
@@ -97,6 +108,20 @@ def card_context(
         "subgroups": groups,
         "notes": notes,
     }
+
+
+def promotion_gates(gates: dict[str, Any]) -> list[str]:
+    """The promotion gates of the spec in words (none for a spec without them)."""
+    lines = []
+    if "max_oe_ratio" in gates:
+        ratio = float(gates["max_oe_ratio"])
+        lines.append(f"the 95 % interval of observed / expected within {1 / ratio:.2f} to {ratio:.2f}")
+    if "min_calibration_slope" in gates and "max_calibration_slope" in gates:
+        lines.append(f"the 95 % interval of the calibration slope within {float(gates['min_calibration_slope']):.2f} "
+                     f"to {float(gates['max_calibration_slope']):.2f}")
+    if "min_auroc_over_baseline" in gates:
+        lines.append(f"the lower end of the gain interval over the best baseline above {float(gates['min_auroc_over_baseline']):g}")
+    return lines
 
 
 def render_card(context: dict[str, Any]) -> tuple[str, str]:

@@ -26,16 +26,26 @@ from training.calibrate import choose_calibrator
 from training.data import fingerprint, pipeline_version_of, read_feature_table, read_truth
 from training.evaluate import threshold_for_policy
 from training.report import Report, evaluation_report
-from training.spec import ExperimentSpec, parse_spec
+from training.spec import ExperimentSpec, parse_stored_spec
 from training.splits import select_features, split_table
 from training.tuning import training_data, tune
 from training.subgroups import shown_count
 
 Progress = Callable[[str], None]
 
-# version tags make `models list` and promotion cheap (no artifact downloads)
+# version tags make `models list` and promotion cheap (no artifact downloads); the gates read
+# every figure with an interval here (training/promotion.py)
 TAGGED_METRICS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_ece", "test_brier", "baseline_auroc",
-                  "oracle_auroc", "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "test_ppv", "test_alert_rate", "subgroup_flags_auroc", "subgroup_flags_calibration")
+                  "oracle_auroc", "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high",
+                  "test_observed_expected", "test_observed_expected_ci_low", "test_observed_expected_ci_high",
+                  "test_calibration_slope", "test_calibration_slope_ci_low", "test_calibration_slope_ci_high",
+                  "test_ppv", "test_alert_rate", "subgroup_flags_auroc", "subgroup_flags_calibration")
+
+
+def metric_tags(metrics: dict[str, float]) -> dict[str, str]:
+    """The tagged metrics a registered version carries; a figure that could not be computed (NaN)
+    is left out, and the gate that needs it then refuses (training/promotion.py)."""
+    return {k: f"{metrics[k]:.6g}" for k in TAGGED_METRICS if k in metrics and not np.isnan(metrics[k])}
 
 
 @dataclass
@@ -145,7 +155,7 @@ def train_problem(
         client = MlflowClient()
         registered = str(info.registered_model_version)
         client.set_registered_model_alias(model_name(spec.problem), "challenger", registered)
-        tags = {k: f"{report.metrics[k]:.6g}" for k in TAGGED_METRICS if k in report.metrics and not np.isnan(report.metrics[k])}
+        tags = metric_tags(report.metrics)
         tags.update({"problem": spec.problem, "pipeline_version": version, "data_fingerprint": data_hash,
                      "run_id": run.info.run_id, "gates": json.dumps(spec.gates.model_dump()),
                      "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none"})
@@ -174,7 +184,7 @@ def evaluate_registered(
 
     model = load_model(problem, alias, expected_pipeline_version=expected_pipeline_version or pipeline_version(),
                        tracking_uri=tracking_uri)
-    spec = parse_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
+    spec = parse_stored_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
     frame = read_feature_table(features_dir, spec)
     split = split_table(frame, spec)
     truth = read_truth(dataset_dir, spec)

@@ -1,10 +1,17 @@
 """Promotion: move alias `champion` to the challenger only when it passes the gates.
 
-Gates (from the challenger's spec, stored as a version tag at training): test_auroc not below
-the champion's minus `auroc_tolerance`; test_auroc at least the best baseline's plus
-`min_auroc_over_baseline`; test_ece <= `max_test_ece`; no subgroup flagged for AUROC or
-calibration. `force` promotes anyway and says so: a line in the output and tags on the
-model version (who forced is not known here; the time and the overridden reasons are).
+Gates (from the challenger's spec, stored as a version tag at training; training/spec.py Gates):
+the 95 % customer-bootstrap intervals of observed/expected and of the calibration slope on test
+lie inside the spec's bands; the lower end of the paired interval of the gain in test AUROC over
+the best baseline is above `min_auroc_over_baseline`; test_auroc not below the champion's minus
+`auroc_tolerance`; no subgroup flagged for AUROC or calibration. A figure the challenger does not
+carry (a version trained before it was recorded, or a slope that cannot be estimated because
+every prediction is the same) fails its gate: what is not shown is not passed. `force` promotes
+anyway and says so: a line in the output and tags on the model version (who forced is not known
+here; the time and the overridden reasons are).
+
+The reasons are recorded in English with their numbers; vocabulary/gates.py says them in Finnish
+and English to the people who read them, so their formats are fixed together with that module.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import dataclass, field
 
 from models.registry import ModelNotFoundError, model_name, resolve_version
 from training import tracking
-from training.spec import Gates
+from training.spec import Gates, stored_gates
 
 
 @dataclass
@@ -42,22 +49,39 @@ def _metric(tags: dict[str, str], key: str) -> float | None:
     return float(tags[key]) if key in tags else None
 
 
+def _band(tags: dict[str, str], name: str, low: float, high: float) -> list[str]:
+    """Why the interval of `name` does not lie within [low, high] (empty when it does)."""
+    value, ci_low, ci_high = (_metric(tags, k) for k in (name, f"{name}_ci_low", f"{name}_ci_high"))
+    if value is None or ci_low is None or ci_high is None:
+        return [f"challenger has no {name} interval recorded"]
+    if ci_low < low or ci_high > high:
+        # two decimals: ratios and slopes are read to the hundredth (and "1,250" would read as a thousand)
+        return [f"{name} {value:.2f} (95% CI {ci_low:.2f} to {ci_high:.2f}) is not within {low:.2f} to {high:.2f}"]
+    return []
+
+
+def _gain(tags: dict[str, str], floor: float) -> list[str]:
+    """Why the gain over the best baseline is not shown beyond chance (empty when it is)."""
+    gain, ci_low, ci_high = (_metric(tags, k) for k in ("gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high"))
+    if gain is None or ci_low is None or ci_high is None:
+        return ["challenger has no gain_over_baseline interval recorded"]
+    if not ci_low > floor:
+        return [f"gain_over_baseline {gain:+.4f} (95% CI {ci_low:+.4f} to {ci_high:+.4f}) is not above {floor:g}"]
+    return []
+
+
 def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, gates: Gates) -> list[str]:
     """Pure: why the challenger (version tags) may not replace the champion. Empty = passes."""
     reasons = []
     auroc = _metric(challenger, "test_auroc")
-    ece = _metric(challenger, "test_ece")
-    if auroc is None or ece is None:
-        reasons.append("challenger has no test_auroc/test_ece recorded")
-    if ece is not None and ece > gates.max_test_ece:
-        reasons.append(f"test_ece {ece:.4f} > gate {gates.max_test_ece}")
+    if auroc is None:
+        reasons.append("challenger has no test_auroc recorded")
+    reasons += _band(challenger, "test_observed_expected", 1 / gates.max_oe_ratio, gates.max_oe_ratio)
+    reasons += _band(challenger, "test_calibration_slope", gates.min_calibration_slope, gates.max_calibration_slope)
     flags = (_metric(challenger, "subgroup_flags_auroc") or 0) + (_metric(challenger, "subgroup_flags_calibration") or 0)
     if flags:
         reasons.append(f"{int(flags)} subgroup gap(s) beyond tolerance: {challenger.get('subgroup_flagged', '?')}")
-    baseline = _metric(challenger, "baseline_auroc")
-    if auroc is not None and baseline is not None and auroc < baseline + gates.min_auroc_over_baseline:
-        reasons.append(f"test_auroc {auroc:.4f} does not beat the baseline's {baseline:.4f}"
-                       + (f" by {gates.min_auroc_over_baseline}" if gates.min_auroc_over_baseline else ""))
+    reasons += _gain(challenger, gates.min_auroc_over_baseline)
     champion_auroc = _metric(champion, "test_auroc") if champion else None
     if auroc is not None and champion_auroc is not None and auroc < champion_auroc - gates.auroc_tolerance:
         reasons.append(f"test_auroc {auroc:.4f} is worse than the champion's {champion_auroc:.4f}")
@@ -79,7 +103,7 @@ def promote(problem: str, force: bool = False, tracking_uri: str | None = None) 
     if champion is not None and champion.version == challenger.version:
         decision.reasons.append("it is already the champion")
         return decision
-    gates = Gates.model_validate(json.loads(challenger.tags.get("gates", "{}")))
+    gates = stored_gates(json.loads(challenger.tags.get("gates", "{}")))  # a version may predate a retired gate
     decision.reasons = gate_reasons(challenger.tags, champion.tags if champion else None, gates)
     if champion is not None and champion.tags.get("data_fingerprint") != challenger.tags.get("data_fingerprint"):
         decision.notes.append("champion and challenger were evaluated on different data; compare with `sote-risk evaluate`")

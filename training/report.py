@@ -83,7 +83,8 @@ def evaluation_report(
     p = model.predict_proba(test)
     outcome_time = test[spec.outcome_time_column] if spec.outcome_time_column in test.columns else None
     if outcome_time is None:
-        notes.append(f"lead time not computed: the feature table has no {spec.outcome_time_column} column")
+        notes.append(f"the feature table has no {spec.outcome_time_column} column: lead time not computed, and "
+                     "per-customer figures use each customer's rows up to their first positive row only")
     metrics = evaluate_test(
         test, y, p, threshold,
         outcome_time=outcome_time,

@@ -157,18 +157,53 @@ class AlertPolicy(_Strict):
         return self
 
 
+# Gate fields that specs stored inside older model versions may hold and that no longer gate
+# anything. Read through `stored_gates` / `parse_stored_spec` only: a spec file naming one is refused.
+RETIRED_GATES = ("max_test_ece",)
+
+
 class Gates(_Strict):
-    max_test_ece: float = Field(0.05, gt=0)
+    """What a challenger must show on its test period to replace the champion (training/promotion.py).
+
+    The calibration and baseline gates read 95 % customer-bootstrap intervals, not points: the
+    whole interval must lie inside the band (above the floor), so a figure the test sample's luck
+    could have produced does not pass, and a rare outcome's few events widen its interval instead
+    of hiding its errors. Calibration is judged as a ratio and a slope, which mean the same at any
+    prevalence (the absolute ECE it replaced passed a constant 5 % at a 0.36 % outcome rate).
+    Bands are chosen on reasoning and validation data (benchmarks/calibration_gates.py), never
+    on test-period figures.
+    """
+
+    # observed / expected outcomes: the interval must lie within [1 / max_oe_ratio, max_oe_ratio]
+    max_oe_ratio: float = Field(1.25, gt=1)
+    # calibration slope (1 = predictions spread as far as the outcomes): the interval must lie within
+    min_calibration_slope: float = Field(0.7, gt=0, lt=1)
+    max_calibration_slope: float = Field(1.4, gt=1)
     # challenger may be at most this much below the champion's test_auroc
     auroc_tolerance: float = Field(0.0, ge=0)
-    # challenger's test_auroc must be at least the best baseline's plus this: a model that does not
-    # beat logistic regression or the clinical score on the same rows is not worth serving
+    # the lower end of the paired interval of (test_auroc - the best baseline's) must be above this:
+    # a model not shown to beat logistic regression or the clinical score on the same rows is not
+    # worth serving
     min_auroc_over_baseline: float = Field(0.0, ge=-0.1, le=0.5)
     subgroup_auroc_tolerance: float = Field(0.10, gt=0)
     subgroup_oe_tolerance: float = Field(0.25, gt=0)  # |observed/expected - 1|
     subgroup_alert_rate_ratio: float = Field(3.0, gt=1)  # flagged, not gated (risk differs by group)
     min_subgroup_rows: int = Field(200, ge=1)
     min_subgroup_events: int = Field(20, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (retired := [k for k in RETIRED_GATES if k in data]):
+            raise ValueError(f"{', '.join(retired)} is retired: calibration is gated by the intervals of observed/expected "
+                             "(max_oe_ratio) and of the calibration slope (min_calibration_slope, max_calibration_slope)")
+        return data
+
+
+def stored_gates(data: dict[str, Any]) -> Gates:
+    """The gates of a model version trained before a gate was retired (its registry tag or spec):
+    the retired fields are dropped, the others read strictly; new gates take their defaults."""
+    return Gates.model_validate({k: v for k, v in data.items() if k not in RETIRED_GATES})
 
 
 class Subgroups(_Strict):
@@ -325,6 +360,14 @@ def parse_spec(data: Any, source: str = "<spec>") -> ExperimentSpec:
         return ExperimentSpec.model_validate(data)
     except ValidationError as error:
         raise SpecError(f"{source}: {_format_errors(error)}") from None
+
+
+def parse_stored_spec(data: Any, source: str) -> ExperimentSpec:
+    """A spec stored inside a registered model (its own record of how it was trained): as
+    parse_spec, after dropping the gate fields retired since (RETIRED_GATES)."""
+    if isinstance(data, dict) and isinstance(data.get("gates"), dict):
+        data = {**data, "gates": {k: v for k, v in data["gates"].items() if k not in RETIRED_GATES}}
+    return parse_spec(data, source)
 
 
 def load_spec_file(path: Path) -> ExperimentSpec:

@@ -1,8 +1,9 @@
 """A model's promotion record in words, in Finnish and English.
 
 Two records are stored as text in a model version's registry tags: the gates a forced challenger
-failed (training/promotion.py `gate_reasons`: "test_auroc 0.6190 does not beat the baseline's
-0.6498") and the subgroups training flagged (training/pipeline.py `flagged_subgroups`:
+failed (training/promotion.py `gate_reasons`: "gain_over_baseline -0.0310 (95% CI -0.0620 to
++0.0040) is not above 0"; versions forced before the gates read intervals hold the older
+formats, "test_auroc 0.6190 does not beat the baseline's 0.6498", which are said too) and the subgroups training flagged (training/pipeline.py `flagged_subgroups`:
 "sex=F:auroc (auroc 0.612; 1,234 rows, 56 events)"). Pages, cards, model cards and FHIR notes say
 them to people, so they are parsed here and said in each language with its numbers. The formats
 are fixed by those two writers (a test feeds their real output through here); a record in a
@@ -18,12 +19,15 @@ from vocabulary import Language
 from vocabulary.numbers import number
 
 _NUMBER = r"\d+(?:\.\d+)?"
+_SIGNED = r"[+-]?\d+(?:\.\d+)?"
 
 
 def _said(text: str, lang: Language) -> str:
-    """A recorded number ("0.6190") in the language, with the decimals it was recorded with."""
+    """A recorded number ("0.6190", "+0.0220", "-0.0100") in the language, with the decimals it
+    was recorded with; a recorded plus sign is kept (a gain), a minus is the language's."""
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return number(float(text), lang, decimals)
+    shown = number(float(text), lang, decimals)
+    return f"+{shown}" if text.startswith("+") and float(text) != 0 else shown
 
 
 _FLAG = re.compile(r"(?P<attr>[a-z_]+)=(?P<value>[^:;]+):(?P<kinds>[a-z+]+) \((?P<measures>[^;]*); "
@@ -61,12 +65,53 @@ def flagged_groups(tag: str | None, lang: Language) -> list[str] | None:
     return out
 
 
+# What each figure with an interval is called, (English, Finnish) as the subject of a sentence and
+# (English, Finnish partitive) as the object of "was not recorded".
+_FIGURES = {
+    "test_observed_expected": (("The ratio of observed to expected outcomes", "Havaittujen ja odotettujen tapahtumien suhde"),
+                               ("ratio of observed to expected outcomes", "havaittujen ja odotettujen tapahtumien suhdetta")),
+    "test_calibration_slope": (("The calibration slope", "Kalibraation kulmakerroin"),
+                               ("calibration slope", "kalibraation kulmakerrointa")),
+    "gain_over_baseline": (("The gain over the simple baseline", "Etu yksinkertaiseen vertailumalliin"),
+                           ("gain over the simple baseline", "etua yksinkertaiseen vertailumalliin")),
+}
+
+
+def _range(low: str, high: str) -> str:
+    """Two numbers already said, as a range: "0,61–0,84"; spaced when a sign would touch the dash
+    ("−0,0100 – +0,0540")."""
+    signed = any(text[:1] in ("+", "-", "\u2212") for text in (low, high))
+    return f"{low} – {high}" if signed else f"{low}–{high}"
+
+
+def _figure(name: str, lang: Language, role: int) -> str:
+    pair = _FIGURES.get(name, ((name, name), (name, name)))[role]
+    return pair[1] if lang == "fi" else pair[0]
+
+
 # (pattern of the recorded reason, English, Finnish): the words take the pattern's groups, numbers
-# already said in the language.
+# already said in the language. Older formats stay: versions forced past them keep their records.
 _REASONS: tuple[tuple[re.Pattern[str], Callable[[dict[str, str], Language], str]], ...] = (
     (re.compile(r"challenger has no test_auroc/test_ece recorded"),
      lambda g, lang: ("Testijakson AUROC-arvoa tai kalibraatiovirhettä ei ole kirjattu" if lang == "fi"
                       else "No test-period AUROC or calibration error was recorded")),
+    (re.compile(r"challenger has no test_auroc recorded"),
+     lambda g, lang: "Testijakson AUROC-arvoa ei ole kirjattu" if lang == "fi" else "No test-period AUROC was recorded"),
+    (re.compile(r"challenger has no (?P<metric>[a-z_]+) interval recorded"),
+     lambda g, lang: (f"Testijaksolta ei ole kirjattu {_figure(g['metric'], lang, 1)} eikä sen 95\u00a0%:n väliä" if lang == "fi"
+                      else f"The test period's {_figure(g['metric'], lang, 1)} and its 95% interval were not recorded")),
+    (re.compile(rf"(?P<metric>test_observed_expected|test_calibration_slope) (?P<value>{_SIGNED}) \(95% CI "
+                rf"(?P<low>{_SIGNED}) to (?P<high>{_SIGNED})\) is not within (?P<lo>{_NUMBER}) to (?P<hi>{_NUMBER})"),
+     lambda g, lang: (f"{_figure(g['metric'], lang, 0)} testijaksolla {g['value']} (95\u00a0%:n väli {_range(g['low'], g['high'])}) "
+                      f"ei ole kokonaan välillä {_range(g['lo'], g['hi'])}" if lang == "fi"
+                      else f"{_figure(g['metric'], lang, 0)} on the test period {g['value']} (95% interval "
+                      f"{_range(g['low'], g['high'])}) is not wholly within {_range(g['lo'], g['hi'])}")),
+    (re.compile(rf"gain_over_baseline (?P<gain>{_SIGNED}) \(95% CI (?P<low>{_SIGNED}) to (?P<high>{_SIGNED})\) "
+                rf"is not above (?P<floor>{_SIGNED})"),
+     lambda g, lang: (f"Testijakson AUROC-etu yksinkertaiseen vertailumalliin {g['gain']} ei erotu sattumasta: sen 95\u00a0%:n "
+                      f"väli {_range(g['low'], g['high'])} ei ole kokonaan arvon {g['floor']} yläpuolella" if lang == "fi"
+                      else f"The test-period gain in AUROC over the simple baseline {g['gain']} is not shown beyond chance: "
+                      f"its 95% interval {_range(g['low'], g['high'])} does not lie wholly above {g['floor']}")),
     (re.compile(rf"test_ece (?P<ece>{_NUMBER}) > gate (?P<limit>{_NUMBER})"),
      lambda g, lang: (f"Kalibraatiovirhe testijaksolla {g['ece']} ylittää rajan {g['limit']}" if lang == "fi"
                       else f"Calibration error on the test period {g['ece']} is above the limit {g['limit']}")),
@@ -92,7 +137,7 @@ def gate_reason(recorded: str, lang: Language) -> str:
         if found:
             groups = {k: v for k, v in found.groupdict().items()}
             for key, value in groups.items():
-                if value is not None and key in ("ece", "limit", "auroc", "baseline", "by", "champion"):
+                if value is not None and key not in ("groups", "metric") and re.fullmatch(_SIGNED, value):
                     groups[key] = _said(value, lang)
             if "groups" in groups:
                 groups["groups"] = "; ".join(flagged_groups(groups["groups"], lang) or [])

@@ -80,7 +80,10 @@ def train(
             f"{spec.problem}: trained version {result.model_version} (challenger) test_auroc {m['test_auroc']:.3f} "
             f"[{m['test_auroc_ci_low']:.3f}, {m['test_auroc_ci_high']:.3f}] baseline {m['baseline_auroc']:.3f} "
             f"gain {m.get('gain_over_baseline', nan):+.3f} [{m.get('gain_over_baseline_ci_low', nan):+.3f}, "
-            f"{m.get('gain_over_baseline_ci_high', nan):+.3f}] oracle {m.get('oracle_auroc', nan):.3f} ece {m['test_ece']:.4f}"
+            f"{m.get('gain_over_baseline_ci_high', nan):+.3f}] oracle {m.get('oracle_auroc', nan):.3f} "
+            f"O/E {m.get('test_observed_expected', nan):.2f} [{m.get('test_observed_expected_ci_low', nan):.2f}, "
+            f"{m.get('test_observed_expected_ci_high', nan):.2f}] slope {m.get('test_calibration_slope', nan):.2f} "
+            f"[{m.get('test_calibration_slope_ci_low', nan):.2f}, {m.get('test_calibration_slope_ci_high', nan):.2f}]"
         )
     if failed:
         typer.echo(f"error: {len(failed)} of {len(specs)} problem(s) failed: {', '.join(failed)}", err=True)
@@ -117,9 +120,13 @@ def evaluate(
     with console.status(f"{problem}: evaluating"):
         report = evaluate_registered(problem, data or home().features, alias=alias, dataset_dir=dataset or home().data,
                                      progress=console.log)
-    keys = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece", "baseline_auroc",
+    # customer figures come from each customer's rows before their first outcome (training/customers.py)
+    keys = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece",
+            "test_observed_expected", "test_observed_expected_ci_low", "test_observed_expected_ci_high",
+            "test_calibration_slope", "test_calibration_slope_ci_low", "test_calibration_slope_ci_high", "baseline_auroc",
             "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "oracle_auroc", "test_ppv",
-            "test_sensitivity", "test_alert_rate", "test_median_lead_days", "test_customer_auroc")
+            "test_sensitivity", "test_alert_rate", "test_customer_auroc", "test_customer_ppv", "test_customer_sensitivity",
+            "test_customer_lead_days")
     for key in keys:
         if key in report.metrics:
             typer.echo(f"{key}\t{report.metrics[key]:.4f}")
