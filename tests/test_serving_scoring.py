@@ -167,7 +167,8 @@ def test_unknown_customer_problem_cohort_and_dates_are_named(scorer):
     with pytest.raises(UnknownCustomer, match=str(unknown)) as error:
         scorer.score_customer(unknown, None, 5)
     assert error.value.field == "customer_id" and http_status(error.value) == 404
-    assert error_body(error.value) == (404, {"error": f"unknown customer {unknown}", "field": "customer_id"})
+    assert error_body(error.value) == (404, {"type": "about:blank", "title": "Not Found", "status": 404,
+                                             "detail": f"unknown customer {unknown}", "field": "customer_id"})
     with pytest.raises(UnknownCustomer, match=str(unknown)):
         scorer.explain(unknown, "elderly-hospitalisation", None)
 
