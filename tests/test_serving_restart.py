@@ -1,7 +1,7 @@
-"""A killed worker is replaced quickly (issue 16, item 14): the replacement maps the held
-histories from the home's cache (scoring/history_cache.py) and loads the champions from the
-registry's folders as last recorded (scoring/champion_record.py) instead of reading the dataset
-and asking MLflow again.
+"""A killed worker is replaced quickly (issue 16, item 14): the arbiter notices within a second
+(serving/launcher.py), and the replacement maps the held histories from the home's cache
+(scoring/history_cache.py) and loads the champions from the registry's folders as last recorded
+(scoring/champion_record.py) instead of reading the dataset and asking MLflow again.
 
 Neither cache may change an answer: what comes through them equals what comes without them, to
 the array and to the score, and a changed dataset or registry is never served from them."""
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
+import time
 from dataclasses import fields
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -214,3 +217,48 @@ def test_the_record_is_only_for_its_problems_and_the_homes_own_registry(home, mo
     assert list(load_champions(problems, pipeline_version(), cache=cache)) == problems
     assert list(load_champions(problems, pipeline_version(), cache=cache)) == problems
     assert len(calls) == 2 * len(problems)
+
+
+# --- the arbiter, and a real kill -9 ---------------------------------------------------------
+
+
+def test_the_arbiter_checks_its_workers_every_second(monkeypatch):
+    from bentoml._internal.utils import circus
+
+    from serving.launcher import RESPAWN_CHECK_SECONDS, respawn_promptly
+
+    monkeypatch.setattr(circus, "create_standalone_arbiter", circus.create_standalone_arbiter)  # undone after the test
+    respawn_promptly()
+    respawn_promptly()  # idempotent: wrapped once
+    arbiter = circus.create_standalone_arbiter([])
+    assert arbiter.check_delay == RESPAWN_CHECK_SECONDS == 1.0
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_within_a_second_and_starts_from_the_caches(fixture_home):
+    from tests.serving_server import start_service, wait_accepting, worker_pids
+
+    service = start_service(fixture_home, timeout=180, workers=2)
+    try:
+        workers = worker_pids(service.process.pid)
+        assert len(workers) == 2 and wait_accepting(service, workers, 180) is not None
+        os.kill(min(workers), signal.SIGKILL)
+        started = time.monotonic()
+        while not worker_pids(service.process.pid) - workers and time.monotonic() - started < 10:
+            time.sleep(0.02)
+        spawned = time.monotonic() - started
+        assert spawned < 2.5, f"the replacement started {spawned:.1f} s after the kill"  # BentoML's own arbiter: 0-10 s
+        (replacement,) = worker_pids(service.process.pid) - workers
+        for _ in range(50):  # the other worker answers meanwhile
+            assert httpx.get(f"{service.url}/readyz", headers={"Connection": "close"}, timeout=10).status_code == 200
+        assert wait_accepting(service, {replacement}, 180) is not None
+    finally:
+        service.stop()
+    # the log is whole once the server has stopped: the replacement (the third worker to start)
+    # mapped the histories the first two cached and loaded the champions `serve` recorded
+    lines = service.log.read_text(errors="replace").splitlines()
+    assert any(f"worker {replacement} ready" in line for line in lines)
+    histories = [line for line in lines if "histories read from" in line or "mapped from the cache" in line]
+    champions = [line for line in lines if "champions loaded" in line]  # `serve` recorded them before the workers started
+    assert len(histories) == len(champions) == 3
+    assert "mapped from the cache" in histories[-1] and all("from their folders as recorded" in line for line in champions)
