@@ -1,22 +1,22 @@
 """How fast a worker killed with SIGKILL is replaced (issue 16, item 14), and where the time goes.
 
-    .venv/bin/python benchmarks/bench_worker_restart.py                        # fixture home, 2 workers
-    .venv/bin/python benchmarks/bench_worker_restart.py --home /work/region_new
-    .venv/bin/python benchmarks/bench_worker_restart.py --home H --repo /path/to/other/checkout
+    .venv/bin/python benchmarks/bench_worker_restart.py                  # the tests' fixture home, 2 workers
+    .venv/bin/python benchmarks/bench_worker_restart.py --home PATH      # a home with a region's data and champions
+    .venv/bin/python benchmarks/bench_worker_restart.py --home PATH --repo OTHER_CHECKOUT   # e.g. the base commit
 
 1. The breakdown, in fresh interpreters that do what a new worker does (twice: the first may
    write what later starts read): interpreter start, BentoML's worker imports, the service
    module's imports, then `RiskService.__init__` with its parts timed (champions, histories, GC
-   freeze; whichever of scoring.backend's loaders the checkout has).
+   freeze: the first call of each of scoring.backend's loaders the checkout has).
 2. `sote-risk serve --workers N` from --repo, with --load client threads scoring customers on
    fresh connections (so the kernel hands connections to every worker), and --repeats times:
    SIGKILL one worker, then time until the arbiter has started its replacement (a new worker
-   pid) and until the replacement answers (it holds an accepted connection on the port: a
-   prober asks /livez on fresh connections every 10 ms). Requests that failed in that window
-   are those in flight on the killed worker.
+   pid) and until the replacement serves the socket (tests/serving_server.accepting: read from
+   /proc, no probing traffic). Requests that failed meanwhile were in flight on the killed worker.
 Prints one JSON object. The service's log is <home>/serve-<port>.log; a worker that logs its own
-start-up breakdown ("worker ready ...", and which caches it used) has those lines copied into the
-result.
+start-up breakdown ("worker <pid> ready ...", and which caches it used) has those lines copied
+into the result. Bytecode matters: run it once as is and once with PYTHONPYCACHEPREFIX pointing
+at a tree that `python -m compileall` filled (what a venv built by bin/bootstrap has in place).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.serving_server import (  # noqa: E402  (shared with the tests)
-    ServiceProcess, accepting, probe, service_env, start_service, wait_accepting, worker_pids,
+    ServiceProcess, accepting, service_env, start_service, wait_accepting, worker_pids,
 )
 
 # Run in a fresh interpreter in --repo: what a worker does before it accepts a connection.
@@ -130,30 +131,23 @@ class Load:
                     self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def kill_one(service: ServiceProcess, port: int, load: Load | None, timeout: float) -> dict:
+def kill_one(service: ServiceProcess, load: Load | None, timeout: float) -> dict:
     workers = worker_pids(service.process.pid)
     victim = min(workers)
     before = load.counts() if load else (0, 0)
-    stop = threading.Event()
-    prober = threading.Thread(target=probe, args=(service.url, stop), daemon=True)
-    prober.start()
     started = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    spawned = ready = None
-    replacement = None
-    try:
-        while time.monotonic() - started < timeout:
-            if replacement is None:
-                new = worker_pids(service.process.pid) - workers
-                if new:
-                    replacement, spawned = min(new), time.monotonic() - started
-            elif accepting(replacement, port):
-                ready = time.monotonic() - started
-                break
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        prober.join(timeout=10)
+    spawned = ready = replacement = None
+    while time.monotonic() - started < timeout:
+        if replacement is None:
+            new = worker_pids(service.process.pid) - workers
+            if new:
+                replacement, spawned = min(new), time.monotonic() - started
+        elif accepting(replacement):
+            ready = time.monotonic() - started
+            break
+        time.sleep(0.01)
+    time.sleep(0.5)  # requests already on the killed worker's connections fail within this
     after = load.counts() if load else (0, 0)
     return {"killed": victim, "replacement": replacement,
             "seconds_to_new_process": None if spawned is None else round(spawned, 2),
@@ -201,17 +195,16 @@ def main() -> None:
 
     key, record = create_key(home / "keys.json", "crm")
     service = start_service(home, timeout=900, workers=args.workers, repo=repo)
-    port = int(service.url.rsplit(":", 1)[1])
     load = None
     try:
         workers = worker_pids(service.process.pid)
-        if len(workers) != args.workers or wait_accepting(service, workers, 900) is None:
+        if len(workers) != args.workers or wait_accepting(workers, 900) is None:
             raise RuntimeError(f"not every worker is up: {workers}")
         load = Load(service.url, key, some_subjects(home), args.load).start() if args.load else None
         kills = []
         for _ in range(args.repeats):
             time.sleep(args.settle)
-            kills.append(kill_one(service, port, load, args.timeout))
+            kills.append(kill_one(service, load, args.timeout))
         time.sleep(1)
         results["kills"] = kills
         results["seconds_to_ready"] = [k["seconds_to_ready"] for k in kills]
@@ -225,8 +218,7 @@ def main() -> None:
         revoke_key(home / "keys.json", record.key_id)
     # the log reaches its file in blocks: whole once the server has stopped
     results["worker_lines"] = [line.split("] ", 1)[-1] for line in service.log.read_text(errors="replace").splitlines()
-                               if "worker ready" in line or "histories read from" in line or "mapped from the cache" in line
-                               or "champions loaded" in line]
+                               if re.search(r"worker \d+ ready|histories read from|mapped from the cache|champions loaded", line)]
     results["log"] = str(service.log)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=1))

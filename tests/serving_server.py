@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,42 +94,29 @@ def worker_pids(server_pid: int) -> set[int]:
     return found
 
 
-def accepting(pid: int, port: int) -> bool:
-    """Whether a worker holds an established connection on the service's port: it has accepted one,
-    so it is past its start-up (uvicorn serves the socket only once the service is initialised)."""
-    import psutil
-
+def accepting(pid: int) -> bool:
+    """Whether a worker serves the listening socket: the socket's fd (`--fd N` on its command
+    line) is registered with its event loop's epoll (Linux: /proc/<pid>/fdinfo). uvicorn does that
+    once the service is initialised, so from then on the worker takes connections. Read from
+    outside, without a request (a prober's own connections would slow what it measures)."""
     try:
-        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
-                   for c in psutil.Process(pid).net_connections(kind="tcp"))
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        fd = argv[argv.index(b"--fd") + 1].decode()
+        for entry in Path(f"/proc/{pid}/fd").iterdir():
+            if os.readlink(entry) == "anon_inode:[eventpoll]":
+                info = Path(f"/proc/{pid}/fdinfo/{entry.name}").read_text()
+                if any(line.split()[:2] == ["tfd:", fd] for line in info.splitlines()):
+                    return True
+    except (OSError, ValueError, IndexError):
         return False
+    return False
 
 
-def probe(url: str, stop: threading.Event, every: float = 0.01) -> None:
-    """GET /livez on a fresh connection every `every` s until `stop`, so a worker that starts
-    accepting gets a connection soon (the kernel hands each to one of the accepting workers)."""
-    while not stop.is_set():
-        try:
-            httpx.get(f"{url}/livez", headers={"Connection": "close"}, timeout=5)
-        except httpx.HTTPError:
-            pass
-        stop.wait(every)
-
-
-def wait_accepting(service: ServiceProcess, pids: set[int], timeout: float) -> float | None:
-    """Probe the service until every one of `pids` has accepted a connection; the seconds it took
-    (None: not within `timeout`)."""
-    port = int(service.url.rsplit(":", 1)[1])
-    stop = threading.Event()
-    prober = threading.Thread(target=probe, args=(service.url, stop), daemon=True)
-    prober.start()
+def wait_accepting(pids: set[int], timeout: float) -> float | None:
+    """Seconds until every one of `pids` serves the socket (None: not within `timeout`)."""
     started, waiting = time.monotonic(), set(pids)
-    try:
-        while waiting and time.monotonic() - started < timeout:
-            waiting = {pid for pid in waiting if not accepting(pid, port)}
+    while waiting and time.monotonic() - started < timeout:
+        waiting = {pid for pid in waiting if not accepting(pid)}
+        if waiting:
             time.sleep(0.01)
-    finally:
-        stop.set()
-        prober.join(timeout=10)
     return None if waiting else time.monotonic() - started

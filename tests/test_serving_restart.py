@@ -241,7 +241,7 @@ def test_a_killed_worker_is_replaced_within_a_second_and_starts_from_the_caches(
     service = start_service(fixture_home, timeout=180, workers=2)
     try:
         workers = worker_pids(service.process.pid)
-        assert len(workers) == 2 and wait_accepting(service, workers, 180) is not None
+        assert len(workers) == 2 and wait_accepting(workers, 180) is not None
         os.kill(min(workers), signal.SIGKILL)
         started = time.monotonic()
         while not worker_pids(service.process.pid) - workers and time.monotonic() - started < 10:
@@ -251,7 +251,7 @@ def test_a_killed_worker_is_replaced_within_a_second_and_starts_from_the_caches(
         (replacement,) = worker_pids(service.process.pid) - workers
         for _ in range(50):  # the other worker answers meanwhile
             assert httpx.get(f"{service.url}/readyz", headers={"Connection": "close"}, timeout=10).status_code == 200
-        assert wait_accepting(service, {replacement}, 180) is not None
+        assert wait_accepting({replacement}, 180) is not None
     finally:
         service.stop()
     # the log is whole once the server has stopped: the replacement (the third worker to start)
