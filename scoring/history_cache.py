@@ -98,6 +98,8 @@ def write_cached(root: Path, key: str, history: History) -> History | None:
     caller keeps what it built: a full disk costs start-up time, never an answer)."""
     root = Path(root)
     target = root / f"{PREFIX}{key}"
+    if target.exists() and (written := read_cached(root, key)) is not None:
+        return written  # another worker wrote it meanwhile: map the same pages
     try:
         root.mkdir(mode=0o777 & ~PRIVATE_UMASK, parents=True, exist_ok=True)
         _remove_leftovers(root)
