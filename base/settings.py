@@ -142,6 +142,10 @@ class HomeLayout:
         return self.root / "crm_webhook_secret"
 
     @property
+    def cache(self) -> Path:  # what one worker writes for the next to map (held histories, champion record); safe to delete
+        return self.root / "cache"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         """MLFLOW_TRACKING_URI wins (MLflow's own variable); otherwise SQLite in the home folder."""
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db.resolve()}"

@@ -1,66 +1,27 @@
-"""The MLflow pyfunc wrapper around RiskModel, and RiskModel's on-disk form inside it.
+"""The MLflow pyfunc wrapper around RiskModel.
 
-What the model needs travels with it (STYLE 2): `risk_model/` holds the booster as LightGBM
-text, the calibrator (pickle of a scikit-learn object) and `model.json` with the ordered feature
-list, category lists, feature-pipeline version, the experiment spec and metadata (threshold,
-metrics). The pyfunc returns a frame with one column, `probability`.
+What the model needs travels with it (STYLE 2): the pyfunc's `risk_model/` artifact is
+RiskModel's on-disk form (models/files.py: booster, calibrator, model.json with features,
+categories, pipeline version, spec and metadata). The pyfunc returns a frame with one column,
+`probability`.
 """
 
 from __future__ import annotations
 
-import json
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from mlflow.pyfunc import PythonModel
 
+from models.files import ARTIFACT_KEY, load_risk_model, save_risk_model
 from models.inputs import FeatureBlock
 from models.risk_model import RiskModel
 
-ARTIFACT_KEY = "risk_model"
 OUTPUT_COLUMN = "probability"
-
-
-def save_risk_model(model: RiskModel, directory: Path) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "booster.txt").write_text(model.booster.model_to_string(), encoding="utf-8")
-    with open(directory / "calibrator.pkl", "wb") as handle:
-        pickle.dump(model.calibrator, handle)
-    meta = {
-        "problem": model.problem,
-        "feature_names": list(model.feature_names),
-        "categories": model.categories,
-        "pipeline_version": model.pipeline_version,
-        "spec": model.spec,
-        "metadata": model.metadata,
-    }
-    (directory / "model.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    return directory
-
-
-def load_risk_model(directory: Path) -> RiskModel:
-    directory = Path(directory)
-    meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
-    booster = lgb.Booster(model_str=(directory / "booster.txt").read_text(encoding="utf-8"))
-    with open(directory / "calibrator.pkl", "rb") as handle:
-        calibrator = pickle.load(handle)  # written by save_risk_model only (our own artifact)
-    return RiskModel(
-        problem=meta["problem"],
-        booster=booster,
-        calibrator=calibrator,
-        feature_names=meta["feature_names"],
-        categories=meta["categories"],
-        pipeline_version=meta["pipeline_version"],
-        spec=meta["spec"],
-        metadata=meta["metadata"],
-    )
 
 
 def wire_frame(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
+from models.files import ARTIFACT_KEY, FILES
 from models.risk_model import RiskModel
 from base.settings import home
 from base.errors import SoteRiskError
@@ -218,3 +219,25 @@ def load_model(
     model.metadata = {**model.metadata, "model_version": str(version.version), "alias": alias}
     check_pipeline_version(model, expected_pipeline_version)
     return model
+
+
+def local_folder(problem: str, version: str) -> Path | None:
+    """Where the registered version's RiskModel folder (models/files.py) lies on this machine, in
+    the home's file artifact store; None when its artifacts are elsewhere (a tracking server's
+    store) or not where its MLmodel says. Read from MLflow's own records (the version's download
+    URI, the pyfunc flavour's artifact path), never guessed from the store's layout."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+
+    try:
+        parsed = urlparse(MlflowClient().get_model_version_download_uri(model_name(problem), version))
+        if parsed.scheme != "file":
+            return None
+        root = Path(url2pathname(parsed.path))
+        folder = root / Model.load(str(root / "MLmodel")).flavors["python_function"]["artifacts"][ARTIFACT_KEY]["path"]
+    except Exception:  # noqa: BLE001 (MLflow raises several types; without a folder the caller loads through MLflow)
+        return None
+    return folder if all((folder / name).is_file() for name in FILES) else None

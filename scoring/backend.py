@@ -68,13 +68,16 @@ class Backend:
 
 
 def load_backend(settings: Settings, refusal: str = "serving refuses to start") -> Backend:
-    """The production backend: champions by alias, the home folder's data."""
+    """The production backend: champions by alias, the home folder's data. Both go through the
+    home's cache folder (<home>/cache): what one worker read there, the next one maps or loads
+    without reading the dataset or asking MLflow again, while the dataset and the registry are
+    as they were (scoring/history_cache.py, scoring/champion_record.py)."""
     from features import pipeline_version
 
-    problems = served_problems(settings.problems)
-    champions = load_champions(problems, pipeline_version(), refusal)
-    return Backend(champions, lambda: load_history(settings.layout.data),
-                   load_champions=lambda: load_champions(problems, pipeline_version(), "reload refused"))
+    problems, cache = served_problems(settings.problems), settings.layout.cache
+    champions = load_champions(problems, pipeline_version(), refusal, cache)
+    return Backend(champions, lambda: load_history(settings.layout.data, cache),
+                   load_champions=lambda: load_champions(problems, pipeline_version(), "reload refused", cache))
 
 
 def check_ready(settings: Settings) -> list[str]:
@@ -83,7 +86,8 @@ def check_ready(settings: Settings) -> list[str]:
     in a second with one line instead of workers that crash-loop behind an open port."""
     from features import pipeline_version
 
-    champions = load_champions(served_problems(settings.problems), pipeline_version())
+    # Through the cache folder: the champions it reads, the workers then load without MLflow.
+    champions = load_champions(served_problems(settings.problems), pipeline_version(), cache=settings.layout.cache)
     check_dataset(settings.layout.data)
     return [f"{c.problem} v{c.version}" for c in champions.values()]
 

@@ -11,16 +11,21 @@ feature it reads must have words in the catalogue.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from models.inputs import FeatureBlock, InputPlan, input_plan, model_input
 from models.risk_model import RiskModel
 from scoring.bands import BandThresholds
+from scoring.champion_record import read_record, registry_state, write_record
 from scoring.errors import BackendError
 from vocabulary import GateStatus, vocabulary
+
+log = logging.getLogger("sote_risk.scoring")
 
 
 @dataclass(frozen=True)
@@ -137,16 +142,35 @@ def served_problems(chosen: Sequence[str] | None) -> list[str]:
     return list(chosen) if chosen else declared
 
 
-def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str = "serving refuses to start") -> dict[str, Champion]:
+def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str = "serving refuses to start",
+                   cache: Path | None = None) -> dict[str, Champion]:
     """The `champion` of every problem from the model registry, checked; every problem's error in
-    one message (prefixed with `refusal`: what cannot go ahead)."""
-    from models.registry import load_model, resolve_version
+    one message (prefixed with `refusal`: what cannot go ahead).
 
-    champions, errors = {}, []
+    With a `cache` folder (the service's: <home>/cache), champions recorded there from the
+    registry as it still is load from their folders without MLflow, and champions read from the
+    registry are recorded there for the next worker (scoring/champion_record.py)."""
+    if cache is not None and (recorded := read_record(cache, problems, pipeline_version)) is not None:
+        champions = {problem: champion_from_model(problem, model, gate=gate_of(tags), tags=tags)
+                     for problem, (model, tags) in recorded.items()}
+        check_champions(champions, pipeline_version)
+        log.info("champions loaded from their folders as recorded in %s (the registry has not changed)", cache)
+        return champions
+    from models.registry import configure_tracking, load_model, local_folder, resolve_version
+
+    state = None
+    if cache is not None:
+        try:
+            configure_tracking()  # first: it rewrites the registry of a home that moved
+        except Exception:  # noqa: BLE001 (each load below reports it, per problem, as without a cache)
+            pass
+        state = registry_state()  # before reading: a write meanwhile makes the record stale
+    champions, folders, errors = {}, {}, []
     for problem in problems:
         try:
             model = load_model(problem, alias="champion", expected_pipeline_version=pipeline_version)
             tags = dict(resolve_version(problem, "champion").tags)
+            folders[problem] = local_folder(problem, model_version(model)) if state is not None else None
         except Exception as error:  # noqa: BLE001 (MLflow raises its own types; all mean "no usable champion")
             errors.append(f"{problem}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
             continue
@@ -154,4 +178,9 @@ def load_champions(problems: Sequence[str], pipeline_version: str, refusal: str 
     if errors:
         raise BackendError(f"{refusal}: " + "; ".join(errors))
     check_champions(champions, pipeline_version)
+    if cache is not None:
+        recorded = state is not None and all(folders.values())
+        if recorded:
+            write_record(cache, state, pipeline_version, {p: (c.version, folders[p], c.tags) for p, c in champions.items()})
+        log.info("champions loaded from the registry%s", f" and recorded in {cache}" if recorded else "")
     return champions

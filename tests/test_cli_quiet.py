@@ -155,7 +155,7 @@ def test_serve_hands_bentoml_the_users_environment(fixture_home, monkeypatch, us
         after = dict(os.environ)
         os.environ.clear()
         os.environ.update(saved)
-    assert seen["argv"][1:4] == ["-m", "bentoml", "serve"]
+    assert seen["argv"][1:4] == ["-m", "serving.launcher", "serve"]
     assert seen["logging"] == user_value and seen["urls"] is None
     assert "MLFLOW_CONFIGURE_LOGGING" not in after if user_value is None else after["MLFLOW_CONFIGURE_LOGGING"] == user_value
     assert not [h for h in logging.getLogger().handlers if isinstance(h, HomeLogHandler)]

@@ -63,7 +63,7 @@ def test_serve_checks_the_champions_then_hands_over_to_bentoml(home, monkeypatch
     with pytest.raises(Exec):
         cli.main()
     (argv,) = execs
-    assert argv[1:5] == ["-m", "bentoml", "serve", "serving.service:RiskService"] and argv[argv.index("--port") + 1] == "3999"
+    assert argv[1:5] == ["-m", "serving.launcher", "serve", "serving.service:RiskService"] and argv[argv.index("--port") + 1] == "3999"
     assert os.environ["SOTE_RISK_WORKERS"] == "3"  # what the workers read at import
     (line,) = [line for line in errors_of(capsys.readouterr().err) if line.startswith("serving ")]
     assert all(f"{problem} v1" in line for problem in models()) and "http://127.0.0.1:3999" in line

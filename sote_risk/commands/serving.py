@@ -79,7 +79,8 @@ def serve(
     # threads; OpenMP teams per call would only contend for the same cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ[env_name("workers")] = str(workers or settings().workers)  # the worker processes read it at import
-    argv = [sys.executable, "-m", "bentoml", "serve", "serving.service:RiskService",
+    # BentoML's `bentoml serve`, with a killed worker replaced within a second (serving/launcher.py)
+    argv = [sys.executable, "-m", "serving.launcher", "serve", "serving.service:RiskService",
             "--host", host, "--port", str(port), "--working-dir", str(root)]
     restore_environment()  # as the user set it: the service keeps its own logging (sote_risk/logs.py)
     os.execv(sys.executable, argv)  # the server replaces this process: signals reach it directly
