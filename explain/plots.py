@@ -9,6 +9,7 @@ package (beeswarm), as the design asks for shap's own plots where they exist.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from html import escape
 
@@ -107,6 +108,9 @@ def waterfall_svg(explanation: Explanation, to_probability: Callable[[np.ndarray
     return "".join(parts)
 
 
+_PYPLOT = threading.Lock()  # pyplot's state is global: see shap_summary_svg
+
+
 def mean_abs_importance(contributions: pd.DataFrame) -> pd.Series:
     """Global importance: mean |SHAP| per feature over a sample, largest first (no `bias`)."""
     values = contributions.drop(columns=["bias"], errors="ignore").abs().mean()
@@ -130,17 +134,20 @@ def shap_summary_svg(contributions: pd.DataFrame, features: pd.DataFrame, max_di
         else:
             columns[name] = pd.to_numeric(column, errors="coerce").astype(float)
     numeric = pd.DataFrame(columns, index=features.index)  # one frame, not a column at a time
-    # plot_size=None below makes shap draw on this current figure.
-    plt.figure(figsize=(8, 0.4 * min(max_display, shown.shape[1]) + 1.5))
-    try:
-        shap.summary_plot(
-            shown.to_numpy(), numeric.to_numpy(), feature_names=list(shown.columns),
-            max_display=max_display, show=False, plot_size=None,
-        )
-        buffer = io.StringIO()
-        plt.savefig(buffer, format="svg", bbox_inches="tight")
-    finally:
-        plt.close("all")
+    # shap draws with pyplot, whose current figure is one per process: two model cards rendered at
+    # once in the service's threads drew on each other's figure (a 500, "Argument must be an image
+    # or collection in this Axes"). One at a time; plot_size=None makes shap draw on this figure.
+    with _PYPLOT:
+        plt.figure(figsize=(8, 0.4 * min(max_display, shown.shape[1]) + 1.5))
+        try:
+            shap.summary_plot(
+                shown.to_numpy(), numeric.to_numpy(), feature_names=list(shown.columns),
+                max_display=max_display, show=False, plot_size=None,
+            )
+            buffer = io.StringIO()
+            plt.savefig(buffer, format="svg", bbox_inches="tight")
+        finally:
+            plt.close("all")
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog so it can be inlined in HTML
 

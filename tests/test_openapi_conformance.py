@@ -5,7 +5,7 @@ negative data, unsupported methods, ignored auth) runs against the real service 
 home, once with each role's key and once with none, at least 50 examples an operation, with a
 fixed seed so a failure can be replayed. The expectations that are ours (which statuses a
 well-formed or a malformed request may get) are in schemathesis.toml, with why. Bounded in time
-by a timeout per run.
+by a timeout per run; the four runs go side by side.
 """
 
 from __future__ import annotations
@@ -55,17 +55,45 @@ def test_the_document_is_ours_and_complete(conformance):
                 assert operation["requestBody"]["required"] is True, path
 
 
-@pytest.mark.parametrize("role", ["crm", "clinician", "admin", None])
-def test_schemathesis_finds_no_failure(conformance, role, tmp_path):
-    url, keys, home = conformance
-    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/docs.json", "--checks", "all",
-               "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--no-color"]
-    if role is not None:
-        command += ["-H", f"Authorization: Bearer {keys[role]}"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-                            env={"SCHEMATHESIS_HOOKS": "", "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)})
-    report = result.stdout + result.stderr
-    assert result.returncode == 0, report[-6000:]
+ROLES = ("crm", "clinician", "admin", None)
+
+
+def failures(report: str) -> str:
+    """The report's failures section (what failed, with the curl to replay it), not its summary."""
+    start = report.find("FAILURES")
+    return report[start:start + 8000] if start >= 0 else report[-6000:]
+
+
+@pytest.fixture(scope="module")
+def reports(conformance, tmp_path_factory) -> dict[str | None, tuple[int, str]]:
+    """The four schemathesis runs, side by side (the client's generation and the service's work
+    share the two cores better than one run after another): role -> (exit code, report)."""
+    url, keys, _ = conformance
+    home = tmp_path_factory.mktemp("schemathesis-home")
+    running = {}
+    for role in ROLES:
+        command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/docs.json", "--checks", "all",
+                   "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--no-color"]
+        if role is not None:
+            command += ["-H", f"Authorization: Bearer {keys[role]}"]
+        running[role] = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                         env={"PATH": str(Path(sys.executable).parent), "HOME": str(home)})
+    done = {}
+    try:
+        for role, process in running.items():
+            output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+            done[role] = (process.returncode, output)
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+    return done
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_schemathesis_finds_no_failure(reports, role):
+    code, report = reports[role]
+    assert code == 0, failures(report)
     tested = int(re.search(r"Tested: (\d+)", report).group(1))
     generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", report).groups())
     assert tested >= 13 and generated == passed and generated >= EXAMPLES * tested, report[-3000:]

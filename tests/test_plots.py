@@ -63,3 +63,22 @@ def test_trend_marks_each_missing_month_with_its_reason_and_keeps_the_last_label
     last = re.findall(r'<text x="[^"]+" y="[^"]+" text-anchor="(\w+)" fill="#555">04/24</text>', svg)
     assert last == ["end"]  # drawn inside the chart, not cut at its edge
     assert "30.0%" in svg and "\u00a0%" in trend_svg(points, (0.1, 0.25, 0.5), "t", words, "fi")
+
+
+def test_model_card_summaries_drawn_at_once_in_threads_do_not_draw_on_each_other():
+    """The service renders model cards in a thread pool; pyplot's current figure is one per
+    process, and two cards at once failed with a 500 (found by the parallel schemathesis runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import pandas as pd
+
+    from explain.plots import shap_summary_svg
+
+    rng = np.random.default_rng(3)
+    features = pd.DataFrame(rng.normal(size=(300, 6)), columns=[f"f{i}" for i in range(6)])
+    contributions = pd.DataFrame(rng.normal(size=(300, 6)), columns=features.columns).assign(bias=0.1)
+    with ThreadPoolExecutor(8) as pool:
+        drawn = list(pool.map(lambda _: shap_summary_svg(contributions, features), range(24)))
+    assert all(svg.startswith("<svg") and svg.count("<svg") == 1 for svg in drawn)
+    assert len({svg.count("<path") for svg in drawn}) == 1  # each the same picture, none with another's marks
