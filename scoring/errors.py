@@ -30,6 +30,10 @@ class OutsideData(ScoringError):
     """A date outside the span the held histories cover."""
 
 
+class ImplausibleEvent(ScoringError):
+    """A posted event at a time no history holds (before 1900 or from 2100 on, as written)."""
+
+
 class BadFeatureRow(ScoringError):
     """A posted feature row the model cannot read (missing features, unknown categories, text)."""
 

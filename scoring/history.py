@@ -22,7 +22,7 @@ import pandas as pd
 
 from features import History
 from features.history import EVENT_COLUMNS
-from scoring.errors import OutsideData
+from scoring.errors import ImplausibleEvent, OutsideData
 
 log = logging.getLogger("sote_risk.scoring")
 
@@ -170,6 +170,19 @@ def validate_posted(events: pd.DataFrame, customers: pd.DataFrame) -> None:
     validate_history(events, customers)
 
 
+EARLIEST_EVENT = dt.datetime(1900, 1, 1)
+LATEST_EVENT = dt.datetime(2100, 1, 1)
+
+
+def check_event_times(times: Sequence[dt.datetime]) -> None:
+    """A posted event before 1900 or from 2100 on (as written) is refused, naming the first: a
+    rule a date-time schema cannot state, so a 422 rather than a malformed request's 400."""
+    for i, moment in enumerate(times):
+        if not EARLIEST_EVENT <= moment.replace(tzinfo=None) < LATEST_EVENT:
+            raise ImplausibleEvent(f"events.{i}.time: {moment.isoformat()} is not between {EARLIEST_EVENT:%Y-%m-%d} and "
+                                   f"{LATEST_EVENT:%Y-%m-%d}", field=f"events.{i}.time")
+
+
 def posted_frames(customer: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A posted history (plain dicts) -> contract-shaped events and customers frames.
 
@@ -179,6 +192,7 @@ def posted_frames(customer: Mapping[str, Any], events: Sequence[Mapping[str, Any
     """
     from data_contracts import load_code_catalogue
 
+    check_event_times([event["time"] for event in events])
     catalogue = load_code_catalogue().set_index("code")
     subject = int(customer["subject_id"])
     customers = pd.DataFrame([{

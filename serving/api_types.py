@@ -18,14 +18,13 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from explain.chains import SuggestedChain
 from explain.reasons import FeatureContribution, Reason
 from scoring.bands import Band
+from scoring.history import EARLIEST_EVENT, LATEST_EVENT
 from alerts.feedback import OverrideReason, SuggestionRef
 
 MAX_BATCH = 500  # one batch must stay well under the request timeout on one worker
 MAX_EVENTS = 20_000  # a long-term home care customer has a few thousand events a year
 MAX_ROW_FEATURES = 2_000
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-EARLIEST = dt.datetime(1900, 1, 1)
-LATEST = dt.datetime(2100, 1, 1)
 MUNICIPALITIES = (
     "Lappeenranta", "Imatra", "Lemi", "Luumäki", "Parikkala",
     "Rautjärvi", "Ruokolahti", "Savitaipale", "Taipalsaari",
@@ -119,8 +118,8 @@ class EventRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=openapi30)
 
-    time: dt.datetime = Field(description="Local time (Europe/Helsinki), years 1900-2099 as written; an offset is converted to local time",
-                              json_schema_extra={"pattern": r"^(19|20)[0-9]{2}-"})
+    time: dt.datetime = Field(description="Local time (Europe/Helsinki), 1900-01-01 up to 2100-01-01 as written (else 422); "
+                                          "an offset is converted to local time")
     code: str = Field(min_length=1, max_length=64)
     numeric_value: float | None = None
     service_area: str | None = Field(default=None, max_length=64)
@@ -129,12 +128,11 @@ class EventRecord(BaseModel):
 
     @field_validator("time")
     @classmethod
-    def _local_and_plausible(cls, value: dt.datetime) -> dt.datetime:
-        # The range is checked as written, as the schema's pattern says (a schema cannot say it of
-        # the instant an offset converts to).
-        if not EARLIEST <= value.replace(tzinfo=None) < LATEST:
-            raise ValueError(f"time must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
-        if value.tzinfo is not None:
+    def _local(cls, value: dt.datetime) -> dt.datetime:
+        # A time outside 1900..2100 as written is refused later, with a 422 naming it
+        # (scoring.history.check_event_times); its offset is left alone, as converting year 1 or
+        # 9999 may overflow.
+        if value.tzinfo is not None and EARLIEST_EVENT <= value.replace(tzinfo=None) < LATEST_EVENT:
             from zoneinfo import ZoneInfo
 
             value = value.astimezone(ZoneInfo("Europe/Helsinki")).replace(tzinfo=None)

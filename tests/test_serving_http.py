@@ -325,8 +325,10 @@ BAD_INPUTS: list[tuple[str, str, Any, int, str]] = [
      422, "municipality"),
     ("history-code", "/score_history",
      lambda v: {**v.history, "events": [*v.history["events"], {"time": "2024-05-01T10:00:00", "code": "NOPE/CODE"}]}, 422, "code"),
-    ("history-time", "/score_history",
-     lambda v: {**v.history, "events": [{"time": "1850-05-01T10:00:00", "code": "ENC/EMERGENCY"}]}, 400, "time"),
+    ("history-time", "/score_history",  # well-formed, but no history holds 1850: 422 naming the event
+     lambda v: {**v.history, "events": [{"time": "1850-05-01T10:00:00", "code": "ENC/EMERGENCY"}]}, 422, "events.0.time"),
+    ("history-time-0001-offset", "/score_history",  # converting year 1 with its offset would overflow
+     lambda v: {**v.history, "events": [{"time": "0001-01-01T00:00:00+05:00", "code": "ENC/EMERGENCY"}]}, 422, "events.0.time"),
     ("history-municipality", "/score_history",
      lambda v: {**v.history, "customer": {**v.history["customer"], "municipality": "Helsinki"}}, 400, "municipality"),
     ("history-extra", "/score_history", lambda v: {**v.history, "extra": 1}, 400, "extra"),
