@@ -2,8 +2,9 @@
 loads and serves from the new place, the commands work on it, and what they write lands in it
 (models/registry.py follow_moved_home).
 
-The load and serve tests start from copies of the session's fixture home (tests/conftest.py: the
-region's data and its five champions); each test moves its own copy."""
+The homes are copies of the session's fixture homes (tests/conftest.py): the load and serve tests
+start from the one with the region's data and its five champions, the commands test from the one
+`sote-risk train` made; each test moves its own copy."""
 
 from __future__ import annotations
 
@@ -157,18 +158,18 @@ def test_a_moved_home_serves_and_runs_its_own_champions(fixture_home_template, t
 
 
 @pytest.mark.slow
-def test_commands_on_a_moved_trained_home(tmp_path):
-    """train, then copy the home and delete the original: `models list`, `promote` and `evaluate`
-    work on the copy, and evaluate's new run keeps its files in the copy."""
-    from tests.test_cli_quiet import noise, run_cli, stamped_tables
+def test_commands_on_a_moved_trained_home(trained_home_template, tmp_path):
+    """train (once for the session, conftest.py trained_home_template), then copy the home and
+    delete the original: `models list`, `promote` and `evaluate` work on the copy, and evaluate's
+    new run keeps its files in the copy."""
+    from tests.test_cli_quiet import noise, run_cli
 
-    features_dir, dataset_dir = stamped_tables(tmp_path / "data")
-    original, moved = tmp_path / "original", tmp_path / "moved" / "home"
-    train = run_cli("train", "--problem", ELDERLY, "--data", str(features_dir), "--dataset", str(dataset_dir), "--trials", "1",
-                    home=original)
+    trained = trained_home_template
+    features_dir, dataset_dir, original, train = trained.features, trained.dataset, trained.original, trained.train
     assert train.returncode == 0, train.stderr[-3000:]
-    shutil.copytree(original, moved)
-    shutil.rmtree(original)
+    moved = tmp_path / "moved" / "home"
+    shutil.copytree(trained.template, moved)
+    assert not original.exists() and mentions(moved / "mlflow.db", str(original.resolve() / "mlartifacts"))  # a moved home
 
     listed = run_cli("models", "list", home=moved)
     assert listed.returncode == 0 and "challenger" in listed.stdout and noise(listed) == []
