@@ -26,11 +26,13 @@ import sys
 import threading
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.files import ARTIFACT_KEY, FILES
-from models.risk_model import RiskModel
 from base.settings import home
 from base.errors import SoteRiskError
+
+if TYPE_CHECKING:  # the model modules import LightGBM: `models list` and `promote` do without it
+    from models.risk_model import RiskModel
 
 
 MODEL_PREFIX = "sote-risk-"
@@ -231,6 +233,8 @@ def local_folder(problem: str, version: str) -> Path | None:
 
     from mlflow import MlflowClient
     from mlflow.models import Model
+
+    from models.files import ARTIFACT_KEY, FILES
 
     try:
         parsed = urlparse(MlflowClient().get_model_version_download_uri(model_name(problem), version))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,37 @@ def fixture_home(fixture_home_template, tmp_path) -> Path:
     home = tmp_path / "home"
     shutil.copytree(fixture_home_template, home)
     return home
+
+
+@dataclass(frozen=True)
+class TrainedHome:
+    """What `trained_home_template` made: the tables it trained on, the home `train` wrote at
+    `original` (deleted since), a copy of that home (`template`) and the command's result."""
+
+    features: Path
+    dataset: Path
+    original: Path
+    template: Path
+    train: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def trained_home_template(tmp_path_factory) -> TrainedHome:
+    """`sote-risk train --problem elderly-hospitalisation --trials 1` on the training fixture's
+    table, once per session, as a user runs it (a subprocess; PYTHONWARNINGS=default also shows
+    the deprecation warnings Python hides, more for the console to keep out), in a home at
+    `original`; the home is then copied to `template` and the original deleted.
+
+    The template is a trained home that has moved: its store still names the original until a
+    command opens it. Nobody opens it in place: copy it (shutil.copytree) and use the copy."""
+    from tests.test_cli_quiet import run_cli, stamped_tables
+
+    root = tmp_path_factory.mktemp("trained-home")
+    features_dir, dataset_dir = stamped_tables(root / "data")
+    original, template = root / "original", root / "template"
+    train = run_cli("train", "--problem", "elderly-hospitalisation", "--data", str(features_dir), "--dataset", str(dataset_dir),
+                    "--trials", "1", home=original, PYTHONWARNINGS="default")
+    if original.exists():  # (a train that failed early may leave none: the tests report its result)
+        shutil.copytree(original, template)
+        shutil.rmtree(original)
+    return TrainedHome(features_dir, dataset_dir, original, template, train)

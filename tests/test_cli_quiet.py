@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,19 +56,18 @@ def stamped_tables(root: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_train_and_promote_show_their_own_lines_and_log_the_libraries(tmp_path):
-    features_dir, dataset_dir = stamped_tables(tmp_path / "data")
-    home = tmp_path / "home"
-    # PYTHONWARNINGS=default also shows the deprecation warnings Python hides by default (SQLAlchemy
-    # under MLflow, shap, pandas): more for the console to keep out
-    train = run_cli("train", "--problem", "elderly-hospitalisation", "--data", str(features_dir), "--dataset", str(dataset_dir),
-                    "--trials", "1", home=home, PYTHONWARNINGS="default")
+def test_train_and_promote_show_their_own_lines_and_log_the_libraries(trained_home_template, tmp_path):
+    """`train` (run once for the session with PYTHONWARNINGS=default, which also shows the
+    deprecation warnings Python hides by default: SQLAlchemy under MLflow, shap, pandas; see
+    conftest.py trained_home_template), then `promote` and `models list` on a copy of its home."""
+    trained = trained_home_template
+    train = trained.train
     assert train.returncode == 0, train.stderr[-3000:]
     (result,) = train.stdout.splitlines()
     assert result.startswith("elderly-hospitalisation: trained version 1 (challenger) test_auroc ")
     assert noise(train) == []
     assert "registered sote-risk-elderly-hospitalisation version 1 as challenger" in " ".join(train.stderr.split())
-    log = (home / LOG).read_text(encoding="utf-8")
+    log = (trained.template / LOG).read_text(encoding="utf-8")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d pid \d+ command: sote-risk train", log.splitlines()[0])
     for line in ("INFO mlflow: Successfully registered model 'sote-risk-elderly-hospitalisation'.",
                  "INFO mlflow: Created version '1' of model 'sote-risk-elderly-hospitalisation'.",
@@ -76,6 +76,12 @@ def test_train_and_promote_show_their_own_lines_and_log_the_libraries(tmp_path):
         assert line in log, line
     assert re.search(r" WARNING py\.warnings: \S+\.py:\d+: \w*Warning: ", log), "no warning reached the log"
 
+    from models.registry import follow_moved_home
+
+    home = tmp_path / "home"
+    shutil.copytree(trained.template, home)
+    # the store now names this copy, as if `train` had run here: promote and list have no move to follow
+    assert follow_moved_home(home / "mlflow.db", (home / "mlartifacts").resolve()) == [(trained.original / "mlartifacts").resolve().as_uri()]
     promote = run_cli("promote", "--problem", "elderly-hospitalisation", "--force", home=home)
     assert promote.returncode == 0, promote.stderr[-3000:]
     assert promote.stderr == "" and noise(promote) == []

@@ -1,6 +1,10 @@
 """A home folder that moves: after a copy (or a move) and the original's deletion, every model
 loads and serves from the new place, the commands work on it, and what they write lands in it
-(models/registry.py follow_moved_home)."""
+(models/registry.py follow_moved_home).
+
+The homes are copies of the session's fixture homes (tests/conftest.py): the load and serve tests
+start from the one with the region's data and its five champions, the commands test from the one
+`sote-risk train` made; each test moves its own copy."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 
-from tests.serving_fixture import _example_rows, members, models, register, write_fixture_home
+from tests.serving_fixture import _example_rows, members, models, register
 
 ELDERLY = "elderly-hospitalisation"
 
@@ -46,13 +50,20 @@ def set_home(monkeypatch, home: Path) -> None:
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def built_then_moved(base: Path, monkeypatch) -> tuple[Path, Path]:
-    """A home built at `original` (the region's data, the five models registered there), copied
-    to a new path with a space in it, the original deleted; (original, moved)."""
+def built_then_moved(template: Path, base: Path, monkeypatch) -> tuple[Path, Path]:
+    """A home in use at `original` (a copy of the fixture home `template`: the region's data, the
+    five models registered; opened there as every command opens it, so its store names the
+    original and no longer the template), copied to a new path with a space in it, the original
+    deleted; (original, moved)."""
+    from models.registry import configure_tracking
+
     original, moved = base / "original", base / "new place" / "home"
+    shutil.copytree(template, original)
     set_home(monkeypatch, original)
-    write_fixture_home(original)
-    assert mentions(original / "mlflow.db", str(original.resolve() / "mlartifacts"))  # the store names the original
+    configure_tracking()
+    db = original / "mlflow.db"
+    assert mentions(db, str(original.resolve() / "mlartifacts"))  # the store names the original
+    assert mentions(db, str(template.resolve())) == []  # and only the original
     moved.parent.mkdir(parents=True)
     shutil.copytree(original, moved)
     shutil.rmtree(original)
@@ -82,11 +93,11 @@ def test_follow_moved_home_changes_the_old_roots_locations_and_nothing_else(fixt
     assert follow_moved_home(db, (home / "mlartifacts").resolve()) == [] and cells(db) == after  # once is enough
 
 
-def test_models_load_from_a_moved_home(tmp_path, monkeypatch):
+def test_models_load_from_a_moved_home(fixture_home_template, tmp_path, monkeypatch):
     from features import pipeline_version
     from models.registry import load_model
 
-    original, moved = built_then_moved(tmp_path, monkeypatch)
+    original, moved = built_then_moved(fixture_home_template, tmp_path, monkeypatch)
     for problem, expected in models().items():
         loaded = load_model(problem, expected_pipeline_version=pipeline_version())
         rows = _example_rows(expected)
@@ -102,7 +113,7 @@ def test_models_load_from_a_moved_home(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_moved_home_serves_and_runs_its_own_champions(tmp_path, monkeypatch):
+def test_a_moved_home_serves_and_runs_its_own_champions(fixture_home_template, tmp_path, monkeypatch):
     """`sote-risk serve` on the copy serves the copy's champions, including one registered there
     after the move (its files land in the copy); `sote-risk run` scores with them."""
     import json
@@ -113,7 +124,7 @@ def test_a_moved_home_serves_and_runs_its_own_champions(tmp_path, monkeypatch):
     from tests.serving_server import start_service
     from tests.test_cli_quiet import noise, run_cli
 
-    original, moved = built_then_moved(tmp_path, monkeypatch)
+    original, moved = built_then_moved(fixture_home_template, tmp_path, monkeypatch)
     fitted = models()
     newer = models([ELDERLY])
     newer[ELDERLY].metadata["threshold"] = 0.5
@@ -147,18 +158,18 @@ def test_a_moved_home_serves_and_runs_its_own_champions(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_commands_on_a_moved_trained_home(tmp_path):
-    """train, then copy the home and delete the original: `models list`, `promote` and `evaluate`
-    work on the copy, and evaluate's new run keeps its files in the copy."""
-    from tests.test_cli_quiet import noise, run_cli, stamped_tables
+def test_commands_on_a_moved_trained_home(trained_home_template, tmp_path):
+    """train (once for the session, conftest.py trained_home_template), then copy the home and
+    delete the original: `models list`, `promote` and `evaluate` work on the copy, and evaluate's
+    new run keeps its files in the copy."""
+    from tests.test_cli_quiet import noise, run_cli
 
-    features_dir, dataset_dir = stamped_tables(tmp_path / "data")
-    original, moved = tmp_path / "original", tmp_path / "moved" / "home"
-    train = run_cli("train", "--problem", ELDERLY, "--data", str(features_dir), "--dataset", str(dataset_dir), "--trials", "1",
-                    home=original)
+    trained = trained_home_template
+    features_dir, dataset_dir, original, train = trained.features, trained.dataset, trained.original, trained.train
     assert train.returncode == 0, train.stderr[-3000:]
-    shutil.copytree(original, moved)
-    shutil.rmtree(original)
+    moved = tmp_path / "moved" / "home"
+    shutil.copytree(trained.template, moved)
+    assert not original.exists() and mentions(moved / "mlflow.db", str(original.resolve() / "mlartifacts"))  # a moved home
 
     listed = run_cli("models", "list", home=moved)
     assert listed.returncode == 0 and "challenger" in listed.stdout and noise(listed) == []
