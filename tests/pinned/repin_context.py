@@ -10,44 +10,15 @@ Re-pin after reasons were split into reasons (families to act on) and context (b
   old background reasons, in order; nothing else differs.
 - FHIR RiskAssessments: the old notes without those of background reasons are the first notes of
   the new list, one note a reason; nothing else differs."""
-import gzip
-import json
 import sys
-from pathlib import Path
 
 sys.path.insert(0, ".")
-import pandas as pd  # noqa: E402
-
-import tests.test_pinned_scores as t  # noqa: E402
-from alerts.fhir import risk_assessment  # noqa: E402
-from features import pipeline_version  # noqa: E402
 from features.catalogue import BACKGROUND_FAMILIES, feature_info  # noqa: E402
-from serving.responses import batch_item, explain_response, score_response  # noqa: E402
-from vocabulary import vocabulary  # noqa: E402
+from tests.pinned import _replay  # noqa: E402
 
-path = Path("tests/pinned/pins.json.gz")
-old_text = gzip.decompress(path.read_bytes()).decode()
-old = json.loads(old_text.replace(t.PINNED_PIPELINE, pipeline_version()))
-scorer = t.scorer.__wrapped__(json.loads(old_text.replace(t.PINNED_PIPELINE, pipeline_version())))
-new = json.loads(json.dumps(old))
-for case in new["cases"]:
-    as_of = t._as_of(case["as_of"])
-    score = scorer.score_customer(case["customer_id"], as_of, 5)
-    case["score"] = score_response(score).model_dump(mode="json")
-    for risk in score.risks:  # as tests/test_pinned_scores.py makes them
-        champion = scorer.champion(risk.problem)
-        case["fhir"][risk.problem] = risk_assessment(
-            subject_id=case["customer_id"], problem=risk.problem, time=pd.Timestamp(score.as_of),
-            outcome_label=vocabulary().problem_label(champion.problem, "en"), horizon_days=champion.horizon_days,
-            probability=risk.probability, band=risk.band, model_version=risk.model_version,
-            pipeline_version=risk.pipeline_version, reasons=risk.reasons, gate=risk.gate,
-        )
-    for problem in case["explain"]:
-        case["explain"][problem] = explain_response(scorer.explain(case["customer_id"], problem, as_of)).model_dump(mode="json")
-for date in new["batch"]:
-    ids = [item["customer_id"] for item in new["batch"][date]]
-    _, items = scorer.score_customers(ids, t._as_of(None if date == "None" else date), 3)
-    new["batch"][date] = [batch_item(i).model_dump(mode="json") for i in items]
+old, old_text = _replay.stored()
+scorer = _replay.pinned_scorer(old_text)
+new = _replay.replayed(old, scorer)
 
 counts = {"risks": 0, "explains": 0, "moved_to_context": 0, "new_reasons": 0, "fhir": 0}
 
@@ -104,5 +75,4 @@ for date in old["batch"]:
     for j, (a, b) in enumerate(zip(old["batch"][date], new["batch"][date], strict=True)):
         answer(a, b, f"batch {date}[{j}]")
 print(counts)
-text = json.dumps(new, ensure_ascii=False).replace(pipeline_version(), t.PINNED_PIPELINE)
-path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+_replay.write(new)
