@@ -13,17 +13,10 @@ from importlib import resources
 
 import pandas as pd
 
-MUNICIPALITIES: tuple[str, ...] = (
-    "Lappeenranta",
-    "Imatra",
-    "Lemi",
-    "Luumäki",
-    "Parikkala",
-    "Rautjärvi",
-    "Ruokolahti",
-    "Savitaipale",
-    "Taipalsaari",
-)
+from data_contracts.regions import DEFAULT_REGION, REGIONS
+
+# the model's municipalities: Eksote's (other regions' datasets: data_contracts/regions.py)
+MUNICIPALITIES: tuple[str, ...] = REGIONS[DEFAULT_REGION].municipalities
 SEXES: tuple[str, ...] = ("F", "M")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "other")
 # Why a label is missing. Death is not among them: death within the horizon before the outcome is

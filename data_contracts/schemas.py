@@ -19,10 +19,10 @@ import pandera.pandas as pa
 from data_contracts.catalogue import (
     CENSOR_REASONS,
     LANGUAGES,
-    MUNICIPALITIES,
     SEXES,
     known_codes,
 )
+from data_contracts.regions import DEFAULT_REGION, REGIONS, Region
 
 # Column order is part of the contract: readers and writers always produce these orders.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -95,8 +95,11 @@ def events_schema() -> pa.DataFrameSchema:
     )
 
 
-def customers_schema(max_birth_year: int) -> pa.DataFrameSchema:
-    """Customers: static attributes; births up to the extract year (given by the caller)."""
+def customers_schema(max_birth_year: int, region: Region | None = None) -> pa.DataFrameSchema:
+    """Customers: static attributes; births up to the extract year (given by the caller);
+    municipalities of the dataset's region (default Eksote)."""
+    municipalities = (region or REGIONS[DEFAULT_REGION]).municipalities
+    where = (region or REGIONS[DEFAULT_REGION]).title
     return pa.DataFrameSchema(
         {
             "subject_id": pa.Column(
@@ -117,7 +120,7 @@ def customers_schema(max_birth_year: int) -> pa.DataFrameSchema:
             "sex": pa.Column(str, pa.Check.isin(SEXES, error=f"sex must be one of {', '.join(SEXES)}"), nullable=False),
             "municipality": pa.Column(
                 str,
-                pa.Check.isin(MUNICIPALITIES, error="municipality must be one of the nine Eksote municipalities"),
+                pa.Check.isin(municipalities, error=f"municipality must be one of the {len(municipalities)} municipalities of {where}"),
                 nullable=False,
             ),
             "language": pa.Column(

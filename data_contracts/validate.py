@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from data_contracts import rules
 from data_contracts.catalogue import load_code_catalogue
 from data_contracts.errors import Failure, failure_at, raise_if_any
+from data_contracts.regions import Region, UnknownRegionError, region
 from data_contracts.schemas import (
     customers_schema,
     events_schema,
@@ -123,8 +124,18 @@ def _customer_keys_ok(customers: pd.DataFrame) -> bool:
     )
 
 
-def customer_failures(customers: pd.DataFrame, max_birth_year: int) -> list[Failure]:
-    return run_schema(customers_schema(max_birth_year), customers, "customers")
+def customer_failures(customers: pd.DataFrame, max_birth_year: int, region: Region | None = None) -> list[Failure]:
+    return run_schema(customers_schema(max_birth_year, region), customers, "customers")
+
+
+def dataset_region(metadata: Mapping[str, Any]) -> Region:
+    """The region dataset.json names (`region`; absent = Eksote); an unknown one is a contract error."""
+    from data_contracts.errors import ContractError
+
+    try:
+        return region(metadata.get("region"))
+    except UnknownRegionError as error:
+        raise ContractError(f"dataset.json: region: {error}") from None
 
 
 def validate_events(
@@ -159,7 +170,7 @@ def validate_dataset(events: pd.DataFrame, customers: pd.DataFrame, metadata: Ma
     year bounds the birth years.
     """
     start, end = extract_window(metadata)
-    failures = customer_failures(customers, end.year)
+    failures = customer_failures(customers, end.year, dataset_region(metadata))
     failures += event_failures(events, customers, start, end)
     n_customers = metadata.get("customers")
     if n_customers is not None and int(n_customers) != len(customers):

@@ -75,7 +75,14 @@ class _Dataset(Protocol):
 
 
 def compare_to_targets(dataset: _Dataset, config: SimulatorConfig | None = None) -> pd.DataFrame:
-    """Measure each target on the dataset: DataFrame[quantity, target, measured, tolerance, ok, ...]."""
+    """Measure each target on the dataset: DataFrame[quantity, target, measured, tolerance, ok, ...].
+
+    Targets are the config's, or (none given) those of the region dataset.json names (Eksote when
+    it names none): another region is held to its own sourced figures."""
+    if config is None:
+        from synthetic.regions import region_config
+
+        config = region_config(str(dataset.metadata.get("region") or "eksote"))
     m = _Measure(dataset)
     measured = {
         "ER visits per 1,000 PY, all ages": m.rate_per_py("ENC/EMERGENCY", 0, 200) * 1000,

@@ -56,6 +56,19 @@ class C:
         return cls._cache[code]
 
 
+def region_units(municipalities: tuple[str, ...]) -> tuple[str, ...]:
+    """units() with the simulated region's municipality names in place of Eksote's, position by
+    position (the simulator's unit indices are laid out for Eksote's nine: another region's i-th
+    municipality has the i-th one's teams and psychiatric unit). Same length as units()."""
+    names = dict(zip(MUNICIPALITY_NAMES, municipalities))
+
+    def rename(unit: str) -> str:
+        parts = unit.split("/")
+        return "/".join(names.get(part, part) if i == 1 else part for i, part in enumerate(parts))
+
+    return tuple(rename(unit) for unit in units())
+
+
 @lru_cache(maxsize=1)
 def units() -> tuple[str, ...]:
     """Every organisational unit string the simulator emits (index 0 = no unit)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data_contracts.catalogue import MUNICIPALITIES
 
@@ -513,6 +513,8 @@ class TruthConfig(_Frozen):
 class SimulatorConfig(_Frozen):
     """One simulation: size, calendar, seed and every model parameter."""
 
+    region: str = Field("eksote", description="the region simulated (data_contracts/regions.py); its parameter sets "
+                        "come from synthetic/regions.py (`region_config`)")
     customers: int = Field(20_000, description="residents at the extract start")
     years: int = 5  # warm-up 12 mo + train >= 12 + gap 6 + validation 6 + gap 6 + test 6 + 180-day labels 6 (experiments/)
     seed: int = 42
@@ -527,6 +529,30 @@ class SimulatorConfig(_Frozen):
     truth: TruthConfig = TruthConfig()
     compute_truth: bool = True
     conditions: ConditionsConfig = ConditionsConfig()
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from data_contracts.regions import region
+
+        return region(value).name
+
+    @model_validator(mode="after")
+    def _municipalities_of_the_region(self) -> "SimulatorConfig":
+        from data_contracts.regions import region
+
+        names = tuple(name for name, _ in self.population.municipality_sizes)
+        if set(names) != set(region(self.region).municipalities):
+            raise ValueError(f"population.municipality_sizes must name the municipalities of {self.region}: "
+                             f"{', '.join(region(self.region).municipalities)} (got {', '.join(names)})")
+        if len(names) > len(MUNICIPALITY_NAMES):  # the simulator's units are laid out for at most that many
+            raise ValueError(f"a region may have at most {len(MUNICIPALITY_NAMES)} municipalities (got {len(names)})")
+        return self
+
+    def municipality_names(self) -> tuple[str, ...]:
+        """The simulated municipalities in the order of population.municipality_sizes (population
+        index i is the i-th of them)."""
+        return tuple(name for name, _ in self.population.municipality_sizes)
 
     @field_validator("customers")
     @classmethod

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_contracts.catalogue import LANGUAGES
-from synthetic.config import MUNICIPALITY_NAMES, SimulatorConfig
+from synthetic.config import SimulatorConfig
 from synthetic.timeline import Calendar, month_start_days
 
 NOT_ENTERING = -(10**6)  # entry month of residents present from the start
@@ -23,7 +23,7 @@ class Population:
 
     birth_mi: np.ndarray  # int64 month index of birth
     female: np.ndarray  # bool
-    municipality: np.ndarray  # int8 index into MUNICIPALITY_NAMES
+    municipality: np.ndarray  # int8 index into config.municipality_names()
     language: np.ndarray  # int8 index into LANGUAGES
     entry_mi: np.ndarray  # int64 month index of entry (NOT_ENTERING for residents)
     entry_t: np.ndarray  # float days of entry (-inf for residents)
@@ -59,8 +59,7 @@ def build_population(config: SimulatorConfig, calendar: Calendar, rng: np.random
     n = config.customers
     weights = _band_weights(config)
     mun_w = np.array([s.value for _, s in config.population.municipality_sizes], dtype="float64")
-    mun_names = [name for name, _ in config.population.municipality_sizes]
-    mun_index = np.array([MUNICIPALITY_NAMES.index(name) for name in mun_names], dtype="int8")
+    mun_index = np.arange(len(mun_w), dtype="int8")
     lang_w = np.array([s.value for _, s in config.population.language_shares], dtype="float64")
     lang_index = np.array([LANGUAGES.index(name) for name, _ in config.population.language_shares], dtype="int8")
 

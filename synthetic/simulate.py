@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from synthetic.codes import C, catalogue, units
+from synthetic.codes import C, catalogue, region_units, units
 from data_contracts.catalogue import LANGUAGES
-from synthetic.config import MUNICIPALITY_NAMES, SimulatorConfig
+from synthetic.config import SimulatorConfig
 from synthetic.latent import N_U, N_Z, Indicators, Rates, State, advance, compute_norms, initial_state, rates
 from synthetic.population import NOT_ENTERING, Population, build_population
 from synthetic.services import (
@@ -367,7 +367,7 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
         "code": _dict_strings(code, cat.codes),
         "numeric_value": pa.array(value, pa.float64(), from_pandas=True),
         "service_area": _dict_strings(code, cat.service_area),
-        "unit": _dict_strings(unit, units(), null_index=0),
+        "unit": _dict_strings(unit, region_units(config.municipality_names()), null_index=0),
         "cost_eur": pa.array(cost, pa.float64()),
     })
 
@@ -378,13 +378,14 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
         "birth_year": (2000 + birth[cust_order] // 12).astype("int16"),
         "birth_month": (birth[cust_order] % 12 + 1).astype("int8"),
         "sex": pd.array(np.where(pop.female[cust_order], "F", "M"), dtype="str"),
-        "municipality": pd.array(np.array(MUNICIPALITY_NAMES)[pop.municipality[cust_order]], dtype="str"),
+        "municipality": pd.array(np.array(config.municipality_names())[pop.municipality[cust_order]], dtype="str"),
         "language": pd.array(np.array(LANGUAGES)[pop.language[cust_order]], dtype="str"),
     })
     start_dt = dt.datetime.combine(config.start, dt.time())
     end_ts = pd.Timestamp(days_to_datetime(np.array([end]))[0]).to_pydatetime()
     metadata = {
-        "name": f"synthetic-eksote-seed{config.seed}",
+        "name": f"synthetic-{config.region}-seed{config.seed}",
+        "region": config.region,
         "source": "synthetic",
         "seed": config.seed,
         "customers": int(len(customers)),

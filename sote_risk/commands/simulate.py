@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same data)."),
         out: Path = typer.Option(..., "--out", help="Dataset folder to create (must not exist or be empty)."),
         truth: bool = typer.Option(True, "--truth/--no-truth", help="Compute the true outcome probabilities."),
+        region: str = typer.Option("eksote", "--region", help="Region to simulate: eksote (the default), vantaa-kerava "
+                                   "(younger, urban) or kainuu (sparse, older, more home care); the others are for "
+                                   "external validation (`sote-risk evaluate --external`)."),
     ) -> None:
         """Simulate the region's service history with ground truth into OUT."""
         if customers < 1:
@@ -33,14 +36,18 @@ def register(app: typer.Typer) -> None:
         if seed < 0:
             raise SoteRiskError(f"--seed must be >= 0 (got {seed})")
 
-        from synthetic.config import SimulatorConfig
+        from data_contracts.regions import UnknownRegionError
         from synthetic.io import check_output
+        from synthetic.regions import region_config
 
+        try:
+            config = region_config(region, customers=customers, years=years, seed=seed, compute_truth=truth)
+        except UnknownRegionError as error:
+            raise SoteRiskError(f"--region: {error}") from None
         check_output(out)  # fail before spending minutes on the simulation
-        config = SimulatorConfig(customers=customers, years=years, seed=seed, compute_truth=truth)
         dataset = simulate_to(config, out)
         typer.echo(
-            f"wrote {out}: {len(dataset.customers):,} customers, {len(dataset.events):,} events, "
+            f"wrote {out}: {config.region}, {len(dataset.customers):,} customers, {len(dataset.events):,} events, "
             f"{len(dataset.risk):,} truth rows ({dataset.metadata['extract_start'][:10]} .. "
             f"{dataset.metadata['extract_end'][:10]})"
         )
