@@ -59,6 +59,13 @@ WORDS: dict[str, dict[str, str]] = {
         "importance_gain": "Each feature's share of the model's own split gain (no customers to compute effects on).",
         "feature": "Feature", "description": "Description", "effect": "Share",
         "intended_use_missing": "",
+        "external": "How it did in other regions (external validation)",
+        "external_note": "The same model scored on another wellbeing services county's test period, without retraining: "
+        "people and services differ there, so discrimination and calibration can change. 95% intervals by customer bootstrap.",
+        "region": "Region (test period)", "intercept": "Calibration intercept", "intercept_note": "0 = right on average",
+        "rows_outcomes": "Test rows / outcomes", "per_customer": "AUROC per customer",
+        "recalibrated": "This version is version {source} recalibrated for {region}: its calibrator (not its trees) was "
+        "refitted on {region}'s validation period, and its figures above are from {region}'s test period.",
     },
     "fi": {
         "model_card": "Mallikortti", "other_language": "In English", "status": "Tila", "version": "Mallin versio",
@@ -89,6 +96,13 @@ WORDS: dict[str, dict[str, str]] = {
         "feature": "Piirre", "description": "Kuvaus", "effect": "Osuus",
         "intended_use_missing": "Tälle mallin versiolle ei ole kirjattu käyttötarkoitusta suomeksi: se on englanninkielisessä "
         "mallikortissa.",
+        "external": "Miten malli onnistui muilla alueilla (ulkoinen validointi)",
+        "external_note": "Sama malli arvioituna toisen hyvinvointialueen testijaksolla ilman uudelleenkoulutusta: väestö ja "
+        "palvelut eroavat, joten erottelukyky ja kalibraatio voivat muuttua. 95\u00a0%:n välit asiakkaittain bootstrap-menetelmällä.",
+        "region": "Alue (testijakso)", "intercept": "Kalibraation vakiotermi", "intercept_note": "0 = keskimäärin oikein",
+        "rows_outcomes": "Testirivit / tapahtumat", "per_customer": "AUROC asiakkaittain",
+        "recalibrated": "Tämä versio on version {source} kalibrointi alueelle {region}: sen kalibraattori (ei puita) sovitettiin "
+        "uudelleen alueen {region} validointijaksolla, ja yllä olevat luvut ovat alueen {region} testijaksolta.",
     },
 }
 
@@ -118,6 +132,7 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
         bands=" / ".join(percent(edge, lang, 0) for edge in (champion.bands.moderate, champion.bands.high, champion.bands.very_high)),
         test_period=_test_period(model.metadata.get("periods")), performance=_performance(metrics, model.metadata, lang, t),
         subgroup_rule=_subgroup_rule(spec, lang, t), flagged=flagged_groups(champion.tags.get("subgroup_flagged"), lang),
+        external=external_results(champion.tags, lang, t), recalibrated=_recalibrated(model.metadata, t),
         **_importance(model, sample, lang),
     )
 
@@ -166,6 +181,48 @@ def _performance(metrics: dict[str, Any], metadata: dict[str, Any], lang: Langua
         (t["lead"], plain("test_customer_lead_days", 0)),
         (t["counts"], " / ".join(number(c, lang, 0) if c is not None else "–" for c in counts)),
     ]
+
+
+def external_results(tags: dict[str, str], lang: Language, t: dict[str, str]) -> list[dict[str, str]]:
+    """One row per region the version was scored on (its `external_<region>` tags, written by
+    `sote-risk evaluate --external` and `recalibrate`); a tag that cannot be read is left out."""
+    import json
+
+    from data_contracts.regions import REGIONS
+
+    rows = []
+    for key in sorted(k for k in tags if k.startswith("external_")):
+        try:
+            figures = json.loads(tags[key])
+        except ValueError:
+            continue
+        if not isinstance(figures, dict):
+            continue
+        region = str(figures.get("region", key.removeprefix("external_")))
+        counts = [_value(figures, k) for k in ("test_rows", "test_events")]
+        rows.append({
+            "region": region,
+            "title": REGIONS[region].title if region in REGIONS else region,
+            "period": _test_period([figures.get("test_period")]) or "",
+            "auroc": _with_interval(figures, "test_auroc", lang, t),
+            "per_customer": number(_value(figures, "test_customer_auroc"), lang, 3)
+            if _value(figures, "test_customer_auroc") is not None else t["not_computed"],
+            "oe": _with_interval(figures, "test_observed_expected", lang, t, decimals=2),
+            "slope": _with_interval(figures, "test_calibration_slope", lang, t, decimals=2),
+            "intercept": _with_interval(figures, "test_calibration_intercept", lang, t, decimals=2, signed=True),
+            "counts": " / ".join(number(c, lang, 0) if c is not None else "–" for c in counts),
+        })
+    return rows
+
+
+def _recalibrated(metadata: dict[str, Any], t: dict[str, str]) -> str | None:
+    region = metadata.get("recalibrated_for")
+    if not region:
+        return None
+    from data_contracts.regions import REGIONS
+
+    title = REGIONS[region].title if region in REGIONS else str(region)
+    return t["recalibrated"].format(source=metadata.get("recalibrated_from", "?"), region=title)
 
 
 def _test_period(periods: Any) -> str | None:

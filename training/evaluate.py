@@ -159,6 +159,36 @@ def calibration_slope(y, p, weights=None) -> float:
     return NAN if fit is None else fit[1]
 
 
+def _intercept_fit(y: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 50) -> float:
+    """a in logit P(y) = a + x (x an offset: slope held at 1) by weighted maximum likelihood
+    (Newton on one parameter, which is concave); NaN with nothing to estimate or no convergence."""
+    used = w > 0
+    y, x, w = y[used], x[used], w[used]
+    total, events = w.sum(), float((w * y).sum())
+    if total == 0 or events <= 0 or events >= total:
+        return NAN
+    a = 0.0
+    for _ in range(max_iter):
+        mu = 1.0 / (1.0 + np.exp(-(a + x)))
+        gradient, curvature = float((w * (y - mu)).sum()), float((w * mu * (1 - mu)).sum())
+        if curvature <= 0:
+            return NAN
+        step = gradient / curvature
+        a += step
+        if abs(step) < 1e-10 * (1 + abs(a)):
+            return float(a)
+    return NAN
+
+
+def calibration_intercept(y, p, weights=None) -> float:
+    """a in logit P(y) = a + logit(p): the calibration intercept with the slope held at 1
+    (calibration-in-the-large on the log-odds scale). 0 = right on average; above 0 = the model
+    under-predicts (its odds should be multiplied by e^a). NaN for one outcome class only."""
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    return _intercept_fit(y, _logit(p), w)
+
+
 def calibration_curve(y, p, bins: int = 10) -> pd.DataFrame:
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
@@ -271,8 +301,8 @@ def bootstrap_auroc_gain_ci(subject_ids, y, p, q, samples: int, seed: int, level
 
 def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: int = 10,
                              level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of ECE, observed/expected and the calibration slope, resampling
-    customers (one set of draws for all, as for AUROC)."""
+    """Percentile intervals of ECE, observed/expected, the calibration slope and intercept,
+    resampling customers (one set of draws for all, as for AUROC)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     index, x = _equal_count_bins(p, bins), _logit(p)  # once, not per resample
@@ -286,6 +316,7 @@ def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: i
         "ece": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: _binned_ece(y, p, w, index)),
         "observed_expected": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: observed_expected(y, p, w)),
         "calibration_slope": _customer_bootstrap(subject_ids, samples, seed, level, slope),
+        "calibration_intercept": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: _intercept_fit(y, x, w)),
     }
 
 
@@ -319,6 +350,7 @@ def evaluate_test(
     metrics["test_auroc_ci_low"], metrics["test_auroc_ci_high"] = low, high
     metrics["test_observed_expected"] = observed_expected(y, p)
     metrics["test_calibration_slope"] = calibration_slope(y, p)
+    metrics["test_calibration_intercept"] = calibration_intercept(y, p)
     for name, (low, high) in bootstrap_calibration_ci(keys["subject_id"], y, p, bootstrap_samples, seed, bins).items():
         metrics[f"test_{name}_ci_low"], metrics[f"test_{name}_ci_high"] = low, high
     metrics.update(alert_metrics(y, p, threshold, "test_"))

@@ -105,33 +105,136 @@ def _write_traceback(problem: str) -> Path:
 
 
 def evaluate(
-    problem: str = typer.Option(..., "--problem", "-p", help="Problem id."),
+    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable)."),
+    all_problems: bool = typer.Option(False, "--all", help="Every problem with a registered version under --alias."),
     alias: str = typer.Option("champion", "--alias", help="Registry alias to evaluate."),
     data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ (default: home data)."),
+    external: Optional[Path] = typer.Option(None, "--external", help="Another region's dataset folder (e.g. from "
+                                            "`sote-risk simulate --region kainuu`): score the registered models on "
+                                            "its test period and report discrimination and calibration, overall and "
+                                            "by subgroup (its features are built once into the home's external/)."),
+    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
 ) -> None:
-    """Evaluate a registered model on the test period of the current features."""
+    """Evaluate a registered model on the test period of the current features, or (--external) of
+    another region's data."""
     from base.settings import home
     from training.pipeline import evaluate_registered
     from training.spec import load_spec
 
-    load_spec(problem)  # unknown problem -> one-line error before touching MLflow
+    names = _problems(problem, all_problems, experiments)
+    for name in names:
+        load_spec(name, experiments)  # unknown problem -> one-line error before touching MLflow
     console = _console()
-    with console.status(f"{problem}: evaluating"):
-        report = evaluate_registered(problem, data or home().features, alias=alias, dataset_dir=dataset or home().data,
-                                     progress=console.log)
-    # customer figures come from each customer's rows before their first outcome (training/customers.py)
-    keys = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece",
-            "test_observed_expected", "test_observed_expected_ci_low", "test_observed_expected_ci_high",
-            "test_calibration_slope", "test_calibration_slope_ci_low", "test_calibration_slope_ci_high", "baseline_auroc",
-            "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high", "oracle_auroc", "test_ppv",
-            "test_sensitivity", "test_alert_rate", "test_customer_auroc", "test_customer_ppv", "test_customer_sensitivity",
-            "test_customer_lead_days")
-    for key in keys:
-        if key in report.metrics:
-            typer.echo(f"{key}\t{report.metrics[key]:.4f}")
-    for note in report.notes:
-        typer.echo(f"note: {note}")
+    if external is not None:
+        _evaluate_external(names, external, alias, console)
+        return
+    for name in names:
+        with console.status(f"{name}: evaluating"):
+            report = evaluate_registered(name, data or home().features, alias=alias, dataset_dir=dataset or home().data,
+                                         progress=console.log)
+        if len(names) > 1:
+            typer.echo(f"== {name}")
+        # customer figures come from each customer's rows before their first outcome (training/customers.py)
+        for key in EVALUATE_KEYS:
+            if key in report.metrics:
+                typer.echo(f"{key}\t{report.metrics[key]:.4f}")
+        for note in report.notes:
+            typer.echo(f"note: {note}")
+
+
+EVALUATE_KEYS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_auprc", "test_brier", "test_ece",
+                 "test_observed_expected", "test_observed_expected_ci_low", "test_observed_expected_ci_high",
+                 "test_calibration_slope", "test_calibration_slope_ci_low", "test_calibration_slope_ci_high",
+                 "test_calibration_intercept", "test_calibration_intercept_ci_low", "test_calibration_intercept_ci_high",
+                 "baseline_auroc", "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high",
+                 "oracle_auroc", "test_ppv", "test_sensitivity", "test_alert_rate", "test_customer_auroc",
+                 "test_customer_ppv", "test_customer_sensitivity", "test_customer_lead_days")
+
+
+def _interval(m: dict[str, float], key: str, digits: int = 3, signed: bool = False) -> str:
+    nan = float("nan")
+    form = f"{{:{'+' if signed else ''}.{digits}f}}"
+    value, low, high = (m.get(k, nan) for k in (key, f"{key}_ci_low", f"{key}_ci_high"))
+    return f"{form.format(value)} [{form.format(low)}, {form.format(high)}]"
+
+
+def _figure(value: float, digits: int = 3) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"
+
+
+def external_line(report) -> str:  # noqa: ANN001 (training.external.ExternalReport, imported lazily)
+    """One line per problem and region: every headline figure with its 95 % interval."""
+    m, nan = report.metrics, float("nan")
+    return (f"{report.problem} on {report.region} (version {report.model_version}, {report.alias}): "
+            f"{int(m.get('test_rows', 0)):,} rows, {int(m.get('test_events', 0)):,} outcomes; "
+            f"AUROC {_interval(m, 'test_auroc')} per customer {m.get('test_customer_auroc', nan):.3f} "
+            f"oracle {_figure(m.get('oracle_auroc', nan))} gain {_interval(m, 'gain_over_baseline', signed=True)} "
+            f"O/E {_interval(m, 'test_observed_expected', 2)} slope {_interval(m, 'test_calibration_slope', 2)} "
+            f"intercept {_interval(m, 'test_calibration_intercept', 2, signed=True)}")
+
+
+def _print_subgroups(table) -> None:  # noqa: ANN001 (a DataFrame)
+    def cell(value, digits: int = 2) -> str:  # noqa: ANN001
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    typer.echo("  attribute\tvalue\trows\tcustomers\toutcomes\tauroc [95% CI]\tO/E [95% CI]\tslope [95% CI]\tintercept [95% CI]")
+    for row in table.to_dict("records"):
+        figures = [f"{cell(row[k], 3 if k == 'auroc' else 2)} [{cell(row[f'{k}_ci_low'], 3 if k == 'auroc' else 2)}, "
+                   f"{cell(row[f'{k}_ci_high'], 3 if k == 'auroc' else 2)}]" for k in ("auroc", "o_e", "slope", "intercept")]
+        typer.echo("  " + "\t".join([row["attribute"], row["value"], cell(row["rows"]), cell(row["customers"]),
+                                      cell(row["events"]), *figures]))
+
+
+def _evaluate_external(names: list[str], dataset_dir: Path, alias: str, console) -> None:  # noqa: ANN001
+    from training.external import evaluate_external
+
+    failed = []
+    for name in names:
+        try:
+            with console.status(f"{name}: external evaluation"):
+                report = evaluate_external(name, dataset_dir, alias=alias, progress=console.log)
+        except SoteRiskError as error:
+            if len(names) == 1:
+                raise
+            failed.append(name)
+            typer.echo(f"{name}: failed: {_one_line(str(error))}")
+            continue
+        typer.echo(external_line(report))
+        _print_subgroups(report.subgroups)
+        for note in report.notes:
+            typer.echo(f"note: {note}")
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(names)} problem(s) failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(code=1)
+
+
+def recalibrate(
+    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable)."),
+    all_problems: bool = typer.Option(False, "--all", help="Every problem."),
+    data: Path = typer.Option(..., "--data", help="The new region's dataset folder (e.g. from `sote-risk simulate --region kainuu`)."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias of the model to recalibrate."),
+    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
+) -> None:
+    """Refit only the calibrator of a registered model on a new region's validation period (its
+    trees unchanged), re-choose the alert threshold there, and register the result as a new
+    version with alias recalibrated-<region>; prints the region's test-period figures before and after."""
+    from training.external import recalibrate as run_recalibration
+    from training.spec import load_spec
+
+    names = _problems(problem, all_problems, experiments)
+    for name in names:
+        load_spec(name, experiments)
+    console = _console()
+    for name in names:
+        with console.status(f"{name}: recalibrating"):
+            result = run_recalibration(name, data, alias=alias, progress=console.log)
+        typer.echo(f"before: {external_line(result.before)}")
+        typer.echo(f"after:  {external_line(result.after)}")
+        typer.echo(f"{name}: registered version {result.version} as {result.alias} ({result.method} calibrator fitted "
+                   f"on {result.after.region}'s validation period; not a champion until promoted)")
 
 
 def promote(
@@ -188,5 +291,6 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command()(train)
     app.command()(evaluate)
+    app.command()(recalibrate)
     app.command()(promote)
     app.add_typer(models_app, name="models")
