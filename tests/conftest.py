@@ -1,13 +1,23 @@
-"""Fixtures shared across test modules (each is built only when a test asks for it)."""
+"""Fixtures shared across test modules (each is built only when a test asks for it), and one
+setting for every process the tests start (below)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# LightGBM's OpenMP threads sleep while they wait instead of spinning. The shipped experiment
+# specs train on two threads (training/tuning.py NUM_THREADS), in the subprocesses of `sote-risk
+# train` and `sote-risk demo` (which inherit this). The tests share their cores with other
+# suites (tests/_training_data.py fast_spec_dict trains on one thread for the same reason), and a
+# spinning thread then holds a core its partner needs. Only how idle threads wait changes: the
+# same threads do the same work, the models are identical. A value the caller set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
