@@ -1,13 +1,23 @@
-"""Fixtures shared across test modules (each is built only when a test asks for it)."""
+"""Fixtures shared across test modules (each is built only when a test asks for it), and one
+setting for every process the tests start (below)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# LightGBM's OpenMP threads sleep while they wait instead of spinning. The shipped experiment
+# specs train on two threads (training/tuning.py NUM_THREADS), in the subprocesses of `sote-risk
+# train` and `sote-risk demo` (which inherit this). The tests share their cores with other
+# suites (tests/_training_data.py fast_spec_dict trains on one thread for the same reason), and a
+# spinning thread then holds a core its partner needs. Only how idle threads wait changes: the
+# same threads do the same work, the models are identical. A value the caller set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +51,17 @@ class TrainedHome:
     template: Path
     train: subprocess.CompletedProcess
 
+    def copy_as_trained_there(self, home: Path) -> Path:
+        """A copy of the template at `home` whose store names `home`, as if `train` had run there
+        (follow_moved_home, asserted to replace exactly the original's root): commands on it have
+        no move to follow."""
+        from models.registry import follow_moved_home
+
+        shutil.copytree(self.template, home)
+        old_root = (self.original / "mlartifacts").resolve().as_uri()
+        assert follow_moved_home(home / "mlflow.db", (home / "mlartifacts").resolve()) == [old_root]
+        return home
+
 
 @pytest.fixture(scope="session")
 def trained_home_template(tmp_path_factory) -> TrainedHome:
@@ -50,7 +71,8 @@ def trained_home_template(tmp_path_factory) -> TrainedHome:
     `original`; the home is then copied to `template` and the original deleted.
 
     The template is a trained home that has moved: its store still names the original until a
-    command opens it. Nobody opens it in place: copy it (shutil.copytree) and use the copy."""
+    command opens it. Nobody opens it in place: copy it (shutil.copytree: a moved home) or take
+    `copy_as_trained_there`, and use the copy."""
     from tests.test_cli_quiet import run_cli, stamped_tables
 
     root = tmp_path_factory.mktemp("trained-home")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -76,12 +75,7 @@ def test_train_and_promote_show_their_own_lines_and_log_the_libraries(trained_ho
         assert line in log, line
     assert re.search(r" WARNING py\.warnings: \S+\.py:\d+: \w*Warning: ", log), "no warning reached the log"
 
-    from models.registry import follow_moved_home
-
-    home = tmp_path / "home"
-    shutil.copytree(trained.template, home)
-    # the store now names this copy, as if `train` had run here: promote and list have no move to follow
-    assert follow_moved_home(home / "mlflow.db", (home / "mlartifacts").resolve()) == [(trained.original / "mlartifacts").resolve().as_uri()]
+    home = trained.copy_as_trained_there(tmp_path / "home")  # promote and list have no move to follow
     promote = run_cli("promote", "--problem", "elderly-hospitalisation", "--force", home=home)
     assert promote.returncode == 0, promote.stderr[-3000:]
     assert promote.stderr == "" and noise(promote) == []

@@ -243,16 +243,15 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert result.returncode == 2 and "--problem P" in result.stderr
 
 
-def test_cli_train_promote_list(tmp_path):
-    features_dir, dataset_dir = write_tables(tmp_path / "data")
-    # the shipped spec does not know the fixture's `noise_feature` and would refuse the table
-    # (SpecError, one line; see test_training_spec): drop it, as a real feature table never has it
-    table = pd.read_parquet(features_dir / "elderly.parquet")
-    table.drop(columns="noise_feature").to_parquet(features_dir / "elderly.parquet")
-    result = run_cli("train", "--problem", "elderly-hospitalisation", "--data", str(features_dir),
-                     "--dataset", str(dataset_dir), "--trials", "1", home=tmp_path / "home")
+def test_cli_train_promote_list(trained_home_template, tmp_path):
+    """`train --problem elderly-hospitalisation --trials 1` with the shipped spec (the session's
+    run, conftest.py trained_home_template: the fixture's table without its `noise_feature`,
+    which the shipped spec would refuse, see test_training_spec), then `models list` and
+    `promote` on a copy of its home, as if trained there."""
+    result = trained_home_template.train
     assert result.returncode == 0, result.stderr
     assert "version 1 (challenger) test_auroc" in result.stdout
+    trained_home_template.copy_as_trained_there(tmp_path / "home")
     listed = run_cli("models", "list", home=tmp_path / "home")
     assert listed.returncode == 0 and "challenger" in listed.stdout
     assert "elderly-hospitalisation" in listed.stdout.replace("│", "").replace(" ", "").replace("\n", "")
