@@ -205,8 +205,7 @@ def external_results(tags: dict[str, str], lang: Language, t: dict[str, str]) ->
             "title": REGIONS[region].title if region in REGIONS else region,
             "period": _test_period([figures.get("test_period")]) or "",
             "auroc": _with_interval(figures, "test_auroc", lang, t),
-            "per_customer": number(_value(figures, "test_customer_auroc"), lang, 3)
-            if _value(figures, "test_customer_auroc") is not None else t["not_computed"],
+            "per_customer": _with_interval(figures, "test_customer_auroc", lang, t),
             "oe": _with_interval(figures, "test_observed_expected", lang, t, decimals=2),
             "slope": _with_interval(figures, "test_calibration_slope", lang, t, decimals=2),
             "intercept": _with_interval(figures, "test_calibration_intercept", lang, t, decimals=2, signed=True),

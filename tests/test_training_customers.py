@@ -119,3 +119,21 @@ def test_customer_figures_equal_the_naive_loop(seed):
     # and the rows after outcomes matter here: the old maximum over every row is another figure
     old = rows.groupby("subject_id").agg(y=("y", "max"), p=("p", "max"))
     assert roc_auc_score(old["y"], old["p"]) > metrics["test_customer_auroc"] + 0.02
+
+
+def test_the_customer_auroc_interval_resamples_customers_not_rows():
+    """Adding rows that change no customer's highest risk leaves the per-customer interval as it
+    was (a bootstrap over rows would move it); and the interval holds the figure."""
+    rng = np.random.default_rng(5)
+    n = 400
+    risk = rng.random(n)
+    outcome_customer = rng.random(n) < 0.1 + 0.5 * risk
+    keys = pd.DataFrame({"subject_id": np.arange(n) + 1, "prediction_time": pd.Timestamp("2025-01-01")})
+    metrics = evaluate_test(keys, outcome_customer, risk, 0.5, bootstrap_samples=200, seed=3)
+    low, high = metrics["test_customer_auroc_ci_low"], metrics["test_customer_auroc_ci_high"]
+    assert low < metrics["test_customer_auroc"] < high and high - low < 0.2
+    extra = keys.assign(prediction_time=pd.Timestamp("2024-12-01"))  # earlier, lower scores, no outcome yet
+    more = evaluate_test(pd.concat([keys, extra], ignore_index=True), np.r_[outcome_customer, np.zeros(n, bool)],
+                         np.r_[risk, risk / 2], 0.5, bootstrap_samples=200, seed=3)
+    assert more["test_customer_auroc"] == metrics["test_customer_auroc"]
+    assert (more["test_customer_auroc_ci_low"], more["test_customer_auroc_ci_high"]) == (low, high)

@@ -357,6 +357,9 @@ def evaluate_test(
     metrics["test_alerts_per_1000_per_month"] = metrics["test_alert_rate"] * 1000
     per_customer = customer_level(keys, y, p, outcome_time)
     metrics["test_customer_auroc"] = auroc(per_customer["y"], per_customer["p"])
+    # one row per customer: resampling customers is resampling these rows
+    metrics["test_customer_auroc_ci_low"], metrics["test_customer_auroc_ci_high"] = bootstrap_auroc_ci(
+        per_customer.index.to_numpy(), per_customer["y"].to_numpy(), per_customer["p"].to_numpy(), bootstrap_samples, seed)
     metrics["test_customer_auprc"] = auprc(per_customer["y"], per_customer["p"])
     metrics.update(alert_metrics(per_customer["y"], per_customer["p"], threshold, "test_customer_"))
     metrics["test_customer_lead_days"] = customer_lead_days(keys, y, p, threshold, outcome_time)

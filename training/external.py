@@ -55,7 +55,7 @@ Progress = Callable[[str], None]
 
 # the figures a version's `external_<region>` tag keeps (the whole set is in the MLflow run)
 TAGGED = ("test_rows", "test_customers", "test_outcome_rate", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
-          "test_customer_auroc", "test_observed_expected", "test_observed_expected_ci_low",
+          "test_customer_auroc", "test_customer_auroc_ci_low", "test_customer_auroc_ci_high", "test_observed_expected", "test_observed_expected_ci_low",
           "test_observed_expected_ci_high", "test_calibration_slope", "test_calibration_slope_ci_low",
           "test_calibration_slope_ci_high", "test_calibration_intercept", "test_calibration_intercept_ci_low",
           "test_calibration_intercept_ci_high", "test_alert_rate", "test_ppv", "test_sensitivity", "oracle_auroc")

@@ -53,7 +53,7 @@ def card_context(
         ("Calibration slope (1 = predictions spread as far as the outcomes; below 1 = too extreme)",
          interval("test_calibration_slope", 2)),
         ("Expected calibration error (absolute: compare with the outcome rate)", interval("test_ece", 4)),
-        ("AUROC per customer (highest risk before their first outcome)", m("test_customer_auroc")),
+        ("AUROC per customer (highest risk before their first outcome)", interval("test_customer_auroc")),
         ("Best baseline AUROC", m("baseline_auroc")),
         ("Gain over the best baseline", f"{gain('gain_over_baseline')} (95 % CI {gain('gain_over_baseline_ci_low')} to "
                                         f"{gain('gain_over_baseline_ci_high')}, paired bootstrap by customer)"),

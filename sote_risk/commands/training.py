@@ -149,6 +149,7 @@ EVALUATE_KEYS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_
                  "test_calibration_intercept", "test_calibration_intercept_ci_low", "test_calibration_intercept_ci_high",
                  "baseline_auroc", "gain_over_baseline", "gain_over_baseline_ci_low", "gain_over_baseline_ci_high",
                  "oracle_auroc", "test_ppv", "test_sensitivity", "test_alert_rate", "test_customer_auroc",
+                 "test_customer_auroc_ci_low", "test_customer_auroc_ci_high",
                  "test_customer_ppv", "test_customer_sensitivity", "test_customer_lead_days")
 
 
@@ -168,7 +169,7 @@ def external_line(report) -> str:  # noqa: ANN001 (training.external.ExternalRep
     m, nan = report.metrics, float("nan")
     return (f"{report.problem} on {report.region} (version {report.model_version}, {report.alias}): "
             f"{int(m.get('test_rows', 0)):,} rows, {int(m.get('test_events', 0)):,} outcomes; "
-            f"AUROC {_interval(m, 'test_auroc')} per customer {m.get('test_customer_auroc', nan):.3f} "
+            f"AUROC {_interval(m, 'test_auroc')} per customer {_interval(m, 'test_customer_auroc')} "
             f"oracle {_figure(m.get('oracle_auroc', nan))} gain {_interval(m, 'gain_over_baseline', signed=True)} "
             f"O/E {_interval(m, 'test_observed_expected', 2)} slope {_interval(m, 'test_calibration_slope', 2)} "
             f"intercept {_interval(m, 'test_calibration_intercept', 2, signed=True)}")
