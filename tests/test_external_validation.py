@@ -144,6 +144,13 @@ def test_recalibration_refits_only_the_calibrator_on_the_regions_validation_peri
     assert new.metadata["recalibrated_from"] == recalibration.before.model_version
     assert new.metadata["recalibrated_for"] == "kainuu"
     assert evaluated["new_tags"]["recalibrated_from"] == recalibration.before.model_version
+    # its promotion gates have every figure they read, from the region it was recalibrated for
+    from training.promotion import gate_reasons
+    from training.spec import Gates
+
+    reasons = gate_reasons(evaluated["new_tags"], None, Gates())
+    assert not [r for r in reasons if "recorded" in r], reasons
+    assert {"subgroup_flags_auroc", "subgroup_flags_calibration", "subgroup_flagged"} <= set(evaluated["new_tags"])
     # before and after are on the same test rows
     assert recalibration.before.metrics["test_rows"] == recalibration.after.metrics["test_rows"] == len(test)
     assert recalibration.after.metrics["test_auroc"] == pytest.approx(recalibration.before.metrics["test_auroc"], abs=0.02)

@@ -49,7 +49,7 @@ from training.evaluate import (
 )
 from training.spec import ExperimentSpec
 from training.splits import Split
-from training.subgroups import SMALL, attributes, shown_count
+from training.subgroups import SMALL, attributes, audit, audit_metrics, shown_count
 
 Progress = Callable[[str], None]
 
@@ -77,6 +77,7 @@ class ExternalReport:
     subgroups: pd.DataFrame
     periods: list[str]
     notes: list[str] = field(default_factory=list)
+    flagged: str = "none"  # the subgroups the promotion gates' audit flags on this region
 
     def tag(self) -> dict[str, object]:
         """The compact record kept on the model version (and read by the model card)."""
@@ -261,6 +262,7 @@ def _prepare(problem: str, dataset_dir: Path, alias: str, tracking_uri: str | No
 
 def _report(prep: _Prepared, model, alias: str, version: str) -> ExternalReport:
     from training.evaluate import bootstrap_auroc_gain_ci
+    from training.pipeline import flagged_subgroups
     from training.report import fit_baselines, oracle_probabilities
 
     notes: list[str] = []
@@ -281,8 +283,12 @@ def _report(prep: _Prepared, model, alias: str, version: str) -> ExternalReport:
     groups = external_groups(test, spec, prep.municipality)
     table = subgroup_calibration(groups, y, p, test["subject_id"].to_numpy(), seed=spec.seed,
                                  min_events=spec.gates.min_subgroup_events)
+    # the promotion gates' own subgroup audit on this region, so a recalibrated version carries its flags
+    audited = audit(groups, y, p, float(model.metadata["threshold"]), spec.gates, test["subject_id"].to_numpy())
+    metrics.update({k: v for k, v in audit_metrics(audited).items() if k.startswith("subgroup_flags_")})
+    metrics_flagged = flagged_subgroups(audited)
     return ExternalReport(spec.problem, prep.region, str(prep.metadata.get("name") or ""), version, alias, metrics, table,
-                          [period.describe() for period in prep.split.periods], notes)
+                          [period.describe() for period in prep.split.periods], notes, metrics_flagged or "none")
 
 
 def _record(report: ExternalReport, kind: str, extra_tags: dict[str, str] | None = None) -> None:
@@ -374,7 +380,7 @@ def recalibrate(problem: str, dataset_dir: Path, *, alias: str = "champion", tra
     client.set_registered_model_alias(model_name(problem), recalibrated_alias(prep.region), version)
     tags = metric_tags(after.metrics)  # its gates read the region it was recalibrated for
     tags.update({"problem": problem, "pipeline_version": model.pipeline_version, "recalibrated_from": source_version,
-                 "recalibrated_for": prep.region, "gates": json.dumps(spec.gates.model_dump())})
+                 "recalibrated_for": prep.region, "gates": json.dumps(spec.gates.model_dump()), "subgroup_flagged": after.flagged})
     for key, value in tags.items():
         client.set_model_version_tag(model_name(problem), version, key, value)
     after.model_version = version
