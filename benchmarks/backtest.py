@@ -146,6 +146,13 @@ def dataset_identity(dataset: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"name": str(dataset)}
 
 
+def features_identity(features: Path) -> dict[str, Any]:
+    """The dataset.json of the data the feature tables were built from (features.json names it)."""
+    path = features / "features.json"
+    source = json.loads(path.read_text(encoding="utf-8")).get("source", {}) if path.exists() else {}
+    return dataset_identity(Path(source["data"])) if "data" in source else {}
+
+
 def run(args: argparse.Namespace) -> None:
     from base.settings import home, quiet_third_parties
 
@@ -153,8 +160,9 @@ def run(args: argparse.Namespace) -> None:
     features = (args.data or home().features).resolve()
     dataset = (args.dataset or home().data).resolve()
     identity = dataset_identity(dataset)
-    if identity.get("seed") in HELD_OUT_SEEDS:
-        sys.exit(f"error: {dataset} is seed {identity['seed']}, held out for the final report (docs/PROTOCOL.md)")
+    for what, seed in ((dataset, identity.get("seed")), (features, features_identity(features).get("seed"))):
+        if seed in HELD_OUT_SEEDS:
+            sys.exit(f"error: {what} is of seed {seed}, held out for the final report (docs/PROTOCOL.md)")
     # A backtest model is registered as its problem's challenger: keep it (and its Optuna study) in a
     # home of the backtests' own, never in the home the data came from or on a tracking server.
     os.environ["SOTE_RISK_HOME"] = str((args.out / "home").resolve())

@@ -91,3 +91,23 @@ def test_written_specs_load(tmp_path):
     folder = backtest.write_specs("validation-12", ["children-hospitalisation"], tmp_path, experiments_dir())
     spec = load_spec_file(folder / "children-hospitalisation.yaml")
     assert (spec.split.test.start, spec.split.test.end) == (-16, -10)
+
+
+@pytest.mark.parametrize("where", ["dataset", "features"])
+def test_a_held_out_seed_is_refused_before_any_training(tmp_path, monkeypatch, where):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "features").mkdir()
+    held_out = tmp_path / "held-out"
+    held_out.mkdir()
+    (held_out / "dataset.json").write_text('{"name": "final", "seed": 20261206}', encoding="utf-8")
+    (tmp_path / "data" / "dataset.json").write_text('{"name": "dev", "seed": 1}', encoding="utf-8")
+    if where == "dataset":
+        dataset = held_out
+    else:
+        dataset = tmp_path / "data"
+        (tmp_path / "features" / "features.json").write_text(f'{{"source": {{"data": "{held_out}"}}}}', encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["backtest.py", "run", "-p", "children-hospitalisation", "--out", str(tmp_path / "out"),
+                                      "--data", str(tmp_path / "features"), "--dataset", str(dataset)])
+    with pytest.raises(SystemExit, match="20261206, held out"):
+        backtest.main()
+    assert not (tmp_path / "out").exists()
