@@ -18,8 +18,8 @@ window, so a choice made on backtest figures leaves the test period untouched (d
 predictions (DIR/predictions/<dataset>/<variant>/<problem>.parquet) for `compare`. Its models and
 Optuna studies go to DIR/home: a backtest model is registered as its problem's challenger, so it
 never goes to the home the data came from. Variants are data (VARIANTS below): overrides of the
-spec applied before the shift. A dataset whose seed is held out for the final report
-(HELD_OUT_SEEDS) is refused. The figures measured with this script, and the choices made on them,
+spec applied before the shift. Data of a seed or region held out for the final report
+(HELD_OUT_SEEDS, HELD_OUT_REGIONS) are refused. The figures measured with this script, and the choices made on them,
 are in docs/PROTOCOL.md.
 """
 
@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 PERIODS = ("train", "validation", "test")
-# seeds held out for the final report (docs/PROTOCOL.md): never backtested, never tuned on
+# held out for the final report (docs/PROTOCOL.md): never backtested, never tuned on. A dataset
+# says its region in dataset.json (`region`, Eksote when absent)
 HELD_OUT_SEEDS = (20261206,)
+HELD_OUT_REGIONS = ("vantaa-kerava", "kainuu")
 
 
 class BacktestError(ValueError):
@@ -160,9 +162,11 @@ def run(args: argparse.Namespace) -> None:
     features = (args.data or home().features).resolve()
     dataset = (args.dataset or home().data).resolve()
     identity = dataset_identity(dataset)
-    for what, seed in ((dataset, identity.get("seed")), (features, features_identity(features).get("seed"))):
-        if seed in HELD_OUT_SEEDS:
-            sys.exit(f"error: {what} is of seed {seed}, held out for the final report (docs/PROTOCOL.md)")
+    for what, source in ((dataset, identity), (features, features_identity(features))):
+        if source.get("seed") in HELD_OUT_SEEDS:
+            sys.exit(f"error: {what} is of seed {source['seed']}, held out for the final report (docs/PROTOCOL.md)")
+        if source.get("region") in HELD_OUT_REGIONS:
+            sys.exit(f"error: {what} is of region {source['region']}, held out for the final report (docs/PROTOCOL.md)")
     # A backtest model is registered as its problem's challenger: keep it (and its Optuna study) in a
     # home of the backtests' own, never in the home the data came from or on a tracking server.
     os.environ["SOTE_RISK_HOME"] = str((args.out / "home").resolve())

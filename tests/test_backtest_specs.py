@@ -93,13 +93,18 @@ def test_written_specs_load(tmp_path):
     assert (spec.split.test.start, spec.split.test.end) == (-16, -10)
 
 
-@pytest.mark.parametrize("where", ["dataset", "features"])
-def test_a_held_out_seed_is_refused_before_any_training(tmp_path, monkeypatch, where):
+@pytest.mark.parametrize(("where", "held", "message"), [
+    ("dataset", '"seed": 20261206', "seed 20261206, held out"),
+    ("features", '"seed": 20261206', "seed 20261206, held out"),
+    ("dataset", '"seed": 1, "region": "kainuu"', "region kainuu, held out"),
+    ("features", '"seed": 1, "region": "vantaa-kerava"', "region vantaa-kerava, held out"),
+])
+def test_held_out_data_are_refused_before_any_training(tmp_path, monkeypatch, where, held, message):
     (tmp_path / "data").mkdir()
     (tmp_path / "features").mkdir()
     held_out = tmp_path / "held-out"
     held_out.mkdir()
-    (held_out / "dataset.json").write_text('{"name": "final", "seed": 20261206}', encoding="utf-8")
+    (held_out / "dataset.json").write_text(f'{{"name": "final", {held}}}', encoding="utf-8")
     (tmp_path / "data" / "dataset.json").write_text('{"name": "dev", "seed": 1}', encoding="utf-8")
     if where == "dataset":
         dataset = held_out
@@ -108,6 +113,6 @@ def test_a_held_out_seed_is_refused_before_any_training(tmp_path, monkeypatch, w
         (tmp_path / "features" / "features.json").write_text(f'{{"source": {{"data": "{held_out}"}}}}', encoding="utf-8")
     monkeypatch.setattr(sys, "argv", ["backtest.py", "run", "-p", "children-hospitalisation", "--out", str(tmp_path / "out"),
                                       "--data", str(tmp_path / "features"), "--dataset", str(dataset)])
-    with pytest.raises(SystemExit, match="20261206, held out"):
+    with pytest.raises(SystemExit, match=message):
         backtest.main()
     assert not (tmp_path / "out").exists()
