@@ -464,9 +464,10 @@ class CareConfig(_Frozen):
                                       "to the month after the visit (returns and bounce-back admissions concentrate in "
                                       "the first days and weeks: Rising et al., Acad Emerg Med 2014, time-to-return "
                                       "curve; Duseja et al. 2015: 8.2 % of the 19.9 % 30-day revisits within 3 days). "
-                                      "0.2 (a fifth in the month after that, 31-90 days) was measured: acute oracle "
-                                      "AUROC 0.802 / 0.788 against 0.823 / 0.794, more latent excess for the same "
-                                      "30-day figure, and no source for an excess beyond 30 days")
+                                      "0.2 (a fifth in the month after that, 31-90 days) was measured and dropped: no "
+                                      "source for an excess beyond 30 days, and more latent excess for the same 30-day "
+                                      "figure (its acute oracle AUROC 0.802 / 0.788 against 0.823 / 0.794 is a test-period "
+                                      "figure of development seeds 1 / 2, not the reason; docs/PROTOCOL.md)")
     bounce_back_cap: float = Field(2.0, description="cap of the recent-visit count in the hazard (assumption: a second "
                                    "visit adds as much as the first, more do not)")
     bounce_back_30d_18_64_target: Sourced = src(
