@@ -18,12 +18,22 @@ HOMECARE_TEAMS = {"Lappeenranta": 6, "Imatra": 3}  # one team elsewhere
 EAST = {"Imatra", "Ruokolahti", "Rautjärvi", "Parikkala"}
 
 
+# Codes the outcomes, stays, services, exits and the order of simultaneous events are read from:
+# a coding change (config.CodingChange) may not touch them.
+STRUCTURAL_CODES = frozenset({
+    "ENC/EMERGENCY", "ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOMECARE/START", "HOMECARE/END",
+    "REHAB/START", "REHAB/END", "REMOTE/START", "MEDROBOT/START", "CHILDWELFARE/OPEN_CARE_START",
+    "CHILDWELFARE/OPEN_CARE_END", "CHILDWELFARE/PLACEMENT", "CARE24H/START", "DEATH", "MOVE/OUT", "MOVE/IN",
+})
+
+
 @dataclass(frozen=True)
 class Catalogue:
     codes: tuple[str, ...]
     service_area: tuple[str, ...]
     unit_cost: np.ndarray
     per_day: np.ndarray  # cost_basis == "day"
+    has_value: np.ndarray  # value_meaning given (the event carries a number)
 
     def index(self, code: str) -> int:
         return self.codes.index(code)
@@ -41,7 +51,16 @@ def catalogue() -> Catalogue:
         service_area=tuple(r["service_area"] for r in rows),
         unit_cost=np.array([float(r["unit_cost_eur"] or 0) for r in rows]),
         per_day=np.array([r["cost_basis"] == "day" for r in rows]),
+        has_value=np.array([bool(r["value_meaning"]) for r in rows]),
     )
+
+
+def recodable_codes() -> frozenset[str]:
+    """Codes a coding change may rename or stop recording: plain events (no value, cost per event)
+    that no outcome, stay, service episode, exit or event order is read from."""
+    cat = catalogue()
+    return frozenset(code for code, per_day, has_value in zip(cat.codes, cat.per_day, cat.has_value)
+                     if not per_day and not has_value and code not in STRUCTURAL_CODES)
 
 
 class C:

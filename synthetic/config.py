@@ -511,6 +511,96 @@ class TruthConfig(_Frozen):
     homecare_failure_days: int = 180
 
 
+def _first_of_month_date(value: dt.date) -> dt.date:
+    if value.day != 1:
+        raise ValueError(f"a shift starts on the first day of a month (got {value})")
+    return value
+
+
+class CodingChange(_Frozen):
+    """From `start` on, `code` is recorded as `recorded_as`, or no longer recorded at all (None).
+
+    A change in how the region records, not in what happens: the latent world, its hazards and
+    the truth stay as they were; only the events written from `start` on differ (an event of the
+    code at or after `start`, after the clean-up passes, is renamed or dropped). Only plain event
+    codes can change (no value, cost per event), and never the codes the outcomes, stays, services
+    and exits are read from (admissions, discharges, service starts and ends, 24-hour care, death,
+    moving)."""
+
+    start: dt.date = Field(description="first day of the month from which the code is recorded differently")
+    code: str = Field(description="the code whose recording changes, e.g. ICPC2/R74")
+    recorded_as: str | None = Field(None, description="the code it is recorded as from `start` on; None: it stops "
+                                    "being recorded")
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        return _first_of_month_date(value)
+
+    @model_validator(mode="after")
+    def _plain_codes(self) -> "CodingChange":
+        from synthetic.codes import recodable_codes
+
+        allowed = recodable_codes()
+        for name, code in (("code", self.code), ("recorded_as", self.recorded_as)):
+            if code is not None and code not in allowed:
+                raise ValueError(f"coding change: {name} {code!r} cannot change; a coding change applies to plain event "
+                                 f"codes of the catalogue (no value, not an outcome, stay, service start or end, "
+                                 f"exit): {', '.join(sorted(allowed))}")
+        if self.recorded_as == self.code:
+            raise ValueError(f"coding change: {self.code} recorded as itself is no change")
+        return self
+
+
+class HomeCareCut(_Frozen):
+    """From `start` on, home care capacity is cut: the need a client must have to start home care
+    (and to keep it) rises by `need_rise` (need = frailty + 0.06 x cognition; the clients' SD is
+    ~0.09), and service need assessments (PTA) are made `assessment_multiplier` times as often.
+    A change in the world: fewer people get home care, and those without it have the hazards of
+    people without it (the truth's future paths run the same rule, so the truth stays the truth)."""
+
+    start: dt.date = Field(description="first day of the month from which the cut applies")
+    need_rise: float = Field(0.05, ge=0.0, le=0.5, description="rise of the need threshold for home care")
+    assessment_multiplier: float = Field(1.0, ge=0.0, le=1.0, description="monthly chance of a PTA, relative to before")
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        return _first_of_month_date(value)
+
+
+class ShiftConfig(_Frozen):
+    """Switches that change the region at a date, so that monitoring can be tested against a known
+    cause. The default (no shift) leaves every output as it was, byte for byte."""
+
+    coding: tuple[CodingChange, ...] = ()
+    homecare_cut: HomeCareCut | None = None
+
+    @model_validator(mode="after")
+    def _one_change_per_code(self) -> "ShiftConfig":
+        codes = [change.code for change in self.coding]
+        if len(codes) != len(set(codes)):
+            raise ValueError("coding changes: at most one change per code")
+        return self
+
+    @property
+    def any(self) -> bool:
+        return bool(self.coding) or self.homecare_cut is not None
+
+    def homecare_need_rise(self, mi: int) -> float:
+        """The rise of the home care need threshold in month index mi (months since 2000-01)."""
+        cut = self.homecare_cut
+        if cut is None or mi < (cut.start.year - 2000) * 12 + cut.start.month - 1:
+            return 0.0
+        return cut.need_rise
+
+    def homecare_assessment_multiplier(self, mi: int) -> float:
+        cut = self.homecare_cut
+        if cut is None or mi < (cut.start.year - 2000) * 12 + cut.start.month - 1:
+            return 1.0
+        return cut.assessment_multiplier
+
+
 class SimulatorConfig(_Frozen):
     """One simulation: size, calendar, seed and every model parameter."""
 
@@ -530,6 +620,7 @@ class SimulatorConfig(_Frozen):
     truth: TruthConfig = TruthConfig()
     compute_truth: bool = True
     conditions: ConditionsConfig = ConditionsConfig()
+    shifts: ShiftConfig = Field(ShiftConfig(), description="changes of the world at a date (none by default)")
 
     @field_validator("region")
     @classmethod
@@ -548,6 +639,17 @@ class SimulatorConfig(_Frozen):
                              f"{', '.join(region(self.region).municipalities)} (got {', '.join(names)})")
         if len(names) > len(MUNICIPALITY_NAMES):  # the simulator's units are laid out for at most that many
             raise ValueError(f"a region may have at most {len(MUNICIPALITY_NAMES)} municipalities (got {len(names)})")
+        return self
+
+    @model_validator(mode="after")
+    def _shifts_inside_the_extract(self) -> "SimulatorConfig":
+        starts = [change.start for change in self.shifts.coding]
+        if self.shifts.homecare_cut is not None:
+            starts.append(self.shifts.homecare_cut.start)
+        end = dt.date(self.start.year + self.years, self.start.month, 1)
+        for start in starts:
+            if not self.start <= start < end:
+                raise ValueError(f"a shift must start inside the extract ({self.start} .. {end}), got {start}")
         return self
 
     def municipality_names(self) -> tuple[str, ...]:

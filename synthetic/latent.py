@@ -536,10 +536,14 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     # Elderly care: PTA -> home care, recovery, remote visits, medication robot, rehabilitation.
     old = age >= 65
     free = act & old & ~s.hc & ~s.c24 & ~ind.c24_now
-    p_pta = 0.01 + 0.35 * sigmoid((r.need - c.need_threshold_homecare) / 0.04) + 0.2 * ind.discharged * (age >= 75)
+    # A home care capacity cut (config.shifts) raises the bar from its month on; none by default.
+    thr = c.need_threshold_homecare + config.shifts.homecare_need_rise(mi)
+    p_pta = 0.01 + 0.35 * sigmoid((r.need - thr) / 0.04) + 0.2 * ind.discharged * (age >= 75)
+    if config.shifts.homecare_cut is not None:
+        p_pta = p_pta * config.shifts.homecare_assessment_multiplier(mi)
     pta = free & (U[U_PTA] < p_pta)
-    hc_start = pta & (U[U_HC] < sigmoid((r.need - c.need_threshold_homecare + 0.02) / 0.03))
-    hc_end = act & s.hc & ~ind.c24_now & (U[U_HC] < 0.08 * sigmoid((c.need_threshold_homecare - 0.06 - r.need) / 0.03))
+    hc_start = pta & (U[U_HC] < sigmoid((r.need - thr + 0.02) / 0.03))
+    hc_end = act & s.hc & ~ind.c24_now & (U[U_HC] < 0.08 * sigmoid((thr - 0.06 - r.need) / 0.03))
     in_hc = s.hc & ~hc_end & ~ind.c24_now
     remote_start = act & in_hc & ~s.remote & (s.cog < 3) & (U[U_REMOTE] < iv.remote_start_monthly)
     risk = (s.cog >= 1) | (r.adh < 0.85) | s.dep

@@ -42,7 +42,7 @@ from synthetic.services import (
     running_services,
 )
 from synthetic.timed import N_TIMED_U, N_TIMED_Z, draw_timed
-from synthetic.timeline import Calendar, days_to_datetime, month_index
+from synthetic.timeline import Calendar, days_to_datetime, month_index, month_start_days
 from synthetic.truth import label_probability, outcome_probability
 
 SIMULATOR_VERSION = "1.5.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS); 1.4: bounce-back admissions after non-admitted ER visits, interRAI scale reliability, return and significant-change reassessments; 1.5: death within the horizon is a competing event (a negative, not censored) in true_probability and observed
@@ -346,6 +346,8 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
     subject, sec, code, value, unit = subject[keep], sec[keep], code[keep], value[keep], unit[keep]
     original_sec = original_sec[keep]
     del time, keep
+    if config.shifts.coding:
+        subject, sec, code, value, unit, original_sec = _recode(config, subject, sec, code, value, unit, original_sec)
     sid = sid_of_pool[subject]
     priority = np.full(len(cat.codes), 5, dtype="int8")
     for name, p in _PRIORITY.items():
@@ -396,6 +398,8 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
         "residents_at_start": config.customers,
         "years": config.years,
     }
+    if config.shifts.any:  # said only when there is one, so a default dataset.json reads as before
+        metadata["shifts"] = config.shifts.model_dump(mode="json", exclude_none=True)
     t_us = days_to_datetime(sec / 86_400.0)
     del sec
     risk = _risk_frame(truth_rows, sid_of_pool, cal, sid, t_us, code)
@@ -406,6 +410,23 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
     events["time"] = events["time"].astype("datetime64[us]")
     return SimulatedDataset(events=events, customers=customers, metadata=metadata, risk=risk, latent=latent,
                             interventions=interventions, config=config, events_table=events_table)
+
+
+def _recode(config: SimulatorConfig, subject: np.ndarray, sec: np.ndarray, code: np.ndarray, value: np.ndarray,
+            unit: np.ndarray, original_sec: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The coding changes of config.shifts: from each change's start (the month's first second),
+    events of its code are renamed or dropped. The events are final here (clean-up done, order not
+    yet set), so nothing else about them changes."""
+    keep = np.ones(len(code), bool)
+    code = code.copy()
+    for change in config.shifts.coding:
+        start = round(float(month_start_days(month_index(change.start))) * 86_400)
+        hit = (code == C.of(change.code)) & (sec >= start)
+        if change.recorded_as is None:
+            keep &= ~hit
+        else:
+            code[hit] = C.of(change.recorded_as)
+    return subject[keep], sec[keep], code[keep], value[keep], unit[keep], original_sec[keep]
 
 
 def _dict_strings(index: np.ndarray, values: tuple[str, ...], null_index: int | None = None) -> pa.Array:

@@ -337,3 +337,16 @@ def test_no_subgroup_count_under_5_in_any_artifact(feature_tables, tmp_path, mon
         section = text[text.index(start):text.index(end)]
         assert "fewer than 5 customers: not shown" in section, card
         assert not re.search(r"(\| |<td>)[1-4](<| \|)", section), card
+
+
+def test_the_registered_model_carries_its_monitoring_reference(in_home):
+    """training/monitoring.py: the training period's feature bins and the validation period's score
+    bins travel with the model, so `sote-risk monitor` compares later months with what it learnt on."""
+    from models.registry import load_model
+
+    loaded = load_model("elderly-hospitalisation", alias="challenger", expected_pipeline_version=PIPELINE_VERSION)
+    reference = loaded.metadata["monitoring_reference"]
+    assert set(reference["features"]) == set(loaded.feature_names)
+    assert reference["source"].startswith("stored at training")
+    assert sum(reference["score"]["shares"]) == pytest.approx(1.0)
+    assert reference["importance"][0] in loaded.feature_names

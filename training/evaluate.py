@@ -320,6 +320,26 @@ def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: i
     }
 
 
+def bootstrap_oe_slope_ci(subject_ids, y, p, samples: int, seed: int,
+                          level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of observed/expected and the calibration slope only, resampling
+    customers (bootstrap_calibration_ci without the ECE and intercept: monitoring runs it on
+    every complete month)."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    x = _logit(p)
+    full = _recalibration(y, x, np.ones(len(y)))
+
+    def slope(w: np.ndarray) -> float:
+        fit = _recalibration(y, x, w, start=full)
+        return NAN if fit is None else fit[1]
+
+    return {
+        "observed_expected": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: observed_expected(y, p, w)),
+        "calibration_slope": _customer_bootstrap(subject_ids, samples, seed, level, slope),
+    }
+
+
 def score_metrics(y, p, prefix: str, bins: int = 10) -> dict[str, float]:
     return {
         f"{prefix}auroc": auroc(y, p),

@@ -25,6 +25,7 @@ from training import tracking
 from training.calibrate import choose_calibrator
 from training.data import fingerprint, pipeline_version_of, read_feature_table, read_truth
 from training.evaluate import threshold_for_policy
+from training.monitoring import reference_from
 from training.report import Report, evaluation_report
 from training.spec import ExperimentSpec, parse_stored_spec
 from training.splits import select_features, split_table
@@ -137,6 +138,10 @@ def train_problem(
                       "params": {k: v for k, v in result.params.items() if k != "monotone_constraints"},
                       "periods": [p.describe() for p in split.periods], "optuna_study": study_name},
         )
+        # what monitoring compares later months against (training/monitoring.py), stored with the model
+        model.metadata["monitoring_reference"] = reference_from(
+            model, split.train, split.validation, spec.monitoring.bins,
+            "stored at training: features on the training period, the score on the validation period")
         mlflow.log_param("calibration_method", choice.method)
         mlflow.log_metrics({**choice.scores, "validation_auroc": result.best_value, "alert_threshold": threshold,
                             "trials_completed": result.trials_completed, "trials_pruned": result.trials_pruned})

@@ -233,6 +233,35 @@ class Evaluation(_Strict):
     shap_sample: int = Field(1000, ge=10)
 
 
+class Monitoring(_Strict):
+    """When a monthly monitoring run (training/monitoring.py, `sote-risk monitor`) calls a month
+    breached. Operational, not part of training: read from the spec file in experiments/ at the
+    time of the run, left out of the spec's digest.
+
+    Drift is the population stability index (PSI) of a month's rows against the model's training
+    reference (bins of the training period; 0.1 is commonly read as a moderate and 0.2 as a major
+    shift). Calibration is judged only in months whose outcomes are complete and that have at least
+    `min_events` outcomes, and only when the whole 95 % customer-bootstrap interval lies outside the
+    band (the mirror of the promotion gates; a small month's luck raises no alarm)."""
+
+    max_score_psi: float = Field(0.2, gt=0)
+    max_feature_psi: float = Field(0.2, gt=0)
+    top_features: int = Field(10, ge=1, description="the model's most important features (gain) whose drift breaches")
+    bins: int = Field(10, ge=2, le=50, description="quantile bins of the reference (plus one for missing values)")
+    oe_band: tuple[float, float] = (0.8, 1.25)
+    slope_band: tuple[float, float] = (0.6, 1.6)
+    min_events: int = Field(20, ge=1)
+    bootstrap_samples: int = Field(200, ge=10)
+
+    @model_validator(mode="after")
+    def _ordered_bands(self) -> "Monitoring":
+        for name in ("oe_band", "slope_band"):
+            low, high = getattr(self, name)
+            if not 0 < low < 1 < high:
+                raise ValueError(f"{name} must be (low, high) with 0 < low < 1 < high, got {(low, high)}")
+        return self
+
+
 class ExperimentSpec(_Strict):
     problem: str
     description: str = ""
@@ -256,6 +285,7 @@ class ExperimentSpec(_Strict):
     subgroups: Subgroups = Field(default_factory=Subgroups)
     baselines: Baselines
     evaluation: Evaluation = Field(default_factory=Evaluation)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentSpec":
@@ -299,8 +329,10 @@ class ExperimentSpec(_Strict):
         return self.model_dump(mode="json")
 
     def digest(self) -> str:
-        """Stable content hash (hashlib, not hash()) naming studies and runs."""
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+        """Stable content hash (hashlib, not hash()) naming studies and runs; the monitoring
+        thresholds are operational and left out (changing them retrains nothing)."""
+        data = {k: v for k, v in self.as_dict().items() if k != "monitoring"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 @lru_cache(maxsize=64)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -27,6 +27,10 @@ def register(app: typer.Typer) -> None:
         region: str = typer.Option("eksote", "--region", help="Region to simulate: eksote (the default), vantaa-kerava "
                                    "(younger, urban) or kainuu (sparse, older, more home care); the others are for "
                                    "external validation (`sote-risk evaluate --external`)."),
+        shifts: Optional[Path] = typer.Option(None, "--shifts", help="A YAML file of changes of the world at a date "
+                                              "(synthetic/config.py ShiftConfig: `coding:` changes of how a code is "
+                                              "recorded, `homecare_cut:` a home care capacity cut), to test "
+                                              "monitoring against a known cause. None by default."),
     ) -> None:
         """Simulate the region's service history with ground truth into OUT."""
         if customers < 1:
@@ -36,14 +40,19 @@ def register(app: typer.Typer) -> None:
         if seed < 0:
             raise SoteRiskError(f"--seed must be >= 0 (got {seed})")
 
+        from pydantic import ValidationError
+
         from data_contracts.regions import UnknownRegionError
         from synthetic.io import check_output
         from synthetic.regions import region_config
 
+        extra = {} if shifts is None else {"shifts": _read_shifts(shifts)}
         try:
-            config = region_config(region, customers=customers, years=years, seed=seed, compute_truth=truth)
+            config = region_config(region, customers=customers, years=years, seed=seed, compute_truth=truth, **extra)
         except UnknownRegionError as error:
             raise SoteRiskError(f"--region: {error}") from None
+        except ValidationError as error:
+            raise SoteRiskError(f"--shifts {shifts}: {error}") from None
         check_output(out)  # fail before spending minutes on the simulation
         dataset = simulate_to(config, out)
         typer.echo(
@@ -51,6 +60,18 @@ def register(app: typer.Typer) -> None:
             f"{len(dataset.risk):,} truth rows ({dataset.metadata['extract_start'][:10]} .. "
             f"{dataset.metadata['extract_end'][:10]})"
         )
+
+
+def _read_shifts(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SoteRiskError(f"--shifts {path}: cannot read it ({error})") from None
+    if not isinstance(data, dict):
+        raise SoteRiskError(f"--shifts {path}: expected a mapping with `coding:` and/or `homecare_cut:`")
+    return data
 
 
 def simulate_to(config: "SimulatorConfig", out: Path) -> "SimulatedDataset":

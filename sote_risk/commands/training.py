@@ -288,10 +288,98 @@ def list_models() -> None:
     console.print(table)
 
 
+def monitor(
+    as_of: str = typer.Option(..., "--as-of", help="The monitoring date (YYYY-MM-DD): every index month up to it is "
+                              "checked, and outcomes count only where index month + horizon <= it."),
+    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable; default: every "
+                                                "problem with a version under --alias)."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias of the model to monitor."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
+    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (thresholds)."),
+) -> None:
+    """Monitor the served models month by month: drift of every feature and of the score against
+    the model's training reference (PSI), the alert rate, realised AUROC, O/E and calibration slope
+    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, and the
+    breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`)."""
+    import time
+
+    import pandas as pd
+
+    from base.settings import home
+    from models.registry import ModelNotFoundError
+    from training.data import read_feature_table
+    from training.monitor_run import monitor_registered
+    from training.spec import list_problems, load_spec
+
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise SoteRiskError(f"--as-of must be a date YYYY-MM-DD (got {as_of!r})") from None
+    names = list(problem) if problem else list_problems(experiments)
+    console = _console()
+    features_dir = data or home().features
+    frames: dict[str, object] = {}
+    summary = []
+    for name in names:
+        spec = load_spec(name, experiments)
+        started = time.perf_counter()
+        if spec.segment not in frames:
+            frames[spec.segment] = read_feature_table(features_dir, spec)
+        try:
+            with console.status(f"{name}: monitoring"):
+                report = monitor_registered(name, features_dir, when, alias=alias, frame=frames[spec.segment],
+                                            experiments=experiments, progress=console.log)
+        except ModelNotFoundError as error:
+            if problem:
+                raise
+            typer.echo(f"== {name}: skipped ({error})")
+            continue
+        typer.echo(f"== {name} version {report.model_version} ({alias}), as of {when.date()} "
+                   f"[{time.perf_counter() - started:.1f} s]")
+        typer.echo(f"reference: {report.reference_source}")
+        for line in monitor_lines(report):
+            typer.echo(line)
+        summary.append((name, report))
+    typer.echo("== summary")
+    for name, report in summary:
+        breaches = report.breaches
+        typer.echo(f"{name}: {'no breach' if not breaches else f'{len(breaches)} month(s) breached'}")
+        for line in breaches:
+            typer.echo(f"  BREACH {line}")
+    typer.echo("(estimates assume the model is calibrated; realised figures need index month + horizon <= as-of)")
+
+
+def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.MonitorReport, imported lazily)
+    """One line per month: rows, alert rate, score and top-feature PSI, then realised figures or
+    the estimate (marked `est.`), then the breaches."""
+    def ci(value: float, low: float, high: float, digits: int = 2) -> str:
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature':<34}  "
+             f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  breaches"]
+    for row in report.months.itertuples():
+        top = f"{row.top_feature_psi:.3f} {row.top_feature}"[:34]
+        if row.complete and row.auroc == row.auroc:
+            auroc = ci(row.auroc, row.auroc_ci_low, row.auroc_ci_high, 3)
+            oe = ci(row.observed_expected, row.observed_expected_ci_low, row.observed_expected_ci_high)
+            slope = ci(row.calibration_slope, row.calibration_slope_ci_low, row.calibration_slope_ci_high)
+        else:
+            auroc = f"est. {row.estimated_auroc:.3f}"
+            oe = f"est. events {row.estimated_events:.0f}"
+            slope = "-"
+        lines.append(f"{row.month:%Y-%m}  {row.rows:>7,}  {row.alert_rate:>6.1%}  {row.score_psi:>9.3f}  {top:<34}  "
+                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or '-'}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    return lines
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command()(train)
     app.command()(evaluate)
     app.command()(recalibrate)
     app.command()(promote)
+    app.command()(monitor)
     app.add_typer(models_app, name="models")

@@ -1,0 +1,171 @@
+"""Monitoring (training/monitoring.py): a coding change switched on at a known month in the
+simulator is flagged from the first index month that can see it and not before, the quiet world is
+not flagged, realised figures equal a naive recomputation, and a run is recorded in MLflow.
+
+Size: the pinned serving region (2,500 residents, 3 years; its elderly-hospitalisation model,
+~300 eligible rows a month). At that size a month's O/E interval spans roughly 0.5-1.6, so the
+calibration breach is not tested here (the region-size figures are in the branch's note); the
+shift is large enough for drift: from 2024-07 the health centres' care need assessments
+(ASSESS/HTA, ~1.3 a year per elderly customer) are recorded as ordinary nurse visits and service
+need assessments (ASSESS/PTA) are no longer recorded (a client system migration, say), which
+empties the recent bins of `assessments_days_since`, one of the model's ten most important
+features. With HTA alone, PTAs keep a few recent values and the first month's PSI was 0.19 (flagged
+from the second month, 0.54).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from synthetic.config import CodingChange, ShiftConfig, SimulatorConfig
+from training.monitoring import expected_auroc, monitor, psi, reference_from, shares, numeric_entry
+from training.spec import Monitoring, parse_stored_spec
+
+SHIFT = dt.date(2024, 7, 1)
+PROBLEM = "elderly-hospitalisation"
+AS_OF = pd.Timestamp("2024-12-01")  # the region's last index date
+REFERENCE_END = pd.Timestamp("2024-01-01")  # the reference: eligible rows of 2023 (the quiet world's)
+
+
+def _elderly_table(dataset) -> pd.DataFrame:
+    from features.build import build_tables
+    from features.history import History
+
+    history = History.from_frames(dataset.events, dataset.customers)
+    start, end = pd.Timestamp(dataset.metadata["extract_start"]), pd.Timestamp(dataset.metadata["extract_end"])
+    return dict(build_tables(history, start, end, segments=["elderly"]))["elderly"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    from synthetic.simulate import simulate
+    from tests.serving_fixture import CUSTOMERS, SEED, YEARS, models, region
+
+    shifted = simulate(SimulatorConfig(customers=CUSTOMERS, seed=SEED, years=YEARS, shifts=ShiftConfig(
+        coding=(CodingChange(start=SHIFT, code="ASSESS/HTA", recorded_as="ENC/HC_NURSE"),
+                CodingChange(start=SHIFT, code="ASSESS/PTA")))))
+    model = models([PROBLEM])[PROBLEM]
+    model.metadata["model_version"] = "1"
+    spec = parse_stored_spec(model.spec, "pinned")
+    quiet_table, shifted_table = _elderly_table(region()), _elderly_table(shifted)
+    eligible = quiet_table[spec.eligible_column].fillna(False).astype(bool)
+    ref_rows = quiet_table[eligible & (quiet_table["prediction_time"] < REFERENCE_END)]
+    reference = reference_from(model, ref_rows, ref_rows, 10, "test: the quiet world's 2023")
+    thresholds = Monitoring()
+    run = lambda table: monitor(model, spec, table, reference, AS_OF, thresholds,  # noqa: E731
+                                first_month=REFERENCE_END, seed=1)
+    return {"model": model, "spec": spec, "quiet": run(quiet_table), "shifted": run(shifted_table),
+            "quiet_table": quiet_table, "reference": reference}
+
+
+def _drift_months(report) -> list[pd.Timestamp]:
+    months = report.months
+    return list(months.loc[months["breaches"].str.contains("drift"), "month"])
+
+
+def test_the_top_features_include_the_shifted_one(world):
+    assert "assessments_days_since" in world["quiet"].top_features
+
+
+def test_the_quiet_world_raises_no_flag(world):
+    months = world["quiet"].months
+    assert len(months) == 12
+    assert world["quiet"].breaches == []
+    assert months["score_psi"].max() < 0.1
+
+
+def test_the_coding_change_is_flagged_from_the_first_month_that_sees_it(world):
+    months = world["shifted"].months
+    flagged = _drift_months(world["shifted"])
+    # index 2024-07-01 reads events before the change; 2024-08-01 is the first month with a month of it
+    first_seen = pd.Timestamp("2024-08-01")
+    assert flagged and min(flagged) == first_seen
+    assert all(m >= first_seen for m in flagged)
+    assert set(flagged) == set(months.loc[months["month"] >= first_seen, "month"])
+    before = months[months["month"] < first_seen]
+    pd.testing.assert_frame_equal(before.drop(columns=["breaches"]).reset_index(drop=True),
+                                  world["quiet"].months[months["month"] < first_seen]
+                                  .drop(columns=["breaches"]).reset_index(drop=True))
+    shifted_psi = world["shifted"].feature_psi.loc["assessments_days_since", "2024-08"]
+    assert shifted_psi > 0.2 and world["quiet"].feature_psi.loc["assessments_days_since", "2024-08"] < 0.1
+
+
+def test_realised_figures_equal_a_naive_recomputation(world):
+    model, spec, table = world["model"], world["spec"], world["quiet_table"]
+    months = world["quiet"].months
+    complete = months[months["complete"]]
+    assert list(complete["month"]) == list(pd.date_range("2024-01-01", "2024-09-01", freq="MS"))  # + 90 days <= as-of
+    assert months.loc[~months["complete"], "auroc"].isna().all()
+    for row in complete.itertuples():
+        rows = table[(table["prediction_time"] == row.month) & table[spec.eligible_column].fillna(False).astype(bool)]
+        assert row.rows == len(rows)
+        p_all = model.predict_proba(rows)
+        assert row.alert_rate == pytest.approx(np.mean(p_all >= model.metadata["threshold"]))
+        usable = rows[spec.censor_column].isna() & rows[spec.label_column].notna()
+        y = rows.loc[usable, spec.label_column].astype(bool).to_numpy()
+        p = p_all[usable.to_numpy()]
+        assert row.events == y.sum() and row.labelled == len(y)
+        assert row.auroc == pytest.approx(roc_auc_score(y, p))
+        assert row.observed_expected == pytest.approx(y.sum() / p.sum())
+        q = np.clip(p, 1e-6, 1 - 1e-6)  # the isotonic calibrator gives exact zeros (evaluate.LOGIT_CLIP)
+        x = np.log(q / (1 - q)).reshape(-1, 1)
+        naive_slope = LogisticRegression(C=1e12, tol=1e-12, max_iter=10_000).fit(x, y).coef_[0, 0]
+        assert row.calibration_slope == pytest.approx(naive_slope, rel=1e-3)
+        assert row.auroc_ci_low <= row.auroc <= row.auroc_ci_high
+        assert row.observed_expected_ci_low <= row.observed_expected <= row.observed_expected_ci_high
+
+
+def test_psi_and_bins_by_hand():
+    entry = numeric_entry(np.array([0, 0, 0, 1, 2, 3, np.nan, np.nan]), bins=4)
+    assert entry["edges"] == [0.0, 0.75, 1.5, 2.25][: len(entry["edges"])] or entry["edges"][0] == 0.0
+    assert sum(entry["shares"]) == pytest.approx(1.0)
+    assert entry["shares"][-1] == pytest.approx(0.25)  # missing
+    same = shares(entry, np.array([0, 0, 0, 1, 2, 3, np.nan, np.nan]))
+    assert psi(entry["shares"], same) == 0.0
+    expected, actual = np.array([0.5, 0.5]), np.array([0.25, 0.75])
+    assert psi(expected, actual) == pytest.approx(0.25 * np.log(0.5) * -1 + 0.25 * np.log(1.5))
+    capped = numeric_entry(np.array([10.0, 20.0, 400.0, np.nan]), bins=2, cap=365.0)
+    assert capped["shares"][-1] == pytest.approx(0.5)  # above the cap counts with the missing
+
+
+def test_expected_auroc_is_the_mean_auroc_of_outcomes_drawn_from_the_scores():
+    rng = np.random.default_rng(0)
+    p = rng.beta(1, 12, 3000)
+    draws = [roc_auc_score(y, p) for y in (rng.random((400, len(p))) < p)]
+    assert expected_auroc(p) == pytest.approx(np.mean(draws), abs=0.005)
+    assert expected_auroc(np.full(50, 0.1)) == pytest.approx(0.5)
+
+
+def test_a_run_is_recorded_in_mlflow_with_the_model_version(world, fixture_home, monkeypatch):
+    from mlflow import MlflowClient
+
+    from models.registry import model_name
+    from training.monitor_run import COMPUTED_NOW, MONITOR_TAG, monitor_registered
+    from training.tracking import experiment_id
+
+    monkeypatch.setenv("SOTE_RISK_HOME", str(fixture_home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    report = monitor_registered(PROBLEM, fixture_home / "features", AS_OF, frame=world["quiet_table"])
+    assert report.reference_source == COMPUTED_NOW  # the pinned models predate stored references
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(model_name(PROBLEM), "champion")
+    runs = client.search_runs([experiment_id(PROBLEM)], "tags.kind = 'monitor'")
+    assert len(runs) == 1 and runs[0].data.tags["model_version"] == str(version.version)
+    history = client.get_metric_history(runs[0].info.run_id, "monitor_score_psi")
+    assert len(history) == len(report.months)
+    assert MONITOR_TAG in client.get_model_version(model_name(PROBLEM), version.version).tags
+
+
+def test_monitoring_starts_after_the_training_rows_label_windows():
+    from training.monitoring import first_monitored_month
+    from training.spec import load_spec
+
+    spec = load_spec(PROBLEM)  # 90 days
+    assert first_monitored_month({"train_end": "2024-01-01"}, spec) == pd.Timestamp("2024-04-01")
+    assert first_monitored_month({"train_end": "2024-03-01"}, spec) == pd.Timestamp("2024-06-01")  # 30 May + 1 month
