@@ -53,7 +53,7 @@ def long_table(view: CostView) -> pd.DataFrame:
 
 
 def csv_text(view: CostView) -> str:
-    return long_table(view).to_csv(index=False, lineterminator="\n")
+    return long_table(view).to_csv(index=False, lineterminator="\n", float_format="%.15g")
 
 
 def write_csv(view: CostView, path: str | os.PathLike[str]) -> None:
