@@ -49,6 +49,8 @@ ACTIONS = {
     "/page_link": "page_link",
     "/ui/customers/": "page",
     "/ui/model_card/": "model_card",
+    "/ui/costs": "costs",
+    "/ui/costs.csv": "costs",
     "/metrics": "metrics",
 }
 # Health probes and the API docs: no key (probes have none). /metrics is not among them: it
