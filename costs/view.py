@@ -135,7 +135,7 @@ def cost_view(history: History, start: pd.Timestamp, end: pd.Timestamp, year: in
 
     times = _month_ends(low, high)
     ids = np.repeat(history.subject_ids, len(times))
-    cohorts = cohort_columns(history, ids, np.tile(times, n), population=True)
+    cohorts = cohort_columns(history, ids, np.tile(times, n), population=True, span=(start, end))
     segments = list(vocabulary().segments)
     member = {s: cohorts[f"in_{s}"].reshape(n, len(times)).any(axis=1) for s in segments}
     of_year = cohorts["population"].reshape(n, len(times)).any(axis=1) | had_event
