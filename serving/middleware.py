@@ -58,7 +58,7 @@ ACTIONS = {
 PUBLIC = {"/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz"}
 DOCS_PAGES = {"/", "/docs"}
 OPENAPI_PATH = "/docs.json"
-JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/") and route != "/metrics"}
+JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/") and route != "/metrics" and not route.startswith("/ui/")}
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDENTITY = "sote_identity"
 METHOD_NOT_ALLOWED = frozenset({"TRACE", "CONNECT"})
