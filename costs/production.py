@@ -49,8 +49,10 @@ COLUMNS = ("customers", "customer_days", "own_cost_eur", "all_cost_eur", "catalo
 
 
 def _mask(code: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    ids = [code_list().index(name) for name in names]
-    return np.isin(code, np.asarray(ids, dtype=code.dtype))
+    """Rows whose code is one of `names` (a look-up table over the catalogue: one gather)."""
+    table = np.zeros(len(code_list()), dtype=bool)
+    table[[code_list().index(name) for name in names]] = True
+    return table[code]
 
 
 def _running(cust: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -64,9 +66,9 @@ def _running(cust: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
     return state
 
 
-def model_per_row(history: History, cust: np.ndarray) -> np.ndarray:
-    """The model (index into MODELS, -1 none) each event's instant is in, after that instant's events."""
-    code, time = history.code, history.time
+def model_per_row(cust: np.ndarray, time: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """The model (index into MODELS, -1 none) each event's instant is in, after that instant's events
+    (events sorted by customer and time, as features.History holds them)."""
     ends = _mask(code, ENDS)
     admit = _mask(code, ("ADMIT/UNPLANNED", "ADMIT/PLANNED"))
     stay = _running(cust, admit, _mask(code, ("DISCHARGE",)) | ends)
@@ -99,13 +101,17 @@ def production_costs(history: History, cust: np.ndarray, area_of_code: np.ndarra
     module's docstring). `cust`: each event's customer position; `area_of_code`: code position ->
     index into `areas`."""
     low, high = window
-    code, time, cost = history.code, history.time, history.cost
+    # only the customers who ever enter a model: a stay, home care or 24-hour care (the rest are in none)
+    enters = np.zeros(history.n_customers, dtype=bool)
+    enters[cust[_mask(history.code, ("ADMIT/UNPLANNED", "ADMIT/PLANNED", "HOMECARE/START", "CARE24H/START"))]] = True
+    keep = enters[cust]
+    code, time, cost, cust = history.code[keep], history.time[keep], history.cost[keep], cust[keep]
     if not len(code):
         empty = pd.DataFrame(0.0, index=pd.Index(MODELS, name="model"), columns=list(COLUMNS))
         empty["customers"] = 0
         empty[["own_cost_per_day", "all_cost_per_day"]] = np.nan
         return empty
-    model = model_per_row(history, cust)
+    model = model_per_row(cust, time, code)
     n_models = len(MODELS)
 
     # time: from each instant's last row to the customer's next instant (or the end of the data)
