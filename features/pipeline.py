@@ -188,11 +188,17 @@ def compute_cohorts(
     return frame
 
 
-def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, times: Sequence | np.ndarray) -> dict[str, np.ndarray]:
+def cohort_columns(history: History, subject_ids: Sequence[int] | np.ndarray, times: Sequence | np.ndarray,
+                   *, population: bool = False, span: tuple | None = None) -> dict[str, np.ndarray]:
     """compute_cohorts' in_<segment> and eligible_<segment>-<outcome> columns as boolean arrays
-    (no frame: the service asks for one customer at a time)."""
-    _, customer, micros = _prepare(None, None, subject_ids, times, history, None)
-    return _cohort_columns(history, customer, micros)
+    (no frame: the service asks for one customer at a time). `population=True` adds `population`:
+    born, alive and living in the region at the time (what every segment requires; the cost view
+    counts residents with it). `span`: as compute_features' (default: no time before the first event)."""
+    _, customer, micros = _prepare(None, None, subject_ids, times, history, span)
+    if not population:
+        return _cohort_columns(history, customer, micros)
+    cols = run(history, customer, micros, over_past(cohorts.compute))
+    return {"population": cols["population"], **_cohort_values(cols)}
 
 
 def _cohort_columns(history: History, customer: np.ndarray, micros: np.ndarray) -> dict[str, np.ndarray]:

@@ -43,6 +43,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "feedback": frozenset({"crm", "admin"}),  # the CRM's verdicts on alerts
     # the series name routes and statuses only (serving/metrics.py), but traffic is the operators' business
     "metrics": frozenset({"admin"}),
+    # the segment cost view: the region's money, no customer on it (so no per-customer audit): admins
+    "costs": frozenset({"admin"}),
 }
 
 

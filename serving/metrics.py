@@ -28,9 +28,10 @@ OTHER = "other"  # every path that is no route, and every request refused for wa
 JSON_ROUTES = ("/score", "/score_history", "/score_batch", "/predict_row", "/explain", "/fhir_risk_assessment",
                "/reload", "/feedback", "/page_link")
 INFRA_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
+PAGE_ROUTES = ("/ui/costs", "/ui/costs.csv")  # exact page routes (the others take a parameter)
 # prefix -> template: a prefix route matches one more path segment (its parameter), no more
 PREFIX_TEMPLATES = {"/ui/customers/": "/ui/customers/{customer_id}", "/ui/model_card/": "/ui/model_card/{problem}"}
-EXACT = frozenset(JSON_ROUTES + INFRA_ROUTES)
+EXACT = frozenset(JSON_ROUTES + INFRA_ROUTES + PAGE_ROUTES)
 # seconds; the last bucket is the traffic timeout (serving/service.py)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -57,6 +58,7 @@ def untraced_urls(traced: tuple[str, ...] = JSON_ROUTES) -> str:
     route would cost the worker a few KB each for two minutes, and its peak RSS for good."""
     routes = [re.escape(route.lstrip("/")) for route in traced]
     routes += [re.escape(prefix.lstrip("/")) + "[^/]+" for prefix in PREFIX_TEMPLATES]
+    routes += [re.escape(route.lstrip("/")) for route in PAGE_ROUTES]
     return rf"^[A-Za-z]+://[^/]*(?!/(?:{'|'.join(routes)})$)/"
 
 

@@ -49,6 +49,8 @@ ACTIONS = {
     "/page_link": "page_link",
     "/ui/customers/": "page",
     "/ui/model_card/": "model_card",
+    "/ui/costs": "costs",
+    "/ui/costs.csv": "costs",
     "/metrics": "metrics",
 }
 # Health probes and the API docs: no key (probes have none). /metrics is not among them: it
@@ -56,7 +58,7 @@ ACTIONS = {
 PUBLIC = {"/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz"}
 DOCS_PAGES = {"/", "/docs"}
 OPENAPI_PATH = "/docs.json"
-JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/") and route != "/metrics"}
+JSON_BODY_ROUTES = {route for route in ACTIONS if not route.endswith("/") and route != "/metrics" and not route.startswith("/ui/")}
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDENTITY = "sote_identity"
 METHOD_NOT_ALLOWED = frozenset({"TRACE", "CONNECT"})

@@ -40,6 +40,8 @@ ROUTE_STATUSES: Mapping[str, tuple[int, ...]] = {
     "/page_link": (404, 422),          # unknown customer; as_of outside the data
     "/ui/customers/{customer_id}": (404, 422),
     "/ui/model_card/{problem}": (404,),
+    "/ui/costs": (404, 422),           # unknown group; a year outside the data, unknown codes, a bad age range or segment
+    "/ui/costs.csv": (404, 422),
     "/metrics": (),
 }
 # The guard's refusals (serving/middleware.py), on every route it guards: a second

@@ -40,6 +40,7 @@ from serving.row_endpoint import PATH as ROW_PATH
 
 log = logging.getLogger("sote_risk.serving")
 
+COST_VIEWS_KEPT = 16  # cost views a worker keeps (each a few hundred KB of frames)
 THREADS = 8  # sync APIs run in a thread pool of this size (BentoML's default of 1 serialises them)
 
 
@@ -175,6 +176,7 @@ class RiskService:
         self.outbox_path = home.outbox_db
         self.links = LinkKeeper(home.link_secret)  # signs the links inside pages opened by a signed link
         self._card_samples: dict[tuple[str, int], Any] = {}
+        self._cost_views: dict[tuple[Any, ...], Any] = {}  # (generation, year, group) -> costs.CostView
         # Another worker's /reload reaches this one through the generation file (serving/generation.py).
         self.watcher = Watcher(generation_file(home.root), lambda _: self._reload_local()).start()
         _log_ready(started, loaded, frozen, time.perf_counter())
@@ -415,6 +417,63 @@ class RiskService:
             return _page(model_card(self.scorer, problem, lang, self._card_samples[key], sign=self._signer(request)))
         except SoteRiskError as error:
             return _page_error(error)
+
+    def _cost_view(self, year: int | None, group: str | None, codes: str | None, age: str | None, segment: str | None) -> Any:
+        """The cost view of the held histories (costs/), kept per data generation: the whole region
+        takes seconds, a page reload none. Bad options: 404 for an unknown group, else 422, naming
+        the query parameter."""
+        from costs import CostInputError, cost_view, make_group
+
+        try:
+            chosen = make_group(group, codes, age, segment)
+            store = self.scorer.backend.history
+            key = (self.scorer.backend.generation, year, chosen)
+            found = self._cost_views.get(key)
+            if found is None:
+                found = cost_view(store.history, store.start, store.end, year, chosen)
+                if len(self._cost_views) >= COST_VIEWS_KEPT:
+                    self._cost_views.pop(next(iter(self._cost_views)))
+                self._cost_views[key] = found
+            return found, (store.start, store.end)
+        except CostInputError as error:
+            raise _with_status(SoteRiskError(error.detail()), 404 if error.option == "group" else 422, error.option) from None
+
+    @ui.get("/costs", response_class=HTMLResponse, summary="Costs by customer segment (admin)")
+    def costs_page(
+        self, lang: Literal["fi", "en"] = "fi",
+        year: Annotated[int, Query(ge=1900, le=2200, description="default: the last whole year of the data")] = None,
+        group: Annotated[str, Query(max_length=100, description="a named group, e.g. heart-failure-50-65")] = None,
+        codes: Annotated[str, Query(max_length=500, description="ad hoc group: codes, comma list (ICD10/I50 takes ICD10/I50.9)")] = None,
+        age: Annotated[str, Query(max_length=20, description="ad hoc group: age at the end of the year, e.g. 50-65")] = None,
+        segment: Annotated[str, Query(max_length=50, description="ad hoc group: a segment")] = None,
+    ) -> HTMLResponse:
+        from serving.cost_page import cost_page
+
+        try:
+            view, span = self._cost_view(year, group, codes, age, segment)
+            return _page(cost_page(view, lang, span, group))
+        except SoteRiskError as error:
+            return _page_error(error)
+
+    @ui.get("/costs.csv", response_class=Response, summary="Costs by customer segment as one long CSV table (admin)")
+    def costs_csv(
+        self, lang: Literal["fi", "en"] = "fi",
+        year: Annotated[int, Query(ge=1900, le=2200)] = None,
+        group: Annotated[str, Query(max_length=100)] = None,
+        codes: Annotated[str, Query(max_length=500)] = None,
+        age: Annotated[str, Query(max_length=20)] = None,
+        segment: Annotated[str, Query(max_length=50)] = None,
+    ) -> Response:
+        from costs.table import csv_text
+
+        del lang  # the CSV has codes and numbers, no words; the page's link keeps its language
+        try:
+            view, _ = self._cost_view(year, group, codes, age, segment)
+        except SoteRiskError as error:
+            return _page_error(error)
+        name = f"sote-risk-costs-{view.year}{'-' + view.group.group.name if view.group is not None else ''}.csv"
+        return Response(csv_text(view), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @ui.exception_handler(RequestValidationError)

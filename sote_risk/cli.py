@@ -18,6 +18,7 @@ from sote_risk.commands import training as training_commands
 from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
+from sote_risk.commands import costs as costs_commands
 from sote_risk import logs
 from base.private import private_files
 from base.settings import quiet_third_parties
@@ -30,7 +31,8 @@ app = typer.Typer(
     help="sote-risk: early risk alerts for integrated social and health care (Eksote).",
 )
 
-for module in (simulate_commands, data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands):
+for module in (simulate_commands, data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands,
+               costs_commands):
     module.register(app)
 
 

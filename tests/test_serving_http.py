@@ -163,6 +163,8 @@ ENDPOINTS: list[tuple[str, str, Body | None, set[str]]] = [
     ("POST", "/page_link", lambda v: {"customer_id": v.member}, {"clinician", "admin"}),
     ("GET", "/ui/customers/{customer_id}?lang=en", None, {"clinician", "admin"}),
     ("GET", "/ui/model_card/{problem}", None, {"crm", "clinician", "admin"}),
+    ("GET", "/ui/costs?lang=en", None, {"admin"}),
+    ("GET", "/ui/costs.csv", None, {"admin"}),
 ]
 
 
