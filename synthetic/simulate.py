@@ -113,8 +113,22 @@ def _generator(seed: int, stream: int, m: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, m + 100_000])))
 
 
-def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | None = None) -> SimulatedDataset:
-    """Simulate the region; deterministic for config (same config -> identical frames)."""
+def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | None = None, *,
+             effects_off: tuple[str, ...] = ()) -> SimulatedDataset:
+    """Simulate the region; deterministic for config (same config -> identical frames).
+
+    effects_off names interventions (`SimulatorConfig.without_effect` names) whose effect is
+    switched off from the extract start only: the counterfactual twin of `simulate(config)`. The
+    burn-in, the hazard norms and every random number stay the factual run's, so each customer's
+    history is the factual one until an intervention of theirs takes effect (only the events'
+    times within a month and interRAI assessments, drawn from streams shared in turn, can differ).
+    `without_effect` on the config instead changes the whole world: the burn-in diverges and the
+    band norms (which meet the calibration targets with the effects in place) change everyone's
+    hazards.
+    """
+    world = config.without_effect(*effects_off) if effects_off else config
+    if effects_off:
+        world = world.model_copy(update={"compute_truth": False})
     cal = Calendar(first_extract_mi=month_index(config.start), n_extract=12 * config.years, burn_in=config.burn_in_months)
     rng_pop = _generator(config.seed, 0, 0)
     pop = build_population(config, cal, rng_pop)
@@ -154,14 +168,15 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         lo = np.maximum(ms, pop.entry_t)
         if m == 0:
             norms = compute_norms(config, s, mi, at_start)
-        r = rates(s, mi, config, norms)
+        cfg = world if m >= 0 else config  # the counterfactual twin differs from the extract start on
+        r = rates(s, mi, cfg, norms)
         if m == 0:
-            pc_scale = pc_scales(config, s, r, at_start)
+            pc_scale = pc_scales(config, s, rates(s, mi, config, norms) if effects_off else r, at_start)
         if m >= 0:
             idx = np.flatnonzero(at_start)
             idx = idx[np.argsort(sid_of_pool[idx], kind="stable")]
             latent_rows.append(_latent_row(s, r, idx, ms))
-            if config.compute_truth:
+            if world.compute_truth:
                 truth_rows.append(_truth(s, r, idx, m, cal, config, norms))
 
         rng = _generator(config.seed, 1, m)
@@ -169,7 +184,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         Z = rng.standard_normal((N_Z, n))
         Ut = rng.random((N_TIMED_U, n))
         Zt = rng.standard_normal((N_TIMED_Z, n))
-        tm = draw_timed(s, r, ms, me, lo, active, Ut, Zt, config)
+        tm = draw_timed(s, r, ms, me, lo, active, Ut, Zt, cfg)
 
         # A stay running into this month ends early at death, moving away or 24-hour care.
         busy = s.busy.copy()
@@ -189,13 +204,13 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             busy[who] = st.discharge[sel]
             discharged[who] |= st.discharge[sel] < me
         ind = Indicators(admitted=tm.admitted, hip=tm.hip, discharged=discharged, c24_now=tm.c24_t < np.inf)
-        s_next, changes = advance(s, mi, r, U, Z, ind, config, active=active)
+        s_next, changes = advance(s, mi, r, U, Z, ind, cfg, active=active)
         s_next = s_next.replace(busy=busy)
 
         if m >= 0:
             hi = np.minimum(me, tm.exit_t)
             mo = Month(m=m, ms=ms, me=me, s=s, r=r, ch=changes, tm=tm, active=active, lo=lo, hi=hi,
-                       municipality=pop.municipality, rng=_generator(config.seed, 2, m), config=config,
+                       municipality=pop.municipality, rng=_generator(config.seed, 2, m), config=cfg,
                        aux=aux, pc_scale=pc_scale, rng_rai=_generator(config.seed, 6, m))
             if m == 0:
                 first = np.flatnonzero(at_start)
@@ -229,7 +244,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         if progress is not None:
             progress(m - m0 + 1, total)
 
-    return _finish(config, cal, pop, buf, stays, exit_t, truth_rows, latent_rows, sid_of_pool)
+    return _finish(world, cal, pop, buf, stays, exit_t, truth_rows, latent_rows, sid_of_pool)
 
 
 def _replace(config: SimulatorConfig, s: State, who: np.ndarray, mi: int, rng: np.random.Generator) -> State:
