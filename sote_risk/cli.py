@@ -19,6 +19,7 @@ from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
 from sote_risk.commands import costs as costs_commands
+from sote_risk.commands import interventions as intervention_commands
 from sote_risk import logs
 from base.private import private_files
 from base.settings import quiet_third_parties
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 for module in (simulate_commands, data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands,
-               costs_commands):
+               costs_commands, intervention_commands):
     module.register(app)
 
 

@@ -225,8 +225,15 @@ def trial_rows(events: pd.DataFrame, customers: pd.DataFrame, extract_start: pd.
     t0 = np.tile(zero.to_numpy(dtype="datetime64[us]"), len(pool))
     rows = pd.DataFrame({"subject_id": subject, "month": month, "T": t0})
 
-    def at(series: pd.Series) -> np.ndarray:
-        return rows["subject_id"].map(series).to_numpy(dtype="datetime64[us]")
+    def at(series: pd.Series) -> np.ndarray:  # the customers' times (NaT where they have none)
+        wanted = rows["subject_id"].to_numpy()
+        out = np.full(len(wanted), np.datetime64("NaT"), dtype="datetime64[us]")
+        if len(series):
+            keys = series.index.to_numpy(dtype="int64")  # sorted (a groupby's index)
+            pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            hit = keys[pos] == wanted
+            out[hit] = series.to_numpy(dtype="datetime64[us]")[pos[hit]]
+        return out
 
     entry, exit_ = at(_first_time(ev, ("MOVE/IN",))), at(_first_time(ev, ("DEATH", "MOVE/OUT")))
     care24, start = at(_first_time(ev, ("CARE24H/START",))), at(first_starts(ev, iv))
