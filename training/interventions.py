@@ -367,18 +367,27 @@ def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, s
 # 3. The truth: the same starters in the counterfactual twin
 
 
-def true_effects(starters: pd.DataFrame, counterfactual_events: pd.DataFrame) -> dict[str, Effect]:
-    """Events of the starters in [T, T + 90 d) as simulated minus in the twin without the effect,
-    per 100 starters; `starters` carries each outcome's factual count (`<outcome>_post`)."""
-    ev = _relevant(counterfactual_events, tuple(code for _, code, _ in OUTCOMES))
+def true_effects(starters: pd.DataFrame, events: pd.DataFrame, counterfactual_events: pd.DataFrame
+                 ) -> tuple[dict[str, Effect], dict[str, float]]:
+    """Events of the starters in [T, T + 90 d) as simulated minus in the twin without the effect, per
+    100 starters; and the same difference over [T - 90 d, T), where the effect cannot act yet (a
+    placebo: ~0, off by the few ER visits whose times within a month the twin draws anew)."""
+    codes = tuple(code for _, code, _ in OUTCOMES)
+    factual, twin = _relevant(events, codes), _relevant(counterfactual_events, codes)
     sid, T = starters["subject_id"].to_numpy(), starters["T"].to_numpy(dtype="datetime64[us]")
-    out = {}
+    window = WINDOW.to_timedelta64()
+    effects, placebo = {}, {}
     for key, code, _ in OUTCOMES:
-        factual = starters[f"{key}_post"].to_numpy(dtype="float64")
-        without = _Counter(ev, code).between(sid, T, T + WINDOW.to_timedelta64()).astype("float64")
-        diff = float(factual.mean() - without.mean()) if len(sid) else float("nan")
-        out[key] = Effect(key, 100 * diff, relative=100 * diff / without.mean() if len(sid) and without.mean() > 0 else float("nan"))
-    return out
+        here, there = _Counter(factual, code), _Counter(twin, code)
+        with_it = here.between(sid, T, T + window).astype("float64")
+        without = there.between(sid, T, T + window).astype("float64")
+        if not len(sid):
+            effects[key], placebo[key] = Effect(key, float("nan")), float("nan")
+            continue
+        diff = float(with_it.mean() - without.mean())
+        effects[key] = Effect(key, 100 * diff, relative=100 * diff / without.mean() if without.mean() > 0 else float("nan"))
+        placebo[key] = 100 * float((here.between(sid, T - window, T) - there.between(sid, T - window, T)).mean())
+    return effects, placebo
 
 
 def twin_agrees(events: pd.DataFrame, counterfactual_events: pd.DataFrame, iv: Intervention) -> float:
@@ -411,6 +420,7 @@ class InterventionReport:
     truth: dict[str, Effect] | None
     notes: tuple[str, ...] = ()
     twin_agreement: float | None = None  # twin_agrees(), when a twin was given
+    placebo: dict[str, float] | None = None  # true_effects()' difference before time zero, per 100 starters
 
 
 MIN_MATCHED = 20  # fewer matched starters: no estimate (the sample does not support one)
@@ -430,12 +440,12 @@ def evaluate_intervention(events: pd.DataFrame, customers: pd.DataFrame, extract
     if design.matched < MIN_MATCHED:
         notes.append(f"only {design.matched} starters have comparable not-yet-starters (fewer than {MIN_MATCHED}): "
                      "the estimate is not supported by this sample")
-    truth, agree = None, None
+    truth, agree, placebo = None, None, None
     if counterfactual_events is not None:
         agree = twin_agrees(events, counterfactual_events, iv)
         if agree < 0.95:
             notes.append(f"the counterfactual twin shares only {agree:.1%} of the untreated customers' admissions with the data: "
                          "not the same simulated region; no true effect shown")
         else:
-            truth = true_effects(design.starter_rows, counterfactual_events)
-    return InterventionReport(iv, naive, design, truth, tuple(notes), agree if counterfactual_events is not None else None)
+            truth, placebo = true_effects(design.starter_rows, events, counterfactual_events)
+    return InterventionReport(iv, naive, design, truth, tuple(notes), agree, placebo)

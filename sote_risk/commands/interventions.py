@@ -107,5 +107,10 @@ def print_report(report: "InterventionReport", data: Path, note: str | None = No
     echo("Effects: events per 100 starters in 90 days (percentage units, as in the plan's table); relative: % of the "
          "starters' events without the intervention" + ("; true effect: the starters' events minus theirs in the "
                                                         "simulator's twin without the effect" if report.truth else ""))
+    if report.truth and report.placebo is not None:
+        placebo = " and ".join(f"{_f(report.placebo[key], 2, signed=True)} {words[key]}" for key in report.placebo)
+        echo(f"Twin check: before time zero, where the effect cannot act, the same starters' events differ between the data and "
+             f"the twin by {placebo} per 100; the twin shares {report.twin_agreement:.1%} of the admissions of customers "
+             "who never start")
     for line in report.notes + ((note,) if note else ()):
         echo(f"note: {line}")
