@@ -326,7 +326,7 @@ def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, s
     sub = rows.loc[used]
     n_starters = int(starter.sum())
     if not len(sub):
-        return DesignEstimate(n_starters, 0, 0, 0, {k: Effect(k, float("nan")) for k, _, _ in OUTCOMES}, sub)
+        return DesignEstimate(n_starters, 0, 0, 0, {k: Effect(k, float("nan")) for k, _, _ in OUTCOMES}, sub[["subject_id", "T"]])
     cell_u = np.unique(cell[used], return_inverse=True)[1]
     st = sub["starter"].to_numpy()
     cust_u, cust = np.unique(sub["subject_id"].to_numpy(), return_inverse=True)
@@ -360,7 +360,7 @@ def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, s
                             100 * point[k] / without if without > 0 else float("nan"))
     controls = sub.loc[~st]
     return DesignEstimate(n_starters, int(st.sum()), len(controls), int(controls["subject_id"].nunique()), effects,
-                          sub.loc[st, ["subject_id", "T"] + [f"{k}_post" for k, _, _ in OUTCOMES]].reset_index(drop=True))
+                          sub.loc[st, ["subject_id", "T"]].reset_index(drop=True))
 
 
 # ---------------------------------------------------------------------------------------------
