@@ -236,3 +236,12 @@ def test_cli_evaluates_a_small_simulated_region(tmp_path):
     assert "true effect" in out and "truth inside" in out
     lines = [line.split() for line in out.splitlines() if line.startswith("  ER visits")]
     assert len(lines) == 2  # the naive row and the design row
+
+    import shutil  # a real extract has no simulator truth: the estimate without the truth, and why
+
+    shutil.rmtree(folder / "truth")
+    result = run_cli("evaluate-intervention", "--intervention", "home_rehabilitation", "--data", str(folder),
+                     "--bootstrap", "50", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "truth inside" not in result.stdout
+    assert "note: true effect not shown:" in result.stdout and "not simulated data" in result.stdout
