@@ -188,10 +188,15 @@ def test_cli_refuses_what_it_cannot_evaluate(fixture_home, tmp_path):
 
     missing = run("evaluate", "-p", ELDERLY, "--external", str(tmp_path / "nowhere"))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
-    assert f"--external {tmp_path / 'nowhere'}: not a folder" in missing.stderr
+    assert f"{tmp_path / 'nowhere'}: not a folder" in missing.stderr
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "dataset.json").write_text("{not json")
     broken = run("evaluate", "-p", ELDERLY, "--external", str(tmp_path / "broken"))
     assert broken.returncode != 0 and "dataset.json cannot be read" in broken.stderr and "Traceback" not in broken.stderr
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "dataset.json").write_text('{"region": "atlantis"}')
+    elsewhere = run("recalibrate", "-p", ELDERLY, "--data", str(tmp_path / "elsewhere"))
+    assert elsewhere.returncode != 0 and "region: unknown region 'atlantis'" in elsewhere.stderr
+    assert "Traceback" not in elsewhere.stderr
     no_data = run("recalibrate", "-p", ELDERLY)
     assert no_data.returncode != 0 and "--data" in no_data.stderr

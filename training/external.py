@@ -183,27 +183,30 @@ def dataset_key(dataset_dir: Path) -> tuple[dict, str]:
 
     path = Path(dataset_dir) / "dataset.json"
     if not Path(dataset_dir).is_dir():
-        raise ExternalDataError(f"--external {dataset_dir}: not a folder (give a dataset folder: events.parquet, "
+        raise ExternalDataError(f"{dataset_dir}: not a folder (give a dataset folder: events.parquet, "
                                 f"customers.parquet, dataset.json, e.g. from `sote-risk simulate --region kainuu`)")
     try:
         text = path.read_text(encoding="utf-8")
         metadata = json.loads(text)
     except (OSError, ValueError) as error:
-        raise ExternalDataError(f"--external {dataset_dir}: dataset.json cannot be read ({error.__class__.__name__}: "
+        raise ExternalDataError(f"{dataset_dir}: dataset.json cannot be read ({error.__class__.__name__}: "
                                 f"{error})") from None
     if not isinstance(metadata, dict):
-        raise ExternalDataError(f"--external {dataset_dir}: dataset.json must be an object")
+        raise ExternalDataError(f"{dataset_dir}: dataset.json must be an object")
     digest = hashlib.sha256(text.encode() + pipeline_version().encode()).hexdigest()[:12]
     return metadata, digest
 
 
 def external_features(dataset_dir: Path, cache_root: Path, progress: Progress) -> tuple[Path, dict]:
     """The feature folder of an external dataset, built (validated by the contracts) on first use."""
-    from data_contracts.regions import region
+    from data_contracts.regions import UnknownRegionError, region
 
     metadata, digest = dataset_key(dataset_dir)
     name = str(metadata.get("name") or "dataset")
-    region_name = region(metadata.get("region")).name
+    try:
+        region_name = region(metadata.get("region")).name
+    except UnknownRegionError as error:
+        raise ExternalDataError(f"{dataset_dir}: dataset.json: region: {error}") from None
     folder = Path(cache_root) / f"{region_name}-{digest}" / "features"
     if (folder / "features.json").is_file():
         progress(f"features of {name} ({region_name}) from {folder}")
@@ -248,6 +251,7 @@ def _prepare(problem: str, dataset_dir: Path, alias: str, tracking_uri: str | No
     from training.spec import parse_stored_spec
     from training.splits import split_table
 
+    dataset_key(dataset_dir)  # a folder that is no dataset fails before the model is read
     model = load_model(problem, alias, expected_pipeline_version=pipeline_version(), tracking_uri=tracking_uri)
     spec = parse_stored_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
     features_dir, metadata = external_features(dataset_dir, home().root / "external", progress)
