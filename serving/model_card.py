@@ -98,10 +98,10 @@ WORDS: dict[str, dict[str, str]] = {
         "mallikortissa.",
         "external": "Miten malli onnistui muilla alueilla (ulkoinen validointi)",
         "external_note": "Sama malli arvioituna toisen hyvinvointialueen testijaksolla ilman uudelleenkoulutusta: väestö ja "
-        "palvelut eroavat, joten erottelukyky ja kalibraatio voivat muuttua. 95\u00a0%:n välit asiakkaittain bootstrap-menetelmällä.",
+        "palvelut eroavat, joten erottelukyky ja kalibraatio voivat muuttua. 95\u00a0%:n välit asiakkaittaisella uudelleenotannalla.",
         "region": "Alue (testijakso)", "intercept": "Kalibraation vakiotermi", "intercept_note": "0 = keskimäärin oikein",
         "rows_outcomes": "Testirivit / tapahtumat", "per_customer": "AUROC asiakkaittain",
-        "recalibrated": "Tämä versio on version {source} kalibrointi alueelle {region}: sen kalibraattori (ei puita) sovitettiin "
+        "recalibrated": "Tämä on versio {source} kalibroituna alueelle {region}: sen kalibraattori (ei puita) sovitettiin "
         "uudelleen alueen {region} validointijaksolla, ja yllä olevat luvut ovat alueen {region} testijaksolta.",
     },
 }
