@@ -88,7 +88,7 @@ RUNNING_WORDS = {
     "en": {"ADMIT/UNPLANNED": "In hospital (unplanned stay)", "ADMIT/PLANNED": "In hospital (planned stay)",
            "HOMECARE/START": "Regular home care", "REMOTE/START": "Remote home care visits",
            "MEDROBOT/START": "Medication robot", "REHAB/START": "Home rehabilitation",
-           "CARE24H/START": "24-hour service housing", "CHILDWELFARE/OPEN_CARE_START": "Child welfare open care",
+           "CARE24H/START": "Service housing around the clock (24-hour)", "CHILDWELFARE/OPEN_CARE_START": "Child welfare open care",
            "SOCIAL/INFORMAL_CARE_FEE": "Informal care support"},
     "fi": {"ADMIT/UNPLANNED": "Sairaalassa (päivystyksellinen jakso)", "ADMIT/PLANNED": "Sairaalassa (suunniteltu jakso)",
            "HOMECARE/START": "Säännöllinen kotihoito", "REMOTE/START": "Kotihoidon etäkäynnit",

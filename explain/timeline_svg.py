@@ -34,13 +34,17 @@ WORDS = {
            "running": "running", "accepted": "accepted", "overridden": "overridden", "no_feedback": "no feedback yet",
            "per_month": "{n} in {month}", "stay": "stay", "days": "days", "doses": "doses taken", "minutes": "min",
            "missed": "missed dose", "phq_line": "10: moderate", "since_before": "began before the span",
-           "supplied": "supplied for {n} days"},
+           "supplied": "supplied for {n} days", "max": "max", "max_note": "the busiest month's count (the tallest bar)"},
     "fi": {"title": "Asiakkaan aikajana", "alerts": "Hälytykset ja asiakkuudenhallinnan palaute", "now": "nyt",
            "running": "jatkuu", "accepted": "hyväksytty", "overridden": "ohitettu", "no_feedback": "ei palautetta vielä",
            "per_month": "{n} kuussa {month}", "stay": "jakso", "days": "vrk", "doses": "annosta otettu", "minutes": "min",
            "missed": "annos jäi ottamatta", "phq_line": "10: keskivaikea", "since_before": "alkoi ennen jaksoa",
-           "supplied": "toimitettu {n} vrk:n tarpeeseen"},
+           "supplied": "toimitettu {n} vrk:n tarpeeseen", "max": "enint.", "max_note": "vilkkaimman kuukauden määrä (korkein pylväs)"},
 }
+
+
+MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+          "fi": ("tammi", "helmi", "maalis", "huhti", "touko", "kesä", "heinä", "elo", "syys", "loka", "marras", "joulu")}
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ def timeline_svg(timeline: Timeline, risks: Sequence[RiskLane], alerts: Sequence
             marks = timeline.lanes[key]
             count = sum(m.events for m in marks)
             parts.append(f'<text x="{LABEL_W - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end">{escape(labels[key])}'
-                         f'<tspan fill="#777"> {escape(natural(count, lang))}</tspan></text>')
-            parts += _lane(key, marks, x, y, h, names, words, lang, end)
+                         f'<tspan fill="#777"> ({escape(natural(count, lang))})</tspan></text>')
+            parts += _lane(key, marks, x, y, h, names, words, lang, end, labels[key])
         elif kind == "alerts":
             parts.append(f'<text x="{LABEL_W - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end">{escape(words["alerts"])}</text>')
             parts += _alerts(alerts, x, y, h, words)
@@ -122,7 +126,7 @@ def timeline_svg(timeline: Timeline, risks: Sequence[RiskLane], alerts: Sequence
     parts.append(f'<line class="now" x1="{now:.1f}" x2="{now:.1f}" y1="{AXIS_H - 6}" y2="{height - 8}" stroke="#1f618d" '
                  f'stroke-width="1.5"/><text x="{now + 3:.1f}" y="{AXIS_H - 8}" fill="#1f618d">{escape(words["now"])}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return "\n".join(parts)  # apart: a page's readable text never runs one mark's words into the next
 
 
 def _clip(text: str, n: int) -> str:
@@ -140,11 +144,13 @@ def _axis(timeline: Timeline, x, height: int, lang: Language) -> list[str]:  # n
         strong = m.month == 1
         parts.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{AXIS_H - 4}" y2="{height - 8}" stroke="{"#bbb" if strong else "#e3e3e3"}"/>')
         if (m.month - 1) % step == 0 and at <= WIDTH - RIGHT - 20:
-            parts.append(f'<text x="{at + 2:.1f}" y="{AXIS_H - 10}" fill="#555" font-size="10">{m.month}/{m:%y}</text>')
+            parts.append(f'<text x="{at + 2:.1f}" y="{AXIS_H - 10}" fill="#555" font-size="10">{MONTHS[lang][m.month - 1]} {m.year}</text>')
     return parts
 
 
-def _title(mark: Mark, names: dict[str, str], words: dict[str, str], lang: Language) -> str:
+def _title(mark: Mark, names: dict[str, str], words: dict[str, str], lang: Language, lane_label: str) -> str:
+    """A mark's tooltip. Words first and the date last in brackets: the page's readable text (tooltips
+    included) then never puts two numbers side by side."""
     what = names.get(mark.codes[0], mark.codes[0])
     if mark.kind == "month":
         text = words["per_month"].format(n=natural(mark.events, lang), month=f"{mark.start.month}/{mark.start.year}")
@@ -153,20 +159,20 @@ def _title(mark: Mark, names: dict[str, str], words: dict[str, str], lang: Langu
             extra = f", {natural(mark.value or 0, lang)} {words['doses']}"
         elif mark.value:
             extra = f", {natural(round(mark.value), lang)} {words['minutes']}"
-        return f"{what}: {text}{extra}"
+        return f"{lane_label}: {text}{extra}"
     if mark.kind == "period":
         until = words["running"] if mark.open_end else day_text(mark.end, lang)
         began = f"{words['since_before']}" if mark.open_start else day_text(mark.start, lang)
-        return f"{what}: {began} – {until}"
+        return f"{what} ({began} – {until})"
     when = day_text(mark.start, lang)
     if mark.kind == "group":
         items = "; ".join(f"{names.get(c, c)} {natural(v, lang)}" for c, v in mark.items if v == v)
-        return f"{when}: {items}"
+        return f"{items} ({when})"
     if mark.kind == "supply":
-        return f"{when}: {what}, {words['supplied'].format(n=natural(mark.value or 1, lang))}"
+        return f"{what}, {words['supplied'].format(n=natural(mark.value or 1, lang))} ({when})"
     if mark.value is not None:
-        return f"{when}: {what} {natural(mark.value, lang)}"
-    return f"{when}: {what}"
+        return f"{what} {natural(mark.value, lang)} ({when})"
+    return f"{what} ({when})"
 
 
 def _attrs(mark: Mark) -> str:
@@ -174,7 +180,7 @@ def _attrs(mark: Mark) -> str:
 
 
 def _lane(key: str, marks: list[Mark], x, y: int, h: int, names: dict[str, str], words: dict[str, str],  # noqa: ANN001
-          lang: Language, end: pd.Timestamp) -> list[str]:
+          lang: Language, end: pd.Timestamp, lane_label: str) -> list[str]:
     colour = LANE_COLOURS.get(key, "#555")
     parts = []
     months = [m for m in marks if m.kind == "month"]
@@ -184,7 +190,7 @@ def _lane(key: str, marks: list[Mark], x, y: int, h: int, names: dict[str, str],
     starts = [x(m.start) for m in marks]
     for i, mark in enumerate(marks):
         room = (starts[i + 1] if i + 1 < len(marks) else WIDTH - RIGHT + 30) - starts[i]
-        title = f"<title>{escape(_title(mark, names, words, lang))}</title>"
+        title = f"<title>{escape(_title(mark, names, words, lang, lane_label))}</title>"
         left = x(mark.start)
         if mark.kind == "period":
             right = x(mark.end if mark.end is not None else end)
@@ -198,9 +204,6 @@ def _lane(key: str, marks: list[Mark], x, y: int, h: int, names: dict[str, str],
             bar_h = max(share * (h - 8), 2)
             parts.append(f'<rect {_attrs(mark)} x="{left + 1:.1f}" y="{y + h - 3 - bar_h:.1f}" width="{max(right - left - 2, 1.5):.1f}" '
                          f'height="{bar_h:.1f}" fill="{colour}">{title}</rect>')
-            if right - left >= 18 and key != "medrobot":
-                parts.append(f'<text x="{(left + right) / 2:.1f}" y="{y + h - 5 - bar_h:.1f}" text-anchor="middle" font-size="8" '
-                             f'fill="#333">{escape(natural(mark.events, lang))}</text>')
         elif mark.kind == "supply":
             row = supplies.index(mark.codes[0])
             row_h = (h - 4) / max(len(supplies), 1)
@@ -228,6 +231,10 @@ def _lane(key: str, marks: list[Mark], x, y: int, h: int, names: dict[str, str],
             bottom = y + h - 3 if key != "medrobot" else y + 10
             parts.append(f'<line {_attrs(mark)} x1="{left:.1f}" x2="{left:.1f}" y1="{top}" y2="{bottom}" stroke="{stroke}" '
                          f'stroke-width="{2 if not missed else 1.5}">{title}</line>')
+    if months:
+        biggest = max(m.events for m in months)
+        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{y + 12}" font-size="9" fill="#555">{escape(words["max"])} '
+                     f'{escape(natural(biggest, lang))}<title>{escape(words["max_note"])}</title></text>')
     if values and key == "phq9":
         line_y = y + h - 4 - 10 / 27 * (h - 10)
         parts.insert(0, f'<line x1="{LABEL_W}" x2="{WIDTH - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" stroke="#d68910" '
