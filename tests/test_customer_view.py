@@ -99,10 +99,7 @@ def live(fixture_home_template, tmp_path_factory):
     home = tmp_path_factory.mktemp("customer-view") / "home"
     shutil.copytree(fixture_home_template, home)
     keys = {role: create_key(home / "keys.json", role)[0] for role in ("crm", "clinician", "admin")}
-    elderly = members(ELDERLY)
-    busy = customer_with("ENC/EMERGENCY", "HOMECARE/VISIT", "IOT/", "RAI/")
-    alerted = [busy] if busy in elderly else []
-    alerted += [s for s in elderly if s != busy][:2]
+    alerted = members(ELDERLY)[1:4]  # as test_serving_http's cards: members scored above the (tiny) threshold
     cards = record_sent_alerts(home / "outbox.db", alerted)
     conn = outbox.connect(home / "outbox.db")
     try:
