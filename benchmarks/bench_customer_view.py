@@ -38,6 +38,8 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--born-before", type=int, default=None,
+                        help="draw only customers born before this year (e.g. 1950: the elderly, scored with SHAP for several problems)")
     args = parser.parse_args()
 
     import httpx
@@ -47,7 +49,10 @@ def main() -> int:
     from serving.auth import create_key
     from tests.serving_server import start_service
 
-    ids = pd.read_parquet(args.home / "data" / "customers.parquet", columns=["subject_id"])["subject_id"].to_numpy()
+    customers = pd.read_parquet(args.home / "data" / "customers.parquet", columns=["subject_id", "birth_year"])
+    if args.born_before is not None:
+        customers = customers[customers["birth_year"] < args.born_before]
+    ids = customers["subject_id"].to_numpy()
     chosen = np.random.default_rng(args.seed).choice(ids, size=min(args.customers + WARM_UP, len(ids)), replace=False).tolist()
     key, _ = create_key(args.home / "keys.json", "clinician")
     started = time.perf_counter()
