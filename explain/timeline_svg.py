@@ -280,12 +280,12 @@ def _risk(risk: RiskLane, x, y: int, h: int, lang: Language) -> list[str]:  # no
         label = f"{when.month}/{when.year}" if when.day == 1 else day_text(when, lang)
         if p is None:
             segment = []
-            dots.append(f'<circle class="risk-gap" data-problem="{risk.problem}" cx="{at:.1f}" cy="{ry(0):.1f}" r="2.5" fill="none" '
+            dots.append(f'<circle class="risk-gap" data-risk="{risk.problem}" cx="{at:.1f}" cy="{ry(0):.1f}" r="2.5" fill="none" '
                         f'stroke="#999"><title>{escape(label)}: {escape(risk.gap_words.get(why or "", ""))}</title></circle>')
             continue
         segment.append(f"{at:.1f},{ry(p):.1f}")
         colour = "#c0392b" if p >= risk.edges[2] else ("#e67e22" if p >= risk.edges[1] else ("#d68910" if p >= risk.edges[0] else "#27ae60"))
-        dots.append(f'<circle class="risk-point" data-problem="{risk.problem}" cx="{at:.1f}" cy="{ry(p):.1f}" r="3" fill="{colour}">'
+        dots.append(f'<circle class="risk-point" data-risk="{risk.problem}" cx="{at:.1f}" cy="{ry(p):.1f}" r="3" fill="{colour}">'
                     f"<title>{escape(label)}: {escape(percent(p, lang))}</title></circle>")
     parts += lines + dots
     last = risk.points[-1] if risk.points else None

@@ -156,7 +156,7 @@ def test_risk_rows_are_monthly_over_the_span_and_equal_scoring_at_each_date(live
 
     subject = next(iter(live[3]))
     page = get(live, f"/ui/customers/{subject}?lang=en&months=12").text
-    points = re.findall(r'<circle class="risk-(point|gap)" data-problem="([a-z-]+)"[^>]*><title>([^<]+)</title>', page)
+    points = re.findall(r'<circle class="risk-(point|gap)" data-risk="([a-z-]+)"[^>]*><title>([^<]+)</title>', page)
     mine = [(kind, text) for kind, problem, text in points if problem == ELDERLY]
     assert len(mine) == 12 + 1 - 0 or len(mine) == 13  # the first of 12 months and the view's date
     scorer = Scorer(make_backend())
