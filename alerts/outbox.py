@@ -734,3 +734,22 @@ def problem_counts(conn: sqlite3.Connection, as_of: Any | None = None) -> dict[s
     where, params = ("WHERE as_of=?", [as_of_key(as_of)]) if as_of is not None else ("", [])
     return {r["problem"]: int(r["n"]) for r in conn.execute(
         f"SELECT problem, COUNT(*) AS n FROM alert_problems {where} GROUP BY problem", params)}
+
+
+def customer_alerts(conn: sqlite3.Connection, subject_id: int, since: Any, until: Any) -> list[dict[str, Any]]:
+    """One customer's cards with an index time in [since, until], oldest first (the customer view):
+    each with `problems` (rank, problem, probability, band, as recorded) and `feedback` (the CRM's
+    verdicts, oldest first: outcome, override_display, outcome_timestamp)."""
+    rows = conn.execute(
+        f"SELECT {_LIST_COLUMNS} FROM alerts WHERE subject_id=? AND as_of>=? AND as_of<=? ORDER BY as_of, alert_id",
+        (int(subject_id), as_of_key(since), as_of_key(until)),
+    ).fetchall()
+    out = []
+    for row in rows:
+        item = dict(row)
+        item["problems"] = card_problems(conn, row["alert_id"])
+        item["feedback"] = [dict(f) for f in conn.execute(
+            "SELECT outcome, override_code, override_display, outcome_timestamp FROM feedback WHERE alert_id=?"
+            " ORDER BY outcome_timestamp, feedback_id", (row["alert_id"],))]
+        out.append(item)
+    return out

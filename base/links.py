@@ -76,9 +76,11 @@ def link_secret(path: Path) -> bytes:
     return text.encode("ascii")
 
 
-def customer_page_path(customer_id: int, as_of: dt.date | None = None, lang: str = "fi") -> str:
-    """The path (and query) of a customer's clinician page: as_of (if any), then lang."""
+def customer_page_path(customer_id: int, as_of: dt.date | None = None, lang: str = "fi", months: int | None = None) -> str:
+    """The path (and query) of a customer's clinician page: as_of (if any), then lang, then the
+    span in months (if any)."""
     query = ([("as_of", as_of.isoformat())] if as_of is not None else []) + [("lang", lang)]
+    query += [("months", str(int(months)))] if months is not None else []
     return f"{CUSTOMER_PAGE.format(customer_id=int(customer_id))}?{urlencode(query)}"
 
 

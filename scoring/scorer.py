@@ -69,6 +69,7 @@ class CustomerRows:
 
     problems: Mapping[str, ProblemRows]
     note: str | None
+    inside: frozenset[str] = frozenset()  # the segments whose cohort holds the pair (why a problem has no row)
 
 
 def month_starts_before(time: pd.Timestamp, months: int) -> list[pd.Timestamp]:
@@ -84,7 +85,10 @@ def per_customer(scored: path.ScoredPairs) -> list[CustomerRows]:
         for row, position in enumerate(rows.positions):
             out[int(position)][problem] = ProblemRows(rows.champion, np.zeros(1, dtype=np.int64), rows.block.take([row]),
                                                       rows.probabilities[row : row + 1])
-    return [CustomerRows(problems, None if problems else scored.note(i)) for i, problems in enumerate(out)]
+    segments = sorted({rows.champion.segment for rows in scored.problems.values()})
+    return [CustomerRows(problems, None if problems else scored.note(i),
+                         frozenset(s for s in segments if bool(scored.cohorts[f"in_{s}"][i])))
+            for i, problems in enumerate(out)]
 
 
 def risk(rows: ProblemRows, row: int, reasons: list, context: list | None = None) -> Risk:
@@ -232,26 +236,34 @@ class Scorer:
             context=explained.context,
         )
 
-    def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12) -> dict[str, list[tuple[dt.date, float | None, str | None]]]:
+    def trend(self, subject_id: int, time: pd.Timestamp, months: int = 12,
+              since: pd.Timestamp | None = None) -> dict[str, list[tuple[dt.date, float | None, str | None]]]:
         """Each served problem's (date, probability, why not) at the first of each of the last
         `months` months and at `time`, oldest first. Where the customer was not scored the
         probability is None and `why` says why: "outside" (not in the problem's group then: not yet
         or no longer in it, not living in the region) or "not_eligible" (in the group but not
-        scored for the outcome: in hospital, or already in 24-hour care). One scoring pass, whose
-        rows at `time` are cached for the scoring and explaining that follow (a clinician page)."""
+        scored for the outcome: in hospital, or already in 24-hour care). Every point's rows are
+        cached as the scoring of one customer at one time is (so are `time`'s, for the scoring and
+        explaining that follow on a page): a page seen again, or over a longer span, scores only
+        the months not seen before, in one scoring pass. `since`: no point before it (a span's start)."""
         store = self.backend.history
         if not store.knows(subject_id):
             raise UnknownCustomer(f"unknown customer {subject_id}", field="customer_id")
-        points = [t for t in month_starts_before(time, months) if store.start.normalize() <= t < time] + [time]
-        scored = path.score_pairs(store.history, [subject_id] * len(points), points, self.champions)
-        self._rows.put((self.backend.generation, int(subject_id), time), per_customer(scored)[-1])
+        first = store.start.normalize() if since is None else max(store.start.normalize(), pd.Timestamp(since))
+        points = [t for t in month_starts_before(time, months) if first <= t < time] + [time]
+        generation, subject = self.backend.generation, int(subject_id)
+        items = [self._rows.peek((generation, subject, point)) for point in points]
+        missing = [i for i, item in enumerate(items) if item is None]
+        if missing:
+            scored = path.score_pairs(store.history, [subject] * len(missing), [points[i] for i in missing], self.champions)
+            for i, item in zip(missing, per_customer(scored)):
+                items[i] = self._rows.put((generation, subject, points[i]), item)
         series: dict[str, list[tuple[dt.date, float | None, str | None]]] = {}
-        for problem, rows in scored.problems.items():
-            at = dict(zip(rows.positions.tolist(), rows.probabilities.tolist()))
-            inside = scored.cohorts[f"in_{rows.champion.segment}"]
+        for problem, champion in self.champions.items():
             series[problem] = [
-                (point.date(), at.get(i), None if i in at else ("not_eligible" if inside[i] else "outside"))
-                for i, point in enumerate(points)
+                (point.date(), float(item.problems[problem].probabilities[0]), None) if problem in item.problems
+                else (point.date(), None, "not_eligible" if champion.segment in item.inside else "outside")
+                for point, item in zip(points, items)
             ]
         return series
 

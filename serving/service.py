@@ -394,15 +394,32 @@ class RiskService:
         # Not `| None`: OpenAPI 3.0 has no null type (the default None is not validated). Inside
         # Annotated, or FastAPI drops PageDate's validator.
         as_of: Annotated[PageDate, Query(description="default: the end of the data")] = None,
+        months: Annotated[int, Query(ge=1, le=60, description=  # le: serving.pages.MAX_MONTHS
+                                     "the span of the timeline and the risk trends, in months "
+                                     "before as_of (default 24, or as far as the data reach)")] = None,
     ) -> HTMLResponse:
         from serving.pages import customer_page
 
         try:
-            html, risks = customer_page(self.scorer, customer_id, as_of, lang, sign=self._signer(request))
+            html, risks = customer_page(self.scorer, customer_id, as_of, lang, sign=self._signer(request), months=months,
+                                        read_alerts=lambda start, end: self._customer_alerts(customer_id, start, end))
         except SoteRiskError as error:
             return _page_error(error)
         self._record(request, "page", [(customer_id, risks)])
         return _page(html)
+
+    def _customer_alerts(self, customer_id: int, start: Any, end: Any) -> list[dict[str, Any]]:
+        """The customer's cards in a span with their CRM feedback (none while there is no outbox:
+        a page read never creates one). A connection per request: sqlite's is not thread-safe."""
+        from alerts import outbox
+
+        if not self.outbox_path.exists():
+            return []
+        conn = outbox.connect(self.outbox_path)
+        try:
+            return outbox.customer_alerts(conn, customer_id, start, end)
+        finally:
+            conn.close()
 
     @ui.get("/model_card/{problem}", response_class=HTMLResponse, summary="Model card of one problem's champion")
     def model_card_page(self, request: Request, problem: str, lang: Literal["fi", "en"] = "fi") -> HTMLResponse:
