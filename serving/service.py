@@ -125,6 +125,19 @@ def _page_error(error: SoteRiskError) -> Response:
     return _error(None, error)
 
 
+COST_QUERY = frozenset({"lang", "year", "group", "codes", "age", "segment"})
+
+
+def _unknown_query(request: Request, allowed: frozenset[str]) -> SoteRiskError | None:
+    """A query parameter the route does not take: 400 naming it (the published schema has no
+    room for it), before any rule about the values is applied."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if not unknown:
+        return None
+    return _with_status(SoteRiskError(f"unknown query parameter {unknown[0]!r}; this page takes {', '.join(sorted(allowed))}"),
+                        400, unknown[0])
+
+
 def _field_of(message: str) -> str | None:
     """The field a feedback message names: 'feedback for alert X: outcome: ...' -> 'outcome'."""
     parts = message.split(": ")
@@ -457,7 +470,7 @@ class RiskService:
 
     @ui.get("/costs", response_class=HTMLResponse, summary="Costs by customer segment (admin)")
     def costs_page(
-        self, lang: Literal["fi", "en"] = "fi",
+        self, request: Request, lang: Literal["fi", "en"] = "fi",
         year: Annotated[int, Query(ge=1900, le=2200, description="default: the last whole year of the data")] = None,
         group: Annotated[str, Query(max_length=100, description="a named group, e.g. heart-failure-50-65")] = None,
         codes: Annotated[str, Query(max_length=500, description="ad hoc group: codes, comma list (ICD10/I50 takes ICD10/I50.9)")] = None,
@@ -466,6 +479,8 @@ class RiskService:
     ) -> HTMLResponse:
         from serving.cost_page import cost_page
 
+        if (refused := _unknown_query(request, COST_QUERY)) is not None:
+            return _page_error(refused)
         try:
             view, span = self._cost_view(year, group, codes, age, segment)
             return _page(cost_page(view, lang, span, group))
@@ -474,7 +489,7 @@ class RiskService:
 
     @ui.get("/costs.csv", response_class=Response, summary="Costs by customer segment as one long CSV table (admin)")
     def costs_csv(
-        self, lang: Literal["fi", "en"] = "fi",
+        self, request: Request, lang: Literal["fi", "en"] = "fi",
         year: Annotated[int, Query(ge=1900, le=2200)] = None,
         group: Annotated[str, Query(max_length=100)] = None,
         codes: Annotated[str, Query(max_length=500)] = None,
@@ -484,6 +499,8 @@ class RiskService:
         from costs.table import csv_text
 
         del lang  # the CSV has codes and numbers, no words; the page's link keeps its language
+        if (refused := _unknown_query(request, COST_QUERY)) is not None:
+            return _page_error(refused)
         try:
             view, _ = self._cost_view(year, group, codes, age, segment)
         except SoteRiskError as error:
