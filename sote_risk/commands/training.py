@@ -307,9 +307,8 @@ def monitor(
 
     from base.settings import home
     from models.registry import ModelNotFoundError
-    from training.data import read_feature_table
-    from training.monitor_run import monitor_registered
-    from training.spec import list_problems, load_spec
+    from training.monitor_run import SegmentTables, monitor_registered
+    from training.spec import list_problems
 
     try:
         when = pd.Timestamp(as_of)
@@ -318,16 +317,13 @@ def monitor(
     names = list(problem) if problem else list_problems(experiments)
     console = _console()
     features_dir = data or home().features
-    frames: dict[str, object] = {}
+    tables = SegmentTables(features_dir)  # the columns of each segment's table read once across problems
     summary = []
     for name in names:
-        spec = load_spec(name, experiments)
         started = time.perf_counter()
-        if spec.segment not in frames:
-            frames[spec.segment] = read_feature_table(features_dir, spec)
         try:
             with console.status(f"{name}: monitoring"):
-                report = monitor_registered(name, features_dir, when, alias=alias, frame=frames[spec.segment],
+                report = monitor_registered(name, features_dir, when, alias=alias, tables=tables,
                                             experiments=experiments, progress=console.log)
         except ModelNotFoundError as error:
             if problem:
@@ -346,6 +342,10 @@ def monitor(
         typer.echo(f"{name}: {'no breach' if not breaches else f'{len(breaches)} month(s) breached'}")
         for line in breaches:
             typer.echo(f"  BREACH {line}")
+        notices = report.months[report.months["notices"] != ""]
+        if len(notices):
+            typer.echo(f"  notice (not a breach) in {len(notices)} month(s), last {notices['month'].iloc[-1]:%Y-%m}: "
+                       f"{notices['notices'].iloc[-1]}")
     typer.echo("(estimates assume the model is calibrated; realised figures need index month + horizon <= as-of)")
 
 
@@ -357,10 +357,10 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
             return "-"
         return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
-    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature':<34}  "
+    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature (recent)':<34}  "
              f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  breaches"]
     for row in report.months.itertuples():
-        top = f"{row.top_feature_psi:.3f} {row.top_feature}"[:34]
+        top = f"{row.top_feature_psi:.3f} ({row.top_feature_step_psi:.3f}) {row.top_feature}"[:34]
         if row.complete and row.auroc == row.auroc:
             auroc = ci(row.auroc, row.auroc_ci_low, row.auroc_ci_high, 3)
             oe = ci(row.observed_expected, row.observed_expected_ci_low, row.observed_expected_ci_high)
@@ -370,7 +370,7 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
             oe = f"est. events {row.estimated_events:.0f}"
             slope = "-"
         lines.append(f"{row.month:%Y-%m}  {row.rows:>7,}  {row.alert_rate:>6.1%}  {row.score_psi:>9.3f}  {top:<34}  "
-                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or '-'}")
+                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or ('notice: ' + row.notices if row.notices else '-')}")
     lines.extend(f"note: {note}" for note in report.notes)
     return lines
 
