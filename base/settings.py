@@ -142,6 +142,10 @@ class HomeLayout:
         return self.root / "crm_webhook_secret"
 
     @property
+    def monitoring(self) -> Path:  # the latest monitoring run per problem and alias (training/monitor_run.py): /ui/monitoring
+        return self.root / "monitoring"
+
+    @property
     def cache(self) -> Path:  # what one worker writes for the next to map (held histories, champion record); safe to delete
         return self.root / "cache"
 

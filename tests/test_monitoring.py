@@ -160,6 +160,14 @@ def test_a_run_is_recorded_in_mlflow_with_the_model_version(world, fixture_home,
     history = client.get_metric_history(runs[0].info.run_id, "monitor_score_psi")
     assert len(history) == len(report.months)
     assert MONITOR_TAG in client.get_model_version(model_name(PROBLEM), version.version).tags
+    from training.promotion import list_models
+
+    listed = next(r for r in list_models() if r["problem"] == PROBLEM)["aliases"]["champion"]["monitor"]
+    assert listed["as_of"] == "2024-12-01" and listed["breached_months"] == 0 and listed["run_id"] == runs[0].info.run_id
+    # the page's record beside it
+    from training.monitor_run import read_latest
+
+    assert read_latest(fixture_home / "monitoring", PROBLEM)["run_id"] == runs[0].info.run_id
 
 
 def test_monitoring_starts_after_the_training_rows_label_windows():
@@ -216,11 +224,15 @@ def test_a_step_breaches_and_a_slow_build_up_is_a_notice():
     assert step[2] == pytest.approx(psi([0.5, 0.5], [0.1, 0.9]))
     t = Monitoring()
     record = {"score_psi": 0.01}
-    found, notices = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.25, "b": 0.0}, ["a", "b"], t)
+    found, notices, kinds = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.25, "b": 0.0}, ["a", "b"], t)
     assert found and "a PSI 0.30" in found[0] and not notices
-    found, notices = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.02, "b": 0.0}, ["a", "b"], t)
-    assert not found and "gradual drift (a PSI 0.30" in notices[0]
-    found, _ = _breaches(record, {"a": 0.3}, {"a": np.nan}, ["a"], t)  # no recent past: judged on the reference
+    assert kinds == {"breach_kinds": "feature", "drift_features": "a", "gradual_features": "", "other_step_features": ""}
+    found, notices, kinds = _breaches(record, {"a": 0.05, "b": 0.5}, {"a": 0.0, "b": 0.4}, ["a"], t)
+    assert not found and "a step in less important feature(s) (b PSI 0.50" in notices[0]
+    assert kinds["other_step_features"] == "b"
+    found, notices, kinds = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.02, "b": 0.0}, ["a", "b"], t)
+    assert not found and "gradual drift (a PSI 0.30" in notices[0] and kinds["gradual_features"] == "a"
+    found, _, _ = _breaches(record, {"a": 0.3}, {"a": np.nan}, ["a"], t)  # no recent past: judged on the reference
     assert found
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
+from base.settings import home
 from training.monitoring import REFERENCE_VERSION, MonitorReport, monitor, needed_columns, reference_from
 from training.spec import ExperimentSpec, Monitoring, SpecError, load_spec, parse_stored_spec
 
@@ -103,7 +104,6 @@ def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *,
     data_end = pd.Timestamp(frame["prediction_time"].max())
     if as_of > data_end:
         progress(f"{problem}: the feature table ends at {data_end.date()}; monitoring up to it")
-    from base.settings import home
     from training.data import feature_table_path
 
     table = feature_table_path(features_dir if tables is None else tables.features_dir, spec.segment)
@@ -112,8 +112,58 @@ def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *,
     progress(f"{problem}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
     report = monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed)
     if record:
-        record_run(report, alias)
+        run_id = record_run(report, alias)
+        write_latest(home().monitoring, report, alias, run_id)
     return report
+
+
+def latest_path(folder: Path, problem: str, alias: str) -> Path:
+    return Path(folder) / problem / f"{alias}.json"
+
+
+def report_record(report: MonitorReport, alias: str, run_id: str) -> dict:
+    """The report as plain JSON data: what the monitoring page shows and the operator alert says."""
+    import math
+
+    def clean(value):  # noqa: ANN001, ANN202
+        if isinstance(value, pd.Timestamp):
+            return f"{value:%Y-%m-%d}"
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if hasattr(value, "item"):  # numpy scalars
+            return clean(value.item())
+        return value
+
+    months = [{k: clean(v) for k, v in row.items()} for row in report.months.to_dict("records")]
+    top = report.top_features
+    return {
+        "problem": report.problem, "alias": alias, "model_version": report.model_version,
+        "as_of": f"{report.as_of:%Y-%m-%d}", "run_id": run_id, "reference": report.reference_source,
+        "thresholds": report.thresholds.model_dump(mode="json"), "top_features": top, "months": months,
+        "feature_psi": {n: [clean(v) for v in report.feature_psi.loc[n]] for n in top if n in report.feature_psi.index},
+        "feature_step_psi": {n: [clean(v) for v in report.feature_step_psi.loc[n]] for n in top
+                             if n in report.feature_step_psi.index},
+        "breaches": report.breaches, "notes": report.notes,
+    }
+
+
+def write_latest(folder: Path, report: MonitorReport, alias: str, run_id: str) -> Path:
+    """<home>/monitoring/<problem>/<alias>.json: the latest run's figures (written whole or not at all)."""
+    from base.atomic import atomic_write_text
+
+    path = latest_path(folder, report.problem, alias)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(report_record(report, alias, run_id), ensure_ascii=False))
+    return path
+
+
+def read_latest(folder: Path, problem: str, alias: str = "champion") -> dict | None:
+    """The latest monitoring run of `problem`'s `alias` model, or None if there has been none."""
+    path = latest_path(folder, problem, alias)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
 
 
 class SegmentTables:

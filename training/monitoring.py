@@ -360,14 +360,16 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
             usable = usable_all[index]
             record.update(_realised(ids_all[index][usable], y_all[index][usable].astype(bool), p[usable],
                                     thresholds, seed))
-        breaches, notices = _breaches(record, feature_psi, step, top, thresholds)
+        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds)
         record["breaches"], record["notices"] = "; ".join(breaches), "; ".join(notices)
+        record.update(kinds)
         records.append(record)
     columns = ["month", "rows", "customers", "alert_rate", "mean_score", "score_psi", "top_feature_psi",
                "top_feature_step_psi", "top_feature", "max_feature_psi", "max_feature", "estimated_events",
                "estimated_auroc", "complete", "labelled", "events", "auroc", "auroc_ci_low", "auroc_ci_high",
                "observed_expected", "observed_expected_ci_low", "observed_expected_ci_high", "calibration_slope",
-               "calibration_slope_ci_low", "calibration_slope_ci_high", "breaches", "notices"]
+               "calibration_slope_ci_low", "calibration_slope_ci_high", "breaches", "notices", "breach_kinds",
+               "drift_features", "gradual_features", "other_step_features"]
     months = pd.DataFrame.from_records(records).reindex(columns=columns)
     order_names = top + [n for n in names if n not in top]
 
@@ -416,20 +418,33 @@ def _outside(value: float, low: float, high: float, band: tuple[float, float]) -
 
 
 def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: dict[str, float], top: list[str],
-              t: Monitoring) -> tuple[list[str], list[str]]:
-    """The month's breaches and notices. A top feature beyond max_feature_psi against the reference
-    breaches when it also moved beyond step_feature_psi against its own recent past (or has no
-    recent past to compare with); drift that built up slowly is a notice."""
-    found, notices = [], []
+              t: Monitoring) -> tuple[list[str], list[str], dict[str, str]]:
+    """The month's breaches and notices as sentences, and as data for pages and alerts
+    (`breach_kinds`: score, feature, oe, slope; `drift_features`, `gradual_features`,
+    `other_step_features` (a step in a feature outside the top ones: a notice): names; each
+    comma-separated). A top feature beyond max_feature_psi against the reference breaches when it
+    also moved beyond step_feature_psi against its own recent past (or has no recent past to
+    compare with); drift that built up slowly is a notice."""
+    found, notices, kinds = [], [], []
     if record["score_psi"] > t.max_score_psi:
+        kinds.append("score")
         found.append(f"score drift (PSI {record['score_psi']:.2f})")
     drifted = [n for n in top if feature_psi[n] > t.max_feature_psi]
     stepped = [n for n in drifted if not step_psi[n] <= t.step_feature_psi]  # NaN: no recent past, judged on the reference
     if stepped:
+        kinds.append("feature")
         found.append("feature drift (" + ", ".join(
             f"{n} PSI {feature_psi[n]:.2f}" + ("" if np.isnan(step_psi[n]) else f", {step_psi[n]:.2f} against the "
                                                f"previous {t.step_months} months") for n in stepped) + ")")
     gradual = [n for n in drifted if n not in stepped]
+    # a step in a feature the model hardly uses breaches nothing (the score says whether it matters)
+    # but is a change in the data someone should know of: a code recorded differently, say
+    others = [n for n in feature_psi if n not in top and feature_psi[n] > t.max_feature_psi
+              and step_psi[n] > t.step_feature_psi]
+    if others:
+        notices.append("a step in less important feature(s) (" + ", ".join(
+            f"{n} PSI {feature_psi[n]:.2f}, {step_psi[n]:.2f} against the previous {t.step_months} months"
+            for n in others) + ")")
     if gradual:
         notices.append("gradual drift (" + ", ".join(
             f"{n} PSI {feature_psi[n]:.2f}, {step_psi[n]:.2f} against the previous {t.step_months} months"
@@ -438,11 +453,14 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
         oe = record.get("observed_expected", np.nan)
         if _outside(oe, record.get("observed_expected_ci_low", np.nan), record.get("observed_expected_ci_high", np.nan),
                     t.oe_band):
+            kinds.append("oe")
             found.append(f"calibration: O/E {oe:.2f} [{record['observed_expected_ci_low']:.2f}, "
                          f"{record['observed_expected_ci_high']:.2f}] outside {t.oe_band[0]}-{t.oe_band[1]}")
         slope = record.get("calibration_slope", np.nan)
         if _outside(slope, record.get("calibration_slope_ci_low", np.nan), record.get("calibration_slope_ci_high", np.nan),
                     t.slope_band):
+            kinds.append("slope")
             found.append(f"calibration: slope {slope:.2f} [{record['calibration_slope_ci_low']:.2f}, "
                          f"{record['calibration_slope_ci_high']:.2f}] outside {t.slope_band[0]}-{t.slope_band[1]}")
-    return found, notices
+    return found, notices, {"breach_kinds": ",".join(kinds), "drift_features": ",".join(stepped),
+                            "gradual_features": ",".join(gradual), "other_step_features": ",".join(others)}

@@ -272,16 +272,26 @@ def list_models() -> None:
     def short(value: str | None) -> str:
         return f"{float(value):.3f}" if value else ""
 
-    table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force")
+    table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force; monitor = the last "
+                  "`sote-risk monitor` run (date, breached months)")
     table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
     for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
         table.add_column(column)
+    table.add_column("monitor", overflow="fold")
+
+    def monitored(tag: dict | None) -> str:
+        if not tag:
+            return ""
+        breached = int(tag.get("breached_months") or 0)
+        last = str(tag.get("last_breach") or "")[:7]
+        return f"{tag.get('as_of', '')} " + (f"BREACH {breached} mo, last {last}" if breached else "ok")
     for row in registry_rows():
         aliases = row["aliases"] or {"-": {"version": "-"}}
         for alias, info in aliases.items():
             shown_alias = f"{alias}!" if info.get("promotion_forced") else alias  # ! = forced past gates
             table.add_row(row["problem"], str(row["versions"]), shown_alias, info["version"],
-                          *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")))
+                          *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")),
+                          monitored(info.get("monitor")))
     console = Console()
     if not console.is_terminal:  # piped: no terminal width to respect, never crop the table
         console = Console(width=120)
