@@ -219,7 +219,8 @@ def test_a_step_breaches_and_a_slow_build_up_is_a_notice():
     from training.monitoring import _breaches, _step_psi
 
     counts = np.array([[50.0, 50.0], [50.0, 50.0], [10.0, 90.0]])
-    step = _step_psi(counts, np.array([1, 2, 3]), months=12)
+    step, past_rows = _step_psi(counts, np.array([1, 2, 3]), months=12)
+    assert list(past_rows) == [0, 100, 200]
     assert np.isnan(step[0]) and step[1] == pytest.approx(0.0)
     assert step[2] == pytest.approx(psi([0.5, 0.5], [0.1, 0.9]))
     t = Monitoring()
@@ -234,6 +235,23 @@ def test_a_step_breaches_and_a_slow_build_up_is_a_notice():
     assert not found and "gradual drift (a PSI 0.30" in notices[0] and kinds["gradual_features"] == "a"
     found, _, _ = _breaches(record, {"a": 0.3}, {"a": np.nan}, ["a"], t)  # no recent past: judged on the reference
     assert found
+    # a month too small to tell 0.3 from sampling noise: the noise floor is the limit
+    found, _, _ = _breaches(record, {"a": 0.3}, {"a": 0.25}, ["a"], t, {"feature": {"a": 0.35}, "step": {"a": 0.3}})
+    assert not found
+
+
+def test_the_noise_floor_is_a_chi_square_quantile_of_the_sample_sizes():
+    from scipy.stats import chi2
+
+    from training.monitoring import noise_floor
+
+    assert noise_floor(11, 130, 5000)[()] == pytest.approx(chi2.ppf(0.999, 10) * (1 / 130 + 1 / 5000))
+    assert noise_floor(11, 20_000, 200_000)[()] < 0.003 < 0.2  # a region's month: the thresholds rule
+    rng = np.random.default_rng(2)  # no change at all: the floor holds the PSI of random months
+    reference = rng.normal(size=5000)
+    entry = numeric_entry(reference, 10)
+    draws = [psi(entry["shares"], shares(entry, rng.normal(size=130))) for _ in range(2000)]
+    assert np.mean(np.array(draws) > noise_floor(11, 130, 5000)) < 0.005
 
 
 def test_a_feature_drifting_slowly_is_a_notice_and_the_same_change_at_once_a_breach(world):

@@ -112,8 +112,8 @@ def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *,
     progress(f"{problem}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
     report = monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed)
     if record:
-        run_id = record_run(report, alias)
-        write_latest(home().monitoring, report, alias, run_id)
+        report.run_id = record_run(report, alias)
+        write_latest(home().monitoring, report, alias, report.run_id)
     return report
 
 

@@ -252,6 +252,7 @@ class MonitorReport:
     thresholds: Monitoring
     notes: list[str] = field(default_factory=list)
     feature_step_psi: pd.DataFrame = field(default_factory=pd.DataFrame)  # feature x month PSI against the recent past
+    run_id: str = ""  # the MLflow run that recorded it (training/monitor_run.py), once recorded
 
     @property
     def breaches(self) -> list[str]:
@@ -279,15 +280,33 @@ def _shares(counts: np.ndarray) -> np.ndarray:
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
-def _step_psi(counts: np.ndarray, calendar: np.ndarray, months: int) -> np.ndarray:
+# A PSI measured on n rows against N has a sampling spread of its own: with no change at all,
+# PSI * (1/n + 1/N)^-1 is about chi-square with (bins - 1) degrees of freedom. A month is judged
+# against the larger of the threshold and this noise floor (its 99.9th percentile): at region size
+# (thousands of rows a month) the floor is far below 0.2; a small region's month of a hundred
+# rows would otherwise breach on noise alone.
+NOISE_QUANTILE = 0.999
+
+
+def noise_floor(bins: int, rows, against) -> np.ndarray:
+    """The PSI that sampling alone exceeds with probability 1 - NOISE_QUANTILE."""
+    from scipy.stats import chi2
+
+    rows, against = np.asarray(rows, dtype=float), np.asarray(against, dtype=float)
+    with np.errstate(divide="ignore"):
+        scale = 1 / rows + 1 / against
+    return chi2.ppf(NOISE_QUANTILE, max(bins - 1, 1)) * scale
+
+
+def _step_psi(counts: np.ndarray, calendar: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray]:
     """Every month's PSI against the pooled rows of the `months` index months before it (NaN where
-    there are none)."""
+    there are none), and those pooled rows' count."""
     before = (calendar[None, :] < calendar[:, None]) & (calendar[None, :] >= calendar[:, None] - months)
     past = before.astype(float) @ counts
     out = np.full(len(counts), np.nan)
     for m in np.flatnonzero(past.sum(axis=1) > 0):
         out[m] = psi(past[m] / past[m].sum(), counts[m] / counts[m].sum()) if counts[m].sum() else np.nan
-    return out
+    return out, past.sum(axis=1)
 
 
 def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[str, Any], as_of: pd.Timestamp,
@@ -318,12 +337,18 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     all_months = pd.DatetimeIndex(all_months)
     calendar = np.asarray(all_months.year * 12 + all_months.month)
     shown = np.flatnonzero(all_months >= first)  # the monitored months among all_months
-    psi_ref, psi_step = {}, {}
+    psi_ref, psi_step, limit_ref, limit_step = {}, {}, {}, {}
+    train_rows = float(reference.get("train_rows") or np.inf)
     for name in names:
         entry = reference["features"][name]
         counts = _month_counts(entry, entry_values(entry, name, rows), month_code, len(all_months))
         psi_ref[name] = psi_rows(entry["shares"], _shares(counts))[shown]
-        psi_step[name] = _step_psi(counts, calendar, thresholds.step_months)[shown]
+        psi_step[name], past_rows = _step_psi(counts, calendar, thresholds.step_months)
+        psi_step[name] = psi_step[name][shown]
+        month_rows = counts.sum(axis=1)[shown]
+        used = int(np.count_nonzero(entry["shares"]))
+        limit_ref[name] = np.maximum(thresholds.max_feature_psi, noise_floor(used, month_rows, train_rows))
+        limit_step[name] = np.maximum(thresholds.step_feature_psi, noise_floor(used, month_rows, past_rows[shown]))
 
     monitored = np.isin(month_code, shown)
     part = rows.loc[monitored]
@@ -331,6 +356,9 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     p_all = _scores(model, part)
     score_counts = _month_counts(reference["score"], p_all, codes, len(all_months))
     score_psi = psi_rows(reference["score"]["shares"], _shares(score_counts))
+    score_limit = np.maximum(thresholds.max_score_psi, noise_floor(
+        int(np.count_nonzero(reference["score"]["shares"])), score_counts.sum(axis=1),
+        float(reference.get("score_rows") or np.inf)))
     ids_all = part["subject_id"].to_numpy()
     usable_all = (part[spec.censor_column].isna() & part[spec.label_column].notna()).to_numpy()
     y_all = part[spec.label_column].to_numpy()
@@ -360,7 +388,9 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
             usable = usable_all[index]
             record.update(_realised(ids_all[index][usable], y_all[index][usable].astype(bool), p[usable],
                                     thresholds, seed))
-        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds)
+        limits = {"score": float(score_limit[m]), "feature": {n: float(limit_ref[n][i]) for n in names},
+                  "step": {n: float(limit_step[n][i]) for n in names}}
+        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds, limits)
         record["breaches"], record["notices"] = "; ".join(breaches), "; ".join(notices)
         record.update(kinds)
         records.append(record)
@@ -418,7 +448,7 @@ def _outside(value: float, low: float, high: float, band: tuple[float, float]) -
 
 
 def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: dict[str, float], top: list[str],
-              t: Monitoring) -> tuple[list[str], list[str], dict[str, str]]:
+              t: Monitoring, limits: dict[str, Any] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
     """The month's breaches and notices as sentences, and as data for pages and alerts
     (`breach_kinds`: score, feature, oe, slope; `drift_features`, `gradual_features`,
     `other_step_features` (a step in a feature outside the top ones: a notice): names; each
@@ -426,11 +456,16 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
     also moved beyond step_feature_psi against its own recent past (or has no recent past to
     compare with); drift that built up slowly is a notice."""
     found, notices, kinds = [], [], []
-    if record["score_psi"] > t.max_score_psi:
+    # the thresholds, raised to each month's noise floor where it is higher (noise_floor)
+    limits = limits or {}
+    score_limit = limits.get("score", t.max_score_psi)
+    ref_limit = {n: limits.get("feature", {}).get(n, t.max_feature_psi) for n in feature_psi}
+    step_limit = {n: limits.get("step", {}).get(n, t.step_feature_psi) for n in feature_psi}
+    if record["score_psi"] > score_limit:
         kinds.append("score")
         found.append(f"score drift (PSI {record['score_psi']:.2f})")
-    drifted = [n for n in top if feature_psi[n] > t.max_feature_psi]
-    stepped = [n for n in drifted if not step_psi[n] <= t.step_feature_psi]  # NaN: no recent past, judged on the reference
+    drifted = [n for n in top if feature_psi[n] > ref_limit[n]]
+    stepped = [n for n in drifted if not step_psi[n] <= step_limit[n]]  # NaN: no recent past, judged on the reference
     if stepped:
         kinds.append("feature")
         found.append("feature drift (" + ", ".join(
@@ -439,8 +474,7 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
     gradual = [n for n in drifted if n not in stepped]
     # a step in a feature the model hardly uses breaches nothing (the score says whether it matters)
     # but is a change in the data someone should know of: a code recorded differently, say
-    others = [n for n in feature_psi if n not in top and feature_psi[n] > t.max_feature_psi
-              and step_psi[n] > t.step_feature_psi]
+    others = [n for n in feature_psi if n not in top and feature_psi[n] > ref_limit[n] and step_psi[n] > step_limit[n]]
     if others:
         notices.append("a step in less important feature(s) (" + ", ".join(
             f"{n} PSI {feature_psi[n]:.2f}, {step_psi[n]:.2f} against the previous {t.step_months} months"
