@@ -49,6 +49,7 @@ from base.errors import SoteRiskError
 from base.settings import env_name, home, settings
 
 WEBHOOK_ENV = env_name("crm_webhook_url")
+OPERATOR_WEBHOOK_ENV = env_name("operator_webhook_url")
 RETRYABLE_4XX = frozenset({408, 425, 429})
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,63 @@ def config_from_env(**overrides: object) -> DispatchConfig:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
                              for e in error.errors(include_url=False, include_input=False, include_context=False))
         raise SoteRiskError(f"dispatch config: {problems}".replace("\n", " ")) from None
+
+
+def operator_config_from_env(**overrides: object) -> DispatchConfig | None:
+    """The operator webhook's DispatchConfig (SOTE_RISK_OPERATOR_WEBHOOK_URL, the same rules as the
+    CRM's: https, or http to loopback; bodies signed with the home's webhook secret), or None when
+    it is not set (operator alerts then wait in the outbox)."""
+    url = overrides.pop("webhook_url", None) or settings().operator_webhook_url
+    if not url:
+        return None
+    problem = webhook_url_problem(str(url))
+    if problem:
+        raise SoteRiskError(problem.replace(f"the CRM webhook ({WEBHOOK_ENV} or --webhook)",
+                                            f"the operator webhook ({OPERATOR_WEBHOOK_ENV})"))
+    return config_from_env(webhook_url=url, **overrides)
+
+
+def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *, client: httpx.Client | None = None,
+                            clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> DispatchCounts:
+    """Deliver the due operator alerts (outbox.operator_alerts) as run_once delivers cards: leased,
+    Idempotency-Key = the alert id, signed, retried with backoff on an outage, dead when refused for
+    good (a 4xx but 408/425/429) or older than max_age_s. No capacity budget: there are few, and an
+    operator wants every one."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    rng = rng or random.Random()
+    counts = DispatchCounts()
+    own_client = client is None
+    client = client or httpx.Client(timeout=config.request_timeout_s)
+    table = "operator_alerts"
+    try:
+        for _ in range(config.max_per_pass):
+            claimed = outbox.claim_next(conn, owner=owner, now=clock(), lease_seconds=config.lease_s, table=table)
+            if claimed is None:
+                break
+            outcome = _send(client, config, claimed)
+            if outcome.ok:
+                outbox.mark_delivered(conn, claimed.alert_id, table=table)
+                counts.delivered += 1
+                log.info("operator alert %s delivered (attempt %d)", claimed.alert_id, claimed.attempts)
+                continue
+            now = clock()
+            if not outcome.retryable or now - claimed.due_since >= config.max_age_s:
+                outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=None, table=table)
+                counts.dead += 1
+                log.warning("operator alert %s dead after %d attempt(s): %s", claimed.alert_id, claimed.attempts, outcome.error)
+                continue
+            delay = backoff_delay(claimed.attempts, config.base_delay_s, config.cap_delay_s, rng)
+            if outcome.retry_after is not None:
+                delay = max(delay, min(outcome.retry_after, config.cap_delay_s))
+            outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=now + delay,
+                               table=table)
+            counts.retrying += 1
+            log.info("operator alert %s attempt %d failed (%s); retry in %.2fs", claimed.alert_id, claimed.attempts,
+                     outcome.error, delay)
+    finally:
+        if own_client:
+            client.close()
+    return counts
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:

@@ -40,8 +40,10 @@ Times: machine-compared times (next_attempt_at, lease_until, due_since) are epoc
 times for people (created, delivered_at) are ISO 8601 UTC; days (queued_on, released_on) are
 ISO dates of the region's calendar day.
 
-Schema versions (PRAGMA user_version): 1 had one alert per (subject_id, problem, as_of); 2 (this
-one) has cards. Opening a version-1 outbox migrates it in one transaction: every old alert
+Schema versions (PRAGMA user_version): 1 had one alert per (subject_id, problem, as_of); 2 has
+cards; 3 (this one) adds `operator_alerts`: alerts for the operators, not the CRM (a monitored
+model breached its thresholds: training/monitor_run.py), delivered by the same dispatcher with the
+same leases, retries and Idempotency-Key to SOTE_RISK_OPERATOR_WEBHOOK_URL; no capacity budget. Opening a version-1 outbox migrates it in one transaction: every old alert
 becomes a card naming its one problem, with its id, delivery state and feedback kept (the CRM
 already holds those ids). A newer version, or a file that is not an outbox, is refused with one
 line.
@@ -62,7 +64,7 @@ from typing import Any, Literal
 from base.errors import SoteRiskError
 from base.settings import home
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 # Fixed namespace: card ids must be the same on every machine and every re-run.
 ALERT_NAMESPACE = uuid.UUID("6f1c2d8e-5b7a-4c1e-9a3d-2e4b6c8d0f11")
@@ -147,6 +149,22 @@ CREATE TABLE IF NOT EXISTS policies (
     policy  TEXT NOT NULL,
     updated TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operator_alerts (
+    alert_id        TEXT    PRIMARY KEY,
+    kind            TEXT    NOT NULL,
+    problem         TEXT    NOT NULL,
+    as_of           TEXT    NOT NULL,
+    status          TEXT    NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    due_since       REAL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    last_error      TEXT,
+    created         TEXT    NOT NULL,
+    delivered_at    TEXT,
+    payload         TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS budget (
     id             INTEGER PRIMARY KEY CHECK (id = 1),
     capacity       INTEGER CHECK (capacity IS NULL OR capacity >= 1),
@@ -221,6 +239,8 @@ def _upgrade(conn: sqlite3.Connection, db: Path) -> None:
             conn.execute(_ALERTS.format(name="alerts"))
         elif version == 1:
             _migrate_from_1(conn, db, existing)
+        elif version == 2:
+            pass  # 2 -> 3 adds operator_alerts (below); nothing else changes
         else:
             raise OutboxError(f"outbox {db} has unknown schema version {version}")
         for statement in _REST.split(";"):
@@ -573,15 +593,21 @@ class ClaimedAlert:
     due_since: float
 
 
-def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_seconds: float) -> ClaimedAlert | None:
+DELIVERABLE = frozenset({"alerts", "operator_alerts"})  # the tables the dispatcher delivers from
+
+
+def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_seconds: float,
+               table: str = "alerts") -> ClaimedAlert | None:
     """Lease the next due pending card to `owner` (or None when nothing is due).
 
     The attempt is counted at claim time, so a card that keeps killing its dispatcher shows it
     in `attempts` (`alerts list`).
     """
+    if table not in DELIVERABLE:
+        raise ValueError(f"not a deliverable table: {table}")
     with write_transaction(conn):
         row = conn.execute(
-            "SELECT alert_id, payload, attempts, due_since FROM alerts WHERE status='pending'"
+            f"SELECT alert_id, payload, attempts, due_since FROM {table} WHERE status='pending'"
             " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
             " ORDER BY next_attempt_at, alert_id LIMIT 1",
             (now, now),
@@ -589,17 +615,19 @@ def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_second
         if row is None:
             return None
         conn.execute(
-            "UPDATE alerts SET lease_owner=?, lease_until=?, attempts=attempts+1 WHERE alert_id=?",
+            f"UPDATE {table} SET lease_owner=?, lease_until=?, attempts=attempts+1 WHERE alert_id=?",
             (owner, now + lease_seconds, row["alert_id"]),
         )
     return ClaimedAlert(row["alert_id"], json.loads(row["payload"]), int(row["attempts"]) + 1, float(row["due_since"] or now))
 
 
-def mark_delivered(conn: sqlite3.Connection, alert_id: str) -> None:
+def mark_delivered(conn: sqlite3.Connection, alert_id: str, table: str = "alerts") -> None:
     """The CRM has it. Not conditional on the lease: a late 2xx is still a delivery."""
+    if table not in DELIVERABLE:
+        raise ValueError(f"not a deliverable table: {table}")
     with write_transaction(conn):
         conn.execute(
-            "UPDATE alerts SET status='delivered', delivered_at=?, lease_owner=NULL, lease_until=NULL,"
+            f"UPDATE {table} SET status='delivered', delivered_at=?, lease_owner=NULL, lease_until=NULL,"
             " last_error=NULL WHERE alert_id=? AND status IN ('pending', 'dead')",
             (utc_iso(), alert_id),
         )
@@ -619,16 +647,19 @@ def resume_after_outage(conn: sqlite3.Connection, *, now: float) -> int:
 
 
 def mark_failed(
-    conn: sqlite3.Connection, alert_id: str, *, owner: str, error: str, next_attempt_at: float | None
+    conn: sqlite3.Connection, alert_id: str, *, owner: str, error: str, next_attempt_at: float | None,
+    table: str = "alerts",
 ) -> None:
     """Record a failed attempt: retry at next_attempt_at, or dead when it is None.
 
     Only the lease holder may do this, so a dispatcher whose lease ran out cannot undo
     another dispatcher's success.
     """
+    if table not in DELIVERABLE:
+        raise ValueError(f"not a deliverable table: {table}")
     with write_transaction(conn):
         conn.execute(
-            "UPDATE alerts SET status=?, next_attempt_at=?, last_error=?, lease_owner=NULL, lease_until=NULL"
+            f"UPDATE {table} SET status=?, next_attempt_at=?, last_error=?, lease_owner=NULL, lease_until=NULL"
             " WHERE alert_id=? AND lease_owner=? AND status='pending'",
             ("pending" if next_attempt_at is not None else "dead", next_attempt_at, error[:500], alert_id, owner),
         )
@@ -753,3 +784,34 @@ def customer_alerts(conn: sqlite3.Connection, subject_id: int, since: Any, until
             " ORDER BY outcome_timestamp, feedback_id", (row["alert_id"],))]
         out.append(item)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# operator alerts (a monitored model breached its thresholds)
+
+
+def operator_alert_id(kind: str, *key: str) -> str:
+    """A stable id (uuid5) of an operator alert: the same monitoring result gives the same id, so
+    raising it again inserts nothing and the receiver deduplicates by it (Idempotency-Key)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "sote-risk:operator:" + "|".join([kind, *key])))
+
+
+def record_operator_alert(conn: sqlite3.Connection, *, kind: str, problem: str, as_of: str, key: Sequence[str],
+                          payload: Mapping[str, Any], now: float) -> tuple[str, bool]:
+    """Queue an operator alert (pending, due now); returns its id and whether it is new."""
+    alert_id = operator_alert_id(kind, problem, as_of, *key)
+    with write_transaction(conn):
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO operator_alerts (alert_id, kind, problem, as_of, status, next_attempt_at, due_since,"
+            " created, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (alert_id, kind, problem, as_of, now, now, utc_iso(), json.dumps({**payload, "alert_id": alert_id},
+                                                                             sort_keys=True)),
+        )
+    return alert_id, cursor.rowcount == 1
+
+
+def list_operator_alerts(conn: sqlite3.Connection, *, status: str | None = None) -> list[dict[str, Any]]:
+    query = "SELECT alert_id, kind, problem, as_of, status, attempts, last_error, created, delivered_at FROM operator_alerts"
+    rows = conn.execute(query + (" WHERE status=?" if status else "") + " ORDER BY created, alert_id",
+                        (status,) if status else ()).fetchall()
+    return [dict(r) for r in rows]

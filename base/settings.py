@@ -13,6 +13,7 @@ nothing. Nothing here creates directories; callers that write create what they n
 | SOTE_RISK_CACHE_SIZE | cache_size: customers' scored rows (and SHAP rows) a worker caches | 512 |
 | SOTE_RISK_CARD_SAMPLE | card_sample: customers a served model card's importance is computed on | 200 |
 | SOTE_RISK_CRM_WEBHOOK_URL | crm_webhook_url: where alerts are delivered | none (alerts wait in the outbox) |
+| SOTE_RISK_OPERATOR_WEBHOOK_URL | operator_webhook_url: where operator alerts (a monitored model breached its thresholds) are delivered | none (they wait in the outbox) |
 | SOTE_RISK_CRM_MODE | crm_mode: the local CRM stand-in's start mode | ok |
 | SOTE_RISK_PUBLIC_URL | public_url: the service's address as browsers and the CRM reach it (links in cards) | http://127.0.0.1:3000 |
 | SOTE_RISK_LINK_DAYS | link_days: how long a signed page link in a card opens | 14 |
@@ -48,6 +49,7 @@ class Settings(BaseModel):
     cache_size: int = Field(512, ge=0, le=1_000_000)
     card_sample: int = Field(200, ge=0, le=100_000)
     crm_webhook_url: str | None = None
+    operator_webhook_url: str | None = None
     crm_mode: str | None = None
     public_url: str = "http://127.0.0.1:3000"
     link_days: int = Field(14, ge=1, le=365)
@@ -140,6 +142,10 @@ class HomeLayout:
     @property
     def crm_webhook_secret(self) -> Path:  # signs webhook bodies to the CRM (alerts/webhook_signing.py)
         return self.root / "crm_webhook_secret"
+
+    @property
+    def monitoring(self) -> Path:  # the latest monitoring run per problem and alias (training/monitor_run.py): /ui/monitoring
+        return self.root / "monitoring"
 
     @property
     def cache(self) -> Path:  # what one worker writes for the next to map (held histories, champion record); safe to delete

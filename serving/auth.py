@@ -45,6 +45,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "metrics": frozenset({"admin"}),
     # the segment cost view: the region's money, no customer on it (so no per-customer audit): admins
     "costs": frozenset({"admin"}),
+    # the models' monitoring (drift, realised performance): monthly figures, no customer on it: admins
+    "monitoring": frozenset({"admin"}),
 }
 
 

@@ -30,7 +30,8 @@ JSON_ROUTES = ("/score", "/score_history", "/score_batch", "/predict_row", "/exp
 INFRA_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
 PAGE_ROUTES = ("/ui/costs", "/ui/costs.csv")  # exact page routes (the others take a parameter)
 # prefix -> template: a prefix route matches one more path segment (its parameter), no more
-PREFIX_TEMPLATES = {"/ui/customers/": "/ui/customers/{customer_id}", "/ui/model_card/": "/ui/model_card/{problem}"}
+PREFIX_TEMPLATES = {"/ui/customers/": "/ui/customers/{customer_id}", "/ui/model_card/": "/ui/model_card/{problem}",
+                    "/ui/monitoring/": "/ui/monitoring/{problem}"}
 EXACT = frozenset(JSON_ROUTES + INFRA_ROUTES + PAGE_ROUTES)
 # seconds; the last bucket is the traffic timeout (serving/service.py)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)

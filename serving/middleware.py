@@ -51,6 +51,7 @@ ACTIONS = {
     "/ui/model_card/": "model_card",
     "/ui/costs": "costs",
     "/ui/costs.csv": "costs",
+    "/ui/monitoring/": "monitoring",
     "/metrics": "metrics",
 }
 # Health probes and the API docs: no key (probes have none). /metrics is not among them: it

@@ -42,6 +42,7 @@ ROUTE_STATUSES: Mapping[str, tuple[int, ...]] = {
     "/ui/model_card/{problem}": (404,),
     "/ui/costs": (404, 422),           # unknown group; a year outside the data, unknown codes, a bad age range or segment
     "/ui/costs.csv": (404, 422),
+    "/ui/monitoring/{problem}": (404,),  # unknown problem, or no monitoring run of it under the alias
     "/metrics": (),
 }
 # The guard's refusals (serving/middleware.py), on every route it guards: a second

@@ -487,6 +487,28 @@ class RiskService:
         except SoteRiskError as error:
             return _page_error(error)
 
+    @ui.get("/monitoring/{problem}", response_class=HTMLResponse, summary="Monitoring of one problem's model (admin)")
+    def monitoring_page(
+        self, problem: str, lang: Literal["fi", "en"] = "fi",
+        alias: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="registry alias (default champion)")] = "champion",
+    ) -> HTMLResponse:
+        """The latest `sote-risk monitor` run of the problem's model under the alias: drift, realised
+        and estimated performance, alert rate, over the index months (read from the home, per request:
+        a monitoring run in another process shows at the next load)."""
+        from serving.monitor_page import monitoring_page
+        from training.monitor_run import read_latest
+        from vocabulary import problem_ids
+
+        if problem not in problem_ids():
+            return _page_error(_with_status(SoteRiskError(
+                f"unknown problem {problem!r}; known: {', '.join(problem_ids())}"), 404, "problem"))
+        record = read_latest(self.settings.layout.monitoring, problem, alias)
+        if record is None:
+            return _page_error(_with_status(SoteRiskError(
+                f"no monitoring run of {problem} under alias {alias!r} yet (run `sote-risk monitor --as-of DATE "
+                f"--alias {alias}`)"), 404, "problem"))
+        return _page(monitoring_page(record, lang, alias))
+
     @ui.get("/costs.csv", response_class=Response, summary="Costs by customer segment as one long CSV table (admin)")
     def costs_csv(
         self, request: Request, lang: Literal["fi", "en"] = "fi",

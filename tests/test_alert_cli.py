@@ -84,7 +84,7 @@ def test_an_outbox_of_a_newer_version_is_one_line(tmp_path, run_cli):
         db.execute("PRAGMA user_version = 9")
     result = run_cli("alerts", "list", "--db", str(path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith(f"error: outbox {path} has schema version 9, newer than this sote-risk knows (2)")
+    assert result.stderr.startswith(f"error: outbox {path} has schema version 9, newer than this sote-risk knows (3)")
 
 
 def test_dispatch_without_a_webhook_says_which_variable(home, run_cli, monkeypatch):

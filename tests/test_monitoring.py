@@ -160,6 +160,14 @@ def test_a_run_is_recorded_in_mlflow_with_the_model_version(world, fixture_home,
     history = client.get_metric_history(runs[0].info.run_id, "monitor_score_psi")
     assert len(history) == len(report.months)
     assert MONITOR_TAG in client.get_model_version(model_name(PROBLEM), version.version).tags
+    from training.promotion import list_models
+
+    listed = next(r for r in list_models() if r["problem"] == PROBLEM)["aliases"]["champion"]["monitor"]
+    assert listed["as_of"] == "2024-12-01" and listed["breached_months"] == 0 and listed["run_id"] == runs[0].info.run_id
+    # the page's record beside it
+    from training.monitor_run import read_latest
+
+    assert read_latest(fixture_home / "monitoring", PROBLEM)["run_id"] == runs[0].info.run_id
 
 
 def test_monitoring_starts_after_the_training_rows_label_windows():
@@ -169,3 +177,120 @@ def test_monitoring_starts_after_the_training_rows_label_windows():
     spec = load_spec(PROBLEM)  # 90 days
     assert first_monitored_month({"train_end": "2024-01-01"}, spec) == pd.Timestamp("2024-04-01")
     assert first_monitored_month({"train_end": "2024-03-01"}, spec) == pd.Timestamp("2024-06-01")  # 30 May + 1 month
+
+
+@pytest.mark.parametrize(("rows", "customers", "decimals"), [(3000, 2500, 12), (1500, 400, 3)])
+def test_the_monthly_bootstrap_equals_the_row_by_row_intervals(rows, customers, decimals):
+    """bootstrap_performance_ci draws the customers _customer_bootstrap draws: AUROC and O/E
+    intervals equal, the slope's within its logit grid's rounding (continuous scores, and few
+    distinct ones with customers holding several rows)."""
+    from training.evaluate import (_customer_bootstrap, _logit, _recalibration, bootstrap_auroc_ci,
+                                   bootstrap_performance_ci, observed_expected)
+
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, customers, rows)
+    p = np.round(rng.beta(1, 25, rows), decimals)
+    y = (rng.random(rows) < 1.1 * p).astype(float)
+    fast = bootstrap_performance_ci(ids, y, p, 120, seed=9)
+    assert fast["auroc"] == pytest.approx(bootstrap_auroc_ci(ids, y, p, 120, 9), rel=1e-12)
+    oe = _customer_bootstrap(ids, 120, 9, 0.95, lambda w: observed_expected(y, p, w))
+    assert fast["observed_expected"] == pytest.approx(oe, rel=1e-12)
+    x = _logit(p)
+    full = _recalibration(y, x, np.ones(rows))
+    slope = _customer_bootstrap(ids, 120, 9, 0.95, lambda w: _recalibration(y, x, w, start=full)[1])
+    assert fast["calibration_slope"] == pytest.approx(slope, abs=1e-3)
+
+
+def test_last_record_values_are_dated_by_their_companion():
+    from training.monitoring import dated_by, feature_entry, history_bounded
+
+    companions = dated_by()
+    assert companions["rai_cps_last"] == "rai_days_since" and companions["rai_cps_change"] == "rai_days_since"
+    assert companions["phq9_last"] == "phq9_days_since"
+    assert companions["bed_days_last_stay"] == "discharge_days_since"
+    assert not history_bounded("bed_days_last_stay") and history_bounded("discharge_days_since")
+    frame = pd.DataFrame({"rai_cps_last": [1.0, 2.0, 3.0, np.nan], "rai_days_since": [10.0, 400.0, 365.0, np.nan]})
+    entry = feature_entry("rai_cps_last", frame, bins=2)
+    assert entry["dated_by"] == "rai_days_since"
+    assert entry["shares"][-1] == pytest.approx(0.5)  # the 400-day-old value counts with the missing one
+
+
+def test_a_step_breaches_and_a_slow_build_up_is_a_notice():
+    from training.monitoring import _breaches, _step_psi
+
+    counts = np.array([[50.0, 50.0], [50.0, 50.0], [10.0, 90.0]])
+    step, past_rows = _step_psi(counts, np.array([1, 2, 3]), months=12)
+    assert list(past_rows) == [0, 100, 200]
+    assert np.isnan(step[0]) and step[1] == pytest.approx(0.0)
+    assert step[2] == pytest.approx(psi([0.5, 0.5], [0.1, 0.9]))
+    t = Monitoring()
+    record = {"score_psi": 0.01}
+    found, notices, kinds = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.25, "b": 0.0}, ["a", "b"], t)
+    assert found and "a PSI 0.30" in found[0] and not notices
+    assert kinds == {"breach_kinds": "feature", "drift_features": "a", "gradual_features": "", "other_step_features": ""}
+    found, notices, kinds = _breaches(record, {"a": 0.05, "b": 0.5}, {"a": 0.0, "b": 0.4}, ["a"], t)
+    assert not found and "a step in less important feature(s) (b PSI 0.50" in notices[0]
+    assert kinds["other_step_features"] == "b"
+    found, notices, kinds = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.02, "b": 0.0}, ["a", "b"], t)
+    assert not found and "gradual drift (a PSI 0.30" in notices[0] and kinds["gradual_features"] == "a"
+    found, _, _ = _breaches(record, {"a": 0.3}, {"a": np.nan}, ["a"], t)  # no recent past: judged on the reference
+    assert found
+    # a month too small to tell 0.3 from sampling noise: the noise floor is the limit
+    found, _, _ = _breaches(record, {"a": 0.3}, {"a": 0.25}, ["a"], t, {"feature": {"a": 0.35}, "step": {"a": 0.3}})
+    assert not found
+
+
+def test_the_noise_floor_is_a_chi_square_quantile_of_the_sample_sizes():
+    from scipy.stats import chi2
+
+    from training.monitoring import noise_floor
+
+    assert noise_floor(11, 130, 5000)[()] == pytest.approx(chi2.ppf(0.999, 10) * (1 / 130 + 1 / 5000))
+    assert noise_floor(11, 20_000, 200_000)[()] < 0.003 < 0.2  # a region's month: the thresholds rule
+    rng = np.random.default_rng(2)  # no change at all: the floor holds the PSI of random months
+    reference = rng.normal(size=5000)
+    entry = numeric_entry(reference, 10)
+    draws = [psi(entry["shares"], shares(entry, rng.normal(size=130))) for _ in range(2000)]
+    assert np.mean(np.array(draws) > noise_floor(11, 130, 5000)) < 0.005
+
+
+def test_a_feature_drifting_slowly_is_a_notice_and_the_same_change_at_once_a_breach(world):
+    """The quiet world with one top feature moved: by a little more every month, or all at once
+    from 2024-08. The fixture has one year, so the recent past is 3 months here (12 in the specs,
+    against drifts that build up over years, as the elderly home care population's cognition does
+    in a region-size simulation)."""
+    model, spec, table, reference = world["model"], world["spec"], world["quiet_table"], world["reference"]
+    name = "assessments_days_since"
+    assert name in world["quiet"].top_features
+    months = (table["prediction_time"].dt.year - 2024) * 12 + table["prediction_time"].dt.month - 1
+    rng = np.random.default_rng(0)
+
+    def moved(share):
+        out = table.copy()
+        hit = (rng.random(len(out)) < share) & out["prediction_time"].ge(REFERENCE_END).to_numpy()
+        out.loc[hit, name] = np.nan  # recorded no longer for a share of the rows
+        return out
+
+    slow = moved(np.clip(months.to_numpy(), 0, None) / 11 * 0.5)  # 0 % in 2024-01 up to 50 % in 2024-12
+    sudden = moved(np.where(table["prediction_time"] >= pd.Timestamp("2024-08-01"), 0.5, 0.0))
+    thresholds = Monitoring(step_months=3)
+    run = lambda t: monitor(model, spec, t, reference, AS_OF, thresholds, first_month=REFERENCE_END, seed=1)  # noqa: E731
+    slow_report, sudden_report = run(slow), run(sudden)
+    assert slow_report.feature_psi.loc[name].max() > 0.2  # as far off the reference as the sudden one ...
+    assert not any("drift" in b for b in slow_report.breaches)  # ... but never a step: a notice
+    assert slow_report.months["notices"].str.contains(name).any()
+    flagged = [m for m, b in zip(sudden_report.months["month"], sudden_report.months["breaches"]) if name in b]
+    assert flagged and min(flagged) == pd.Timestamp("2024-08-01")
+
+
+def test_an_older_stored_reference_is_computed_again(world):
+    from training.monitor_run import OLDER_KIND, training_reference
+
+    model = world["model"]
+    old = {**world["reference"], "version": 1}
+    model.metadata["monitoring_reference"] = old
+    try:
+        reference = training_reference(model, world["spec"], world["quiet_table"], 10)
+    finally:
+        del model.metadata["monitoring_reference"]
+    assert reference["source"] == OLDER_KIND and reference["version"] == 2

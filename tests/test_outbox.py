@@ -341,7 +341,7 @@ def test_a_version_1_outbox_is_migrated_keeping_every_alert_its_id_state_and_fee
     ids = version_1_outbox(path)
     conn = outbox.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == outbox.SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == outbox.SCHEMA_VERSION == 3
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 4
         cards = {a["alert_id"]: a for a in outbox.list_alerts(conn)}
@@ -359,12 +359,12 @@ def test_a_version_1_outbox_is_migrated_keeping_every_alert_its_id_state_and_fee
     finally:
         conn.close()
     again = outbox.connect(path)  # a second open changes nothing
-    assert len(outbox.list_alerts(again)) == 3 and again.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert len(outbox.list_alerts(again)) == 3 and again.execute("PRAGMA user_version").fetchone()[0] == 3
     again.close()
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda db: db.execute("PRAGMA user_version = 7"), r"has schema version 7, newer than this sote-risk knows \(2\)"),
+    (lambda db: db.execute("PRAGMA user_version = 7"), r"has schema version 7, newer than this sote-risk knows \(3\)"),
     (lambda db: db.execute("CREATE TABLE patients (name TEXT)"), r"is not a sote-risk outbox \(no schema version; tables patients\)"),
     (lambda db: (db.execute("CREATE TABLE alerts (x TEXT)"), db.execute("PRAGMA user_version = 1")),
      "says schema version 1 but its tables are not the version-1 outbox"),

@@ -136,6 +136,7 @@ def live(fixture_home_template, tmp_path_factory):
     home = tmp_path_factory.mktemp("serving-http") / "home"
     shutil.copytree(fixture_home_template, home)
     keys = {role: create_key(home / "keys.json", role)[0] for role in ("crm", "clinician", "admin")}
+    write_monitoring_record(home / "monitoring", ELDERLY)
     elderly = members(ELDERLY, limit=4)
     member = elderly[0]
     alerts = record_sent_alerts(home / "outbox.db", elderly[1:])
@@ -165,7 +166,27 @@ ENDPOINTS: list[tuple[str, str, Body | None, set[str]]] = [
     ("GET", "/ui/model_card/{problem}", None, {"crm", "clinician", "admin"}),
     ("GET", "/ui/costs?lang=en", None, {"admin"}),
     ("GET", "/ui/costs.csv", None, {"admin"}),
+    ("GET", "/ui/monitoring/{problem}?lang=en", None, {"admin"}),
 ]
+
+
+def write_monitoring_record(folder, problem: str) -> None:
+    """A two-month monitoring record (training/monitor_run.report_record's shape) for the page."""
+    import json
+
+    from training.spec import Monitoring
+
+    month = {"rows": 300, "customers": 300, "alert_rate": 0.05, "mean_score": 0.04, "score_psi": 0.01,
+             "top_feature_psi": 0.02, "top_feature_step_psi": 0.01, "top_feature": "age_years", "estimated_events": 12.0,
+             "estimated_auroc": 0.75, "complete": False, "breaches": "", "notices": "", "breach_kinds": "",
+             "drift_features": "", "gradual_features": "", "other_step_features": ""}
+    record = {"problem": problem, "alias": "champion", "model_version": "1", "as_of": "2024-12-01", "run_id": "r",
+              "reference": "test", "thresholds": Monitoring().model_dump(mode="json"), "top_features": ["age_years"],
+              "months": [{**month, "month": "2024-11-01"}, {**month, "month": "2024-12-01"}],
+              "feature_psi": {"age_years": [0.02, 0.02]}, "feature_step_psi": {"age_years": [0.01, 0.01]},
+              "breaches": [], "notes": []}
+    (folder / problem).mkdir(parents=True, exist_ok=True)
+    (folder / problem / "champion.json").write_text(json.dumps(record), encoding="utf-8")
 
 
 @pytest.mark.parametrize("method, route, body, roles", ENDPOINTS, ids=[e[1].split("?")[0] for e in ENDPOINTS])

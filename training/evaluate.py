@@ -320,24 +320,140 @@ def bootstrap_calibration_ci(subject_ids, y, p, samples: int, seed: int, bins: i
     }
 
 
-def bootstrap_oe_slope_ci(subject_ids, y, p, samples: int, seed: int,
-                          level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of observed/expected and the calibration slope only, resampling
-    customers (bootstrap_calibration_ci without the ECE and intercept: monitoring runs it on
-    every complete month)."""
+# the calibration slope's resamples are fitted on logits rounded to this grid (monitoring): a
+# month's scores take about as many distinct values as it has rows, and the fit's cost is per
+# distinct value. The point estimate itself uses the exact scores; the rounding (at most 0.0025 on
+# the logit scale) moved interval ends by less than 0.001 in tests/test_monitoring.py, far below
+# the width of any interval a month has.
+SLOPE_LOGIT_GRID = 0.005
+
+
+def bootstrap_performance_ci(subject_ids, y, p, samples: int, seed: int, level: float = 0.95,
+                             chunk: int = 50) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of AUROC, observed/expected and the calibration slope from one set of
+    customer resamples (monitoring runs it on every complete month of every problem). The draws are
+    those of _customer_bootstrap (same seed): the AUROC and O/E intervals equal bootstrap_auroc_ci's
+    and observed_expected's; the slope's equals _recalibration's up to SLOPE_LOGIT_GRID's rounding
+    (tests/test_monitoring.py holds all three to the row-by-row versions).
+
+    Fast because the statistics need only sums per distinct score, computed for `chunk` resamples
+    at once: the resamples' customer counts (resamples x customers) times a sparse customers x
+    distinct-scores matrix of rows (and of outcomes) give each resample's weight and outcomes per
+    score; the AUROC and O/E follow from those, and the slope's logistic fit runs on the same sums
+    per rounded logit for all resamples together (the same likelihood as on the rows)."""
+    from scipy import sparse
+
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    x = _logit(p)
-    full = _recalibration(y, x, np.ones(len(y)))
+    values_p, groups = np.unique(p, return_inverse=True)
+    exact = _logit(values_p)
+    cells, cell_of_group = np.unique(np.round(exact / SLOPE_LOGIT_GRID).astype(np.int64), return_inverse=True)
+    rows_per_value = np.bincount(groups, minlength=len(values_p)).astype(float)
+    # each cell at the mean logit of its rows (exact where a cell holds one distinct score)
+    x = (np.bincount(cell_of_group, weights=exact * rows_per_value, minlength=len(cells))
+         / np.bincount(cell_of_group, weights=rows_per_value, minlength=len(cells)))
+    customers, codes = np.unique(np.asarray(subject_ids), return_inverse=True)
+    shape = (len(customers), len(values_p))
+    rows_of = sparse.csr_matrix((np.ones(len(y)), (codes, groups)), shape=shape)
+    events_of = sparse.csr_matrix((y, (codes, groups)), shape=shape)
+    to_cell = sparse.csr_matrix((np.ones(len(values_p)), (np.arange(len(values_p)), cell_of_group)),
+                                shape=(len(values_p), len(cells)))
+    full_weight = np.asarray(rows_of.sum(axis=0)).ravel() @ to_cell
+    full_events = np.asarray(events_of.sum(axis=0)).ravel() @ to_cell
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = _recalibration(np.where(full_weight > 0, full_events / full_weight, 0.0), x, full_weight)
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[np.ndarray]] = {"auroc": [], "observed_expected": [], "calibration_slope": []}
+    for first in range(0, samples, chunk):
+        k = min(chunk, samples - first)
+        draws = rng.integers(0, len(customers), (k, len(customers)))
+        offsets = (np.arange(k) * len(customers))[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=k * len(customers)).reshape(k, -1).astype(float)
+        weight = np.asarray((rows_of.T @ counts.T).T)
+        events = np.asarray((events_of.T @ counts.T).T)
+        values["auroc"].append(_auroc_of_groups(events, weight - events))
+        expected = weight @ values_p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values["observed_expected"].append(np.where(expected > 0, events.sum(axis=1) / expected, NAN))
+        values["calibration_slope"].append(_grouped_slopes(np.asarray((to_cell.T @ events.T).T),
+                                                           np.asarray((to_cell.T @ weight.T).T), x, full))
+    return {name: _percentile_interval(np.concatenate(v), samples, level) for name, v in values.items()}
 
-    def slope(w: np.ndarray) -> float:
-        fit = _recalibration(y, x, w, start=full)
-        return NAN if fit is None else fit[1]
 
-    return {
-        "observed_expected": _customer_bootstrap(subject_ids, samples, seed, level, lambda w: observed_expected(y, p, w)),
-        "calibration_slope": _customer_bootstrap(subject_ids, samples, seed, level, slope),
-    }
+def _grouped_slopes(events: np.ndarray, weight: np.ndarray, x: np.ndarray, start: tuple[float, float] | None,
+                    max_iter: int = 50) -> np.ndarray:
+    """The slope of _recalibration for each row of (events, weight): outcomes and weight per
+    distinct logit `x`, one resample a row. The same Newton steps, step halving and stopping rule,
+    run for all rows together; NaN where _recalibration gives None."""
+    k = len(weight)
+    out = np.full(k, NAN)
+    total, n_events = weight.sum(axis=1), events.sum(axis=1)
+    used = weight > 0
+    spread = np.array([np.ptp(x[u]) > 0 if u.any() else False for u in used])
+    active = (total > 0) & (n_events > 0) & (n_events < total) & spread
+    if start is None or not active.any():  # the full sample's fit failed: so would the resamples' start
+        return out
+    beta = np.tile(np.asarray(start, dtype=float), (k, 1))
+
+    def loglik(b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        eta = b[:, :1] + b[:, 1:] * x
+        return (events[rows] * eta - weight[rows] * np.logaddexp(0.0, eta)).sum(axis=1)
+
+    current = np.full(k, NAN)
+    current[active] = loglik(beta[active], np.flatnonzero(active))
+    for _ in range(max_iter):
+        rows = np.flatnonzero(active)
+        if not len(rows):
+            break
+        b = beta[rows]
+        with np.errstate(over="ignore"):  # exp overflowing to inf gives mu = 0, as it should
+            mu = 1.0 / (1.0 + np.exp(-(b[:, :1] + b[:, 1:] * x)))
+        residual = events[rows] - weight[rows] * mu
+        v = weight[rows] * mu * (1 - mu)
+        g0, g1 = residual.sum(axis=1), (residual * x).sum(axis=1)
+        h00, h01, h11 = v.sum(axis=1), (v * x).sum(axis=1), (v * x * x).sum(axis=1)
+        det = h00 * h11 - h01 * h01
+        singular = det == 0
+        active[rows[singular]] = False
+        keep = ~singular
+        rows, b, det = rows[keep], b[keep], det[keep]
+        step = np.stack([(h11[keep] * g0[keep] - h01[keep] * g1[keep]) / det,
+                         (h00[keep] * g1[keep] - h01[keep] * g0[keep]) / det], axis=1)
+        trial = b + step
+        value = loglik(trial, rows)
+        for _ in range(29):
+            worse = value < current[rows] - 1e-12 * np.abs(current[rows])
+            if not worse.any():
+                break
+            step[worse] /= 2
+            trial[worse] = b[worse] + step[worse]
+            value[worse] = loglik(trial[worse], rows[worse])
+        beta[rows], current[rows] = trial, value
+        ran_off = np.abs(trial[:, 1]) > SLOPE_LIMIT
+        active[rows[ran_off]] = False
+        done = ~ran_off & (np.max(np.abs(step), axis=1) < 1e-10 * (1 + np.max(np.abs(trial), axis=1)))
+        out[rows[done]] = trial[done, 1]
+        active[rows[done]] = False
+    return out
+
+
+def _auroc_of_groups(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """_weighted_auroc of each row: outcome and non-outcome weight per distinct score (ascending)."""
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
+    return np.where((total_pos > 0) & (total_neg > 0), out, NAN)
+
+
+def _percentile_interval(values: np.ndarray, samples: int, level: float) -> tuple[float, float]:
+    """_customer_bootstrap's interval of already computed resample values (NaN = undefined)."""
+    values = values[~np.isnan(values)]
+    tail = (1 - level) / 2 * 100
+    if not len(values) or (samples - len(values)) > samples * tail / 100:
+        return NAN, NAN
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def score_metrics(y, p, prefix: str, bins: int = 10) -> dict[str, float]:

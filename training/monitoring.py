@@ -6,7 +6,12 @@ For every index month up to the as-of date:
   the model's reference, PSI = sum over bins (a - e) ln(a / e) with e the reference's and a the
   month's share of rows in a bin. Numeric values use the reference's quantile bins plus one bin for
   missing values; categorical ones their categories plus one for anything else or missing. A
-  share of 0 counts as 1e-4 (an empty bin would make the PSI infinite).
+  share of 0 counts as 1e-4 (an empty bin would make the PSI infinite). Each feature's PSI is also
+  taken against the month's own recent past (the `step_months` index months before it, same
+  bins): a top feature's drift breaches when it is large against the reference *and* came as a
+  step (a code recorded differently, a system migration, a service stopped), not when it built up
+  over years (a slowly changing population the model still fits; that is listed as a notice, and
+  if it hurts the model, the score PSI and the realised calibration say so).
 - **alert rate**: the share of the month's eligible rows at or above the model's alert threshold.
 - **performance**: where the month's outcomes are complete (index month + horizon <= as-of), the
   realised AUROC, observed/expected and calibration slope with customer-bootstrap intervals
@@ -26,15 +31,17 @@ than any later month's, so a training-period score reference would show drift th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from training.evaluate import auroc, bootstrap_auroc_ci, bootstrap_oe_slope_ci, calibration_slope, observed_expected
+from training.evaluate import auroc, bootstrap_performance_ci, calibration_slope, observed_expected
+from training.data import FeatureTableError
 from training.spec import ExperimentSpec, Monitoring
 
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2  # 2: last-record values dated by their companion (dated_by)
 PSI_FLOOR = 1e-4
 SCORE = "score"
 
@@ -49,14 +56,77 @@ SCORE = "score"
 # accumulates, with nothing changed in the world. Every index date has at least the feature
 # tables' 365-day warm-up of history (features/build.py index_dates), so values up to it mean the
 # same at every date; above it they share the missing bin ("more than a year ago, or never").
+# The same holds for values read from the last record of a kind (the last interRAI score, the
+# last PHQ-9, the length of the last hospital stay, the change between the last two): their
+# "never on record" share shrinks as history grows. Such a value counts only when its record lies
+# within the warm-up, as its companion days-since feature tells (`dated_by`); otherwise it shares
+# the missing bin too.
 HISTORY_DAYS = 365.0
+_LAST_VALUE_SUFFIXES = ("_last", "_change", "_last_stay")
+
+
+@lru_cache(maxsize=1)
+def dated_by() -> dict[str, str]:
+    """Every last-record feature (name ending _last, _change or _last_stay) and the days-since
+    feature of its family whose codes include its codes (the fewest codes if several): the age of
+    the record the value was read from."""
+    from features import catalogue
+
+    entries = catalogue()
+    since = [e for e in entries if e.name.endswith("_days_since")]
+    out = {}
+    for entry in entries:
+        if not entry.name.endswith(_LAST_VALUE_SUFFIXES) or not entry.codes:
+            continue
+        found = [s for s in since if s.family == entry.family and set(entry.codes) <= set(s.codes)]
+        if found:
+            out[entry.name] = min(found, key=lambda s: len(s.codes)).name
+    return out
 
 
 def history_bounded(name: str) -> bool:
-    """Whether a feature is a time length in days (features' catalogue unit), read with HISTORY_DAYS."""
+    """Whether a feature is a time length in days (features' catalogue unit), read with HISTORY_DAYS
+    (a last-record value in days, the last stay's length, is dated by its companion instead)."""
     from features import catalogue
 
-    return any(info.name == name and info.unit_en == "days" for info in catalogue())
+    return name not in dated_by() and any(info.name == name and info.unit_en == "days" for info in catalogue())
+
+
+def needed_columns(names: list[str]) -> list[str]:
+    """The model features `names` and the companions that date them."""
+    companions = dated_by()
+    return list(dict.fromkeys([*names, *(companions[n] for n in names if n in companions)]))
+
+
+def dated_values(values, age, cap: float = HISTORY_DAYS) -> np.ndarray:
+    """`values` where the record they were read from is at most `cap` days old (`age`), else NaN."""
+    x = np.asarray(values, dtype=float)
+    return np.where(np.asarray(age, dtype=float) <= cap, x, np.nan)
+
+
+def feature_entry(name: str, frame: pd.DataFrame, bins: int, categories: list[str] | None = None) -> dict[str, Any]:
+    """The reference entry of one feature from the rows of `frame` (its companion column too when
+    the feature is dated by one)."""
+    if categories is not None:
+        return categorical_entry(frame[name], categories)
+    companion = dated_by().get(name)
+    if companion is not None and companion in frame.columns:  # a table without it: the value undated
+        entry = numeric_entry(dated_values(frame[name].to_numpy(dtype=float, na_value=np.nan),
+                                           frame[companion].to_numpy(dtype=float, na_value=np.nan)), bins)
+        return {**entry, "dated_by": companion, "cap": HISTORY_DAYS}
+    return numeric_entry(frame[name].to_numpy(dtype=float, na_value=np.nan), bins,
+                         HISTORY_DAYS if history_bounded(name) else None)
+
+
+def entry_values(entry: dict[str, Any], name: str, frame: pd.DataFrame):
+    """The values of feature `name` in `frame` as its entry reads them (dated by the companion)."""
+    if entry.get("dated_by"):
+        if entry["dated_by"] not in frame.columns:
+            raise FeatureTableError(f"feature {name} is dated by {entry['dated_by']} in the model's monitoring "
+                                    "reference, and the feature table has no such column")
+        return dated_values(frame[name].to_numpy(dtype=float, na_value=np.nan),
+                            frame[entry["dated_by"]].to_numpy(dtype=float, na_value=np.nan), entry["cap"])
+    return frame[name]
 
 
 def numeric_entry(values: np.ndarray, bins: int, cap: float | None = None) -> dict[str, Any]:
@@ -89,7 +159,7 @@ def bin_index(entry: dict[str, Any], values) -> np.ndarray:
     categories, then anything else or missing)."""
     if entry["kind"] == "numeric":
         x = np.asarray(values, dtype=float)
-        if entry.get("cap") is not None:
+        if entry.get("cap") is not None and not entry.get("dated_by"):
             x = np.where(x > entry["cap"], np.nan, x)
         edges = np.asarray(entry["edges"], dtype=float)
         index = np.searchsorted(edges, x, side="left")
@@ -116,16 +186,19 @@ def psi(expected, actual) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def psi_rows(expected, actual) -> np.ndarray:
+    """psi(expected, row) for every row of the share matrix `actual` (rows of zeros: NaN)."""
+    actual = np.asarray(actual, dtype=float)
+    e = np.maximum(np.asarray(expected, dtype=float), PSI_FLOOR)
+    a = np.maximum(actual, PSI_FLOOR)
+    out = np.sum((a - e) * np.log(a / e), axis=1)
+    return np.where(actual.sum(axis=1) > 0, out, np.nan)
+
+
 def reference_from(model, train: pd.DataFrame, validation: pd.DataFrame, bins: int, source: str) -> dict[str, Any]:
     """The model's monitoring reference: every feature's bins and shares on `train` (the training
     period's usable rows), the score's on `validation`, and the features ranked by gain."""
-    features: dict[str, Any] = {}
-    for name in model.feature_names:
-        if name in model.categories:
-            features[name] = categorical_entry(train[name], model.categories[name])
-        else:
-            features[name] = numeric_entry(train[name].to_numpy(dtype=float, na_value=np.nan), bins,
-                                           HISTORY_DAYS if history_bounded(name) else None)
+    features = {name: feature_entry(name, train, bins, list(model.categories[name]) if name in model.categories else None) for name in model.feature_names}
     gain = model.booster.feature_importance(importance_type="gain")
     ranked = [model.feature_names[i] for i in np.argsort(-np.asarray(gain), kind="stable")]
     return {
@@ -173,11 +246,13 @@ class MonitorReport:
     model_version: str
     as_of: pd.Timestamp
     reference_source: str
-    months: pd.DataFrame  # one row per index month (drift, alert rate, estimate, realised figures, breaches)
-    feature_psi: pd.DataFrame  # feature x month PSI, the top features first
+    months: pd.DataFrame  # one row per index month (drift, alert rate, estimate, realised figures, breaches, notices)
+    feature_psi: pd.DataFrame  # feature x month PSI against the reference, the top features first
     top_features: list[str]
     thresholds: Monitoring
     notes: list[str] = field(default_factory=list)
+    feature_step_psi: pd.DataFrame = field(default_factory=pd.DataFrame)  # feature x month PSI against the recent past
+    run_id: str = ""  # the MLflow run that recorded it (training/monitor_run.py), once recorded
 
     @property
     def breaches(self) -> list[str]:
@@ -193,78 +268,171 @@ def first_monitored_month(reference: dict[str, Any], spec: ExperimentSpec) -> pd
     return month if month == clear else month + pd.DateOffset(months=1)
 
 
-def _month_psi(reference: dict[str, Any], names: list[str], frame: pd.DataFrame) -> dict[str, float]:
-    return {name: psi(reference["features"][name]["shares"], shares(reference["features"][name], frame[name]))
-            for name in names}
+def _month_counts(entry: dict[str, Any], values, month_code: np.ndarray, n_months: int) -> np.ndarray:
+    """Rows per (month, reference bin): one pass over all months' rows."""
+    bins = n_bins(entry)
+    index = month_code * bins + bin_index(entry, values)
+    return np.bincount(index, minlength=n_months * bins).reshape(n_months, bins).astype(float)
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+# A PSI measured on n rows against N has a sampling spread of its own: with no change at all,
+# PSI * (1/n + 1/N)^-1 is about chi-square with (bins - 1) degrees of freedom. A month is judged
+# against the larger of the threshold and this noise floor (its 99.9th percentile): at region size
+# (thousands of rows a month) the floor is far below 0.2; a small region's month of a hundred
+# rows would otherwise breach on noise alone.
+NOISE_QUANTILE = 0.999
+
+
+def noise_floor(bins: int, rows, against) -> np.ndarray:
+    """The PSI that sampling alone exceeds with probability 1 - NOISE_QUANTILE."""
+    from scipy.stats import chi2
+
+    rows, against = np.asarray(rows, dtype=float), np.asarray(against, dtype=float)
+    with np.errstate(divide="ignore"):
+        scale = 1 / rows + 1 / against
+    return chi2.ppf(NOISE_QUANTILE, max(bins - 1, 1)) * scale
+
+
+def _step_psi(counts: np.ndarray, calendar: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every month's PSI against the pooled rows of the `months` index months before it (NaN where
+    there are none), and those pooled rows' count."""
+    before = (calendar[None, :] < calendar[:, None]) & (calendar[None, :] >= calendar[:, None] - months)
+    past = before.astype(float) @ counts
+    out = np.full(len(counts), np.nan)
+    for m in np.flatnonzero(past.sum(axis=1) > 0):
+        out[m] = psi(past[m] / past[m].sum(), counts[m] / counts[m].sum()) if counts[m].sum() else np.nan
+    return out, past.sum(axis=1)
 
 
 def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[str, Any], as_of: pd.Timestamp,
             thresholds: Monitoring, *, first_month: pd.Timestamp | None = None, seed: int = 0) -> MonitorReport:
     """Every index month from `first_month` (default: first_monitored_month, the end of the
-    reference's training period plus the horizon) through `as_of`: drift, alert rate, estimated and (where complete) realised performance, and the
-    month's breaches of `thresholds`. `frame` is the segment's feature table; only its rows eligible
-    for the problem and at or before `as_of` are read, and outcomes only where index month + horizon
-    <= as_of (the data as it stood then)."""
+    reference's training period plus the horizon) through `as_of`: drift, alert rate, estimated and
+    (where complete) realised performance, and the month's breaches of `thresholds`. `frame` is the
+    segment's feature table (the model's features, their companions (needed_columns) and the
+    problem's key, label, censor and eligibility columns suffice); only its rows eligible for the
+    problem and at or before `as_of` are read (those of the `step_months` before the first month
+    only as the first months' recent past), and outcomes only where index month + horizon <= as_of
+    (the data as it stood then)."""
     as_of = pd.Timestamp(as_of)
     first = pd.Timestamp(first_month) if first_month is not None else first_monitored_month(reference, spec)
+    past_start = first - pd.DateOffset(months=thresholds.step_months)
     times = frame["prediction_time"]
     eligible = frame[spec.eligible_column].fillna(False).astype(bool)
-    rows = frame.loc[eligible & (times >= first) & (times <= as_of)]
-    threshold = float(model.metadata["threshold"])
     names = [n for n in model.feature_names if n in reference["features"]]
+    companions = [c for c in needed_columns(list(model.feature_names)) if c not in model.feature_names and c in frame]
+    columns = ["subject_id", "prediction_time", spec.label_column, spec.censor_column, *model.feature_names, *companions]
+    # the columns first: a row selection copies every column it is given (a region's table has ~190)
+    rows = frame[list(dict.fromkeys(columns))].loc[(eligible & (times >= past_start) & (times <= as_of)).to_numpy()]
+    threshold = float(model.metadata["threshold"])
     top = [n for n in reference.get("importance", names) if n in names][: thresholds.top_features]
     horizon = pd.Timedelta(days=spec.horizon_days)
 
-    p_all = model.predict_proba(rows) if len(rows) else np.zeros(0)
-    records, psi_columns = [], {}
-    for month, index in rows.groupby("prediction_time", sort=True).indices.items():
-        month = pd.Timestamp(month)
-        part = rows.iloc[index]
+    all_months, month_code = np.unique(rows["prediction_time"].to_numpy(), return_inverse=True)
+    all_months = pd.DatetimeIndex(all_months)
+    calendar = np.asarray(all_months.year * 12 + all_months.month)
+    shown = np.flatnonzero(all_months >= first)  # the monitored months among all_months
+    psi_ref, psi_step, limit_ref, limit_step = {}, {}, {}, {}
+    train_rows = float(reference.get("train_rows") or np.inf)
+    for name in names:
+        entry = reference["features"][name]
+        counts = _month_counts(entry, entry_values(entry, name, rows), month_code, len(all_months))
+        psi_ref[name] = psi_rows(entry["shares"], _shares(counts))[shown]
+        psi_step[name], past_rows = _step_psi(counts, calendar, thresholds.step_months)
+        psi_step[name] = psi_step[name][shown]
+        month_rows = counts.sum(axis=1)[shown]
+        used = int(np.count_nonzero(entry["shares"]))
+        limit_ref[name] = np.maximum(thresholds.max_feature_psi, noise_floor(used, month_rows, train_rows))
+        limit_step[name] = np.maximum(thresholds.step_feature_psi, noise_floor(used, month_rows, past_rows[shown]))
+
+    monitored = np.isin(month_code, shown)
+    part = rows.loc[monitored]
+    codes = month_code[monitored]
+    p_all = _scores(model, part)
+    score_counts = _month_counts(reference["score"], p_all, codes, len(all_months))
+    score_psi = psi_rows(reference["score"]["shares"], _shares(score_counts))
+    score_limit = np.maximum(thresholds.max_score_psi, noise_floor(
+        int(np.count_nonzero(reference["score"]["shares"])), score_counts.sum(axis=1),
+        float(reference.get("score_rows") or np.inf)))
+    ids_all = part["subject_id"].to_numpy()
+    usable_all = (part[spec.censor_column].isna() & part[spec.label_column].notna()).to_numpy()
+    y_all = part[spec.label_column].to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], shown, side="left"), np.searchsorted(codes[order], shown, side="right")
+
+    records, psi_columns, step_columns = [], {}, {}
+    for i, m in enumerate(shown):
+        month = all_months[m]
+        index = order[bounds[0][i]:bounds[1][i]]
         p = p_all[index]
-        feature_psi = _month_psi(reference, names, part)
-        psi_columns[month] = feature_psi
-        score_psi = psi(reference["score"]["shares"], shares(reference["score"], p))
+        feature_psi = {n: float(psi_ref[n][i]) for n in names}
+        step = {n: float(psi_step[n][i]) for n in names}
+        psi_columns[month], step_columns[month] = feature_psi, step
         worst_top = max(top, key=lambda n: feature_psi[n]) if top else ""
         complete = month + horizon <= as_of
         record: dict[str, Any] = {
-            "month": month, "rows": len(part), "customers": int(part["subject_id"].nunique()),
+            "month": month, "rows": len(index), "customers": len(np.unique(ids_all[index])),
             "alert_rate": float(np.mean(p >= threshold)), "mean_score": float(np.mean(p)),
-            "score_psi": score_psi, "top_feature_psi": feature_psi.get(worst_top, np.nan), "top_feature": worst_top,
+            "score_psi": float(score_psi[m]), "top_feature_psi": feature_psi.get(worst_top, np.nan),
+            "top_feature_step_psi": step.get(worst_top, np.nan), "top_feature": worst_top,
             "max_feature_psi": max(feature_psi.values()) if feature_psi else np.nan,
             "max_feature": max(feature_psi, key=feature_psi.get) if feature_psi else "",
             "estimated_events": float(np.sum(p)), "estimated_auroc": expected_auroc(p), "complete": complete,
         }
-        record.update(_realised(part, p, spec, thresholds, seed) if complete else {})
-        record["breaches"] = "; ".join(_breaches(record, feature_psi, top, thresholds))
+        if complete:
+            usable = usable_all[index]
+            record.update(_realised(ids_all[index][usable], y_all[index][usable].astype(bool), p[usable],
+                                    thresholds, seed))
+        limits = {"score": float(score_limit[m]), "feature": {n: float(limit_ref[n][i]) for n in names},
+                  "step": {n: float(limit_step[n][i]) for n in names}}
+        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds, limits)
+        record["breaches"], record["notices"] = "; ".join(breaches), "; ".join(notices)
+        record.update(kinds)
         records.append(record)
-    columns = ["month", "rows", "customers", "alert_rate", "mean_score", "score_psi", "top_feature_psi", "top_feature",
-               "max_feature_psi", "max_feature", "estimated_events", "estimated_auroc", "complete", "labelled", "events",
-               "auroc", "auroc_ci_low", "auroc_ci_high", "observed_expected", "observed_expected_ci_low",
-               "observed_expected_ci_high", "calibration_slope", "calibration_slope_ci_low", "calibration_slope_ci_high",
-               "breaches"]
+    columns = ["month", "rows", "customers", "alert_rate", "mean_score", "score_psi", "top_feature_psi",
+               "top_feature_step_psi", "top_feature", "max_feature_psi", "max_feature", "estimated_events",
+               "estimated_auroc", "complete", "labelled", "events", "auroc", "auroc_ci_low", "auroc_ci_high",
+               "observed_expected", "observed_expected_ci_low", "observed_expected_ci_high", "calibration_slope",
+               "calibration_slope_ci_low", "calibration_slope_ci_high", "breaches", "notices", "breach_kinds",
+               "drift_features", "gradual_features", "other_step_features"]
     months = pd.DataFrame.from_records(records).reindex(columns=columns)
-    order = top + [n for n in names if n not in top]
-    feature_psi = pd.DataFrame(psi_columns).reindex(order) if psi_columns else pd.DataFrame(index=order)
-    feature_psi.columns = [f"{m:%Y-%m}" for m in feature_psi.columns]
-    notes = [] if len(rows) else [f"no eligible rows between {first.date()} and {as_of.date()}"]
+    order_names = top + [n for n in names if n not in top]
+
+    def table(columns_: dict) -> pd.DataFrame:
+        out = pd.DataFrame(columns_).reindex(order_names) if columns_ else pd.DataFrame(index=order_names)
+        out.columns = [f"{m:%Y-%m}" for m in out.columns]
+        return out
+
+    notes = [] if len(shown) else [f"no eligible rows between {first.date()} and {as_of.date()}"]
     return MonitorReport(spec.problem, str(model.metadata.get("model_version", "")), as_of,
-                         str(reference.get("source", "")), months, feature_psi, top, thresholds, notes)
+                         str(reference.get("source", "")), months, table(psi_columns), top, thresholds, notes,
+                         table(step_columns))
 
 
-def _realised(part: pd.DataFrame, p: np.ndarray, spec: ExperimentSpec, thresholds: Monitoring, seed: int) -> dict[str, Any]:
+PREDICT_CHUNK = 25_000  # rows scored at a time: a region's months at once make a matrix of ~0.5 GB, twice as slow
+
+
+def _scores(model, rows: pd.DataFrame) -> np.ndarray:
+    """The model's probabilities for `rows`, scored in chunks (the same numbers as in one go)."""
+    if not len(rows):
+        return np.zeros(0)
+    return np.concatenate([model.predict_proba(rows.iloc[i:i + PREDICT_CHUNK]) for i in range(0, len(rows), PREDICT_CHUNK)])
+
+
+def _realised(ids: np.ndarray, y: np.ndarray, q: np.ndarray, thresholds: Monitoring, seed: int) -> dict[str, Any]:
     """Realised figures of a complete month on its usable rows (eligible, not censored, labelled)."""
-    usable = (part[spec.censor_column].isna() & part[spec.label_column].notna()).to_numpy()
-    y = part[spec.label_column].to_numpy()[usable].astype(bool)
-    q = p[usable]
-    ids = part["subject_id"].to_numpy()[usable]
-    out: dict[str, Any] = {"labelled": int(usable.sum()), "events": int(y.sum())}
+    out: dict[str, Any] = {"labelled": int(len(y)), "events": int(y.sum())}
     if out["events"] == 0 or out["events"] == len(y):
         return out
     out["auroc"] = auroc(y, q)
-    out["auroc_ci_low"], out["auroc_ci_high"] = bootstrap_auroc_ci(ids, y, q, thresholds.bootstrap_samples, seed)
     out["observed_expected"] = observed_expected(y, q)
     out["calibration_slope"] = calibration_slope(y, q)
-    for name, (low, high) in bootstrap_oe_slope_ci(ids, y, q, thresholds.bootstrap_samples, seed).items():
+    for name, (low, high) in bootstrap_performance_ci(ids, y, q, thresholds.bootstrap_samples, seed).items():
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
     return out
 
@@ -279,22 +447,54 @@ def _outside(value: float, low: float, high: float, band: tuple[float, float]) -
     return bool(low > band[1] or high < band[0])
 
 
-def _breaches(record: dict[str, Any], feature_psi: dict[str, float], top: list[str], t: Monitoring) -> list[str]:
-    found = []
-    if record["score_psi"] > t.max_score_psi:
+def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: dict[str, float], top: list[str],
+              t: Monitoring, limits: dict[str, Any] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+    """The month's breaches and notices as sentences, and as data for pages and alerts
+    (`breach_kinds`: score, feature, oe, slope; `drift_features`, `gradual_features`,
+    `other_step_features` (a step in a feature outside the top ones: a notice): names; each
+    comma-separated). A top feature beyond max_feature_psi against the reference breaches when it
+    also moved beyond step_feature_psi against its own recent past (or has no recent past to
+    compare with); drift that built up slowly is a notice."""
+    found, notices, kinds = [], [], []
+    # the thresholds, raised to each month's noise floor where it is higher (noise_floor)
+    limits = limits or {}
+    score_limit = limits.get("score", t.max_score_psi)
+    ref_limit = {n: limits.get("feature", {}).get(n, t.max_feature_psi) for n in feature_psi}
+    step_limit = {n: limits.get("step", {}).get(n, t.step_feature_psi) for n in feature_psi}
+    if record["score_psi"] > score_limit:
+        kinds.append("score")
         found.append(f"score drift (PSI {record['score_psi']:.2f})")
-    drifted = [n for n in top if feature_psi[n] > t.max_feature_psi]
-    if drifted:
-        found.append("feature drift (" + ", ".join(f"{n} PSI {feature_psi[n]:.2f}" for n in drifted) + ")")
+    drifted = [n for n in top if feature_psi[n] > ref_limit[n]]
+    stepped = [n for n in drifted if not step_psi[n] <= step_limit[n]]  # NaN: no recent past, judged on the reference
+    if stepped:
+        kinds.append("feature")
+        found.append("feature drift (" + ", ".join(
+            f"{n} PSI {feature_psi[n]:.2f}" + ("" if np.isnan(step_psi[n]) else f", {step_psi[n]:.2f} against the "
+                                               f"previous {t.step_months} months") for n in stepped) + ")")
+    gradual = [n for n in drifted if n not in stepped]
+    # a step in a feature the model hardly uses breaches nothing (the score says whether it matters)
+    # but is a change in the data someone should know of: a code recorded differently, say
+    others = [n for n in feature_psi if n not in top and feature_psi[n] > ref_limit[n] and step_psi[n] > step_limit[n]]
+    if others:
+        notices.append("a step in less important feature(s) (" + ", ".join(
+            f"{n} PSI {feature_psi[n]:.2f}, {step_psi[n]:.2f} against the previous {t.step_months} months"
+            for n in others) + ")")
+    if gradual:
+        notices.append("gradual drift (" + ", ".join(
+            f"{n} PSI {feature_psi[n]:.2f}, {step_psi[n]:.2f} against the previous {t.step_months} months"
+            for n in gradual) + ")")
     if record.get("complete") and record.get("events", 0) >= t.min_events:
         oe = record.get("observed_expected", np.nan)
         if _outside(oe, record.get("observed_expected_ci_low", np.nan), record.get("observed_expected_ci_high", np.nan),
                     t.oe_band):
+            kinds.append("oe")
             found.append(f"calibration: O/E {oe:.2f} [{record['observed_expected_ci_low']:.2f}, "
                          f"{record['observed_expected_ci_high']:.2f}] outside {t.oe_band[0]}-{t.oe_band[1]}")
         slope = record.get("calibration_slope", np.nan)
         if _outside(slope, record.get("calibration_slope_ci_low", np.nan), record.get("calibration_slope_ci_high", np.nan),
                     t.slope_band):
+            kinds.append("slope")
             found.append(f"calibration: slope {slope:.2f} [{record['calibration_slope_ci_low']:.2f}, "
                          f"{record['calibration_slope_ci_high']:.2f}] outside {t.slope_band[0]}-{t.slope_band[1]}")
-    return found
+    return found, notices, {"breach_kinds": ",".join(kinds), "drift_features": ",".join(stepped),
+                            "gradual_features": ",".join(gradual), "other_step_features": ",".join(others)}

@@ -122,6 +122,18 @@ def promote(problem: str, force: bool = False, tracking_uri: str | None = None) 
     return decision
 
 
+def _monitor_tag(text: str | None) -> dict | None:
+    """The version's `monitor` tag (training/monitor_run.record_run: as_of, run_id, breached_months,
+    last_breach), or None if it was never monitored or the tag is unreadable."""
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def list_models(tracking_uri: str | None = None) -> list[dict]:
     """One entry per registered sote-risk model: versions, aliases and the alias versions' metrics."""
     from mlflow import MlflowClient
@@ -135,7 +147,8 @@ def list_models(tracking_uri: str | None = None) -> list[dict]:
         by_alias = {}
         for alias, version in sorted(aliases.items()):
             tags = client.get_model_version(registered.name, version).tags
-            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced")}}
+            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced")},
+                               "monitor": _monitor_tag(tags.get("monitor"))}
         rows.append({
             "problem": registered.name.removeprefix(tracking.model_name("")),
             "name": registered.name,

@@ -246,6 +246,10 @@ class Monitoring(_Strict):
 
     max_score_psi: float = Field(0.2, gt=0)
     max_feature_psi: float = Field(0.2, gt=0)
+    step_feature_psi: float = Field(0.1, gt=0, description="a top feature beyond max_feature_psi breaches only when it "
+                                    "is also beyond this against its own previous step_months months (a step, not a "
+                                    "slow build-up over years, which is listed as a notice)")
+    step_months: int = Field(12, ge=1, le=36)
     top_features: int = Field(10, ge=1, description="the model's most important features (gain) whose drift breaches")
     bins: int = Field(10, ge=2, le=50, description="quantile bins of the reference (plus one for missing values)")
     oe_band: tuple[float, float] = (0.8, 1.25)

@@ -177,12 +177,33 @@ def run(
     db: Optional[Path] = DbOption,
     allow_forced: bool = typer.Option(False, "--allow-forced", help="Also raise cards from models forced past their "
                                       "promotion gates (their scores are always recorded; by default their alerts are held)."),
+    monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Then monitor the champions up to DATE "
+                                 "(`sote-risk monitor`; a new breach raises an operator alert)."),
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
     raise one card per alerted customer (naming each problem, in SOTE_RISK_CRM_LANGUAGE, with a
-    signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set. Safe to re-run."""
+    signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set; then monitor the
+    champions up to DATE (drift, realised performance; a new breach raises an operator alert,
+    delivered when SOTE_RISK_OPERATOR_WEBHOOK_URL is set). Safe to re-run."""
     summary = run_population_command(as_of.date(), public_url=public_url, db=db, allow_forced=allow_forced)
+    if monitor:
+        summary["monitor"] = monitor_step(as_of, db)
     typer.echo(json.dumps(summary))
+
+
+def monitor_step(as_of: datetime, db: Optional[Path]) -> dict:
+    """`run`'s monitoring step: its table goes to stderr (stdout is the run's JSON summary); a
+    step that cannot run (no feature tables, say) is reported in the summary and on stderr, and the
+    cards already recorded and delivered stand."""
+    import pandas as pd
+
+    from sote_risk.commands.training import run_monitoring
+
+    try:
+        return run_monitoring(pd.Timestamp(as_of.date()), None, db=db, echo=lambda line: typer.echo(line, err=True))
+    except SoteRiskError as error:
+        typer.echo(f"monitoring step failed: {error}", err=True)
+        return {"error": str(error)}
 
 
 def run_population_command(as_of: date, *, public_url: Optional[str] = None, db: Optional[Path] = None,

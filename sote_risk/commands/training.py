@@ -272,16 +272,26 @@ def list_models() -> None:
     def short(value: str | None) -> str:
         return f"{float(value):.3f}" if value else ""
 
-    table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force")
+    table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force; monitor = the last "
+                  "`sote-risk monitor` run (date, breached months)")
     table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
     for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
         table.add_column(column)
+    table.add_column("monitor", overflow="fold")
+
+    def monitored(tag: dict | None) -> str:
+        if not tag:
+            return ""
+        breached = int(tag.get("breached_months") or 0)
+        last = str(tag.get("last_breach") or "")[:7]
+        return f"{tag.get('as_of', '')} " + (f"BREACH {breached} mo, last {last}" if breached else "ok")
     for row in registry_rows():
         aliases = row["aliases"] or {"-": {"version": "-"}}
         for alias, info in aliases.items():
             shown_alias = f"{alias}!" if info.get("promotion_forced") else alias  # ! = forced past gates
             table.add_row(row["problem"], str(row["versions"]), shown_alias, info["version"],
-                          *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")))
+                          *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")),
+                          monitored(info.get("monitor")))
     console = Console()
     if not console.is_terminal:  # piped: no terminal width to respect, never crop the table
         console = Console(width=120)
@@ -296,57 +306,100 @@ def monitor(
     alias: str = typer.Option("champion", "--alias", help="Registry alias of the model to monitor."),
     data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
     experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (thresholds)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Outbox for operator alerts (default: the home's outbox.db)."),
 ) -> None:
     """Monitor the served models month by month: drift of every feature and of the score against
     the model's training reference (PSI), the alert rate, realised AUROC, O/E and calibration slope
     [95 % CI] where outcomes are complete, an estimate from the scores where they are not, and the
-    breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`)."""
-    import time
-
+    breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`); a new
+    breach raises an operator alert through the outbox (delivered to SOTE_RISK_OPERATOR_WEBHOOK_URL
+    when it is set)."""
     import pandas as pd
-
-    from base.settings import home
-    from models.registry import ModelNotFoundError
-    from training.data import read_feature_table
-    from training.monitor_run import monitor_registered
-    from training.spec import list_problems, load_spec
 
     try:
         when = pd.Timestamp(as_of)
     except ValueError:
         raise SoteRiskError(f"--as-of must be a date YYYY-MM-DD (got {as_of!r})") from None
-    names = list(problem) if problem else list_problems(experiments)
+    run_monitoring(when, list(problem) if problem else None, alias=alias, data=data, experiments=experiments, db=db)
+
+
+def run_monitoring(when, problems: Optional[list[str]], *, alias: str = "champion", data: Optional[Path] = None,  # noqa: ANN001
+                   experiments: Optional[Path] = None, db: Optional[Path] = None, echo=typer.echo) -> dict:  # noqa: ANN001
+    """The monitor command's work (also a step of `sote-risk run`): every problem's report printed,
+    operator alerts raised for new breaches and delivered when the operator webhook is set.
+    Returns a JSON-ready summary. `problems` None: every problem, skipping those without a model
+    under `alias`."""
+    import time
+
+    from alerts import dispatcher, outbox
+    from alerts.operator import raise_breach_alert
+    from base.settings import home
+    from models.registry import ModelNotFoundError
+    from training.monitor_run import SegmentTables, monitor_registered
+    from training.spec import list_problems
+
+    config = dispatcher.operator_config_from_env()  # a bad URL fails before any work
+    names = problems or list_problems(experiments)
     console = _console()
     features_dir = data or home().features
-    frames: dict[str, object] = {}
+    tables = SegmentTables(features_dir)  # the columns of each segment's table read once across problems
     summary = []
+    failed: dict[str, str] = {}
     for name in names:
-        spec = load_spec(name, experiments)
         started = time.perf_counter()
-        if spec.segment not in frames:
-            frames[spec.segment] = read_feature_table(features_dir, spec)
         try:
             with console.status(f"{name}: monitoring"):
-                report = monitor_registered(name, features_dir, when, alias=alias, frame=frames[spec.segment],
+                report = monitor_registered(name, features_dir, when, alias=alias, tables=tables,
                                             experiments=experiments, progress=console.log)
         except ModelNotFoundError as error:
-            if problem:
+            if problems:
                 raise
-            typer.echo(f"== {name}: skipped ({error})")
+            echo(f"== {name}: skipped ({error})")
             continue
-        typer.echo(f"== {name} version {report.model_version} ({alias}), as of {when.date()} "
-                   f"[{time.perf_counter() - started:.1f} s]")
-        typer.echo(f"reference: {report.reference_source}")
+        except SoteRiskError as error:  # one problem's table or split: the others are still monitored
+            if problems:
+                raise
+            echo(f"== {name}: NOT monitored: {error}")
+            failed[name] = str(error)
+            continue
+        echo(f"== {name} version {report.model_version} ({alias}), as of {when.date()} "
+             f"[{time.perf_counter() - started:.1f} s]")
+        echo(f"reference: {report.reference_source}")
         for line in monitor_lines(report):
-            typer.echo(line)
+            echo(line)
         summary.append((name, report))
-    typer.echo("== summary")
+    echo("== summary")
+    raised: dict[str, str] = {}
+    conn = outbox.connect(db) if any(report.breaches for _, report in summary) or config is not None else None
     for name, report in summary:
         breaches = report.breaches
-        typer.echo(f"{name}: {'no breach' if not breaches else f'{len(breaches)} month(s) breached'}")
+        echo(f"{name}: {'no breach' if not breaches else f'{len(breaches)} month(s) breached'}")
         for line in breaches:
-            typer.echo(f"  BREACH {line}")
-    typer.echo("(estimates assume the model is calibrated; realised figures need index month + horizon <= as-of)")
+            echo(f"  BREACH {line}")
+        notices = report.months[report.months["notices"] != ""]
+        if len(notices):
+            echo(f"  notice (not a breach) in {len(notices)} month(s), last {notices['month'].iloc[-1]:%Y-%m}: "
+                 f"{notices['notices'].iloc[-1]}")
+        if breaches and conn is not None:
+            alert_id, new = raise_breach_alert(conn, report, alias, report.run_id)
+            raised[name] = alert_id
+            echo(f"  operator alert {alert_id} {'raised' if new else 'already raised (nothing new)'}")
+    echo("(estimates assume the model is calibrated; realised figures need index month + horizon <= as-of)")
+    delivered = None
+    if conn is not None:
+        if config is not None:
+            delivered = dispatcher.deliver_operator_alerts(conn, config).as_dict()
+            echo(f"operator alerts: {delivered['delivered']} delivered, {delivered['retrying']} to retry, "
+                 f"{delivered['dead']} dead")
+        elif raised:
+            echo(f"{dispatcher.OPERATOR_WEBHOOK_ENV} is not set: operator alerts wait in the outbox")
+        conn.close()
+    for name, error in failed.items():
+        echo(f"{name}: NOT monitored: {error}")
+    return {"as_of": str(when.date()), "alias": alias, "delivered": delivered,
+            "problems": {name: {"model_version": report.model_version, "breached_months": len(report.breaches),
+                                "operator_alert": raised.get(name)} for name, report in summary},
+            "failed": failed}
 
 
 def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.MonitorReport, imported lazily)
@@ -357,10 +410,10 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
             return "-"
         return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
-    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature':<34}  "
+    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature (recent)':<34}  "
              f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  breaches"]
     for row in report.months.itertuples():
-        top = f"{row.top_feature_psi:.3f} {row.top_feature}"[:34]
+        top = f"{row.top_feature_psi:.3f} ({row.top_feature_step_psi:.3f}) {row.top_feature}"[:34]
         if row.complete and row.auroc == row.auroc:
             auroc = ci(row.auroc, row.auroc_ci_low, row.auroc_ci_high, 3)
             oe = ci(row.observed_expected, row.observed_expected_ci_low, row.observed_expected_ci_high)
@@ -370,7 +423,7 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
             oe = f"est. events {row.estimated_events:.0f}"
             slope = "-"
         lines.append(f"{row.month:%Y-%m}  {row.rows:>7,}  {row.alert_rate:>6.1%}  {row.score_psi:>9.3f}  {top:<34}  "
-                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or '-'}")
+                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or ('notice: ' + row.notices if row.notices else '-')}")
     lines.extend(f"note: {note}" for note in report.notes)
     return lines
 

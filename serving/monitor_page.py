@@ -1,0 +1,229 @@
+"""The monitoring page of one problem (admin role; Finnish or English): the latest `sote-risk
+monitor` run of the problem's model under an alias, as plots over the index months and a table.
+
+What it shows is the run's record in the home (training/monitor_run.py `write_latest`,
+<home>/monitoring/<problem>/<alias>.json); this module only arranges and words it and renders
+serving/templates/monitoring.html.j2. The page names no customer (monthly counts and figures), so
+its reads are not audited per customer; the guard asks for an admin key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from features.catalogue import feature_info
+from serving.pages import environment
+from training.monitor_plots import Chart, Line, Series, line_chart, month_label
+from vocabulary import numbers, problem_ids, vocabulary
+
+Language = Literal["fi", "en"]
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Model monitoring", "other_language": "Suomeksi",
+        "summary": ("Version {version} ({alias}), monitored on {as_of}: {months} index months from {first} to {last}, "
+                    "{complete} of them with complete outcomes."),
+        "breached": "Thresholds breached:", "no_breach": "No threshold breached in the months shown.",
+        "notice": "Gradual drift, not a breach ({month}): {features}.",
+        "other_step": ("A step in features the model hardly uses, not a breach (from {month}): {features}. "
+                       "A change in how something is recorded shows like this."),
+        "drift": "Drift against the training data",
+        "drift_note": ("Population stability index (PSI) of the score and of the most drifted of the model's ten most "
+                       "important features, against the training period and against the feature's own previous months. "
+                       "Red dots: months with a breach."),
+        "feature": "Feature (ten most important)", "psi_reference": "PSI against training",
+        "psi_recent": "PSI against the previous months",
+        "performance": "Performance", "auroc_note": ("AUROC by index month: realised where the outcomes are complete (with "
+                                                     "its 95% interval), before that estimated from the scores alone."),
+        "oe_note": "Observed / expected outcomes (1 = calibrated) with its 95% interval; the dotted lines are the band.",
+        "slope_note": "Calibration slope (1 = the risks spread as far as the outcomes) with its 95% interval.",
+        "alerts": "Alerts", "alerts_note": "Share of the month's scored customers at or above the alert threshold.",
+        "months": "Months", "month": "Month", "rows": "Scored", "alert_rate": "Alert rate", "score_psi": "Score PSI",
+        "auroc": "AUROC", "oe": "Observed / expected", "slope": "Calibration slope", "est": "est.",
+        "series_score": "score", "series_feature": "most drifted feature", "series_recent": "same, against the previous months",
+        "series_realised": "realised", "series_estimated": "estimated", "series_alerts": "alert rate",
+        "threshold": "threshold", "band": "band",
+        "kind_score": "the score's distribution moved (PSI {value})",
+        "kind_feature": "a step in {features}", "kind_oe": "calibration: observed / expected {value} outside {low}–{high}",
+        "kind_slope": "calibration: slope {value} outside {low}–{high}",
+        "definitions": ("Drift compares a month's customers with the training period, bin by bin; 0.1 is usually read as a "
+                        "moderate and 0.2 as a major shift. A feature's drift breaches only when it came as a step against "
+                        "its previous months; a slow change over years is shown as a notice. Calibration is judged only "
+                        "when the whole interval lies outside its band. The score is the chance of the outcome within the "
+                        "horizon, before death."),
+    },
+    "fi": {
+        "title": "Mallin seuranta", "other_language": "In English",
+        "summary": ("Versio {version} ({alias}), seurattu {as_of}: {months} indeksikuukautta {first}–{last}, "
+                    "joista {complete} kuukauden tulemat ovat jo täydet."),
+        "breached": "Raja-arvot ylittyivät:", "no_breach": "Raja-arvot eivät ylittyneet näytetyillä kuukausilla.",
+        "notice": "Hidas muutos, ei ylitys ({month}): {features}.",
+        "other_step": ("Äkillinen muutos muuttujissa, joita malli tuskin käyttää, ei ylitys ({month} alkaen): {features}. "
+                       "Näin näkyy esimerkiksi muutos siinä, miten jokin kirjataan."),
+        "drift": "Muutos opetusaineistoon verrattuna",
+        "drift_note": ("Riskipistemäärän ja mallin kymmenestä tärkeimmästä muuttujasta eniten muuttuneen jakauman "
+                       "vakausindeksi (PSI) opetusjaksoon ja muuttujan omiin edellisiin kuukausiin verrattuna. "
+                       "Punaiset pisteet: kuukaudet, joilla raja ylittyi."),
+        "feature": "Muuttuja (kymmenen tärkeintä)", "psi_reference": "PSI opetusjaksoon",
+        "psi_recent": "PSI edellisiin kuukausiin",
+        "performance": "Suorituskyky", "auroc_note": ("AUROC indeksikuukausittain: toteutunut, kun tulemat ovat täydet "
+                                                     "(95 %:n luottamusväli), sitä ennen arvioitu pelkistä pistemääristä."),
+        "oe_note": "Havaitut / odotetut tulemat (1 = kalibroitu) ja 95 %:n luottamusväli; pisteviivat ovat sallittu alue.",
+        "slope_note": "Kalibraation kulmakerroin (1 = riskit hajoavat yhtä paljon kuin tulemat) ja 95 %:n luottamusväli.",
+        "alerts": "Hälytykset", "alerts_note": "Kuukauden pisteytetyistä asiakkaista hälytysrajan ylittäneiden osuus.",
+        "months": "Kuukaudet", "month": "Kuukausi", "rows": "Pisteytetty", "alert_rate": "Hälytysosuus",
+        "score_psi": "Pistemäärän PSI", "auroc": "AUROC", "oe": "Havaitut / odotetut", "slope": "Kulmakerroin",
+        "est": "arvio", "series_score": "riskipistemäärä", "series_feature": "eniten muuttunut muuttuja",
+        "series_recent": "sama edellisiin kuukausiin", "series_realised": "toteutunut", "series_estimated": "arvioitu",
+        "series_alerts": "hälytysosuus", "threshold": "raja", "band": "sallittu alue",
+        "kind_score": "pistemäärän jakauma muuttui (PSI {value})",
+        "kind_feature": "äkillinen muutos: {features}",
+        "kind_oe": "kalibraatio: havaitut / odotetut {value}, sallittu {low}–{high}",
+        "kind_slope": "kalibraatio: kulmakerroin {value}, sallittu {low}–{high}",
+        "definitions": ("Muutos vertaa kuukauden asiakkaita opetusjaksoon luokka luokalta; arvoa 0,1 pidetään yleensä "
+                        "kohtalaisena ja 0,2 suurena muutoksena. Muuttujan muutos ylittää rajan vain, kun se tuli "
+                        "äkillisesti edellisiin kuukausiin verrattuna; vuosien hidas muutos näytetään huomautuksena. "
+                        "Kalibraatiota arvioidaan vain, kun koko luottamusväli on sallitun alueen ulkopuolella. "
+                        "Pistemäärä on tuleman todennäköisyys ennustejakson aikana ennen kuolemaa."),
+    },
+}
+
+
+def page_path(problem: str, lang: str, alias: str = "champion") -> str:
+    query = {"lang": lang, **({"alias": alias} if alias != "champion" else {})}
+    return f"{problem}?{urlencode(query)}"
+
+
+def _feature_label(name: str, lang: Language) -> str:
+    try:
+        info = feature_info(name)
+    except KeyError:
+        return name
+    return info.description_fi if lang == "fi" else info.description_en
+
+
+def _num(value: float | None, lang: Language, decimals: int = 2) -> str:
+    """A figure; three decimals only below 1 (1,000 reads as a thousand in English, 3,315 as
+    English grouping in Finnish)."""
+    if value is None:
+        return "–"
+    return numbers.number(value, lang, min(decimals, 2) if abs(value) >= 1 else decimals)
+
+
+def _interval(value: float | None, low: float | None, high: float | None, lang: Language, decimals: int = 2) -> str:
+    if value is None:
+        return "–"
+    if low is None or high is None:
+        return _num(value, lang, decimals)
+    return f"{_num(value, lang, decimals)} ({_num(low, lang, decimals)}–{_num(high, lang, decimals)})"
+
+
+def _breach_text(month: dict[str, Any], thresholds: dict[str, Any], lang: Language) -> str:
+    t = TEXT[lang]
+    said = []
+    kinds = [k for k in (month.get("breach_kinds") or "").split(",") if k]
+    for kind in kinds:
+        if kind == "score":
+            said.append(t["kind_score"].format(value=_num(month["score_psi"], lang)))
+        elif kind == "feature":
+            names = [n for n in (month.get("drift_features") or "").split(",") if n]
+            said.append(t["kind_feature"].format(features=", ".join(_feature_label(n, lang) for n in names)))
+        elif kind in ("oe", "slope"):
+            value = month["observed_expected"] if kind == "oe" else month["calibration_slope"]
+            low, high = thresholds["oe_band" if kind == "oe" else "slope_band"]
+            said.append(t[f"kind_{kind}"].format(value=_num(value, lang), low=_num(low, lang), high=_num(high, lang)))
+    return f"{month_label(month['month'], lang)}: " + "; ".join(said)
+
+
+def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champion") -> str:
+    """The page's HTML for a monitoring record (training/monitor_run.report_record)."""
+    t = TEXT[lang]
+    other = "en" if lang == "fi" else "fi"
+    words = vocabulary()
+    problem = record["problem"]
+    months = record["months"]
+    keys = [m["month"] for m in months]
+    thresholds = record["thresholds"]
+    breached = [bool(m.get("breaches")) for m in months]
+    complete = [m for m in months if m.get("complete")]
+
+    def column(name: str, realised_only: bool = False) -> list[float | None]:
+        return [m.get(name) if (m.get("complete") or not realised_only) else None for m in months]
+
+    drift = Chart("drift", t["drift"], keys, [
+        Series("score", t["series_score"], column("score_psi"), "#1f618d"),
+        Series("feature", t["series_feature"], column("top_feature_psi"), "#d68910"),
+        Series("recent", t["series_recent"], column("top_feature_step_psi"), "#d68910", dashed=True),
+    ], [Line(thresholds["max_feature_psi"], t["threshold"]), Line(thresholds["step_feature_psi"], t["threshold"], "#e59866")],
+        breached, decimals=2, floor=0.0)
+    estimated = [None if m.get("complete") and m.get("auroc") is not None else m.get("estimated_auroc") for m in months]
+    auroc = Chart("auroc", t["auroc"], keys, [
+        Series("realised", t["series_realised"], column("auroc", True), "#1f618d",
+               low=column("auroc_ci_low", True), high=column("auroc_ci_high", True)),
+        Series("estimated", t["series_estimated"], estimated, "#7f8c8d", dashed=True),
+    ], [], breached, decimals=2)
+    oe = Chart("observed-expected", t["oe"], keys, [
+        Series("realised", t["series_realised"], column("observed_expected", True), "#1f618d",
+               low=column("observed_expected_ci_low", True), high=column("observed_expected_ci_high", True)),
+    ], [Line(thresholds["oe_band"][0], t["band"]), Line(thresholds["oe_band"][1], t["band"])], breached, decimals=2)
+    slope = Chart("slope", t["slope"], keys, [
+        Series("realised", t["series_realised"], column("calibration_slope", True), "#1f618d",
+               low=column("calibration_slope_ci_low", True), high=column("calibration_slope_ci_high", True)),
+    ], [Line(thresholds["slope_band"][0], t["band"]), Line(thresholds["slope_band"][1], t["band"])], breached, decimals=2)
+    alerts = Chart("alert-rate", t["alert_rate"], keys, [
+        Series("alerts", t["series_alerts"], column("alert_rate"), "#8e44ad")], [], breached, percent=True, floor=0.0)
+
+    last = len(months) - 1
+    features = [{"key": name, "label": _feature_label(name, lang),
+                 "psi": _num((record["feature_psi"].get(name) or [None])[last] if last >= 0 else None, lang, 3),
+                 "step": _num((record["feature_step_psi"].get(name) or [None])[last] if last >= 0 else None, lang, 3)}
+                for name in record["top_features"]]
+    rows = []
+    for m in months:
+        realised = m.get("complete") and m.get("auroc") is not None
+        rows.append({
+            "key": m["month"][:7], "label": month_label(m["month"], lang), "breached": bool(m.get("breaches")),
+            "rows": numbers.number(m["rows"], lang), "alert_rate": numbers.percent(m["alert_rate"], lang, 1),
+            "score_psi": _num(m["score_psi"], lang, 3),
+            "auroc": (_interval(m.get("auroc"), m.get("auroc_ci_low"), m.get("auroc_ci_high"), lang, 3) if realised
+                      else f"{t['est']} {_num(m.get('estimated_auroc'), lang, 3)}"),
+            "oe": (_interval(m.get("observed_expected"), m.get("observed_expected_ci_low"),
+                             m.get("observed_expected_ci_high"), lang) if realised else "–"),
+            "slope": (_interval(m.get("calibration_slope"), m.get("calibration_slope_ci_low"),
+                                m.get("calibration_slope_ci_high"), lang) if realised else "–"),
+        })
+    notices = []
+    gradual = [m for m in months if m.get("gradual_features")]
+    if gradual:
+        m = gradual[-1]
+        notices.append(t["notice"].format(month=month_label(m["month"], lang), features=", ".join(
+            _feature_label(n, lang) for n in m["gradual_features"].split(","))))
+    stepped = [m for m in months if m.get("other_step_features")]
+    if stepped:
+        names = list(dict.fromkeys(n for m in stepped for n in m["other_step_features"].split(",")))
+        notices.append(t["other_step"].format(month=month_label(stepped[0]["month"], lang),
+                                              features=", ".join(_feature_label(n, lang) for n in names)))
+    summary = t["summary"].format(
+        version=record["model_version"], alias=alias, as_of=_date(record["as_of"], lang), months=len(months),
+        first=month_label(keys[0], lang) if keys else "–", last=month_label(keys[-1], lang) if keys else "–",
+        complete=len(complete))
+    problems = [{"label": words.problem_label(p, lang), "current": p == problem, "url": page_path(p, lang, alias)}
+                for p in problem_ids()]
+    return environment().get_template("monitoring.html.j2").render(
+        lang=lang, other_lang=other, t=t, problem_label=words.problem_label(problem, lang), summary=summary,
+        other_language_url=page_path(problem, other, alias), problems=problems,
+        breached=any(breached), breaches=[{"month": m["month"][:7], "text": _breach_text(m, thresholds, lang)}
+                                          for m in months if m.get("breaches")],
+        notices=notices, features=features, months=rows,
+        drift_svg=Markup(line_chart(drift, lang)), auroc_svg=Markup(line_chart(auroc, lang)),
+        oe_svg=Markup(line_chart(oe, lang)), slope_svg=Markup(line_chart(slope, lang)),
+        alerts_svg=Markup(line_chart(alerts, lang)),
+    )
+
+
+def _date(text: str, lang: Language) -> str:
+    year, month, day = (int(p) for p in text[:10].split("-"))
+    return f"{day}.{month}.{year}" if lang == "fi" else f"{day} {('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')[month - 1]} {year}"
