@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import httpx
 
@@ -120,3 +122,25 @@ def wait_accepting(pids: set[int], timeout: float) -> float | None:
         if waiting:
             time.sleep(0.01)
     return None if waiting else time.monotonic() - started
+
+
+@contextmanager
+def served_copy(template: Path, home: Path, prepare: Callable[[Path], None] | None = None,
+                roles: tuple[str, ...] = ("crm", "clinician", "admin")) -> Iterator[tuple[httpx.Client, dict[str, str], Path]]:
+    """A copy of a fixture home at `home` (made ready by `prepare`), a key per role, and the service
+    on it: (client, keys by role, home); the service stops on exit."""
+    import shutil
+
+    from serving.auth import create_key
+
+    shutil.copytree(template, home)
+    if prepare is not None:
+        prepare(home)
+    keys = {role: create_key(home / "keys.json", role)[0] for role in roles}
+    service = start_service(home)
+    client = httpx.Client(base_url=service.url, timeout=120)
+    try:
+        yield client, keys, home
+    finally:
+        client.close()
+        service.stop()

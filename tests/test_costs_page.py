@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 
 import httpx
 import pytest
 
-from serving.auth import create_key
 from tests._forbidden import problems
 from tests.test_page_chromium import console_messages, readable_text, rendered, run_chromium
 
@@ -23,18 +21,10 @@ pytestmark = pytest.mark.slow  # a service process, a browser
 
 @pytest.fixture(scope="module")
 def live(fixture_home_template, tmp_path_factory):
-    from tests.serving_server import start_service
+    from tests.serving_server import served_copy
 
-    home = tmp_path_factory.mktemp("costs-page") / "home"
-    shutil.copytree(fixture_home_template, home)
-    keys = {role: create_key(home / "keys.json", role)[0] for role in ("crm", "clinician", "admin")}
-    service = start_service(home)
-    client = httpx.Client(base_url=service.url, timeout=120)
-    try:
-        yield client, keys, home
-    finally:
-        client.close()
-        service.stop()
+    with served_copy(fixture_home_template, tmp_path_factory.mktemp("costs-page") / "home") as served:
+        yield served
 
 
 def get(live, path: str, role: str | None = "admin") -> httpx.Response:

@@ -10,14 +10,11 @@ so the page has breached months, realised and estimated performance.
 from __future__ import annotations
 
 import re
-import shutil
 
-import httpx
 import pytest
 
-from serving.auth import create_key
 from tests._forbidden import problems
-from tests.test_costs_page import pieces
+from tests.test_costs_page import get, pieces
 from tests.test_monitoring import PROBLEM, world  # noqa: F401 (the fixture)
 from tests.test_page_chromium import readable_text, rendered, run_chromium
 
@@ -33,25 +30,14 @@ def record(world):  # noqa: F811 (the imported fixture)
 
 @pytest.fixture(scope="module")
 def live(fixture_home_template, tmp_path_factory, world):  # noqa: F811
-    from tests.serving_server import start_service
+    from tests.serving_server import served_copy
     from training.monitor_run import write_latest
 
-    home = tmp_path_factory.mktemp("monitoring-page") / "home"
-    shutil.copytree(fixture_home_template, home)
-    write_latest(home / "monitoring", world["shifted"], "champion", "run-0")
-    keys = {role: create_key(home / "keys.json", role)[0] for role in ("crm", "clinician", "admin")}
-    service = start_service(home)
-    client = httpx.Client(base_url=service.url, timeout=120)
-    try:
-        yield client, keys, home
-    finally:
-        client.close()
-        service.stop()
+    def with_a_monitoring_run(home):
+        write_latest(home / "monitoring", world["shifted"], "champion", "run-0")
 
-
-def get(live, path: str, role: str | None = "admin") -> httpx.Response:
-    client, keys, _ = live
-    return client.get(path, headers={"Authorization": f"Bearer {keys[role]}"} if role else {})
+    with served_copy(fixture_home_template, tmp_path_factory.mktemp("monitoring-page") / "home", with_a_monitoring_run) as served:
+        yield served
 
 
 @pytest.mark.parametrize("lang, title, breached, month", [
