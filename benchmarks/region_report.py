@@ -19,15 +19,10 @@ import os
 import time
 from pathlib import Path
 
+from sote_risk.commands.training import interval_text as interval
+
 PROBLEMS = ("acute-hospitalisation", "children-hospitalisation", "depression-hospitalisation",
             "elderly-homecare_failure", "elderly-hospitalisation")
-
-
-def interval(m: dict, key: str, digits: int = 3, signed: bool = False) -> str:
-    nan = float("nan")
-    form = f"{{:{'+' if signed else ''}.{digits}f}}"
-    value, low, high = (m.get(k, nan) for k in (key, f"{key}_ci_low", f"{key}_ci_high"))
-    return f"{form.format(value)} [{form.format(low)}, {form.format(high)}]"
 
 
 HEADER = ("| problem | rows / outcomes | AUROC rows | AUROC customers | gain over baseline | O/E | slope | intercept | oracle |\n"

@@ -19,7 +19,7 @@ import time
 from typing import Annotated, Any, Literal
 
 import bentoml
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -53,10 +53,27 @@ def worker_count() -> int:
         raise SystemExit(str(error)) from None
 
 
+def _known_query_only(request: Request) -> None:
+    """Every page takes only its declared query parameters and a signed link's own (exp, sig): any
+    other is a 400 naming it, before a rule about the values can answer 422 (the published schema
+    has no room for it)."""
+    from base.links import EXPIRES, SIGNATURE
+
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    # the pages' own query parameters (no dependency of theirs takes any)
+    allowed = {field.alias for field in route.dependant.query_params} | {EXPIRES, SIGNATURE}
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise RequestValidationError([{"loc": ("query", name), "msg": f"unknown query parameter; this page takes "
+                                       f"{', '.join(sorted(allowed))}", "type": "extra_forbidden"} for name in unknown])
+
+
 # No FastAPI docs under /ui: its Swagger and ReDoc pages load scripts from a CDN (BentoML reads the
 # routes for its OpenAPI document from the app itself, not from openapi_url).
 ui = FastAPI(title="sote-risk pages", description="Clinician pages and model cards (HTML)",
-             docs_url=None, redoc_url=None, openapi_url=None)
+             docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(_known_query_only)])
 
 
 def _error(ctx: bentoml.Context | None, error: SoteRiskError) -> JSONResponse:
@@ -123,19 +140,6 @@ def _page(html: str) -> HTMLResponse:
 
 def _page_error(error: SoteRiskError) -> Response:
     return _error(None, error)
-
-
-COST_QUERY = frozenset({"lang", "year", "group", "codes", "age", "segment"})
-
-
-def _unknown_query(request: Request, allowed: frozenset[str]) -> SoteRiskError | None:
-    """A query parameter the route does not take: 400 naming it (the published schema has no
-    room for it), before any rule about the values is applied."""
-    unknown = sorted(set(request.query_params) - allowed)
-    if not unknown:
-        return None
-    return _with_status(SoteRiskError(f"unknown query parameter {unknown[0]!r}; this page takes {', '.join(sorted(allowed))}"),
-                        400, unknown[0])
 
 
 def _field_of(message: str) -> str | None:
@@ -470,7 +474,7 @@ class RiskService:
 
     @ui.get("/costs", response_class=HTMLResponse, summary="Costs by customer segment (admin)")
     def costs_page(
-        self, request: Request, lang: Literal["fi", "en"] = "fi",
+        self, lang: Literal["fi", "en"] = "fi",
         year: Annotated[int, Query(ge=1900, le=2200, description="default: the last whole year of the data")] = None,
         group: Annotated[str, Query(max_length=100, description="a named group, e.g. heart-failure-50-65")] = None,
         codes: Annotated[str, Query(max_length=500, description="ad hoc group: codes, comma list (ICD10/I50 takes ICD10/I50.9)")] = None,
@@ -479,8 +483,6 @@ class RiskService:
     ) -> HTMLResponse:
         from serving.cost_page import cost_page
 
-        if (refused := _unknown_query(request, COST_QUERY)) is not None:
-            return _page_error(refused)
         try:
             view, span = self._cost_view(year, group, codes, age, segment)
             return _page(cost_page(view, lang, span, group))
@@ -511,7 +513,7 @@ class RiskService:
 
     @ui.get("/costs.csv", response_class=Response, summary="Costs by customer segment as one long CSV table (admin)")
     def costs_csv(
-        self, request: Request, lang: Literal["fi", "en"] = "fi",
+        self, lang: Literal["fi", "en"] = "fi",
         year: Annotated[int, Query(ge=1900, le=2200)] = None,
         group: Annotated[str, Query(max_length=100)] = None,
         codes: Annotated[str, Query(max_length=500)] = None,
@@ -521,8 +523,6 @@ class RiskService:
         from costs.table import csv_text
 
         del lang  # the CSV has codes and numbers, no words; the page's link keeps its language
-        if (refused := _unknown_query(request, COST_QUERY)) is not None:
-            return _page_error(refused)
         try:
             view, _ = self._cost_view(year, group, codes, age, segment)
         except SoteRiskError as error:

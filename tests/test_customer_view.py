@@ -198,6 +198,7 @@ def test_services_running_now_say_since_when(live):
     ("months=0", 400, "months"), ("months=61", 400, "months"), ("months=abc", 400, "months"),
     ("months=37", 422, "months"),  # the data begin 36 months before their end
     ("as_of=2030-01-01", 422, "as_of"), ("as_of=2021-06-01", 422, "as_of"),
+    ("months=37&colour=red", 400, "colour"),  # a parameter the page does not take: 400 before the span's 422
 ])
 def test_a_bad_span_is_refused_naming_the_parameter(live, query, status, field):
     subject = next(iter(live[3]))

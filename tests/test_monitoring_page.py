@@ -71,6 +71,7 @@ def test_monitoring_page_needs_an_admin_key(live):
     ("/ui/monitoring/children-hospitalisation", 404, "no monitoring run"),
     (f"/ui/monitoring/{PROBLEM}?alias=Bad%20Alias", 400, "alias"),
     (f"/ui/monitoring/{PROBLEM}?lang=sv", 400, "lang"),
+    (f"/ui/monitoring/{PROBLEM}?colour=red", 400, "colour"),  # every /ui page refuses parameters it does not take
 ])
 def test_monitoring_page_bad_input_is_named(live, path, status, said):
     response = get(live, path)

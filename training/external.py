@@ -277,7 +277,7 @@ def _report(prep: _Prepared, model, alias: str, version: str) -> ExternalReport:
     y = test[spec.label_column].astype(bool).to_numpy()
     # the bar a model must clear in this region: the spec's simple baselines fitted on its own train period
     baselines = {name: estimator.predict_proba(test)[:, 1] for name, estimator in fit_baselines(spec, prep.split.train, notes).items()}
-    scored = {name: auroc(y, q) for name, q in baselines.items() if not np.isnan(auroc(y, q))}
+    scored = {name: value for name, q in baselines.items() if not np.isnan(value := auroc(y, q))}
     if scored:
         best = max(scored, key=scored.get)
         metrics["baseline_auroc"] = scored[best]

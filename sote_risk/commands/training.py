@@ -153,7 +153,8 @@ EVALUATE_KEYS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_
                  "test_customer_ppv", "test_customer_sensitivity", "test_customer_lead_days")
 
 
-def _interval(m: dict[str, float], key: str, digits: int = 3, signed: bool = False) -> str:
+def interval_text(m: dict[str, float], key: str, digits: int = 3, signed: bool = False) -> str:
+    """`value [low, high]` of a figure and its 95 % interval (nan where missing)."""
     nan = float("nan")
     form = f"{{:{'+' if signed else ''}.{digits}f}}"
     value, low, high = (m.get(k, nan) for k in (key, f"{key}_ci_low", f"{key}_ci_high"))
@@ -169,10 +170,10 @@ def external_line(report) -> str:  # noqa: ANN001 (training.external.ExternalRep
     m, nan = report.metrics, float("nan")
     return (f"{report.problem} on {report.region} (version {report.model_version}, {report.alias}): "
             f"{int(m.get('test_rows', 0)):,} rows, {int(m.get('test_events', 0)):,} outcomes; "
-            f"AUROC {_interval(m, 'test_auroc')} per customer {_interval(m, 'test_customer_auroc')} "
-            f"oracle {_figure(m.get('oracle_auroc', nan))} gain {_interval(m, 'gain_over_baseline', signed=True)} "
-            f"O/E {_interval(m, 'test_observed_expected', 2)} slope {_interval(m, 'test_calibration_slope', 2)} "
-            f"intercept {_interval(m, 'test_calibration_intercept', 2, signed=True)}")
+            f"AUROC {interval_text(m, 'test_auroc')} per customer {interval_text(m, 'test_customer_auroc')} "
+            f"oracle {_figure(m.get('oracle_auroc', nan))} gain {interval_text(m, 'gain_over_baseline', signed=True)} "
+            f"O/E {interval_text(m, 'test_observed_expected', 2)} slope {interval_text(m, 'test_calibration_slope', 2)} "
+            f"intercept {interval_text(m, 'test_calibration_intercept', 2, signed=True)}")
 
 
 def _print_subgroups(table) -> None:  # noqa: ANN001 (a DataFrame)
