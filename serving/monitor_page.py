@@ -44,7 +44,8 @@ TEXT: dict[str, dict[str, str]] = {
         "feedback": "CRM feedback on the alerts",
         "feedback_note": ("Alert cards sent to the CRM at the month's index dates and the coordinators' latest verdict on "
                           "each; the shares are of the cards with a verdict."),
-        "feedback_unknown": "CRM feedback is not known: this home has no outbox (no alert card has been raised).",
+        "feedback_unknown": ("CRM feedback is not known for this run: it read no outbox (no alert card had been raised "
+                             "on this home)."),
         "feedback_none": "No CRM feedback yet on the cards of the months shown.",
         "cards_sent": "Cards sent", "with_feedback": "With feedback", "accepted": "Accepted", "overridden": "Overridden",
         "no_cards": "no cards sent", "no_feedback": "no feedback",
@@ -84,8 +85,8 @@ TEXT: dict[str, dict[str, str]] = {
         "feedback": "Koordinaattorien palaute hälytyksistä",
         "feedback_note": ("Kuukauden indeksipäivinä lähetetyt hälytyskortit ja koordinaattorin viimeisin arvio kustakin; "
                           "osuudet on laskettu korteista, joista on palaute."),
-        "feedback_unknown": "Palautetta ei tiedetä: tässä kotihakemistossa ei ole lähtevien hälytysten kantaa "
-                            "(yhtään hälytyskorttia ei ole tehty).",
+        "feedback_unknown": ("Palautetta ei tiedetä tälle ajolle: lähtevien hälytysten kantaa ei luettu (tässä "
+                             "kotihakemistossa ei ollut tehty yhtään hälytyskorttia)."),
         "feedback_none": "Näytettyjen kuukausien korteista ei ole vielä palautetta.",
         "cards_sent": "Lähetetyt kortit", "with_feedback": "Palaute saatu", "accepted": "Hyväksytty",
         "overridden": "Ohitettu", "no_cards": "ei lähetettyjä kortteja", "no_feedback": "ei palautetta",

@@ -241,10 +241,12 @@ def test_promotion_applies_the_recent_month_rule_and_refuses(home):
     margin = Gates().recent_auroc_margin
     shown_worse = float(tags["recent_auroc_gain_ci_low"]) < -margin
     assert shown_worse == any(r.startswith("recent_auroc_gain ") for r in decision.reasons)
-    assert tags["recent_comparison"] == ("passed" if not shown_worse else tags["recent_comparison"])
     assert tags["recent_comparison"].startswith("failed: recent_auroc_gain") == shown_worse
     assert home.retrained.stdout.count("gates: FAIL: ") == 1
     assert "promote it with" not in home.retrained.stdout  # a challenger that failed is never offered as passing
+    listed = cli("models", "list").stdout
+    failed = tags["recent_comparison"] != "passed"
+    assert ("vs champion v1: FAILED" in listed) == failed and ("vs champion v1: passed" in listed) != failed
     _, champion_tags = _tags(BREACHED, "champion")
     assert "promoted_at" in champion_tags and "promotion_forced" not in champion_tags
 
@@ -425,6 +427,13 @@ def test_feedback_is_stored_in_the_monitoring_run_and_shown_on_the_page(home):
     unknown = monitoring_page({**record, "months": [{k: v for k, v in m.items() if not k.startswith("crm_")}
                                                     for m in record["months"]]}, "en")
     assert "CRM feedback is not known" in unknown and 'class="feedback"' not in unknown
+    from tests._forbidden import problems
+    from tests.test_costs_page import pieces
+
+    for lang, page in (("en", en), ("fi", fi)):  # the feedback section's words, each language's way
+        section = page[page.index('<h3 id="feedback">'):page.index("</section>", page.index('<h3 id="feedback">'))]
+        found = [p for piece in pieces(section) for p in problems(piece, lang, allow=["CRM"])]
+        assert found == [], found
 
 
 def test_feedback_by_month_from_the_library(home):
@@ -509,3 +518,24 @@ def test_recent_complete_months_are_the_monitors_complete_months():
     assert recent_complete_months(months, 90, "2024-03-01", 3) == []  # 2024-01-01 + 90 days is after it
     earlier = pd.date_range("2023-08-01", "2024-02-01", freq="MS")
     assert recent_complete_months(earlier, 90, "2024-03-01", 3) == list(pd.date_range("2023-10-01", "2023-12-01", freq="MS"))
+
+
+# --- last: a forced promotion (changes the champion) ---------------------------------------------------
+
+
+def test_a_forced_promotion_records_the_recent_month_failure_and_the_new_champion_needs_its_own_monitoring(home):
+    """Runs last in this module: it makes the challenger champion."""
+    from training.promotion import list_models, promote
+
+    _, tags = _tags(BREACHED, "challenger")
+    decision = promote(BREACHED, force=True)
+    assert decision.promoted and decision.forced
+    _, champion_tags = _tags(BREACHED, "champion")
+    recorded = json.loads(champion_tags["promotion_forced_reasons"])
+    assert recorded == decision.reasons and any(r.startswith("recent_auroc_gain ") for r in recorded) == (
+        float(tags["recent_auroc_gain_ci_low"]) < -Gates().recent_auroc_margin)
+    assert next(r for r in list_models() if r["problem"] == BREACHED)["aliases"]["champion"]["promotion_forced"] == "true"
+    again = cli("retrain", "--if-degraded", "-p", BREACHED, "--experiments", str(home.specs))
+    assert again.returncode != 0 and again.stderr.strip() == (
+        f"error: {BREACHED}: version 2 (champion) has no monitoring run; run `sote-risk monitor --as-of DATE -p "
+        f"{BREACHED}` first")  # the old champion's breach is no evidence about the new one

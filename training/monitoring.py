@@ -21,6 +21,9 @@ For every index month up to the as-of date:
   a random non-outcome row, each row being an outcome with its own probability). The estimate is
   only as good as the calibration it assumes: it cannot see a shift in how features relate to
   outcomes, which is why realised figures follow once outcomes are in.
+- **CRM feedback** (attach_feedback, given the outbox's counts by the caller): the cards sent that
+  named the problem at the month's index dates, and the shares of them the coordinators accepted
+  and overrode; "no feedback" where no card has a verdict.
 
 The reference (`reference_from`) is made when a model is trained and travels in its metadata
 (`monitoring_reference`): feature bins and shares from the training period's rows, the score's

@@ -196,7 +196,8 @@ def list_models(tracking_uri: str | None = None) -> list[dict]:
         by_alias = {}
         for alias, version in sorted(aliases.items()):
             tags = client.get_model_version(registered.name, version).tags
-            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced")},
+            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced",
+                                                                                    "recent_comparison", "recent_champion_version")},
                                "monitor": _monitor_tag(tags.get("monitor"))}
         rows.append({
             "problem": registered.name.removeprefix(tracking.model_name("")),

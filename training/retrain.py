@@ -32,7 +32,7 @@ from base.errors import SoteRiskError
 from training.evaluate import auroc, bootstrap_auroc_gain_ci, bootstrap_performance_ci, observed_expected
 from training.monitoring import recent_complete_months, score_rows
 from training.spec import ExperimentSpec
-from training.splits import ResolvedPeriod, usable_rows
+from training.splits import ResolvedPeriod, anchor_time, usable_rows
 
 
 class NoMonitorRun(SoteRiskError):
@@ -137,10 +137,14 @@ def compare_rows(frame: pd.DataFrame, spec: ExperimentSpec, months: list[pd.Time
 def compare_recent(challenger, champion, spec: ExperimentSpec, frame: pd.DataFrame, as_of: pd.Timestamp,  # noqa: ANN001
                    count: int, samples: int, seed: int, test_period: ResolvedPeriod | None = None) -> Comparison:
     """Challenger and champion (RiskModels) on the same rows of the `count` latest index months of
-    `frame` whose outcomes are complete at `as_of` (the table as it stood then). `test_period`: the
+    `frame` whose outcomes are complete at `as_of` (the table as it stood then) and in the data
+    (before splits.anchor_time). `test_period`: the
     challenger's; the comparison is held out when every month lies inside it."""
     eligible = frame.loc[frame[spec.eligible_column].fillna(False).astype(bool).to_numpy(), "prediction_time"]
-    months = recent_complete_months(eligible.unique(), spec.horizon_days, as_of, count)
+    # complete at the as-of date and in the data (a date past the extract's end leaves its last
+    # months' windows running past the data: censored, not complete)
+    in_data = anchor_time(frame, spec)
+    months = recent_complete_months([m for m in eligible.unique() if m < in_data], spec.horizon_days, as_of, count)
     out = Comparison(spec.problem, pd.Timestamp(as_of), months, str(champion.metadata.get("model_version", "")))
     out.held_out = bool(months) and test_period is not None and all(
         (test_period.start is None or m >= test_period.start) and m < test_period.end for m in months)

@@ -338,6 +338,11 @@ def retrain(
             failed.append(name)
             typer.echo(f"{name}: failed: {_one_line(str(error))}")
             continue
+        except Exception as error:  # noqa: BLE001 (a bug in one problem must not stop the others)
+            failed.append(name)
+            log = _write_traceback(name)
+            typer.echo(f"{name}: failed: {type(error).__name__}: {_one_line(str(error))} (traceback in {log})")
+            continue
         typer.echo(f"{name}: trained version {done.version} (challenger) as of {done.as_of.date()}, test_auroc "
                    f"{interval_text(done.metrics, 'test_auroc')}")
         if done.comparison is not None:
@@ -407,15 +412,20 @@ def list_models() -> None:
         return f"{float(value):.3f}" if value else ""
 
     table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force; monitor = the last "
-                  "`sote-risk monitor` run (date, breached months)")
+                  "`sote-risk monitor` run (date, breached months), or a retrained challenger's comparison with the "
+                  "champion on the latest complete months (`sote-risk retrain`)")
     table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
     for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
         table.add_column(column)
     table.add_column("monitor", overflow="fold")
 
-    def monitored(tag: dict | None) -> str:
+    def monitored(tag: dict | None, info: dict) -> str:
         if not tag:
-            return ""
+            compared = info.get("recent_comparison")
+            if not compared:
+                return ""
+            return (f"vs champion v{info.get('recent_champion_version')}: "
+                    + ("passed" if compared == "passed" else "FAILED"))
         breached = int(tag.get("breached_months") or 0)
         last = str(tag.get("last_breach") or "")[:7]
         return f"{tag.get('as_of', '')} " + (f"BREACH {breached} mo, last {last}" if breached else "ok")
@@ -425,7 +435,7 @@ def list_models() -> None:
             shown_alias = f"{alias}!" if info.get("promotion_forced") else alias  # ! = forced past gates
             table.add_row(row["problem"], str(row["versions"]), shown_alias, info["version"],
                           *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")),
-                          monitored(info.get("monitor")))
+                          monitored(info.get("monitor"), info))
     console = Console()
     if not console.is_terminal:  # piped: no terminal width to respect, never crop the table
         console = Console(width=120)
@@ -444,7 +454,8 @@ def monitor(
 ) -> None:
     """Monitor the served models month by month: drift of every feature and of the score against
     the model's training reference (PSI), the alert rate, realised AUROC, O/E and calibration slope
-    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, and the
+    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, the CRM's
+    feedback on the month's alert cards (accepted and overridden shares, or "no feedback"), and the
     breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`); a new
     breach raises an operator alert through the outbox (delivered to SOTE_RISK_OPERATOR_WEBHOOK_URL
     when it is set)."""
