@@ -231,3 +231,38 @@ def report(conn: sqlite3.Connection, *, top: int = 3) -> list[ProblemReport]:
             top_override_reasons=[(code, display, n) for (code, display), n in ranked],
         ))
     return reports
+
+
+@dataclass(frozen=True)
+class MonthFeedback:
+    """The cards naming one problem at the index dates of one month (a card naming several problems
+    counts once for each), and the CRM's latest verdict on each: what monitoring shows beside the
+    model's figures for that month (training/monitoring.attach_feedback)."""
+
+    problem: str
+    month: str  # YYYY-MM of the cards' index date
+    sent: int  # released to the CRM (pending, delivered or dead)
+    with_feedback: int
+    accepted: int
+    overridden: int
+
+
+def monthly_feedback(conn: sqlite3.Connection, problems: list[str] | None = None) -> list[MonthFeedback]:
+    """Per problem and index month: cards sent and the latest verdicts on them (the acceptance
+    report's counting, by month). Cards never sent (queued, superseded, expired) count nowhere: the
+    CRM never saw them."""
+    verdicts = latest_verdicts([dict(r) for r in conn.execute(
+        "SELECT feedback_id, alert_id, outcome, outcome_timestamp FROM feedback")])
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in conn.execute("SELECT p.problem, a.as_of, a.alert_id FROM alert_problems p JOIN alerts a USING (alert_id)"
+                            f" WHERE a.status IN ({','.join('?' * len(outbox.SENT_STATUSES))})", outbox.SENT_STATUSES):
+        if problems is not None and row["problem"] not in problems:
+            continue
+        cell = counts.setdefault((row["problem"], str(row["as_of"])[:7]),
+                                 {"sent": 0, "with_feedback": 0, "accepted": 0, "overridden": 0})
+        cell["sent"] += 1
+        verdict = verdicts.get(row["alert_id"])
+        if verdict is not None:
+            cell["with_feedback"] += 1
+            cell[verdict["outcome"]] += 1
+    return [MonthFeedback(problem, month, **cell) for (problem, month), cell in sorted(counts.items())]

@@ -810,8 +810,20 @@ def record_operator_alert(conn: sqlite3.Connection, *, kind: str, problem: str, 
     return alert_id, cursor.rowcount == 1
 
 
-def list_operator_alerts(conn: sqlite3.Connection, *, status: str | None = None) -> list[dict[str, Any]]:
-    query = "SELECT alert_id, kind, problem, as_of, status, attempts, last_error, created, delivered_at FROM operator_alerts"
+OPERATOR_STATUSES = ("pending", "delivered", "dead")
+
+
+def list_operator_alerts(conn: sqlite3.Connection, *, status: str | None = None,
+                         with_payload: bool = False) -> list[dict[str, Any]]:
+    """Operator alerts, oldest first, with their delivery state (and their payload, parsed)."""
+    if status is not None and status not in OPERATOR_STATUSES:
+        raise SoteRiskError(f"unknown operator alert status {status!r}; expected one of {', '.join(OPERATOR_STATUSES)}")
+    query = ("SELECT alert_id, kind, problem, as_of, status, attempts, next_attempt_at, last_error, created, delivered_at"
+             + (", payload" if with_payload else "") + " FROM operator_alerts")
     rows = conn.execute(query + (" WHERE status=?" if status else "") + " ORDER BY created, alert_id",
                         (status,) if status else ()).fetchall()
-    return [dict(r) for r in rows]
+    out = [dict(r) for r in rows]
+    for row in out:
+        if with_payload:
+            row["payload"] = json.loads(row["payload"])
+    return out

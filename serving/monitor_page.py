@@ -41,6 +41,14 @@ TEXT: dict[str, dict[str, str]] = {
         "oe_note": "Observed / expected outcomes (1 = calibrated) with its 95% interval; the dotted lines are the band.",
         "slope_note": "Calibration slope (1 = the risks spread as far as the outcomes) with its 95% interval.",
         "alerts": "Alerts", "alerts_note": "Share of the month's scored customers at or above the alert threshold.",
+        "feedback": "CRM feedback on the alerts",
+        "feedback_note": ("Alert cards sent to the CRM at the month's index dates and the coordinators' latest verdict on "
+                          "each; the shares are of the cards with a verdict."),
+        "feedback_unknown": ("CRM feedback is not known for this run: it read no outbox (no alert card had been raised "
+                             "on this home)."),
+        "feedback_none": "No CRM feedback yet on the cards of the months shown.",
+        "cards_sent": "Cards sent", "with_feedback": "With feedback", "accepted": "Accepted", "overridden": "Overridden",
+        "no_cards": "no cards sent", "no_feedback": "no feedback",
         "months": "Months", "month": "Month", "rows": "Scored", "alert_rate": "Alert rate", "score_psi": "Score PSI",
         "auroc": "AUROC", "oe": "Observed / expected", "slope": "Calibration slope", "est": "est.",
         "series_score": "score", "series_feature": "most drifted feature", "series_recent": "same, against the previous months",
@@ -74,6 +82,14 @@ TEXT: dict[str, dict[str, str]] = {
         "oe_note": "Havaitut / odotetut tulemat (1 = kalibroitu) ja 95 %:n luottamusväli; pisteviivat ovat sallittu alue.",
         "slope_note": "Kalibraation kulmakerroin (1 = riskit hajoavat yhtä paljon kuin tulemat) ja 95 %:n luottamusväli.",
         "alerts": "Hälytykset", "alerts_note": "Kuukauden pisteytetyistä asiakkaista hälytysrajan ylittäneiden osuus.",
+        "feedback": "Koordinaattorien palaute hälytyksistä",
+        "feedback_note": ("Kuukauden indeksipäivinä lähetetyt hälytyskortit ja koordinaattorin viimeisin arvio kustakin; "
+                          "osuudet on laskettu korteista, joista on palaute."),
+        "feedback_unknown": ("Palautetta ei tiedetä tälle ajolle: lähtevien hälytysten kantaa ei luettu (tässä "
+                             "kotihakemistossa ei ollut tehty yhtään hälytyskorttia)."),
+        "feedback_none": "Näytettyjen kuukausien korteista ei ole vielä palautetta.",
+        "cards_sent": "Lähetetyt kortit", "with_feedback": "Palaute saatu", "accepted": "Hyväksytty",
+        "overridden": "Ohitettu", "no_cards": "ei lähetettyjä kortteja", "no_feedback": "ei palautetta",
         "months": "Kuukaudet", "month": "Kuukausi", "rows": "Pisteytetty", "alert_rate": "Hälytysosuus",
         "score_psi": "Pistemäärän PSI", "auroc": "AUROC", "oe": "Havaitut / odotetut", "slope": "Kulmakerroin",
         "est": "arvio", "series_score": "riskipistemäärä", "series_feature": "eniten muuttunut muuttuja",
@@ -195,6 +211,7 @@ def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champi
             "slope": (_interval(m.get("calibration_slope"), m.get("calibration_slope_ci_low"),
                                 m.get("calibration_slope_ci_high"), lang) if realised else "–"),
         })
+    feedback, feedback_state = _feedback_rows(months, lang)
     notices = []
     gradual = [m for m in months if m.get("gradual_features")]
     if gradual:
@@ -220,8 +237,29 @@ def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champi
         notices=notices, features=features, months=rows,
         drift_svg=Markup(line_chart(drift, lang)), auroc_svg=Markup(line_chart(auroc, lang)),
         oe_svg=Markup(line_chart(oe, lang)), slope_svg=Markup(line_chart(slope, lang)),
-        alerts_svg=Markup(line_chart(alerts, lang)),
+        alerts_svg=Markup(line_chart(alerts, lang)), feedback=feedback, feedback_state=feedback_state,
     )
+
+
+def _feedback_rows(months: list[dict[str, Any]], lang: Language) -> tuple[list[dict[str, str]], str]:
+    """The CRM feedback table's rows (months with cards sent) and the page's state: 'unknown' (no
+    outbox: a record without the counts), 'none' (no verdict on any card shown) or 'some'. A month
+    without a verdict says so, never 0 %."""
+    t = TEXT[lang]
+    if not months or any(m.get("crm_sent") is None for m in months):
+        return [], "unknown"
+    rows = []
+    for m in months:
+        sent, judged = int(m["crm_sent"]), int(m["crm_feedback"])
+        if not sent:
+            continue
+
+        shares = {kind: (f"{numbers.number(int(m[f'crm_{kind}']), lang)} "
+                         f"({numbers.percent(m[f'crm_{kind}_share'], lang, 0)})" if judged else t["no_feedback"])
+                  for kind in ("accepted", "overridden")}
+        rows.append({"key": m["month"][:7], "label": month_label(m["month"], lang), "sent": numbers.number(sent, lang),
+                     "judged": numbers.number(judged, lang) if judged else t["no_feedback"], **shares})
+    return rows, "some" if any(int(m["crm_feedback"]) for m in months) else "none"
 
 
 def _date(text: str, lang: Language) -> str:

@@ -14,7 +14,8 @@ from typing import Callable
 import pandas as pd
 
 from base.settings import home
-from training.monitoring import REFERENCE_VERSION, MonitorReport, monitor, needed_columns, reference_from
+from training.monitoring import (FEEDBACK_COLUMNS, REFERENCE_VERSION, MonitorReport, attach_feedback, monitor,
+                                 needed_columns, reference_from)
 from training.spec import ExperimentSpec, Monitoring, SpecError, load_spec, parse_stored_spec
 
 Progress = Callable[[str], None]
@@ -89,9 +90,12 @@ def monitor_companions(model) -> tuple[str, ...]:
 def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *, alias: str = "champion",
                        frame: pd.DataFrame | None = None, tables: "SegmentTables | None" = None,
                        tracking_uri: str | None = None, experiments: Path | None = None, record: bool = True,
+                       feedback: list | None = None, feedback_note: str = "not read (no outbox given)",
                        progress: Progress = lambda _: None) -> MonitorReport:
     """Monitor `problem`'s model under `alias`. The feature table comes from `frame`, else from
-    `tables` (columns read once per segment across problems), else from `features_dir`."""
+    `tables` (columns read once per segment across problems), else from `features_dir`. `feedback`:
+    the outbox's CRM feedback by problem and month (alerts/feedback.py monthly_feedback), shown
+    beside each month's figures; None: unknown, `feedback_note` says why."""
     from features import pipeline_version
     from models.registry import load_model, model_name
 
@@ -110,7 +114,8 @@ def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *,
     reference = training_reference(model, spec, frame, thresholds.bins, cache=home().cache,
                                    table=table if from_file and table.exists() else None)
     progress(f"{problem}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
-    report = monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed)
+    report = attach_feedback(monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed), feedback,
+                             feedback_note)
     if record:
         report.run_id = record_run(report, alias)
         write_latest(home().monitoring, report, alias, report.run_id)
@@ -201,7 +206,7 @@ def _step(month: pd.Timestamp) -> int:
 SERIES = ("rows", "alert_rate", "mean_score", "score_psi", "top_feature_psi", "top_feature_step_psi", "max_feature_psi", "estimated_events",
           "estimated_auroc", "events", "auroc", "auroc_ci_low", "auroc_ci_high", "observed_expected",
           "observed_expected_ci_low", "observed_expected_ci_high", "calibration_slope", "calibration_slope_ci_low",
-          "calibration_slope_ci_high")
+          "calibration_slope_ci_high", *FEEDBACK_COLUMNS)
 
 
 def record_run(report: MonitorReport, alias: str) -> str:
@@ -228,7 +233,7 @@ def record_run(report: MonitorReport, alias: str) -> str:
         for row in months.itertuples():
             stamp = int(row.month.timestamp() * 1000)
             for name in SERIES:
-                value = getattr(row, name)
+                value = getattr(row, name, None)  # a report without feedback attached has no crm_ columns
                 if value is not None and not (isinstance(value, float) and math.isnan(value)):
                     metrics.append(Metric(f"monitor_{name}", float(value), stamp, _step(row.month)))
         client = MlflowClient()

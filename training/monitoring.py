@@ -21,6 +21,9 @@ For every index month up to the as-of date:
   a random non-outcome row, each row being an outcome with its own probability). The estimate is
   only as good as the calibration it assumes: it cannot see a shift in how features relate to
   outcomes, which is why realised figures follow once outcomes are in.
+- **CRM feedback** (attach_feedback, given the outbox's counts by the caller): the cards sent that
+  named the problem at the month's index dates, and the shares of them the coordinators accepted
+  and overrode; "no feedback" where no card has a verdict.
 
 The reference (`reference_from`) is made when a model is trained and travels in its metadata
 (`monitoring_reference`): feature bins and shares from the training period's rows, the score's
@@ -260,6 +263,19 @@ class MonitorReport:
         return [f"{row.month:%Y-%m}: {row.breaches}" for row in rows.itertuples()]
 
 
+def outcomes_complete(month, horizon_days: int, as_of) -> bool:
+    """Whether every label window of index month `month` has closed by `as_of` (month + horizon <=
+    as_of): the months whose realised figures monitoring shows, and those the promotion of a
+    retrained model compares on (training/retrain.py)."""
+    return pd.Timestamp(month) + pd.Timedelta(days=horizon_days) <= pd.Timestamp(as_of)
+
+
+def recent_complete_months(months, horizon_days: int, as_of, count: int) -> list[pd.Timestamp]:
+    """The `count` latest of `months` (index months) whose outcomes are complete as of `as_of`."""
+    complete = sorted({pd.Timestamp(m) for m in months if outcomes_complete(m, horizon_days, as_of)})
+    return complete[-count:] if count > 0 else []
+
+
 def first_monitored_month(reference: dict[str, Any], spec: ExperimentSpec) -> pd.Timestamp:
     """The first index month none of whose rows lies inside a training row's label window (the
     split's gap rule): before it, outcomes the trees learnt from would flatter the realised figures."""
@@ -331,7 +347,6 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     rows = frame[list(dict.fromkeys(columns))].loc[(eligible & (times >= past_start) & (times <= as_of)).to_numpy()]
     threshold = float(model.metadata["threshold"])
     top = [n for n in reference.get("importance", names) if n in names][: thresholds.top_features]
-    horizon = pd.Timedelta(days=spec.horizon_days)
 
     all_months, month_code = np.unique(rows["prediction_time"].to_numpy(), return_inverse=True)
     all_months = pd.DatetimeIndex(all_months)
@@ -353,7 +368,7 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     monitored = np.isin(month_code, shown)
     part = rows.loc[monitored]
     codes = month_code[monitored]
-    p_all = _scores(model, part)
+    p_all = score_rows(model, part)
     score_counts = _month_counts(reference["score"], p_all, codes, len(all_months))
     score_psi = psi_rows(reference["score"]["shares"], _shares(score_counts))
     score_limit = np.maximum(thresholds.max_score_psi, noise_floor(
@@ -374,7 +389,7 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
         step = {n: float(psi_step[n][i]) for n in names}
         psi_columns[month], step_columns[month] = feature_psi, step
         worst_top = max(top, key=lambda n: feature_psi[n]) if top else ""
-        complete = month + horizon <= as_of
+        complete = outcomes_complete(month, spec.horizon_days, as_of)
         record: dict[str, Any] = {
             "month": month, "rows": len(index), "customers": len(np.unique(ids_all[index])),
             "alert_rate": float(np.mean(p >= threshold)), "mean_score": float(np.mean(p)),
@@ -417,7 +432,7 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
 PREDICT_CHUNK = 25_000  # rows scored at a time: a region's months at once make a matrix of ~0.5 GB, twice as slow
 
 
-def _scores(model, rows: pd.DataFrame) -> np.ndarray:
+def score_rows(model, rows: pd.DataFrame) -> np.ndarray:
     """The model's probabilities for `rows`, scored in chunks (the same numbers as in one go)."""
     if not len(rows):
         return np.zeros(0)
@@ -498,3 +513,45 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
                          f"{record['calibration_slope_ci_high']:.2f}] outside {t.slope_band[0]}-{t.slope_band[1]}")
     return found, notices, {"breach_kinds": ",".join(kinds), "drift_features": ",".join(stepped),
                             "gradual_features": ",".join(gradual), "other_step_features": ",".join(others)}
+
+
+# ---------------------------------------------------------------------------------------------
+# CRM feedback beside the figures
+
+FEEDBACK_COLUMNS = ("crm_sent", "crm_feedback", "crm_accepted", "crm_overridden", "crm_accepted_share",
+                    "crm_overridden_share")
+
+
+def attach_feedback(report: MonitorReport, rows: list[Any] | None, source: str = "") -> MonitorReport:
+    """The report with each month's CRM feedback on the cards naming its problem (alerts/feedback.py
+    monthly_feedback: items with problem, month 'YYYY-MM', sent, with_feedback, accepted, overridden):
+    cards sent, cards with a verdict, accepted and overridden, and their shares of the cards with a
+    verdict. A month with no verdict has counts of 0 and no share (NaN): "no feedback", never 0 %.
+    `rows` None: feedback unknown (no outbox), every column NaN and a note saying so.
+
+    The cards are those the served model raised at the month's index dates, whichever version it
+    was; the monitored version's own figures are the rest of the row."""
+    months = report.months.copy()
+    if rows is None:
+        for name in FEEDBACK_COLUMNS:
+            months[name] = np.nan
+        report.notes.append(f"CRM feedback unknown: {source or 'no outbox'}")
+        report.months = months
+        return report
+    mine = {row.month: row for row in rows if row.problem == report.problem}
+    keys = [f"{m:%Y-%m}" for m in months["month"]] if len(months) else []
+    found = [mine.get(k) for k in keys]
+    months["crm_sent"] = [r.sent if r else 0 for r in found]
+    months["crm_feedback"] = [r.with_feedback if r else 0 for r in found]
+    months["crm_accepted"] = [r.accepted if r else 0 for r in found]
+    months["crm_overridden"] = [r.overridden if r else 0 for r in found]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        judged = months["crm_feedback"].to_numpy(dtype=float)
+        months["crm_accepted_share"] = np.where(judged > 0, months["crm_accepted"] / np.maximum(judged, 1), np.nan)
+        months["crm_overridden_share"] = np.where(judged > 0, months["crm_overridden"] / np.maximum(judged, 1), np.nan)
+    report.months = months
+    if len(months) and not months["crm_feedback"].sum():
+        sent = int(months["crm_sent"].sum())
+        report.notes.append("no CRM feedback on the cards of the months shown"
+                            + (f" ({sent:,} cards sent)" if sent else " (no cards sent in them)"))
+    return report

@@ -28,7 +28,7 @@ from training.evaluate import threshold_for_policy
 from training.monitoring import reference_from
 from training.report import Report, evaluation_report
 from training.spec import ExperimentSpec, parse_stored_spec
-from training.splits import select_features, split_table
+from training.splits import ResolvedPeriod, select_features, split_table, table_as_of
 from training.tuning import training_data, tune
 from training.subgroups import shown_count
 
@@ -57,6 +57,7 @@ class TrainResult:
     metrics: dict[str, float]
     model: RiskModel
     report: Report
+    periods: tuple[ResolvedPeriod, ...] = ()
 
 
 def _silent(_: str) -> None:
@@ -83,12 +84,19 @@ def train_problem(
     *,
     dataset_dir: Path | None = None,
     tracking_uri: str | None = None,
+    as_of: pd.Timestamp | None = None,
+    extra_tags: dict[str, str] | None = None,
     progress: Progress = _silent,
 ) -> TrainResult:
+    """`as_of`: train on the table as it stood then (training/splits.table_as_of: no index date
+    after it, no outcome known after it), the periods ending at its last complete month (what
+    `sote-risk retrain` does). `extra_tags`: more tags for the run and the registered version."""
     import mlflow
     from mlflow import MlflowClient
 
     frame = read_feature_table(features_dir, spec)
+    if as_of is not None:
+        frame = table_as_of(frame, spec, as_of)
     version = pipeline_version_of(frame)
     data_hash = fingerprint(frame, spec)
     split = split_table(frame, spec)
@@ -106,7 +114,8 @@ def train_problem(
 
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.problem}") as run:
         mlflow.set_tags({"problem": spec.problem, "kind": "train", "pipeline_version": version,
-                         "data_fingerprint": data_hash, "spec_digest": spec.digest(), "optuna_study": study_name})
+                         "data_fingerprint": data_hash, "spec_digest": spec.digest(), "optuna_study": study_name,
+                         **({"as_of": str(pd.Timestamp(as_of).date())} if as_of is not None else {}), **(extra_tags or {})})
         mlflow.log_params({"segment": spec.segment, "outcome": spec.outcome, "horizon_days": spec.horizon_days,
                            "trials": spec.search.trials, "n_features": len(feature_names), "seed": spec.seed,
                            **{f"period_{p.name}": p.describe() for p in split.periods}})
@@ -163,12 +172,12 @@ def train_problem(
         tags = metric_tags(report.metrics)
         tags.update({"problem": spec.problem, "pipeline_version": version, "data_fingerprint": data_hash,
                      "run_id": run.info.run_id, "gates": json.dumps(spec.gates.model_dump()),
-                     "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none"})
+                     "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none", **(extra_tags or {})})
         for key, value in tags.items():
             client.set_model_version_tag(model_name(spec.problem), registered, key, value)
     progress(f"{spec.problem}: registered {model_name(spec.problem)} version {registered} as challenger "
              f"(test_auroc {report.metrics['test_auroc']:.3f})")
-    return TrainResult(spec.problem, run.info.run_id, registered, report.metrics, model, report)
+    return TrainResult(spec.problem, run.info.run_id, registered, report.metrics, model, report, split.periods)
 
 
 def evaluate_registered(

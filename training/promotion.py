@@ -4,7 +4,13 @@ Gates (from the challenger's spec, stored as a version tag at training; training
 the 95 % customer-bootstrap intervals of observed/expected and of the calibration slope on test
 lie inside the spec's bands; the lower end of the paired interval of the gain in test AUROC over
 the best baseline is above `min_auroc_over_baseline`; test_auroc not below the champion's minus
-`auroc_tolerance`; no subgroup flagged for AUROC or calibration. A figure the challenger does not
+`auroc_tolerance`; no subgroup flagged for AUROC or calibration. A challenger retrained on evidence
+(`sote-risk retrain`, tag `retrain`) must also hold against the champion on the same rows of the
+most recent complete months (training/retrain.py, tags `recent_*`): compared with the version that
+is champion now, on months all inside the challenger's test period; the lower end of the paired
+95 % interval of (challenger - champion) AUROC at least -`recent_auroc_margin`; and its O/E interval
+inside [1 / max_oe_ratio, max_oe_ratio], or its O/E no farther from 1 (on the log scale) than the
+champion's. A figure the challenger does not
 carry (a version trained before it was recorded, or a slope that cannot be estimated because
 every prediction is the same) fails its gate: what is not shown is not passed. `force` promotes
 anyway and says so: a line in the output and tags on the model version (who forced is not known
@@ -70,8 +76,49 @@ def _gain(tags: dict[str, str], floor: float) -> list[str]:
     return []
 
 
-def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, gates: Gates) -> list[str]:
-    """Pure: why the challenger (version tags) may not replace the champion. Empty = passes."""
+def recent_reasons(challenger: dict[str, str], champion_version: str | None, gates: Gates) -> list[str]:
+    """Pure: why a challenger retrained on evidence (its `retrain` tag) does not hold against the
+    champion on the recent complete months (its `recent_*` tags, training/retrain.py). Empty for a
+    challenger that was not retrained, or when there is no champion to hold against."""
+    import math
+
+    if "retrain" not in challenger or champion_version is None:
+        return []
+    compared = challenger.get("recent_champion_version")
+    if compared is None:
+        return ["challenger has no recent_auroc_gain interval recorded for the recent months"]
+    if compared != str(champion_version):
+        return [f"the recent-month comparison was made against version {compared}, but the champion is version "
+                f"{champion_version}"]
+    reasons = []
+    months = challenger.get("recent_months", "").split(",")
+    if challenger.get("recent_held_out") != "true":
+        reasons.append(f"the compared months {months[0]} to {months[-1]} are not all in the challenger's test period")
+    gain, low, high = (_metric(challenger, k) for k in ("recent_auroc_gain", "recent_auroc_gain_ci_low",
+                                                        "recent_auroc_gain_ci_high"))
+    if gain is None or low is None or high is None:
+        reasons.append("challenger has no recent_auroc_gain interval recorded for the recent months")
+    elif low < -gates.recent_auroc_margin:
+        reasons.append(f"recent_auroc_gain {gain:+.4f} (95% CI {low:+.4f} to {high:+.4f}) on index months {months[0]} "
+                       f"to {months[-1]} reaches below -{gates.recent_auroc_margin:g}")
+    oe, low, high = (_metric(challenger, k) for k in ("recent_observed_expected", "recent_observed_expected_ci_low",
+                                                      "recent_observed_expected_ci_high"))
+    theirs = _metric(challenger, "recent_champion_observed_expected")
+    band = (1 / gates.max_oe_ratio, gates.max_oe_ratio)
+    if oe is None or low is None or high is None or oe <= 0:
+        reasons.append("challenger has no recent_observed_expected interval recorded for the recent months")
+    elif not (band[0] <= low and high <= band[1]) and not (
+            theirs is not None and theirs > 0 and abs(math.log(oe)) <= abs(math.log(theirs))):
+        champion = f"{theirs:.2f}" if theirs is not None else "not recorded"
+        reasons.append(f"recent_observed_expected {oe:.2f} (95% CI {low:.2f} to {high:.2f}) is not within {band[0]:.2f} "
+                       f"to {band[1]:.2f} and is farther from 1 than the champion's ({champion})")
+    return reasons
+
+
+def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, gates: Gates,
+                 champion_version: str | None = None) -> list[str]:
+    """Pure: why the challenger (version tags) may not replace the champion (its tags and version).
+    Empty = passes."""
     reasons = []
     auroc = _metric(challenger, "test_auroc")
     if auroc is None:
@@ -85,6 +132,7 @@ def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, ga
     champion_auroc = _metric(champion, "test_auroc") if champion else None
     if auroc is not None and champion_auroc is not None and auroc < champion_auroc - gates.auroc_tolerance:
         reasons.append(f"test_auroc {auroc:.4f} is worse than the champion's {champion_auroc:.4f}")
+    reasons += recent_reasons(challenger, champion_version, gates)
     return reasons
 
 
@@ -104,7 +152,8 @@ def promote(problem: str, force: bool = False, tracking_uri: str | None = None) 
         decision.reasons.append("it is already the champion")
         return decision
     gates = stored_gates(json.loads(challenger.tags.get("gates", "{}")))  # a version may predate a retired gate
-    decision.reasons = gate_reasons(challenger.tags, champion.tags if champion else None, gates)
+    decision.reasons = gate_reasons(challenger.tags, champion.tags if champion else None, gates,
+                                    str(champion.version) if champion else None)
     if champion is not None and champion.tags.get("data_fingerprint") != challenger.tags.get("data_fingerprint"):
         decision.notes.append("champion and challenger were evaluated on different data; compare with `sote-risk evaluate`")
     if decision.reasons and not force:
@@ -147,7 +196,8 @@ def list_models(tracking_uri: str | None = None) -> list[dict]:
         by_alias = {}
         for alias, version in sorted(aliases.items()):
             tags = client.get_model_version(registered.name, version).tags
-            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced")},
+            by_alias[alias] = {"version": str(version), **{k: tags.get(k) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc", "promotion_forced",
+                                                                                    "recent_comparison", "recent_champion_version")},
                                "monitor": _monitor_tag(tags.get("monitor"))}
         rows.append({
             "problem": registered.name.removeprefix(tracking.model_name("")),

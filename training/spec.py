@@ -181,6 +181,12 @@ class Gates(_Strict):
     max_calibration_slope: float = Field(1.4, gt=1)
     # challenger may be at most this much below the champion's test_auroc
     auroc_tolerance: float = Field(0.0, ge=0)
+    # a challenger retrained on evidence (`sote-risk retrain`) is compared with the champion on the
+    # same rows of the most recent complete months (training/retrain.py): the lower end of the
+    # paired 95 % interval of (challenger - champion) AUROC there must be at least -recent_auroc_margin
+    # (not shown worse by more than this: non-inferiority, since a retrain for drift or calibration
+    # need not gain discrimination)
+    recent_auroc_margin: float = Field(0.02, ge=0, le=0.2)
     # the lower end of the paired interval of (test_auroc - the best baseline's) must be above this:
     # a model not shown to beat logistic regression or the clinical score on the same rows is not
     # worth serving
@@ -256,6 +262,8 @@ class Monitoring(_Strict):
     slope_band: tuple[float, float] = (0.6, 1.6)
     min_events: int = Field(20, ge=1)
     bootstrap_samples: int = Field(200, ge=10)
+    compare_months: int = Field(3, ge=1, le=12, description="`sote-risk retrain`: the most recent index months whose "
+                                "outcomes are complete on which a retrained challenger is compared with the champion")
 
     @model_validator(mode="after")
     def _ordered_bands(self) -> "Monitoring":

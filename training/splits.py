@@ -187,3 +187,22 @@ def split_table(frame: pd.DataFrame, spec: ExperimentSpec) -> Split:
             )
         parts.append(part.reset_index(drop=True))
     return Split(parts[0], parts[1], parts[2], periods, anchor)
+
+
+def table_as_of(frame: pd.DataFrame, spec: ExperimentSpec, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The feature table as it stood at `as_of`, for `spec`'s outcome: index dates at or before it,
+    and a row whose label window (t, t + horizon] had not closed by then (t + horizon > as_of, the
+    rule monitoring's realised figures follow: training/monitoring.outcomes_complete) censored
+    `extract_end` with its label and outcome time unknown, as the feature builder marks the rows at
+    the end of an extract. anchor_time then ends the periods at the last month complete at `as_of`,
+    and nothing trained or evaluated on knows an outcome from after it. The caller's frame is not
+    changed."""
+    as_of = pd.Timestamp(as_of)
+    rows = frame.loc[(frame["prediction_time"] <= as_of).to_numpy()].copy()
+    open_window = (rows["prediction_time"] + pd.Timedelta(days=spec.horizon_days) > as_of).to_numpy()
+    if open_window.any():
+        rows.loc[open_window, spec.censor_column] = "extract_end"
+        rows.loc[open_window, spec.label_column] = pd.NA
+        if spec.outcome_time_column in rows.columns:
+            rows.loc[open_window, spec.outcome_time_column] = pd.NaT
+    return rows

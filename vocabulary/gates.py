@@ -77,6 +77,21 @@ _FIGURES = {
 }
 
 
+# The recent-month figures a retrained challenger is compared on (training/promotion.py recent_reasons).
+_RECENT = {
+    "recent_auroc_gain": ("AUROC difference to the model in use", "AUROC-eroa käytössä olevaan malliin"),
+    "recent_observed_expected": ("ratio of observed to expected outcomes",
+                                 "havaittujen ja odotettujen tapahtumien suhdetta"),
+}
+
+
+def _months(first: str, last: str, lang: Language) -> str:
+    """Recorded index months ('2024-04', '2024-06') as a span: "4/2024–6/2024", "2024-04 to 2024-06"."""
+    if lang == "fi":
+        return "–".join(f"{int(m[5:7])}/{m[:4]}" for m in (first, last))
+    return f"{first} to {last}"
+
+
 def _range(low: str, high: str) -> str:
     """Two numbers already said, as a range: "0,61–0,84"; spaced when a sign would touch the dash
     ("−0,0100 – +0,0540")."""
@@ -97,6 +112,41 @@ _REASONS: tuple[tuple[re.Pattern[str], Callable[[dict[str, str], Language], str]
                       else "No test-period AUROC or calibration error was recorded")),
     (re.compile(r"challenger has no test_auroc recorded"),
      lambda g, lang: "Testijakson AUROC-arvoa ei ole kirjattu" if lang == "fi" else "No test-period AUROC was recorded"),
+    (re.compile(r"challenger has no (?P<metric>recent_[a-z_]+) interval recorded for the recent months"),
+     lambda g, lang: (f"Viimeisimmiltä kuukausilta ei ole kirjattu {_RECENT.get(g['metric'], (g['metric'],) * 2)[1]} "
+                      f"eikä sen 95\u00a0%:n väliä" if lang == "fi"
+                      else f"The recent months' {_RECENT.get(g['metric'], (g['metric'],) * 2)[0]} and its 95% interval "
+                      f"were not recorded")),
+    (re.compile(r"the recent-month comparison was made against version (?P<compared>\w+), but the champion is "
+                r"version (?P<champion>\w+)"),
+     lambda g, lang: (f"Vertailu viimeisimpiin kuukausiin tehtiin versiota {g['compared']} vastaan, mutta käytössä on "
+                      f"nyt versio {g['champion']}" if lang == "fi"
+                      else f"The comparison on recent months was made against version {g['compared']}, but the model "
+                      f"in use is now version {g['champion']}")),
+    (re.compile(r"the compared months (?P<first>\d{4}-\d\d) to (?P<last>\d{4}-\d\d) are not all in the "
+                r"challenger's test period"),
+     lambda g, lang: (f"Vertaillut kuukaudet {_months(g['first'], g['last'], lang)} eivät kaikki ole uuden mallin "
+                      f"testijaksolla (malli on oppinut osasta niitä)" if lang == "fi"
+                      else f"The compared months {_months(g['first'], g['last'], lang)} are not all in the new "
+                      f"model's test period (it learnt from some of them)")),
+    (re.compile(rf"recent_auroc_gain (?P<gain>{_SIGNED}) \(95% CI (?P<low>{_SIGNED}) to (?P<high>{_SIGNED})\) on "
+                rf"index months (?P<first>\d{{4}}-\d\d) to (?P<last>\d{{4}}-\d\d) reaches below (?P<floor>{_SIGNED})"),
+     lambda g, lang: (f"Viimeisimmillä kuukausilla {_months(g['first'], g['last'], lang)} AUROC-ero käytössä olevaan "
+                      f"malliin {g['gain']} (95\u00a0%:n väli {_range(g['low'], g['high'])}) ulottuu arvon {g['floor']} "
+                      f"alapuolelle: uusi malli voi olla heikompi" if lang == "fi"
+                      else f"On the recent months {_months(g['first'], g['last'], lang)} the AUROC difference to the "
+                      f"model in use {g['gain']} (95% interval {_range(g['low'], g['high'])}) reaches below "
+                      f"{g['floor']}: the new model may be worse")),
+    (re.compile(rf"recent_observed_expected (?P<value>{_NUMBER}) \(95% CI (?P<low>{_NUMBER}) to (?P<high>{_NUMBER})\) "
+                rf"is not within (?P<lo>{_NUMBER}) to (?P<hi>{_NUMBER}) and is farther from 1 than the champion's "
+                rf"\((?P<theirs>{_NUMBER}|not recorded)\)"),
+     lambda g, lang: (f"Viimeisimmillä kuukausilla havaittujen ja odotettujen tapahtumien suhde {g['value']} (95\u00a0%:n "
+                      f"väli {_range(g['low'], g['high'])}) ei ole kokonaan välillä {_range(g['lo'], g['hi'])} ja on "
+                      f"kauempana arvosta yksi kuin käytössä olevalla mallilla"
+                      + (f" ({g['theirs']})" if g["theirs"] != "not recorded" else "") if lang == "fi"
+                      else f"On the recent months the ratio of observed to expected outcomes {g['value']} (95% interval "
+                      f"{_range(g['low'], g['high'])}) is not wholly within {_range(g['lo'], g['hi'])} and is farther "
+                      f"from one than for the model in use" + (f" ({g['theirs']})" if g["theirs"] != "not recorded" else ""))),
     (re.compile(r"challenger has no (?P<metric>[a-z_]+) interval recorded"),
      lambda g, lang: (f"Testijaksolta ei ole kirjattu {_figure(g['metric'], lang, 1)} eikä sen 95\u00a0%:n väliä" if lang == "fi"
                       else f"The test period's {_figure(g['metric'], lang, 1)} and its 95% interval were not recorded")),

@@ -3,6 +3,7 @@
     sote-risk alerts list [--status S] [--limit N]
     sote-risk alerts show ID | retry ID | retry --all-dead [--problem P] [--as-of DATE] | dead | report
     sote-risk alerts dispatch [--once] [--base-delay ... --max-age ...]
+    sote-risk alerts operator [--status S] [--json]    monitoring's operator alerts and their delivery
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok] [--secret-file FILE]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
 
@@ -151,6 +152,34 @@ def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "-
         )
         for code, display, n in r.top_override_reasons:
             typer.echo(f"    override {code}{f' ({display})' if display else ''}: {n}")
+
+
+@alerts_app.command("operator")
+def operator_alerts(
+    status: Optional[str] = typer.Option(None, help="pending, delivered or dead."),
+    as_json: bool = typer.Option(False, "--json", help="Every alert with its payload, as JSON."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Operator alerts (a monitored model breached its thresholds: `sote-risk monitor`), oldest
+    first, with their delivery state to SOTE_RISK_OPERATOR_WEBHOOK_URL: pending (not delivered yet:
+    the next `sote-risk monitor` or `run` with the webhook set sends it), delivered, or dead (the
+    receiver refused it or it failed for too long; its last error is shown)."""
+    from alerts import outbox
+
+    rows = outbox.list_operator_alerts(_connect(db), status=status, with_payload=True)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no operator alerts" + (f" with status {status}" if status else ""))
+        return
+    for r in rows:
+        payload = r["payload"]
+        when = f"delivered {r['delivered_at']}" if r["delivered_at"] else f"attempts={r['attempts']}"
+        error = f"  last_error={r['last_error']}" if r.get("last_error") else ""
+        typer.echo(f"{r['alert_id']}  {r['status']:<9} {r['problem']} version {payload.get('model_version', '?')} "
+                   f"({payload.get('alias', '?')}) as_of={r['as_of']}  {payload.get('breached_months', '?')} month(s) "
+                   f"breached, latest {payload.get('latest_breach') or '-'}  created {r['created']}  {when}{error}")
 
 
 def crm_receiver(

@@ -262,6 +262,144 @@ def promote(
     typer.echo("running services on this home reload their champions within a second")
 
 
+def retrain(
+    if_degraded: bool = typer.Option(False, "--if-degraded", help="Retrain only the problems whose champion's latest "
+                                     "monitoring run (`sote-risk monitor`) breached its thresholds; say which are skipped and why."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="YYYY-MM-DD: train on the data as they stood then and "
+                                        "judge by the latest monitoring run dated then or before (default: the latest "
+                                        "monitoring run's date; without --if-degraded, the feature table's last index date)."),
+    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable; with "
+                                                "--if-degraded the default is every problem with a champion)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec)."),
+    promote_after: bool = typer.Option(False, "--promote", help="Then promote each challenger that passes every gate "
+                                       "(as `sote-risk promote`; never forced)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ (default: home data)."),
+    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
+) -> None:
+    """Retrain on evidence: a new challenger per problem, trained on the data as of the date, and
+    compared with the champion on the same rows of the most recent complete months (paired AUROC
+    difference [95 % customer-bootstrap CI], O/E [CI] of both; spec `monitoring.compare_months`),
+    recorded on the challenger's version. Without --if-degraded the named problems are retrained
+    whatever their monitoring says. Promotion stays `sote-risk promote` (or --promote): its gates
+    refuse a retrained challenger shown worse than the champion on those months."""
+    import pandas as pd
+
+    from base.settings import home
+    from models.registry import ModelNotFoundError
+    from training.data import FeatureTableError
+    from training.retrain import NoMonitorRun, breach_summary, monitor_evidence, retrain_problem
+    from training.spec import list_problems, load_spec
+
+    when = _date_option(as_of, "--as-of")
+    if not if_degraded and not problem:
+        raise SoteRiskError("retrain: give --if-degraded (the problems whose monitoring breached) or --problem P "
+                            "(retrained whatever their monitoring says)")
+    names = list(dict.fromkeys(problem)) if problem else list_problems(experiments)
+    specs = {name: load_spec(name, experiments).with_trials(trials) for name in names}  # unknown problems: one line
+    features_dir, dataset_dir = data or home().features, dataset or home().data
+    if not features_dir.is_dir():
+        raise FeatureTableError(f"features directory {features_dir} does not exist (run `sote-risk features build`)")
+    chosen: list[tuple[str, object, pd.Timestamp]] = []  # (problem, evidence, as-of)
+    for name in names:
+        if not if_degraded:
+            chosen.append((name, None, when if when is not None else _last_index_date(features_dir, specs[name])))
+            typer.echo(f"{name}: retraining as of {chosen[-1][2].date()} (without --if-degraded: whatever its monitoring says)")
+            continue
+        try:
+            evidence = monitor_evidence(name, when)
+        except (ModelNotFoundError, NoMonitorRun) as error:
+            if problem:  # a named problem that cannot be judged: refused before any training
+                raise
+            typer.echo(f"{name}: skipped: {_one_line(str(error)).removeprefix(name + ': ')}")
+            continue
+        seen = f"monitoring run of {evidence.as_of.date()} (version {evidence.version}, run {evidence.run_id[:8]})"
+        if not evidence.breached:
+            typer.echo(f"{name}: skipped: no breach in its {seen}")
+            continue
+        chosen.append((name, evidence, when if when is not None else evidence.as_of))
+        typer.echo(f"{name}: BREACHED in its {seen}: {breach_summary(evidence)} -> retraining as of {chosen[-1][2].date()}")
+    if not chosen:
+        typer.echo("nothing to retrain")
+        return
+    console = _console()
+    failed, refused = [], []
+    for name, evidence, when_name in chosen:
+        try:
+            with console.status(f"{name}: retraining") as status:
+                def progress(message: str) -> None:
+                    status.update(message)
+                    if "trial" not in message:
+                        console.log(message)
+
+                done = retrain_problem(specs[name], features_dir, when_name, evidence=evidence, dataset_dir=dataset_dir,
+                                       progress=progress)
+        except SoteRiskError as error:
+            failed.append(name)
+            typer.echo(f"{name}: failed: {_one_line(str(error))}")
+            continue
+        except Exception as error:  # noqa: BLE001 (a bug in one problem must not stop the others)
+            failed.append(name)
+            log = _write_traceback(name)
+            typer.echo(f"{name}: failed: {type(error).__name__}: {_one_line(str(error))} (traceback in {log})")
+            continue
+        typer.echo(f"{name}: trained version {done.version} (challenger) as of {done.as_of.date()}, test_auroc "
+                   f"{interval_text(done.metrics, 'test_auroc')}")
+        if done.comparison is not None:
+            typer.echo(f"  {done.comparison.line()}")
+        else:
+            typer.echo("  no champion to compare with")
+        if done.reasons:
+            typer.echo(f"  gates: FAIL: {'; '.join(done.reasons)}")
+        else:
+            typer.echo("  gates: pass")
+        if promote_after:
+            if not _promote_and_say(name):
+                refused.append(name)
+        elif not done.reasons:
+            typer.echo(f"  promote it with `sote-risk promote -p {name}`")
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(chosen)} problem(s) failed: {', '.join(failed)}", err=True)
+    if failed or refused:
+        raise typer.Exit(code=1)
+
+
+def _date_option(text: Optional[str], option: str):  # noqa: ANN202 (pd.Timestamp | None)
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
+    except (ValueError, TypeError):
+        raise SoteRiskError(f"{option} must be a date YYYY-MM-DD (got {text!r})") from None
+
+
+def _last_index_date(features_dir: Path, spec):  # noqa: ANN001, ANN202
+    """The feature table's last index date (the as-of date of a retrain without evidence)."""
+    import pandas as pd
+
+    from training.data import read_feature_table
+
+    return pd.Timestamp(read_feature_table(features_dir, spec, ["prediction_time"])["prediction_time"].max())
+
+
+def _promote_and_say(problem: str) -> bool:
+    """`sote-risk promote`'s decision (never forced), said; running services reload a new champion."""
+    from training.promotion import promote as run_promotion
+
+    decision = run_promotion(problem)
+    typer.echo(f"  {decision.message()}")
+    for note in decision.notes:
+        typer.echo(f"  note: {note}")
+    if decision.promoted:
+        from base.settings import home
+        from serving.generation import bump_generation, generation_file
+
+        bump_generation(generation_file(home().root))
+    return decision.promoted
+
+
 @models_app.command("list")
 def list_models() -> None:
     """Problems, versions, aliases and key metrics."""
@@ -274,15 +412,20 @@ def list_models() -> None:
         return f"{float(value):.3f}" if value else ""
 
     table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force; monitor = the last "
-                  "`sote-risk monitor` run (date, breached months)")
+                  "`sote-risk monitor` run (date, breached months), or a retrained challenger's comparison with the "
+                  "champion on the latest complete months (`sote-risk retrain`)")
     table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
     for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
         table.add_column(column)
     table.add_column("monitor", overflow="fold")
 
-    def monitored(tag: dict | None) -> str:
+    def monitored(tag: dict | None, info: dict) -> str:
         if not tag:
-            return ""
+            compared = info.get("recent_comparison")
+            if not compared:
+                return ""
+            return (f"vs champion v{info.get('recent_champion_version')}: "
+                    + ("passed" if compared == "passed" else "FAILED"))
         breached = int(tag.get("breached_months") or 0)
         last = str(tag.get("last_breach") or "")[:7]
         return f"{tag.get('as_of', '')} " + (f"BREACH {breached} mo, last {last}" if breached else "ok")
@@ -292,7 +435,7 @@ def list_models() -> None:
             shown_alias = f"{alias}!" if info.get("promotion_forced") else alias  # ! = forced past gates
             table.add_row(row["problem"], str(row["versions"]), shown_alias, info["version"],
                           *(short(info.get(k)) for k in ("test_auroc", "test_ece", "baseline_auroc", "oracle_auroc")),
-                          monitored(info.get("monitor")))
+                          monitored(info.get("monitor"), info))
     console = Console()
     if not console.is_terminal:  # piped: no terminal width to respect, never crop the table
         console = Console(width=120)
@@ -311,16 +454,12 @@ def monitor(
 ) -> None:
     """Monitor the served models month by month: drift of every feature and of the score against
     the model's training reference (PSI), the alert rate, realised AUROC, O/E and calibration slope
-    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, and the
+    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, the CRM's
+    feedback on the month's alert cards (accepted and overridden shares, or "no feedback"), and the
     breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`); a new
     breach raises an operator alert through the outbox (delivered to SOTE_RISK_OPERATOR_WEBHOOK_URL
     when it is set)."""
-    import pandas as pd
-
-    try:
-        when = pd.Timestamp(as_of)
-    except ValueError:
-        raise SoteRiskError(f"--as-of must be a date YYYY-MM-DD (got {as_of!r})") from None
+    when = _date_option(as_of, "--as-of")
     run_monitoring(when, list(problem) if problem else None, alias=alias, data=data, experiments=experiments, db=db)
 
 
@@ -341,6 +480,7 @@ def run_monitoring(when, problems: Optional[list[str]], *, alias: str = "champio
 
     config = dispatcher.operator_config_from_env()  # a bad URL fails before any work
     names = problems or list_problems(experiments)
+    feedback, feedback_note = crm_feedback(db, names)
     console = _console()
     features_dir = data or home().features
     tables = SegmentTables(features_dir)  # the columns of each segment's table read once across problems
@@ -351,7 +491,8 @@ def run_monitoring(when, problems: Optional[list[str]], *, alias: str = "champio
         try:
             with console.status(f"{name}: monitoring"):
                 report = monitor_registered(name, features_dir, when, alias=alias, tables=tables,
-                                            experiments=experiments, progress=console.log)
+                                            experiments=experiments, feedback=feedback, feedback_note=feedback_note,
+                                            progress=console.log)
         except ModelNotFoundError as error:
             if problems:
                 raise
@@ -403,6 +544,37 @@ def run_monitoring(when, problems: Optional[list[str]], *, alias: str = "champio
             "failed": failed}
 
 
+def crm_feedback(db: Optional[Path], problems: list[str]) -> tuple[list | None, str]:
+    """The outbox's CRM feedback by problem and index month (alerts/feedback.py monthly_feedback),
+    or None and why it is unknown (no outbox yet: no card was ever raised on this home)."""
+    from alerts import feedback, outbox
+    from base.settings import home
+
+    path = db or home().outbox_db
+    if not Path(path).exists():
+        return None, f"no outbox at {path} (no card has been raised on this home)"
+    conn = outbox.connect(path)
+    try:
+        return feedback.monthly_feedback(conn, problems), ""
+    finally:
+        conn.close()
+
+
+def feedback_text(row) -> str:  # noqa: ANN001 (a row of MonitorReport.months)
+    """A month's CRM feedback for the terminal: counts and shares of the cards with a verdict,
+    or that there was none (never 0 % for no feedback)."""
+    sent = getattr(row, "crm_sent", float("nan"))
+    if sent != sent:  # NaN: unknown (no outbox)
+        return "unknown"
+    if not sent:
+        return "no cards sent"
+    judged = int(row.crm_feedback)
+    if not judged:
+        return f"no feedback ({int(sent)} sent)"
+    return (f"acc {int(row.crm_accepted)}/{judged} {row.crm_accepted_share:.0%}, "
+            f"ovr {int(row.crm_overridden)}/{judged} {row.crm_overridden_share:.0%}")
+
+
 def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.MonitorReport, imported lazily)
     """One line per month: rows, alert rate, score and top-feature PSI, then realised figures or
     the estimate (marked `est.`), then the breaches."""
@@ -412,7 +584,7 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
         return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
     lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature (recent)':<34}  "
-             f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  breaches"]
+             f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  {'CRM feedback on cards':<28}  breaches"]
     for row in report.months.itertuples():
         top = f"{row.top_feature_psi:.3f} ({row.top_feature_step_psi:.3f}) {row.top_feature}"[:34]
         if row.complete and row.auroc == row.auroc:
@@ -424,7 +596,7 @@ def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.Mon
             oe = f"est. events {row.estimated_events:.0f}"
             slope = "-"
         lines.append(f"{row.month:%Y-%m}  {row.rows:>7,}  {row.alert_rate:>6.1%}  {row.score_psi:>9.3f}  {top:<34}  "
-                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {row.breaches or ('notice: ' + row.notices if row.notices else '-')}")
+                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {feedback_text(row):<28}  {row.breaches or ('notice: ' + row.notices if row.notices else '-')}")
     lines.extend(f"note: {note}" for note in report.notes)
     return lines
 
@@ -435,5 +607,6 @@ def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(recalibrate)
     app.command()(promote)
+    app.command()(retrain)
     app.command()(monitor)
     app.add_typer(models_app, name="models")
