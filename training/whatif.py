@@ -84,9 +84,9 @@ class WhatIfEstimate(BaseModel):
     control_customers: int
     first_month: dt.date  # trial months of the matched starters
     last_month: dt.date
-    rate_ratio: float  # unplanned admissions in 90 days, with / without, for the matched starters
-    rate_ratio_low: float
-    rate_ratio_high: float
+    rate_ratio: float | None  # unplanned admissions in 90 days, with / without, for the matched starters
+    rate_ratio_low: float | None  # (None: not estimable, e.g. no admissions without it)
+    rate_ratio_high: float | None
     effect_per_100: float  # the design's difference in differences (admissions per 100 starters)
     match_on: tuple[str, ...]
     cells: tuple[Cell, ...]
@@ -134,9 +134,13 @@ def estimate(rows: pd.DataFrame, iv: Intervention, *, dataset_customers: int, da
         level=level, starters=int(rows["starter"].sum()), matched=len(starters),
         control_customers=int(sub.loc[~st, "subject_id"].nunique()),
         first_month=months.min().date(), last_month=months.max().date(),
-        rate_ratio=point, rate_ratio_low=float(low), rate_ratio_high=float(high),
+        rate_ratio=_finite(point), rate_ratio_low=_finite(low), rate_ratio_high=_finite(high),
         effect_per_100=100 * matched_att(cell_u, st, np.ones(len(sub)), diff), match_on=iv.match_on, cells=cells,
     )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def support(found: WhatIfEstimate | None, covariates: pd.Series) -> tuple[Reason
     if found is None:
         return "no_estimate", None
     iv = intervention(found.intervention)
-    if found.matched < MIN_MATCHED or not np.isfinite([found.rate_ratio, found.rate_ratio_low, found.rate_ratio_high]).all():
+    if found.matched < MIN_MATCHED or None in (found.rate_ratio, found.rate_ratio_low, found.rate_ratio_high):
         return "too_few", found.matched
     if not pd.isna(covariates[f"started_{iv.name}"]):
         return "already_on", None
@@ -242,3 +246,45 @@ def customer_whatif(found: WhatIfEstimate | None, name: str, covariates: pd.Seri
     with_it = float(risk_with(risk, found.rate_ratio))
     low, high = (float(risk_with(risk, r)) - risk for r in (found.rate_ratio_low, found.rate_ratio_high))
     return WhatIf(name, None, None, risk, with_it, with_it - risk, low, high, found)
+
+
+# ---------------------------------------------------------------------------------------------
+# A population (the check against the simulator's truth: benchmarks/bench_whatif.py)
+
+
+def population_whatifs(estimates: dict[str, WhatIfEstimate], events: pd.DataFrame, customers: pd.DataFrame,
+                       risk: pd.Series, at: pd.Timestamp) -> pd.DataFrame:
+    """Every customer of `risk` (subject_id -> risk of an unplanned admission within 90 days at
+    `at`) and intervention: the reason there is no estimate, or the estimated change [interval].
+    The same rules as the customer view, one customer_covariates() pass for all."""
+    from training.interventions import INTERVENTIONS, customer_covariates
+
+    subject = risk.index.to_numpy(dtype="int64")
+    covariates = customer_covariates(events, customers, subject, at)
+    p = risk.to_numpy(dtype="float64")
+    frames = []
+    for name in INTERVENTIONS:
+        found = [customer_whatif(estimates.get(name), name, row, p[i], OUTCOME_CODE, WINDOW.days)
+                 for i, (_, row) in enumerate(covariates.iterrows())]
+        frames.append(pd.DataFrame({
+            "subject_id": subject, "intervention": name, "reason": [f.reason for f in found],
+            "risk": p, "change": [f.change for f in found], "change_low": [f.change_low for f in found],
+            "change_high": [f.change_high for f in found]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def calibration_by_decile(supported: pd.DataFrame, deciles: int = 10) -> pd.DataFrame:
+    """Supported customers (change, change_low, change_high, true_change) grouped by decile of the
+    estimated change: count and the mean of each, per decile and (last row, decile "all") overall."""
+    frame = supported[["change", "change_low", "change_high", "true_change"]].astype("float64")
+    ranks = frame["change"].rank(method="first")
+    k = min(deciles, len(frame)) or 1
+    frame = frame.assign(decile=np.ceil(ranks * k / len(frame)).astype("int64") if len(frame) else [])
+    table = frame.groupby("decile").agg(customers=("change", "size"), estimated=("change", "mean"),
+                                         low=("change_low", "mean"), high=("change_high", "mean"),
+                                         true=("true_change", "mean")).reset_index()
+    table["decile"] = table["decile"].astype(str)
+    overall = pd.DataFrame([{"decile": "all", "customers": len(frame), "estimated": frame["change"].mean(),
+                             "low": frame["change_low"].mean(), "high": frame["change_high"].mean(),
+                             "true": frame["true_change"].mean()}])
+    return pd.concat([table, overall], ignore_index=True)
