@@ -423,7 +423,7 @@ class RiskService:
         try:
             html, risks = customer_page(self.scorer, customer_id, as_of, lang, sign=self._signer(request), months=months,
                                         read_alerts=lambda start, end: self._customer_alerts(customer_id, start, end),
-                                        whatif=self.whatif_estimates.estimates())
+                                        whatif=self.whatif_estimates.estimates() or None)  # none stored: no block
         except SoteRiskError as error:
             return _page_error(error)
         self._record(request, "page", [(customer_id, risks)])

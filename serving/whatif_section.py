@@ -143,9 +143,10 @@ def whatifs(estimates: Mapping[str, WhatIfEstimate], history: History, subject_i
 
 
 def _signed(value: float, lang: Language) -> str:
-    """One decimal with its sign ("+0.8", "−1.2"; "0.0" unsigned)."""
-    text = numbers.number(value, lang, 1)
-    return text if text.startswith(numbers.MINUS) or round(value, 1) == 0 else f"+{text}"
+    """Percentage points with two decimals and their sign ("+0.08", "−1.20"; "0.00" unsigned): the
+    changes are mostly fractions of a point, which one decimal would show as nothing."""
+    text = numbers.number(value, lang, 2)
+    return text if text.startswith(numbers.MINUS) or round(value, 2) == 0 else f"+{text}"
 
 
 def _period(estimate: WhatIfEstimate) -> str:
@@ -166,7 +167,7 @@ def section(found: Sequence[WhatIf], lang: Language) -> dict[str, Any]:
             lines.append({"intervention": f.intervention, "supported": False, "head": head, "text": w["none"].format(why=why)})
             continue
         e = f.estimate
-        level = f"{numbers.number(100 * e.level, lang)}{numbers.NBSP}%"
+        level = numbers.percent(e.level, lang, 0)  # fi "95 %", en "95%"
         change = w["change"].format(
             risk=numbers.percent(f.risk, lang), risk_with=numbers.percent(f.risk_with, lang),
             change=_signed(100 * f.change, lang), level=level, low=_signed(100 * f.change_low, lang),
