@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from features import History
 from features.history import code_list
-from training.interventions import INTERVENTIONS
+from training.interventions import INTERVENTIONS, one_customer_covariates
 from training.whatif import MIN_CELL_STARTERS, WhatIf, WhatIfEstimate, customer_whatif, read_estimates
 from vocabulary import numbers
 
@@ -95,19 +96,28 @@ class EstimateShelf:
         return self._found
 
 
-def customer_frames(history: History, subject_id: int, time: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One customer's events before `time` and their birth, as training.interventions reads them."""
+@lru_cache(maxsize=1)
+def _wanted_codes() -> np.ndarray:
+    from features.history import code_ids
+    from training.interventions import COVARIATE_CODES
+
+    return code_ids(list(COVARIATE_CODES))
+
+
+def covariates_of(history: History, subject_id: int, time: pd.Timestamp) -> pd.Series:
+    """One customer's trial covariates at `time` (training.interventions.one_customer_covariates)
+    from the held history's arrays."""
     index = int(history.customer_index(np.array([subject_id]))[0])
     rows = slice(int(history.ptr[index]), int(history.ptr[index + 1]))
     times = history.time[rows]
     upto = int(np.searchsorted(times, int(pd.Timestamp(time).value // 1000), side="left"))
-    codes = np.asarray(code_list(), dtype=object)[history.code[rows][:upto]]
-    events = pd.DataFrame({"subject_id": np.full(upto, subject_id, dtype="int64"),
-                           "time": times[:upto].astype("datetime64[us]"), "code": codes,
-                           "numeric_value": history.value[rows][:upto]})
+    # only the codes the covariates read: an elderly customer's thousands of home care visits and
+    # robot doses would otherwise be most of the page's time
+    keep = np.flatnonzero(np.isin(history.code[rows][:upto], _wanted_codes()))
+    codes = np.asarray(code_list(), dtype=object)[history.code[rows][keep]]
     birth = int(history.birth_month_index[index])
-    customers = pd.DataFrame({"subject_id": [subject_id], "birth_year": [birth // 12], "birth_month": [birth % 12 + 1]})
-    return events, customers
+    return one_customer_covariates(times[keep].astype("datetime64[us]"), codes, history.value[rows][keep],
+                                   birth // 12, birth % 12 + 1, subject_id, time)
 
 
 @dataclass(frozen=True)
@@ -123,12 +133,9 @@ class Risk:
 def whatifs(estimates: Mapping[str, WhatIfEstimate], history: History, subject_id: int, time: pd.Timestamp,
             risks: Sequence[Risk]) -> dict[str, list[WhatIf]]:
     """Per problem, the what-if of every intervention (in INTERVENTIONS' order)."""
-    from training.interventions import customer_covariates
-
     if not risks:
         return {}
-    events, customers = customer_frames(history, subject_id, time)
-    covariates = customer_covariates(events, customers, np.array([subject_id]), time).iloc[0]
+    covariates = covariates_of(history, subject_id, time)
     out = {}
     for risk in risks:
         found = []

@@ -178,3 +178,37 @@ def test_customer_whatif_hides_other_outcomes_and_too_small_estimates(region):
     assert customer_whatif(None, "remote_visits", covariates, 0.1, "ADMIT/UNPLANNED", 90).reason == "no_estimate"
     small = ests["home_rehabilitation"].model_copy(update={"matched": 5})
     assert customer_whatif(small, "home_rehabilitation", covariates, 0.1, "ADMIT/UNPLANNED", 90).reason == "too_few"
+
+
+def test_the_page_covariates_equal_the_trial_covariates(region):
+    """The page's one-customer path (numpy, from the held history's arrays) against the vectorised
+    customer_covariates() the trials share, over 600 customers of the region (every candidate
+    first: home care, 65+), at two dates."""
+    from features import History
+    from features.history import code_list
+    from serving.whatif_section import covariates_of
+
+    history = History.from_frames(region.events, region.customers)
+    customer = np.repeat(history.subject_ids, np.diff(history.ptr))
+    events = pd.DataFrame({"subject_id": customer, "time": history.time.astype("datetime64[us]"),
+                           "code": np.asarray(code_list(), dtype=object)[history.code], "numeric_value": history.value})
+    ids = np.unique(np.concatenate([region.whatif["subject_id"].unique()[:500], region.customers["subject_id"].to_numpy()[:100]]))
+    seen = []
+    for at in (pd.Timestamp("2025-01-01"), pd.Timestamp("2024-07-01")):
+        expected = customer_covariates(events, region.customers, ids, at).set_index("subject_id")
+        seen.append(expected)
+        for sid in ids:
+            got = covariates_of(history, int(sid), at)
+            want = expected.loc[sid]
+            for column in expected.columns:
+                a, b = got[column], want[column]
+                if pd.isna(b):
+                    assert pd.isna(a), (sid, at, column, a, b)
+                else:
+                    assert a == b, (sid, at, column, a, b)
+    # the comparison saw each rule both ways (an oracle test over customers all alike proves little)
+    both = pd.concat(seen)
+    for column in ("home_care", "resident", "care24h", "discharged", "admitted", "er_visit", "fall_alarm"):
+        assert both[column].nunique() == 2, column
+    assert both["cps_group"].nunique() == 4 and both["drs_group"].nunique() == 3
+    assert both[[f"started_{name}" for name in INTERVENTIONS]].notna().any().all()

@@ -72,6 +72,10 @@ _CODES = ("ENC/EMERGENCY", "ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOM
           "IOT/FALL_ALARM", "RAI/CPS", "RAI/DRS", "CARE24H/START", "DEATH", "MOVE/OUT", "MOVE/IN")
 
 
+# Every code customer_covariates() reads (a caller may pass only these events).
+COVARIATE_CODES = _CODES + tuple(iv.start_code for iv in INTERVENTIONS.values())
+
+
 def intervention(name: str) -> Intervention:
     """The intervention called `name`, or a one-line error naming the known ones."""
     try:
@@ -283,7 +287,7 @@ def customer_covariates(events: pd.DataFrame, customers: pd.DataFrame, subject_i
     time of the first start before `at`, NaT when none), and the covariates."""
     T = pd.Timestamp(at)
     S = T - pd.DateOffset(months=1)
-    ev = _relevant(events, _CODES + tuple(iv.start_code for iv in INTERVENTIONS.values()))
+    ev = _relevant(events, COVARIATE_CODES)
     ev = ev.loc[ev["time"] < np.datetime64(T, "us")]
     sid = np.asarray(subject_ids, dtype="int64")
     rows = pd.DataFrame({"subject_id": sid, "month": np.full(len(sid), np.datetime64(S, "us")),
@@ -300,6 +304,52 @@ def customer_covariates(events: pd.DataFrame, customers: pd.DataFrame, subject_i
         rows[f"started_{iv.name}"] = first_starts(ev, iv).reindex(sid).to_numpy(dtype="datetime64[us]")
     _add_covariates(ev, rows)
     return rows
+
+
+def one_customer_covariates(time: np.ndarray, code: np.ndarray, value: np.ndarray, birth_year: int, birth_month: int,
+                            subject_id: int, at: pd.Timestamp) -> pd.Series:
+    """customer_covariates() of one customer from their events as arrays (time datetime64[us] in
+    the history's order, code strings, numeric values): the same rules without pandas joins, for a
+    page read (tests/test_whatif.py holds it equal to customer_covariates on a region)."""
+    T = np.datetime64(pd.Timestamp(at), "us")
+    S = np.datetime64(pd.Timestamp(at) - pd.DateOffset(months=1), "us")
+    before = time < T
+    time, code, value = time[before], code[before], value[before]
+    age = (pd.Timestamp(at).year * 12 + pd.Timestamp(at).month - 1 - (birth_year * 12 + birth_month - 1)) / 12.0
+
+    def first(*codes: str) -> np.datetime64:
+        hit = np.flatnonzero(np.isin(code, codes))
+        return time[hit[0]] if len(hit) else np.datetime64("NaT", "us")
+
+    def running(upto: np.datetime64) -> bool:  # the last home care START/END at or before `upto` is a START
+        hit = np.flatnonzero(np.isin(code, ("HOMECARE/START", "HOMECARE/END")) & (time <= upto))
+        return bool(len(hit)) and code[hit[-1]] == "HOMECARE/START"
+
+    def within(*codes: str) -> bool:  # one of the codes in [S, T)
+        return bool(np.any(np.isin(code, codes) & (time >= S)))
+
+    def last(name: str) -> float:
+        hit = np.flatnonzero(code == name)
+        return float(value[hit[-1]]) if len(hit) else float("nan")
+
+    stays = np.flatnonzero(np.isin(code, ("ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE")))
+    stay_codes = code[stays]
+    unplanned_dc = stays[1:][(stay_codes[1:] == "DISCHARGE") & (stay_codes[:-1] == "ADMIT/UNPLANNED")]
+    entry = first("MOVE/IN")
+    cps, drs = last("RAI/CPS"), last("RAI/DRS")
+    row = {
+        "subject_id": subject_id, "month": S, "T": T, "age": age,
+        "home_care": running(S) and running(T - np.timedelta64(1, "us")),
+        "resident": bool(np.isnat(entry) or entry <= T - WINDOW.to_timedelta64()),
+        "exited": not np.isnat(first("DEATH", "MOVE/OUT")), "care24h": not np.isnat(first("CARE24H/START")),
+        **{f"started_{iv.name}": first(iv.start_code) for iv in INTERVENTIONS.values()},
+        "age_band": int(np.digitize(age, [75.0, 85.0])),
+        "discharged": bool(np.any(time[unplanned_dc] >= S)), "admitted": within("ADMIT/UNPLANNED"),
+        "er_visit": within("ENC/EMERGENCY"), "fall_alarm": within("IOT/FALL_ALARM"),
+        "cps_group": 0 if np.isnan(cps) else int(np.digitize(cps, [1.0, 3.0])) + 1,
+        "drs_group": 0 if np.isnan(drs) else (2 if drs >= 3 else 1),
+    }
+    return pd.Series(row, dtype=object)
 
 
 def _home_care_running(ev: pd.DataFrame, subject: np.ndarray, at: np.ndarray) -> np.ndarray:
