@@ -212,3 +212,31 @@ def test_the_page_covariates_equal_the_trial_covariates(region):
         assert both[column].nunique() == 2, column
     assert both["cps_group"].nunique() == 4 and both["drs_group"].nunique() == 3
     assert both[[f"started_{name}" for name in INTERVENTIONS]].notna().any().all()
+
+
+def test_cli_store_writes_the_estimate_the_view_reads(tmp_path):
+    """`evaluate-intervention --store` end to end on a small simulated folder: one file in the home's
+    interventions/, read back as the service reads it, and its line in the output."""
+    from synthetic.config import SimulatorConfig
+    from synthetic.io import write_simulated
+    from synthetic.simulate import simulate
+    from tests.test_interventions import run_cli
+
+    folder, home = tmp_path / "region", tmp_path / "home"
+    write_simulated(simulate(SimulatorConfig(customers=3_000, years=3, seed=5, compute_truth=False)), folder)
+    result = run_cli("evaluate-intervention", "--intervention", "home_rehabilitation", "--data", str(folder), "--no-truth",
+                     "--bootstrap", "20", "--store", home=home)
+    assert result.returncode == 0, result.stderr
+    assert f"what-if estimate stored: {home / 'interventions' / 'home_rehabilitation.json'}" in result.stdout
+    assert [p.name for p in (home / "interventions").iterdir()] == ["home_rehabilitation.json"]
+    found = read_estimates(home / "interventions")["home_rehabilitation"]
+    assert found.bootstrap == 20 and found.matched > 0 and found.extract_start == dt.date(2022, 1, 1)
+
+
+def test_no_matched_starter_is_an_error_and_nothing_is_stored(tmp_path, region):
+    iv = intervention("remote_visits")
+    start, end = pd.Timestamp(region.metadata["extract_start"]), pd.Timestamp(region.metadata["extract_end"])
+    rows = trial_rows(region.events, region.customers, start, end, iv)
+    rows = rows.loc[~rows["starter"]]  # nobody starts
+    with pytest.raises(InterventionError, match="no starter of remote video visits has a comparable not-yet-starter"):
+        estimate(rows, iv, dataset_customers=1, dataset_events=1, extract_start=start, extract_end=end)

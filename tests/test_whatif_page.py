@@ -5,6 +5,7 @@ evaluate-intervention --store` learns them."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -29,13 +30,19 @@ def scorer():
     return Scorer(make_backend())
 
 
-@pytest.fixture(scope="module")
-def estimates():
+@lru_cache(maxsize=1)
+def region_estimates() -> dict:
+    """The three estimates of the serving region, learned as `evaluate-intervention --store` does."""
     ds = region()
     start, end = span()
     return {name: estimate(trial_rows(ds.events, ds.customers, start, end, iv), iv, dataset_customers=len(ds.customers),
                            dataset_events=len(ds.events), extract_start=start, extract_end=end, bootstrap=100)
             for name, iv in INTERVENTIONS.items()}
+
+
+@pytest.fixture(scope="module")
+def estimates():
+    return region_estimates()
 
 
 @pytest.fixture(scope="module")
