@@ -67,8 +67,9 @@ def _store(report: "InterventionReport", dataset, bootstrap: int, seed: int) -> 
                      dataset_events=len(dataset.events), extract_start=dataset.extract_start,
                      extract_end=dataset.extract_end, bootstrap=bootstrap, seed=seed)
     path = write_estimate(settings().layout.interventions, found)
-    typer.echo(f"what-if estimate stored: {path} (unplanned admissions in 90 days, rate ratio {found.rate_ratio:.3f} "
-               f"[{found.rate_ratio_low:.3f}, {found.rate_ratio_high:.3f}], {found.matched:,} matched starters, "
+    ratio = "not estimable" if None in (found.rate_ratio, found.rate_ratio_low, found.rate_ratio_high) else \
+        f"{found.rate_ratio:.3f} [{found.rate_ratio_low:.3f}, {found.rate_ratio_high:.3f}]"
+    typer.echo(f"what-if estimate stored: {path} (unplanned admissions in 90 days, rate ratio {ratio}, {found.matched:,} matched starters, "
                f"{sum(c.starters >= MIN_CELL_STARTERS for c in found.cells)} of {len(found.cells)} matching cells with "
                f"{MIN_CELL_STARTERS} or more)")
 
