@@ -100,6 +100,10 @@ class HomeLayout:
         return self.root / "data"
 
     @property
+    def interventions(self) -> Path:  # stored intervention estimates for the customer view's what-if
+        return self.root / "interventions"
+
+    @property
     def features(self) -> Path:  # feature tables per segment
         return self.root / "features"
 

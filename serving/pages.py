@@ -11,7 +11,7 @@ with the expiry of the link the page was opened by when it was (`sign`; serving/
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -29,6 +29,8 @@ from vocabulary.gates import gate_reasons
 from scoring.errors import OutsideData
 from scoring.scorer import Scorer
 from serving.page_links import relative_href
+from serving.whatif_section import WORDS as WHATIF_WORDS
+from serving.whatif_section import section as whatif_words
 
 Language = Literal["fi", "en"]
 Sign = Callable[[str], str]  # a page path (with its query) -> the same, signed
@@ -192,12 +194,28 @@ def _alert_rows(found: list[dict[str, Any]], lang: Language, t: dict[str, Any]) 
     return rows, marks
 
 
+def _whatifs(scorer: Scorer, subject_id: int, time: pd.Timestamp, risks: list[Any],
+             estimates: Mapping[str, Any] | None) -> dict[str, list[Any]]:
+    """Per problem shown, the what-if of each intervention (serving/whatif_section.py)."""
+    if estimates is None:
+        return {}
+    from serving.whatif_section import Risk, whatifs
+
+    shown = []
+    for risk in risks:
+        problem = vocabulary().problem(risk.problem)
+        shown.append(Risk(risk.problem, risk.probability, vocabulary().outcome(problem.outcome).code, problem.horizon_days))
+    return whatifs(estimates, scorer.backend.history.history, subject_id, time, shown)
+
+
 def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: Language, top_k: int = 5,
                   sign: Sign | None = None, months: int | None = None,
-                  read_alerts: ReadAlerts | None = None) -> tuple[str, list[Any]]:
+                  read_alerts: ReadAlerts | None = None,
+                  whatif: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
     """The page's HTML and the risks shown on it (for the audit log). `sign`: the page was opened by
     a signed link, and its links are signed the same way. `months`: the span of the timeline and
-    the risk trends (view_span); `read_alerts`: the customer's cards in a span (the outbox)."""
+    the risk trends (view_span); `read_alerts`: the customer's cards in a span (the outbox);
+    `whatif`: the stored intervention estimates (training.whatif; None: no what-if block at all)."""
     time, start, span_months = view_span(scorer, as_of, months)
     href = linker(customer_page_path(subject_id, as_of, lang, months), sign)
     trends = scorer.trend(subject_id, time, span_months + 1, since=start)  # one pass; `time`'s rows stay cached
@@ -215,6 +233,7 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
                                        [(pd.Timestamp(day), p, why) for day, p, why in series],
                                        (bands.moderate, bands.high, bands.very_high),
                                        {"outside": t["gap_outside"], "not_eligible": t["gap_not_eligible"]}))
+    found_whatifs = _whatifs(scorer, subject_id, time, score.risks, whatif)
     for risk in score.risks:
         champion = scorer.champion(risk.problem)
         explained = scorer.explain(subject_id, risk.problem, as_of)
@@ -249,6 +268,7 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
             "gate_reasons": gate_reasons(risk.gate.reasons, lang),
             "model_version": risk.model_version, "pipeline_version": risk.pipeline_version,
             "model_card_url": href(model_card_path(risk.problem, lang)),
+            "whatif": whatif_words(found_whatifs[risk.problem], lang) if risk.problem in found_whatifs else None,
         })
     store = scorer.backend.history
     timeline = customer_timeline(store.history, subject_id, start, time, store.start)
@@ -261,5 +281,6 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
         span=f"{day_text(start, lang)} – {day_text(time, lang)}",
         timeline_svg=Markup(timeline_svg(timeline, risk_lanes, alert_marks, lang)),
         lanes=list(timeline.lanes), running=_running(timeline, lang, t), alerts=alert_rows,
+        whatif_words=WHATIF_WORDS[lang],
     )
     return html, score.risks

@@ -192,6 +192,9 @@ class RiskService:
         self.audit = AuditLog(home.audit_db)
         self.outbox_path = home.outbox_db
         self.links = LinkKeeper(home.link_secret)  # signs the links inside pages opened by a signed link
+        from serving.whatif_section import EstimateShelf
+
+        self.whatif_estimates = EstimateShelf(home.interventions)  # the customer view's what-if (re-read on change)
         self._card_samples: dict[tuple[str, int], Any] = {}
         self._cost_views: dict[tuple[Any, ...], Any] = {}  # (generation, year, group) -> costs.CostView
         # Another worker's /reload reaches this one through the generation file (serving/generation.py).
@@ -419,7 +422,8 @@ class RiskService:
 
         try:
             html, risks = customer_page(self.scorer, customer_id, as_of, lang, sign=self._signer(request), months=months,
-                                        read_alerts=lambda start, end: self._customer_alerts(customer_id, start, end))
+                                        read_alerts=lambda start, end: self._customer_alerts(customer_id, start, end),
+                                        whatif=self.whatif_estimates.estimates() or None)  # none stored: no block
         except SoteRiskError as error:
             return _page_error(error)
         self._record(request, "page", [(customer_id, risks)])

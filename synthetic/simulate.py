@@ -12,7 +12,7 @@ services and states settle before the extract starts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -43,7 +43,7 @@ from synthetic.services import (
 )
 from synthetic.timed import N_TIMED_U, N_TIMED_Z, draw_timed
 from synthetic.timeline import Calendar, days_to_datetime, month_index, month_start_days
-from synthetic.truth import label_probability, outcome_probability
+from synthetic.truth import label_probability, outcome_probability, whatif_probabilities
 
 SIMULATOR_VERSION = "1.5.0"  # 1.1: true_probability on the labels definition, true_incidence; 24-hour care spread factors; 1.2: childhood-onset conditions, family adversity, low-acuity ER use, chronic medication adherence, injury admissions, living situation and informal care, alcohol use disorder, self-harm; 1.3: the interRAI falls item (RAI/FALLS); 1.4: bounce-back admissions after non-admitted ER visits, interRAI scale reliability, return and significant-change reassessments; 1.5: death within the horizon is a competing event (a negative, not censored) in true_probability and observed
 SECOND = 1.0 / 86_400.0
@@ -75,6 +75,9 @@ class SimulatedDataset:
     interventions: pd.DataFrame
     config: SimulatorConfig = field(repr=False)
     events_table: pa.Table = field(repr=False)
+    # simulate(whatif_month=...): per customer and intervention, the true hospitalisation probability
+    # at that month's start as simulated and had the intervention started then (None by default).
+    whatif: pd.DataFrame | None = field(default=None, repr=False)
 
 
 class _Stays:
@@ -114,7 +117,7 @@ def _generator(seed: int, stream: int, m: int) -> np.random.Generator:
 
 
 def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | None = None, *,
-             effects_off: tuple[str, ...] = ()) -> SimulatedDataset:
+             effects_off: tuple[str, ...] = (), whatif_month: dt.date | None = None) -> SimulatedDataset:
     """Simulate the region; deterministic for config (same config -> identical frames).
 
     effects_off names interventions (`SimulatorConfig.without_effect` names) whose effect is
@@ -125,6 +128,11 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
     `without_effect` on the config instead changes the whole world: the burn-in diverges and the
     band norms (which meet the calibration targets with the effects in place) change everyone's
     hazards.
+
+    whatif_month (the first day of an extract month) adds `whatif`: for every resident at that
+    day's start who is 65 or over or in home care and not in 24-hour care, the true hospitalisation
+    probability as simulated and had each intervention started that day (truth.whatif_probabilities,
+    from a random stream of its own: every other output is the same as without it).
     """
     world = config.without_effect(*effects_off) if effects_off else config
     if effects_off:
@@ -154,6 +162,8 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
     stays = _Stays()
     buf = EventBuffer()
     truth_rows: list[pd.DataFrame] = []
+    whatif_m = _whatif_index(whatif_month, cal)
+    whatif: pd.DataFrame | None = None
     latent_rows: list[dict[str, np.ndarray]] = []
     m0 = -cal.burn_in
     norms = compute_norms(config, s, cal.first_extract_mi + m0, (pop.birth_mi <= cal.first_extract_mi + m0) & (pop.entry_mi == NOT_ENTERING))
@@ -178,6 +188,8 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
             latent_rows.append(_latent_row(s, r, idx, ms))
             if world.compute_truth:
                 truth_rows.append(_truth(s, r, idx, m, cal, config, norms))
+            if m == whatif_m:
+                whatif = _whatif(s, r, idx, m, cal, config, norms, sid_of_pool)
 
         rng = _generator(config.seed, 1, m)
         U = rng.random((N_U, n))
@@ -244,7 +256,28 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         if progress is not None:
             progress(m - m0 + 1, total)
 
-    return _finish(world, cal, pop, buf, stays, exit_t, truth_rows, latent_rows, sid_of_pool)
+    dataset = _finish(world, cal, pop, buf, stays, exit_t, truth_rows, latent_rows, sid_of_pool)
+    return dataset if whatif is None else replace(dataset, whatif=whatif)
+
+
+def _whatif_index(month: dt.date | None, cal: Calendar) -> int | None:
+    """The extract month index of a what-if date (its month's first day), or None."""
+    if month is None:
+        return None
+    month = pd.Timestamp(month)
+    m = month_index(month.date()) - cal.first_extract_mi
+    if month != month.normalize().replace(day=1) or not 0 <= m < cal.n_extract:
+        raise ValueError(f"whatif_month {month.date()} is not the first day of an extract month")
+    return m
+
+
+def _whatif(s: State, r: Rates, idx: np.ndarray, m: int, cal: Calendar, config: SimulatorConfig, norms,
+            sid_of_pool: np.ndarray) -> pd.DataFrame:
+    who = idx[(s.hc[idx] | (r.age[idx] >= 65.0)) & ~s.c24[idx]]
+    found = whatif_probabilities(s.take(who), m, cal, config, norms, [config.seed, 7, m + 100_000])
+    return pd.concat([pd.DataFrame({"subject_id": sid_of_pool[who].astype("int64"), "intervention": name,
+                                    "true_probability": base, "true_probability_with": forced})
+                      for name, (base, forced) in found.items()], ignore_index=True)
 
 
 def _replace(config: SimulatorConfig, s: State, who: np.ndarray, mi: int, rng: np.random.Generator) -> State:

@@ -159,3 +159,42 @@ def label_probability(incidence: np.ndarray, moved_first: np.ndarray) -> np.ndar
     kept = 1.0 - moved_first
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(kept > 0, np.clip(incidence / kept, 0.0, 1.0), 0.0)
+
+
+# The what-if truth: each intervention forced to start at an index month (simulate(whatif_month=...)).
+# Names are the CLI's (training/interventions.py); the state change is the one advance() makes when
+# the intervention starts, so its effect (synthetic/README.md) acts from the month's first day on.
+WHATIF_INTERVENTIONS = ("remote_visits", "medication_robot", "home_rehabilitation")
+
+
+def forced_start(s: State, intervention: str, config: SimulatorConfig) -> State:
+    """The state with `intervention` started for everyone in it (already on it: unchanged)."""
+    n = len(s)
+    if intervention == "remote_visits":
+        return s.replace(remote=np.ones(n, bool))  # acts only while home care runs, as in rates()
+    if intervention == "medication_robot":
+        return s.replace(robot=np.ones(n, bool))
+    if intervention == "home_rehabilitation":
+        months = config.interventions.rehab_months
+        return s.replace(rehab_left=np.full(n, months, dtype=s.rehab_left.dtype))
+    raise ValueError(f"unknown intervention {intervention!r}")
+
+
+def whatif_probabilities(s: State, m: int, calendar: Calendar, config: SimulatorConfig, norms: Norms,
+                         seed_sequence: list[int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per intervention: the true hospitalisation probability (the labels' definition) of everyone
+    in `s` at month m's start as they are, and with the intervention started then. Both use the
+    same random numbers (one fresh generator from `seed_sequence` each), so their difference is
+    the intervention's effect and not Monte Carlo noise."""
+    from synthetic.latent import rates
+
+    mi = calendar.first_extract_mi + m
+
+    def probability(state: State) -> np.ndarray:
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed_sequence)))
+        incidence, moved = outcome_probability(state, rates(state, mi, config, norms), m, calendar, config, norms, rng,
+                                               "hospitalisation")
+        return label_probability(incidence, moved)
+
+    base = probability(s)
+    return {name: (base, probability(forced_start(s, name, config))) for name in WHATIF_INTERVENTIONS}

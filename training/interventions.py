@@ -72,6 +72,10 @@ _CODES = ("ENC/EMERGENCY", "ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE", "HOM
           "IOT/FALL_ALARM", "RAI/CPS", "RAI/DRS", "CARE24H/START", "DEATH", "MOVE/OUT", "MOVE/IN")
 
 
+# Every code customer_covariates() reads (a caller may pass only these events).
+COVARIATE_CODES = _CODES + tuple(iv.start_code for iv in INTERVENTIONS.values())
+
+
 def intervention(name: str) -> Intervention:
     """The intervention called `name`, or a one-line error naming the known ones."""
     try:
@@ -249,8 +253,20 @@ def trial_rows(events: pd.DataFrame, customers: pd.DataFrame, extract_start: pd.
     rows["starter"] = start[keep] < T[keep]
     rows["home_care"] = home[keep]
     rows["age"] = age[keep]
-    sid, S, T = rows["subject_id"].to_numpy(), rows["month"].to_numpy(), rows["T"].to_numpy()
+    _add_covariates(ev, rows)
+    sid, T = rows["subject_id"].to_numpy(), rows["T"].to_numpy()
+    for key, code, _ in OUTCOMES:
+        counter = _Counter(ev, code)
+        rows[f"{key}_pre"] = counter.between(sid, T - window, T)
+        rows[f"{key}_post"] = counter.between(sid, T, T + window)
+    return rows
 
+
+def _add_covariates(ev: pd.DataFrame, rows: pd.DataFrame) -> None:
+    """The matching covariates of trial rows (subject_id, month S, time zero T, age), added in place:
+    the age band, the crisis flags of [S, T) and the last interRAI CPS and DRS before T. One
+    definition for the trials and for a customer's what-if (customer_covariates)."""
+    sid, S, T = rows["subject_id"].to_numpy(), rows["month"].to_numpy(), rows["T"].to_numpy()
     rows["age_band"] = np.digitize(rows["age"].to_numpy(), [75.0, 85.0]).astype("int8")
     rows["discharged"] = _Counter(_unplanned_discharges(ev), "DISCHARGE").between(sid, S, T) > 0
     rows["admitted"] = _Counter(ev, "ADMIT/UNPLANNED").between(sid, S, T) > 0
@@ -260,11 +276,80 @@ def trial_rows(events: pd.DataFrame, customers: pd.DataFrame, extract_start: pd.
     rows["cps_group"] = np.where(np.isnan(cps), 0, np.digitize(np.nan_to_num(cps), [1.0, 3.0]) + 1).astype("int8")
     drs = _last_value(ev, "RAI/DRS", sid, T)
     rows["drs_group"] = np.where(np.isnan(drs), 0, np.where(np.nan_to_num(drs) >= 3, 2, 1)).astype("int8")
-    for key, code, _ in OUTCOMES:
-        counter = _Counter(ev, code)
-        rows[f"{key}_pre"] = counter.between(sid, T - window, T)
-        rows[f"{key}_post"] = counter.between(sid, T, T + window)
+
+
+def customer_covariates(events: pd.DataFrame, customers: pd.DataFrame, subject_ids: np.ndarray,
+                        at: pd.Timestamp) -> pd.DataFrame:
+    """Customers as a trial row with time zero `at` (the first day of a month; its grace month the
+    month before): the trial's eligibility facts and the matching covariates, by the same rules as
+    trial_rows(). Columns: subject_id, month, T, age, home_care (at the grace month's start and at
+    `at`), resident (moved in at least 90 days before), exited, care24h, started_<intervention> (the
+    time of the first start before `at`, NaT when none), and the covariates."""
+    T = pd.Timestamp(at)
+    S = T - pd.DateOffset(months=1)
+    ev = _relevant(events, COVARIATE_CODES)
+    ev = ev.loc[ev["time"] < np.datetime64(T, "us")]
+    sid = np.asarray(subject_ids, dtype="int64")
+    rows = pd.DataFrame({"subject_id": sid, "month": np.full(len(sid), np.datetime64(S, "us")),
+                         "T": np.full(len(sid), np.datetime64(T, "us"))})
+    rows["age"] = _age_years(customers, sid, rows["T"].to_numpy())
+    at_s = _home_care_running(ev, sid, rows["month"].to_numpy())
+    at_t = _home_care_running(ev, sid, rows["T"].to_numpy() - np.timedelta64(1, "us"))
+    rows["home_care"] = at_s & at_t
+    entry = _first_time(ev, ("MOVE/IN",)).reindex(sid)
+    rows["resident"] = (entry.isna() | (entry <= T - WINDOW)).to_numpy()
+    rows["exited"] = _first_time(ev, ("DEATH", "MOVE/OUT")).reindex(sid).notna().to_numpy()
+    rows["care24h"] = _first_time(ev, ("CARE24H/START",)).reindex(sid).notna().to_numpy()
+    for iv in INTERVENTIONS.values():
+        rows[f"started_{iv.name}"] = first_starts(ev, iv).reindex(sid).to_numpy(dtype="datetime64[us]")
+    _add_covariates(ev, rows)
     return rows
+
+
+def one_customer_covariates(time: np.ndarray, code: np.ndarray, value: np.ndarray, birth_year: int, birth_month: int,
+                            subject_id: int, at: pd.Timestamp) -> pd.Series:
+    """customer_covariates() of one customer from their events as arrays (time datetime64[us] in
+    the history's order, code strings, numeric values): the same rules without pandas joins, for a
+    page read (tests/test_whatif.py holds it equal to customer_covariates on a region)."""
+    T = np.datetime64(pd.Timestamp(at), "us")
+    S = np.datetime64(pd.Timestamp(at) - pd.DateOffset(months=1), "us")
+    before = time < T
+    time, code, value = time[before], code[before], value[before]
+    age = (pd.Timestamp(at).year * 12 + pd.Timestamp(at).month - 1 - (birth_year * 12 + birth_month - 1)) / 12.0
+
+    def first(*codes: str) -> np.datetime64:
+        hit = np.flatnonzero(np.isin(code, codes))
+        return time[hit[0]] if len(hit) else np.datetime64("NaT", "us")
+
+    def running(upto: np.datetime64) -> bool:  # the last home care START/END at or before `upto` is a START
+        hit = np.flatnonzero(np.isin(code, ("HOMECARE/START", "HOMECARE/END")) & (time <= upto))
+        return bool(len(hit)) and code[hit[-1]] == "HOMECARE/START"
+
+    def within(*codes: str) -> bool:  # one of the codes in [S, T)
+        return bool(np.any(np.isin(code, codes) & (time >= S)))
+
+    def last(name: str) -> float:
+        hit = np.flatnonzero(code == name)
+        return float(value[hit[-1]]) if len(hit) else float("nan")
+
+    stays = np.flatnonzero(np.isin(code, ("ADMIT/UNPLANNED", "ADMIT/PLANNED", "DISCHARGE")))
+    stay_codes = code[stays]
+    unplanned_dc = stays[1:][(stay_codes[1:] == "DISCHARGE") & (stay_codes[:-1] == "ADMIT/UNPLANNED")]
+    entry = first("MOVE/IN")
+    cps, drs = last("RAI/CPS"), last("RAI/DRS")
+    row = {
+        "subject_id": subject_id, "month": S, "T": T, "age": age,
+        "home_care": running(S) and running(T - np.timedelta64(1, "us")),
+        "resident": bool(np.isnat(entry) or entry <= T - WINDOW.to_timedelta64()),
+        "exited": not np.isnat(first("DEATH", "MOVE/OUT")), "care24h": not np.isnat(first("CARE24H/START")),
+        **{f"started_{iv.name}": first(iv.start_code) for iv in INTERVENTIONS.values()},
+        "age_band": int(np.digitize(age, [75.0, 85.0])),
+        "discharged": bool(np.any(time[unplanned_dc] >= S)), "admitted": within("ADMIT/UNPLANNED"),
+        "er_visit": within("ENC/EMERGENCY"), "fall_alarm": within("IOT/FALL_ALARM"),
+        "cps_group": 0 if np.isnan(cps) else int(np.digitize(cps, [1.0, 3.0])) + 1,
+        "drs_group": 0 if np.isnan(drs) else (2 if drs >= 3 else 1),
+    }
+    return pd.Series(row, dtype=object)
 
 
 def _home_care_running(ev: pd.DataFrame, subject: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -313,10 +398,10 @@ class DesignEstimate:
     starter_rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # matched starters (subject_id, T)
 
 
-def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, seed: int = 0,
-                level: float = 0.95) -> DesignEstimate:
-    """Coarsened exact matching of starters to not-yet-starters of the same month and cell, weighted
-    to the starters, with a difference in differences; percentile interval of a customer bootstrap."""
+def matched_rows(rows: pd.DataFrame, iv: Intervention
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The trial rows in cells (month and iv.match_on) with both starters and not-yet-starters:
+    (rows, cell number, starter flag, customers, each row's customer number)."""
     keys = ["month", *iv.match_on]
     cell = rows.groupby(keys, sort=True).ngroup().to_numpy()
     starter = rows["starter"].to_numpy()
@@ -324,23 +409,35 @@ def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, s
     has0 = np.bincount(cell, weights=~starter, minlength=cell.max() + 1 if len(cell) else 0) > 0
     used = has1[cell] & has0[cell]
     sub = rows.loc[used]
-    n_starters = int(starter.sum())
+    cell_u = np.unique(cell[used], return_inverse=True)[1]
+    cust_u, cust = np.unique(sub["subject_id"].to_numpy(), return_inverse=True)
+    return sub, cell_u, sub["starter"].to_numpy(), cust_u, cust
+
+
+def matched_att(cell_u: np.ndarray, st: np.ndarray, weight: np.ndarray, y: np.ndarray) -> float:
+    """Starters' mean of y minus their cell's not-yet-starters' mean, weighted to the starters."""
+    n_cells = cell_u.max() + 1
+    n1 = np.bincount(cell_u, weights=weight * st, minlength=n_cells)
+    n0 = np.bincount(cell_u, weights=weight * ~st, minlength=n_cells)
+    s1 = np.bincount(cell_u, weights=weight * st * y, minlength=n_cells)
+    s0 = np.bincount(cell_u, weights=weight * ~st * y, minlength=n_cells)
+    ok = (n1 > 0) & (n0 > 0)
+    return float(np.sum(n1[ok] * (s1[ok] / n1[ok] - s0[ok] / n0[ok])) / np.sum(n1[ok]))
+
+
+def matched_did(rows: pd.DataFrame, iv: Intervention, *, bootstrap: int = 500, seed: int = 0,
+                level: float = 0.95) -> DesignEstimate:
+    """Coarsened exact matching of starters to not-yet-starters of the same month and cell, weighted
+    to the starters, with a difference in differences; percentile interval of a customer bootstrap."""
+    sub, cell_u, st, cust_u, cust = matched_rows(rows, iv)
+    n_starters = int(rows["starter"].sum())
     if not len(sub):
         return DesignEstimate(n_starters, 0, 0, 0, {k: Effect(k, float("nan")) for k, _, _ in OUTCOMES}, sub[["subject_id", "T"]])
-    cell_u = np.unique(cell[used], return_inverse=True)[1]
-    st = sub["starter"].to_numpy()
-    cust_u, cust = np.unique(sub["subject_id"].to_numpy(), return_inverse=True)
     diffs = {k: (sub[f"{k}_post"] - sub[f"{k}_pre"]).to_numpy(dtype="float64") for k, _, _ in OUTCOMES}
     posts = {k: sub[f"{k}_post"].to_numpy(dtype="float64") for k, _, _ in OUTCOMES}
 
     def att(weight: np.ndarray, y: np.ndarray) -> float:
-        n_cells = cell_u.max() + 1
-        n1 = np.bincount(cell_u, weights=weight * st, minlength=n_cells)
-        n0 = np.bincount(cell_u, weights=weight * ~st, minlength=n_cells)
-        s1 = np.bincount(cell_u, weights=weight * st * y, minlength=n_cells)
-        s0 = np.bincount(cell_u, weights=weight * ~st * y, minlength=n_cells)
-        ok = (n1 > 0) & (n0 > 0)
-        return float(np.sum(n1[ok] * (s1[ok] / n1[ok] - s0[ok] / n0[ok])) / np.sum(n1[ok]))
+        return matched_att(cell_u, st, weight, y)
 
     ones = np.ones(len(sub))
     point = {k: att(ones, diffs[k]) for k in diffs}
@@ -421,6 +518,7 @@ class InterventionReport:
     notes: tuple[str, ...] = ()
     twin_agreement: float | None = None  # twin_agrees(), when a twin was given
     placebo: dict[str, float] | None = None  # true_effects()' difference before time zero, per 100 starters
+    rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the trial rows (for training.whatif)
 
 
 MIN_MATCHED = 20  # fewer matched starters: no estimate (the sample does not support one)
@@ -448,4 +546,4 @@ def evaluate_intervention(events: pd.DataFrame, customers: pd.DataFrame, extract
                          "not the same simulated region; no true effect shown")
         else:
             truth, placebo = true_effects(design.starter_rows, events, counterfactual_events)
-    return InterventionReport(iv, naive, design, truth, tuple(notes), agree, placebo)
+    return InterventionReport(iv, naive, design, truth, tuple(notes), agree, placebo, rows)

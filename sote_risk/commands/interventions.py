@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
         truth: bool = typer.Option(True, "--truth/--no-truth", help="On simulated data, the true effect from the "
                                    "simulator's counterfactual twin (simulates the region once more)."),
+        store: bool = typer.Option(False, "--store", help="Also store the estimate for the customer view's what-if "
+                                   "(<home>/interventions/<intervention>.json; docs/INTERVENTIONS.md)."),
     ) -> None:
         """Naive 90-day before/after table of an intervention, a matched difference-in-differences
         estimate of its effect on ER visits and unplanned admissions with a customer-bootstrap
@@ -52,6 +54,24 @@ def register(app: typer.Typer) -> None:
         report = evaluate_intervention(dataset.events, dataset.customers, dataset.extract_start, dataset.extract_end,
                                        intervention, counterfactual_events=twin, bootstrap=bootstrap, seed=seed)
         print_report(report, data, note)
+        if store:
+            _store(report, dataset, bootstrap, seed)
+
+
+def _store(report: "InterventionReport", dataset, bootstrap: int, seed: int) -> None:  # noqa: ANN001 (data_contracts.io.Dataset)
+    """The what-if estimate of the report's trial rows, written where the service reads it."""
+    from base.settings import settings
+    from training.whatif import MIN_CELL_STARTERS, estimate, write_estimate
+
+    found = estimate(report.rows, report.intervention, dataset_customers=len(dataset.customers),
+                     dataset_events=len(dataset.events), extract_start=dataset.extract_start,
+                     extract_end=dataset.extract_end, bootstrap=bootstrap, seed=seed)
+    path = write_estimate(settings().layout.interventions, found)
+    ratio = "not estimable" if None in (found.rate_ratio, found.rate_ratio_low, found.rate_ratio_high) else \
+        f"{found.rate_ratio:.3f} [{found.rate_ratio_low:.3f}, {found.rate_ratio_high:.3f}]"
+    typer.echo(f"what-if estimate stored: {path} (unplanned admissions in 90 days, rate ratio {ratio}, {found.matched:,} matched starters, "
+               f"{sum(c.starters >= MIN_CELL_STARTERS for c in found.cells)} of {len(found.cells)} matching cells with "
+               f"{MIN_CELL_STARTERS} or more)")
 
 
 def _twin_events(data: Path, intervention: str):  # noqa: ANN202 (DataFrame | None, str | None)
