@@ -184,13 +184,16 @@ class FeedbackRequest(Request):
 
 class PageLinkRequest(Request):
     """A signed link to one customer's clinician page, for a browser that sends no key
-    (serving/page_links.py). It opens that page only (this customer, date and language)."""
+    (serving/page_links.py). It opens that page only (this customer, date, language and span) and
+    the links in it (the other language, the other spans, the model cards)."""
 
     customer_id: CustomerId
     as_of: AsOf = None
     lang: Literal["fi", "en"] = "fi"
     days: int | None = Field(default=None, ge=1, le=365,
                              description="How many days the link opens; default and most: SOTE_RISK_LINK_DAYS")
+    months: int | None = Field(default=None, ge=1, le=60,
+                               description="The page's span in months (default: 24, or what the data allow)")
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -139,6 +139,17 @@ def view_span(scorer: Scorer, as_of: dt.date | None, months: int | None) -> tupl
     return time, start, months
 
 
+SPAN_CHOICES = (6, 12, 24, 36, 60)  # the spans a page offers to switch to (months)
+
+
+def span_choices(scorer: Scorer, time: pd.Timestamp, current: int) -> list[int]:
+    """The spans the page links to: SPAN_CHOICES that reach no earlier than the data's start, and
+    the current one (so the page always marks where the reader is)."""
+    first = scorer.backend.history.start.normalize()
+    fits = [m for m in SPAN_CHOICES if time - pd.DateOffset(months=m) >= first]
+    return sorted(set(fits) | {current})
+
+
 def day_ceiling_date(store) -> dt.date:  # noqa: ANN001 (scoring.history.HistoryStore)
     from scoring.history import day_ceiling
 
@@ -282,5 +293,8 @@ def customer_page(scorer: Scorer, subject_id: int, as_of: dt.date | None, lang: 
         timeline_svg=Markup(timeline_svg(timeline, risk_lanes, alert_marks, lang)),
         lanes=list(timeline.lanes), running=_running(timeline, lang, t), alerts=alert_rows,
         whatif_words=WHATIF_WORDS[lang],
+        spans=[{"months": m, "current": m == span_months, "label": f"{m} {t['month'] if m == 1 else t['months']}",
+                "url": href(customer_page_path(subject_id, as_of, lang, m))}
+               for m in span_choices(scorer, time, span_months)],
     )
     return html, score.risks

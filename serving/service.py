@@ -382,11 +382,12 @@ class RiskService:
                                 duplicate=result.duplicate)
 
     @bentoml.api(route="/page_link", input_spec=PageLinkRequest)
-    def page_link(self, customer_id: int, as_of: dt.date | None, lang: str, days: int | None, ctx: bentoml.Context) -> PageLinkResponse:
+    def page_link(self, customer_id: int, as_of: dt.date | None, lang: str, days: int | None, ctx: bentoml.Context,
+                  months: int | None = None) -> PageLinkResponse:
         """A signed link to one customer's clinician page (clinician, admin), for a browser that
         sends no key: it opens that page (customer, date, language) and the links in it until it
         expires, and every read through it is audited. Making it is audited too. Unknown customer:
-        404; more days than SOTE_RISK_LINK_DAYS: 400; a date outside the data: 422."""
+        404; more days than SOTE_RISK_LINK_DAYS: 400; a date, or a span (`months`), outside the data: 422."""
         from base.links import customer_page_path, expiry_after, expiry_text, public_link
         from scoring.errors import UnknownCustomer
 
@@ -397,11 +398,13 @@ class RiskService:
                                    400, "days")
             if not self.scorer.backend.history.knows(customer_id):
                 raise UnknownCustomer(f"unknown customer {customer_id}", field="customer_id")
-            self.scorer.backend.history.resolve_time(as_of)  # a date outside the data: no page to open
+            from serving.pages import view_span
+
+            view_span(self.scorer, as_of, months)  # a date or a span outside the data: no page to open
         except SoteRiskError as error:
             return _error(ctx, error)
         expires = expiry_after(days or self.settings.link_days)
-        url = public_link(self.settings.public_url, customer_page_path(customer_id, as_of, lang), self.links.secret(), expires)
+        url = public_link(self.settings.public_url, customer_page_path(customer_id, as_of, lang, months), self.links.secret(), expires)
         self._record(ctx.request, "page_link", [(customer_id, [])], link_expires=expires)
         return PageLinkResponse(url=url, expires=dt.datetime.fromisoformat(expiry_text(expires)))
 

@@ -239,7 +239,8 @@ def saved_name(target: str) -> str:
     segments = [unquote(x) for x in parts.path.strip("/").split("/")]
     if len(segments) == 3 and segments[:2] == ["ui", "customers"]:
         as_of = f"-{query['as_of']}" if query.get("as_of") else ""
-        return f"customer-{segments[2]}{as_of}-{lang}.html"
+        span = f"-{int(query['months'])}m" if query.get("months", "").isdigit() else ""  # the page's other spans
+        return f"customer-{segments[2]}{as_of}-{lang}{span}.html"
     if len(segments) == 3 and segments[:2] == ["ui", "model_card"]:
         return f"model-card-{segments[2]}-{lang}.html"
     words = [*segments[1:], *(f"{k}-{v}" for k, v in sorted(query.items()))]
@@ -308,7 +309,10 @@ def write_pages(service_url: str, key: str, customers: list[int], as_of: pd.Time
                 raise SoteRiskError(f"saving pages: {target} answered {response.status_code}: {response.text[:200]}")
             text, linked = relink(response.text, f"{service_url.rstrip('/')}{target}", service_url)
             path = atomic_write_text(pages / saved_name(target), text)
-            kind = saved.customer_pages if path.name.startswith("customer-") else (
+            # a customer's page at another span (months=) is saved too, so its links work offline,
+            # but it is not one of the pages the demo names
+            spanned = "months=" in target.partition("?")[2]
+            kind = saved.customer_pages if path.name.startswith("customer-") and not spanned else (
                 saved.model_cards if path.name.startswith("model-card-") else saved.other)
             kind.append(path)
             for found in linked:

@@ -126,6 +126,7 @@ def test_audit_command_says_which_reads_came_through_a_link(tmp_path, monkeypatc
 def test_saved_names_and_relinking():
     assert saved_name("/ui/customers/42?as_of=2024-12-01&lang=en") == "customer-42-2024-12-01-en.html"
     assert saved_name("/ui/customers/42?lang=fi") == "customer-42-fi.html"
+    assert saved_name("/ui/customers/42?as_of=2024-12-01&lang=fi&months=12") == "customer-42-2024-12-01-fi-12m.html"
     assert saved_name("/ui/model_card/acute-hospitalisation?lang=fi") == "model-card-acute-hospitalisation-fi.html"
     assert saved_name("/ui/other/x?b=2&a=1") == "page-other-x-a-1-b-2.html"
     assert page_key("/ui/customers/42?lang=fi&as_of=2024-12-01") == "/ui/customers/42?as_of=2024-12-01&lang=fi"

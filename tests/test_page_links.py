@@ -154,6 +154,39 @@ def test_links_inside_a_signed_page_are_signed_with_its_expiry_and_open(site):
     assert site.client.get(later).status_code == 403
 
 
+SPAN_LINKS = re.compile(r'<a class="span-link" data-months="(\d+)" href="([^"]*)"')
+CURRENT_SPAN = re.compile(r'<strong aria-current="page" data-months="(\d+)">')
+SPAN_SHOWN = re.compile(r'\((\d+) (?:months|kuukautta|month|kuukausi)\) · ')
+
+
+def test_a_signed_page_links_to_its_other_spans_signed_with_its_expiry(site):
+    expires = expiry_after(1)
+    start = site.signed(customer_page_path(site.member, dt.date.fromisoformat(site.day), "en", 12), expires)
+    page = site.client.get(start)
+    assert page.status_code == 200, page.text[:300]
+    assert CURRENT_SPAN.findall(page.text) == ["12"] and SPAN_SHOWN.search(page.text).group(1) == "12"
+    spans = {int(m): html.unescape(href) for m, href in SPAN_LINKS.findall(page.text)}
+    assert 12 not in spans and 6 in spans  # the current span is marked, not linked; a shorter one always fits
+    first = store().start.normalize()
+    for months, href in spans.items():  # every span offered fits the data, and each opens at that span
+        assert (dt.date.fromisoformat(site.day) - pd_months(months)).date() >= first.date()
+        url = urljoin(site.service.url + start, href)
+        assert query_of(url)["months"] == str(months) and query_of(url)["exp"] == str(expires)
+        assert query_of(url)["lang"] == "en" and query_of(url)["as_of"] == site.day
+        opened = site.client.get(url)
+        assert opened.status_code == 200, (months, opened.text[:200])
+        assert CURRENT_SPAN.findall(opened.text) == [str(months)] and SPAN_SHOWN.search(opened.text).group(1) == str(months)
+    # the span is covered by the signature: a link for 12 months does not open 60
+    longer = urljoin(site.service.url + start, spans[6]).replace("months=6", "months=60")
+    assert site.client.get(longer).status_code == 403
+
+
+def pd_months(months: int):  # noqa: ANN201 (a pandas DateOffset)
+    import pandas as pd
+
+    return pd.DateOffset(months=months)
+
+
 def test_a_page_opened_with_a_key_keeps_plain_links(site):
     headers = {"Authorization": f"Bearer {site.keys['clinician']}"}
     path = customer_page_path(site.member, None, "en")
@@ -240,6 +273,13 @@ def test_page_link_route_makes_links_for_clinicians_and_admins_and_audits_them(s
     assert too_long.status_code == 400 and too_long.json()["field"] == "days" and "SOTE_RISK_LINK_DAYS" in too_long.text
     outside = site.client.post("/page_link", json={"customer_id": site.other, "as_of": "1990-01-01"}, headers=admin)
     assert outside.status_code == 422 and outside.json()["field"] == "as_of"
+    spanned = site.client.post("/page_link", json={"customer_id": site.other, "as_of": site.day, "months": 6}, headers=admin)
+    assert spanned.status_code == 200 and query_of(spanned.json()["url"])["months"] == "6"
+    opened = site.client.get(spanned.json()["url"][len(PUBLIC_URL):])
+    assert opened.status_code == 200 and CURRENT_SPAN.findall(opened.text) == ["6"]
+    before_data = site.client.post("/page_link", json={"customer_id": site.other, "as_of": site.day, "months": 60}, headers=admin)
+    assert before_data.status_code == 422 and before_data.json()["field"] == "months" and "before the data" in before_data.text
+    assert site.client.post("/page_link", json={"customer_id": site.other, "months": 0}, headers=admin).status_code == 400
 
 
 def test_link_command_prints_a_link_that_opens(site, monkeypatch):
@@ -260,6 +300,12 @@ def test_link_command_prints_a_link_that_opens(site, monkeypatch):
     rows = site.audit(site.member)[before:]
     assert [(r.key_id, r.endpoint) for r in rows] == [("cli", "link"), ("signed-link", "page")]
     assert rows[0].link_expires == rows[1].link_expires == expiry_text(int(query_of(url)["exp"]))
+    spanned = runner.invoke(app, ["link", "--customer", str(site.member), "--as-of", site.day, "--months", "6"])
+    assert spanned.exit_code == 0, spanned.output
+    shown = httpx.get(spanned.stdout.strip(), timeout=60)
+    assert shown.status_code == 200 and CURRENT_SPAN.findall(shown.text) == ["6"]
+    too_far = runner.invoke(app, ["link", "--customer", str(site.member), "--as-of", site.day, "--months", "60"])
+    assert too_far.exit_code != 0 and "--months 60: the span would begin on" in str(too_far.exception)
     outside = runner.invoke(app, ["link", "--customer", str(site.member), "--as-of", "1990-01-01"])
     assert outside.exit_code != 0 and "--as-of 1990-01-01 is outside the data" in str(outside.exception)
     # as a user sees it: one line on stderr, no traceback, nothing on stdout
@@ -428,7 +474,10 @@ def test_saved_pages_link_to_each_other_by_file_name_and_open_offline(site, tmp_
         served |= {(p, lang) for p in problems_on(path.read_text())}
         served |= {(p, "en" if lang == "fi" else "fi") for p in problems_on(path.read_text())}
     assert sorted(p.name for p in saved.model_cards) == sorted(f"model-card-{p}-{lang}.html" for p, lang in served)
-    assert saved.other == [] and names == sorted(p.name for p in [*saved.customer_pages, *saved.model_cards])
+    # the other spans of each customer page are saved too (so their links open offline), by span
+    assert saved.other and all(re.fullmatch(rf"customer-({'|'.join(map(str, customers))})-{site.day}-(fi|en)-\d+m\.html", p.name)
+                               for p in saved.other), [p.name for p in saved.other]
+    assert names == sorted(p.name for p in [*saved.customer_pages, *saved.model_cards, *saved.other])
     for path in folder.iterdir():
         text = path.read_text()
         assert "/ui/" not in text and "exp=" not in text and "sig=" not in text

@@ -109,6 +109,8 @@ def link(
     lang: str = typer.Option("fi", "--lang", help="fi or en"),
     days: int = typer.Option(None, "--days", min=1, max=365, show_default="SOTE_RISK_LINK_DAYS",
                              help="how many days the link opens"),
+    months: int = typer.Option(None, "--months", min=1, max=60, show_default="24, or what the data allow",
+                               help="the span of the page's timeline and risk trends, in months"),
 ) -> None:
     """Print a signed link to one customer's clinician page on the service's public address
     (SOTE_RISK_PUBLIC_URL): a browser opens it without a key until it expires; every read is audited."""
@@ -121,9 +123,9 @@ def link(
     config = settings()
     layout = config.layout
     day = as_of.date() if as_of is not None else None
-    _check_customer(layout.data, customer, day)
+    _check_customer(layout.data, customer, day, months)
     expires = expiry_after(days or config.link_days)
-    url = public_link(config.public_url, customer_page_path(customer, day, lang), link_secret(layout.link_secret), expires)
+    url = public_link(config.public_url, customer_page_path(customer, day, lang, months), link_secret(layout.link_secret), expires)
     log = AuditLog(layout.audit_db)  # who made which link, like the service's POST /page_link
     try:
         log.append([AuditEntry(time=now(), key_id="cli", role="admin", endpoint="link", customer=customer,
@@ -134,9 +136,10 @@ def link(
     typer.echo(f"opens customer {customer}'s page ({lang}) until {expiry_text(expires)}", err=True)
 
 
-def _check_customer(data: Path, customer: int, as_of: datetime.date | None) -> None:
-    """The home's dataset knows the customer, and as_of is inside it (the service would refuse
-    the page otherwise: better said now than by the link)."""
+def _check_customer(data: Path, customer: int, as_of: datetime.date | None, months: int | None = None) -> None:
+    """The home's dataset knows the customer, as_of is inside it and the span of `months` before it
+    begins no earlier than the data (the service would refuse the page otherwise: better said now
+    than by the link)."""
     import pandas as pd
 
     from data_contracts.io import METADATA_FILE, read_metadata
@@ -153,6 +156,10 @@ def _check_customer(data: Path, customer: int, as_of: datetime.date | None) -> N
     last = end.normalize() + pd.Timedelta(days=1) if end != end.normalize() else end
     if as_of is not None and not start.normalize() <= pd.Timestamp(as_of) <= last:
         raise SoteRiskError(f"--as-of {as_of.isoformat()} is outside the data ({start.date()} .. {last.date()})")
+    shown = pd.Timestamp(as_of) if as_of is not None else last
+    if months is not None and shown - pd.DateOffset(months=months) < start.normalize():
+        raise SoteRiskError(f"--months {months}: the span would begin on {(shown - pd.DateOffset(months=months)).date()}, "
+                            f"before the data ({start.date()} .. {last.date()})")
 
 
 def register(app: typer.Typer) -> None:
