@@ -1,12 +1,22 @@
 """`features build --engine spark`: the pandas engine's tables, computed over customer shards.
 
-No feature is implemented here. Each region's customers are split into shards by a hash of the
-subject id; Spark groups every region's events and customers by (region, shard) (`cogroup`, so
-the two tables are never joined row by row), and one task per group runs
-features.build.build_tables, the pandas engine's own function, on a History of just that
-shard's customers, with the region's extract start, end and index dates. A customer's rows
-depend only on that customer's events (and the region's dates), so the union of the shards'
-rows is the pandas engine's table: tests/test_spark_features.py proves it on every column.
+No feature is implemented here. Each region's customers are split into shards, contiguous
+ranges of subject ids with equal numbers of customers; one Spark task per (region, shard) reads
+that range of the region's events and customers with pandas' own Parquet reader (a row filter,
+so the frames have exactly the pandas engine's dtypes and file order) and runs
+features.build.build_tables, the pandas engine's own function, on a History of just those
+customers, with the region's extract start, end and index dates. A customer's rows depend only
+on that customer's events (and the region's dates), so the union of the shards' rows is the
+pandas engine's table: tests/test_spark_features.py proves it on every column.
+
+Why range reads and not a Spark shuffle (group the events by shard, `cogroup` + `applyInPandas`):
+a dataset's events are sorted by customer (the contracts' order), so a range is a contiguous slice
+of the file and Parquet's row-group statistics skip most of the rest; measured at 20,000
+residents (2 million events), 8 range reads took 2.7 s against 17 s for the shuffle alone, and
+the slices keep the file's order (History breaks ties at one instant by it) with no row index
+to carry. Unsorted events still give the same tables, only each task then scans the whole file.
+The first and last shard are open-ended, so an event of an unknown subject still reaches a
+shard, whose contract check names it.
 
 Each task writes its own slice with the pandas engine's writer (features.io.write_parquet):
 FEATURES/region=<name>/segment=<segment>/part-<shard>.parquet keeps the pandas dtypes
@@ -15,10 +25,6 @@ would lose, and only a summary row per segment comes back to the driver, so the 
 does not grow with the population. Parts are written to a temporary name and renamed, so a
 retried task overwrites its own part; the whole folder is built in a temporary sibling and
 renamed into place by the driver after features.json, so FEATURES is complete or untouched.
-
-Events keep their order in the file (Parquet's row index travels with them through the
-shuffle): History breaks ties at one instant by code and then by file order, as in the pandas
-engine.
 """
 
 from __future__ import annotations
@@ -33,15 +39,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from base.errors import SoteRiskError
-from scaleout.layout import (FEATURES_MANIFEST, REGION_KEY, SEGMENT_KEY, check_unique_subjects, features_manifest,
-                             read_dataset_manifest, region_folder, segment_folder)
+from scaleout.layout import (FEATURES_MANIFEST, check_unique_subjects, features_manifest, read_dataset_manifest,
+                             region_folder, segment_folder)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
-
-SHARD_KEY = "shard"
-ROW_KEY = "_row"  # the event's row in its Parquet file
-SUMMARY_SCHEMA = "region string, segment string, shard int, rows long, customers long, shard_customers long, error string"
 
 
 class ShardError(SoteRiskError):
@@ -53,14 +55,40 @@ class RegionSpan:
     """What a shard task needs of its region besides its frames."""
 
     name: str
+    folder: str  # DATA/region=<name>, absolute (on a cluster: a path every executor sees)
     extract_start: str
     extract_end: str
     metadata: dict[str, Any]  # dataset.json without the whole-region counts (checked on the driver)
-    shards: int
 
 
-def shard_count(customers: int, shard_customers: int) -> int:
-    return max(1, math.ceil(customers / shard_customers))
+@dataclass(frozen=True)
+class Shard:
+    """One task: the region's customers with lo <= subject_id < hi (None: open-ended)."""
+
+    region: str
+    index: int
+    lo: int | None
+    hi: int | None
+
+
+def shard_ranges(region: str, subject_ids, shards: int) -> list[Shard]:
+    """`shards` ranges of equal customer counts over the region's subject ids, the first and the
+    last open-ended (so no event is outside every shard)."""
+    import numpy as np
+
+    ids = np.unique(np.asarray(subject_ids, dtype=np.int64))
+    shards = max(1, min(shards, len(ids)))
+    cuts = [int(ids[(i * len(ids)) // shards]) for i in range(1, shards)]
+    bounds = [None, *cuts, None]
+    return [Shard(region, i, bounds[i], bounds[i + 1]) for i in range(shards)]
+
+
+def shard_counts(customers: dict[str, int], *, shard_customers: int, min_tasks: int) -> dict[str, int]:
+    """Shards per region: at most `shard_customers` customers a shard (a task's memory grows with
+    it), and together at least `min_tasks` (Spark's parallelism), so the cores stay busy until
+    the end instead of one big last shard running alone."""
+    per_region = math.ceil(min_tasks / max(1, len(customers)))
+    return {name: max(1, math.ceil(n / shard_customers), per_region) for name, n in customers.items()}
 
 
 def build_shard(events: pd.DataFrame, customers: pd.DataFrame, span: RegionSpan, *, segments: Sequence[str],
@@ -79,6 +107,16 @@ def build_shard(events: pd.DataFrame, customers: pd.DataFrame, span: RegionSpan,
                              workers=1))  # one thread a task: Spark runs a task per core
 
 
+def read_shard(span: RegionSpan, shard: Shard) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shard's events (file order) and customers, read by pandas' own Parquet reader with a
+    subject_id range filter: the same dtypes and order as the pandas engine's read of the region."""
+    from data_contracts.io import read_dataset_table
+
+    filters = ([("subject_id", ">=", shard.lo)] if shard.lo is not None else []) + \
+              ([("subject_id", "<", shard.hi)] if shard.hi is not None else [])
+    return read_dataset_table(span.folder, "events", filters or None), read_dataset_table(span.folder, "customers", filters or None)
+
+
 def _write_part(table: pd.DataFrame, folder: Path, shard: int) -> None:
     from features.io import write_parquet
 
@@ -89,38 +127,22 @@ def _write_part(table: pd.DataFrame, folder: Path, shard: int) -> None:
     os.replace(tmp, path)
 
 
-def _shard_task(spans: dict[str, RegionSpan], dtypes: dict[str, dict[str, str]], out: str, segments: tuple[str, ...],
-                warmup_days: int, validate: bool):  # noqa: ANN202 (a function for applyInPandas)
-    """The function Spark runs per (region, shard): frames in Spark's dtypes -> the reader's
-    dtypes -> build_shard -> parts on disk -> one summary row per segment."""
-
-    def task(key, events: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001 (Spark's key tuple)
-        region, shard = str(key[0]), int(key[1])
-        events = (events.sort_values(ROW_KEY, kind="stable").drop(columns=[ROW_KEY, REGION_KEY, SHARD_KEY])
-                  .reset_index(drop=True).astype(dtypes["events"]))
-        customers = (customers.drop(columns=[REGION_KEY, SHARD_KEY]).sort_values("subject_id", kind="stable")
-                     .reset_index(drop=True).astype(dtypes["customers"]))
-        base = {"region": region, "shard": shard, "shard_customers": len(customers)}
-        try:
-            tables = build_shard(events, customers, spans[region], segments=segments, warmup_days=warmup_days, validate=validate)
-        except SoteRiskError as error:  # a contract or pipeline refusal: back to the driver as data, said in one line
-            return pd.DataFrame([{**base, "segment": None, "rows": 0, "customers": 0, "error": str(error)}])
-        rows = []
-        for segment, table in tables:
-            _write_part(table, Path(out) / region_folder(region) / segment_folder(segment), shard)
-            rows.append({**base, "segment": segment, "rows": len(table), "customers": int(table["subject_id"].nunique()),
-                         "error": None})
-        return pd.DataFrame(rows, columns=["region", "segment", "shard", "rows", "customers", "shard_customers", "error"])
-
-    return task
-
-
-def _reader_dtypes(path: Path) -> dict[str, str]:
-    """The dtypes pandas' Parquet reader gives the file's columns (what the pandas engine sees)."""
-    import pyarrow.parquet as pq
-
-    empty = pq.read_schema(path).empty_table().to_pandas()
-    return {column: str(dtype) for column, dtype in empty.dtypes.items()}
+def run_shard(shard: Shard, span: RegionSpan, out: str, segments: tuple[str, ...], warmup_days: int,
+              validate: bool) -> list[dict[str, Any]]:
+    """One Spark task: read the shard, build its tables, write its parts; one summary row a
+    segment (or one row with the error: a contract refusal comes back as data, said in one line)."""
+    base = {"region": shard.region, "shard": shard.index}
+    try:
+        events, customers = read_shard(span, shard)
+        tables = build_shard(events, customers, span, segments=segments, warmup_days=warmup_days, validate=validate)
+    except SoteRiskError as error:
+        return [{**base, "segment": None, "rows": 0, "customers": 0, "shard_customers": 0, "error": str(error)}]
+    rows = []
+    for segment, table in tables:
+        _write_part(table, Path(out) / region_folder(shard.region) / segment_folder(segment), shard.index)
+        rows.append({**base, "segment": segment, "rows": len(table), "customers": int(table["subject_id"].nunique()),
+                     "shard_customers": len(customers), "error": None})
+    return rows
 
 
 def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -129,7 +151,7 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
     """Write FEATURES (OUT) from the multi-region dataset DATA; returns features.json's content.
 
     On a cluster DATA and OUT must be on storage every executor sees."""
-    from pyspark.sql import functions as F
+    import pyarrow.parquet as pq
 
     from base.atomic import atomic_directory, check_output
     from data_contracts.io import read_metadata
@@ -143,7 +165,7 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
         segment_outcomes(segment)  # an unknown segment fails before any work
     folders = dataset.folders(regions)
     check_output(out, overwrite=True)
-    spans = {}
+    spans, ids = {}, {}
     for name, folder in folders.items():
         metadata = read_metadata(folder / "dataset.json")
         try:
@@ -151,29 +173,21 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
         except (KeyError, ValueError) as error:
             raise ShardError(f"{folder / 'dataset.json'}: no readable extract_start / extract_end ({error})") from None
         shard_metadata = {k: v for k, v in metadata.items() if k != "customers"}  # a shard holds some of them
-        spans[name] = RegionSpan(name, start, end, shard_metadata, shard_count(dataset.entry(name).customers, shard_customers))
-    first = next(iter(folders.values()))
-    dtypes = {"events": _reader_dtypes(first / "events.parquet"), "customers": _reader_dtypes(first / "customers.parquet")}
+        spans[name] = RegionSpan(name, str(folder.absolute()), start, end, shard_metadata)
+        ids[name] = pq.read_table(folder / "customers.parquet", columns=["subject_id"]).column(0).to_numpy()
+    counts = shard_counts({name: len(v) for name, v in ids.items()}, shard_customers=shard_customers,
+                          min_tasks=spark.sparkContext.defaultParallelism)
+    shards = [shard for name in folders for shard in shard_ranges(name, ids[name], counts[name])]
+    del ids
 
-    root = str(Path(data).absolute())
-    shards = F.lit(1)
-    for name, span in spans.items():
-        shards = F.when(F.col(REGION_KEY) == name, F.lit(span.shards)).otherwise(shards)
-    shard = F.pmod(F.xxhash64("subject_id"), shards).cast("int").alias(SHARD_KEY)
-
-    def read(table: str, *extra):  # noqa: ANN001, ANN202
-        paths = [str(Path(folder).absolute() / f"{table}.parquet") for folder in folders.values()]
-        frame = spark.read.option("basePath", root).parquet(*paths)
-        return frame.select("*", *extra).withColumn(SHARD_KEY, shard)
-
-    events = read("events", F.col("_metadata.row_index").alias(ROW_KEY))
-    customers = read("customers")
     manifest_segments: dict[str, dict[str, dict[str, int]]] = {s: {} for s in segments}
     with atomic_directory(out, overwrite=True) as tmp:
-        task = _shard_task(spans, dtypes, str(tmp.absolute()), segments, warmup_days, validate)
-        rows = (events.groupBy(REGION_KEY, SHARD_KEY).cogroup(customers.groupBy(REGION_KEY, SHARD_KEY))
-                .applyInPandas(task, SUMMARY_SCHEMA).collect())  # a few rows a shard: no Arrow trip needed
-        summary = pd.DataFrame([row.asDict() for row in rows], columns=[f.split()[0] for f in SUMMARY_SCHEMA.split(", ")])
+        where = str(tmp.absolute())
+        # one partition a shard: Spark hands each task exactly one shard, largest regions' first
+        results = (spark.sparkContext.parallelize(shards, len(shards))
+                   .flatMap(lambda shard: run_shard(shard, spans[shard.region], where, segments, warmup_days, validate))
+                   .collect())
+        summary = pd.DataFrame(results, columns=["region", "shard", "segment", "rows", "customers", "shard_customers", "error"])
         errors = summary[summary["error"].notna()]
         if len(errors):
             first_error = errors.iloc[0]
@@ -189,12 +203,9 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
                 manifest_segments[segment][name] = {"rows": int(rows["rows"].sum()), "customers": int(rows["customers"].sum()),
                                                     "parts": int(len(rows))}
         source = {"data": str(Path(data)), "warmup_days": warmup_days, "shard_customers": shard_customers,
-                  "regions": {name: {"extract_start": s.extract_start, "extract_end": s.extract_end, "shards": s.shards}
+                  "regions": {name: {"extract_start": s.extract_start, "extract_end": s.extract_end, "shards": counts[name]}
                               for name, s in spans.items()}}
         manifest = features_manifest(pipeline_version=pipeline_version(), source=source, segments=manifest_segments,
                                      engine="spark")
         (tmp / FEATURES_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
-
-
-__all__ = ["build_features", "build_shard", "RegionSpan", "ShardError", "SEGMENT_KEY"]

@@ -18,7 +18,7 @@ from scaleout import layout
 
 SEEDS = (31, 32)  # never the held-out 20261206 (docs/PROTOCOL.md)
 RESIDENTS = 1_500
-SHARD_CUSTOMERS = 400  # ~4 shards a region: the tables are stitched across shard boundaries
+SHARD_CUSTOMERS = 400  # >= 4 shards a region: the tables are stitched across shard boundaries
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +118,7 @@ def test_the_comparison_catches_a_customer_cut_at_a_shard_boundary_and_any_chang
     write_simulated(simulate(region_config(customers=300, years=3, seed=33, compute_truth=False)), folder)
     data = read_dataset(folder)
     metadata = {k: v for k, v in data.metadata.items() if k != "customers"}
-    span = RegionSpan("one", data.metadata["extract_start"], data.metadata["extract_end"], metadata, 1)
+    span = RegionSpan("one", str(folder), data.metadata["extract_start"], data.metadata["extract_end"], metadata)
 
     def elderly(events: pd.DataFrame) -> pd.DataFrame:
         (_, table), = build_shard(events, data.customers, span, segments=["elderly"], warmup_days=365, validate=False)
@@ -142,3 +142,30 @@ def test_the_comparison_catches_a_customer_cut_at_a_shard_boundary_and_any_chang
     with pytest.raises(AssertionError, match=categorical):
         assert_same_table(whole, whole.astype({categorical: "str"}), "lost categorical")
     assert_same_table(whole, whole.sample(frac=1.0, random_state=0), "row order")  # order alone is not a difference
+
+
+def test_shards_cover_every_customer_once_and_read_as_slices_of_the_region(tmp_path):
+    """Range shards: equal customer counts, open-ended first and last (an event of an unknown
+    subject still reaches a shard's contract check), and the shards' frames concatenated are the
+    region's frames as the pandas engine reads them (rows, order, dtypes). Without Spark."""
+    from data_contracts.io import read_dataset
+    from scaleout.features import RegionSpan, read_shard, shard_counts, shard_ranges
+    from synthetic.io import write_simulated
+    from synthetic.regions import region_config
+    from synthetic.simulate import simulate
+
+    folder = tmp_path / "one"
+    write_simulated(simulate(region_config(customers=200, years=1, seed=34, compute_truth=False)), folder)
+    whole = read_dataset(folder, validate=False)
+    ids = whole.customers["subject_id"].to_numpy()
+    shards = shard_ranges("one", ids[::-1], 4)
+    assert [s.index for s in shards] == [0, 1, 2, 3] and shards[0].lo is None and shards[-1].hi is None
+    assert [a.hi for a in shards[:-1]] == [b.lo for b in shards[1:]]
+    span = RegionSpan("one", str(folder), whole.metadata["extract_start"], whole.metadata["extract_end"], {})
+    pieces = [read_shard(span, s) for s in shards]
+    sizes = [len(c) for _, c in pieces]
+    assert sum(sizes) == len(ids) and max(sizes) - min(sizes) <= 1
+    pd.testing.assert_frame_equal(pd.concat([e for e, _ in pieces], ignore_index=True), whole.events)
+    pd.testing.assert_frame_equal(pd.concat([c for _, c in pieces], ignore_index=True), whole.customers)
+    assert shard_counts({"a": 25_000, "b": 100}, shard_customers=10_000, min_tasks=8) == {"a": 4, "b": 4}
+    assert shard_counts({"a": 25_000}, shard_customers=10_000, min_tasks=2) == {"a": 3}
