@@ -191,7 +191,8 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
         errors = summary[summary["error"].notna()]
         if len(errors):
             first_error = errors.iloc[0]
-            raise ShardError(f"region {first_error['region']} (shard {first_error['shard']}): {first_error['error']}")
+            raise ShardError(f"region {first_error['region']} (shard {first_error['shard']}; row numbers count from the shard's first row): "
+                             f"{first_error['error']}")
         for name, folder in folders.items():
             mine = summary[summary["region"] == name]
             held = int(mine.drop_duplicates("shard")["shard_customers"].sum())

@@ -103,3 +103,21 @@ def test_without_java_a_spark_command_says_what_to_install_in_one_line(tmp_path)
     assert result.stderr.strip() == ("error: the Spark engine needs a Java runtime: "
                                      "sudo apt-get install -y openjdk-17-jre-headless")
     assert not (tmp_path / "out").exists()
+
+
+def test_each_engine_refuses_the_other_kind_of_dataset_in_one_line(tmp_path):
+    _region(tmp_path / "data", "a-1", [100_001])
+    _manifest(tmp_path / "data", ["a-1"])
+
+    def features_build(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "SOTE_RISK_HOME": str(tmp_path / "home")}
+        return subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", "features", "build", *args,
+                               "--out", str(tmp_path / "features")], capture_output=True, text=True, env=env)
+
+    pandas = features_build("--data", str(tmp_path / "data"))
+    assert pandas.returncode == 2 and len(pandas.stderr.strip().splitlines()) == 1
+    assert "is a multi-region dataset (regions.json): build its features with --engine spark" in pandas.stderr
+    spark = features_build("--engine", "spark", "--data", str(tmp_path / "data" / "region=a-1"))
+    assert spark.returncode == 2 and len(spark.stderr.strip().splitlines()) == 1
+    assert "--engine spark reads a multi-region dataset" in spark.stderr and "use --engine pandas" in spark.stderr
+    assert not (tmp_path / "features").exists()
