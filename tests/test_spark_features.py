@@ -71,6 +71,21 @@ def test_simulate_regions_writes_one_complete_dataset_a_region_with_disjoint_ids
 
 
 @pytest.mark.spark
+def test_a_spark_task_runs_the_simulator_itself_and_the_offset_changes_only_the_ids(regions):
+    """Region 1 (seed 32, ids offset by 10,000,000) is the plain single-region simulation of seed
+    32 with every id shifted: same events, customers and order."""
+    from data_contracts.io import read_dataset
+    from synthetic.regions import region_config
+    from synthetic.simulate import simulate
+
+    plain = simulate(region_config(customers=RESIDENTS, years=3, seed=SEEDS[1], compute_truth=False))
+    written = read_dataset(regions / "region=eksote-32", validate=False)
+    for expected, actual in ((plain.events, written.events), (plain.customers, written.customers)):
+        shifted = actual.assign(subject_id=actual["subject_id"] - layout.SUBJECT_ID_STRIDE)
+        pd.testing.assert_frame_equal(expected.reset_index(drop=True), shifted)
+
+
+@pytest.mark.spark
 def test_spark_engine_tables_equal_the_pandas_engines_for_every_region_and_segment(regions, spark_features, tmp_path):
     from features import io
     from features.build import build_tables

@@ -26,6 +26,8 @@ def build(
     master: str = master_option(),
     shard_customers: int = typer.Option(10_000, "--shard-customers", min=1, help="With --engine spark: customers a shard "
                                         "(one task; its memory grows with it)."),
+    region: Optional[list[str]] = typer.Option(None, "--region", help="With --engine spark: only these regions of the "
+                                               "dataset (repeatable; default every region)."),
 ) -> None:
     """Write OUT/<segment>.parquet (features + labels + pipeline version), OUT/labels/<task>/ (MEDS labels), OUT/labels_censored/<task>/;
     with --engine spark, OUT/region=<name>/segment=<segment>/*.parquet and OUT/features.json."""
@@ -36,8 +38,10 @@ def build(
         raise SoteRiskError(f"--engine must be pandas or spark, not {engine!r}")
     if engine == "spark":
         _build_on_spark(data, out, segment, warmup_days=warmup_days, validate=validate, master=master,
-                        shard_customers=shard_customers)
+                        shard_customers=shard_customers, regions=region)
         return
+    if region:
+        raise SoteRiskError("--region chooses regions of a multi-region dataset: it needs --engine spark")
     if data is not None and is_multi_region(data):
         raise SoteRiskError(f"{data} is a multi-region dataset (regions.json): build its features with --engine spark, "
                             f"or pass one region's folder ({data}/region=<name>) to the pandas engine")
@@ -76,7 +80,7 @@ def build(
 
 
 def _build_on_spark(data: Optional[Path], out: Optional[Path], segment: Optional[list[str]], *, warmup_days: int,
-                    validate: bool, master: str, shard_customers: int) -> None:
+                    validate: bool, master: str, shard_customers: int, regions: Optional[list[str]]) -> None:
     """`features build --engine spark` (scaleout/features.py)."""
     import time
 
@@ -100,14 +104,15 @@ def _build_on_spark(data: Optional[Path], out: Optional[Path], segment: Optional
         raise SoteRiskError(f"{data}: --engine spark reads a multi-region dataset (regions.json and region=<name>/ folders, "
                             f"as `sote-risk simulate --regions N` writes); for one region's folder use --engine pandas")
     dataset = read_dataset_manifest(data)
+    dataset.folders(regions)  # an unknown region names the known ones, before Spark starts
     require_java()
     check_output(out, overwrite=True)
     console = Console(stderr=True)
-    console.print(f"features of {len(dataset.regions)} region(s) on Spark ({master})...")
+    console.print(f"features of {len(regions or dataset.names)} region(s) on Spark ({master})...")
     started = time.monotonic()
     with spark_session(spark_settings(master)) as spark:
         manifest = build_features(spark, data, out, segments=segments, warmup_days=warmup_days,
-                                  shard_customers=shard_customers, validate=validate)
+                                  regions=regions, shard_customers=shard_customers, validate=validate)
     for name, per_region in manifest["segments"].items():
         rows = sum(r["rows"] for r in per_region.values())
         customers = sum(r["customers"] for r in per_region.values())
