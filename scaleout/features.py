@@ -85,8 +85,8 @@ def shard_ranges(region: str, subject_ids, shards: int) -> list[Shard]:
 
 def shard_counts(customers: dict[str, int], *, shard_customers: int, min_tasks: int) -> dict[str, int]:
     """Shards per region: at most `shard_customers` customers a shard (a task's memory grows with
-    it), and together at least `min_tasks` (Spark's parallelism), so the cores stay busy until
-    the end instead of one big last shard running alone."""
+    it), and together at least `min_tasks`, so the cores stay busy until the end instead of one
+    big last shard running alone."""
     per_region = math.ceil(min_tasks / max(1, len(customers)))
     return {name: max(1, math.ceil(n / shard_customers), per_region) for name, n in customers.items()}
 
@@ -175,8 +175,10 @@ def build_features(spark: "SparkSession", data: str | os.PathLike[str], out: str
         shard_metadata = {k: v for k, v in metadata.items() if k != "customers"}  # a shard holds some of them
         spans[name] = RegionSpan(name, str(folder.absolute()), start, end, shard_metadata)
         ids[name] = pq.read_table(folder / "customers.parquet", columns=["subject_id"]).column(0).to_numpy()
+    # two tasks a core at least (defaultParallelism: the cores of local mode or of the cluster's
+    # executors), so a core that finishes early finds work instead of idling beside a long last task
     counts = shard_counts({name: len(v) for name, v in ids.items()}, shard_customers=shard_customers,
-                          min_tasks=spark.sparkContext.defaultParallelism)
+                          min_tasks=2 * spark.sparkContext.defaultParallelism)
     shards = [shard for name in folders for shard in shard_ranges(name, ids[name], counts[name])]
     del ids
 
