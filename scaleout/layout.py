@@ -109,6 +109,12 @@ class MultiRegionDataset:
     def folders(self, names: Sequence[str] | None = None) -> dict[str, Path]:
         return {name: self.folder(name) for name in (names or self.names)}
 
+    def table_paths(self, table: str, names: Sequence[str] | None = None) -> list[str]:
+        """Absolute paths of one table (`events`, `customers`) in every (or the named) region, for
+        `spark.read.option("basePath", str(dataset.root.absolute())).parquet(*paths)`, which then
+        adds the `region` partition column."""
+        return [str((folder / f"{table}.parquet").absolute()) for folder in self.folders(names).values()]
+
     def entry(self, name: str) -> RegionEntry:
         self.folder(name)
         return next(r for r in self.regions if r.name == name)

@@ -52,7 +52,7 @@ def spark_features(spark, regions, tmp_path_factory) -> Path:
 
 
 @pytest.mark.spark
-def test_simulate_regions_writes_one_complete_dataset_a_region_with_disjoint_ids(regions):
+def test_simulate_regions_writes_one_complete_dataset_a_region_with_disjoint_ids(regions, spark):
     from data_contracts.io import read_dataset
 
     dataset = layout.read_dataset_manifest(regions)
@@ -68,6 +68,10 @@ def test_simulate_regions_writes_one_complete_dataset_a_region_with_disjoint_ids
         assert ids[entry.name].between(entry.subject_id_offset, entry.subject_id_offset + layout.SUBJECT_ID_STRIDE - 1).all()
     assert not set(ids["eksote-31"]) & set(ids["eksote-32"])
     layout.check_unique_subjects(dataset)
+    # Spark reads the regions' events as one table with `region` as a partition column
+    events = spark.read.option("basePath", str(dataset.root.absolute())).parquet(*dataset.table_paths("events"))
+    counts = {row["region"]: row["count"] for row in events.groupBy("region").count().collect()}
+    assert counts == {entry.name: entry.events for entry in dataset.regions}
 
 
 @pytest.mark.spark

@@ -117,8 +117,8 @@ def _build_on_spark(data: Optional[Path], out: Optional[Path], segment: Optional
         rows = sum(r["rows"] for r in per_region.values())
         customers = sum(r["customers"] for r in per_region.values())
         console.print(f"{name}: {rows:,} rows, {customers:,} customers in {len(per_region)} region(s)")
-    console.print(f"wrote {out} (region=<name>/segment=<segment>/, features.json); pipeline version "
-                  f"{manifest['pipeline_version'][:16]}; {time.monotonic() - started:.0f} s")
+    console.print(f"wrote {out}/features.json and {out}/region=<name>/segment=<segment>/")
+    console.print(f"pipeline version {manifest['pipeline_version'][:16]}; {time.monotonic() - started:.0f} s")
 
 
 @features_app.command("describe")
