@@ -121,3 +121,18 @@ def test_each_engine_refuses_the_other_kind_of_dataset_in_one_line(tmp_path):
     assert spark.returncode == 2 and len(spark.stderr.strip().splitlines()) == 1
     assert "--engine spark reads a multi-region dataset" in spark.stderr and "use --engine pandas" in spark.stderr
     assert not (tmp_path / "features").exists()
+
+
+def test_the_session_settings_keep_spark_on_this_machine_and_on_this_python():
+    from scaleout.session import SparkSettings, spark_conf
+
+    local = spark_conf(SparkSettings(python="/opt/venv/bin/python"))
+    assert local["spark.master"] == "local[*]"
+    assert local["spark.driver.host"] == local["spark.driver.bindAddress"] == "127.0.0.1"
+    assert local["spark.ui.enabled"] == "false" and local["spark.sql.session.timeZone"] == "UTC"
+    assert local["spark.pyspark.python"] == local["spark.executorEnv.PYSPARK_PYTHON"] == "/opt/venv/bin/python"
+    assert not any("jars.packages" in key or "jars.repositories" in key for key in local)  # nothing downloaded
+    cluster = spark_conf(SparkSettings(master="spark://head:7077"))
+    assert "spark.driver.bindAddress" not in cluster and "spark.executorEnv.PYTHONPATH" not in cluster
+    with pytest.raises(ValueError):
+        SparkSettings(driver_memory="lots")
