@@ -91,15 +91,37 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _read_table(root: Path, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+_TABLE_COLUMNS = {EVENTS_FILE: EVENT_COLUMNS, CUSTOMERS_FILE: CUSTOMER_COLUMNS}
+_OPERATORS = {">=": "ge", "<": "lt", "<=": "le", ">": "gt", "==": "eq"}
+
+
+def read_dataset_table(directory: str | os.PathLike[str], name: str,
+                       filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame:
+    """One table of a dataset folder (`events` or `customers`) exactly as read_dataset reads it,
+    unvalidated; with `filters` ([("subject_id", ">=", lo), ("subject_id", "<", hi)], ANDed) only
+    the matching rows, in file order: a shard of the region (scaleout/features.py), whose frames
+    then have the same dtypes as the whole region's."""
+    for _, op, _ in filters or ():
+        if op not in _OPERATORS:
+            raise ValueError(f"filter operator {op!r} not one of {', '.join(_OPERATORS)}")
+    return _read_table(Path(directory), name, _TABLE_COLUMNS[name], filters)
+
+
+def _read_table(root: Path, name: str, columns: tuple[str, ...], filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame:
     parquet, csv = root / f"{name}.parquet", root / f"{name}.csv"
     if parquet.exists():
         try:
-            frame = pd.read_parquet(parquet)
+            # a row filter reads only the matching rows (and skips row groups whose statistics exclude them)
+            frame = pd.read_parquet(parquet, filters=filters) if filters else pd.read_parquet(parquet)
         except Exception as error:  # pyarrow raises several types for a corrupt file
             raise ContractError(f"{parquet}: not a readable Parquet file ({_one_line(error)})") from None
     elif csv.exists():
         frame = _read_csv(csv, name)
+        if filters:
+            keep = pd.Series(True, index=frame.index)
+            for column, op, value in filters:
+                keep &= getattr(frame[column], _OPERATORS[op])(value)
+            frame = frame[keep]
     else:
         raise ContractError(f"{root}: neither {name}.parquet nor {name}.csv found")
     # Contract column order; unexpected or missing columns are left for the validator to name.

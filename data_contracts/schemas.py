@@ -11,10 +11,17 @@ importing the package reads no files.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import pandas as pd
-import pandera.pandas as pa
+
+with warnings.catch_warnings():
+    # pandera imports pyspark.pandas whenever pyspark is installed (the Spark engine, scaleout/,
+    # needs it), and pyspark then warns that it does not fully support pandas >= 3. That is about
+    # pandas-on-Spark, which nothing here uses; the Spark engine's own conversions are tested.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    import pandera.pandas as pa
 
 from data_contracts.catalogue import (
     CENSOR_REASONS,

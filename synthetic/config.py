@@ -609,6 +609,9 @@ class SimulatorConfig(_Frozen):
     customers: int = Field(20_000, description="residents at the extract start")
     years: int = 5  # warm-up 12 mo + train >= 12 + gap 6 + validation 6 + gap 6 + test 6 + 180-day labels 6 (experiments/)
     seed: int = 42
+    # Added to every pseudonym: the regions of one multi-region dataset get disjoint ids (a national
+    # extract pseudonymises project-wide); 0 keeps a single region's ids (and bytes) as they were.
+    subject_id_offset: int = Field(0, ge=0, le=2**62, description="added to every subject_id (region i of a multi-region dataset: i x 10,000,000)")
     start: dt.date = dt.date(2022, 1, 1)
     burn_in_months: int = Field(24, ge=0, le=120)
     population: PopulationConfig = PopulationConfig()

@@ -155,7 +155,7 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         rai_need=np.full(n, np.nan),
     )
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
-    sid_of_pool = 100_000 + _generator(config.seed, 4, 0).permutation(n).astype("int64")
+    sid_of_pool = 100_000 + config.subject_id_offset + _generator(config.seed, 4, 0).permutation(n).astype("int64")
     exited = np.zeros(n, bool)
     exit_t = np.full(n, np.inf)
     stay_row = np.full(n, -1, dtype="int64")
@@ -446,6 +446,8 @@ def _finish(config: SimulatorConfig, cal: Calendar, pop: Population, buf: EventB
         "residents_at_start": config.customers,
         "years": config.years,
     }
+    if config.subject_id_offset:  # said only when set, so a single region's dataset.json reads as before
+        metadata["subject_id_offset"] = config.subject_id_offset
     if config.shifts.any:  # said only when there is one, so a default dataset.json reads as before
         metadata["shifts"] = config.shifts.model_dump(mode="json", exclude_none=True)
     t_us = days_to_datetime(sec / 86_400.0)

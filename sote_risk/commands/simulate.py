@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from base.errors import SoteRiskError
+from sote_risk.spark_options import master_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from synthetic.config import SimulatorConfig
@@ -31,8 +32,19 @@ def register(app: typer.Typer) -> None:
                                               "(synthetic/config.py ShiftConfig: `coding:` changes of how a code is "
                                               "recorded, `homecare_cut:` a home care capacity cut), to test "
                                               "monitoring against a known cause. None by default."),
+        regions: Optional[int] = typer.Option(None, "--regions", help="Simulate N regions into one multi-region dataset "
+                                              "(OUT/regions.json + OUT/region=<name>/, one Spark task a region; seeds "
+                                              "SEED, SEED+1, ...; subject ids unique across regions). Eksote's "
+                                              "parameter set unless --region-sets."),
+        region_sets: Optional[str] = typer.Option(None, "--region-sets", help="With --regions: the parameter set of each "
+                                                  "region, comma-separated (eksote,eksote,kainuu)."),
+        master: str = master_option(),
     ) -> None:
         """Simulate the region's service history with ground truth into OUT."""
+        if regions is not None or region_sets is not None:
+            _simulate_regions(regions, region_sets, customers=customers, years=years, seed=seed, out=out, truth=truth,
+                              region=region, shifts=shifts, master=master)
+            return
         if customers < 1:
             raise SoteRiskError(f"--customers must be a positive number (got {customers})")
         if not 1 <= years <= 30:
@@ -60,6 +72,41 @@ def register(app: typer.Typer) -> None:
             f"{len(dataset.risk):,} truth rows ({dataset.metadata['extract_start'][:10]} .. "
             f"{dataset.metadata['extract_end'][:10]})"
         )
+
+
+def _simulate_regions(regions: int | None, region_sets: str | None, *, customers: int, years: int, seed: int, out: Path,
+                      truth: bool, region: str, shifts: Path | None, master: str) -> None:
+    """`simulate --regions N`: a multi-region dataset on Spark (scaleout/simulate.py)."""
+    from scaleout.layout import LayoutError
+    from scaleout.session import require_java, spark_session
+    from scaleout.simulate import plan_regions, simulate_regions
+    from synthetic.io import check_output
+    from data_contracts.regions import UnknownRegionError
+    from sote_risk.spark_options import spark_settings
+
+    if region != "eksote":
+        raise SoteRiskError("--region names one region; with --regions use --region-sets (one parameter set a region)")
+    if shifts is not None:
+        raise SoteRiskError("--shifts applies to one region; it cannot be combined with --regions")
+    if customers < 1 or not 1 <= years <= 30 or seed < 0:
+        raise SoteRiskError(f"--customers must be positive, --years 1..30 and --seed >= 0 (got {customers}, {years}, {seed})")
+    sets = [s.strip() for s in region_sets.split(",") if s.strip()] if region_sets else None
+    n = regions if regions is not None else len(sets or [])
+    try:
+        plans = plan_regions(n, customers=customers, years=years, seed=seed, parameter_sets=sets, truth=truth)
+    except UnknownRegionError as error:
+        raise SoteRiskError(f"--region-sets: {error}") from None
+    except LayoutError as error:
+        raise SoteRiskError(str(error)) from None
+    require_java()
+    check_output(out)  # fail before starting Spark and spending minutes on the simulation
+    typer.echo(f"simulating {n} region(s) of {customers:,} residents on Spark ({master})...", err=True)
+    with spark_session(spark_settings(master)) as spark:
+        entries = simulate_regions(spark, plans, out)
+    for entry in entries:
+        typer.echo(f"{out}/region={entry.name}: {entry.parameters}, seed {entry.seed}, {entry.customers:,} customers, "
+                   f"{entry.events:,} events, ids from {entry.subject_id_offset + 100_000:,}")
+    typer.echo(f"wrote {out}/regions.json ({len(entries)} regions)")
 
 
 def _read_shifts(path: Path) -> dict:
