@@ -17,6 +17,7 @@ is refused with each region's anchor.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -32,7 +33,7 @@ from training.splits import anchor_from_shares, check_period, resolve_periods, s
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
-PERIOD = "_period"
+PERIOD = "period_number"  # a partition folder name: no leading "_" (readers skip those)
 TIME_FORMAT_SPARK = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 TIME_FORMAT_PANDAS = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -77,9 +78,10 @@ def conform(frame: pd.DataFrame, dtypes: dict[str, object]) -> pd.DataFrame:
 
 def build_pooled_table(spark: "SparkSession", root: str | os.PathLike[str], spec: ExperimentSpec, *,
                        negatives_fraction: float, seed: int | None = None,
-                       regions: Sequence[str] | None = None) -> PooledTable:
+                       regions: Sequence[str] | None = None, scratch: str | os.PathLike[str] | None = None) -> PooledTable:
     """The PooledTable of `spec` over the folder's regions (or the chosen ones). `seed` of the
-    negatives' draw: the spec's seed unless given."""
+    negatives' draw: the spec's seed unless given. `scratch`: where the kept rows pass through
+    Parquet (default: the system's temporary folder; on a cluster, storage the driver can read)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType
 
@@ -141,18 +143,22 @@ def build_pooled_table(spark: "SparkSession", root: str | os.PathLike[str], spec
              .withColumn(PERIOD, F.lit(0)))
     others = [frame.where(usable & stamp.isin(keys(p))).withColumn(WEIGHT, F.lit(1.0)).withColumn(PERIOD, F.lit(i))
               for i, p in ((1, periods[1]), (2, periods[2]))]
-    rows = train.unionByName(others[0]).unionByName(others[1]).toPandas()
+    rows = train.unionByName(others[0]).unionByName(others[1])
 
     dtypes = pandas_dtypes(root, spec.segment, chosen[0], columns)
     parts = []
-    for number, period in enumerate(periods):
-        part = rows.loc[rows[PERIOD] == number]
-        region = pd.Categorical(part[REGION_KEY].astype(str), categories=known)
-        part = conform(part, dtypes).assign(**{REGION_KEY: region, WEIGHT: part[WEIGHT].to_numpy(dtype=float)})
-        part = part.sort_values([REGION_KEY, "subject_id", "prediction_time"], kind="stable").reset_index(drop=True)
-        check_period(part, period, spec, span, anchor)
-        parts.append(part)
-    del rows
+    # Through Parquet, not toPandas(): the kept rows (GBs at four regions) stream from the
+    # executors to disk and are read period by period, never gathered in the driver's JVM heap
+    with tempfile.TemporaryDirectory(prefix="sote-pooled-", dir=scratch) as tmp:
+        rows.write.partitionBy(PERIOD).parquet(f"{tmp}/rows")
+        for number, period in enumerate(periods):
+            folder = Path(tmp) / "rows" / f"{PERIOD}={number}"
+            part = pd.read_parquet(folder) if folder.is_dir() else pd.DataFrame(columns=[REGION_KEY, *columns, WEIGHT])
+            region = pd.Categorical(part[REGION_KEY].astype(str), categories=known)
+            part = conform(part, dtypes).assign(**{REGION_KEY: region, WEIGHT: part[WEIGHT].to_numpy(dtype=float)})
+            part = part.sort_values([REGION_KEY, "subject_id", "prediction_time"], kind="stable").reset_index(drop=True)
+            check_period(part, period, spec, span, anchor)
+            parts.append(part)
     weight = parts[0].pop(WEIGHT).to_numpy()
     for part in parts[1:]:
         part.pop(WEIGHT)
