@@ -333,3 +333,39 @@ def test_the_pooled_options_are_refused_in_one_line_where_they_mean_nothing(tmp_
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
         assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_pooled_model_is_registered_and_judged_region_by_region(tmp_path, monkeypatch):
+    """train_pooled on the pandas-built table (1 trial): a registered challenger, and per region
+    the figures of that model on that region's test rows alone (recomputed here from its
+    probabilities), each a nested MLflow run."""
+    import mlflow
+
+    from models.registry import load_model
+    from training.evaluate import auroc, observed_expected
+    from training.pooled import train_pooled
+
+    monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    _, tables = write_multi_region(tmp_path / "features")
+    spec = parse_spec(fast_spec_dict())
+    spec = spec.model_copy(update={"search": spec.search.model_copy(update={"trials": 1})})
+    table = pooled_from_naive(tables, spec)
+    result, per_region = train_pooled(spec, table, None, progress=lambda _: None)
+
+    assert result.model_version == "1"
+    assert load_model(spec.problem, "challenger", expected_pipeline_version="test-pipeline-1").metadata["pooled"]["negatives_fraction"] == FRACTION
+    assert list(per_region["region"]) == list(REGIONS)
+    for row in per_region.to_dict("records"):
+        rows = table.test.loc[table.test["region"].astype(str) == row["region"]]
+        y = rows[spec.label_column].astype(bool).to_numpy()
+        p = result.model.predict_proba(rows)
+        assert row["test_rows"] == len(rows) and row["test_events"] == y.sum()
+        assert row["test_auroc"] == pytest.approx(auroc(y, p))
+        assert row["test_observed_expected"] == pytest.approx(observed_expected(y, p))
+        assert row["test_auroc_ci_low"] < row["test_auroc"] < row["test_auroc_ci_high"]
+    children = mlflow.search_runs(experiment_names=[f"sote-risk/{spec.problem}"], filter_string="tags.kind = 'evaluate-region'")
+    assert sorted(children["tags.region"]) == sorted(REGIONS)
+    assert set(children["tags.mlflow.parentRunId"]) == {result.run_id}

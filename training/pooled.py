@@ -233,6 +233,7 @@ def train_fold(spec: ExperimentSpec, table: PooledTable, truth: pd.DataFrame | N
         raise PooledTrainingError(f"fold tests on {test_region}, which it also trains on")
     split, weight = fold_split(table, spec, train_regions, [test_region])
     about = {**table.describe(), "pooled_regions": ",".join(train_regions), "held_out_region": test_region,
+             "train_rows_before_thinning": int(sum(table.train_rows_before.get(r, 0) for r in train_regions)),
              "train_rows_kept": len(split.train)}
     data_hash = fingerprint(split, spec, weight, table.pipeline_version, str(about))
     result = train_on_split(spec, split, version=table.pipeline_version, data_hash=data_hash, truth=truth,
