@@ -11,7 +11,6 @@ features layout in two parts a region (as the Spark engine writes shards).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -299,17 +298,22 @@ def test_weighting_kept_negatives_by_one_over_f_keeps_the_probabilities_right(tm
 # ---- command line -----------------------------------------------------------------------------
 
 
-def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    import os
+def run_cli(*args: str, home: Path, monkeypatch, capsys) -> tuple[int, str, str]:  # noqa: ANN001
+    """The console entry point in this process (no interpreter start a case): (exit code, stdout, stderr)."""
+    from sote_risk.cli import main
 
-    env = {**os.environ, "SOTE_RISK_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-c", "from sote_risk.cli import main; main()", *args],
-                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300)
+    monkeypatch.setenv("SOTE_RISK_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(sys, "argv", ["sote-risk", *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.mark.slow
-def test_the_pooled_options_are_refused_in_one_line_where_they_mean_nothing(tmp_path, multi_region):
+def test_the_pooled_options_are_refused_in_one_line_where_they_mean_nothing(tmp_path, multi_region, monkeypatch, capsys):
     from tests._training_data import write_tables
 
     root, _ = multi_region
@@ -328,11 +332,11 @@ def test_the_pooled_options_are_refused_in_one_line_where_they_mean_nothing(tmp_
          "--held-out belongs to --leave-one-region-out"),
     ]
     for args, message in cases:
-        result = run_cli(*args, home=home)
-        assert result.returncode != 0, args
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], (args, result.stderr)
-        assert "Traceback" not in result.stdout + result.stderr
+        code, out, err = run_cli(*args, home=home, monkeypatch=monkeypatch, capsys=capsys)
+        assert code not in (0, None), args
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, err)
+        assert "Traceback" not in out + err
 
 
 @pytest.mark.slow
