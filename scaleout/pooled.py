@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
 import pandas as pd
 
 from scaleout.layout import (REGION_KEY, LayoutError, read_dataset_manifest, read_features_manifest, region_folder,
@@ -200,8 +199,3 @@ def read_pooled_truth(dataset: str | os.PathLike[str] | None, spec: ExperimentSp
     parts = [p for p in parts if p is not None]
     return pd.concat(parts, ignore_index=True) if parts else None
 
-
-def weighted_positive_share(table: PooledTable, spec: ExperimentSpec) -> float:
-    """The training period's outcome rate as the weights restore it (for messages and checks)."""
-    y = table.train[spec.label_column].astype(bool).to_numpy()
-    return float(np.sum(table.train_weight * y) / np.sum(table.train_weight))
