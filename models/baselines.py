@@ -46,7 +46,7 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
                 raise FeatureMismatchError(f"{type(self).__name__}: feature {name!r} is not numeric")
         return frame.to_numpy(dtype=float)
 
-    def fit(self, X: pd.DataFrame, y) -> "LogisticBaseline":
+    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> "LogisticBaseline":
         if not self.features:
             raise ValueError("LogisticBaseline needs at least one feature")
         self.feature_names_in_ = np.asarray(list(self.features), dtype=object)
@@ -54,7 +54,7 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
             SimpleImputer(strategy="median", keep_empty_features=True),
             StandardScaler(),
             LogisticRegression(C=self.C, max_iter=1000),
-        ).fit(self._matrix(X), np.asarray(y, dtype=int))
+        ).fit(self._matrix(X), np.asarray(y, dtype=int), logisticregression__sample_weight=sample_weight)
         self.classes_ = self.pipeline_.classes_
         return self
 
@@ -90,9 +90,9 @@ class _PointsScore(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         return self.points(X)
 
-    def fit(self, X: pd.DataFrame, y) -> "_PointsScore":
+    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> "_PointsScore":
         points = self.points(X).reshape(-1, 1)
-        self.link_ = LogisticRegression(C=1e6).fit(points, np.asarray(y, dtype=int))
+        self.link_ = LogisticRegression(C=1e6).fit(points, np.asarray(y, dtype=int), sample_weight=sample_weight)
         self.classes_ = self.link_.classes_
         self.feature_names_in_ = np.asarray([self.columns[r] for r in self.roles], dtype=object)
         return self

@@ -28,7 +28,7 @@ from training.evaluate import threshold_for_policy
 from training.monitoring import reference_from
 from training.report import Report, evaluation_report
 from training.spec import ExperimentSpec, parse_stored_spec
-from training.splits import ResolvedPeriod, select_features, split_table, table_as_of
+from training.splits import ResolvedPeriod, Split, select_features, split_table, table_as_of
 from training.tuning import training_data, tune
 from training.subgroups import shown_count
 
@@ -88,21 +88,50 @@ def train_problem(
     extra_tags: dict[str, str] | None = None,
     progress: Progress = _silent,
 ) -> TrainResult:
-    """`as_of`: train on the table as it stood then (training/splits.table_as_of: no index date
-    after it, no outcome known after it), the periods ending at its last complete month (what
-    `sote-risk retrain` does). `extra_tags`: more tags for the run and the registered version."""
-    import mlflow
-    from mlflow import MlflowClient
-
+    """Train, evaluate and register one problem on a single-region features folder. `as_of`: train
+    on the table as it stood then (training/splits.table_as_of: no index date after it, no outcome
+    known after it), the periods ending at its last complete month (what `sote-risk retrain` does).
+    `extra_tags`: more tags for the run and the registered version."""
     frame = read_feature_table(features_dir, spec)
     if as_of is not None:
         frame = table_as_of(frame, spec, as_of)
     version = pipeline_version_of(frame)
     data_hash = fingerprint(frame, spec)
     split = split_table(frame, spec)
-    feature_names = select_features(list(frame.columns), spec)
-    data = training_data(split.train, split.validation, spec, feature_names)
+    del frame
     truth = read_truth(dataset_dir, spec)
+    tags = {**({"as_of": str(pd.Timestamp(as_of).date())} if as_of is not None else {}), **(extra_tags or {})}
+    return train_on_split(spec, split, version=version, data_hash=data_hash, truth=truth, tracking_uri=tracking_uri,
+                          extra_tags=tags or None, progress=progress)
+
+
+def train_on_split(
+    spec: ExperimentSpec,
+    split: Split,
+    *,
+    version: str,
+    data_hash: str,
+    truth: pd.DataFrame | None,
+    train_weight: np.ndarray | None = None,
+    register: bool = True,
+    run_name: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    extra_params: dict[str, object] | None = None,
+    nested: bool = False,
+    tracking_uri: str | None = None,
+    progress: Progress = _silent,
+) -> TrainResult:
+    """Tune, calibrate, evaluate on the test period and (with `register`) log and register the
+    model, from an already split table: a single-region table (train_problem) or a pooled one
+    built elsewhere (training/pooled.py), whose training rows may carry `train_weight`.
+
+    Without `register` (a leave-one-region-out fold) the run holds the figures but no model: a
+    fold's model is a measurement, not something to serve. `model_version` is then ""."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    feature_names = select_features(list(split.train.columns), spec)
+    data = training_data(split.train, split.validation, spec, feature_names, train_weight)
     progress(f"{spec.problem}: {len(split.train)} train / {len(split.validation)} validation / {len(split.test)} test rows, "
              f"{len(feature_names)} features")
 
@@ -112,13 +141,13 @@ def train_problem(
     storage = f"sqlite:///{home().optuna_db.resolve()}"
     home().optuna_db.parent.mkdir(parents=True, exist_ok=True)
 
-    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.problem}") as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=run_name or f"train-{spec.problem}", nested=nested) as run:
         mlflow.set_tags({"problem": spec.problem, "kind": "train", "pipeline_version": version,
                          "data_fingerprint": data_hash, "spec_digest": spec.digest(), "optuna_study": study_name,
-                         **({"as_of": str(pd.Timestamp(as_of).date())} if as_of is not None else {}), **(extra_tags or {})})
+                         **(extra_tags or {})})
         mlflow.log_params({"segment": spec.segment, "outcome": spec.outcome, "horizon_days": spec.horizon_days,
                            "trials": spec.search.trials, "n_features": len(feature_names), "seed": spec.seed,
-                           **{f"period_{p.name}": p.describe() for p in split.periods}})
+                           **{f"period_{p.name}": p.describe() for p in split.periods}, **(extra_params or {})})
         mlflow.log_dict(spec.as_dict(), "spec.json")
         mlflow.log_dict({"features": feature_names, "categories": data.categories}, "features.json")
 
@@ -134,18 +163,21 @@ def train_problem(
         choice = choose_calibrator(raw_valid, data.valid_y, split.validation["subject_id"], spec.seed,
                                    what=f"{spec.problem} ({split.periods[1].describe()})")
         threshold = threshold_for_policy(data.valid_y, choice.out_of_fold, spec.alert_policy)
+        categories = data.categories
+        del data  # the model-input matrices (a pooled table's are large): evaluation reads the frames
         model = RiskModel(
             problem=spec.problem,
             booster=result.booster,
             calibrator=choice.calibrator,
             feature_names=feature_names,
-            categories=data.categories,
+            categories=categories,
             pipeline_version=version,
             spec=spec.as_dict(),
             metadata={"threshold": threshold, "calibration_method": choice.method, "data_fingerprint": data_hash,
                       "best_iteration": result.best_iteration, "validation_auroc": result.best_value,
                       "params": {k: v for k, v in result.params.items() if k != "monotone_constraints"},
-                      "periods": [p.describe() for p in split.periods], "optuna_study": study_name},
+                      "periods": [p.describe() for p in split.periods], "optuna_study": study_name,
+                      **({"pooled": extra_params} if extra_params else {})},
         )
         # what monitoring compares later months against (training/monitoring.py), stored with the model
         model.metadata["monitoring_reference"] = reference_from(
@@ -157,12 +189,14 @@ def train_problem(
 
         progress(f"{spec.problem}: evaluating on the test period")
         with tempfile.TemporaryDirectory() as tmp:
-            report = evaluation_report(model, spec, split, truth, Path(tmp), threshold)
+            report = evaluation_report(model, spec, split, truth, Path(tmp), threshold, train_weight=train_weight)
             mlflow.log_metrics(tracking.clean_metrics(report.metrics))
             tracking.log_files(report.files, Path(tmp))
         model.metadata["metrics"] = tracking.clean_metrics(report.metrics)
         if report.notes:
             mlflow.set_tag("notes", " | ".join(report.notes)[:4900])
+        if not register:
+            return TrainResult(spec.problem, run.info.run_id, "", report.metrics, model, report)
 
         progress(f"{spec.problem}: logging and registering the model")
         info = log_risk_model(model, registered_model_name=model_name(spec.problem))  # a synthetic example, no test rows
@@ -172,7 +206,8 @@ def train_problem(
         tags = metric_tags(report.metrics)
         tags.update({"problem": spec.problem, "pipeline_version": version, "data_fingerprint": data_hash,
                      "run_id": run.info.run_id, "gates": json.dumps(spec.gates.model_dump()),
-                     "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none", **(extra_tags or {})})
+                     "subgroup_flagged": flagged_subgroups(report.subgroup_table) or "none",
+                     **(extra_tags or {})})
         for key, value in tags.items():
             client.set_model_version_tag(model_name(spec.problem), registered, key, value)
     progress(f"{spec.problem}: registered {model_name(spec.problem)} version {registered} as challenger "

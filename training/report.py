@@ -38,9 +38,11 @@ class Report:
     files: list[Path] = field(default_factory=list)
 
 
-def fit_baselines(spec: ExperimentSpec, train: pd.DataFrame, notes: list[str]) -> dict[str, object]:
+def fit_baselines(spec: ExperimentSpec, train: pd.DataFrame, notes: list[str],
+                  sample_weight: np.ndarray | None = None) -> dict[str, object]:
     """Baselines fitted on the training period; columns absent from the table are noted, not fatal
-    (the feature table evolves; the note lands in the model card)."""
+    (the feature table evolves; the note lands in the model card). `sample_weight`: the training
+    rows' weights when the model's are weighted (pooled training), so both learn the same population."""
     y = train[spec.label_column].astype(bool).to_numpy()
     fitted: dict[str, object] = {}
     wanted = spec.baselines.logistic.features
@@ -48,13 +50,13 @@ def fit_baselines(spec: ExperimentSpec, train: pd.DataFrame, notes: list[str]) -
     if len(present) < len(wanted):
         notes.append(f"logistic baseline: columns not in the feature table: {', '.join(sorted(set(wanted) - set(present)))}")
     if present:
-        fitted["logistic"] = LogisticBaseline(features=present).fit(train, y)
+        fitted["logistic"] = LogisticBaseline(features=present).fit(train, y, sample_weight=sample_weight)
     clinical = spec.baselines.clinical_score
     missing = [c for c in clinical.columns.values() if c not in train.columns]
     if missing:
         notes.append(f"clinical score ({clinical.kind}) skipped: columns not in the feature table: {', '.join(missing)}")
     else:
-        fitted["clinical"] = CLINICAL_SCORES[clinical.kind](columns=dict(clinical.columns)).fit(train, y)
+        fitted["clinical"] = CLINICAL_SCORES[clinical.kind](columns=dict(clinical.columns)).fit(train, y, sample_weight=sample_weight)
     return fitted
 
 
@@ -76,6 +78,7 @@ def evaluation_report(
     truth: pd.DataFrame | None,
     outdir: Path,
     threshold: float,
+    train_weight: np.ndarray | None = None,
 ) -> Report:
     notes: list[str] = []
     test = split.test
@@ -97,7 +100,7 @@ def evaluation_report(
         metrics[f"{name}_events"] = float(part[spec.label_column].astype(bool).sum())
 
     curves = {"model": p}
-    baselines = fit_baselines(spec, split.train, notes)
+    baselines = fit_baselines(spec, split.train, notes, train_weight)
     for name, estimator in baselines.items():
         q = estimator.predict_proba(test)[:, 1]
         curves[f"baseline {name}"] = q

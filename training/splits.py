@@ -17,7 +17,9 @@ from training.spec import ExperimentSpec, Period, SpecError
 
 ID_COLUMNS = ("subject_id", "prediction_time")
 RESERVED_PREFIXES = ("label_", "censor_", "eligible_", "outcome_time_")
-RESERVED_COLUMNS = ("subject_id", "prediction_time", "pipeline_version")
+# `region` marks a pooled table's rows (training/pooled.py): where a row comes from, never a feature
+# (a held-out region's value would be one the model never saw)
+RESERVED_COLUMNS = ("subject_id", "prediction_time", "pipeline_version", "region")
 # an index month counts as label-complete when fewer than this share of its eligible rows are
 # censored by the end of the extract (see anchor_time)
 EXTRACT_END_SHARE = 0.5
@@ -134,7 +136,14 @@ def anchor_time(frame: pd.DataFrame, spec: ExperimentSpec) -> pd.Timestamp:
     if eligible.empty:
         raise SpecError(f"{spec.problem}: no eligible rows in the feature table")
     at_end = eligible[spec.censor_column].eq("extract_end").fillna(False)
-    share = at_end.groupby(eligible["prediction_time"]).mean()
+    return anchor_from_shares(at_end.groupby(eligible["prediction_time"]).mean(), spec)
+
+
+def anchor_from_shares(share: pd.Series, spec: ExperimentSpec) -> pd.Timestamp:
+    """anchor_time from the share of eligible rows censored `extract_end` per index date (an index
+    of prediction times): what a distributed engine aggregates instead of handing over the rows."""
+    if share.empty:
+        raise SpecError(f"{spec.problem}: no eligible rows in the feature table")
     complete = share.index[share < EXTRACT_END_SHARE]
     if len(complete) == 0:
         raise SpecError(f"{spec.problem}: no index month has complete label windows")
@@ -172,19 +181,11 @@ def split_table(frame: pd.DataFrame, spec: ExperimentSpec) -> Split:
         anchor = pd.Timestamp(frame["prediction_time"].max()) + pd.DateOffset(months=1)
     periods = resolve_periods(spec, anchor)
     rows = usable_rows(frame, spec)
+    span = f"{frame['prediction_time'].min().date()}..{frame['prediction_time'].max().date()}"
     parts = []
     for period in periods:
         part = rows.loc[period.mask(rows["prediction_time"])]
-        label = part[spec.label_column].astype(bool)
-        if part.empty or label.nunique() < 2:
-            span = f"{frame['prediction_time'].min().date()}..{frame['prediction_time'].max().date()}"
-            hint = ("the extract is too short for this split: simulate at least the default 5 years" if part.empty
-                    else "too few customers or outcomes in this period for a model: use a larger region")
-            raise SpecError(
-                f"{spec.problem}: {period.describe()} has {len(part)} usable rows and "
-                f"{int(label.sum())} outcomes; need both classes (index dates in the table: {span}, "
-                f"anchor {anchor.date()}; {hint})"
-            )
+        check_period(part, period, spec, span, anchor)
         parts.append(part.reset_index(drop=True))
     return Split(parts[0], parts[1], parts[2], periods, anchor)
 
@@ -206,3 +207,17 @@ def table_as_of(frame: pd.DataFrame, spec: ExperimentSpec, as_of: pd.Timestamp) 
         if spec.outcome_time_column in rows.columns:
             rows.loc[open_window, spec.outcome_time_column] = pd.NaT
     return rows
+
+
+def check_period(part: pd.DataFrame, period: ResolvedPeriod, spec: ExperimentSpec, span: str, anchor: pd.Timestamp) -> None:
+    """Refuse a period's usable rows that a model cannot learn or be judged on (empty, one class),
+    naming the period, the counts, the index dates of the table (`span`) and the anchor."""
+    label = part[spec.label_column].astype(bool)
+    if part.empty or label.nunique() < 2:
+        hint = ("the extract is too short for this split: simulate at least the default 5 years" if part.empty
+                else "too few customers or outcomes in this period for a model: use a larger region")
+        raise SpecError(
+            f"{spec.problem}: {period.describe()} has {len(part)} usable rows and "
+            f"{int(label.sum())} outcomes; need both classes (index dates in the table: {span}, "
+            f"anchor {anchor.date()}; {hint})"
+        )

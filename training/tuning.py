@@ -43,6 +43,9 @@ class TrainingData:
     train_y: np.ndarray
     valid_x: np.ndarray
     valid_y: np.ndarray
+    # per training row; None = every row weighs 1. Pooled training keeps a fraction F of the
+    # training period's negatives and gives them 1/F (training/pooled.py says why)
+    train_w: np.ndarray | None = None
 
 
 @dataclass
@@ -103,7 +106,7 @@ def build_datasets(spec: ExperimentSpec, data: TrainingData) -> tuple[lgb.Datase
     dataset_params.update({"feature_pre_filter": False, "verbosity": -1, "num_threads": NUM_THREADS})
     categorical = list(data.categories) or "auto"
     train = lgb.Dataset(
-        data.train_x, label=data.train_y, feature_name=list(data.feature_names), categorical_feature=categorical,
+        data.train_x, label=data.train_y, weight=data.train_w, feature_name=list(data.feature_names), categorical_feature=categorical,
         params=dataset_params, free_raw_data=False,
     )
     valid = lgb.Dataset(data.valid_x, label=data.valid_y, reference=train, feature_name=list(data.feature_names),
@@ -206,7 +209,10 @@ def tune(
     return TuningResult(booster, params, int(booster.best_iteration), float(best.value), study_name, len(complete), pruned)
 
 
-def training_data(split_train: pd.DataFrame, split_valid: pd.DataFrame, spec: ExperimentSpec, feature_names: list[str]) -> TrainingData:
+def training_data(split_train: pd.DataFrame, split_valid: pd.DataFrame, spec: ExperimentSpec, feature_names: list[str],
+                  train_weight: np.ndarray | None = None) -> TrainingData:
+    if train_weight is not None and len(train_weight) != len(split_train):
+        raise ValueError(f"{len(train_weight)} training weights for {len(split_train)} training rows")
     categories = categories_of(split_train, feature_names)
     inputs = Inputs(spec.problem, feature_names, categories)  # the model to be, as the input builder sees it
     return TrainingData(
@@ -216,4 +222,5 @@ def training_data(split_train: pd.DataFrame, split_valid: pd.DataFrame, spec: Ex
         train_y=split_train[spec.label_column].astype(bool).to_numpy().astype(int),
         valid_x=model_input(inputs, FeatureBlock.from_frame(split_valid, feature_names, categories, spec.problem)),
         valid_y=split_valid[spec.label_column].astype(bool).to_numpy().astype(int),
+        train_w=None if train_weight is None else np.asarray(train_weight, dtype=float),
     )

@@ -11,6 +11,8 @@ from typing import Optional
 import typer
 
 from base.errors import SoteRiskError
+from sote_risk.commands import pooled as pooled_commands
+from sote_risk.spark_options import master_option
 
 models_app = typer.Typer(no_args_is_help=True, help="Registered models (MLflow registry).")
 
@@ -33,18 +35,26 @@ def _problems(problem: list[str] | None, all_problems: bool, experiments: Path |
 def train(
     problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id, e.g. elderly-hospitalisation (repeatable)."),
     all_problems: bool = typer.Option(False, "--all", help="Train every spec in experiments/."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
-    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ for oracle metrics (default: home data)."),
+    data: Optional[Path] = typer.Option(None, "--data", "--features", help="Features folder (default: home features); a "
+                                        "multi-region one (from `features build --engine spark`) trains one pooled model on Spark."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ for oracle metrics (default: home data; "
+                                           "for multi-region features, the dataset their manifest names)."),
     trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec)."),
     experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (default: experiments/)."),
+    negatives_fraction: Optional[float] = typer.Option(None, "--negatives-fraction", help=pooled_commands.FRACTION_HELP),
+    master: str = master_option(),
 ) -> None:
     """Tune, calibrate, evaluate and register models (alias `challenger`).
+
+    On a multi-region features folder the training table is built on Spark and one pooled model is
+    trained over every region, then evaluated region by region.
 
     Every problem is tried even when an earlier one fails; one line per problem says trained or
     failed (with the reason), and the exit code is 1 when any failed."""
     from base.settings import home
     from sote_risk.memory import release_memory
     from training.data import FeatureTableError
+    from scaleout.layout import is_multi_region_features
     from training.pipeline import train_problem
     from training.spec import load_spec
 
@@ -55,6 +65,13 @@ def train(
     if not features_dir.is_dir():  # common to every problem: one error, not one per problem
         raise FeatureTableError(f"features directory {features_dir} does not exist (run `sote-risk features build`)")
     console = _console()
+    if is_multi_region_features(features_dir):
+        failed = pooled_commands.train_pooled_problems(specs, features_dir, dataset, negatives_fraction, master, console)
+        if failed:
+            typer.echo(f"error: {len(failed)} of {len(specs)} problem(s) failed: {', '.join(failed)}", err=True)
+            raise typer.Exit(code=1)
+        return
+    pooled_commands.check_single_region_options(negatives_fraction)
     failed: list[str] = []
     for spec in specs:
         release_memory()  # the previous problem's tables: each problem's peak is then its own
@@ -108,8 +125,20 @@ def evaluate(
     problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable)."),
     all_problems: bool = typer.Option(False, "--all", help="Every problem with a registered version under --alias."),
     alias: str = typer.Option("champion", "--alias", help="Registry alias to evaluate."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
+    data: Optional[Path] = typer.Option(None, "--data", "--features", help="Features folder (default: home features)."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset folder with truth/ (default: home data)."),
+    leave_one_region_out: bool = typer.Option(False, "--leave-one-region-out", help="Multi-region features: for each "
+                                              "region, train on the other regions (training and validation periods) "
+                                              "and test on its test period; prints the table and writes "
+                                              "OUT/loro-<problem>.csv and .md; an MLflow run per fold."),
+    held_out: Optional[list[str]] = typer.Option(None, "--held-out", help="With --leave-one-region-out: only these "
+                                                 "held-out regions (repeatable; default every region)."),
+    negatives_fraction: Optional[float] = typer.Option(None, "--negatives-fraction", help=pooled_commands.FRACTION_HELP),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="With --leave-one-region-out: Optuna trials a fold "
+                                         "(overrides the spec)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="With --leave-one-region-out: folder of the report (default: "
+                                       "the home's reports/)."),
+    master: str = master_option(),
     external: Optional[Path] = typer.Option(None, "--external", help="Another region's dataset folder (e.g. from "
                                             "`sote-risk simulate --region kainuu`): score the registered models on "
                                             "its test period and report discrimination and calibration, overall and "
@@ -123,9 +152,16 @@ def evaluate(
     from training.spec import load_spec
 
     names = _problems(problem, all_problems, experiments)
-    for name in names:
-        load_spec(name, experiments)  # unknown problem -> one-line error before touching MLflow
+    specs = [load_spec(name, experiments).with_trials(trials) for name in names]  # unknown problem -> one line, before MLflow
     console = _console()
+    if leave_one_region_out:
+        _leave_one_region_out(specs, data or home().features, dataset, negatives_fraction, master, held_out, out,
+                              external, console)
+        return
+    for flag, value in (("--held-out", held_out), ("--negatives-fraction", negatives_fraction), ("--trials", trials),
+                        ("--out", out)):
+        if value:
+            raise SoteRiskError(f"{flag} belongs to --leave-one-region-out")
     if external is not None:
         _evaluate_external(names, external, alias, console)
         return
@@ -151,6 +187,17 @@ EVALUATE_KEYS = ("test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_
                  "oracle_auroc", "test_ppv", "test_sensitivity", "test_alert_rate", "test_customer_auroc",
                  "test_customer_auroc_ci_low", "test_customer_auroc_ci_high",
                  "test_customer_ppv", "test_customer_sensitivity", "test_customer_lead_days")
+
+
+def _leave_one_region_out(specs, features_dir: Path, dataset, negatives_fraction, master, held_out, out, external,  # noqa: ANN001
+                          console) -> None:  # noqa: ANN001
+    from scaleout.layout import is_multi_region_features
+
+    if external is not None:
+        raise SoteRiskError("--leave-one-region-out and --external are two different evaluations: give one")
+    if not is_multi_region_features(features_dir):
+        pooled_commands.check_single_region_options(None, leave_one_region_out=True)
+    pooled_commands.leave_one_region_out(specs, features_dir, dataset, negatives_fraction, master, held_out, out, console)
 
 
 def interval_text(m: dict[str, float], key: str, digits: int = 3, signed: bool = False) -> str:
