@@ -84,3 +84,16 @@ def trained_home_template(tmp_path_factory) -> TrainedHome:
         shutil.copytree(original, template)
         shutil.rmtree(original)
     return TrainedHome(features_dir, dataset_dir, original, template, train)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session for every Spark test (starting one costs seconds): two cores,
+    Spark's own output in a log file of the session's temporary folder. Mark such tests
+    `@pytest.mark.spark` (select them with `-m spark`)."""
+    from scaleout.session import SparkSettings, spark_session
+
+    root = tmp_path_factory.mktemp("spark")
+    settings = SparkSettings(master="local[2]", log_file=root / "spark.log", local_dir=root / "scratch")
+    with spark_session(settings) as session:
+        yield session
