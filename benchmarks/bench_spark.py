@@ -13,7 +13,7 @@ every 0.2 s (psutil) and keeps the peak resident memory (RSS) of each part:
 - workers: the Python workers Spark starts (pyspark.daemon and the workers it forks), summed,
   and the largest single one. RSS counts pages a forked worker still shares with the daemon in
   both, so the sum is an upper bound.
-Wall time, CPU seconds of the whole tree (rusage of the waited-for children) and the mean load
+Wall time, CPU seconds of the whole tree (each process's own, as last sampled) and the mean load
 average while the step ran (the machine may be shared) go beside them.
 
 Regions are chosen by name (`--regions`, first N for N regions): each count gets a view of the
@@ -26,7 +26,7 @@ Homes (under --homes; kept between runs, so a second run only measures):
   ones); the Spark run uses it. Its champions' pipeline version must be the code's (checked).
 - pandas-features/, pandas-run/ (a copy of models/ whose data/ links to the first region's
   folder): the pandas engine's one-region steps, each in its own home. The pandas run's history
-  cache (<home>/cache/histories) is cleared before it runs, as on a night with new data.
+  cache (<home>/cache/history-*) is cleared before it runs, as on a night with new data.
 Each run goes to a fresh outbox (--db in a temporary folder), so no step is an idempotent re-run.
 """
 
@@ -63,6 +63,8 @@ class Peaks:
     total: float = 0.0  # the whole tree at one moment
     workers_seen: int = 0  # distinct Python worker processes
     samples: int = 0
+    cpu: dict[int, float] = field(default_factory=dict)  # pid -> CPU seconds when last seen
+    kind: dict[int, str] = field(default_factory=dict)  # pid -> driver, jvm, workers, other
     load: list[float] = field(default_factory=list)
 
 
@@ -97,14 +99,19 @@ def sample_tree(root_pid: int, peaks: Peaks, stop: threading.Event) -> None:
         for process in tree:
             try:
                 rss = process.memory_info().rss / MIB
+                times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+            peaks.cpu[process.pid] = times.user + times.system
             if process.pid == root_pid:
                 kind = "driver"
             else:
-                kind = kinds.get(process.pid) or kinds.setdefault(process.pid, part_of(process))
+                kind = kinds.get(process.pid) or part_of(process)
+                if kind != "other":  # a process just forked may not show its command line yet: ask again
+                    kinds[process.pid] = kind
             if kind == "gone":
                 continue
+            peaks.kind[process.pid] = kind
             sums[kind] += rss
             if kind == "workers":
                 seen_workers.add(process.pid)
@@ -131,6 +138,8 @@ class Step:
     peaks: Peaks
     ok: bool
     note: str = ""
+    stages: dict[str, float] = field(default_factory=dict)  # a run's stage seconds (summed over regions)
+    cpu_split: dict[str, float] = field(default_factory=dict)  # CPU seconds by part: driver, jvm, workers
 
     @property
     def per_resident_us(self) -> float:
@@ -160,15 +169,41 @@ def measure(name: str, engine: str, args: list[str], *, home: Path, regions: int
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        out.seek(0)
+        stdout = out.read().decode(errors="replace")
+    # Spark's Python workers are not waited for by the CLI's process, so rusage misses them: the
+    # tree's CPU is each process's own as last sampled (the waited-for root's from rusage)
+    root = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cpu = root + sum(v for pid, v in peaks.cpu.items() if pid != process.pid)
+    split = {"driver": root}
+    for pid, seconds in peaks.cpu.items():
+        if pid != process.pid:
+            kind = peaks.kind.get(pid, "other")
+            split[kind] = split.get(kind, 0.0) + seconds
     note = "" if code == 0 else f"exit {code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
     if code != 0:
         print(stderr[-3000:], file=sys.stderr)
-    step = Step(name, engine, regions, residents, customers, round(wall, 1), round(cpu, 1), peaks, code == 0, note)
-    print(f"    {wall:.0f} s wall, {cpu:.0f} s CPU; peak RSS driver {peaks.driver:.0f} MiB, JVM {peaks.jvm:.0f} MiB, "
+    step = Step(name, engine, regions, residents, customers, round(wall, 1), round(cpu, 1), peaks, code == 0, note,
+                stage_seconds(stdout), {k: round(v, 1) for k, v in split.items()})
+    print(f"    {wall:.0f} s wall, {cpu:.0f} s CPU ({', '.join(f'{k} {v:.0f}' for k, v in split.items())}); peak RSS driver {peaks.driver:.0f} MiB, JVM {peaks.jvm:.0f} MiB, "
           f"workers {peaks.workers:.0f} MiB (largest {peaks.worker_max:.0f}), tree {peaks.total:.0f} MiB"
           + (f"; FAILED {note}" if code else ""), file=sys.stderr, flush=True)
     return step
+
+
+def stage_seconds(stdout: str) -> dict[str, float]:
+    """A run's JSON summary (its last line): the stages' seconds, each region's summed (scoring on
+    Spark is one job for every region: its time is counted once)."""
+    try:
+        summary = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {}
+    parts = [r["stage_seconds"] for r in summary.get("regions", {}).values()] or [summary.get("stage_seconds", {})]
+    stages: dict[str, float] = {}
+    for part in parts:
+        for stage, seconds in part.items():
+            stages[stage] = seconds if stage.startswith("shards on Spark") else stages.get(stage, 0.0) + seconds
+    return {k: round(v, 1) for k, v in stages.items()}
 
 
 def cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
@@ -329,7 +364,8 @@ def main() -> None:
                                                             "--out", str(home / "features")], home=home, **size))
             if args.only in (None, "run"):
                 home = pandas_run_home(homes / "models", homes / "pandas-run", data / f"region={first}")
-                shutil.rmtree(home / "cache" / "histories", ignore_errors=True)
+                for cached in (home / "cache").glob("history-*"):
+                    shutil.rmtree(cached, ignore_errors=True)
                 steps.append(measure("run", "pandas", ["run", "--as-of", args.as_of, "--db", str(scratch / "outbox-pandas.db"),
                                                        "--no-monitor"], home=home, **size))
     finally:
@@ -343,10 +379,14 @@ def main() -> None:
     print(report)
     for line in verdict(steps):
         print(line)
+    for s in steps:
+        if s.stages:
+            print(f"{s.name} ({s.engine}, {s.regions} region(s)) stages: "
+                  + ", ".join(f"{k} {v:,.1f} s" for k, v in s.stages.items()))
     if args.json:
         args.json.write_text(json.dumps({"date": date.today().isoformat(), "cores": os.cpu_count(), "master": args.master,
                                          "as_of": args.as_of, "champions": champions,
-                                         "steps": [{**asdict(s), "peaks": {k: v for k, v in asdict(s.peaks).items() if k != "load"},
+                                         "steps": [{**asdict(s), "peaks": {k: v for k, v in asdict(s.peaks).items() if k not in ("load", "cpu", "kind")},
                                                     "per_resident_us": s.per_resident_us,
                                                     "mean_load": (sum(s.peaks.load) / len(s.peaks.load)) if s.peaks.load else None}
                                                    for s in steps]}, indent=2) + "\n", encoding="utf-8")
