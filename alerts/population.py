@@ -17,6 +17,12 @@ on the service's public address (SOTE_RISK_PUBLIC_URL, never a process's own por
 the home's link secret so a browser opens it without a key for SOTE_RISK_LINK_DAYS days
 (base/links.py); each problem's FHIR RiskAssessment rides in the card's extension.
 
+Two halves: `score_population` (the scores of everyone one process holds) and
+`record_population` (the alert cycle: scores, cards, their reasons). `sote-risk run --engine
+spark` scores shards of many regions on Spark (scaleout/scoring.py: the same scoring path, inside
+the tasks) and hands each region's scores to the same `record_population`, so there is one
+recording of scores and cards whichever engine scored.
+
 Re-running the same date is safe: scores are keyed on (subject_id, problem, as_of) and cards on
 (subject_id, as_of), so the scores are found already recorded, nothing is written and no card
 is raised twice.
@@ -28,7 +34,7 @@ import datetime as dt
 import sqlite3
 import time as clock
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +47,11 @@ from alerts.fhir import risk_assessment
 from alerts.policy import AlertPolicy
 from base.errors import SoteRiskError
 from base.links import sign
+from explain.reasons import Reason
 from scoring import path
 from scoring.backend import Backend
 from scoring.champions import Champion
-from scoring.path import ProblemRows
+from scoring.history import HistoryStore
 from vocabulary import Language, vocabulary
 
 Progress = Callable[[str, int], None]  # (what is happening, steps completed) for a progress bar
@@ -52,6 +59,7 @@ TOP_REASONS = 5
 DAY_SECONDS = 86_400
 # The capacity of a threshold: a probability can reach 1.0 exactly, a policy threshold may not.
 THRESHOLD_RANGE = (1e-6, 1.0 - 1e-9)
+SCORED_COLUMNS = ["subject_id", "problem", "probability", "municipality"]  # PopulationScores.scores
 
 
 class PopulationError(SoteRiskError):
@@ -147,25 +155,41 @@ def alert_policy_for(champion: Champion) -> AlertPolicy:
         raise PopulationError(f"{champion.problem}: alert_policy: {str(error).splitlines()[0]}") from None
 
 
+# (problem, subject ids) -> each subject's reasons for that problem, in the order asked
+Explainer = Callable[[str, Sequence[int]], list[list[Reason]]]
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationScores:
+    """What scoring hands the recording: everyone's probabilities at one index time.
+
+    The pandas engine makes one from a held region (`score_population`), the Spark engine one per
+    region from the rows its shards send back (scaleout/scoring.py); `record_population` takes
+    either, so the scores, cards and their reasons are recorded by one piece of code."""
+
+    time: pd.Timestamp
+    customers: int  # everyone in the data
+    champions: Mapping[str, Champion]  # every served problem, also those that scored nobody
+    scores: pd.DataFrame  # subject_id, problem, probability, municipality: one row per eligible pair
+    explain: Explainer  # the reasons of the rows a card names (asked once per problem and batch)
+    seconds: dict[str, float] = field(default_factory=dict)  # the scoring's own stages
+
+
 class _Cards:
     """Cards of one run: the scores a card names are explained in one batch per problem when the
     cards are known; a card then gathers its problems' risks, reasons and FHIR resources."""
 
-    def __init__(self, problems: Mapping[str, ProblemRows], ids: np.ndarray, links: Links, time: pd.Timestamp,
-                 top_k: int) -> None:
-        self.problems, self.links, self.time, self.top_k = problems, links, time, top_k
-        self.row_of = {p: {int(ids[pos]): i for i, pos in enumerate(rows.positions)} for p, rows in problems.items()}
+    def __init__(self, champions: Mapping[str, Champion], explain: Explainer, links: Links, time: pd.Timestamp) -> None:
+        self.champions, self.explain, self.links, self.time = champions, explain, links, time
         self.reasons: dict[tuple[str, int], list] = {}
 
     def prepare(self, named: pd.DataFrame) -> None:
         for problem, part in named.groupby("problem", sort=True):
-            rows = self.problems[str(problem)]
             subjects = [int(s) for s in part["subject_id"] if (str(problem), int(s)) not in self.reasons]
-            which = [self.row_of[str(problem)][s] for s in subjects]
-            if not which:
+            if not subjects:
                 continue
-            for subject, row, values in zip(subjects, which, path.contributions(rows, which)):
-                self.reasons[str(problem), subject] = path.reasons(rows, row, values, self.top_k)
+            for subject, reasons in zip(subjects, self.explain(str(problem), subjects), strict=True):
+                self.reasons[str(problem), subject] = reasons
 
     def card(self, named: pd.DataFrame) -> dict[str, Any]:
         """The card of one customer from the decision rows it names (run_alert_cycle's card_for)."""
@@ -174,7 +198,7 @@ class _Cards:
         lang = self.links.language
         risks = []
         for r in named.itertuples():
-            champion = self.problems[r.problem].champion
+            champion = self.champions[r.problem]
             reasons = self.reasons[r.problem, subject]
             fhir = risk_assessment(
                 subject_id=subject, problem=r.problem, time=self.time,
@@ -186,6 +210,11 @@ class _Cards:
                                      model_version=champion.version, reasons=reasons, fhir=fhir, gate=champion.gate))
         return build_card(CardInput(subject_id=subject, as_of=self.time, risks=risks,
                                     page_url=self.links.page(subject, self.time)), language=lang)
+
+
+def policies_for(champions: Mapping[str, Champion]) -> dict[str, AlertPolicy]:
+    """Every problem's alert policy (alert_policy_for), all checked before any work."""
+    return {p: alert_policy_for(c) for p, c in champions.items()}
 
 
 def run_population(
@@ -211,55 +240,88 @@ def run_population(
     without a usable alert policy (checked for every problem before any work).
     """
     tick = progress or (lambda what, n: None)
-    run_id = run_id or f"population-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
-    today = today or dt.date.today()
-    store = backend.history
-    time = store.resolve_time(as_of)
-    policies = {p: alert_policy_for(c) for p, c in backend.champions.items()}
+    time = backend.history.resolve_time(as_of)
+    policies = policies_for(backend.champions)
     links = links or Links.from_settings()
-    seconds: dict[str, float] = {}
+    scored = score_population(backend.history, backend.champions, time, top_k=top_k, workers=workers)
+    tick(f"{scored.customers:,} customers scored", 1)
+    return record_population(conn, scored, policies=policies, links=links, today=today, run_id=run_id,
+                             progress=progress, allow_forced=allow_forced)
 
+
+def score_population(store: HistoryStore, champions: Mapping[str, Champion], time: pd.Timestamp, *,
+                     top_k: int = TOP_REASONS, workers: int = 1) -> PopulationScores:
+    """Everyone the store holds (a region, or a shard of one) at `time` on the one scoring path
+    (scoring/path.py); reasons are computed when asked (PopulationScores.explain), for the rows a
+    card names."""
     started = clock.perf_counter()
     ids = store.ids()
     municipality = store.customers["municipality"].astype(str).to_numpy()
-    scored = path.score_pairs(store.history, ids, np.full(len(ids), np.datetime64(time, "us")), backend.champions,
-                              workers=workers)
-    seconds["cohorts, features and probabilities"] = clock.perf_counter() - started
-    tick(f"{len(ids):,} customers scored", 1)
+    scored = path.score_pairs(store.history, ids, np.full(len(ids), np.datetime64(time, "us")), champions, workers=workers)
+    frames = [pd.DataFrame({"subject_id": ids[rows.positions].astype("int64"), "problem": problem,
+                            "probability": rows.probabilities, "municipality": municipality[rows.positions]})
+              for problem, rows in scored.problems.items()]
+    row_of = {p: {int(ids[pos]): i for i, pos in enumerate(rows.positions)} for p, rows in scored.problems.items()}
+
+    def explain(problem: str, subjects: Sequence[int]) -> list[list[Reason]]:
+        rows = scored.problems[problem]
+        which = [row_of[problem][int(s)] for s in subjects]
+        return [path.reasons(rows, row, values, top_k) for row, values in zip(which, path.contributions(rows, which))]
+
+    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORED_COLUMNS)
+    return PopulationScores(time=time, customers=len(ids), champions=champions, scores=scores, explain=explain,
+                            seconds={"cohorts, features and probabilities": clock.perf_counter() - started})
+
+
+def record_population(
+    conn: sqlite3.Connection,
+    scored: PopulationScores,
+    *,
+    policies: Mapping[str, AlertPolicy] | None = None,
+    links: Links | None = None,
+    today: dt.date | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+    allow_forced: bool = False,
+) -> PopulationResult:
+    """Record every score of one index time and raise one card per alerted customer (one alert
+    cycle, one transaction): what `run` does after scoring, whichever engine scored. The cards'
+    reasons come from scored.explain, asked only for the rows a new card names."""
+    tick = progress or (lambda what, n: None)
+    run_id = run_id or f"population-{scored.time.date().isoformat()}-{uuid.uuid4().hex[:8]}"
+    today = today or dt.date.today()
+    policies = dict(policies) if policies is not None else policies_for(scored.champions)
+    links = links or Links.from_settings()
+    seconds = dict(scored.seconds)
 
     started = clock.perf_counter()
-    scored_any = np.zeros(len(ids), dtype=bool)
-    frames, runs = [], {}
-    for problem, rows in scored.problems.items():
-        scored_any[rows.positions] = True
-        frames.append(pd.DataFrame({
-            "subject_id": ids[rows.positions].astype("int64"), "problem": problem, "as_of": time,
-            "probability": rows.probabilities, "municipality": municipality[rows.positions],
-        }))
-        champion = rows.champion
-        runs[problem] = RunInfo(model_version=champion.version, pipeline_version=champion.model.pipeline_version, run_id=run_id)
-    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    cards = _Cards(scored.problems, ids, links, time, top_k)
-    held = [p for p, c in backend.champions.items() if c.gate.status == "forced" and not allow_forced]
+    scores = scored.scores.assign(as_of=scored.time).loc[:, ["subject_id", "problem", "as_of", "probability", "municipality"]]
+    runs = {problem: RunInfo(model_version=c.version, pipeline_version=c.model.pipeline_version, run_id=run_id)
+            for problem, c in scored.champions.items()}
+    cards = _Cards(scored.champions, scored.explain, links, scored.time)
+    held = [p for p, c in scored.champions.items() if c.gate.status == "forced" and not allow_forced]
     cycle = run_alert_cycle(conn, scores, policies, runs, cards.card, today=today, prepare_cards=cards.prepare, held=held)
     seconds["alerts and cards"] = clock.perf_counter() - started
 
     results = []
     decisions = cycle.decisions
-    for problem, rows in scored.problems.items():
+    eligible = scores["problem"].value_counts()
+    for problem, champion in scored.champions.items():
         mine = decisions.loc[decisions["problem"] == problem] if len(decisions) else decisions
         on_card = mine.loc[mine["card"] >= 0] if len(mine) else mine
         released = int(on_card["released"].sum()) if len(on_card) else 0
+        rows = int(eligible.get(problem, 0))
         results.append(ProblemRun(
-            problem=problem, model_version=rows.champion.version, eligible=len(rows),
-            scores_written=len(mine), already_recorded=len(rows) - len(mine),
+            problem=problem, model_version=champion.version, eligible=rows,
+            scores_written=len(mine), already_recorded=rows - len(mine),
             alerts_sent=released, alerts_queued=len(on_card) - released,
             explained=sum(1 for p, _ in cards.reasons if p == problem), threshold=policies[problem].threshold,
-            gate=rows.champion.gate.status, held=int((mine["decision"] == "held").sum()) if len(mine) else 0,
+            gate=champion.gate.status, held=int((mine["decision"] == "held").sum()) if len(mine) else 0,
         ))
     tick(f"{cycle.alerts_sent + cycle.alerts_queued:,} new cards, one per customer "
          f"({cycle.alerts_queued:,} waiting for capacity)", 1)
-    return PopulationResult(as_of=time, run_id=run_id, customers=len(ids), scored=int(scored_any.sum()),
+    return PopulationResult(as_of=scored.time, run_id=run_id, customers=scored.customers,
+                            scored=int(scores["subject_id"].nunique()),
                             cards_sent=cycle.alerts_sent, cards_queued=cycle.alerts_queued,
                             problems=sorted(results, key=lambda r: r.problem), seconds=seconds)
 

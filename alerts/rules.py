@@ -117,6 +117,26 @@ def decide_alerts(scores: pd.DataFrame, state: pd.DataFrame, policy: AlertPolicy
     return out.drop(columns=["last_band", "last_alert_band"])
 
 
+def may_alert(probabilities: np.ndarray | pd.Series, policy: AlertPolicy) -> np.ndarray:
+    """Which scores can trigger under `policy` whatever the outbox holds (the customer's earlier
+    scores and cards): those at the level (threshold and min_band, as decide_alerts reads them)
+    and, with alert_on_band_rise, every score above the lowest band (a rise from below). A card
+    names only triggered scores, so an engine that explains scores before the alert cycle has
+    read the outbox (the Spark engine: scaleout/scoring.py) explains these and no others."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    bands = policy.bands
+    rank = (p >= bands.moderate).astype(np.int64) + (p >= bands.high) + (p >= bands.very_high)  # band_for's
+    if policy.threshold is None and policy.min_band is None:
+        meets = np.zeros(len(p), dtype=bool)
+    else:
+        meets = np.ones(len(p), dtype=bool)
+        if policy.threshold is not None:
+            meets &= p >= policy.threshold
+        if policy.min_band is not None:
+            meets &= rank >= BANDS.index(policy.min_band)
+    return meets | (policy.alert_on_band_rise & (rank > 0))
+
+
 def allocate_capacity(
     candidates: pd.DataFrame,
     capacity: int | None,

@@ -53,20 +53,26 @@ class HistoryStore:
     def resolve_time(self, as_of: dt.date | None) -> pd.Timestamp:
         """as_of (a date) -> the prediction time (that day 00:00); default: the end of the data.
         Dates outside the data's window are refused: there is no history to score them on."""
-        first, last = self.start.normalize(), day_ceiling(self.end)
-        if as_of is None:
-            return last
-        time = pd.Timestamp(as_of)
-        if not first <= time <= last:
-            raise OutsideData(f"as_of {as_of.isoformat()} is outside the data ({first.date()} .. {last.date()})", field="as_of")
-        return time
+        return index_time(self.start, self.end, as_of)
+
+
+def index_time(start: pd.Timestamp, end: pd.Timestamp, as_of: dt.date | None) -> pd.Timestamp:
+    """HistoryStore.resolve_time for data spanning start .. end (a dataset.json's extract span):
+    what a process that does not hold the histories (the Spark engine's driver) checks."""
+    first, last = pd.Timestamp(start).normalize(), day_ceiling(pd.Timestamp(end))
+    if as_of is None:
+        return last
+    time = pd.Timestamp(as_of)
+    if not first <= time <= last:
+        raise OutsideData(f"as_of {as_of.isoformat()} is outside the data ({first.date()} .. {last.date()})", field="as_of")
+    return time
 
 
 def day_ceiling(ts: pd.Timestamp) -> pd.Timestamp:
     return ts if ts == ts.normalize() else ts.normalize() + pd.Timedelta(days=1)
 
 
-def load_history(folder: Path, cache: Path | None = None) -> HistoryStore:
+def load_history(folder: Path, cache: Path | None = None, *, subjects: tuple[int, int] | None = None) -> HistoryStore:
     """The dataset folder's histories (validated when written). Parquet events go straight from
     Arrow into the history's arrays (features.History.from_arrow): no pandas events frame, whose
     string columns would stay in a worker's memory long after they are dropped.
@@ -74,23 +80,31 @@ def load_history(folder: Path, cache: Path | None = None) -> HistoryStore:
     With a `cache` folder (the service's: <home>/cache), the arrays of a Parquet dataset are
     mapped from what an earlier load wrote there for the same files and code, and written there
     when there is nothing yet (scoring/history_cache.py): a worker's start then takes a fraction
-    of a second instead of reading and sorting every event again."""
-    from data_contracts import read_dataset
+    of a second instead of reading and sorting every event again.
+
+    `subjects=(low, high)`: only the customers with low <= subject_id <= high and their events
+    (a shard of the region, as the Spark engine scores it: scaleout/scoring.py), with the
+    dataset's span; Parquet only, never cached. The file's events are sorted by customer, so
+    the reader decodes only the row groups that hold them."""
+    from data_contracts import ContractError, read_dataset
     from data_contracts.io import read_metadata
 
     events_file = Path(folder) / "events.parquet"
     if not events_file.exists():  # a CSV extract: through the contracts' reader
+        if subjects is not None:
+            raise ContractError(f"{folder}: a shard of customers is read from Parquet files (events.parquet not found)")
         dataset = read_dataset(folder, validate=False)
         return HistoryStore.from_frames(dataset.events, dataset.customers, dataset.extract_start, dataset.extract_end)
     from scoring.history_cache import dataset_key, read_cached, write_cached
 
-    key = dataset_key(folder) if cache is not None else None
+    among = None if subjects is None else [("subject_id", ">=", int(subjects[0])), ("subject_id", "<=", int(subjects[1]))]
+    key = dataset_key(folder) if cache is not None and among is None else None
     metadata = read_metadata(Path(folder) / "dataset.json")
-    customers = pd.read_parquet(Path(folder) / "customers.parquet")
+    customers = pd.read_parquet(Path(folder) / "customers.parquet", filters=among)
     history = read_cached(cache, key) if key is not None else None
     if history is None:
         started = time.perf_counter()
-        history = _read_events(events_file, customers)
+        history = _read_events(events_file, customers, among)
         if key is not None and dataset_key(folder) == key:  # the files did not change while they were read
             history = write_cached(cache, key, history) or history  # mapped: the workers share its pages
         log.info("histories read from %s in %.1f s%s", folder, time.perf_counter() - started,
@@ -103,10 +117,10 @@ def load_history(folder: Path, cache: Path | None = None) -> HistoryStore:
                         history.n_events)
 
 
-def _read_events(events_file: Path, customers: pd.DataFrame) -> History:
+def _read_events(events_file: Path, customers: pd.DataFrame, filters: list | None = None) -> History:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(events_file, columns=list(EVENT_COLUMNS), read_dictionary=["code", "unit"])
+    table = pq.read_table(events_file, columns=list(EVENT_COLUMNS), read_dictionary=["code", "unit"], filters=filters)
     history = History.from_arrow(table, customers)
     del table
     _release_arrow_memory()

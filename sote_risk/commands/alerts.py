@@ -6,6 +6,8 @@
     sote-risk alerts operator [--status S] [--json]    monitoring's operator alerts and their delivery
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok] [--secret-file FILE]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
+    sote-risk run --engine spark --as-of DATE [--data DATA] [--regions A,B] [--master URL]
+                                                   every region of a multi-region dataset (scaleout/scoring.py)
 
 An alert is a card: one per customer per index date, naming every problem that alerted.
 
@@ -22,6 +24,7 @@ from typing import Optional
 import typer
 
 from base.errors import SoteRiskError
+from sote_risk.spark_options import master_option
 
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: the CRM outbox, its delivery and feedback.")
 
@@ -207,13 +210,37 @@ def run(
     allow_forced: bool = typer.Option(False, "--allow-forced", help="Also raise cards from models forced past their "
                                       "promotion gates (their scores are always recorded; by default their alerts are held)."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Then monitor the champions up to DATE "
-                                 "(`sote-risk monitor`; a new breach raises an operator alert)."),
+                                 "(`sote-risk monitor`; a new breach raises an operator alert). Not with --engine spark."),
+    engine: str = typer.Option("pandas", "--engine", help="pandas (the home's region, in this process; the default) or "
+                               "spark (every region of a multi-region dataset, by customer shard; same scores and cards)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="With --engine spark: the multi-region dataset "
+                                        "(`simulate --regions N`; default: the home's data folder)."),
+    regions: Optional[str] = typer.Option(None, "--regions", help="With --engine spark: only these regions (comma list "
+                                          "of names as in regions.json; default: every region)."),
+    master: str = master_option(),
+    shard_customers: int = typer.Option(10_000, "--shard-customers", min=1, help="With --engine spark: customers a "
+                                        "shard (one task; its memory grows with it)."),
 ) -> None:
     """Score every customer for every problem whose cohort holds them at DATE, record the scores,
     raise one card per alerted customer (naming each problem, in SOTE_RISK_CRM_LANGUAGE, with a
     signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set; then monitor the
     champions up to DATE (drift, realised performance; a new breach raises an operator alert,
-    delivered when SOTE_RISK_OPERATOR_WEBHOOK_URL is set). Safe to re-run."""
+    delivered when SOTE_RISK_OPERATOR_WEBHOOK_URL is set). Safe to re-run. With --engine spark,
+    every region of a multi-region dataset on Spark, into the same outbox."""
+    if engine not in ("pandas", "spark"):
+        raise SoteRiskError(f"--engine must be pandas or spark, not {engine!r}")
+    if engine == "spark":
+        summary = run_spark_command(as_of.date(), data=data, regions=regions, master=master, shard_customers=shard_customers,
+                                    public_url=public_url, db=db, allow_forced=allow_forced)
+        if monitor:
+            typer.echo("monitoring is not run with --engine spark (it reads one region's feature tables): "
+                       "run `sote-risk monitor` in each region's home", err=True)
+            summary["monitor"] = {"skipped": "--engine spark"}
+        typer.echo(json.dumps(summary))
+        return
+    if data is not None or regions is not None:
+        raise SoteRiskError("--data and --regions are for --engine spark; the pandas engine runs the home's region "
+                            "(SOTE_RISK_HOME's data folder)")
     summary = run_population_command(as_of.date(), public_url=public_url, db=db, allow_forced=allow_forced)
     if monitor:
         summary["monitor"] = monitor_step(as_of, db)
@@ -270,13 +297,7 @@ def run_population_command(as_of: date, *, public_url: Optional[str] = None, db:
             progress.update(task, description="delivering cards to the CRM")
             delivered = deliver(conn, config)
             progress.update(task, advance=1, description=f"delivered {delivered['delivered']:,} cards")
-    for p in result.problems:
-        console.print(f"{p.problem}: {p.eligible:,} scored ({p.already_recorded:,} already recorded), "
-                      f"named on {p.alerts_sent:,} cards sent and {p.alerts_queued:,} queued, {p.explained:,} explained")
-        if p.gate == "forced":
-            console.print(f"  {p.problem}: its model was FORCED past its promotion gates: "
-                          + (f"{p.held:,} alerts held (run with --allow-forced to send them)" if not allow_forced
-                             else "its alerts were sent because of --allow-forced, each card flagged"))
+    _print_result(console, result, allow_forced)
     console.print(f"{result.alerts:,} new cards, one per customer: {result.cards_sent:,} sent, {result.cards_queued:,} "
                   f"waiting for capacity (in {links.language}, links to {links.public_url})")
     if config is None:
@@ -284,12 +305,94 @@ def run_population_command(as_of: date, *, public_url: Optional[str] = None, db:
     return {
         "as_of": result.as_of.date().isoformat(), "run_id": result.run_id, "customers": result.customers,
         "scored": result.scored, "load_seconds": round(loaded, 2), "seconds": round(time.perf_counter() - started, 2),
+        **_result_summary(result, links.language),
+        "delivered": delivered,
+    }
+
+
+def _print_result(console, result, allow_forced: bool, prefix: str = "") -> None:  # noqa: ANN001 (rich Console, PopulationResult)
+    for p in result.problems:
+        console.print(f"{prefix}{p.problem}: {p.eligible:,} scored ({p.already_recorded:,} already recorded), "
+                      f"named on {p.alerts_sent:,} cards sent and {p.alerts_queued:,} queued, {p.explained:,} explained")
+        if p.gate == "forced":
+            console.print(f"  {prefix}{p.problem}: its model was FORCED past its promotion gates: "
+                          + (f"{p.held:,} alerts held (run with --allow-forced to send them)" if not allow_forced
+                             else "its alerts were sent because of --allow-forced, each card flagged"))
+
+
+def _result_summary(result, language: str) -> dict:  # noqa: ANN001 (PopulationResult)
+    return {
         "stage_seconds": {k: round(v, 2) for k, v in result.seconds.items()},
-        "cards": {"sent": result.cards_sent, "queued": result.cards_queued, "language": links.language},
+        "cards": {"sent": result.cards_sent, "queued": result.cards_queued, "language": language},
         "problems": {p.problem: {"scored": p.eligible, "new_scores": p.scores_written, "already_recorded": p.already_recorded,
                                  "alerts_sent": p.alerts_sent, "alerts_queued": p.alerts_queued, "explained": p.explained,
                                  "gate": p.gate, "held": p.held}
                      for p in result.problems},
+    }
+
+
+def run_spark_command(as_of: date, *, data: Optional[Path], regions: Optional[str], master: str, shard_customers: int,
+                      public_url: Optional[str] = None, db: Optional[Path] = None, allow_forced: bool = False) -> dict:
+    """`run --engine spark` (scaleout/scoring.py): the champions from the home's registry, every
+    chosen region of the multi-region dataset scored by customer shard on Spark, each region's
+    scores and cards recorded into the outbox as `run` records them, then delivered as `run`
+    delivers. Returns a JSON-ready summary with a part per region."""
+    import time
+
+    from rich.console import Console
+
+    from alerts import dispatcher
+    from alerts.population import Links, deliver
+    from base.settings import settings
+    from data_contracts.regions import DEFAULT_REGION
+    from features import pipeline_version
+    from scaleout.layout import is_multi_region, read_dataset_manifest
+    from scaleout.scoring import run_regions
+    from scaleout.session import require_java, spark_session
+    from scoring.champions import load_champions, served_problems
+    from sote_risk.spark_options import spark_settings
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    s = settings()
+    data = data or s.layout.data
+    if not is_multi_region(data):
+        raise SoteRiskError(f"{data}: --engine spark reads a multi-region dataset (regions.json and region=<name>/ folders, "
+                            f"as `sote-risk simulate --regions N` writes); for one region's folder use --engine pandas")
+    dataset = read_dataset_manifest(data)
+    chosen = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
+    if chosen is not None:
+        dataset.folders(chosen)  # an unknown name fails here, naming the regions there are
+    webhook = s.crm_webhook_url
+    config = dispatcher.config_from_env() if webhook else None  # a bad URL fails before any work
+    links = Links.from_settings(public_url)
+    require_java()
+    champions = load_champions(served_problems(s.problems), pipeline_version(), "cannot run the population", s.layout.cache)
+    conn = _connect(db)
+    console.print(f"champions: {', '.join(f'{p} v{c.version} ({c.gate.status})' for p, c in champions.items())}")
+    with spark_session(spark_settings(master)) as spark:
+        runs = run_regions(spark, dataset, conn, as_of, champions, home=s.layout.root, regions=chosen, links=links,
+                           shard_customers=shard_customers, allow_forced=allow_forced,
+                           progress=lambda line: console.print(line))
+    delivered = deliver(conn, config) if config is not None else None
+    for region in runs:
+        if region.parameters not in (None, DEFAULT_REGION):
+            console.print(f"{region.region}: a {region.parameters} dataset, scored by champions built for "
+                          f"{DEFAULT_REGION}: validate them there first (`sote-risk evaluate --external`)")
+        _print_result(console, region.result, allow_forced, prefix=f"{region.region} ")
+    sent, queued = sum(r.result.cards_sent for r in runs), sum(r.result.cards_queued for r in runs)
+    console.print(f"{sent + queued:,} new cards, one per customer: {sent:,} sent, {queued:,} waiting for capacity "
+                  f"(in {links.language}, links to {links.public_url})")
+    if config is None:
+        console.print(f"{dispatcher.WEBHOOK_ENV} is not set: cards wait in the outbox for `sote-risk alerts dispatch`")
+    first = runs[0].result
+    return {
+        "as_of": first.as_of.date().isoformat(), "run_id": first.run_id, "engine": "spark", "master": master,
+        "customers": sum(r.result.customers for r in runs), "scored": sum(r.result.scored for r in runs),
+        "seconds": round(time.perf_counter() - started, 2),
+        "cards": {"sent": sent, "queued": queued, "language": links.language},
+        "regions": {r.region: {"shards": r.shards, "customers": r.result.customers, "scored": r.result.scored,
+                               **_result_summary(r.result, links.language)} for r in runs},
         "delivered": delivered,
     }
 
