@@ -12,11 +12,12 @@ from typing import Callable
 import typer
 
 from base.errors import SoteRiskError
+from sote_risk.status import status_progress
 
 DEFAULT_FRACTION = 0.25
 FRACTION_HELP = ("Multi-region features only: keep this share of the training period's negatives (a seeded hash of "
                  "subject and index date; every positive kept), each weighted 1/F so probabilities stay right "
-                 f"(docs/SCALE.md, Pooled training). Validation and test are never thinned. Default {DEFAULT_FRACTION}.")
+                 f"(docs/POOLED.md). Validation and test are never thinned. Default {DEFAULT_FRACTION}.")
 
 
 def check_single_region_options(negatives_fraction: float | None, leave_one_region_out: bool = False) -> None:
@@ -76,12 +77,7 @@ def train_pooled_problems(specs, features_dir: Path, dataset: Path | None, negat
             release_memory()
             started = time.perf_counter()
             try:
-                with console.status(f"{spec.problem}: building the pooled table on Spark") as status:
-                    def progress(message: str) -> None:
-                        status.update(message)
-                        if "trial" not in message:
-                            console.log(message)
-
+                with status_progress(console, f"{spec.problem}: building the pooled table on Spark") as progress:
                     table = build_pooled_table(spark, features_dir, spec, negatives_fraction=fraction)
                     progress(f"{spec.problem}: pooled table of {', '.join(table.regions)}: {len(table.train):,} training rows "
                              f"kept of {sum(table.train_rows_before.values()):,} (negatives at F={fraction:g}, weight "
@@ -122,12 +118,7 @@ def leave_one_region_out(specs, features_dir: Path, dataset: Path | None, negati
     with spark_session(spark_settings(master)) as spark:
         for spec in specs:
             started = time.perf_counter()
-            with console.status(f"{spec.problem}: building the pooled table on Spark") as status:
-                def progress(message: str) -> None:
-                    status.update(message)
-                    if "trial" not in message:
-                        console.log(message)
-
+            with status_progress(console, f"{spec.problem}: building the pooled table on Spark") as progress:
                 table = build_pooled_table(spark, features_dir, spec, negatives_fraction=fraction)
                 truth = read_pooled_truth(dataset_dir, spec, table.regions)
                 run_id, frame = run_folds(spec, table, truth, held_out=held_out, progress=progress)

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from base.errors import SoteRiskError
+from sote_risk.status import status_progress
 from sote_risk.commands import pooled as pooled_commands
 from sote_risk.spark_options import master_option
 
@@ -76,12 +77,7 @@ def train(
     for spec in specs:
         release_memory()  # the previous problem's tables: each problem's peak is then its own
         try:
-            with console.status(f"{spec.problem}: starting") as status:
-                def progress(message: str) -> None:
-                    status.update(message)
-                    if "trial" not in message:
-                        console.log(message)
-
+            with status_progress(console, f"{spec.problem}: starting") as progress:
                 result = train_problem(spec, features_dir, dataset_dir=dataset_dir, progress=progress)
         except SoteRiskError as error:  # the data or spec cannot support this problem: say why, go on
             failed.append(spec.problem)
@@ -373,12 +369,7 @@ def retrain(
     failed, refused = [], []
     for name, evidence, when_name in chosen:
         try:
-            with console.status(f"{name}: retraining") as status:
-                def progress(message: str) -> None:
-                    status.update(message)
-                    if "trial" not in message:
-                        console.log(message)
-
+            with status_progress(console, f"{name}: retraining") as progress:
                 done = retrain_problem(specs[name], features_dir, when_name, evidence=evidence, dataset_dir=dataset_dir,
                                        progress=progress)
         except SoteRiskError as error:
