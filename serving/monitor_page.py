@@ -57,6 +57,7 @@ TEXT: dict[str, dict[str, str]] = {
         "kind_score": "the score's distribution moved (PSI {value})",
         "kind_feature": "a step in {features}", "kind_oe": "calibration: observed / expected {value} outside {low}–{high}",
         "kind_slope": "calibration: slope {value} outside {low}–{high}",
+        "kind_oe_sustained": "calibration: observed / expected {value}, its interval on the same side of 1 for {months} complete months in a row",
         "definitions": ("Drift compares a month's customers with the training period, bin by bin; 0.1 is usually read as a "
                         "moderate and 0.2 as a major shift. A feature's drift breaches only when it came as a step against "
                         "its previous months; a slow change over years is shown as a notice. Calibration is judged only "
@@ -99,6 +100,7 @@ TEXT: dict[str, dict[str, str]] = {
         "kind_feature": "äkillinen muutos: {features}",
         "kind_oe": "kalibraatio: havaitut / odotetut {value}, sallittu {low}–{high}",
         "kind_slope": "kalibraatio: kulmakerroin {value}, sallittu {low}–{high}",
+        "kind_oe_sustained": "kalibraatio: havaitut / odotetut {value}, luottamusväli samalla puolella ykköstä {months} täyttä kuukautta peräkkäin",
         "definitions": ("Muutos vertaa kuukauden asiakkaita opetusjaksoon luokka luokalta; arvoa 0,1 pidetään yleensä "
                         "kohtalaisena ja 0,2 suurena muutoksena. Muuttujan muutos ylittää rajan vain, kun se tuli "
                         "äkillisesti edellisiin kuukausiin verrattuna; vuosien hidas muutos näytetään huomautuksena. "
@@ -147,6 +149,9 @@ def _breach_text(month: dict[str, Any], thresholds: dict[str, Any], lang: Langua
         elif kind == "feature":
             names = [n for n in (month.get("drift_features") or "").split(",") if n]
             said.append(t["kind_feature"].format(features=", ".join(_feature_label(n, lang) for n in names)))
+        elif kind == "oe_sustained":
+            said.append(t["kind_oe_sustained"].format(value=_num(month["observed_expected"], lang),
+                                                      months=thresholds.get("oe_sustained_months", 2)))
         elif kind in ("oe", "slope"):
             value = month["observed_expected"] if kind == "oe" else month["calibration_slope"]
             low, high = thresholds["oe_band" if kind == "oe" else "slope_band"]

@@ -294,3 +294,49 @@ def test_an_older_stored_reference_is_computed_again(world):
     finally:
         del model.metadata["monitoring_reference"]
     assert reference["source"] == OLDER_KIND and reference["version"] == 2
+
+
+def _month_record(month: str, oe: float, low: float, high: float, *, complete: bool = True, events: int = 100) -> dict:
+    return {"month": pd.Timestamp(month), "score_psi": 0.0, "complete": complete, "events": events,
+            "observed_expected": oe, "observed_expected_ci_low": low, "observed_expected_ci_high": high,
+            "calibration_slope": 1.0, "calibration_slope_ci_low": 0.9, "calibration_slope_ci_high": 1.1}
+
+
+@pytest.mark.parametrize("months, expected", [
+    # (month, O/E, interval) in order; the last is judged against the ones before it
+    ([("2026-03", 1.09, 1.01, 1.16), ("2026-04", 1.13, 1.05, 1.20)], "oe_sustained"),   # both above 1: breach
+    ([("2026-03", 0.90, 0.84, 0.97), ("2026-04", 0.88, 0.82, 0.95)], "oe_sustained"),   # both below 1: breach
+    ([("2026-03", 1.02, 0.96, 1.09), ("2026-04", 1.13, 1.05, 1.20)], ""),               # the first holds 1
+    ([("2026-03", 0.90, 0.84, 0.97), ("2026-04", 1.13, 1.05, 1.20)], ""),               # opposite sides
+    ([("2026-02", 1.09, 1.01, 1.16), ("2026-04", 1.13, 1.05, 1.20)], ""),               # not consecutive months
+    ([("2026-04", 1.13, 1.05, 1.20)], ""),                                               # one month alone
+    ([("2026-03", 1.40, 1.30, 1.50), ("2026-04", 1.40, 1.30, 1.50)], "oe"),             # outside the band itself
+])
+def test_complete_months_in_a_row_on_one_side_of_one_breach(months, expected):
+    from training.monitoring import _breaches
+
+    t = Monitoring(oe_sustained_months=2)
+    records = [_month_record(*m) for m in months]
+    _, _, kinds = _breaches(records[-1], {}, {}, [], t, previous=records[:-1])
+    assert kinds["breach_kinds"] == expected
+
+
+def test_the_sustained_rule_needs_complete_months_with_enough_events_and_can_be_turned_off():
+    from training.monitoring import _breaches
+
+    before = _month_record("2026-03", 1.09, 1.01, 1.16)
+    now = _month_record("2026-04", 1.13, 1.05, 1.20)
+    assert Monitoring().oe_sustained_months == 3  # the default; two in a row are checked here
+    t = Monitoring(oe_sustained_months=2)
+    for changed in ({"complete": False}, {"events": t.min_events - 1}):
+        _, _, kinds = _breaches(now, {}, {}, [], t, previous=[{**before, **changed}])
+        assert kinds["breach_kinds"] == ""
+    found, _, kinds = _breaches(now, {}, {}, [], t, previous=[before])
+    assert kinds["breach_kinds"] == "oe_sustained" and "2 complete months to this one all above 1" in found[0]
+    _, _, kinds = _breaches(now, {}, {}, [], Monitoring(oe_sustained_months=0), previous=[before])
+    assert kinds["breach_kinds"] == ""
+    three = Monitoring(oe_sustained_months=3)
+    _, _, kinds = _breaches(now, {}, {}, [], three, previous=[before])
+    assert kinds["breach_kinds"] == ""
+    _, _, kinds = _breaches(now, {}, {}, [], three, previous=[_month_record("2026-02", 1.1, 1.02, 1.2), before])
+    assert kinds["breach_kinds"] == "oe_sustained"

@@ -259,6 +259,9 @@ class Monitoring(_Strict):
     top_features: int = Field(10, ge=1, description="the model's most important features (gain) whose drift breaches")
     bins: int = Field(10, ge=2, le=50, description="quantile bins of the reference (plus one for missing values)")
     oe_band: tuple[float, float] = (0.8, 1.25)
+    oe_sustained_months: int = Field(3, ge=0, le=12, description="also a breach: this many complete months in a row "
+                                     "whose O/E interval lies wholly on the same side of 1 (a calibration that is "
+                                     "going, before it has gone outside the band); 0 turns it off")
     slope_band: tuple[float, float] = (0.6, 1.6)
     min_events: int = Field(20, ge=1)
     bootstrap_samples: int = Field(200, ge=10)
