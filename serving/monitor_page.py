@@ -17,6 +17,7 @@ from markupsafe import Markup
 from features.catalogue import feature_info
 from serving.pages import environment
 from training.monitor_plots import Chart, Line, Series, line_chart, month_label
+from training.spec import Monitoring
 from vocabulary import numbers, problem_ids, vocabulary
 
 Language = Literal["fi", "en"]
@@ -151,7 +152,7 @@ def _breach_text(month: dict[str, Any], thresholds: dict[str, Any], lang: Langua
             said.append(t["kind_feature"].format(features=", ".join(_feature_label(n, lang) for n in names)))
         elif kind == "oe_sustained":
             said.append(t["kind_oe_sustained"].format(value=_num(month["observed_expected"], lang),
-                                                      months=thresholds.get("oe_sustained_months", 2)))
+                                                      months=thresholds.get("oe_sustained_months", Monitoring().oe_sustained_months)))
         elif kind in ("oe", "slope"):
             value = month["observed_expected"] if kind == "oe" else month["calibration_slope"]
             low, high = thresholds["oe_band" if kind == "oe" else "slope_band"]

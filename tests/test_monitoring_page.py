@@ -115,3 +115,16 @@ def test_monitoring_page_screenshot_is_not_blank(tmp_path, pages):
     assert pixels.std() > 0.05
     red = ((pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)).sum()
     assert red > 100  # the breached months' marks
+
+
+def test_a_sustained_calibration_breach_is_said_in_both_languages_with_its_month_count():
+    from serving.monitor_page import _breach_text
+    from training.spec import Monitoring
+
+    month = {"month": "2026-05-01", "breach_kinds": "oe_sustained", "observed_expected": 1.17}
+    thresholds = Monitoring().model_dump(mode="json")
+    assert "3 complete months in a row" in _breach_text(month, thresholds, "en")
+    assert "3 täyttä kuukautta peräkkäin" in _breach_text(month, thresholds, "fi")
+    del thresholds["oe_sustained_months"]  # a record stored before the rule: the default count is said
+    assert "3 complete months in a row" in _breach_text(month, thresholds, "en")
+    assert "1.17" in _breach_text(month, thresholds, "en") and "1,17" in _breach_text(month, thresholds, "fi")
