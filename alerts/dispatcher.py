@@ -160,14 +160,12 @@ def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *,
                 log.info("operator alert %s delivered (attempt %d)", claimed.alert_id, claimed.attempts)
                 continue
             now = clock()
-            if not outcome.retryable or now - claimed.due_since >= config.max_age_s:
+            delay = retry_delay(outcome, claimed, config, rng, now)
+            if delay is None:
                 outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=None, table=table)
                 counts.dead += 1
                 log.warning("operator alert %s dead after %d attempt(s): %s", claimed.alert_id, claimed.attempts, outcome.error)
                 continue
-            delay = backoff_delay(claimed.attempts, config.base_delay_s, config.cap_delay_s, rng)
-            if outcome.retry_after is not None:
-                delay = max(delay, min(outcome.retry_after, config.cap_delay_s))
             outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=now + delay,
                                table=table)
             counts.retrying += 1
@@ -177,6 +175,19 @@ def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *,
         if own_client:
             client.close()
     return counts
+
+
+def retry_delay(outcome: "_Outcome", claimed: outbox.ClaimedAlert, config: DispatchConfig, rng: random.Random,
+                now: float) -> float | None:
+    """Seconds until a failed delivery is tried again, or None when it is dead: refused for good
+    (not retryable) or older than max_age_s. Backoff with jitter, never sooner than the receiver's
+    Retry-After (capped). Cards and operator alerts follow the same rule."""
+    if not outcome.retryable or now - claimed.due_since >= config.max_age_s:
+        return None
+    delay = backoff_delay(claimed.attempts, config.base_delay_s, config.cap_delay_s, rng)
+    if outcome.retry_after is not None:
+        delay = max(delay, min(outcome.retry_after, config.cap_delay_s))
+    return delay
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -308,15 +319,12 @@ def run_once(
                         log.info("the CRM answers again: %d waiting alert(s) due now", resumed)
                 continue
             now = clock()
-            too_old = now - claimed.due_since >= config.max_age_s
-            if not outcome.retryable or too_old:
+            delay = retry_delay(outcome, claimed, config, rng, now)
+            if delay is None:
                 outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=None)
                 counts.dead += 1
                 log.warning("alert %s dead after %d attempt(s): %s", claimed.alert_id, claimed.attempts, outcome.error)
                 continue
-            delay = backoff_delay(claimed.attempts, config.base_delay_s, config.cap_delay_s, rng)
-            if outcome.retry_after is not None:
-                delay = max(delay, min(outcome.retry_after, config.cap_delay_s))
             outbox.mark_failed(conn, claimed.alert_id, owner=owner, error=outcome.error, next_attempt_at=now + delay)
             counts.retrying += 1
             log.info("alert %s attempt %d failed (%s); retry in %.2fs", claimed.alert_id, claimed.attempts, outcome.error, delay)
