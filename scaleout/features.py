@@ -137,6 +137,11 @@ def run_shard(shard: Shard, span: RegionSpan, out: str, segments: tuple[str, ...
         tables = build_shard(events, customers, span, segments=segments, warmup_days=warmup_days, validate=validate)
     except SoteRiskError as error:
         return [{**base, "segment": None, "rows": 0, "customers": 0, "shard_customers": 0, "error": str(error)}]
+    from features.code_volumes import CODE_MONTHS_PARTS, code_months
+
+    # the shard's events per code and month, summed over the parts when read (features.io.read_code_months)
+    _write_part(code_months(events, span.extract_start, span.extract_end),
+                Path(out) / region_folder(shard.region) / CODE_MONTHS_PARTS, shard.index)
     rows = []
     for segment, table in tables:
         _write_part(table, Path(out) / region_folder(shard.region) / segment_folder(segment), shard.index)

@@ -59,6 +59,13 @@ TEXT: dict[str, dict[str, str]] = {
         "kind_feature": "a step in {features}", "kind_oe": "calibration: observed / expected {value} outside {low}–{high}",
         "kind_slope": "calibration: slope {value} outside {low}–{high}",
         "kind_oe_sustained": "calibration: observed / expected {value}, its interval on the same side of 1 for {months} complete months in a row",
+        "kind_code": ("a step in recording: {what} recorded {events} times in {month} against {low}–{high} a month "
+                      "before; read by {features}"),
+        "kind_oe_after_step": ("calibration: observed / expected {value}, its interval wholly {side} 1 since the step "
+                               "in recording ({month})"),
+        "above": "above", "below": "below",
+        "code_notice": ("A step in recording, not a breach ({month}): {what}, read only by features the model hardly "
+                        "uses."),
         "definitions": ("Drift compares a month's customers with the training period, bin by bin; 0.1 is usually read as a "
                         "moderate and 0.2 as a major shift. A feature's drift breaches only when it came as a step against "
                         "its previous months; a slow change over years is shown as a notice. Calibration is judged only "
@@ -102,6 +109,13 @@ TEXT: dict[str, dict[str, str]] = {
         "kind_oe": "kalibraatio: havaitut / odotetut {value}, sallittu {low}–{high}",
         "kind_slope": "kalibraatio: kulmakerroin {value}, sallittu {low}–{high}",
         "kind_oe_sustained": "kalibraatio: havaitut / odotetut {value}, luottamusväli samalla puolella ykköstä {months} täyttä kuukautta peräkkäin",
+        "kind_code": ("äkillinen muutos kirjaamisessa: {what}, {events} kirjausta ({month}), aiemmin {low}–{high} "
+                      "kuukaudessa; sitä lukevat {features}"),
+        "kind_oe_after_step": ("kalibraatio: havaitut / odotetut {value}, luottamusväli kokonaan {side} ykkösen "
+                               "kirjaamisen muutoksesta ({month}) lähtien"),
+        "above": "yli", "below": "alle",
+        "code_notice": ("Äkillinen muutos kirjaamisessa, ei ylitys ({month}): {what}; sitä lukevat vain muuttujat, "
+                        "joita malli tuskin käyttää."),
         "definitions": ("Muutos vertaa kuukauden asiakkaita opetusjaksoon luokka luokalta; arvoa 0,1 pidetään yleensä "
                         "kohtalaisena ja 0,2 suurena muutoksena. Muuttujan muutos ylittää rajan vain, kun se tuli "
                         "äkillisesti edellisiin kuukausiin verrattuna; vuosien hidas muutos näytetään huomautuksena. "
@@ -150,6 +164,18 @@ def _breach_text(month: dict[str, Any], thresholds: dict[str, Any], lang: Langua
         elif kind == "feature":
             names = [n for n in (month.get("drift_features") or "").split(",") if n]
             said.append(t["kind_feature"].format(features=", ".join(_feature_label(n, lang) for n in names)))
+        elif kind == "code":
+            for step in _code_steps(month):
+                if step["top_features"]:
+                    said.append(t["kind_code"].format(
+                        what=_code_label(step["code"], lang), events=numbers.number(step["events"], lang),
+                        month=month_label(step["month"], lang), low=numbers.number(step["previous_low"], lang),
+                        high=numbers.number(step["previous_high"], lang),
+                        features=", ".join(_feature_label(n, lang) for n in step["top_features"] + step["other_features"])))
+        elif kind == "oe_after_step":
+            value = month["observed_expected"]
+            said.append(t["kind_oe_after_step"].format(value=_num(value, lang), side=t["above" if value > 1 else "below"],
+                                                       month=month_label(month.get("step_since") or month["month"], lang)))
         elif kind == "oe_sustained":
             said.append(t["kind_oe_sustained"].format(value=_num(month["observed_expected"], lang),
                                                       months=thresholds.get("oe_sustained_months", Monitoring().oe_sustained_months)))
@@ -158,6 +184,24 @@ def _breach_text(month: dict[str, Any], thresholds: dict[str, Any], lang: Langua
             low, high = thresholds["oe_band" if kind == "oe" else "slope_band"]
             said.append(t[f"kind_{kind}"].format(value=_num(value, lang), low=_num(low, lang), high=_num(high, lang)))
     return f"{month_label(month['month'], lang)}: " + "; ".join(said)
+
+
+def _code_steps(month: dict[str, Any]) -> list[dict[str, Any]]:
+    """The month's steps in recorded codes (training/monitoring.py model_code_steps, stored as JSON)."""
+    import json
+
+    text = month.get("code_steps") or ""
+    return json.loads(text) if text else []
+
+
+def _code_label(code: str, lang: Language) -> str:
+    """A code as a person reads it: the catalogue's description in the page's language."""
+    from data_contracts.catalogue import load_code_catalogue
+
+    rows = load_code_catalogue().set_index("code")
+    if code not in rows.index:
+        return code
+    return str(rows.at[code, "description_fi" if lang == "fi" else "description_en"])
 
 
 def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champion") -> str:
@@ -229,6 +273,8 @@ def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champi
         names = list(dict.fromkeys(n for m in stepped for n in m["other_step_features"].split(",")))
         notices.append(t["other_step"].format(month=month_label(stepped[0]["month"], lang),
                                               features=", ".join(_feature_label(n, lang) for n in names)))
+    for step in [step for m in months for step in _code_steps(m) if not step["top_features"]]:
+        notices.append(t["code_notice"].format(month=month_label(step["month"], lang), what=_code_label(step["code"], lang)))
     summary = t["summary"].format(
         version=record["model_version"], alias=alias, as_of=_date(record["as_of"], lang), months=len(months),
         first=month_label(keys[0], lang) if keys else "–", last=month_label(keys[-1], lang) if keys else "–",

@@ -57,7 +57,7 @@ def ensure_features(features: Path, data: Path, *, say: Say, tick: Callable[[str
     tables = build_tables(loaded.history, loaded.extract_start, loaded.extract_end, segments=segments,
                           workers=workers, progress=lambda what, n: tick(what))
     source = {"data": str(data), **dataset_identity(data), "warmup_days": 365}
-    manifest = io.write_tables(features, tables, source=source)
+    manifest = io.write_tables(features, tables, source=source, code_months=loaded.code_months)
     for name, info in manifest["segments"].items():
         say(f"{name}: {info['rows']:,} feature rows, {info['customers']:,} customers")
     return True

@@ -1,6 +1,7 @@
 """Monitoring (training/monitoring.py): a coding change switched on at a known month in the
-simulator is flagged from the first index month that can see it and not before, the quiet world is
-not flagged, realised figures equal a naive recomputation, and a run is recorded in MLflow.
+simulator is flagged from the first index month that can see it and not before (as a step in the
+recorded code and as feature drift), the quiet world is not flagged, realised figures equal a
+naive recomputation, and a run is recorded in MLflow.
 
 Size: the pinned serving region (2,500 residents, 3 years; its elderly-hospitalisation model,
 ~300 eligible rows a month). At that size a month's O/E interval spans roughly 0.5-1.6, so the
@@ -33,6 +34,12 @@ AS_OF = pd.Timestamp("2024-12-01")  # the region's last index date
 REFERENCE_END = pd.Timestamp("2024-01-01")  # the reference: eligible rows of 2023 (the quiet world's)
 
 
+def _code_months(dataset) -> pd.DataFrame:
+    from features.code_volumes import code_months
+
+    return code_months(dataset.events, dataset.metadata["extract_start"], dataset.metadata["extract_end"])
+
+
 def _elderly_table(dataset) -> pd.DataFrame:
     from features.build import build_tables
     from features.history import History
@@ -58,10 +65,13 @@ def world():
     ref_rows = quiet_table[eligible & (quiet_table["prediction_time"] < REFERENCE_END)]
     reference = reference_from(model, ref_rows, ref_rows, 10, "test: the quiet world's 2023")
     thresholds = Monitoring()
-    run = lambda table: monitor(model, spec, table, reference, AS_OF, thresholds,  # noqa: E731
-                                first_month=REFERENCE_END, seed=1)
-    return {"model": model, "spec": spec, "quiet": run(quiet_table), "shifted": run(shifted_table),
-            "quiet_table": quiet_table, "reference": reference}
+    # as a features folder built now gives them: the tables and the events per code and month
+    run = lambda table, volumes: monitor(model, spec, table, reference, AS_OF, thresholds,  # noqa: E731
+                                         first_month=REFERENCE_END, seed=1, code_volumes=volumes)
+    quiet_volumes, shifted_volumes = _code_months(region()), _code_months(shifted)
+    return {"model": model, "spec": spec, "quiet": run(quiet_table, quiet_volumes),
+            "shifted": run(shifted_table, shifted_volumes), "shifted_without_counts": run(shifted_table, None),
+            "quiet_table": quiet_table, "reference": reference, "shifted_volumes": shifted_volumes}
 
 
 def _drift_months(report) -> list[pd.Timestamp]:
@@ -227,7 +237,8 @@ def test_a_step_breaches_and_a_slow_build_up_is_a_notice():
     record = {"score_psi": 0.01}
     found, notices, kinds = _breaches(record, {"a": 0.3, "b": 0.05}, {"a": 0.25, "b": 0.0}, ["a", "b"], t)
     assert found and "a PSI 0.30" in found[0] and not notices
-    assert kinds == {"breach_kinds": "feature", "drift_features": "a", "gradual_features": "", "other_step_features": ""}
+    assert kinds == {"breach_kinds": "feature", "drift_features": "a", "gradual_features": "", "other_step_features": "",
+                     "code_steps": "", "step_since": ""}
     found, notices, kinds = _breaches(record, {"a": 0.05, "b": 0.5}, {"a": 0.0, "b": 0.4}, ["a"], t)
     assert not found and "a step in less important feature(s) (b PSI 0.50" in notices[0]
     assert kinds["other_step_features"] == "b"
@@ -340,3 +351,85 @@ def test_the_sustained_rule_needs_complete_months_with_enough_events_and_can_be_
     assert kinds["breach_kinds"] == ""
     _, _, kinds = _breaches(now, {}, {}, [], three, previous=[_month_record("2026-02", 1.1, 1.02, 1.2), before])
     assert kinds["breach_kinds"] == "oe_sustained"
+
+
+# --- steps in recorded codes ---------------------------------------------------------------------
+
+
+def _kind_months(report, kind: str) -> list[str]:
+    months = report.months
+    return [f"{m:%Y-%m}" for m, kinds in zip(months["month"], months["breach_kinds"]) if kind in kinds.split(",")]
+
+
+def test_the_step_in_the_recorded_code_breaches_in_the_first_month_that_reads_it(world):
+    """HTA assessments (~124 a month here) are recorded as nurse visits from 2024-07: the index
+    month 2024-08 is the first whose features read a month of it; the step is said there, once,
+    naming the code, its count and the top feature that reads it."""
+    import json
+
+    assert _kind_months(world["shifted"], "code") == ["2024-08"]
+    assert _kind_months(world["quiet"], "code") == []
+    assert (world["quiet"].months["code_steps"] == "").all()
+    row = world["shifted"].months.set_index(world["shifted"].months["month"].dt.strftime("%Y-%m")).loc["2024-08"]
+    steps = {s["code"]: s for s in json.loads(row["code_steps"])}
+    hta = steps["ASSESS/HTA"]
+    assert hta["month"] == "2024-07" and hta["events"] == 0 and hta["direction"] == "fall"
+    assert "assessments_days_since" in hta["top_features"]
+    counts = world["shifted_volumes"]
+    before = counts[(counts["code"] == "ASSESS/HTA") & (counts["month"] >= "2023-07-01") & (counts["month"] < "2024-07-01")]
+    assert (hta["previous_low"], hta["previous_high"]) == (before["events"].min(), before["events"].max())
+    assert "ASSESS/HTA 0 times in 2024-07" in row["breaches"]
+    # nurse visits gained the HTAs (~124 on ~700 a month): within their range's doubling, no step
+    assert "ENC/HC_NURSE" not in steps
+
+
+def test_a_features_folder_without_code_counts_is_said_and_drift_still_flags(world):
+    without = world["shifted_without_counts"]
+    assert any("code counts not judged" in note for note in without.notes)
+    assert not any("code counts" in note for note in world["shifted"].notes)
+    assert _kind_months(without, "code") == []
+    assert _drift_months(without) == _drift_months(world["shifted"])
+
+
+def _step(top: list[str], other: list[str] = ("primary_visits_30d",)) -> dict:
+    return {"code": "ENC/HC_NURSE", "month": "2026-01", "events": 0, "previous_low": 35222, "previous_high": 35912,
+            "previous_months": 12, "direction": "fall", "top_features": list(top), "other_features": list(other)}
+
+
+def test_a_step_in_a_code_only_minor_features_read_is_a_notice():
+    from training.monitoring import _breaches
+
+    now = _month_record("2026-02", 1.0, 0.9, 1.1)
+    found, notices, kinds = _breaches(now, {}, {}, [], Monitoring(), code_steps=[_step([])])
+    assert kinds["breach_kinds"] == "" and found == [] and "ENC/HC_NURSE 0 times in 2026-01" in notices[0]
+    found, notices, kinds = _breaches(now, {}, {}, [], Monitoring(), code_steps=[_step(["primary_visits_365d"])])
+    assert kinds["breach_kinds"] == "code" and "read by primary_visits_365d, primary_visits_30d" in found[0]
+
+
+@pytest.mark.parametrize("previous_kinds, now_interval, own_step, expected", [
+    (["code"], (1.09, 1.01, 1.16), False, "oe_after_step"),       # after a step: one month clear of 1 is enough
+    (["code"], (0.91, 0.85, 0.97), False, "oe_after_step"),       # below 1 as well
+    ([""], (1.09, 1.01, 1.16), False, ""),                         # no step before: the sustained rule's business
+    (["code"], (1.02, 0.96, 1.09), False, ""),                     # after a step, an interval holding 1 is no breach
+    ([], (1.09, 1.01, 1.16), True, "code,oe_after_step"),          # the step's own month
+])
+def test_calibration_clear_of_one_after_a_step_in_recording_breaches(previous_kinds, now_interval, own_step, expected):
+    from training.monitoring import _breaches
+
+    previous = [{**_month_record("2026-02", 1.0, 0.9, 1.1), "breach_kinds": k} for k in previous_kinds]
+    now = _month_record("2026-03", *now_interval)
+    steps = [_step(["primary_visits_365d"])] if own_step else []
+    found, _, kinds = _breaches(now, {}, {}, [], Monitoring(), previous=previous, code_steps=steps)
+    assert kinds["breach_kinds"] == expected
+    if "oe_after_step" in expected:
+        since = "2026-03" if own_step else "2026-02"
+        assert kinds["step_since"] == since and f"since the step in recording seen in {since}" in found[-1]
+    if previous_kinds == ["code"] and expected:  # a step more than step_months before explains nothing new
+        long_ago = [{**previous[0], "month": pd.Timestamp("2025-02-01")}]
+        _, _, kinds = _breaches(now, {}, {}, [], Monitoring(step_months=12), previous=long_ago)
+        assert kinds["breach_kinds"] == ""
+        _, _, kinds = _breaches(now, {}, {}, [], Monitoring(step_months=13), previous=long_ago)
+        assert kinds["breach_kinds"] == "oe_after_step"
+    off = Monitoring(oe_after_code_step=False)
+    _, _, kinds = _breaches(now, {}, {}, [], off, previous=previous, code_steps=steps)
+    assert "oe_after_step" not in kinds["breach_kinds"]

@@ -100,7 +100,12 @@ def test_monitoring_page_in_chromium_draws_its_charts_without_errors(tmp_path, p
     assert len(re.findall(r'<rect class="band"', dom)) > 10  # the realised figures' intervals
     found = [problem for piece in pieces(dom) for problem in problems(piece, lang, allow=["AUROC", "PSI"])]
     assert found == []
-    assert ("elo 2024" if lang == "fi" else "Aug 2024") in readable_text(dom)
+    text = readable_text(dom)
+    assert ("elo 2024" if lang == "fi" else "Aug 2024") in text
+    # the coding change said the way a person reads it: the code's own name, its count, the month
+    said = {"fi": "äkillinen muutos kirjaamisessa: Hoidon tarpeen arviointi (terveydenhuolto), 0 kirjausta (heinä 2024)",
+            "en": "a step in recording: Care need assessment (health care) recorded 0 times in Jul 2024"}[lang]
+    assert said in " ".join(text.split())
 
 
 def test_monitoring_page_screenshot_is_not_blank(tmp_path, pages):

@@ -101,7 +101,12 @@ def test_spark_engine_tables_equal_the_pandas_engines_for_every_region_and_segme
     for name, folder in layout.read_dataset_manifest(regions).folders().items():
         loaded = io.load(folder)
         pandas_out = tmp_path / name
-        io.write_tables(pandas_out, build_tables(loaded.history, loaded.extract_start, loaded.extract_end), source={})
+        io.write_tables(pandas_out, build_tables(loaded.history, loaded.extract_start, loaded.extract_end), source={},
+                        code_months=loaded.code_months)
+        # the code counts monitoring reads: the shards' parts summed equal the whole region's count
+        spark_counts = io.read_code_months(spark_features / layout.region_folder(name))
+        pd.testing.assert_frame_equal(spark_counts, io.read_code_months(pandas_out))
+        assert spark_counts["events"].sum() == len(loaded.history.time)  # every event of the region, once
         for segment in segment_names():
             parts = layout.segment_parts(spark_features, segment, name)
             assert len(parts) >= 3, f"{name} {segment}: the test needs several shards, got {len(parts)}"

@@ -114,8 +114,11 @@ def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *,
     reference = training_reference(model, spec, frame, thresholds.bins, cache=home().cache,
                                    table=table if from_file and table.exists() else None)
     progress(f"{problem}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
-    report = attach_feedback(monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed), feedback,
-                             feedback_note)
+    from features.io import read_code_months
+
+    volumes = read_code_months(features_dir if tables is None else tables.features_dir)
+    report = attach_feedback(monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed,
+                                     code_volumes=volumes), feedback, feedback_note)
     if record:
         report.run_id = record_run(report, alias)
         write_latest(home().monitoring, report, alias, report.run_id)

@@ -21,6 +21,13 @@ For every index month up to the as-of date:
   a random non-outcome row, each row being an outcome with its own probability). The estimate is
   only as good as the calibration it assumes: it cannot see a shift in how features relate to
   outcomes, which is why realised figures follow once outcomes are in.
+- **steps in recorded codes** (given the feature build's code counts): a code a model feature
+  reads recorded far less or far more often in a month than in the months before
+  (training/code_steps.py), the first sign of a coding change: a long-window feature drifts a
+  twelfth a month, the code's count at once. A step in a code a top feature reads breaches at the
+  first index month whose features read the stepped month; from then on, for `step_months`, a
+  complete month whose O/E interval lies wholly on one side of 1 breaches too (the cause is
+  known; no run of months is waited for, as oe_sustained_months does when none is).
 - **CRM feedback** (attach_feedback, given the outbox's counts by the caller): the cards sent that
   named the problem at the month's index dates, and the shares of them the coordinators accepted
   and overrode; "no feedback" where no card has a verdict.
@@ -326,7 +333,8 @@ def _step_psi(counts: np.ndarray, calendar: np.ndarray, months: int) -> tuple[np
 
 
 def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[str, Any], as_of: pd.Timestamp,
-            thresholds: Monitoring, *, first_month: pd.Timestamp | None = None, seed: int = 0) -> MonitorReport:
+            thresholds: Monitoring, *, first_month: pd.Timestamp | None = None, seed: int = 0,
+            code_volumes: pd.DataFrame | None = None) -> MonitorReport:
     """Every index month from `first_month` (default: first_monitored_month, the end of the
     reference's training period plus the horizon) through `as_of`: drift, alert rate, estimated and
     (where complete) realised performance, and the month's breaches of `thresholds`. `frame` is the
@@ -334,7 +342,10 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     problem's key, label, censor and eligibility columns suffice); only its rows eligible for the
     problem and at or before `as_of` are read (those of the `step_months` before the first month
     only as the first months' recent past), and outcomes only where index month + horizon <= as_of
-    (the data as it stood then)."""
+    (the data as it stood then). `code_volumes` (features/code_volumes.py, the feature build's events
+    per code and month): steps in the codes the model's features read (model_code_steps) are judged
+    at the first index month whose features read the stepped month; None: not judged, and a note
+    says so."""
     as_of = pd.Timestamp(as_of)
     first = pd.Timestamp(first_month) if first_month is not None else first_monitored_month(reference, spec)
     past_start = first - pd.DateOffset(months=thresholds.step_months)
@@ -380,6 +391,8 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], shown, side="left"), np.searchsorted(codes[order], shown, side="right")
 
+    steps_by_month = ({} if code_volumes is None else
+                      model_code_steps(model.feature_names, top, code_volumes, as_of, thresholds))
     records, psi_columns, step_columns = [], {}, {}
     for i, m in enumerate(shown):
         month = all_months[m]
@@ -405,7 +418,10 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
                                     thresholds, seed))
         limits = {"score": float(score_limit[m]), "feature": {n: float(limit_ref[n][i]) for n in names},
                   "step": {n: float(limit_step[n][i]) for n in names}}
-        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds, limits, previous=records)
+        # an index date's features read the events before it: the month just before is the newest they see
+        code_steps_ = steps_by_month.get(month - pd.DateOffset(months=1), [])
+        breaches, notices, kinds = _breaches(record, feature_psi, step, top, thresholds, limits, previous=records,
+                                             code_steps=code_steps_)
         record["breaches"], record["notices"] = "; ".join(breaches), "; ".join(notices)
         record.update(kinds)
         records.append(record)
@@ -414,7 +430,7 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
                "estimated_auroc", "complete", "labelled", "events", "auroc", "auroc_ci_low", "auroc_ci_high",
                "observed_expected", "observed_expected_ci_low", "observed_expected_ci_high", "calibration_slope",
                "calibration_slope_ci_low", "calibration_slope_ci_high", "breaches", "notices", "breach_kinds",
-               "drift_features", "gradual_features", "other_step_features"]
+               "drift_features", "gradual_features", "other_step_features", "code_steps", "step_since"]
     months = pd.DataFrame.from_records(records).reindex(columns=columns)
     order_names = top + [n for n in names if n not in top]
 
@@ -424,6 +440,9 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
         return out
 
     notes = [] if len(shown) else [f"no eligible rows between {first.date()} and {as_of.date()}"]
+    if code_volumes is None:
+        notes.append("code counts not judged: the features folder has none (built before they were kept); a change "
+                     "in how a code is recorded shows only when features drift (build the features again)")
     return MonitorReport(spec.problem, str(model.metadata.get("model_version", "")), as_of,
                          str(reference.get("source", "")), months, table(psi_columns), top, thresholds, notes,
                          table(step_columns))
@@ -492,14 +511,29 @@ def sustained_oe(record: dict[str, Any], previous: list[dict[str, Any]], t: Moni
 
 def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: dict[str, float], top: list[str],
               t: Monitoring, limits: dict[str, Any] | None = None,
-              previous: list[dict[str, Any]] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+              previous: list[dict[str, Any]] | None = None,
+              code_steps: list[dict[str, Any]] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
     """The month's breaches and notices as sentences, and as data for pages and alerts
-    (`breach_kinds`: score, feature, oe, oe_sustained, slope; `drift_features`, `gradual_features`,
-    `other_step_features` (a step in a feature outside the top ones: a notice): names; each
-    comma-separated). A top feature beyond max_feature_psi against the reference breaches when it
-    also moved beyond step_feature_psi against its own recent past (or has no recent past to
-    compare with); drift that built up slowly is a notice."""
+    (`breach_kinds`: code, score, feature, oe, oe_after_step, oe_sustained, slope; `drift_features`,
+    `gradual_features`, `other_step_features` (a step in a feature outside the top ones: a notice):
+    names, each comma-separated; `code_steps`: the month's steps in recorded codes as JSON;
+    `step_since`: the index month of the step an oe_after_step breach follows). A top
+    feature beyond max_feature_psi against the reference breaches when it also moved beyond
+    step_feature_psi against its own recent past (or has no recent past to compare with); drift
+    that built up slowly is a notice. A step in a code a top feature reads breaches (`code_steps`,
+    model_code_steps); in a code only other features read, a notice."""
+    import json
+
     found, notices, kinds = [], [], []
+    since = ""  # the index month of the step an oe_after_step breach follows
+    code_steps = code_steps or []
+    read_by_top = [s for s in code_steps if s["top_features"]]
+    if read_by_top:
+        kinds.append("code")
+        found.append("; ".join(_code_step_sentence(s) for s in read_by_top))
+    for s in code_steps:
+        if not s["top_features"]:
+            notices.append(_code_step_sentence(s) + " (no top feature reads it)")
     # the thresholds, raised to each month's noise floor where it is higher (noise_floor)
     limits = limits or {}
     score_limit = limits.get("score", t.max_score_psi)
@@ -534,6 +568,14 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
             kinds.append("oe")
             found.append(f"calibration: O/E {oe:.2f} [{record['observed_expected_ci_low']:.2f}, "
                          f"{record['observed_expected_ci_high']:.2f}] outside {t.oe_band[0]}-{t.oe_band[1]}")
+        elif t.oe_after_code_step and oe_side(record, t.min_events) != 0 and (
+                after := (f"{pd.Timestamp(record['month']):%Y-%m}" if "code" in kinds else
+                          stepped_since(previous or [], record["month"], t.step_months))):
+            kinds.append("oe_after_step")
+            since = after
+            found.append(f"calibration: O/E {oe:.2f} [{record['observed_expected_ci_low']:.2f}, "
+                         f"{record['observed_expected_ci_high']:.2f}] {'above' if oe > 1 else 'below'} 1 since the step "
+                         f"in recording seen in {after}")
         elif sustained_oe(record, previous or [], t):
             kinds.append("oe_sustained")
             found.append(f"calibration: O/E {oe:.2f} [{record['observed_expected_ci_low']:.2f}, "
@@ -546,7 +588,61 @@ def _breaches(record: dict[str, Any], feature_psi: dict[str, float], step_psi: d
             found.append(f"calibration: slope {slope:.2f} [{record['calibration_slope_ci_low']:.2f}, "
                          f"{record['calibration_slope_ci_high']:.2f}] outside {t.slope_band[0]}-{t.slope_band[1]}")
     return found, notices, {"breach_kinds": ",".join(kinds), "drift_features": ",".join(stepped),
-                            "gradual_features": ",".join(gradual), "other_step_features": ",".join(others)}
+                            "gradual_features": ",".join(gradual), "other_step_features": ",".join(others),
+                            "code_steps": json.dumps(code_steps) if code_steps else "", "step_since": since}
+
+
+def stepped_since(previous: list[dict[str, Any]], month, window_months: int) -> str:
+    """The index month ('YYYY-MM') of the latest step in a code a top feature reads among the
+    months `previous` that lies within `window_months` before `month`; '' when there is none (a
+    step long ago explains no new miscalibration: the step_months rule of the features)."""
+    start = pd.Timestamp(month) - pd.DateOffset(months=window_months)
+    for r in reversed(previous):
+        if pd.Timestamp(r["month"]) >= start and "code" in str(r.get("breach_kinds") or "").split(","):
+            return f"{pd.Timestamp(r['month']):%Y-%m}"
+    return ""
+
+
+def _code_step_sentence(step: dict[str, Any]) -> str:
+    readers = step["top_features"] + step["other_features"]
+    return (f"a step in recording: {step['code']} {step['events']:,} times in {step['month']} against "
+            f"{step['previous_low']:,}-{step['previous_high']:,} a month in the {step['previous_months']} months before "
+            f"({step['direction']}); read by " + ", ".join(readers))
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps in recorded codes, linked to a model's features
+
+
+def model_code_steps(feature_names, top: list[str], volumes: pd.DataFrame, as_of, t: Monitoring
+                     ) -> dict[pd.Timestamp, list[dict[str, Any]]]:
+    """The steps (training/code_steps.py) in codes the model's features read (the feature
+    catalogue's codes), by the calendar month of the step; each with the features that read it,
+    the top ones apart."""
+    from features import catalogue
+    from training.code_steps import StepRule, code_steps
+
+    readers: dict[str, list[str]] = {}
+    names = set(feature_names)
+    for entry in catalogue():
+        if entry.name in names:
+            for code in entry.codes or ():
+                readers.setdefault(code, []).append(entry.name)
+    rule = StepRule(window=t.step_months, min_history=t.step_months, ratio=t.code_step_ratio,
+                    min_events=t.code_step_min_events,
+                    p_value=t.code_step_p_value)
+    steps = code_steps(volumes, as_of, rule, codes=readers)
+    out: dict[pd.Timestamp, list[dict[str, Any]]] = {}
+    rank = {name: i for i, name in enumerate(top)}
+    for row in steps.itertuples(index=False):
+        reading = readers[row.code]
+        out.setdefault(pd.Timestamp(row.month), []).append({
+            "code": row.code, "month": f"{pd.Timestamp(row.month):%Y-%m}", "events": int(row.events),
+            "previous_low": int(row.previous_low), "previous_high": int(row.previous_high),
+            "previous_months": int(row.previous_months), "direction": row.direction,
+            "top_features": sorted((n for n in reading if n in rank), key=rank.get),
+            "other_features": sorted(n for n in reading if n not in rank)})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

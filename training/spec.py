@@ -262,6 +262,16 @@ class Monitoring(_Strict):
     oe_sustained_months: int = Field(3, ge=0, le=12, description="also a breach: this many complete months in a row "
                                      "whose O/E interval lies wholly on the same side of 1 (a calibration that is "
                                      "going, before it has gone outside the band); 0 turns it off")
+    code_step_ratio: float = Field(2.0, gt=1, description="a code's monthly count is a step when below the lowest of "
+                                   "its previous step_months months divided by this, or above their highest times "
+                                   "this (training/code_steps.py); a step in a code a top feature reads breaches")
+    code_step_min_events: int = Field(50, ge=1, description="codes recorded fewer times a month than this (the previous "
+                                      "months' mean for a fall, the month's count for a rise) are not judged")
+    code_step_p_value: float = Field(1e-4, gt=0, lt=1, description="and the count is improbable as Poisson chance "
+                                     "around the previous months' mean")
+    oe_after_code_step: bool = Field(True, description="after a step in a code a top feature reads, a complete month "
+                                     "in the step_months from the step on breaches when its O/E interval lies wholly on "
+                                     "one side of 1 (the cause is known: no run of months needed)")
     slope_band: tuple[float, float] = (0.6, 1.6)
     min_events: int = Field(20, ge=1)
     bootstrap_samples: int = Field(200, ge=10)

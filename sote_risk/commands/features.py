@@ -72,7 +72,7 @@ def build(
                               warmup_days=warmup_days, workers=workers, progress=tick)
         source = {"data": str(data), "name": loaded.metadata.get("name"), "extract_start": str(loaded.extract_start),
                   "extract_end": str(loaded.extract_end), "warmup_days": warmup_days}
-        manifest = io.write_tables(out, tables, source=source)
+        manifest = io.write_tables(out, tables, source=source, code_months=loaded.code_months)
         progress.update(task, advance=1, description="written")
     for name, info in manifest["segments"].items():
         console.print(f"{name}: {info['rows']:,} rows, {info['customers']:,} customers -> {out / (name + '.parquet')}")
