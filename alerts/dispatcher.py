@@ -40,7 +40,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -386,8 +386,8 @@ def webhooks_from_env(crm_webhook: str | None = None, **overrides: object) -> We
 class PassCounts:
     """What one or more passes did, cards and operator alerts apart."""
 
-    cards: DispatchCounts
-    operator: DispatchCounts
+    cards: DispatchCounts = field(default_factory=DispatchCounts)
+    operator: DispatchCounts = field(default_factory=DispatchCounts)
 
     def add(self, other: "PassCounts") -> None:
         for mine, theirs in ((self.cards, other.cards), (self.operator, other.operator)):
@@ -398,16 +398,12 @@ class PassCounts:
         return any(c.delivered or c.retrying or c.dead for c in (self.cards, self.operator))
 
 
-def no_counts() -> PassCounts:
-    return PassCounts(DispatchCounts(), DispatchCounts())
-
-
 def run_pass(conn: sqlite3.Connection, webhooks: Webhooks, *, client: httpx.Client | None = None,
              owner: str | None = None, rng: random.Random | None = None, stop: Stop | None = None) -> PassCounts:
     """One pass: the due cards to the CRM, then the due operator alerts to the operators (each
     kind only when its webhook is set)."""
     owner = owner or _new_owner()
-    counts = no_counts()
+    counts = PassCounts()
     own_client = client is None
     client = client or httpx.Client(timeout=webhooks.shared.request_timeout_s)
     try:
@@ -434,7 +430,7 @@ def run_loop(
     for line in webhooks.not_sent().values():
         log.info("%s", line)
     owner = _new_owner()
-    total = no_counts()
+    total = PassCounts()
     rng = random.Random()
     with httpx.Client(timeout=webhooks.shared.request_timeout_s) as client:
         while not stop.is_set():
@@ -447,7 +443,7 @@ def run_loop(
     return total
 
 
-def summary(counts: PassCounts, webhooks: Webhooks, waiting: dict[str, int]) -> dict[str, object]:
+def dispatch_summary(counts: PassCounts, webhooks: Webhooks, waiting: dict[str, int]) -> dict[str, object]:
     """The JSON `alerts dispatch` prints: the cards' counts at the top (as before operator alerts
     were delivered too: scripts read them there) and the operator alerts' in `operator`. A kind
     whose webhook is not set says so (`skipped`) with how many of it wait (`waiting`: pending in

@@ -65,7 +65,7 @@ def test_the_installed_handler_survives_a_second_signal_landing_anywhere_inside_
         worker.start()
         worker.join(10)
         outcome.update(returned=not worker.is_alive(), stopped=stop.is_set())
-        return dispatcher.no_counts()
+        return dispatcher.PassCounts()
 
     monkeypatch.setattr(dispatcher, "run_loop", fake_loop)
     monkeypatch.setenv("SOTE_RISK_HOME", str(tmp_path / "home"))

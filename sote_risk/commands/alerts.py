@@ -155,14 +155,14 @@ def dispatch(
         counts = dispatcher.run_pass(conn, webhooks)
         for line in webhooks.not_sent().values():
             typer.echo(line, err=True)
-        typer.echo(json.dumps(dispatcher.summary(counts, webhooks, _waiting(conn))))
+        typer.echo(json.dumps(dispatcher.dispatch_summary(counts, webhooks, _waiting(conn))))
         return
     echo_logger(dispatcher.log.name)  # the loop's own lines are its output (they also go to the home's log)
     stop = dispatcher.StopFlag()  # the handler only sets a flag: a burst of signals cannot deadlock it
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop.on_signal)
     total = dispatcher.run_loop(conn, webhooks, stop=stop)
-    typer.echo(json.dumps(dispatcher.summary(total, webhooks, _waiting(conn))))
+    typer.echo(json.dumps(dispatcher.dispatch_summary(total, webhooks, _waiting(conn))))
 
 
 def _waiting(conn) -> dict[str, int]:  # noqa: ANN001 (sqlite3.Connection)
