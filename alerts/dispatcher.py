@@ -1,4 +1,7 @@
-"""Delivers pending alerts (cards: one per customer per index date) from the outbox to the CRM webhook.
+"""Delivers pending alerts from the outbox: cards (one per customer per index date) to the CRM
+webhook, and operator alerts (a monitored model breached: outbox.operator_alerts) to the operator
+webhook, each kind with the guarantees below; `alerts dispatch` runs both (run_pass, run_loop),
+each only when its webhook is set.
 
 Guarantee: at-least-once sending + the CRM deduplicating by `Idempotency-Key` (the card id,
 which is also the card's uuid and what CRM feedback names) = exactly-once effect in the CRM.
@@ -17,7 +20,8 @@ which is also the card's uuid and what CRM feedback names) = exactly-once effect
   the body and retrying cannot help. A refused connection, a timeout or a 5xx is an outage,
   not a bad alert, so no count of attempts makes it dead (a small count killed alerts minutes
   into a short outage). Dead letters: `sote-risk alerts dead`, `alerts retry ID` or
-  `alerts retry --all-dead`.
+  `alerts retry --all-dead` (operator alerts: `alerts operator --status dead`, `alerts retry
+  --operator ID` or `--all-dead --operator`).
 Bodies are signed (alerts/webhook_signing.py: webhook-id, webhook-timestamp, webhook-signature
 headers, HMAC-SHA256 with the home folder's per-CRM secret), and the webhook must be https unless
 it is on this machine (loopback): a card names a customer and their risks.
@@ -36,7 +40,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -137,12 +141,13 @@ def operator_config_from_env(**overrides: object) -> DispatchConfig | None:
 
 
 def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *, client: httpx.Client | None = None,
-                            clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> DispatchCounts:
+                            owner: str | None = None, clock: Callable[[], float] = time.time,
+                            rng: random.Random | None = None, stop: Stop | None = None) -> DispatchCounts:
     """Deliver the due operator alerts (outbox.operator_alerts) as run_once delivers cards: leased,
     Idempotency-Key = the alert id, signed, retried with backoff on an outage, dead when refused for
     good (a 4xx but 408/425/429) or older than max_age_s. No capacity budget: there are few, and an
     operator wants every one."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = owner or _new_owner()
     rng = rng or random.Random()
     counts = DispatchCounts()
     own_client = client is None
@@ -150,6 +155,8 @@ def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *,
     table = "operator_alerts"
     try:
         for _ in range(config.max_per_pass):
+            if stop is not None and stop.is_set():
+                break
             claimed = outbox.claim_next(conn, owner=owner, now=clock(), lease_seconds=config.lease_s, table=table)
             if claimed is None:
                 break
@@ -291,8 +298,8 @@ def run_once(
     rng: random.Random | None = None,
     stop: Stop | None = None,
 ) -> DispatchCounts:
-    """Deliver what is due now (after releasing waiting alerts today's budget allows)."""
-    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Deliver the cards due now (after releasing waiting cards today's budget allows)."""
+    owner = owner or _new_owner()
     rng = rng or random.Random()
     counts = DispatchCounts()
     if outbox.has_queued(conn):
@@ -334,24 +341,117 @@ def run_once(
     return counts
 
 
+def _new_owner() -> str:
+    """A lease owner's name: this host and process, and a random part for each dispatcher in it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Where a dispatcher delivers: cards to the CRM, operator alerts to the operators. None: that
+    kind is not sent and waits in the outbox. The two share the delivery settings (backoff, maximum
+    age, lease, timeout, poll interval), never the URL."""
+
+    cards: DispatchConfig | None
+    operator: DispatchConfig | None
+
+    def __post_init__(self) -> None:
+        if self.cards is None and self.operator is None:
+            raise SoteRiskError(f"no webhook to deliver to: set {WEBHOOK_ENV} (or --webhook) for cards, "
+                                f"{OPERATOR_WEBHOOK_ENV} for operator alerts")
+
+    @property
+    def shared(self) -> DispatchConfig:
+        """The delivery settings both kinds share (those of the first one set)."""
+        return self.cards if self.cards is not None else self.operator  # type: ignore[return-value] (one is set)
+
+    def not_sent(self) -> dict[str, str]:
+        """For each kind ('cards', 'operator') this dispatcher does not send: one line saying why
+        and where it waits."""
+        unset = {"cards": (self.cards, WEBHOOK_ENV, "cards"),
+                 "operator": (self.operator, OPERATOR_WEBHOOK_ENV, "operator alerts")}
+        return {kind: f"{env} is not set: {what} wait in the outbox"
+                for kind, (config, env, what) in unset.items() if config is None}
+
+
+def webhooks_from_env(crm_webhook: str | None = None, **overrides: object) -> Webhooks:
+    """The webhooks of `alerts dispatch`: the CRM's from `crm_webhook` or SOTE_RISK_CRM_WEBHOOK_URL,
+    the operators' from SOTE_RISK_OPERATOR_WEBHOOK_URL (`crm_webhook` never redirects operator
+    alerts), each with `overrides`; a bad URL or setting is one error, and so is neither set."""
+    cards = config_from_env(webhook_url=crm_webhook, **overrides) if crm_webhook or settings().crm_webhook_url else None
+    return Webhooks(cards=cards, operator=operator_config_from_env(**overrides))
+
+
+@dataclass
+class PassCounts:
+    """What one or more passes did, cards and operator alerts apart."""
+
+    cards: DispatchCounts = field(default_factory=DispatchCounts)
+    operator: DispatchCounts = field(default_factory=DispatchCounts)
+
+    def add(self, other: "PassCounts") -> None:
+        for mine, theirs in ((self.cards, other.cards), (self.operator, other.operator)):
+            for key, value in theirs.as_dict().items():
+                setattr(mine, key, getattr(mine, key) + value)
+
+    def did_something(self) -> bool:
+        return any(c.delivered or c.retrying or c.dead for c in (self.cards, self.operator))
+
+
+def run_pass(conn: sqlite3.Connection, webhooks: Webhooks, *, client: httpx.Client | None = None,
+             owner: str | None = None, rng: random.Random | None = None, stop: Stop | None = None) -> PassCounts:
+    """One pass: the due cards to the CRM, then the due operator alerts to the operators (each
+    kind only when its webhook is set)."""
+    owner = owner or _new_owner()
+    counts = PassCounts()
+    own_client = client is None
+    client = client or httpx.Client(timeout=webhooks.shared.request_timeout_s)
+    try:
+        if webhooks.cards is not None:
+            counts.cards = run_once(conn, webhooks.cards, client=client, owner=owner, rng=rng, stop=stop)
+        if webhooks.operator is not None:
+            counts.operator = deliver_operator_alerts(conn, webhooks.operator, client=client, owner=owner, rng=rng,
+                                                      stop=stop)
+    finally:
+        if own_client:
+            client.close()
+    return counts
+
+
 def run_loop(
     conn: sqlite3.Connection,
-    config: DispatchConfig,
+    webhooks: Webhooks,
     *,
     stop: Stop,
-    on_pass: Callable[[DispatchCounts], None] | None = None,
-) -> DispatchCounts:
-    """Deliver until `stop` is set; sleeps poll_interval_s when a pass found nothing to do."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    total = DispatchCounts()
+    on_pass: Callable[[PassCounts], None] | None = None,
+) -> PassCounts:
+    """Deliver until `stop` is set; sleeps poll_interval_s when a pass found nothing to do. Says
+    once, at the start, which kind it does not send."""
+    for line in webhooks.not_sent().values():
+        log.info("%s", line)
+    owner = _new_owner()
+    total = PassCounts()
     rng = random.Random()
-    with httpx.Client(timeout=config.request_timeout_s) as client:
+    with httpx.Client(timeout=webhooks.shared.request_timeout_s) as client:
         while not stop.is_set():
-            counts = run_once(conn, config, client=client, owner=owner, rng=rng, stop=stop)
-            for key, value in counts.as_dict().items():
-                setattr(total, key, getattr(total, key) + value)
+            counts = run_pass(conn, webhooks, client=client, owner=owner, rng=rng, stop=stop)
+            total.add(counts)
             if on_pass is not None:
                 on_pass(counts)
-            if not (counts.delivered or counts.retrying or counts.dead):
-                stop.wait(config.poll_interval_s)
+            if not counts.did_something():
+                stop.wait(webhooks.shared.poll_interval_s)
     return total
+
+
+def dispatch_summary(counts: PassCounts, webhooks: Webhooks, waiting: dict[str, int]) -> dict[str, object]:
+    """The JSON `alerts dispatch` prints: the cards' counts at the top (as before operator alerts
+    were delivered too: scripts read them there) and the operator alerts' in `operator`. A kind
+    whose webhook is not set says so (`skipped`) with how many of it wait (`waiting`: pending in
+    the outbox); `waiting` maps 'cards' and 'operator' to those numbers."""
+    parts: dict[str, dict[str, object]] = {
+        "cards": dict(counts.cards.as_dict()),
+        "operator": {k: v for k, v in counts.operator.as_dict().items() if k != "released"},  # no capacity queue
+    }
+    for kind, line in webhooks.not_sent().items():
+        parts[kind] |= {"skipped": line, "waiting": waiting[kind]}
+    return parts["cards"] | {"operator": parts["operator"]}

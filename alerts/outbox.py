@@ -596,6 +596,15 @@ class ClaimedAlert:
 DELIVERABLE = frozenset({"alerts", "operator_alerts"})  # the tables the dispatcher delivers from
 
 
+def _deliverable(table: str) -> str:
+    if table not in DELIVERABLE:
+        raise ValueError(f"not a deliverable table: {table}")
+    return table
+
+
+_WHAT = {"alerts": "alert", "operator_alerts": "operator alert"}  # how an error names a row of each table
+
+
 def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_seconds: float,
                table: str = "alerts") -> ClaimedAlert | None:
     """Lease the next due pending card to `owner` (or None when nothing is due).
@@ -603,8 +612,7 @@ def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_second
     The attempt is counted at claim time, so a card that keeps killing its dispatcher shows it
     in `attempts` (`alerts list`).
     """
-    if table not in DELIVERABLE:
-        raise ValueError(f"not a deliverable table: {table}")
+    _deliverable(table)
     with write_transaction(conn):
         row = conn.execute(
             f"SELECT alert_id, payload, attempts, due_since FROM {table} WHERE status='pending'"
@@ -623,8 +631,7 @@ def claim_next(conn: sqlite3.Connection, *, owner: str, now: float, lease_second
 
 def mark_delivered(conn: sqlite3.Connection, alert_id: str, table: str = "alerts") -> None:
     """The CRM has it. Not conditional on the lease: a late 2xx is still a delivery."""
-    if table not in DELIVERABLE:
-        raise ValueError(f"not a deliverable table: {table}")
+    _deliverable(table)
     with write_transaction(conn):
         conn.execute(
             f"UPDATE {table} SET status='delivered', delivered_at=?, lease_owner=NULL, lease_until=NULL,"
@@ -655,8 +662,7 @@ def mark_failed(
     Only the lease holder may do this, so a dispatcher whose lease ran out cannot undo
     another dispatcher's success.
     """
-    if table not in DELIVERABLE:
-        raise ValueError(f"not a deliverable table: {table}")
+    _deliverable(table)
     with write_transaction(conn):
         conn.execute(
             f"UPDATE {table} SET status=?, next_attempt_at=?, last_error=?, lease_owner=NULL, lease_until=NULL"
@@ -665,14 +671,28 @@ def mark_failed(
         )
 
 
-def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float) -> str:
-    """Send a dead (or waiting-to-retry) card again now, with a fresh attempt budget."""
+def holding_table(conn: sqlite3.Connection, alert_id: str) -> str | None:
+    """Which deliverable table holds `alert_id` (cards: 'alerts'; 'operator_alerts'), or None.
+    The ids cannot clash: each table's are uuid5s in their own namespace."""
+    for table in sorted(DELIVERABLE):
+        if conn.execute(f"SELECT 1 FROM {table} WHERE alert_id=?", (alert_id,)).fetchone():
+            return table
+    return None
+
+
+def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float, table: str = "alerts") -> str:
+    """Send a dead (or waiting-to-retry) card, or operator alert with table='operator_alerts',
+    again now, with a fresh age budget; returns its status before."""
+    _deliverable(table)
     with write_transaction(conn):
-        status = get_alert(conn, alert_id)["status"]
+        row = conn.execute(f"SELECT status FROM {table} WHERE alert_id=?", (alert_id,)).fetchone()
+        if row is None:
+            raise AlertNotFound(f"no {_WHAT[table]} with id {alert_id} in the outbox")
+        status = row["status"]
         if status not in ("dead", "pending"):
-            raise SoteRiskError(f"alert {alert_id} is {status}; only dead or pending alerts can be retried")
+            raise SoteRiskError(f"{_WHAT[table]} {alert_id} is {status}; only dead or pending {_WHAT[table]}s can be retried")
         conn.execute(
-            "UPDATE alerts SET status='pending', attempts=0, next_attempt_at=?, due_since=?,"
+            f"UPDATE {table} SET status='pending', attempts=0, next_attempt_at=?, due_since=?,"
             " lease_owner=NULL, lease_until=NULL WHERE alert_id=?",
             (now, now, alert_id),
         )
@@ -680,22 +700,25 @@ def retry_alert(conn: sqlite3.Connection, alert_id: str, *, now: float) -> str:
 
 
 def retry_dead(conn: sqlite3.Connection, *, now: float, problem: str | None = None,
-               as_of: date | None = None) -> list[str]:
-    """Send every dead card again now (optionally only those naming `problem`, or of index date
-    `as_of`), each with a fresh age budget, in one transaction; the ids retried, oldest first.
-    After a CRM outage the dead letters go back together, not one id at a time."""
+               as_of: date | None = None, table: str = "alerts") -> list[str]:
+    """Send every dead card (or operator alert, table='operator_alerts') again now, optionally only
+    those naming `problem` or of index date `as_of`, each with a fresh age budget, in one
+    transaction; the ids retried, oldest first. After an outage the dead letters go back
+    together, not one id at a time."""
+    _deliverable(table)
     where, params = ["a.status='dead'"], []
-    if problem is not None:
-        where.append("a.alert_id IN (SELECT alert_id FROM alert_problems WHERE problem=?)")
+    if problem is not None:  # a card names its problems in alert_problems; an operator alert has one
+        where.append("a.alert_id IN (SELECT alert_id FROM alert_problems WHERE problem=?)" if table == "alerts"
+                     else "a.problem=?")
         params.append(problem)
     if as_of is not None:
-        where.append("substr(a.as_of, 1, 10)=?")  # the card's index date, whatever its time of day
+        where.append("substr(a.as_of, 1, 10)=?")  # the index date, whatever its time of day
         params.append(as_of.isoformat())
     with write_transaction(conn):
         ids = [r["alert_id"] for r in conn.execute(
-            f"SELECT a.alert_id FROM alerts a WHERE {' AND '.join(where)} ORDER BY a.as_of, a.alert_id", params)]
+            f"SELECT a.alert_id FROM {table} a WHERE {' AND '.join(where)} ORDER BY a.as_of, a.alert_id", params)]
         conn.executemany(
-            "UPDATE alerts SET status='pending', attempts=0, next_attempt_at=?, due_since=?,"
+            f"UPDATE {table} SET status='pending', attempts=0, next_attempt_at=?, due_since=?,"
             " lease_owner=NULL, lease_until=NULL WHERE alert_id=? AND status='dead'",
             [(now, now, alert_id) for alert_id in ids],
         )
@@ -827,3 +850,9 @@ def list_operator_alerts(conn: sqlite3.Connection, *, status: str | None = None,
         if with_payload:
             row["payload"] = json.loads(row["payload"])
     return out
+
+
+def operator_status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Operator alerts per status."""
+    return {r["status"]: int(r["n"])
+            for r in conn.execute("SELECT status, COUNT(*) AS n FROM operator_alerts GROUP BY status")}

@@ -7,10 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -185,3 +187,43 @@ class Receiver:
 
 def load_json(text: str):
     return json.loads(text)
+
+
+class HookReceiver:
+    """A bare webhook on a free loopback port, in a thread of the test process: records every
+    request (headers, body) and answers `status` (settable between requests). It accepts any JSON,
+    where crm-receiver accepts only cards: the operator webhook's stand-in. A context manager."""
+
+    def __init__(self, status: int = 201) -> None:
+        self.status = status
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                       "body": body})
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # quiet: the test reads self.requests
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "HookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def ids(self) -> list[str]:
+        """The Idempotency-Key of each request, in order."""
+        return [r["headers"].get("idempotency-key") for r in self.requests]

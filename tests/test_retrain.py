@@ -453,7 +453,8 @@ def test_feedback_by_month_from_the_library(home):
 # --- operator alerts listed ------------------------------------------------------------------------
 
 
-def test_operator_alerts_are_listed_with_their_delivery_state(home):
+def test_operator_alerts_are_listed_with_their_delivery_state(home, monkeypatch):
+    from _alerts_helpers import HookReceiver
     from alerts import outbox
     from training.monitor_run import read_latest
 
@@ -480,6 +481,16 @@ def test_operator_alerts_are_listed_with_their_delivery_state(home):
     bad = cli("alerts", "operator", "--status", "sent")
     assert bad.returncode != 0 and bad.stderr.strip() == ("error: unknown operator alert status 'sent'; expected one of "
                                                          "pending, delivered, dead")
+    # the dead one sent again (`alerts retry --operator`) and delivered by `alerts dispatch --once`, as monitoring raised it
+    retried = cli("alerts", "retry", "--operator", alert_id)
+    assert retried.returncode == 0 and retried.stdout == f"operator alert {alert_id}: dead -> pending\n"
+    with HookReceiver() as operators:
+        monkeypatch.setenv("SOTE_RISK_OPERATOR_WEBHOOK_URL", operators.url)
+        once = cli("alerts", "dispatch", "--once")
+    assert once.returncode == 0 and json.loads(once.stdout)["operator"] == {"delivered": 1, "retrying": 0, "dead": 0}
+    [sent] = operators.requests
+    assert sent["headers"]["idempotency-key"] == alert_id and json.loads(sent["body"]) == shown[0]["payload"]
+    assert cli("alerts", "operator", "--status", "delivered").stdout.startswith(f"{alert_id}  delivered")
 
 
 # --- the table as it stood ---------------------------------------------------------------------------

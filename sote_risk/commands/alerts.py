@@ -1,8 +1,10 @@
 """CLI commands for the alerts area (registered on the main app by sote_risk.cli).
 
     sote-risk alerts list [--status S] [--limit N]
-    sote-risk alerts show ID | retry ID | retry --all-dead [--problem P] [--as-of DATE] | dead | report
-    sote-risk alerts dispatch [--once] [--base-delay ... --max-age ...]
+    sote-risk alerts show ID | retry [--operator] ID | retry --all-dead [--operator] [--problem P] [--as-of DATE]
+    sote-risk alerts dead | report
+    sote-risk alerts dispatch [--once] [--base-delay ... --max-age ...]   cards to the CRM, operator alerts to
+                                                   SOTE_RISK_OPERATOR_WEBHOOK_URL (each when its webhook is set)
     sote-risk alerts operator [--status S] [--json]    monitoring's operator alerts and their delivery
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok] [--secret-file FILE]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
@@ -26,7 +28,7 @@ import typer
 from base.errors import SoteRiskError
 from sote_risk.spark_options import master_option
 
-alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: the CRM outbox, its delivery and feedback.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: the outbox (CRM cards, operator alerts), their delivery and feedback.")
 
 DbOption = typer.Option(None, "--db", help="Outbox database (default: the home folder's outbox.db).")
 
@@ -57,10 +59,16 @@ def list_alerts(
 
 @alerts_app.command("dead")
 def dead(limit: int = typer.Option(50, min=1), db: Optional[Path] = DbOption) -> None:
-    """List dead letters (alerts the dispatcher gave up on), with their last error."""
+    """List dead letters (alerts the dispatcher gave up on), with their last error; and how many
+    operator alerts are dead (`alerts operator --status dead` lists them)."""
     from alerts import outbox
 
-    _print_rows(outbox.list_alerts(_connect(db), status="dead", limit=limit))
+    conn = _connect(db)
+    _print_rows(outbox.list_alerts(conn, status="dead", limit=limit))
+    operator_dead = outbox.operator_status_counts(conn).get("dead", 0)
+    if operator_dead:
+        typer.echo(f"{operator_dead} dead operator alert{'' if operator_dead == 1 else 's'}: "
+                   "`sote-risk alerts operator --status dead`, `sote-risk alerts retry --operator`")
 
 
 @alerts_app.command("show")
@@ -75,34 +83,51 @@ def show(alert_id: str, db: Optional[Path] = DbOption) -> None:
 def retry(
     alert_id: Optional[str] = typer.Argument(None, help="One alert's id (or use --all-dead)."),
     all_dead: bool = typer.Option(False, "--all-dead", help="Every dead alert (narrowed by --problem, --as-of)."),
+    operator: bool = typer.Option(False, "--operator", help="Operator alerts (monitoring's: `alerts operator`) "
+                                  "instead of cards: one id, or --all-dead."),
     problem: Optional[str] = typer.Option(None, "--problem", help="With --all-dead: only alerts naming this problem."),
     as_of: Optional[datetime] = typer.Option(None, "--as-of", formats=["%Y-%m-%d"],
                                              help="With --all-dead: only alerts of this index date (YYYY-MM-DD)."),
     db: Optional[Path] = DbOption,
 ) -> None:
-    """Send a dead alert again now (or every dead one with --all-dead), with a fresh age budget."""
+    """Send a dead alert again now (or every dead one with --all-dead), with a fresh age budget:
+    cards, or operator alerts with --operator. `alerts dispatch` (or the running dispatcher)
+    delivers it."""
     import time
 
     from alerts import outbox
 
     if (alert_id is None) == (not all_dead) or (alert_id is not None and (problem or as_of)):
-        raise SoteRiskError("alerts retry: give one alert id, or --all-dead (optionally with --problem and --as-of)")
+        raise SoteRiskError("alerts retry: give one alert id, or --all-dead (optionally with --problem and --as-of); "
+                            "add --operator for operator alerts")
+    table, what = ("operator_alerts", "operator alert") if operator else ("alerts", "alert")
+    conn = _connect(db)
     if alert_id is not None:
-        previous = outbox.retry_alert(_connect(db), alert_id, now=time.time())
-        typer.echo(f"alert {alert_id}: {previous} -> pending")
+        _check_kind(outbox.holding_table(conn, alert_id), table, alert_id)
+        previous = outbox.retry_alert(conn, alert_id, now=time.time(), table=table)
+        typer.echo(f"{what} {alert_id}: {previous} -> pending")
         return
-    ids = outbox.retry_dead(_connect(db), now=time.time(), problem=problem, as_of=as_of.date() if as_of else None)
+    ids = outbox.retry_dead(conn, now=time.time(), problem=problem, as_of=as_of.date() if as_of else None, table=table)
     narrowed = ", ".join(f for f in (f"problem {problem}" if problem else "",
                                       f"index date {as_of.date()}" if as_of else "") if f)
-    typer.echo(f"{len(ids)} dead alert{'' if len(ids) == 1 else 's'} -> pending" + (f" ({narrowed})" if narrowed else ""))
+    typer.echo(f"{len(ids)} dead {what}{'' if len(ids) == 1 else 's'} -> pending" + (f" ({narrowed})" if narrowed else ""))
     for retried in ids:
         typer.echo(f"  {retried}")
+
+
+def _check_kind(held_in: Optional[str], wanted: str, alert_id: str) -> None:
+    """An id of the other kind is named as such, with the command that retries it."""
+    if held_in == "operator_alerts" and wanted == "alerts":
+        raise SoteRiskError(f"{alert_id} is an operator alert, not a card: `sote-risk alerts retry --operator {alert_id}`")
+    if held_in == "alerts" and wanted == "operator_alerts":
+        raise SoteRiskError(f"{alert_id} is a card, not an operator alert: `sote-risk alerts retry {alert_id}`")
 
 
 @alerts_app.command("dispatch")
 def dispatch(
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, print counts, exit."),
-    webhook: Optional[str] = typer.Option(None, help="CRM webhook URL (default: SOTE_RISK_CRM_WEBHOOK_URL)."),
+    webhook: Optional[str] = typer.Option(None, help="CRM webhook URL for cards (default: SOTE_RISK_CRM_WEBHOOK_URL; "
+                                          "operator alerts always go to SOTE_RISK_OPERATOR_WEBHOOK_URL)."),
     base_delay: Optional[float] = typer.Option(None, help="Backoff base in seconds (default 2)."),
     cap_delay: Optional[float] = typer.Option(None, help="Backoff cap in seconds (default 120)."),
     max_age: Optional[float] = typer.Option(None, help="An alert failing for longer than this many seconds since it "
@@ -112,40 +137,57 @@ def dispatch(
     poll_interval: Optional[float] = typer.Option(None, help="Idle wait between passes in seconds (default 2)."),
     db: Optional[Path] = DbOption,
 ) -> None:
-    """Deliver pending alerts to the CRM webhook (loop until Ctrl-C / SIGTERM, or --once)."""
+    """Deliver pending cards to the CRM webhook and pending operator alerts to the operator webhook
+    (SOTE_RISK_OPERATOR_WEBHOOK_URL): loop until Ctrl-C / SIGTERM, or --once. The options but
+    --webhook apply to both; a kind whose webhook is not set waits in the outbox (the output says
+    so). Prints the cards' counts, with the operator alerts' in `operator`, as JSON."""
     import signal
 
     from alerts import dispatcher
     from sote_risk.logs import echo_logger
 
-    config = dispatcher.config_from_env(
-        webhook_url=webhook, base_delay_s=base_delay, cap_delay_s=cap_delay,
+    webhooks = dispatcher.webhooks_from_env(
+        webhook, base_delay_s=base_delay, cap_delay_s=cap_delay,
         max_age_s=max_age, lease_s=lease, request_timeout_s=timeout, poll_interval_s=poll_interval,
     )
     conn = _connect(db)
     if once:
-        typer.echo(json.dumps(dispatcher.run_once(conn, config).as_dict()))
+        counts = dispatcher.run_pass(conn, webhooks)
+        for line in webhooks.not_sent().values():
+            typer.echo(line, err=True)
+        typer.echo(json.dumps(dispatcher.dispatch_summary(counts, webhooks, _waiting(conn))))
         return
     echo_logger(dispatcher.log.name)  # the loop's own lines are its output (they also go to the home's log)
     stop = dispatcher.StopFlag()  # the handler only sets a flag: a burst of signals cannot deadlock it
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop.on_signal)
-    total = dispatcher.run_loop(conn, config, stop=stop)
-    typer.echo(json.dumps(total.as_dict()))
+    total = dispatcher.run_loop(conn, webhooks, stop=stop)
+    typer.echo(json.dumps(dispatcher.dispatch_summary(total, webhooks, _waiting(conn))))
+
+
+def _waiting(conn) -> dict[str, int]:  # noqa: ANN001 (sqlite3.Connection)
+    """Pending cards and operator alerts: what waits in the outbox for delivery."""
+    from alerts import outbox
+
+    return {"cards": outbox.status_counts(conn).get("pending", 0),
+            "operator": outbox.operator_status_counts(conn).get("pending", 0)}
 
 
 @alerts_app.command("report")
 def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Per problem: the cards naming it sent, delivered, dead, and CRM acceptance with top override reasons."""
+    """Per problem: the cards naming it sent, delivered, dead, and CRM acceptance with top override
+    reasons; then the operator alerts' delivery counts (not with --json, which lists the problems)."""
     from dataclasses import asdict
 
-    from alerts import feedback
+    from alerts import feedback, outbox
 
-    reports = feedback.report(_connect(db))
+    conn = _connect(db)
+    reports = feedback.report(conn)
     if as_json:
         typer.echo(json.dumps([asdict(r) | {"acceptance_rate": r.acceptance_rate} for r in reports], indent=2))
         return
-    if not reports:
+    operator = outbox.operator_status_counts(conn)
+    if not reports and not operator:
         typer.echo("no alerts yet")
     for r in reports:
         rate = "n/a" if r.acceptance_rate is None else f"{r.acceptance_rate:.0%}"
@@ -155,6 +197,9 @@ def report(db: Optional[Path] = DbOption, as_json: bool = typer.Option(False, "-
         )
         for code, display, n in r.top_override_reasons:
             typer.echo(f"    override {code}{f' ({display})' if display else ''}: {n}")
+    if operator:
+        typer.echo("operator alerts (monitoring): " + ", ".join(f"{operator.get(s, 0)} {s}" for s in outbox.OPERATOR_STATUSES)
+                   + " (`sote-risk alerts operator`)")
 
 
 @alerts_app.command("operator")
@@ -165,8 +210,9 @@ def operator_alerts(
 ) -> None:
     """Operator alerts (a monitored model breached its thresholds: `sote-risk monitor`), oldest
     first, with their delivery state to SOTE_RISK_OPERATOR_WEBHOOK_URL: pending (not delivered yet:
-    the next `sote-risk monitor` or `run` with the webhook set sends it), delivered, or dead (the
-    receiver refused it or it failed for too long; its last error is shown)."""
+    `sote-risk alerts dispatch`, or the next `monitor` or `run`, sends it when the webhook is set),
+    delivered, or dead (the receiver refused it or it failed for too long; its last error is shown;
+    `alerts retry --operator ID` or `--all-dead --operator` sends it again)."""
     from alerts import outbox
 
     rows = outbox.list_operator_alerts(_connect(db), status=status, with_payload=True)
