@@ -122,3 +122,21 @@ def test_only_the_codes_asked_for_are_judged():
     volumes = _volumes({"A": counts, "B": counts})
     assert list(code_steps(volumes, AS_OF, codes={"B"})["code"]) == ["B"]
     assert code_steps(volumes, AS_OF, codes=set()).empty
+
+
+def test_reading_the_counts_of_a_features_folder(tmp_path):
+    from base.errors import SoteRiskError
+    from features.io import read_code_months, write_parquet
+
+    assert read_code_months(tmp_path) is None  # a folder built before the counts were kept
+    counts = _volumes({"A": np.arange(14), "B": np.arange(14) * 2})
+    parts = tmp_path / "region" / "code_months"
+    parts.mkdir(parents=True)
+    write_parquet(counts[counts["code"] == "A"], parts / "part-00000.parquet")  # the Spark engine: a part a shard
+    write_parquet(counts.assign(events=counts["events"] + 1), parts / "part-00001.parquet")
+    summed = read_code_months(tmp_path / "region")
+    expected = counts.assign(events=np.where(counts["code"] == "A", 2 * counts["events"] + 1, counts["events"] + 1))
+    pd.testing.assert_frame_equal(summed, expected.astype({"code": "string"}).reset_index(drop=True))
+    (tmp_path / "code_months.parquet").write_bytes(b"not parquet")
+    with pytest.raises(SoteRiskError, match="code counts cannot be read"):
+        read_code_months(tmp_path)

@@ -224,6 +224,15 @@ def test_cli_build_writes_tables_with_labels_and_version(population, tmp_path):
     manifest = json.loads((out / "features.json").read_text())
     assert manifest["pipeline_version"] == pipeline_version()
     assert not list(tmp_path.glob("features.tmp-*"))
+    # beside the tables, the events per code and month that monitoring reads (a naive count)
+    from features.io import read_code_months
+
+    counts = read_code_months(out)
+    inside = events[(events["time"] >= EXTRACT_START) & (events["time"] < EXTRACT_END)]
+    naive = inside.groupby([inside["code"].astype(str), inside["time"].dt.to_period("M").dt.to_timestamp()]).size()
+    kept = counts[counts["events"] > 0].set_index(["code", "month"])["events"]
+    assert kept.to_dict() == {(c, pd.Timestamp(m)): n for (c, m), n in naive.items()}
+    assert counts.groupby("code").size().eq(len(pd.period_range(EXTRACT_START, EXTRACT_END - pd.Timedelta("1us"), freq="M"))).all()
 
 
 def test_meds_labels_satisfy_the_labels_contract(population):
