@@ -107,8 +107,11 @@ def timeline_svg(timeline: Timeline, risks: Sequence[RiskLane], alerts: Sequence
         if kind == "lane":
             marks = timeline.lanes[key]
             count = sum(m.events for m in marks)
+            # a lane drawn only for a service running since before the span has no event in it:
+            # "(0)" beside its bar would read as "nothing", so the count is said only when there is one
+            shown = f'<tspan fill="#777"> ({escape(natural(count, lang))})</tspan>' if count else ""
             parts.append(f'<text x="{LABEL_W - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end">{escape(labels[key])}'
-                         f'<tspan fill="#777"> ({escape(natural(count, lang))})</tspan></text>')
+                         f'{shown}</text>')
             parts += _lane(key, marks, x, y, h, names, words, lang, end, labels[key])
         elif kind == "alerts":
             parts.append(f'<text x="{LABEL_W - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end">{escape(words["alerts"])}</text>')

@@ -85,6 +85,33 @@ def test_marks_equal_a_naive_count_of_the_customers_events_in_the_span():
     assert len(bars) == len(overlapping) and all(b.kind == "period" for b in bars)
 
 
+@pytest.mark.parametrize("lang", ["en", "fi"])
+def test_a_service_running_since_before_the_span_is_drawn_without_a_zero_count(lang):
+    """A medication robot or remote visits started before the span and still running: the lane
+    shows the bar across the span, and its label says no count (it has no event in the span)
+    rather than "(0)", which would read as "nothing here"."""
+    from explain.timeline_svg import timeline_svg
+
+    start, end = span_of()
+    held = store()
+    events = region().events
+    exits = set(events.loc[events["code"].isin(["DEATH", "MOVE/OUT", "CARE24H/START"]) & (events["time"] <= end),
+                           "subject_id"])
+    found = []
+    for code, lane in (("MEDROBOT/START", "medrobot"), ("REMOTE/START", "remote")):
+        started = set(events.loc[(events["code"] == code) & (events["time"] < start), "subject_id"])
+        in_span = set(events_in_span().loc[events_in_span()["code"].isin(lane_codes(lane)), "subject_id"])
+        found += [(s, lane) for s in sorted(started - exits - in_span)[:3]]
+    assert found, "the test region has no service running since before the span"
+    for subject, lane in found:
+        timeline = customer_timeline(held.history, subject, start, end, held.start)
+        assert timeline.lanes[lane] and timeline.events_in(lane) == 0, (subject, lane)
+        svg = timeline_svg(timeline, [], [], lang)
+        label = re.search(rf'<g class="lane" data-lane="{lane}"><rect[^>]*/>\s*<text[^>]*>([^<]*)(<tspan[^<]*</tspan>)?</text>',
+                          svg)
+        assert label and label.group(1) and label.group(2) is None, (subject, lane, label and label.group(0))
+
+
 # --- over HTTP ------------------------------------------------------------------------------------
 
 
@@ -145,6 +172,15 @@ def test_lanes_and_marks_over_http_equal_the_data(live, prefixes, lang):
     assert expected <= set(drawn)
     counted = lane_events(page)
     assert {k: counted.get(k, 0) for k in naive} == naive
+    # each lane's label says the count of its events in the span, and says none when it has none
+    # (a service running since before the span): never "(0)" beside a bar
+    said = dict(re.findall(r'<g class="lane" data-lane="([a-z_0-9]+)"><rect[^>]*/>\s*<text[^>]*>[^<]*'
+                           r'(?:<tspan fill="#777"> \(([\d\u00a0,]+)\)</tspan>)?</text>', page))
+    assert set(counted) <= set(said), (counted, said)
+    for lane, text in said.items():
+        events = counted.get(lane, 0)
+        assert text != "0", lane
+        assert (int(re.sub(r"[\u00a0,]", "", text)) if text else 0) == events, (lane, text, events)
     words = {"en": ("Services and interventions running now", "Risks now", "Alerts and CRM feedback"),
              "fi": ("Nyt käynnissä olevat palvelut ja interventiot", "Riskit nyt", "Hälytykset ja asiakkuudenhallinnan palaute")}
     assert all(w in page for w in words[lang])
