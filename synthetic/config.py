@@ -9,7 +9,7 @@ helpers at the bottom (never by mutation: the models are frozen).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from data_contracts.catalogue import MUNICIPALITIES
+from synthetic.timeline import month_index
 
 # The region's municipalities and languages are the contracts' lists (one source of truth).
 MUNICIPALITY_NAMES: tuple[str, ...] = MUNICIPALITIES
@@ -579,7 +580,8 @@ class HomeCareCut(_Frozen):
 
 
 # The services whose uptake a roll-out can change: the names of SimulatorConfig.without_effect.
-ROLLOUT_SERVICES = ("remote", "medrobot", "rehab")
+RolloutService = Literal["remote", "medrobot", "rehab"]
+ROLLOUT_SERVICES: tuple[str, ...] = get_args(RolloutService)
 
 
 class ServiceRollout(_Frozen):
@@ -590,11 +592,11 @@ class ServiceRollout(_Frozen):
     discharge or a fall, interventions.rehab_after_discharge and rehab_after_fall). Who is eligible
     does not change, and a chance above 1 is 1. A change in the world: the services' effects on the
     hazards follow as modelled, and the truth's future paths run the same rule (the truth stays the
-    truth). People moving in after `start` bring the services they had where they came from (their
-    first state is drawn as before)."""
+    truth). People moving in after `start` bring the services they had where they came from: their
+    first state is drawn as before (assumption: the roll-out is the region's own)."""
 
     start: dt.date = Field(description="first day of the month from which the service is rolled out")
-    service: Literal["remote", "medrobot", "rehab"] = Field(
+    service: RolloutService = Field(
         description="the service rolled out: remote (video visits), medrobot (medication robot) or rehab "
         "(home rehabilitation)")
     uptake_multiplier: float = Field(ge=0.0, description="the monthly chance of starting the service, relative to "
@@ -631,11 +633,6 @@ class AgeingShift(_Frozen):
     @classmethod
     def _first_of_month(cls, value: dt.date) -> dt.date:
         return _first_of_month_date(value)
-
-
-def _month_index(date: dt.date) -> int:
-    """Months since 2000-01 (timeline.month_index; config imports nothing of the simulator)."""
-    return (date.year - 2000) * 12 + date.month - 1
 
 
 class ShiftConfig(_Frozen):
@@ -684,13 +681,13 @@ class ShiftConfig(_Frozen):
     def homecare_need_rise(self, mi: int) -> float:
         """The rise of the home care need threshold in month index mi (months since 2000-01)."""
         cut = self.homecare_cut
-        if cut is None or mi < _month_index(cut.start):
+        if cut is None or mi < month_index(cut.start):
             return 0.0
         return cut.need_rise
 
     def homecare_assessment_multiplier(self, mi: int) -> float:
         cut = self.homecare_cut
-        if cut is None or mi < _month_index(cut.start):
+        if cut is None or mi < month_index(cut.start):
             return 1.0
         return cut.assessment_multiplier
 
@@ -699,7 +696,7 @@ class ShiftConfig(_Frozen):
         if service not in ROLLOUT_SERVICES:
             raise ValueError(f"unknown service {service!r} (roll-outs: {', '.join(ROLLOUT_SERVICES)})")
         for rollout in self.rollouts:
-            if rollout.service == service and mi >= _month_index(rollout.start):
+            if rollout.service == service and mi >= month_index(rollout.start):
                 return rollout.uptake_multiplier
         return 1.0
 
