@@ -9,10 +9,20 @@ helpers at the bottom (never by mutation: the models are frozen).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from data_contracts.catalogue import MUNICIPALITIES
+from synthetic.timeline import month_index
 
 # The region's municipalities and languages are the contracts' lists (one source of truth).
 MUNICIPALITY_NAMES: tuple[str, ...] = MUNICIPALITIES
@@ -569,12 +579,70 @@ class HomeCareCut(_Frozen):
         return _first_of_month_date(value)
 
 
+# The services whose uptake a roll-out can change: the names of SimulatorConfig.without_effect.
+RolloutService = Literal["remote", "medrobot", "rehab"]
+ROLLOUT_SERVICES: tuple[str, ...] = get_args(RolloutService)
+
+
+class ServiceRollout(_Frozen):
+    """From `start` on, the monthly chance that an eligible person starts `service` is multiplied
+    by `uptake_multiplier`: remote video visits (home care clients with CPS < 3,
+    interventions.remote_start_monthly), the medication robot (home care clients at missed-dose
+    risk, interventions.medrobot_start_monthly) or home rehabilitation (65+ after an unplanned
+    discharge or a fall, interventions.rehab_after_discharge and rehab_after_fall). Who is eligible
+    does not change, and a chance above 1 is 1. A change in the world: the services' effects on the
+    hazards follow as modelled, and the truth's future paths run the same rule (the truth stays the
+    truth). People moving in after `start` bring the services they had where they came from: their
+    first state is drawn as before (assumption: the roll-out is the region's own)."""
+
+    start: dt.date = Field(description="first day of the month from which the service is rolled out")
+    service: RolloutService = Field(
+        description="the service rolled out: remote (video visits), medrobot (medication robot) or rehab "
+        "(home rehabilitation)")
+    uptake_multiplier: float = Field(ge=0.0, description="the monthly chance of starting the service, relative to "
+                                     "before (2: twice as many starts among the eligible; below 1 a cut-back)")
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        return _first_of_month_date(value)
+
+
+class AgeingShift(_Frozen):
+    """From `start` on, the people moving into the region are older: the weight of the 65+ in the
+    in-movers' age structure (population weight x moving rate by age, population.py) is multiplied
+    by `in_movers_65_plus_multiplier` and the weights renormalised, so the region's 65+ grow faster
+    than before. The number of in-movers stays what move_in_balance sets (out-moves balanced). An
+    in-mover after `start` is, with the probability that gives the new age structure, replaced by
+    one drawn from the 65+ movers (age, sex, and a first state drawn as for any in-mover of that
+    age: home care, conditions and all); the others stay as they were.
+
+    Why in-movers' ages, not their number or young people leaving: every in-mover is drawn when the
+    population is built, and the pool's size sets the shape of every monthly random draw, so more
+    in-movers would change everyone's random numbers from the burn-in on, and nothing before the
+    start could stay as it was; ages can change without touching any other draw (the older
+    in-movers come from a random stream of their own). Young residents moving out more would shrink
+    the region and raise the 65+ share, but not their number."""
+
+    start: dt.date = Field(description="first day of the month from which the in-movers are older")
+    in_movers_65_plus_multiplier: float = Field(
+        ge=1.0, description="weight of the 65+ in the in-movers' age structure, relative to before (1: no change; "
+        "the default region's 65+ are ~9 % of in-movers, so 5 makes them ~32 %)")
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        return _first_of_month_date(value)
+
+
 class ShiftConfig(_Frozen):
     """Switches that change the region at a date, so that monitoring can be tested against a known
     cause. The default (no shift) leaves every output as it was, byte for byte."""
 
     coding: tuple[CodingChange, ...] = ()
     homecare_cut: HomeCareCut | None = None
+    rollouts: tuple[ServiceRollout, ...] = Field((), description="service roll-outs, at most one per service")
+    ageing: AgeingShift | None = Field(None, description="older in-movers from a month on")
 
     @model_validator(mode="after")
     def _one_change_per_code(self) -> "ShiftConfig":
@@ -583,22 +651,54 @@ class ShiftConfig(_Frozen):
             raise ValueError("coding changes: at most one change per code")
         return self
 
+    @model_validator(mode="after")
+    def _one_rollout_per_service(self) -> "ShiftConfig":
+        services = [rollout.service for rollout in self.rollouts]
+        if len(services) != len(set(services)):
+            raise ValueError("roll-outs: at most one roll-out per service")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _switches_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # The switches added after the first two are written only when set, so a config without
+        # them dumps as before (truth/simulator_config.json and dataset.json, byte for byte).
+        data = handler(self)
+        for name in ("rollouts", "ageing"):
+            if not getattr(self, name):
+                data.pop(name, None)
+        return data
+
     @property
     def any(self) -> bool:
-        return bool(self.coding) or self.homecare_cut is not None
+        return bool(self.coding) or self.homecare_cut is not None or bool(self.rollouts) or self.ageing is not None
+
+    def starts(self) -> list[dt.date]:
+        """The start of every switch that is set."""
+        starts = [change.start for change in self.coding] + [rollout.start for rollout in self.rollouts]
+        starts += [switch.start for switch in (self.homecare_cut, self.ageing) if switch is not None]
+        return starts
 
     def homecare_need_rise(self, mi: int) -> float:
         """The rise of the home care need threshold in month index mi (months since 2000-01)."""
         cut = self.homecare_cut
-        if cut is None or mi < (cut.start.year - 2000) * 12 + cut.start.month - 1:
+        if cut is None or mi < month_index(cut.start):
             return 0.0
         return cut.need_rise
 
     def homecare_assessment_multiplier(self, mi: int) -> float:
         cut = self.homecare_cut
-        if cut is None or mi < (cut.start.year - 2000) * 12 + cut.start.month - 1:
+        if cut is None or mi < month_index(cut.start):
             return 1.0
         return cut.assessment_multiplier
+
+    def uptake_multiplier(self, service: str, mi: int) -> float:
+        """The multiplier of `service`'s monthly start chance in month index mi (1 without a roll-out)."""
+        if service not in ROLLOUT_SERVICES:
+            raise ValueError(f"unknown service {service!r} (roll-outs: {', '.join(ROLLOUT_SERVICES)})")
+        for rollout in self.rollouts:
+            if rollout.service == service and mi >= month_index(rollout.start):
+                return rollout.uptake_multiplier
+        return 1.0
 
 
 class SimulatorConfig(_Frozen):
@@ -646,11 +746,8 @@ class SimulatorConfig(_Frozen):
 
     @model_validator(mode="after")
     def _shifts_inside_the_extract(self) -> "SimulatorConfig":
-        starts = [change.start for change in self.shifts.coding]
-        if self.shifts.homecare_cut is not None:
-            starts.append(self.shifts.homecare_cut.start)
         end = dt.date(self.start.year + self.years, self.start.month, 1)
-        for start in starts:
+        for start in self.shifts.starts():
             if not self.start <= start < end:
                 raise ValueError(f"a shift must start inside the extract ({self.start} .. {end}), got {start}")
         return self

@@ -545,10 +545,14 @@ def advance(s: State, mi: int, r: Rates, U: np.ndarray, Z: np.ndarray, ind: Indi
     hc_start = pta & (U[U_HC] < sigmoid((r.need - thr + 0.02) / 0.03))
     hc_end = act & s.hc & ~ind.c24_now & (U[U_HC] < 0.08 * sigmoid((thr - 0.06 - r.need) / 0.03))
     in_hc = s.hc & ~hc_end & ~ind.c24_now
-    remote_start = act & in_hc & ~s.remote & (s.cog < 3) & (U[U_REMOTE] < iv.remote_start_monthly)
+    # A service roll-out (config.shifts) multiplies the chance of starting from its month on; the
+    # multiplier is 1 otherwise, and the uniforms are the same either way.
+    uptake = config.shifts.uptake_multiplier
+    remote_p = iv.remote_start_monthly * uptake("remote", mi)
+    remote_start = act & in_hc & ~s.remote & (s.cog < 3) & (U[U_REMOTE] < remote_p)
     risk = (s.cog >= 1) | (r.adh < 0.85) | s.dep
-    robot_start = act & in_hc & ~s.robot & risk & (U[U_ROBOT] < iv.medrobot_start_monthly)
-    p_rehab = iv.rehab_after_discharge * ind.discharged + iv.rehab_after_fall * (falls > 0)
+    robot_start = act & in_hc & ~s.robot & risk & (U[U_ROBOT] < iv.medrobot_start_monthly * uptake("medrobot", mi))
+    p_rehab = (iv.rehab_after_discharge * ind.discharged + iv.rehab_after_fall * (falls > 0)) * uptake("rehab", mi)
     rehab_start = act & old & ~rehab_on & ~s.c24 & ~ind.c24_now & (U[U_REHAB] < p_rehab)
     rehab_left = np.where(rehab_start, iv.rehab_months, np.maximum(s.rehab_left - act, 0)).astype("int8")
     rehab_left = np.where(ind.c24_now, 0, rehab_left).astype("int8")

@@ -6,15 +6,16 @@ changes lives in latent.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from data_contracts.catalogue import LANGUAGES
 from synthetic.config import SimulatorConfig
-from synthetic.timeline import Calendar, month_start_days
+from synthetic.timeline import Calendar, month_index, month_start_days
 
 NOT_ENTERING = -(10**6)  # entry month of residents present from the start
+OLDER_FROM_BAND = 13  # the five-year band of 65-69: the 65+ of an ageing shift
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ def move_out_yearly(config: SimulatorConfig, age_years: np.ndarray) -> np.ndarra
     return np.interp(age_years, p.move_out_age_knots, p.move_out_yearly)
 
 
+def mover_weights(config: SimulatorConfig) -> np.ndarray:
+    """In-movers' age structure over the five-year bands: population weight x moving rate."""
+    weights = _band_weights(config)
+    mover_w = weights * move_out_yearly(config, np.arange(len(weights)) * 5 + 2.5)
+    return mover_w / mover_w.sum()
+
+
 def build_population(config: SimulatorConfig, calendar: Calendar, rng: np.random.Generator) -> Population:
     n = config.customers
     weights = _band_weights(config)
@@ -77,9 +85,7 @@ def build_population(config: SimulatorConfig, calendar: Calendar, rng: np.random
     n_in = rng.poisson(yearly_out / 12.0, size=months)
     n_birth = rng.poisson(yearly_births / 12.0, size=months)
 
-    # In-movers: age structure of the movers (population weight x moving rate).
-    mover_w = weights * out_rate_by_band
-    mover_w = mover_w / mover_w.sum()
+    mover_w = mover_weights(config)
     in_month = np.repeat(np.arange(months), n_in)
     in_age = _draw_age_months(rng, len(in_month), mover_w)
     birth_month = np.repeat(np.arange(months), n_birth)
@@ -102,3 +108,32 @@ def build_population(config: SimulatorConfig, calendar: Calendar, rng: np.random
         entry_t=np.concatenate([np.full(n, -np.inf), entry_t]),
         moved_in=np.concatenate([np.zeros(n, bool), np.ones(len(in_month), bool), np.zeros(len(birth_month), bool)]),
     )
+
+
+def older_in_movers(config: SimulatorConfig, pop: Population, rng: np.random.Generator) -> tuple[Population, np.ndarray]:
+    """The population with config.shifts.ageing applied, and the rows whose in-mover changed.
+
+    Each in-mover from the shift's month on is, with probability q, replaced by one drawn from the
+    65+ part of the movers' age structure (age and sex; municipality, language and entry time stay).
+    With 65+ share s of the movers and multiplier k, q = (k - 1) s / (1 + (k - 1) s) gives exactly
+    the structure whose 65+ weights are k times as large, renormalised, and keeps every other
+    in-mover as drawn. Draws are fixed-shape (one of each per in-mover) from `rng`, a stream of the
+    shift's own, so nothing else in the population changes."""
+    shift = config.shifts.ageing
+    if shift is None:
+        return pop, np.zeros(0, dtype="int64")
+    mover_w = mover_weights(config)
+    share = float(mover_w[OLDER_FROM_BAND:].sum())
+    k = shift.in_movers_65_plus_multiplier
+    q = (k - 1.0) * share / (1.0 + (k - 1.0) * share)
+    older_w = np.where(np.arange(len(mover_w)) >= OLDER_FROM_BAND, mover_w, 0.0)
+    movers = np.flatnonzero(pop.moved_in)
+    u = rng.random(len(movers))
+    age_m = _draw_age_months(rng, len(movers), older_w / older_w.sum())
+    female = _female(rng, age_m, config)
+    pick = (pop.entry_mi[movers] >= month_index(shift.start)) & (u < q)
+    who = movers[pick]
+    birth_mi, is_female = pop.birth_mi.copy(), pop.female.copy()
+    birth_mi[who] = pop.entry_mi[who] - age_m[pick]
+    is_female[who] = female[pick]
+    return replace(pop, birth_mi=birth_mi, female=is_female), who

@@ -23,7 +23,7 @@ from synthetic.codes import C, catalogue, region_units, units
 from data_contracts.catalogue import LANGUAGES
 from synthetic.config import SimulatorConfig
 from synthetic.latent import N_U, N_Z, Indicators, Rates, State, advance, compute_norms, initial_state, rates
-from synthetic.population import NOT_ENTERING, Population, build_population
+from synthetic.population import NOT_ENTERING, Population, build_population, older_in_movers
 from synthetic.services import (
     CHRONIC_MEDICATION,
     Aux,
@@ -154,6 +154,8 @@ def simulate(config: SimulatorConfig, progress: Callable[[int, int], None] | Non
         falls_3m=np.zeros((3, n), dtype="int64"),
         rai_need=np.full(n, np.nan),
     )
+    if config.shifts.ageing is not None:
+        pop, s = _age_in_movers(config, pop, s)
     # Pseudonyms: a seeded permutation, so ids say nothing about entry order.
     sid_of_pool = 100_000 + config.subject_id_offset + _generator(config.seed, 4, 0).permutation(n).astype("int64")
     exited = np.zeros(n, bool)
@@ -280,8 +282,19 @@ def _whatif(s: State, r: Rates, idx: np.ndarray, m: int, cal: Calendar, config: 
                       for name, (base, forced) in found.items()], ignore_index=True)
 
 
-def _replace(config: SimulatorConfig, s: State, who: np.ndarray, mi: int, rng: np.random.Generator) -> State:
-    """Fresh states (drawn as at the start) for the people in `who`, keeping their birth and sex."""
+def _age_in_movers(config: SimulatorConfig, pop: Population, s: State) -> tuple[Population, State]:
+    """An ageing shift (config.shifts.ageing): older in-movers from its month on, each with a first
+    state drawn at the age they move in, as for any in-mover. From a random stream of its own (8),
+    after every other first draw, so nobody else's numbers change."""
+    rng = _generator(config.seed, 8, 0)
+    pop, who = older_in_movers(config, pop, rng)
+    s = s.replace(birth_mi=pop.birth_mi, female=pop.female)
+    return pop, _replace(config, s, who, pop.entry_mi[who], rng)
+
+
+def _replace(config: SimulatorConfig, s: State, who: np.ndarray, mi: int | np.ndarray, rng: np.random.Generator) -> State:
+    """Fresh states (drawn as at the start) for the people in `who` at month index mi (one, or one
+    each), keeping their birth and sex."""
     if not len(who):
         return s
     fresh = initial_state(config, (mi - s.birth_mi[who]) / 12.0, s.female[who], s.birth_mi[who], rng)

@@ -11,6 +11,8 @@ from base.errors import SoteRiskError
 from sote_risk.spark_options import master_option
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import ValidationError
+
     from synthetic.config import SimulatorConfig
     from synthetic.simulate import SimulatedDataset
 
@@ -30,8 +32,9 @@ def register(app: typer.Typer) -> None:
                                    "external validation (`sote-risk evaluate --external`)."),
         shifts: Optional[Path] = typer.Option(None, "--shifts", help="A YAML file of changes of the world at a date "
                                               "(synthetic/config.py ShiftConfig: `coding:` changes of how a code is "
-                                              "recorded, `homecare_cut:` a home care capacity cut), to test "
-                                              "monitoring against a known cause. None by default."),
+                                              "recorded, `homecare_cut:` a home care capacity cut, `rollouts:` "
+                                              "service roll-outs, `ageing:` older in-movers), to test monitoring "
+                                              "against a known cause. None by default."),
         regions: Optional[int] = typer.Option(None, "--regions", help="Simulate N regions into one multi-region dataset "
                                               "(OUT/regions.json + OUT/region=<name>/, one Spark task a region; seeds "
                                               "SEED, SEED+1, ...; subject ids unique across regions). Eksote's "
@@ -64,7 +67,7 @@ def register(app: typer.Typer) -> None:
         except UnknownRegionError as error:
             raise SoteRiskError(f"--region: {error}") from None
         except ValidationError as error:
-            raise SoteRiskError(f"--shifts {shifts}: {error}") from None
+            raise SoteRiskError(f"--shifts {shifts}: {_one_line(error)}") from None
         check_output(out)  # fail before spending minutes on the simulation
         dataset = simulate_to(config, out)
         typer.echo(
@@ -117,8 +120,22 @@ def _read_shifts(path: Path) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise SoteRiskError(f"--shifts {path}: cannot read it ({error})") from None
     if not isinstance(data, dict):
-        raise SoteRiskError(f"--shifts {path}: expected a mapping with `coding:` and/or `homecare_cut:`")
+        raise SoteRiskError(f"--shifts {path}: expected a mapping of `coding:`, `homecare_cut:`, `rollouts:` "
+                            f"and/or `ageing:`")
     return data
+
+
+def _one_line(error: "ValidationError") -> str:
+    """A config's validation errors on one line: where each is (shifts.rollouts.0.service) and what."""
+    parts = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        if isinstance(value, (str, int, float)) and repr(value) not in message:
+            message += f" (got {value!r})"
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def simulate_to(config: "SimulatorConfig", out: Path) -> "SimulatedDataset":
