@@ -328,7 +328,9 @@ def version_tag(report: MonitorReport, run_id: str, previous: str | None = None)
     replacing its own in the `previous` tag (one run a region: a breach in any region is a breach
     of the problem): `regions` maps each to [breached months, last breached month or ""],
     `breached_months` is their sum and `last_breach` the newest breach, led by its region's name
-    (`last_breach_region`). A previous tag of another date, or of the home's one region, is replaced."""
+    (`last_breach_region`; only its month when its words went with an earlier tag: the tag keeps
+    one breach's words, not every region's). A previous tag of another date, or of the home's one
+    region, is replaced."""
     as_of = str(report.as_of.date())
     last = report.breaches[-1][:1000] if report.breaches else ""
     mine = {"as_of": as_of, "run_id": run_id, "breached_months": len(report.breaches), "last_breach": last}
@@ -341,13 +343,15 @@ def version_tag(report: MonitorReport, run_id: str, previous: str | None = None)
     same_date = isinstance(before, dict) and before.get("as_of") == as_of and isinstance(before.get("regions"), dict)
     regions = dict(before["regions"]) if same_date else {}
     regions[report.region] = [len(report.breaches), last[:7]]
-    newest = (last[:7], report.region, last) if last else ("", "", "")
     kept = before.get("last_breach_region") if same_date else None
-    if kept and kept != report.region and kept in regions and regions[kept][0]:
-        text = str(before.get("last_breach", "")).removeprefix(f"{kept}: ")
-        newest = max(newest, (text[:7], kept, text))
+    candidates = [(last[:7], report.region, last)] if last else []
+    for name, (count, month) in regions.items():
+        if name != report.region and int(count):  # another region's: its words if the previous tag kept them
+            kept_text = str(before.get("last_breach", "")).removeprefix(f"{kept}: ") if name == kept else ""
+            candidates.append((month, name, kept_text if kept_text.startswith(month) else month))
+    month, region, text = max(candidates) if candidates else ("", "", "")
     return {"as_of": as_of, "run_id": run_id, "breached_months": sum(int(n) for n, _ in regions.values()),
-            "last_breach": f"{newest[1]}: {newest[2]}" if newest[2] else "", "last_breach_region": newest[1],
+            "last_breach": f"{region}: {text}" if text else "", "last_breach_region": region,
             "regions": dict(sorted(regions.items()))}
 
 
