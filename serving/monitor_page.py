@@ -5,8 +5,9 @@ What it shows is the run's record in the home (training/monitor_run.py `write_la
 <home>/monitoring/<problem>/<alias>.json, or one region's, <home>/monitoring/<problem>/region=<name>/
 <alias>.json, when a multi-region features folder was monitored region by region: the page then
 names its region and links every region's, marking those with a breach); this module only
-arranges and words it and renders serving/templates/monitoring.html.j2. The page names no customer (monthly counts and figures), so
-its reads are not audited per customer; the guard asks for an admin key.
+arranges and words it and renders serving/templates/monitoring.html.j2. The page names no
+customer (monthly counts and figures), so its reads are not audited per customer; the guard asks
+for an admin key.
 """
 
 from __future__ import annotations
