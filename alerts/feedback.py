@@ -21,6 +21,7 @@ instant, compared as times, never as text. The reason's code and display are mad
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -247,16 +248,21 @@ class MonthFeedback:
     overridden: int
 
 
-def monthly_feedback(conn: sqlite3.Connection, problems: list[str] | None = None) -> list[MonthFeedback]:
+def monthly_feedback(conn: sqlite3.Connection, problems: list[str] | None = None,
+                     subjects: Set[int] | None = None) -> list[MonthFeedback]:
     """Per problem and index month: cards sent and the latest verdicts on them (the acceptance
     report's counting, by month). Cards never sent (queued, superseded, expired) count nowhere: the
-    CRM never saw them."""
+    CRM never saw them. `subjects`: only the cards of these customers (one region's, when one outbox
+    holds the cards of several regions: `run --engine spark`)."""
     verdicts = latest_verdicts([dict(r) for r in conn.execute(
         "SELECT feedback_id, alert_id, outcome, outcome_timestamp FROM feedback")])
     counts: dict[tuple[str, str], dict[str, int]] = {}
-    for row in conn.execute("SELECT p.problem, a.as_of, a.alert_id FROM alert_problems p JOIN alerts a USING (alert_id)"
-                            f" WHERE a.status IN ({','.join('?' * len(outbox.SENT_STATUSES))})", outbox.SENT_STATUSES):
+    for row in conn.execute("SELECT p.problem, a.as_of, a.alert_id, a.subject_id FROM alert_problems p JOIN alerts a "
+                            f"USING (alert_id) WHERE a.status IN ({','.join('?' * len(outbox.SENT_STATUSES))})",
+                            outbox.SENT_STATUSES):
         if problems is not None and row["problem"] not in problems:
+            continue
+        if subjects is not None and int(row["subject_id"]) not in subjects:
             continue
         cell = counts.setdefault((row["problem"], str(row["as_of"])[:7]),
                                  {"sent": 0, "with_feedback": 0, "accepted": 0, "overridden": 0})

@@ -2,9 +2,12 @@
 monitor` run of the problem's model under an alias, as plots over the index months and a table.
 
 What it shows is the run's record in the home (training/monitor_run.py `write_latest`,
-<home>/monitoring/<problem>/<alias>.json); this module only arranges and words it and renders
-serving/templates/monitoring.html.j2. The page names no customer (monthly counts and figures), so
-its reads are not audited per customer; the guard asks for an admin key.
+<home>/monitoring/<problem>/<alias>.json, or one region's, <home>/monitoring/<problem>/region=<name>/
+<alias>.json, when a multi-region features folder was monitored region by region: the page then
+names its region and links every region's, marking those with a breach); this module only
+arranges and words it and renders serving/templates/monitoring.html.j2. The page names no
+customer (monthly counts and figures), so its reads are not audited per customer; the guard asks
+for an admin key.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ TEXT: dict[str, dict[str, str]] = {
         "above": "above", "below": "below",
         "code_notice": ("A step in recording, not a breach ({month}): {what}, read only by features the model hardly "
                         "uses."),
+        "region": "Region {region}.", "regions": "Regions:", "region_breached": "breach",
         "definitions": ("Drift compares a month's customers with the training period, bin by bin; 0.1 is usually read as a "
                         "moderate and 0.2 as a major shift. A feature's drift breaches only when it came as a step against "
                         "its previous months; a slow change over years is shown as a notice. Calibration is judged only "
@@ -116,6 +120,7 @@ TEXT: dict[str, dict[str, str]] = {
         "above": "yli", "below": "alle",
         "code_notice": ("Äkillinen muutos kirjaamisessa, ei ylitys ({month}): {what}; sitä lukevat vain muuttujat, "
                         "joita malli tuskin käyttää."),
+        "region": "Alue {region}.", "regions": "Alueet:", "region_breached": "ylitys",
         "definitions": ("Muutos vertaa kuukauden asiakkaita opetusjaksoon luokka luokalta; arvoa 0,1 pidetään yleensä "
                         "kohtalaisena ja 0,2 suurena muutoksena. Muuttujan muutos ylittää rajan vain, kun se tuli "
                         "äkillisesti edellisiin kuukausiin verrattuna; vuosien hidas muutos näytetään huomautuksena. "
@@ -125,9 +130,30 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def page_path(problem: str, lang: str, alias: str = "champion") -> str:
-    query = {"lang": lang, **({"alias": alias} if alias != "champion" else {})}
+def page_path(problem: str, lang: str, alias: str = "champion", region: str = "") -> str:
+    query = {"lang": lang, **({"alias": alias} if alias != "champion" else {}), **({"region": region} if region else {})}
     return f"{problem}?{urlencode(query)}"
+
+
+def has_breach(record: dict[str, Any]) -> bool:
+    return any(m.get("breaches") for m in record.get("months", []))
+
+
+def shown_record(single: dict[str, Any] | None, regions: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The record a page without `region` shows: the home's one region's, unless a region-by-region
+    run is as new or newer; then the region with the newest breached month (a breach in any region
+    is the problem's; the first by name among equals), else the first region by name."""
+    if not regions:
+        return single
+    newest = max(r["as_of"] for r in regions.values())
+    if single is not None and single["as_of"] > newest:
+        return single
+
+    def last_breach(record: dict[str, Any]) -> str:
+        return max((m["month"] for m in record["months"] if m.get("breaches")), default="")
+
+    newest_breach = max(last_breach(r) for r in regions.values())
+    return next(r for _, r in sorted(regions.items()) if last_breach(r) == newest_breach)
 
 
 def _feature_label(name: str, lang: Language) -> str:
@@ -204,9 +230,12 @@ def _code_label(code: str, lang: Language) -> str:
     return str(rows.at[code, "description_fi" if lang == "fi" else "description_en"])
 
 
-def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champion") -> str:
-    """The page's HTML for a monitoring record (training/monitor_run.report_record)."""
+def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champion",
+                    regions: dict[str, dict[str, Any]] | None = None) -> str:
+    """The page's HTML for a monitoring record (training/monitor_run.report_record); `regions`:
+    every region's latest record of the problem when it was monitored region by region (links)."""
     t = TEXT[lang]
+    region = record.get("region", "")
     other = "en" if lang == "fi" else "fi"
     words = vocabulary()
     problem = record["problem"]
@@ -275,15 +304,17 @@ def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champi
                                               features=", ".join(_feature_label(n, lang) for n in names)))
     for step in [step for m in months for step in _code_steps(m) if not step["top_features"]]:
         notices.append(t["code_notice"].format(month=month_label(step["month"], lang), what=_code_label(step["code"], lang)))
-    summary = t["summary"].format(
+    summary = (t["region"].format(region=region) + " " if region else "") + t["summary"].format(
         version=record["model_version"], alias=alias, as_of=_date(record["as_of"], lang), months=len(months),
         first=month_label(keys[0], lang) if keys else "–", last=month_label(keys[-1], lang) if keys else "–",
         complete=len(complete))
-    problems = [{"label": words.problem_label(p, lang), "current": p == problem, "url": page_path(p, lang, alias)}
+    problems = [{"label": words.problem_label(p, lang), "current": p == problem, "url": page_path(p, lang, alias, region)}
                 for p in problem_ids()]
+    region_links = [{"name": name, "current": name == region, "breached": has_breach(other),
+                     "url": page_path(problem, lang, alias, name)} for name, other in (regions or {}).items()]
     return environment().get_template("monitoring.html.j2").render(
         lang=lang, other_lang=other, t=t, problem_label=words.problem_label(problem, lang), summary=summary,
-        other_language_url=page_path(problem, other, alias), problems=problems,
+        other_language_url=page_path(problem, other, alias, region), problems=problems, regions=region_links,
         breached=any(breached), breaches=[{"month": m["month"][:7], "text": _breach_text(m, thresholds, lang)}
                                           for m in months if m.get("breaches")],
         notices=notices, features=features, months=rows,

@@ -500,23 +500,35 @@ class RiskService:
     def monitoring_page(
         self, problem: str, lang: Literal["fi", "en"] = "fi",
         alias: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="registry alias (default champion)")] = "champion",
+        region: Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", description="a region of a "
+                                     "multi-region monitoring run (default: the one with the newest breach, else the first)")] = None,
     ) -> HTMLResponse:
         """The latest `sote-risk monitor` run of the problem's model under the alias: drift, realised
         and estimated performance, alert rate, over the index months (read from the home, per request:
-        a monitoring run in another process shows at the next load)."""
-        from serving.monitor_page import monitoring_page
-        from training.monitor_run import read_latest
+        a monitoring run in another process shows at the next load). Monitored region by region
+        (a multi-region features folder): one region's, with links to the others."""
+        from serving.monitor_page import monitoring_page, shown_record
+        from training.monitor_run import read_latest, read_region_latest
         from vocabulary import problem_ids
 
         if problem not in problem_ids():
             return _page_error(_with_status(SoteRiskError(
                 f"unknown problem {problem!r}; known: {', '.join(problem_ids())}"), 404, "problem"))
-        record = read_latest(self.settings.layout.monitoring, problem, alias)
+        folder = self.settings.layout.monitoring
+        regions = read_region_latest(folder, problem, alias)
+        if region is not None:
+            record = regions.get(region)
+            if record is None:
+                known = f"regions monitored: {', '.join(regions)}" if regions else "no region has been monitored"
+                return _page_error(_with_status(SoteRiskError(
+                    f"no monitoring run of {problem} in region {region!r} under alias {alias!r} ({known})"), 404, "region"))
+        else:
+            record = shown_record(read_latest(folder, problem, alias), regions)
         if record is None:
             return _page_error(_with_status(SoteRiskError(
                 f"no monitoring run of {problem} under alias {alias!r} yet (run `sote-risk monitor --as-of DATE "
                 f"--alias {alias}`)"), 404, "problem"))
-        return _page(monitoring_page(record, lang, alias))
+        return _page(monitoring_page(record, lang, alias, regions))
 
     @ui.get("/costs.csv", response_class=Response, summary="Costs by customer segment as one long CSV table (admin)")
     def costs_csv(

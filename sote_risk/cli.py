@@ -15,6 +15,7 @@ from sote_risk.commands import data as data_commands
 from sote_risk.commands import simulate as simulate_commands
 from sote_risk.commands import features as features_commands
 from sote_risk.commands import training as training_commands
+from sote_risk.commands import monitoring as monitoring_commands
 from sote_risk.commands import serving as serving_commands
 from sote_risk.commands import alerts as alerts_commands
 from sote_risk.commands import demo as demo_commands
@@ -32,8 +33,8 @@ app = typer.Typer(
     help="sote-risk: early risk alerts for integrated social and health care (Eksote).",
 )
 
-for module in (simulate_commands, data_commands, features_commands, training_commands, serving_commands, alerts_commands, demo_commands,
-               costs_commands, intervention_commands):
+for module in (simulate_commands, data_commands, features_commands, training_commands, monitoring_commands,
+               serving_commands, alerts_commands, demo_commands, costs_commands, intervention_commands):
     module.register(app)
 
 

@@ -10,6 +10,7 @@ so the page has breached months, realised and estimated performance.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.test_monitoring import PROBLEM, world  # noqa: F401 (the fixture)
 from tests.test_page_chromium import readable_text, rendered, run_chromium
 
 pytestmark = pytest.mark.slow  # a service process, a browser
+BY_REGION = "acute-hospitalisation"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,9 @@ def live(fixture_home_template, tmp_path_factory, world):  # noqa: F811
 
     def with_a_monitoring_run(home):
         write_latest(home / "monitoring", world["shifted"], "champion", "run-0")
+        # another problem monitored region by region (its records: the two worlds', renamed)
+        for region, report in (("north", "quiet"), ("south", "shifted")):
+            write_latest(home / "monitoring", replace(world[report], problem=BY_REGION, region=region), "champion", "run-r")
 
     with served_copy(fixture_home_template, tmp_path_factory.mktemp("monitoring-page") / "home", with_a_monitoring_run) as served:
         yield served
@@ -57,6 +62,18 @@ def test_monitoring_page_over_http_in_both_languages(live, lang, title, breached
     assert f'href="{PROBLEM}?lang={other}"' in page
 
 
+def test_a_problem_monitored_by_region_shows_the_region_with_the_newest_breach_and_links_the_others(live):
+    shown = get(live, f"/ui/monitoring/{BY_REGION}?lang=en")
+    assert shown.status_code == 200, shown.text[:300]
+    page = shown.text
+    assert '<p class="lead">Region south. ' in page and "Thresholds breached:" in page
+    assert '<strong data-region="south">' in page and f'href="{BY_REGION}?lang=en&amp;region=north" data-region="north"' in page
+    assert f'href="{BY_REGION}?lang=fi&amp;region=south"' in page  # the other language keeps the region
+    north = get(live, f"/ui/monitoring/{BY_REGION}?lang=fi&region=north").text
+    assert '<p class="lead">Alue north. ' in north and "Raja-arvot eivät ylittyneet" in north
+    assert 'data-region="south">south</a> <span class="region-breached">(ylitys)</span>' in north
+
+
 def test_monitoring_page_needs_an_admin_key(live):
     path = f"/ui/monitoring/{PROBLEM}?lang=en"
     assert get(live, path, role=None).status_code == 401
@@ -72,6 +89,9 @@ def test_monitoring_page_needs_an_admin_key(live):
     (f"/ui/monitoring/{PROBLEM}?alias=Bad%20Alias", 400, "alias"),
     (f"/ui/monitoring/{PROBLEM}?lang=sv", 400, "lang"),
     (f"/ui/monitoring/{PROBLEM}?colour=red", 400, "colour"),  # every /ui page refuses parameters it does not take
+    (f"/ui/monitoring/{BY_REGION}?region=nowhere", 404, "regions monitored: north, south"),
+    (f"/ui/monitoring/{PROBLEM}?region=north", 404, "no region has been monitored"),
+    (f"/ui/monitoring/{BY_REGION}?region=..%2Fnorth", 400, "region"),
 ])
 def test_monitoring_page_bad_input_is_named(live, path, status, said):
     response = get(live, path)

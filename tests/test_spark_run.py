@@ -247,19 +247,19 @@ def test_shards_cover_each_region_once_in_consecutive_id_ranges(tmp_path):
 @pytest.mark.slow
 def test_the_command_runs_every_region_into_the_homes_outbox_and_says_what_it_skips(regions, home, tmp_path):
     """`sote-risk run --engine spark` as a user runs it (its own JVM, local[1]): one JSON summary
-    with a part per region, the scores and cards in the outbox named by --db, monitoring skipped
-    with a line saying so; the refusals are one line each and start no Spark."""
+    with a part per region, the scores and cards in the outbox named by --db, no monitoring with
+    --no-monitor (tests/test_monitor_regions.py runs the monitoring step); the refusals are one
+    line each and start no Spark."""
     from tests.test_cli_quiet import run_cli
 
     db = tmp_path / "outbox.db"
     done = run_cli("run", "--engine", "spark", "--data", str(regions), "--as-of", SECOND.isoformat(), "--master", "local[1]",
-                   "--shard-customers", str(SHARD_CUSTOMERS), "--db", str(db), home=home)
+                   "--shard-customers", str(SHARD_CUSTOMERS), "--db", str(db), "--no-monitor", home=home)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     names = list(layout.read_dataset_manifest(regions).names)
     assert summary["engine"] == "spark" and list(summary["regions"]) == names
-    assert summary["monitor"] == {"skipped": "--engine spark"}
-    assert "monitoring is not run with --engine spark" in done.stderr
+    assert "monitor" not in summary and "== summary" not in done.stderr
     conn = outbox.connect(db)
     scores = scores_of(conn)
     assert len(scores) == sum(p["new_scores"] for r in summary["regions"].values() for p in r["problems"].values()) > 0
@@ -275,4 +275,4 @@ def test_the_command_runs_every_region_into_the_homes_outbox_and_says_what_it_sk
                       home=home)
     assert unknown.returncode != 0 and "no region 'nowhere'" in unknown.stderr
     pandas_with_data = run_cli("run", "--data", str(regions), "--as-of", SECOND.isoformat(), home=home)
-    assert pandas_with_data.returncode != 0 and "--data and --regions are for --engine spark" in pandas_with_data.stderr
+    assert pandas_with_data.returncode != 0 and "--data, --regions and --features are for --engine spark" in pandas_with_data.stderr

@@ -26,8 +26,23 @@ def feature_table_path(features_dir: Path, segment: str) -> Path:
     return Path(features_dir) / f"{segment}.parquet"
 
 
+def required_columns(spec: ExperimentSpec) -> list[str]:
+    """The columns every reader of a problem's table needs (and check_feature_table checks)."""
+    return ["subject_id", "prediction_time", "pipeline_version", spec.label_column, spec.censor_column, spec.eligible_column]
+
+
+def columns_to_read(spec: ExperimentSpec, columns: list[str], available: set[str], source: str) -> list[str]:
+    """The required columns, then `columns`, of a table whose file has `available` columns (a
+    required one it lacks is left for check_feature_table to name); a FeatureTableError naming
+    `source` when one of `columns` is not there."""
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise FeatureTableError(f"{source}: missing column(s) {', '.join(missing[:5])} needed by {spec.problem}")
+    return [c for c in dict.fromkeys([*required_columns(spec), *columns]) if c in available]
+
+
 def check_feature_table(frame: pd.DataFrame, spec: ExperimentSpec, source: str) -> None:
-    required = ["subject_id", "prediction_time", "pipeline_version", spec.label_column, spec.censor_column, spec.eligible_column]
+    required = required_columns(spec)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise FeatureTableError(f"{source}: missing column(s) {', '.join(missing)} needed by {spec.problem}")
@@ -48,13 +63,7 @@ def read_feature_table(features_dir: Path, spec: ExperimentSpec, columns: list[s
     if not path.exists():
         raise FeatureTableError(f"{path}: feature table for segment {spec.segment!r} not found")
     if columns is not None:
-        available = set(pq.read_schema(path).names)
-        missing = [c for c in columns if c not in available]
-        if missing:
-            raise FeatureTableError(f"{path}: missing column(s) {', '.join(missing[:5])} needed by {spec.problem}")
-        required = ["subject_id", "prediction_time", "pipeline_version", spec.label_column, spec.censor_column,
-                    spec.eligible_column]
-        columns = [c for c in dict.fromkeys([*required, *columns]) if c in available]
+        columns = columns_to_read(spec, columns, set(pq.read_schema(path).names), str(path))
     # a subset is read as one block per column (split_blocks): no copy into pandas' 2-D blocks,
     # half the reading time, and row selections take only the columns asked for
     frame = (pd.read_parquet(path) if columns is None

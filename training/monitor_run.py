@@ -36,13 +36,15 @@ def thresholds_for(problem: str, stored: ExperimentSpec, experiments: Path | Non
 
 
 def training_reference(model, spec: ExperimentSpec, frame: pd.DataFrame, bins: int, cache: Path | None = None,
-                       table: Path | None = None) -> dict:
+                       table: str | None = None) -> dict:
     """The model's stored reference, or one computed from the current table's training period (the
     model predates stored references, or its reference is of an older kind). A computed one is kept
     in `cache` (the home's cache folder: safe to delete), valid while the model version, the
-    reference's kind and bins and the feature table file (`table`: size and modification time) are
-    the same: computing it splits the whole table and scores the validation period, seconds a month's
-    run need not repeat."""
+    reference's kind and bins and the feature table's files (`table`: their identity, from
+    SegmentTables.identity: paths, sizes and modification times) are the same: computing it splits
+    the whole table and scores the validation period, seconds a month's run need not repeat. A
+    multi-region folder's regions have a reference each, from their own table, as each region's
+    own home would."""
     stored = model.metadata.get("monitoring_reference")
     if stored and stored.get("version") == REFERENCE_VERSION:
         return stored
@@ -66,14 +68,21 @@ def training_reference(model, spec: ExperimentSpec, frame: pd.DataFrame, bins: i
     return reference
 
 
-def _reference_key(model, spec: ExperimentSpec, bins: int, table: Path) -> str:
+def _reference_key(model, spec: ExperimentSpec, bins: int, table: str) -> str:
     import hashlib
 
-    stat = Path(table).stat()
     parts = [spec.problem, str(model.metadata.get("model_version", "")), str(model.metadata.get("run_id", "")),
-             model.pipeline_version, str(REFERENCE_VERSION), str(bins), str(Path(table).resolve()), str(stat.st_size),
-             str(stat.st_mtime_ns)]
+             model.pipeline_version, str(REFERENCE_VERSION), str(bins), table]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def file_identity(paths: list[Path]) -> str:
+    """Files' paths, sizes and modification times: changes when any of them is rewritten."""
+    parts = []
+    for path in paths:
+        stat = Path(path).stat()
+        parts.extend([str(Path(path).resolve()), str(stat.st_size), str(stat.st_mtime_ns)])
+    return "|".join(parts)
 
 
 def monitor_columns(model, spec: ExperimentSpec) -> list[str]:
@@ -87,46 +96,65 @@ def monitor_companions(model) -> tuple[str, ...]:
     return tuple(c for c in needed_columns(list(model.feature_names)) if c not in model.feature_names)
 
 
-def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *, alias: str = "champion",
-                       frame: pd.DataFrame | None = None, tables: "SegmentTables | None" = None,
-                       tracking_uri: str | None = None, experiments: Path | None = None, record: bool = True,
-                       feedback: list | None = None, feedback_note: str = "not read (no outbox given)",
-                       progress: Progress = lambda _: None) -> MonitorReport:
-    """Monitor `problem`'s model under `alias`. The feature table comes from `frame`, else from
-    `tables` (columns read once per segment across problems), else from `features_dir`. `feedback`:
-    the outbox's CRM feedback by problem and month (alerts/feedback.py monthly_feedback), shown
-    beside each month's figures; None: unknown, `feedback_note` says why."""
+def monitored_model(problem: str, alias: str = "champion", tracking_uri: str | None = None):  # noqa: ANN201
+    """(RiskModel, its stored ExperimentSpec): the model a monitoring run judges. A multi-region
+    run loads it once and monitors every region with it (the regions are served by one champion)."""
     from features import pipeline_version
     from models.registry import load_model, model_name
 
     model = load_model(problem, alias, expected_pipeline_version=pipeline_version(), tracking_uri=tracking_uri)
-    spec = parse_stored_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
+    return model, parse_stored_spec(model.spec, f"spec inside {model_name(problem)}@{alias}")
+
+
+def monitor_registered(problem: str, features_dir: Path, as_of: pd.Timestamp, *, alias: str = "champion",
+                       frame: pd.DataFrame | None = None, tables: "SegmentTables | None" = None,
+                       tracking_uri: str | None = None, experiments: Path | None = None, record: bool = True,
+                       feedback: list | None = None, feedback_note: str = "not read (no outbox given)",
+                       progress: Progress = lambda _: None, loaded=None) -> MonitorReport:  # noqa: ANN001
+    """Monitor `problem`'s model under `alias`. The feature table comes from `frame`, else from
+    `tables` (columns read once per segment across problems; a region's tables for one region of a
+    multi-region folder, whose name the report then carries), else from `features_dir`. `feedback`:
+    the outbox's CRM feedback by problem and month (alerts/feedback.py monthly_feedback), shown
+    beside each month's figures; None: unknown, `feedback_note` says why. `loaded`: the
+    (model, spec) of monitored_model, when the caller already has them."""
+    model, spec = loaded if loaded is not None else monitored_model(problem, alias, tracking_uri)
     thresholds = thresholds_for(problem, spec, experiments)
-    from_file = frame is None  # a computed reference is cached only for the table file's own rows
-    if frame is None:
-        frame = (tables or SegmentTables(features_dir)).read(spec, monitor_columns(model, spec), monitor_companions(model))
+    from_tables = frame is None  # a computed reference is cached only for the table files' own rows
+    region = ""
+    if from_tables:
+        tables = tables if tables is not None else SegmentTables(features_dir)
+        region = tables.region
+        frame = tables.read(spec, monitor_columns(model, spec), monitor_companions(model))
+    where = f"{problem} in {region}" if region else problem
     data_end = pd.Timestamp(frame["prediction_time"].max())
     if as_of > data_end:
-        progress(f"{problem}: the feature table ends at {data_end.date()}; monitoring up to it")
-    from training.data import feature_table_path
-
-    table = feature_table_path(features_dir if tables is None else tables.features_dir, spec.segment)
+        progress(f"{where}: the feature table ends at {data_end.date()}; monitoring up to it")
     reference = training_reference(model, spec, frame, thresholds.bins, cache=home().cache,
-                                   table=table if from_file and table.exists() else None)
-    progress(f"{problem}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
-    from features.io import read_code_months
+                                   table=tables.identity(spec.segment) if from_tables else None)
+    progress(f"{where}: monitoring version {model.metadata['model_version']} ({alias}) up to {as_of.date()}")
+    if from_tables:
+        volumes = tables.code_months()
+    else:
+        from features.io import read_code_months
 
-    volumes = read_code_months(features_dir if tables is None else tables.features_dir)
+        volumes = read_code_months(features_dir) if features_dir is not None else None
     report = attach_feedback(monitor(model, spec, frame, reference, as_of, thresholds, seed=spec.seed,
                                      code_volumes=volumes), feedback, feedback_note)
+    report.region = region
     if record:
         report.run_id = record_run(report, alias)
         write_latest(home().monitoring, report, alias, report.run_id)
     return report
 
 
-def latest_path(folder: Path, problem: str, alias: str) -> Path:
-    return Path(folder) / problem / f"{alias}.json"
+REGION_FOLDER = "region={}"  # <home>/monitoring/<problem>/region=<name>/: the layout's own spelling of a region
+
+
+def latest_path(folder: Path, problem: str, alias: str, region: str = "") -> Path:
+    """<folder>/<problem>/<alias>.json for the home's one region; <folder>/<problem>/region=<name>/<alias>.json
+    for a region of a multi-region features folder (regions never overwrite each other)."""
+    base = Path(folder) / problem
+    return (base / REGION_FOLDER.format(region) if region else base) / f"{alias}.json"
 
 
 def report_record(report: MonitorReport, alias: str, run_id: str) -> dict:
@@ -145,7 +173,8 @@ def report_record(report: MonitorReport, alias: str, run_id: str) -> dict:
     months = [{k: clean(v) for k, v in row.items()} for row in report.months.to_dict("records")]
     top = report.top_features
     return {
-        "problem": report.problem, "alias": alias, "model_version": report.model_version,
+        "problem": report.problem, **({"region": report.region} if report.region else {}),
+        "alias": alias, "model_version": report.model_version,
         "as_of": f"{report.as_of:%Y-%m-%d}", "run_id": run_id, "reference": report.reference_source,
         "thresholds": report.thresholds.model_dump(mode="json"), "top_features": top, "months": months,
         "feature_psi": {n: [clean(v) for v in report.feature_psi.loc[n]] for n in top if n in report.feature_psi.index},
@@ -156,46 +185,96 @@ def report_record(report: MonitorReport, alias: str, run_id: str) -> dict:
 
 
 def write_latest(folder: Path, report: MonitorReport, alias: str, run_id: str) -> Path:
-    """<home>/monitoring/<problem>/<alias>.json: the latest run's figures (written whole or not at all)."""
+    """<home>/monitoring/<problem>/[region=<name>/]<alias>.json: the latest run's figures (written
+    whole or not at all)."""
     from base.atomic import atomic_write_text
 
-    path = latest_path(folder, report.problem, alias)
+    path = latest_path(folder, report.problem, alias, report.region)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(report_record(report, alias, run_id), ensure_ascii=False))
     return path
 
 
-def read_latest(folder: Path, problem: str, alias: str = "champion") -> dict | None:
-    """The latest monitoring run of `problem`'s `alias` model, or None if there has been none."""
-    path = latest_path(folder, problem, alias)
+def read_latest(folder: Path, problem: str, alias: str = "champion", region: str = "") -> dict | None:
+    """The latest monitoring run of `problem`'s `alias` model (in `region` of a multi-region
+    folder), or None if there has been none."""
+    path = latest_path(folder, problem, alias, region)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
 
 
+def read_region_latest(folder: Path, problem: str, alias: str = "champion") -> dict[str, dict]:
+    """Region -> the latest monitoring run of `problem`'s `alias` model in that region of a
+    multi-region folder, in region-name order ({} when no region was ever monitored)."""
+    prefix = REGION_FOLDER.format("")
+    found = {}
+    for folder_ in sorted((Path(folder) / problem).glob(f"{prefix}*/")):
+        record = read_latest(folder, problem, alias, folder_.name.removeprefix(prefix))
+        if record is not None:
+            found[folder_.name.removeprefix(prefix)] = record
+    return found
+
+
 class SegmentTables:
     """Feature-table columns read once per segment: a problem's run reads the columns it needs,
-    and the next problem of the segment reads only those not read yet."""
+    and the next problem of the segment reads only those not read yet.
+
+    This class reads a single-region folder's <segment>.parquet; a region of a multi-region folder
+    is read by a subclass (scaleout/monitoring.py RegionTables) that says where its rows are
+    (`region`, `schema`, `read_columns`, `identity`): the caching and the checks stay here."""
+
+    region = ""  # the home's one region
 
     def __init__(self, features_dir: Path):
         self.features_dir = Path(features_dir)
         self._frames: dict[str, pd.DataFrame] = {}
 
-    def read(self, spec: ExperimentSpec, columns: list[str], optional: tuple[str, ...] = ()) -> pd.DataFrame:
-        """The segment's table with at least `columns` (and those of `optional` the file has)."""
+    def code_months(self) -> pd.DataFrame | None:
+        """The folder's events per code and month (features/io.py read_code_months), read once."""
+        if not hasattr(self, "_code_months"):
+            from features.io import read_code_months
+
+            self._code_months = read_code_months(self.counts_folder())
+        return self._code_months
+
+    def counts_folder(self) -> Path:
+        """Where the code counts of these tables are (a region's folder in a multi-region one)."""
+        return self.features_dir
+
+    def schema(self, segment: str) -> set[str] | None:
+        """The segment table's columns, or None when it has no table (read_columns then says so)."""
         import pyarrow.parquet as pq
 
-        from training.data import feature_table_path, read_feature_table
+        from training.data import feature_table_path
 
+        path = feature_table_path(self.features_dir, segment)
+        return set(pq.read_schema(path).names) if path.exists() else None
+
+    def read_columns(self, spec: ExperimentSpec, columns: list[str]) -> pd.DataFrame:
+        """These columns (and the ones every reader needs) of the segment's table, checked for `spec`."""
+        from training.data import read_feature_table
+
+        return read_feature_table(self.features_dir, spec, columns)
+
+    def identity(self, segment: str) -> str | None:
+        """What a cached reference computed from the segment's table is valid for (its file)."""
+        from training.data import feature_table_path
+
+        path = feature_table_path(self.features_dir, segment)
+        return file_identity([path]) if path.exists() else None
+
+    def read(self, spec: ExperimentSpec, columns: list[str], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+        """The segment's table with at least `columns` (and those of `optional` the file has)."""
         held = self._frames.get(spec.segment)
-        path = feature_table_path(self.features_dir, spec.segment)
-        if optional and path.exists():
-            present = set(pq.read_schema(path).names)
-            columns = [*columns, *(c for c in optional if c in present)]
+        if optional:
+            present = self.schema(spec.segment)
+            if present is not None:
+                columns = [*columns, *(c for c in optional if c in present)]
         missing = [c for c in columns if held is None or c not in held.columns]
         if missing:
-            new = read_feature_table(self.features_dir, spec, missing)
+            new = self.read_columns(spec, missing)
             if held is not None:
                 new = pd.concat([held, new[[c for c in new.columns if c not in held.columns]]], axis=1)
             self._frames[spec.segment] = held = new
@@ -225,12 +304,14 @@ def record_run(report: MonitorReport, alias: str) -> str:
     from training import tracking
 
     months = report.months
+    where = f"{report.problem}-{report.region}" if report.region else report.problem
     with mlflow.start_run(experiment_id=tracking.experiment_id(report.problem),
-                          run_name=f"monitor-{report.problem}-{report.as_of:%Y-%m}") as run:
+                          run_name=f"monitor-{where}-{report.as_of:%Y-%m}") as run:
         mlflow.set_tags({"problem": report.problem, "kind": "monitor", "alias": alias,
                          "model_version": report.model_version, "as_of": str(report.as_of.date()),
                          "reference": report.reference_source[:250], "breached_months": str(len(report.breaches)),
-                         "breaches": " | ".join(report.breaches)[:4900] or "none"})
+                         "breaches": " | ".join(report.breaches)[:4900] or "none",
+                         **({"region": report.region} if report.region else {})})
         mlflow.log_dict(report.thresholds.model_dump(mode="json"), "monitoring/thresholds.json")
         metrics = []
         for row in months.itertuples():
@@ -247,8 +328,51 @@ def record_run(report: MonitorReport, alias: str) -> str:
             report.feature_psi.to_csv(Path(tmp) / "feature_psi.csv", index_label="feature")
             report.feature_step_psi.to_csv(Path(tmp) / "feature_step_psi.csv", index_label="feature")
             mlflow.log_artifacts(tmp, artifact_path="monitoring")
-    tag = {"as_of": str(report.as_of.date()), "run_id": run.info.run_id, "breached_months": len(report.breaches),
-           "last_breach": report.breaches[-1] if report.breaches else ""}
-    client.set_model_version_tag(model_name(report.problem), report.model_version, MONITOR_TAG,
-                                 json.dumps(tag, separators=(",", ":"))[:4900])
+    name = model_name(report.problem)
+    previous = client.get_model_version(name, report.model_version).tags.get(MONITOR_TAG) if report.region else None
+    client.set_model_version_tag(name, report.model_version, MONITOR_TAG,
+                                 tag_text(version_tag(report, run.info.run_id, previous)))
     return run.info.run_id
+
+
+TAG_LIMIT = 4900  # MLflow keeps 5,000 characters of a tag value
+
+
+def version_tag(report: MonitorReport, run_id: str, previous: str | None = None) -> dict:
+    """The model version's `monitor` tag after this run (what `models list` shows).
+
+    The home's one region: this run's date, run, breached months and last breach. A region of a
+    multi-region folder: the same over every region monitored on this date, this region's entry
+    replacing its own in the `previous` tag (one run a region: a breach in any region is a breach
+    of the problem): `regions` maps each to [breached months, last breached month or ""],
+    `breached_months` is their sum and `last_breach` the newest breach, led by its region's name
+    (`last_breach_region`; only its month when its words went with an earlier tag: the tag keeps
+    one breach's words, not every region's). A previous tag of another date, or of the home's one
+    region, is replaced."""
+    as_of = str(report.as_of.date())
+    last = report.breaches[-1][:1000] if report.breaches else ""
+    mine = {"as_of": as_of, "run_id": run_id, "breached_months": len(report.breaches), "last_breach": last}
+    if not report.region:
+        return mine
+    try:
+        before = json.loads(previous) if previous else {}
+    except ValueError:
+        before = {}
+    same_date = isinstance(before, dict) and before.get("as_of") == as_of and isinstance(before.get("regions"), dict)
+    regions = dict(before["regions"]) if same_date else {}
+    regions[report.region] = [len(report.breaches), last[:7]]
+    kept = before.get("last_breach_region") if same_date else None
+    candidates = [(last[:7], report.region, last)] if last else []
+    for name, (count, month) in regions.items():
+        if name != report.region and int(count):  # another region's: its words if the previous tag kept them
+            kept_text = str(before.get("last_breach", "")).removeprefix(f"{kept}: ") if name == kept else ""
+            candidates.append((month, name, kept_text if kept_text.startswith(month) else month))
+    month, region, text = max(candidates) if candidates else ("", "", "")
+    return {"as_of": as_of, "run_id": run_id, "breached_months": sum(int(n) for n, _ in regions.values()),
+            "last_breach": f"{region}: {text}" if text else "", "last_breach_region": region,
+            "regions": dict(sorted(regions.items()))}
+
+
+def tag_text(tag: dict) -> str:
+    """The tag as compact JSON (a region's entry takes ~30 characters: ~150 regions fit MLflow's limit)."""
+    return json.dumps(tag, separators=(",", ":"), ensure_ascii=False)[:TAG_LIMIT]

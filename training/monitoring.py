@@ -263,6 +263,7 @@ class MonitorReport:
     notes: list[str] = field(default_factory=list)
     feature_step_psi: pd.DataFrame = field(default_factory=pd.DataFrame)  # feature x month PSI against the recent past
     run_id: str = ""  # the MLflow run that recorded it (training/monitor_run.py), once recorded
+    region: str = ""  # the region of a multi-region features folder it monitored; "" for the home's one region
 
     @property
     def breaches(self) -> list[str]:

@@ -5,6 +5,9 @@ complete months before anyone may promote it.
 1. **Evidence**: the champion version's latest monitoring run (an MLflow run of kind `monitor`,
    training/monitor_run.record_run) dated at or before the as-of date. A run with breached months
    retrains the problem; a run without skips it; a champion never monitored is named, not guessed at.
+   Monitored region by region (a multi-region features folder, tag `region`): the latest run of
+   each region on that date, and a breach in any region is a breach of the problem, named with
+   its region.
 2. **Retrain**: training/pipeline.train_problem on the feature table as it stood at the as-of date
    (splits.table_as_of: no index date after it, no outcome known after it), registered as
    `challenger` with a `retrain` tag naming the evidence.
@@ -45,10 +48,13 @@ class Evidence:
 
     problem: str
     version: str
-    run_id: str
+    run_id: str  # monitored region by region: the run of the region with the newest breach (else the first region's)
     as_of: pd.Timestamp
-    breached_months: int
-    breaches: str  # the run's breaches, ' | '-separated ('none' when there were none)
+    breached_months: int  # by region: summed over the regions
+    breaches: str  # the run's breaches, ' | '-separated ('none' when there were none); by region, each led by its
+    # region's name, oldest month first
+    regions: tuple[str, ...] = ()  # the regions monitored on that date (none: the home's one region)
+    breached_regions: tuple[str, ...] = ()
 
     @property
     def breached(self) -> bool:
@@ -57,6 +63,13 @@ class Evidence:
     @property
     def last_breach(self) -> str:
         return self.breaches.split(" | ")[-1] if self.breached else ""
+
+    def seen(self) -> str:
+        """Which monitoring the evidence is, for the terminal."""
+        if not self.regions:
+            return f"monitoring run of {self.as_of.date()} (version {self.version}, run {self.run_id[:8]})"
+        return (f"monitoring runs of {self.as_of.date()} in {len(self.regions)} region"
+                f"{'' if len(self.regions) == 1 else 's'} (version {self.version})")
 
 
 def monitor_evidence(problem: str, as_of: pd.Timestamp | None = None, alias: str = "champion") -> Evidence:
@@ -81,8 +94,28 @@ def monitor_evidence(problem: str, as_of: pd.Timestamp | None = None, alias: str
                            f"--as-of DATE -p {problem}` first")
     when, _, run = max(dated, key=lambda d: (d[0], d[1]))
     tags = run.data.tags
-    return Evidence(problem, version, run.info.run_id, when, int(tags.get("breached_months") or 0),
-                    tags.get("breaches", "none"))
+    if not tags.get("region"):
+        return Evidence(problem, version, run.info.run_id, when, int(tags.get("breached_months") or 0),
+                        tags.get("breaches", "none"))
+    latest: dict[str, object] = {}  # each region's latest run of that date
+    for _, _, found in sorted((d for d in dated if d[0] == when and d[2].data.tags.get("region")), key=lambda d: d[1]):
+        latest[found.data.tags["region"]] = found
+    return region_evidence(problem, version, when, {r: (found.info.run_id, found.data.tags) for r, found in latest.items()})
+
+
+def region_evidence(problem: str, version: str, as_of: pd.Timestamp, runs: dict[str, tuple[str, dict]]) -> Evidence:
+    """The evidence of one date's monitoring runs region by region (region -> (run id, its tags)):
+    every region's breaches, led by its name and ordered by month, the run of the newest breach."""
+    found = []  # (month, region, breach, run id)
+    for region, (run_id, tags) in runs.items():
+        if int(tags.get("breached_months") or 0):
+            found.extend((text[:7], region, text, run_id) for text in tags.get("breaches", "").split(" | ") if text)
+    found.sort()
+    first_run = runs[min(runs)][0] if runs else ""
+    return Evidence(problem, version, found[-1][3] if found else first_run, as_of,
+                    sum(int(tags.get("breached_months") or 0) for _, tags in runs.values()),
+                    " | ".join(f"{region}: {text}" for _, region, text, _ in found) or "none",
+                    regions=tuple(sorted(runs)), breached_regions=tuple(sorted({region for _, region, _, _ in found})))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +238,8 @@ def retrain_problem(spec: ExperimentSpec, features_dir, as_of: pd.Timestamp, *, 
     except ModelNotFoundError:
         champion = None
     why = ({"monitor_run": evidence.run_id, "monitor_as_of": str(evidence.as_of.date()),
-            "breached_months": evidence.breached_months, "last_breach": evidence.last_breach[:1000]}
+            "breached_months": evidence.breached_months, "last_breach": evidence.last_breach[:1000],
+            **({"breached_regions": ",".join(evidence.breached_regions)} if evidence.regions else {})}
            if evidence is not None else {"monitor_run": "", "reason": "retrained without --if-degraded"})
     tag = json.dumps({"as_of": str(as_of.date()), "champion_version": str(champion.metadata["model_version"])
                       if champion is not None else "", **why}, ensure_ascii=False)[:4900]
@@ -244,8 +278,13 @@ def retrain_problem(spec: ExperimentSpec, features_dir, as_of: pd.Timestamp, *, 
 
 
 def breach_summary(evidence: Evidence) -> str:
-    """`N month(s) breached, last <month: what>` of a monitoring run, for the terminal."""
-    return f"{evidence.breached_months} month(s) breached, last {evidence.last_breach}" if evidence.breached else "no breach"
+    """`N month(s) breached, last <month: what>` of a monitoring run, for the terminal (by region:
+    `in <regions> (k of n regions)`, the last led by its region)."""
+    if not evidence.breached:
+        return "no breach"
+    where = (f" in {', '.join(evidence.breached_regions)} ({len(evidence.breached_regions)} of {len(evidence.regions)} "
+             f"regions)" if evidence.regions else "")
+    return f"{evidence.breached_months} month(s) breached{where}, last {evidence.last_breach}"
 
 
 def months_text(months: list[pd.Timestamp]) -> str:

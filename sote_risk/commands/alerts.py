@@ -8,8 +8,9 @@
     sote-risk alerts operator [--status S] [--json]    monitoring's operator alerts and their delivery
     sote-risk crm-receiver --port P [--host 127.0.0.1] [--store FILE] [--mode ok] [--secret-file FILE]
     sote-risk run --as-of DATE [--public-url URL]   the population run (alerts/population.py)
-    sote-risk run --engine spark --as-of DATE [--data DATA] [--regions A,B] [--master URL]
-                                                   every region of a multi-region dataset (scaleout/scoring.py)
+    sote-risk run --engine spark --as-of DATE [--data DATA] [--regions A,B] [--features FEATURES] [--master URL]
+                                                   every region of a multi-region dataset (scaleout/scoring.py),
+                                                   then each region monitored (scaleout/monitoring.py)
 
 An alert is a card: one per customer per index date, naming every problem that alerted.
 
@@ -226,7 +227,8 @@ def operator_alerts(
         payload = r["payload"]
         when = f"delivered {r['delivered_at']}" if r["delivered_at"] else f"attempts={r['attempts']}"
         error = f"  last_error={r['last_error']}" if r.get("last_error") else ""
-        typer.echo(f"{r['alert_id']}  {r['status']:<9} {r['problem']} version {payload.get('model_version', '?')} "
+        region = f" in {payload['region']}" if payload.get("region") else ""  # a region of a multi-region folder
+        typer.echo(f"{r['alert_id']}  {r['status']:<9} {r['problem']}{region} version {payload.get('model_version', '?')} "
                    f"({payload.get('alias', '?')}) as_of={r['as_of']}  {payload.get('breached_months', '?')} month(s) "
                    f"breached, latest {payload.get('latest_breach') or '-'}  created {r['created']}  {when}{error}")
 
@@ -256,13 +258,17 @@ def run(
     allow_forced: bool = typer.Option(False, "--allow-forced", help="Also raise cards from models forced past their "
                                       "promotion gates (their scores are always recorded; by default their alerts are held)."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Then monitor the champions up to DATE "
-                                 "(`sote-risk monitor`; a new breach raises an operator alert). Not with --engine spark."),
+                                 "(`sote-risk monitor`; a new breach raises an operator alert); with --engine spark, "
+                                 "every region run, on its rows of the multi-region features folder (--features)."),
     engine: str = typer.Option("pandas", "--engine", help="pandas (the home's region, in this process; the default) or "
                                "spark (every region of a multi-region dataset, by customer shard; same scores and cards)."),
     data: Optional[Path] = typer.Option(None, "--data", help="With --engine spark: the multi-region dataset "
                                         "(`simulate --regions N`; default: the home's data folder)."),
     regions: Optional[str] = typer.Option(None, "--regions", help="With --engine spark: only these regions (comma list "
                                           "of names as in regions.json; default: every region)."),
+    features: Optional[Path] = typer.Option(None, "--features", help="With --engine spark: the multi-region features "
+                                            "folder the monitoring step reads (`features build --engine spark`; "
+                                            "default: the home's features folder)."),
     master: str = master_option(),
     shard_customers: int = typer.Option(10_000, "--shard-customers", min=1, help="With --engine spark: customers a "
                                         "shard (one task; its memory grows with it)."),
@@ -272,40 +278,62 @@ def run(
     signed page link), and deliver them when SOTE_RISK_CRM_WEBHOOK_URL is set; then monitor the
     champions up to DATE (drift, realised performance; a new breach raises an operator alert,
     delivered when SOTE_RISK_OPERATOR_WEBHOOK_URL is set). Safe to re-run. With --engine spark,
-    every region of a multi-region dataset on Spark, into the same outbox."""
+    every region of a multi-region dataset on Spark, into the same outbox, then each region
+    monitored on its rows of the multi-region features folder."""
     if engine not in ("pandas", "spark"):
         raise SoteRiskError(f"--engine must be pandas or spark, not {engine!r}")
     if engine == "spark":
+        if features is not None:  # a folder named on the command line is checked before any work
+            if not monitor:
+                raise SoteRiskError("--features is the folder the monitoring step reads: it means nothing with --no-monitor")
+            check_multi_region_features(features, regions)
         summary = run_spark_command(as_of.date(), data=data, regions=regions, master=master, shard_customers=shard_customers,
                                     public_url=public_url, db=db, allow_forced=allow_forced)
-        if monitor:
-            typer.echo("monitoring is not run with --engine spark (it reads one region's feature tables): "
-                       "run `sote-risk monitor` in each region's home", err=True)
-            summary["monitor"] = {"skipped": "--engine spark"}
+        if monitor:  # the regions the run scored, each on its own rows of the multi-region features
+            summary["monitor"] = monitor_step(as_of, db, features=features, regions=list(summary["regions"]))
         typer.echo(json.dumps(summary))
         return
-    if data is not None or regions is not None:
-        raise SoteRiskError("--data and --regions are for --engine spark; the pandas engine runs the home's region "
-                            "(SOTE_RISK_HOME's data folder)")
+    if data is not None or regions is not None or features is not None:
+        raise SoteRiskError("--data, --regions and --features are for --engine spark; the pandas engine runs the home's "
+                            "region (SOTE_RISK_HOME's data and features folders)")
     summary = run_population_command(as_of.date(), public_url=public_url, db=db, allow_forced=allow_forced)
     if monitor:
         summary["monitor"] = monitor_step(as_of, db)
     typer.echo(json.dumps(summary))
 
 
-def monitor_step(as_of: datetime, db: Optional[Path]) -> dict:
+def monitor_step(as_of: datetime, db: Optional[Path], *, features: Optional[Path] = None,
+                 regions: Optional[list[str]] = None) -> dict:
     """`run`'s monitoring step: its table goes to stderr (stdout is the run's JSON summary); a
     step that cannot run (no feature tables, say) is reported in the summary and on stderr, and the
-    cards already recorded and delivered stand."""
+    cards already recorded and delivered stand. `regions` (the Spark run's): those regions of the
+    multi-region features folder `features` (default: the home's), which must be one."""
     import pandas as pd
 
-    from sote_risk.commands.training import run_monitoring
+    from base.settings import home
+    from sote_risk.commands.monitoring import run_monitoring
 
     try:
-        return run_monitoring(pd.Timestamp(as_of.date()), None, db=db, echo=lambda line: typer.echo(line, err=True))
+        if regions is not None:
+            check_multi_region_features(features or home().features, ",".join(regions))
+        return run_monitoring(pd.Timestamp(as_of.date()), None, db=db, data=features, regions=regions,
+                              echo=lambda line: typer.echo(line, err=True))
     except SoteRiskError as error:
         typer.echo(f"monitoring step failed: {error}", err=True)
         return {"error": str(error)}
+
+
+def check_multi_region_features(folder: Path, regions: Optional[str]) -> None:
+    """What the Spark run's monitoring step reads: a multi-region features folder holding the
+    regions (comma list; None: any), or a one-line error naming the folder."""
+    from scaleout.monitoring import monitored_regions
+    from sote_risk.commands.monitoring import features_regions, region_names
+
+    if features_regions(folder, None) is None:
+        raise SoteRiskError(f"{folder}: not a multi-region features folder (no features.json), which monitoring after "
+                            "`run --engine spark` reads: build one with `sote-risk features build --engine spark --data "
+                            "DATA --out FEATURES` and pass --features FEATURES")
+    monitored_regions(folder, region_names(regions))  # every region of the run is there
 
 
 def run_population_command(as_of: date, *, public_url: Optional[str] = None, db: Optional[Path] = None,

@@ -330,11 +330,12 @@ def retrain(
 
     from base.settings import home
     from models.registry import ModelNotFoundError
+    from scaleout.layout import is_multi_region_features
     from training.data import FeatureTableError
     from training.retrain import NoMonitorRun, breach_summary, monitor_evidence, retrain_problem
     from training.spec import list_problems, load_spec
 
-    when = _date_option(as_of, "--as-of")
+    when = date_option(as_of, "--as-of")
     if not if_degraded and not problem:
         raise SoteRiskError("retrain: give --if-degraded (the problems whose monitoring breached) or --problem P "
                             "(retrained whatever their monitoring says)")
@@ -343,6 +344,9 @@ def retrain(
     features_dir, dataset_dir = data or home().features, dataset or home().data
     if not features_dir.is_dir():
         raise FeatureTableError(f"features directory {features_dir} does not exist (run `sote-risk features build`)")
+    many = is_multi_region_features(features_dir)
+    if many and not if_degraded:
+        raise SoteRiskError(_MANY_REGIONS.format(features_dir))
     chosen: list[tuple[str, object, pd.Timestamp]] = []  # (problem, evidence, as-of)
     for name in names:
         if not if_degraded:
@@ -356,15 +360,18 @@ def retrain(
                 raise
             typer.echo(f"{name}: skipped: {_one_line(str(error)).removeprefix(name + ': ')}")
             continue
-        seen = f"monitoring run of {evidence.as_of.date()} (version {evidence.version}, run {evidence.run_id[:8]})"
+        seen = evidence.seen()
         if not evidence.breached:
             typer.echo(f"{name}: skipped: no breach in its {seen}")
             continue
         chosen.append((name, evidence, when if when is not None else evidence.as_of))
-        typer.echo(f"{name}: BREACHED in its {seen}: {breach_summary(evidence)} -> retraining as of {chosen[-1][2].date()}")
+        typer.echo(f"{name}: BREACHED in its {seen}: {breach_summary(evidence)} -> "
+                   + (f"to retrain as of {chosen[-1][2].date()}" if many else f"retraining as of {chosen[-1][2].date()}"))
     if not chosen:
         typer.echo("nothing to retrain")
         return
+    if many:  # the evidence is said above; the training it calls for is not this command's
+        raise SoteRiskError(_MANY_REGIONS.format(features_dir))
     console = _console()
     failed, refused = [], []
     for name, evidence, when_name in chosen:
@@ -402,7 +409,12 @@ def retrain(
         raise typer.Exit(code=1)
 
 
-def _date_option(text: Optional[str], option: str):  # noqa: ANN202 (pd.Timestamp | None)
+_MANY_REGIONS = ("retrain trains on one region's feature tables as of a date, and {0} is a multi-region features "
+                 "folder: train a pooled challenger on it with `sote-risk train -p P --features {0}`, or retrain a "
+                 "region with --data on that region's own features folder")
+
+
+def date_option(text: Optional[str], option: str):  # noqa: ANN202 (pd.Timestamp | None)
     import pandas as pd
 
     if text is None:
@@ -438,6 +450,19 @@ def _promote_and_say(problem: str) -> bool:
     return decision.promoted
 
 
+def monitored_regions_text(tag: dict) -> str:
+    """`models list`'s monitor cell of a version monitored region by region: a breach in any
+    region is the problem's, named with its regions and its latest month."""
+    regions = tag["regions"]
+    breached = {name: entry for name, entry in regions.items() if int(entry[0] or 0)}
+    if not breached:
+        return f"{tag.get('as_of', '')} ok ({len(regions)} region{'' if len(regions) == 1 else 's'})"
+    last_month, last_region = max((str(entry[1]), name) for name, entry in breached.items())
+    months = sum(int(entry[0]) for entry in breached.values())
+    return (f"{tag.get('as_of', '')} BREACH {months} mo in {', '.join(breached)} ({len(breached)} of {len(regions)} "
+            f"regions), last {last_region} {last_month}")
+
+
 @models_app.command("list")
 def list_models() -> None:
     """Problems, versions, aliases and key metrics."""
@@ -465,6 +490,8 @@ def list_models() -> None:
             return (f"vs champion v{info.get('recent_champion_version')}: "
                     + ("passed" if compared == "passed" else "FAILED"))
         breached = int(tag.get("breached_months") or 0)
+        if isinstance(tag.get("regions"), dict):  # regions of a multi-region folder (monitor_run.version_tag)
+            return monitored_regions_text(tag)
         last = str(tag.get("last_breach") or "")[:7]
         return f"{tag.get('as_of', '')} " + (f"BREACH {breached} mo, last {last}" if breached else "ok")
     for row in registry_rows():
@@ -480,165 +507,6 @@ def list_models() -> None:
     console.print(table)
 
 
-def monitor(
-    as_of: str = typer.Option(..., "--as-of", help="The monitoring date (YYYY-MM-DD): every index month up to it is "
-                              "checked, and outcomes count only where index month + horizon <= it."),
-    problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable; default: every "
-                                                "problem with a version under --alias)."),
-    alias: str = typer.Option("champion", "--alias", help="Registry alias of the model to monitor."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
-    experiments: Optional[Path] = typer.Option(None, "--experiments", help="Folder of experiment specs (thresholds)."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Outbox for operator alerts (default: the home's outbox.db)."),
-) -> None:
-    """Monitor the served models month by month: drift of every feature and of the score against
-    the model's training reference (PSI), the alert rate, realised AUROC, O/E and calibration slope
-    [95 % CI] where outcomes are complete, an estimate from the scores where they are not, the CRM's
-    feedback on the month's alert cards (accepted and overridden shares, or "no feedback"), and the
-    breaches of the spec's `monitoring:` thresholds. Recorded in MLflow (kind `monitor`); a new
-    breach raises an operator alert through the outbox (delivered to SOTE_RISK_OPERATOR_WEBHOOK_URL
-    when it is set)."""
-    when = _date_option(as_of, "--as-of")
-    run_monitoring(when, list(problem) if problem else None, alias=alias, data=data, experiments=experiments, db=db)
-
-
-def run_monitoring(when, problems: Optional[list[str]], *, alias: str = "champion", data: Optional[Path] = None,  # noqa: ANN001
-                   experiments: Optional[Path] = None, db: Optional[Path] = None, echo=typer.echo) -> dict:  # noqa: ANN001
-    """The monitor command's work (also a step of `sote-risk run`): every problem's report printed,
-    operator alerts raised for new breaches and delivered when the operator webhook is set.
-    Returns a JSON-ready summary. `problems` None: every problem, skipping those without a model
-    under `alias`."""
-    import time
-
-    from alerts import dispatcher, outbox
-    from alerts.operator import raise_breach_alert
-    from base.settings import home
-    from models.registry import ModelNotFoundError
-    from training.monitor_run import SegmentTables, monitor_registered
-    from training.spec import list_problems
-
-    config = dispatcher.operator_config_from_env()  # a bad URL fails before any work
-    names = problems or list_problems(experiments)
-    feedback, feedback_note = crm_feedback(db, names)
-    console = _console()
-    features_dir = data or home().features
-    tables = SegmentTables(features_dir)  # the columns of each segment's table read once across problems
-    summary = []
-    failed: dict[str, str] = {}
-    for name in names:
-        started = time.perf_counter()
-        try:
-            with console.status(f"{name}: monitoring"):
-                report = monitor_registered(name, features_dir, when, alias=alias, tables=tables,
-                                            experiments=experiments, feedback=feedback, feedback_note=feedback_note,
-                                            progress=console.log)
-        except ModelNotFoundError as error:
-            if problems:
-                raise
-            echo(f"== {name}: skipped ({error})")
-            continue
-        except SoteRiskError as error:  # one problem's table or split: the others are still monitored
-            if problems:
-                raise
-            echo(f"== {name}: NOT monitored: {error}")
-            failed[name] = str(error)
-            continue
-        echo(f"== {name} version {report.model_version} ({alias}), as of {when.date()} "
-             f"[{time.perf_counter() - started:.1f} s]")
-        echo(f"reference: {report.reference_source}")
-        for line in monitor_lines(report):
-            echo(line)
-        summary.append((name, report))
-    echo("== summary")
-    raised: dict[str, str] = {}
-    conn = outbox.connect(db) if any(report.breaches for _, report in summary) or config is not None else None
-    for name, report in summary:
-        breaches = report.breaches
-        echo(f"{name}: {'no breach' if not breaches else f'{len(breaches)} month(s) breached'}")
-        for line in breaches:
-            echo(f"  BREACH {line}")
-        notices = report.months[report.months["notices"] != ""]
-        if len(notices):
-            echo(f"  notice (not a breach) in {len(notices)} month(s), last {notices['month'].iloc[-1]:%Y-%m}: "
-                 f"{notices['notices'].iloc[-1]}")
-        if breaches and conn is not None:
-            alert_id, new = raise_breach_alert(conn, report, alias, report.run_id)
-            raised[name] = alert_id
-            echo(f"  operator alert {alert_id} {'raised' if new else 'already raised (nothing new)'}")
-    echo("(estimates assume the model is calibrated; realised figures need index month + horizon <= as-of)")
-    delivered = None
-    if conn is not None:
-        if config is not None:
-            delivered = dispatcher.deliver_operator_alerts(conn, config).as_dict()
-            echo(f"operator alerts: {delivered['delivered']} delivered, {delivered['retrying']} to retry, "
-                 f"{delivered['dead']} dead")
-        elif raised:
-            echo(f"{dispatcher.OPERATOR_WEBHOOK_ENV} is not set: operator alerts wait in the outbox")
-        conn.close()
-    for name, error in failed.items():
-        echo(f"{name}: NOT monitored: {error}")
-    return {"as_of": str(when.date()), "alias": alias, "delivered": delivered,
-            "problems": {name: {"model_version": report.model_version, "breached_months": len(report.breaches),
-                                "operator_alert": raised.get(name)} for name, report in summary},
-            "failed": failed}
-
-
-def crm_feedback(db: Optional[Path], problems: list[str]) -> tuple[list | None, str]:
-    """The outbox's CRM feedback by problem and index month (alerts/feedback.py monthly_feedback),
-    or None and why it is unknown (no outbox yet: no card was ever raised on this home)."""
-    from alerts import feedback, outbox
-    from base.settings import home
-
-    path = db or home().outbox_db
-    if not Path(path).exists():
-        return None, f"no outbox at {path} (no card has been raised on this home)"
-    conn = outbox.connect(path)
-    try:
-        return feedback.monthly_feedback(conn, problems), ""
-    finally:
-        conn.close()
-
-
-def feedback_text(row) -> str:  # noqa: ANN001 (a row of MonitorReport.months)
-    """A month's CRM feedback for the terminal: counts and shares of the cards with a verdict,
-    or that there was none (never 0 % for no feedback)."""
-    sent = getattr(row, "crm_sent", float("nan"))
-    if sent != sent:  # NaN: unknown (no outbox)
-        return "unknown"
-    if not sent:
-        return "no cards sent"
-    judged = int(row.crm_feedback)
-    if not judged:
-        return f"no feedback ({int(sent)} sent)"
-    return (f"acc {int(row.crm_accepted)}/{judged} {row.crm_accepted_share:.0%}, "
-            f"ovr {int(row.crm_overridden)}/{judged} {row.crm_overridden_share:.0%}")
-
-
-def monitor_lines(report) -> list[str]:  # noqa: ANN001 (training.monitoring.MonitorReport, imported lazily)
-    """One line per month: rows, alert rate, score and top-feature PSI, then realised figures or
-    the estimate (marked `est.`), then the breaches."""
-    def ci(value: float, low: float, high: float, digits: int = 2) -> str:
-        if value != value:  # NaN
-            return "-"
-        return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-    lines = [f"{'month':7}  {'rows':>7}  {'alerts':>6}  {'PSI score':>9}  {'PSI top feature (recent)':<34}  "
-             f"{'AUROC':<20}  {'O/E':<18}  {'slope':<18}  {'CRM feedback on cards':<28}  breaches"]
-    for row in report.months.itertuples():
-        top = f"{row.top_feature_psi:.3f} ({row.top_feature_step_psi:.3f}) {row.top_feature}"[:34]
-        if row.complete and row.auroc == row.auroc:
-            auroc = ci(row.auroc, row.auroc_ci_low, row.auroc_ci_high, 3)
-            oe = ci(row.observed_expected, row.observed_expected_ci_low, row.observed_expected_ci_high)
-            slope = ci(row.calibration_slope, row.calibration_slope_ci_low, row.calibration_slope_ci_high)
-        else:
-            auroc = f"est. {row.estimated_auroc:.3f}"
-            oe = f"est. events {row.estimated_events:.0f}"
-            slope = "-"
-        lines.append(f"{row.month:%Y-%m}  {row.rows:>7,}  {row.alert_rate:>6.1%}  {row.score_psi:>9.3f}  {top:<34}  "
-                     f"{auroc:<20}  {oe:<18}  {slope:<18}  {feedback_text(row):<28}  {row.breaches or ('notice: ' + row.notices if row.notices else '-')}")
-    lines.extend(f"note: {note}" for note in report.notes)
-    return lines
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command()(train)
@@ -646,5 +514,4 @@ def register(app: typer.Typer) -> None:
     app.command()(recalibrate)
     app.command()(promote)
     app.command()(retrain)
-    app.command()(monitor)
     app.add_typer(models_app, name="models")
