@@ -109,7 +109,7 @@ def world(spark, tmp_path_factory) -> SimpleNamespace:
         loaded = feature_io.load(folder)
         singles[name] = root / "pandas" / name
         feature_io.write_tables(singles[name], build_tables(loaded.history, loaded.extract_start, loaded.extract_end),
-                                source={"data": str(folder)})
+                                source={"data": str(folder)}, code_months=loaded.code_months)
     features = root / "features"
     build_features(spark, data, features, shard_customers=800)  # several parts a region and segment
     chosen = models()
@@ -224,6 +224,11 @@ def test_the_shifted_region_breaches_and_the_quiet_one_does_not(monitored, at_ho
     drifted = [m["month"][:7] for m in shifted["months"] if "assessments_days_since" in (m.get("drift_features") or "")]
     assert drifted and drifted[0] == "2024-08"  # the first index month that sees a month of the change
     assert all(b.split(":")[0] >= "2024-08" for b in shifted["breaches"])
+    # the region's own code counts (its shards' parts, summed) show the step in recording at once
+    stepped = [m["month"][:7] for m in shifted["months"] if "code" in (m.get("breach_kinds") or "").split(",")]
+    assert stepped == ["2024-08"] and "ASSESS/HTA 0 times in 2024-07" in shifted["months"][
+        [m["month"][:7] for m in shifted["months"]].index("2024-08")]["breaches"]
+    assert not any(m.get("code_steps") for m in quiet["months"])
     out = monitored.first.stdout.splitlines()
     assert f"quiet: {STORED}: no breach" in out
     assert f"shifted: {STORED}: {len(shifted['breaches'])} month(s) breached" in out
