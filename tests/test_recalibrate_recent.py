@@ -334,15 +334,15 @@ def test_too_few_outcomes_refuse_with_the_counts(home):
     with pytest.raises(CalibrationError) as refused:
         fit_on_months(_model(ELDERLY, "champion"), few, spec, CALIBRATION)
     said = str(refused.value)
-    assert said.startswith(f"{ELDERLY}: recalibration: too few outcomes to calibrate: index months 2024-02..2024-04 has "
+    assert said.startswith(f"{ELDERLY}: recalibration: too few outcomes to calibrate: the calibration period 2024-02..2024-04 has "
                            f"{len(few):,} rows, 6 outcomes in ")
-    assert said.endswith("(raise monitoring.recalibration_months in the spec, or wait for more months)")
+    assert said.endswith("(raise monitoring.recalibration_months in the spec, or use a larger region)")
     assert "\n" not in said
 
 
 @pytest.mark.parametrize("args, said", [
     (["--recalibrate", "-p", CHILDREN, "--as-of", AS_OF],
-     f"{CHILDREN}: failed: {CHILDREN}: recalibration: too few outcomes to calibrate: index months 2024-02..2024-04 has "),
+     f"{CHILDREN}: failed: {CHILDREN}: recalibration: too few outcomes to calibrate: the calibration period 2024-02..2024-04 has "),
     # 2023-05..07 compared; only 2023-01 (the table's first index month) closes before 2023-05-01
     (["--recalibrate", "-p", ELDERLY, "--as-of", "2023-10-01"],
      f"{ELDERLY}: failed: {ELDERLY}: 1 index month(s) (2023-01..2023-01) have label windows closed before the first "
@@ -376,3 +376,17 @@ def test_recalibrate_with_trials_is_refused(home):
                  "--experiments", str(home.specs))
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.strip() == "error: retrain: --trials tunes new trees; --recalibrate keeps the champion's (give one)"
+
+
+def test_without_a_champion_there_is_nothing_to_recalibrate(home):
+    """Runs last in this module: it takes children-hospitalisation's champion alias away."""
+    from mlflow import MlflowClient
+
+    from models.registry import model_name
+
+    MlflowClient().delete_registered_model_alias(model_name(CHILDREN), "champion")
+    result = cli("retrain", "--recalibrate", "-p", CHILDREN, "--as-of", AS_OF, "--experiments", str(home.specs))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1] == (f"{CHILDREN}: failed: {CHILDREN}: no champion to recalibrate (register and "
+                                             "promote a model first)")
+    assert result.stderr.strip().splitlines()[-1] == f"error: 1 of 1 problem(s) failed: {CHILDREN}"

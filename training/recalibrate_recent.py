@@ -132,8 +132,8 @@ def fit_on_months(champion, rows: pd.DataFrame, spec: ExperimentSpec, months: li
     line, with the counts) when a fold would see too few outcomes."""
     y = rows[spec.label_column].astype(bool).to_numpy().astype(float)
     choice = choose_calibrator(raw_scores(champion, rows), y, rows["subject_id"], spec.seed,
-                               what=f"{spec.problem}: recalibration", rows_of=f"index months {months_span(months)}",
-                               hint="raise monitoring.recalibration_months in the spec, or wait for more months")
+                               what=f"{spec.problem}: recalibration", rows_of=f"the calibration period {months_span(months)}",
+                               hint="raise monitoring.recalibration_months in the spec, or use a larger region")
     threshold = threshold_for_policy(y, choice.out_of_fold, spec.alert_policy)
     return Fitted(choice, threshold, len(rows), int(rows["subject_id"].nunique()), int(y.sum()))
 
