@@ -104,9 +104,9 @@ def write_cards(home):
         conn.close()
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """The shifted region's home, monitored as of 2024-09-01, then retrained (module docstring)."""
+def shifted_home(root):
+    """The shifted region's home under `root` (features of the elderly and children segments, the
+    pinned models registered as champions) and its specs folder (module docstring)."""
     from features import io as feature_io
     from features.build import build_tables
     from features.history import History
@@ -115,7 +115,6 @@ def home(tmp_path_factory):
     from tests.serving_fixture import CUSTOMERS, SEED, YEARS, models, register
     from tests.test_monitoring import SHIFT
 
-    root = tmp_path_factory.mktemp("retrain")
     home, specs = root / "home", write_specs(root / "experiments")
     shifted = simulate(SimulatorConfig(customers=CUSTOMERS, seed=SEED, years=YEARS, shifts=ShiftConfig(
         coding=(CodingChange(start=SHIFT, code="ASSESS/HTA", recorded_as="ENC/HC_NURSE"),
@@ -125,6 +124,13 @@ def home(tmp_path_factory):
                           pd.Timestamp(shifted.metadata["extract_end"]), segments=["elderly", "children"])
     feature_io.write_tables(home / "features", tables, source={"data": "the shifted test region"})
     register(home, models())
+    return home, specs
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The shifted region's home, monitored as of 2024-09-01, then retrained (module docstring)."""
+    home, specs = shifted_home(tmp_path_factory.mktemp("retrain"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SOTE_RISK_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -60,8 +60,13 @@ def customer_folds(subject_ids, folds: int, seed: int, outcome=None) -> np.ndarr
     return assignment[codes]
 
 
-def check_folds(outcome: np.ndarray, fold: np.ndarray, subject_ids, folds: int, what: str) -> None:
-    """Refuse (with the counts) when some fold's calibrator would see too few of either class."""
+VALIDATION_HINT = "use a larger region or a longer validation period"
+
+
+def check_folds(outcome: np.ndarray, fold: np.ndarray, subject_ids, folds: int, what: str, rows_of: str = "validation",
+                hint: str = VALIDATION_HINT) -> None:
+    """Refuse (with the counts) when some fold's calibrator would see too few of either class.
+    `rows_of` names the rows in the message ("validation"), `hint` says what would give more."""
     for k in range(folds):
         fitted_on = outcome[fold != k]
         events = int(fitted_on.sum())
@@ -69,18 +74,19 @@ def check_folds(outcome: np.ndarray, fold: np.ndarray, subject_ids, folds: int, 
             customers = np.asarray(subject_ids)
             with_outcome = len(np.unique(customers[outcome > 0]))
             raise CalibrationError(
-                f"{what}: too few outcomes to calibrate: validation has {len(outcome):,} rows, "
+                f"{what}: too few outcomes to calibrate: {rows_of} has {len(outcome):,} rows, "
                 f"{int(outcome.sum()):,} outcomes in {with_outcome:,} of {len(np.unique(customers)):,} customers; "
                 f"each of {folds} customer folds needs >= {MIN_FOLD_OUTCOMES} outcomes and non-outcomes to fit on "
-                f"(use a larger region or a longer validation period)"
+                f"({hint})"
             )
 
 
-def choose_calibrator(raw_score, outcome, subject_ids, seed: int, folds: int = 2, what: str = "calibration") -> CalibrationChoice:
+def choose_calibrator(raw_score, outcome, subject_ids, seed: int, folds: int = 2, what: str = "calibration",
+                      rows_of: str = "validation", hint: str = VALIDATION_HINT) -> CalibrationChoice:
     raw_score = np.asarray(raw_score, dtype=float)
     outcome = np.asarray(outcome, dtype=float)
     fold = customer_folds(subject_ids, folds, seed, outcome)
-    check_folds(outcome, fold, subject_ids, folds, what)
+    check_folds(outcome, fold, subject_ids, folds, what, rows_of, hint)
     scores: dict[str, float] = {}
     oof_by_method: dict[str, np.ndarray] = {}
     for method in METHODS:

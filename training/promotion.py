@@ -10,9 +10,12 @@ most recent complete months (training/retrain.py, tags `recent_*`): compared wit
 is champion now, on months all inside the challenger's test period; the lower end of the paired
 95 % interval of (challenger - champion) AUROC at least -`recent_auroc_margin`; and its O/E interval
 inside [1 / max_oe_ratio, max_oe_ratio], or its O/E no farther from 1 (on the log scale) than the
-champion's. A figure the challenger does not
-carry (a version trained before it was recorded, or a slope that cannot be estimated because
-every prediction is the same) fails its gate: what is not shown is not passed. `force` promotes
+champion's. A challenger recalibrated on recent months (`retrain --recalibrate`: the champion's
+trees with a new calibrator, tag `recalibrated_from`) is tested on the compared months, so its test
+AUROC is held against the champion's on those same rows (`recent_champion_auroc`), not on the
+champion's own earlier test period. A figure the challenger does not carry (a version trained
+before it was recorded, or a slope that cannot be estimated because every prediction is the same)
+fails its gate: what is not shown is not passed. `force` promotes
 anyway and says so: a line in the output and tags on the model version (who forced is not known
 here; the time and the overridden reasons are).
 
@@ -130,6 +133,11 @@ def gate_reasons(challenger: dict[str, str], champion: dict[str, str] | None, ga
         reasons.append(f"{int(flags)} subgroup gap(s) beyond tolerance: {challenger.get('subgroup_flagged', '?')}")
     reasons += _gain(challenger, gates.min_auroc_over_baseline)
     champion_auroc = _metric(champion, "test_auroc") if champion else None
+    if "retrain" in challenger and champion_version is not None and challenger.get("recalibrated_from") == str(champion_version):
+        # the champion's own trees with a new calibrator, tested on the compared months: held
+        # against the champion's AUROC on those same rows, not on its own earlier test period
+        # (which would judge the months' difficulty, not the model)
+        champion_auroc = _metric(challenger, "recent_champion_auroc")
     if auroc is not None and champion_auroc is not None and auroc < champion_auroc - gates.auroc_tolerance:
         reasons.append(f"test_auroc {auroc:.4f} is worse than the champion's {champion_auroc:.4f}")
     reasons += recent_reasons(challenger, champion_version, gates)

@@ -167,17 +167,23 @@ def compare_rows(frame: pd.DataFrame, spec: ExperimentSpec, months: list[pd.Time
     return rows.loc[rows["prediction_time"].isin(months).to_numpy()]
 
 
+def compared_months(frame: pd.DataFrame, spec: ExperimentSpec, as_of: pd.Timestamp, count: int) -> list[pd.Timestamp]:
+    """The `count` latest eligible index months of `frame` whose outcomes are complete at `as_of`
+    and in the data (before splits.anchor_time): the months a challenger is compared on."""
+    eligible = frame.loc[frame[spec.eligible_column].fillna(False).astype(bool).to_numpy(), "prediction_time"]
+    # complete at the as-of date and in the data (a date past the extract's end leaves its last
+    # months' windows running past the data: censored, not complete)
+    in_data = anchor_time(frame, spec)
+    return recent_complete_months([m for m in eligible.unique() if m < in_data], spec.horizon_days, as_of, count)
+
+
 def compare_recent(challenger, champion, spec: ExperimentSpec, frame: pd.DataFrame, as_of: pd.Timestamp,  # noqa: ANN001
                    count: int, samples: int, seed: int, test_period: ResolvedPeriod | None = None) -> Comparison:
     """Challenger and champion (RiskModels) on the same rows of the `count` latest index months of
     `frame` whose outcomes are complete at `as_of` (the table as it stood then) and in the data
     (before splits.anchor_time). `test_period`: the
     challenger's; the comparison is held out when every month lies inside it."""
-    eligible = frame.loc[frame[spec.eligible_column].fillna(False).astype(bool).to_numpy(), "prediction_time"]
-    # complete at the as-of date and in the data (a date past the extract's end leaves its last
-    # months' windows running past the data: censored, not complete)
-    in_data = anchor_time(frame, spec)
-    months = recent_complete_months([m for m in eligible.unique() if m < in_data], spec.horizon_days, as_of, count)
+    months = compared_months(frame, spec, as_of, count)
     out = Comparison(spec.problem, pd.Timestamp(as_of), months, str(champion.metadata.get("model_version", "")))
     out.held_out = bool(months) and test_period is not None and all(
         (test_period.start is None or m >= test_period.start) and m < test_period.end for m in months)
@@ -213,6 +219,21 @@ class Retrained:
     comparison: Comparison | None
     reasons: list[str]  # why the challenger may not replace the champion now (all gates; empty = passes)
     metrics: dict[str, float]
+    # a champion recalibrated on recent months (training/recalibrate_recent.py): the months, rows,
+    # outcomes, method and threshold; empty for a retrained challenger
+    recalibration: dict[str, object] = field(default_factory=dict)
+
+
+def retrain_tag(as_of: pd.Timestamp, champion_version: str, evidence: Evidence | None, **more: object) -> str:
+    """The `retrain` tag of a challenger made on evidence (JSON: the as-of date, the champion, the
+    monitoring run that called for it, and `more`); the promotion gates read the recent-month rule
+    for a version that has it."""
+    why = ({"monitor_run": evidence.run_id, "monitor_as_of": str(evidence.as_of.date()),
+            "breached_months": evidence.breached_months, "last_breach": evidence.last_breach[:1000],
+            **({"breached_regions": ",".join(evidence.breached_regions)} if evidence.regions else {})}
+           if evidence is not None else {"monitor_run": "", "reason": "retrained without --if-degraded"})
+    return json.dumps({"as_of": str(as_of.date()), "champion_version": champion_version, **why, **more},
+                      ensure_ascii=False)[:4900]
 
 
 def retrain_problem(spec: ExperimentSpec, features_dir, as_of: pd.Timestamp, *, evidence: Evidence | None,  # noqa: ANN001
@@ -220,61 +241,77 @@ def retrain_problem(spec: ExperimentSpec, features_dir, as_of: pd.Timestamp, *, 
     """Train `spec`'s problem on the table as of `as_of` (a challenger), compare it with the
     champion on the recent complete months and record the comparison on the challenger's version.
     `evidence`: the monitoring run that called for it (None: retrained without evidence)."""
-    import mlflow
-    from mlflow import MlflowClient
-
     from features import pipeline_version
-    from models.registry import ModelNotFoundError, load_model, model_name, resolve_version
-    from training import tracking
+    from models.registry import ModelNotFoundError, load_model
     from training.data import read_feature_table
     from training.monitor_run import monitor_columns
     from training.pipeline import train_problem
-    from training.promotion import gate_reasons, recent_reasons
-    from training.spec import stored_gates
     from training.splits import table_as_of
 
     try:
         champion = load_model(spec.problem, "champion", expected_pipeline_version=pipeline_version())
     except ModelNotFoundError:
         champion = None
-    why = ({"monitor_run": evidence.run_id, "monitor_as_of": str(evidence.as_of.date()),
-            "breached_months": evidence.breached_months, "last_breach": evidence.last_breach[:1000],
-            **({"breached_regions": ",".join(evidence.breached_regions)} if evidence.regions else {})}
-           if evidence is not None else {"monitor_run": "", "reason": "retrained without --if-degraded"})
-    tag = json.dumps({"as_of": str(as_of.date()), "champion_version": str(champion.metadata["model_version"])
-                      if champion is not None else "", **why}, ensure_ascii=False)[:4900]
+    tag = retrain_tag(as_of, str(champion.metadata["model_version"]) if champion is not None else "", evidence)
     result = train_problem(spec, features_dir, dataset_dir=dataset_dir, as_of=as_of, extra_tags={"retrain": tag},
                            progress=progress)
     comparison = None
-    client = MlflowClient()
-    name = model_name(spec.problem)
     if champion is not None:
         progress(f"{spec.problem}: comparing version {result.model_version} with the champion (version "
                  f"{champion.metadata['model_version']}) on the recent complete months")
         columns = list(dict.fromkeys([*monitor_columns(result.model, spec), *monitor_columns(champion, spec)]))
         frame = table_as_of(read_feature_table(features_dir, spec, columns), spec, as_of)
-        comparison = compare_recent(result.model, champion, spec, frame, as_of, spec.monitoring.compare_months,
-                                    spec.evaluation.bootstrap_samples, spec.seed, test_period=result.periods[-1])
-        gates = spec.gates
-        verdict = recent_reasons({"retrain": tag, **comparison.tags()}, comparison.champion_version, gates)
-        tags = {**comparison.tags(), "recent_comparison": "passed" if not verdict else "failed: " + "; ".join(verdict)}
-        for key, value in tags.items():
-            client.set_model_version_tag(name, result.model_version, key, value[:4900])
-        with mlflow.start_run(experiment_id=tracking.experiment_id(spec.problem),
-                              run_name=f"compare-{spec.problem}-{as_of:%Y-%m}"):
-            mlflow.set_tags({"problem": spec.problem, "kind": "compare", "challenger_version": result.model_version,
-                             **{k: v[:4900] for k, v in tags.items()}})
-            mlflow.log_metrics(tracking.clean_metrics({**comparison.figures, "recent_rows": comparison.rows,
-                                                       "recent_events": comparison.events}))
-    challenger = client.get_model_version(name, result.model_version)
+        comparison = record_comparison(spec, result.model, result.model_version, champion, frame, as_of, tag,
+                                       test_period=result.periods[-1])
+    return Retrained(spec.problem, result.model_version, as_of, comparison, gates_now(spec.problem, result.model_version),
+                     result.metrics)
+
+
+def record_comparison(spec: ExperimentSpec, challenger, version: str, champion, frame: pd.DataFrame,  # noqa: ANN001
+                      as_of: pd.Timestamp, retrain_tag: str, *, test_period: ResolvedPeriod | None) -> Comparison:
+    """compare_recent of the registered challenger `version` with the champion on `frame` (the
+    table as of `as_of`), recorded as the `recent_*` tags of the version (with `recent_comparison`:
+    passed, or failed and why) and as an MLflow run of kind `compare`."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from models.registry import model_name
+    from training import tracking
+    from training.promotion import recent_reasons
+
+    comparison = compare_recent(challenger, champion, spec, frame, as_of, spec.monitoring.compare_months,
+                                spec.evaluation.bootstrap_samples, spec.seed, test_period=test_period)
+    verdict = recent_reasons({"retrain": retrain_tag, **comparison.tags()}, comparison.champion_version, spec.gates)
+    tags = {**comparison.tags(), "recent_comparison": "passed" if not verdict else "failed: " + "; ".join(verdict)}
+    client, name = MlflowClient(), model_name(spec.problem)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value[:4900])
+    with mlflow.start_run(experiment_id=tracking.experiment_id(spec.problem),
+                          run_name=f"compare-{spec.problem}-{as_of:%Y-%m}"):
+        mlflow.set_tags({"problem": spec.problem, "kind": "compare", "challenger_version": version,
+                         **{k: v[:4900] for k, v in tags.items()}})
+        mlflow.log_metrics(tracking.clean_metrics({**comparison.figures, "recent_rows": comparison.rows,
+                                                   "recent_events": comparison.events}))
+    return comparison
+
+
+def gates_now(problem: str, version: str) -> list[str]:
+    """Why registered `version` may not replace the version that is champion now (all gates, as
+    `sote-risk promote` reads them from the registry; empty = passes)."""
+    from mlflow import MlflowClient
+
+    from models.registry import ModelNotFoundError, model_name, resolve_version
+    from training.promotion import gate_reasons
+    from training.spec import stored_gates
+
+    challenger = MlflowClient().get_model_version(model_name(problem), version)
     try:
-        current = resolve_version(spec.problem, "champion")
+        current = resolve_version(problem, "champion")
     except ModelNotFoundError:
         current = None
-    reasons = gate_reasons(challenger.tags, current.tags if current is not None else None,
-                           stored_gates(json.loads(challenger.tags.get("gates", "{}"))),
-                           str(current.version) if current is not None else None)
-    return Retrained(spec.problem, result.model_version, as_of, comparison, reasons, result.metrics)
+    return gate_reasons(challenger.tags, current.tags if current is not None else None,
+                        stored_gates(json.loads(challenger.tags.get("gates", "{}"))),
+                        str(current.version) if current is not None else None)
 
 
 def breach_summary(evidence: Evidence) -> str:

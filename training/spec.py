@@ -277,6 +277,9 @@ class Monitoring(_Strict):
     bootstrap_samples: int = Field(200, ge=10)
     compare_months: int = Field(3, ge=1, le=12, description="`sote-risk retrain`: the most recent index months whose "
                                 "outcomes are complete on which a retrained challenger is compared with the champion")
+    recalibration_months: int = Field(3, ge=1, le=12, description="`sote-risk retrain --recalibrate`: the latest "
+                                      "complete index months whose label windows close before the first compared "
+                                      "month, on which the champion's calibrator is refitted (its trees unchanged)")
 
     @model_validator(mode="after")
     def _ordered_bands(self) -> "Monitoring":

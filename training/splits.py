@@ -7,6 +7,7 @@ ever sees the resulting frames (never re-splits).
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -46,6 +47,19 @@ class ResolvedPeriod:
         start = self.start.date().isoformat() if self.start is not None else "first"
         every = f" every {self.every_months} months" if self.every_months > 1 else ""
         return f"{self.name} [{start}, {self.end.date().isoformat()}){every}"
+
+
+_DESCRIBED = re.compile(r"(\w+) \[(first|\d{4}-\d{2}-\d{2}), (\d{4}-\d{2}-\d{2})\)(?: every (\d+) months)?")
+
+
+def parse_period(text: str) -> ResolvedPeriod | None:
+    """The ResolvedPeriod a `describe()` text records (a model's metadata keeps its periods so),
+    or None for a text of another form."""
+    found = _DESCRIBED.fullmatch(str(text).strip())
+    if not found:
+        return None
+    name, start, end, every = found.groups()
+    return ResolvedPeriod(name, None if start == "first" else pd.Timestamp(start), pd.Timestamp(end), int(every or 1))
 
 
 @dataclass(frozen=True)

@@ -308,12 +308,20 @@ def promote(
 def retrain(
     if_degraded: bool = typer.Option(False, "--if-degraded", help="Retrain only the problems whose champion's latest "
                                      "monitoring run (`sote-risk monitor`) breached its thresholds; say which are skipped and why."),
+    recalibrate: bool = typer.Option(False, "--recalibrate", help="Keep the champion's trees and refit only its "
+                                     "calibrator (and alert threshold) on the latest complete index months whose "
+                                     "outcomes closed before the first compared month (spec "
+                                     "`monitoring.recalibration_months`, default 3); compared and gated like a "
+                                     "retrain, on months held out from the new calibrator. For right after a "
+                                     "change, when a full retrain's calibrator would still be fitted on months "
+                                     "before it."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="YYYY-MM-DD: train on the data as they stood then and "
                                         "judge by the latest monitoring run dated then or before (default: the latest "
                                         "monitoring run's date; without --if-degraded, the feature table's last index date)."),
     problem: Optional[list[str]] = typer.Option(None, "--problem", "-p", help="Problem id (repeatable; with "
                                                 "--if-degraded the default is every problem with a champion)."),
-    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Optuna trial budget (overrides the spec; "
+                                         "not with --recalibrate, which trains no trees)."),
     promote_after: bool = typer.Option(False, "--promote", help="Then promote each challenger that passes every gate "
                                        "(as `sote-risk promote`; never forced)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Features folder (default: home features)."),
@@ -323,22 +331,22 @@ def retrain(
     """Retrain on evidence: a new challenger per problem, trained on the data as of the date, and
     compared with the champion on the same rows of the most recent complete months (paired AUROC
     difference [95 % customer-bootstrap CI], O/E [CI] of both; spec `monitoring.compare_months`),
-    recorded on the challenger's version. Without --if-degraded the named problems are retrained
-    whatever their monitoring says. Promotion stays `sote-risk promote` (or --promote): its gates
-    refuse a retrained challenger shown worse than the champion on those months."""
-    import pandas as pd
-
+    recorded on the challenger's version. With --recalibrate the challenger is the champion's trees
+    with a calibrator refitted on the recent months before the compared ones (tags
+    `recalibrated_from`, `recalibration_months`). Without --if-degraded the named problems are
+    retrained whatever their monitoring says. Promotion stays `sote-risk promote` (or --promote):
+    its gates refuse a retrained challenger shown worse than the champion on those months."""
     from base.settings import home
-    from models.registry import ModelNotFoundError
     from scaleout.layout import is_multi_region_features
     from training.data import FeatureTableError
-    from training.retrain import NoMonitorRun, breach_summary, monitor_evidence, retrain_problem
     from training.spec import list_problems, load_spec
 
     when = date_option(as_of, "--as-of")
     if not if_degraded and not problem:
         raise SoteRiskError("retrain: give --if-degraded (the problems whose monitoring breached) or --problem P "
                             "(retrained whatever their monitoring says)")
+    if recalibrate and trials is not None:
+        raise SoteRiskError("retrain: --trials tunes new trees; --recalibrate keeps the champion's (give one)")
     names = list(dict.fromkeys(problem)) if problem else list_problems(experiments)
     specs = {name: load_spec(name, experiments).with_trials(trials) for name in names}  # unknown problems: one line
     features_dir, dataset_dir = data or home().features, dataset or home().data
@@ -347,28 +355,11 @@ def retrain(
     many = is_multi_region_features(features_dir)
     if many and not if_degraded:
         raise SoteRiskError(_MANY_REGIONS.format(features_dir))
-    chosen: list[tuple[str, object, pd.Timestamp]] = []  # (problem, evidence, as-of)
-    for name in names:
-        if not if_degraded:
-            chosen.append((name, None, when if when is not None else _last_index_date(features_dir, specs[name])))
-            typer.echo(f"{name}: retraining as of {chosen[-1][2].date()} (without --if-degraded: whatever its monitoring says)")
-            continue
-        try:
-            evidence = monitor_evidence(name, when)
-        except (ModelNotFoundError, NoMonitorRun) as error:
-            if problem:  # a named problem that cannot be judged: refused before any training
-                raise
-            typer.echo(f"{name}: skipped: {_one_line(str(error)).removeprefix(name + ': ')}")
-            continue
-        seen = evidence.seen()
-        if not evidence.breached:
-            typer.echo(f"{name}: skipped: no breach in its {seen}")
-            continue
-        chosen.append((name, evidence, when if when is not None else evidence.as_of))
-        typer.echo(f"{name}: BREACHED in its {seen}: {breach_summary(evidence)} -> "
-                   + (f"to retrain as of {chosen[-1][2].date()}" if many else f"retraining as of {chosen[-1][2].date()}"))
+    verb = "recalibrating" if recalibrate else "retraining"
+    chosen = _retrain_choices(names, specs, features_dir, when, if_degraded, bool(problem),
+                              ("to recalibrate" if recalibrate else "to retrain") if many else verb)
     if not chosen:
-        typer.echo("nothing to retrain")
+        typer.echo(f"nothing to {'recalibrate' if recalibrate else 'retrain'}")
         return
     if many:  # the evidence is said above; the training it calls for is not this command's
         raise SoteRiskError(_MANY_REGIONS.format(features_dir))
@@ -376,9 +367,8 @@ def retrain(
     failed, refused = [], []
     for name, evidence, when_name in chosen:
         try:
-            with status_progress(console, f"{name}: retraining") as progress:
-                done = retrain_problem(specs[name], features_dir, when_name, evidence=evidence, dataset_dir=dataset_dir,
-                                       progress=progress)
+            with status_progress(console, f"{name}: {verb}") as progress:
+                done = _retrain_one(specs[name], features_dir, when_name, evidence, dataset_dir, recalibrate, progress)
         except SoteRiskError as error:
             failed.append(name)
             typer.echo(f"{name}: failed: {_one_line(str(error))}")
@@ -388,16 +378,8 @@ def retrain(
             log = _write_traceback(name)
             typer.echo(f"{name}: failed: {type(error).__name__}: {_one_line(str(error))} (traceback in {log})")
             continue
-        typer.echo(f"{name}: trained version {done.version} (challenger) as of {done.as_of.date()}, test_auroc "
-                   f"{interval_text(done.metrics, 'test_auroc')}")
-        if done.comparison is not None:
-            typer.echo(f"  {done.comparison.line()}")
-        else:
-            typer.echo("  no champion to compare with")
-        if done.reasons:
-            typer.echo(f"  gates: FAIL: {'; '.join(done.reasons)}")
-        else:
-            typer.echo("  gates: pass")
+        for line in retrained_lines(done):
+            typer.echo(line)
         if promote_after:
             if not _promote_and_say(name):
                 refused.append(name)
@@ -412,6 +394,63 @@ def retrain(
 _MANY_REGIONS = ("retrain trains on one region's feature tables as of a date, and {0} is a multi-region features "
                  "folder: train a pooled challenger on it with `sote-risk train -p P --features {0}`, or retrain a "
                  "region with --data on that region's own features folder")
+
+
+def _retrain_choices(names: list[str], specs: dict, features_dir: Path, when, if_degraded: bool, named: bool,  # noqa: ANN001
+                     verb: str) -> list[tuple]:
+    """(problem, evidence, as-of) of each problem to retrain, each skipped one said with why; with
+    --if-degraded a named problem that cannot be judged is refused before any work."""
+    from models.registry import ModelNotFoundError
+    from training.retrain import NoMonitorRun, breach_summary, monitor_evidence
+
+    chosen = []
+    for name in names:
+        if not if_degraded:
+            chosen.append((name, None, when if when is not None else _last_index_date(features_dir, specs[name])))
+            typer.echo(f"{name}: {verb} as of {chosen[-1][2].date()} (without --if-degraded: whatever its monitoring says)")
+            continue
+        try:
+            evidence = monitor_evidence(name, when)
+        except (ModelNotFoundError, NoMonitorRun) as error:
+            if named:  # a named problem that cannot be judged: refused before any training
+                raise
+            typer.echo(f"{name}: skipped: {_one_line(str(error)).removeprefix(name + ': ')}")
+            continue
+        seen = evidence.seen()
+        if not evidence.breached:
+            typer.echo(f"{name}: skipped: no breach in its {seen}")
+            continue
+        chosen.append((name, evidence, when if when is not None else evidence.as_of))
+        typer.echo(f"{name}: BREACHED in its {seen}: {breach_summary(evidence)} -> {verb} as of {chosen[-1][2].date()}")
+    return chosen
+
+
+def _retrain_one(spec, features_dir: Path, when, evidence, dataset_dir: Path, recalibrate: bool, progress):  # noqa: ANN001, ANN202
+    """One problem's challenger (training/retrain.Retrained): retrained, or recalibrated on recent months."""
+    if recalibrate:
+        from training.recalibrate_recent import recalibrate_problem
+
+        return recalibrate_problem(spec, features_dir, when, evidence=evidence, dataset_dir=dataset_dir, progress=progress)
+    from training.retrain import retrain_problem
+
+    return retrain_problem(spec, features_dir, when, evidence=evidence, dataset_dir=dataset_dir, progress=progress)
+
+
+def retrained_lines(done) -> list[str]:  # noqa: ANN001 (training.retrain.Retrained)
+    """What a retrain or recalibration made, its comparison with the champion and the gates' verdict."""
+    r = done.recalibration
+    if r:
+        months = r["recalibration_months"]
+        lines = [f"{done.problem}: recalibrated version {r['recalibrated_from']} as version {done.version} (challenger) "
+                 f"as of {done.as_of.date()}: its trees, a {r['calibration_method']} calibrator fitted on "
+                 f"{r['recalibration_rows']:,} rows ({r['recalibration_events']:,} outcomes) of index months "
+                 f"{months[0]}..{months[-1]}, alert threshold {r['threshold']:.4f}"]
+    else:
+        lines = [f"{done.problem}: trained version {done.version} (challenger) as of {done.as_of.date()}, test_auroc "
+                 f"{interval_text(done.metrics, 'test_auroc')}"]
+    lines.append(f"  {done.comparison.line()}" if done.comparison is not None else "  no champion to compare with")
+    lines.append(f"  gates: FAIL: {'; '.join(done.reasons)}" if done.reasons else "  gates: pass")
+    return lines
 
 
 def date_option(text: Optional[str], option: str):  # noqa: ANN202 (pd.Timestamp | None)
