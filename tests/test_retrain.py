@@ -252,7 +252,7 @@ def test_promotion_applies_the_recent_month_rule_and_refuses(home):
     assert "promote it with" not in home.retrained.stdout  # a challenger that failed is never offered as passing
     listed = cli("models", "list").stdout
     failed = tags["recent_comparison"] != "passed"
-    assert ("vs champion v1: FAILED" in listed) == failed and ("vs champion v1: passed" in listed) != failed
+    assert ("recent vs v1: FAILED" in listed) == failed and ("recent vs v1: not worse" in listed) != failed
     _, champion_tags = _tags(BREACHED, "champion")
     assert "promoted_at" in champion_tags and "promotion_forced" not in champion_tags
 

@@ -515,7 +515,7 @@ def list_models() -> None:
 
     table = Table(title="sote-risk models", caption="n = versions; ! = promoted with --force; monitor = the last "
                   "`sote-risk monitor` run (date, breached months), or a retrained challenger's comparison with the "
-                  "champion on the latest complete months (`sote-risk retrain`)")
+                  "champion on the latest complete months (`sote-risk retrain`; its other gates: `sote-risk promote`)")
     table.add_column("problem", overflow="fold", min_width=23)  # fold, never cut: users copy the id
     for column in ("n", "alias", "ver", "auroc", "ece", "base", "oracle"):
         table.add_column(column)
@@ -526,8 +526,9 @@ def list_models() -> None:
             compared = info.get("recent_comparison")
             if not compared:
                 return ""
-            return (f"vs champion v{info.get('recent_champion_version')}: "
-                    + ("passed" if compared == "passed" else "FAILED"))
+            # only the recent-month rule: the other gates are `sote-risk promote`'s to say
+            return (f"recent vs v{info.get('recent_champion_version')}: "
+                    + ("not worse" if compared == "passed" else "FAILED"))
         breached = int(tag.get("breached_months") or 0)
         if isinstance(tag.get("regions"), dict):  # regions of a multi-region folder (monitor_run.version_tag)
             return monitored_regions_text(tag)
