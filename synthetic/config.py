@@ -527,7 +527,16 @@ def _first_of_month_date(value: dt.date) -> dt.date:
     return value
 
 
-class CodingChange(_Frozen):
+class _FromAMonth(_Frozen):
+    """A shift that applies from the first day of a month (its `start`)."""
+
+    @field_validator("start", check_fields=False)
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        return _first_of_month_date(value)
+
+
+class CodingChange(_FromAMonth):
     """From `start` on, `code` is recorded as `recorded_as`, or no longer recorded at all (None).
 
     A change in how the region records, not in what happens: the latent world, its hazards and
@@ -541,11 +550,6 @@ class CodingChange(_Frozen):
     code: str = Field(description="the code whose recording changes, e.g. ICPC2/R74")
     recorded_as: str | None = Field(None, description="the code it is recorded as from `start` on; None: it stops "
                                     "being recorded")
-
-    @field_validator("start")
-    @classmethod
-    def _first_of_month(cls, value: dt.date) -> dt.date:
-        return _first_of_month_date(value)
 
     @model_validator(mode="after")
     def _plain_codes(self) -> "CodingChange":
@@ -562,7 +566,7 @@ class CodingChange(_Frozen):
         return self
 
 
-class HomeCareCut(_Frozen):
+class HomeCareCut(_FromAMonth):
     """From `start` on, home care capacity is cut: the need a client must have to start home care
     (and to keep it) rises by `need_rise` (need = frailty + 0.06 x cognition; the clients' SD is
     ~0.09), and service need assessments (PTA) are made `assessment_multiplier` times as often.
@@ -573,18 +577,13 @@ class HomeCareCut(_Frozen):
     need_rise: float = Field(0.05, ge=0.0, le=0.5, description="rise of the need threshold for home care")
     assessment_multiplier: float = Field(1.0, ge=0.0, le=1.0, description="monthly chance of a PTA, relative to before")
 
-    @field_validator("start")
-    @classmethod
-    def _first_of_month(cls, value: dt.date) -> dt.date:
-        return _first_of_month_date(value)
-
 
 # The services whose uptake a roll-out can change: the names of SimulatorConfig.without_effect.
 RolloutService = Literal["remote", "medrobot", "rehab"]
 ROLLOUT_SERVICES: tuple[str, ...] = get_args(RolloutService)
 
 
-class ServiceRollout(_Frozen):
+class ServiceRollout(_FromAMonth):
     """From `start` on, the monthly chance that an eligible person starts `service` is multiplied
     by `uptake_multiplier`: remote video visits (home care clients with CPS < 3,
     interventions.remote_start_monthly), the medication robot (home care clients at missed-dose
@@ -602,13 +601,8 @@ class ServiceRollout(_Frozen):
     uptake_multiplier: float = Field(ge=0.0, description="the monthly chance of starting the service, relative to "
                                      "before (2: twice as many starts among the eligible; below 1 a cut-back)")
 
-    @field_validator("start")
-    @classmethod
-    def _first_of_month(cls, value: dt.date) -> dt.date:
-        return _first_of_month_date(value)
 
-
-class AgeingShift(_Frozen):
+class AgeingShift(_FromAMonth):
     """From `start` on, the people moving into the region are older: the weight of the 65+ in the
     in-movers' age structure (population weight x moving rate by age, population.py) is multiplied
     by `in_movers_65_plus_multiplier` and the weights renormalised, so the region's 65+ grow faster
@@ -628,11 +622,6 @@ class AgeingShift(_Frozen):
     in_movers_65_plus_multiplier: float = Field(
         ge=1.0, description="weight of the 65+ in the in-movers' age structure, relative to before (1: no change; "
         "the default region's 65+ are ~9 % of in-movers, so 5 makes them ~32 %)")
-
-    @field_validator("start")
-    @classmethod
-    def _first_of_month(cls, value: dt.date) -> dt.date:
-        return _first_of_month_date(value)
 
 
 class ShiftConfig(_Frozen):
