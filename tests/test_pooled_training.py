@@ -120,21 +120,8 @@ def test_a_fraction_outside_zero_one_is_refused(fraction):
         check_fraction(fraction)
 
 
-# ---- Spark: the table equals the naive one --------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    """One local Spark session for this module's tests (two cores, Spark's output in a log file)."""
-    pytest.importorskip("pyspark")
-    from scaleout.session import SparkSettings, java_available, spark_session
-
-    if not java_available():
-        pytest.skip("no Java runtime")
-    root = tmp_path_factory.mktemp("spark")
-    settings = SparkSettings(master="local[2]", log_file=root / "spark.log", local_dir=root / "scratch")
-    with spark_session(settings) as session:
-        yield session
+# ---- Spark: the table equals the naive one (the session is conftest's `spark`: one a test run; a
+# module's own would stop the shared one when it ends) ----------------------------------------
 
 
 @pytest.fixture(scope="module")
