@@ -66,6 +66,9 @@ WORDS: dict[str, dict[str, str]] = {
         "rows_outcomes": "Test rows / outcomes", "per_customer": "AUROC per customer",
         "recalibrated": "This version is version {source} recalibrated for {region}: its calibrator (not its trees) was "
         "refitted on {region}'s validation period, and its figures above are from {region}'s test period.",
+        "recalibrated_recent": "This version is version {source} with its calibrator (not its trees) refitted on the "
+        "index months {first} to {last} ({rows} rows) after a monitoring breach; its figures above are from the months "
+        "after them.",
     },
     "fi": {
         "model_card": "Mallikortti", "other_language": "In English", "status": "Tila", "version": "Mallin versio",
@@ -103,6 +106,9 @@ WORDS: dict[str, dict[str, str]] = {
         "rows_outcomes": "Testirivit / tapahtumat", "per_customer": "AUROC asiakkaittain",
         "recalibrated": "Tämä on versio {source} kalibroituna alueelle {region}: sen kalibraattori (ei puita) sovitettiin "
         "uudelleen alueen {region} validointijaksolla, ja yllä olevat luvut ovat alueen {region} testijaksolta.",
+        "recalibrated_recent": "Tämä on versio {source}, jonka kalibraattori (ei puita) sovitettiin uudelleen "
+        "indeksikuukausille {first}–{last} ({rows} riviä) seurannan raja-arvon ylityksen jälkeen; yllä olevat luvut "
+        "ovat niitä seuraavilta kuukausilta.",
     },
 }
 
@@ -132,7 +138,7 @@ def model_card(scorer: Scorer, problem: str, lang: Language, sample: tuple[pd.Da
         bands=" / ".join(percent(edge, lang, 0) for edge in (champion.bands.moderate, champion.bands.high, champion.bands.very_high)),
         test_period=_test_period(model.metadata.get("periods")), performance=_performance(metrics, model.metadata, lang, t),
         subgroup_rule=_subgroup_rule(spec, lang, t), flagged=flagged_groups(champion.tags.get("subgroup_flagged"), lang),
-        external=external_results(champion.tags, lang, t), recalibrated=_recalibrated(model.metadata, t),
+        external=external_results(champion.tags, lang, t), recalibrated=_recalibrated(model.metadata, t, lang),
         **_importance(model, sample, lang),
     )
 
@@ -214,8 +220,17 @@ def external_results(tags: dict[str, str], lang: Language, t: dict[str, str]) ->
     return rows
 
 
-def _recalibrated(metadata: dict[str, Any], t: dict[str, str]) -> str | None:
+def _recalibrated(metadata: dict[str, Any], t: dict[str, str], lang: Language = "en") -> str | None:
+    """What a reader of the card must know of a recalibrated version: for another region
+    (`recalibrate`), or on this region's recent months after a breach (`retrain --recalibrate`)."""
     region = metadata.get("recalibrated_for")
+    months = metadata.get("recalibration_months")
+    if not region and months:
+        from training.monitor_plots import month_label
+
+        return t["recalibrated_recent"].format(
+            source=metadata.get("recalibrated_from", "?"), first=month_label(str(months[0]), lang),
+            last=month_label(str(months[-1]), lang), rows=number(int(metadata.get("recalibration_rows") or 0), lang, 0))
     if not region:
         return None
     from data_contracts.regions import REGIONS

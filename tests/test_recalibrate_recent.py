@@ -390,3 +390,22 @@ def test_without_a_champion_there_is_nothing_to_recalibrate(home):
     assert result.stdout.splitlines()[1] == (f"{CHILDREN}: failed: {CHILDREN}: no champion to recalibrate (register and "
                                              "promote a model first)")
     assert result.stderr.strip().splitlines()[-1] == f"error: 1 of 1 problem(s) failed: {CHILDREN}"
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "with its calibrator (not its trees) refitted on the index months Feb 2024 to Apr 2024"),
+    ("fi", "jonka kalibraattori (ei puita) sovitettiin uudelleen indeksikuukausille helmi 2024–huhti 2024"),
+])
+def test_the_model_card_says_the_version_was_recalibrated_on_recent_months(home, lang, said):
+    """A reader of the challenger's card learns what it is: the champion's trees with a calibrator
+    refitted on the months named, its figures from the months after (the card's own words)."""
+    from serving.model_card import WORDS, _recalibrated
+    from tests._forbidden import problems
+    from vocabulary.numbers import number
+
+    challenger = _model(ELDERLY, "challenger")
+    sentence = _recalibrated(challenger.metadata, WORDS[lang], lang)
+    assert sentence is not None and said in sentence and "version 3" in sentence.replace("versio 3", "version 3")
+    assert number(challenger.metadata["recalibration_rows"], lang, 0) in sentence
+    assert problems(sentence, lang, allow=["3"]) == []
+    assert _recalibrated(_model(ELDERLY, "champion").metadata, WORDS[lang], lang) is None  # the champion: trained, not recalibrated
