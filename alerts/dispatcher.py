@@ -165,6 +165,10 @@ def deliver_operator_alerts(conn: sqlite3.Connection, config: DispatchConfig, *,
                 outbox.mark_delivered(conn, claimed.alert_id, table=table)
                 counts.delivered += 1
                 log.info("operator alert %s delivered (attempt %d)", claimed.alert_id, claimed.attempts)
+                if claimed.attempts > 1:  # the operator webhook is back: so are the others waiting out its outage
+                    resumed = outbox.resume_after_outage(conn, now=clock(), table=table)
+                    if resumed:
+                        log.info("the operator webhook answers again: %d waiting operator alert(s) due now", resumed)
                 continue
             now = clock()
             delay = retry_delay(outcome, claimed, config, rng, now)

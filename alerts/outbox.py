@@ -640,13 +640,15 @@ def mark_delivered(conn: sqlite3.Connection, alert_id: str, table: str = "alerts
         )
 
 
-def resume_after_outage(conn: sqlite3.Connection, *, now: float) -> int:
-    """The CRM answered again: cards waiting out the backoff of a connection failure (refused,
-    reset, timed out) are due now instead of at the random later time each drew. Cards the CRM
-    itself answered with an error status keep their time (a 429 or 503 may have asked for it)."""
+def resume_after_outage(conn: sqlite3.Connection, *, now: float, table: str = "alerts") -> int:
+    """The CRM (or, for `operator_alerts`, the operator webhook) answered again: what waits out the
+    backoff of a connection failure (refused, reset, timed out) is due now instead of at the random
+    later time each drew. What the receiver itself answered with an error status keeps its time (a
+    429 or 503 may have asked for it)."""
+    _deliverable(table)
     with write_transaction(conn):
         cursor = conn.execute(
-            "UPDATE alerts SET next_attempt_at=? WHERE status='pending' AND next_attempt_at > ?"
+            f"UPDATE {table} SET next_attempt_at=? WHERE status='pending' AND next_attempt_at > ?"
             " AND last_error IS NOT NULL AND last_error NOT LIKE 'HTTP %' AND (lease_until IS NULL OR lease_until <= ?)",
             (now, now, now),
         )

@@ -214,3 +214,31 @@ def test_once_the_crm_is_back_the_cards_waiting_out_an_outage_go_in_the_same_pas
     clock.now += 100.001
     run(conn, cfg, crm, clock)
     assert [a["alert_id"] for a in outbox.list_alerts(conn, status="pending")] == [throttled]
+
+
+def test_once_the_operator_webhook_is_back_the_operator_alerts_waiting_out_its_outage_go_in_the_same_pass(conn):
+    """The same resume for operator alerts: the first that gets through after failing makes the
+    others waiting out a connection failure due at once, not at the random times they drew."""
+    from alerts.dispatcher import deliver_operator_alerts
+
+    for problem in ("acute-hospitalisation", "children-hospitalisation", "elderly-hospitalisation"):
+        outbox.record_operator_alert(conn, kind="monitor_breach", problem=problem, as_of="2026-02-01", key=("champion",),
+                                     payload={"problem": problem}, now=time.time())
+    clock = Clock()
+    cfg = config(base_delay_s=100.0, cap_delay_s=100.0)
+    up = {"yes": False}
+
+    def webhook(request):
+        if not up["yes"]:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(201)
+
+    deliver = lambda: deliver_operator_alerts(conn, cfg, client=client(webhook), clock=clock,  # noqa: E731
+                                              rng=random.Random(1))
+    assert deliver().retrying == 3
+    up["yes"] = True
+    waits = sorted(a["next_attempt_at"] - clock.now for a in outbox.list_operator_alerts(conn, status="pending"))
+    clock.now += waits[0] + 0.001  # the first is due again; the others not yet
+    assert waits[1] > 0.001
+    assert deliver().delivered == 3  # without the resume, only the first would go
+    assert outbox.list_operator_alerts(conn, status="pending") == []
