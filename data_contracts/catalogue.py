@@ -62,6 +62,14 @@ def _catalogue() -> pd.DataFrame:
     return frame
 
 
+@lru_cache(maxsize=1)
+def code_descriptions() -> dict[str, dict[str, str]]:
+    """Each code's description as a person reads it, by language: {"en": {code: text}, "fi": {...}}
+    (cached; read, do not change)."""
+    table = _catalogue()
+    return {"en": dict(zip(table["code"], table["description_en"])), "fi": dict(zip(table["code"], table["description_fi"]))}
+
+
 def load_code_catalogue() -> pd.DataFrame:
     """The code catalogue, one row per code (validated, cached; callers get their own copy)."""
     return _catalogue().copy()

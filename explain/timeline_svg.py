@@ -66,10 +66,9 @@ class AlertMark:
 
 @lru_cache(maxsize=1)
 def _descriptions() -> dict[str, dict[str, str]]:
-    from data_contracts.catalogue import load_code_catalogue
+    from data_contracts.catalogue import code_descriptions
 
-    table = load_code_catalogue()
-    return {"en": dict(zip(table["code"], table["description_en"])), "fi": dict(zip(table["code"], table["description_fi"]))}
+    return code_descriptions()
 
 
 def day_text(ts: pd.Timestamp, lang: Language) -> str:

@@ -222,12 +222,9 @@ def _code_steps(month: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _code_label(code: str, lang: Language) -> str:
     """A code as a person reads it: the catalogue's description in the page's language."""
-    from data_contracts.catalogue import load_code_catalogue
+    from data_contracts.catalogue import code_descriptions
 
-    rows = load_code_catalogue().set_index("code")
-    if code not in rows.index:
-        return code
-    return str(rows.at[code, "description_fi" if lang == "fi" else "description_en"])
+    return code_descriptions()[lang].get(code, code)
 
 
 def monitoring_page(record: dict[str, Any], lang: Language, alias: str = "champion",

@@ -219,7 +219,8 @@ def external_features(dataset_dir: Path, cache_root: Path, progress: Progress) -
     tables = build_tables(loaded.history, loaded.extract_start, loaded.extract_end, warmup_days=365, workers=2)
     io.write_tables(folder, tables, source={"data": str(dataset_dir), "name": name, "region": region_name,
                                             "extract_start": str(loaded.extract_start),
-                                            "extract_end": str(loaded.extract_end), "warmup_days": 365})
+                                            "extract_end": str(loaded.extract_end), "warmup_days": 365},
+                    code_months=loaded.code_months)
     return folder, metadata
 
 

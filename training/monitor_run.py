@@ -230,13 +230,15 @@ class SegmentTables:
     def __init__(self, features_dir: Path):
         self.features_dir = Path(features_dir)
         self._frames: dict[str, pd.DataFrame] = {}
+        self._code_months: pd.DataFrame | None = None
+        self._code_months_read = False
 
     def code_months(self) -> pd.DataFrame | None:
         """The folder's events per code and month (features/io.py read_code_months), read once."""
-        if not hasattr(self, "_code_months"):
+        if not self._code_months_read:
             from features.io import read_code_months
 
-            self._code_months = read_code_months(self.counts_folder())
+            self._code_months, self._code_months_read = read_code_months(self.counts_folder()), True
         return self._code_months
 
     def counts_folder(self) -> Path:

@@ -287,9 +287,13 @@ def recent_complete_months(months, horizon_days: int, as_of, count: int) -> list
 def first_monitored_month(reference: dict[str, Any], spec: ExperimentSpec) -> pd.Timestamp:
     """The first index month none of whose rows lies inside a training row's label window (the
     split's gap rule): before it, outcomes the trees learnt from would flatter the realised figures."""
-    clear = pd.Timestamp(reference["train_end"]) + pd.Timedelta(days=spec.horizon_days)
-    month = clear.to_period("M").to_timestamp()
-    return month if month == clear else month + pd.DateOffset(months=1)
+    return month_on_or_after(pd.Timestamp(reference["train_end"]) + pd.Timedelta(days=spec.horizon_days))
+
+
+def month_on_or_after(time) -> pd.Timestamp:
+    """The first month start at or after `time`."""
+    start = pd.Timestamp(time).to_period("M").to_timestamp()
+    return start if start == pd.Timestamp(time) else start + pd.DateOffset(months=1)
 
 
 def _month_counts(entry: dict[str, Any], values, month_code: np.ndarray, n_months: int) -> np.ndarray:
@@ -452,11 +456,13 @@ def monitor(model, spec: ExperimentSpec, frame: pd.DataFrame, reference: dict[st
 PREDICT_CHUNK = 25_000  # rows scored at a time: a region's months at once make a matrix of ~0.5 GB, twice as slow
 
 
-def score_rows(model, rows: pd.DataFrame) -> np.ndarray:
-    """The model's probabilities for `rows`, scored in chunks (the same numbers as in one go)."""
+def score_rows(model, rows: pd.DataFrame, *, raw: bool = False) -> np.ndarray:
+    """The model's probabilities for `rows` (its booster's raw scores, log-odds, when `raw`), scored
+    in chunks (the same numbers as in one go)."""
     if not len(rows):
         return np.zeros(0)
-    return np.concatenate([model.predict_proba(rows.iloc[i:i + PREDICT_CHUNK]) for i in range(0, len(rows), PREDICT_CHUNK)])
+    score = model.raw_score if raw else model.predict_proba
+    return np.concatenate([score(rows.iloc[i:i + PREDICT_CHUNK]) for i in range(0, len(rows), PREDICT_CHUNK)])
 
 
 def _realised(ids: np.ndarray, y: np.ndarray, q: np.ndarray, thresholds: Monitoring, seed: int) -> dict[str, Any]:

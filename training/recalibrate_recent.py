@@ -38,13 +38,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from base.errors import SoteRiskError
 from training.calibrate import CalibrationChoice, choose_calibrator
 from training.evaluate import threshold_for_policy
-from training.monitoring import PREDICT_CHUNK
+from training.monitoring import month_on_or_after, score_rows
 from training.retrain import Evidence, Retrained, compare_rows, compared_months
 from training.spec import ExperimentSpec
 from training.splits import ResolvedPeriod, Split, anchor_time, parse_period, resolve_periods, usable_rows
@@ -64,11 +63,6 @@ class RecalibrationError(SoteRiskError):
 def month_after(time: pd.Timestamp) -> pd.Timestamp:
     """The first month start strictly after `time`."""
     return pd.Timestamp(time).to_period("M").to_timestamp() + pd.DateOffset(months=1)
-
-
-def month_on_or_after(time: pd.Timestamp) -> pd.Timestamp:
-    start = pd.Timestamp(time).to_period("M").to_timestamp()
-    return start if start == pd.Timestamp(time) else start + pd.DateOffset(months=1)
 
 
 def calibration_months(frame: pd.DataFrame, spec: ExperimentSpec, first_compared: pd.Timestamp,
@@ -110,13 +104,6 @@ def months_span(months: list[pd.Timestamp]) -> str:
 # The new calibrator and model (pure but for the booster's predictions)
 
 
-def raw_scores(model, rows: pd.DataFrame) -> np.ndarray:  # noqa: ANN001 (a RiskModel)
-    """The booster's raw scores (log-odds) of `rows`, in chunks (the same numbers as in one go)."""
-    if not len(rows):
-        return np.zeros(0)
-    return np.concatenate([model.raw_score(rows.iloc[i:i + PREDICT_CHUNK]) for i in range(0, len(rows), PREDICT_CHUNK)])
-
-
 @dataclass
 class Fitted:
     choice: CalibrationChoice
@@ -131,7 +118,7 @@ def fit_on_months(champion, rows: pd.DataFrame, spec: ExperimentSpec, months: li
     usable rows) and the alert threshold on its out-of-fold probabilities; CalibrationError (one
     line, with the counts) when a fold would see too few outcomes."""
     y = rows[spec.label_column].astype(bool).to_numpy().astype(float)
-    choice = choose_calibrator(raw_scores(champion, rows), y, rows["subject_id"], spec.seed,
+    choice = choose_calibrator(score_rows(champion, rows, raw=True), y, rows["subject_id"], spec.seed,
                                what=f"{spec.problem}: recalibration", rows_of=f"the calibration period {months_span(months)}",
                                hint="raise monitoring.recalibration_months in the spec, or use a larger region")
     threshold = threshold_for_policy(y, choice.out_of_fold, spec.alert_policy)
